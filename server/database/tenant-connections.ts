@@ -1,0 +1,162 @@
+import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postgresql'
+import type { EntitySchema, MetadataStorage } from '@mikro-orm/core'
+
+/** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
+export interface TenantLease {
+  readonly orm: MikroORM
+  readonly em: EntityManager
+  release: () => void
+}
+
+export interface TenantConnectionsOptions {
+  /** Entities of the tenant databases (the metadata every pool shares). */
+  entities: EntitySchema<any, any>[]
+  /** Most pools kept open at once. */
+  cap: number
+  /** Most connections of one pool. */
+  poolSize: number
+  /** How long an idle connection stays open. */
+  idleTimeoutMs: number
+  debug?: boolean
+}
+
+interface PoolEntry {
+  readonly id: string
+  readonly orm: MikroORM
+  leases: number
+  /** Evicted while in use: closes when its last lease ends. */
+  draining: boolean
+}
+
+/**
+ * Holds one MikroORM instance per tenant database, all sharing one discovered
+ * metadata, in an LRU capped at `cap` open pools. Pools open no connection
+ * until used (`min: 0`), so a cap of N with pool size S bounds the tenant
+ * connections at N × S however many tenants there are. When a new pool needs
+ * room, the least recently used idle pool is closed; if every pool is in use,
+ * the least recently used one is marked draining and closes as soon as its
+ * last request ends, so no running request loses its connection.
+ */
+export class TenantConnections {
+  private readonly options: TenantConnectionsOptions
+  /** Live pools; Map order is the recency order (first = least recently used). */
+  private readonly live = new Map<string, PoolEntry>()
+  private readonly draining = new Set<PoolEntry>()
+  private readonly closing = new Set<Promise<void>>()
+  private metadata: MetadataStorage | undefined
+  private closed = false
+  private opened = 0
+
+  constructor (options: TenantConnectionsOptions) {
+    this.options = options
+  }
+
+  /** Borrows the pool of database `url` (opening it when needed) and forks an EntityManager on it. */
+  lease (url: string): TenantLease {
+    if (this.closed) throw new Error('The tenant connection manager is closed.')
+    let entry = this.live.get(url)
+    if (entry === undefined) {
+      entry = { id: url, orm: this.open(url), leases: 0, draining: false }
+      this.live.set(url, entry)
+      this.makeRoom()
+    } else {
+      // Move to the most recently used end.
+      this.live.delete(url)
+      this.live.set(url, entry)
+    }
+    entry.leases++
+    const held = entry
+    let released = false
+    return {
+      orm: held.orm,
+      em: held.orm.em.fork({ clear: true, useContext: false }),
+      release: () => {
+        if (released) return
+        released = true
+        held.leases--
+        if (held.draining && held.leases === 0) {
+          this.draining.delete(held)
+          this.closeEntry(held)
+        }
+      }
+    }
+  }
+
+  /** Closes the pool of database `url` now (for example before the database is dropped). */
+  async evict (url: string): Promise<void> {
+    const entry = this.live.get(url)
+    if (entry !== undefined) {
+      this.live.delete(url)
+      await entry.orm.close(true)
+    }
+  }
+
+  /** Open pools, and pools still draining after eviction. */
+  stats (): { open: number, draining: number, opened: number } {
+    return { open: this.live.size, draining: this.draining.size, opened: this.opened }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    const all = [...this.live.values(), ...this.draining]
+    this.live.clear()
+    this.draining.clear()
+    await Promise.allSettled([...all.map(async (e) => await e.orm.close(true)), ...this.closing])
+  }
+
+  private makeRoom (): void {
+    while (this.live.size > this.options.cap) {
+      let victim: PoolEntry | undefined
+      for (const entry of this.live.values()) {
+        if (entry.leases === 0) { victim = entry; break }
+      }
+      victim ??= this.live.values().next().value as PoolEntry
+      this.live.delete(victim.id)
+      if (victim.leases === 0) {
+        this.closeEntry(victim)
+      } else {
+        victim.draining = true
+        this.draining.add(victim)
+      }
+    }
+  }
+
+  private closeEntry (entry: PoolEntry): void {
+    const done = entry.orm.close(true).catch(() => {}).finally(() => this.closing.delete(done))
+    this.closing.add(done)
+  }
+
+  private open (url: string): MikroORM {
+    this.opened++
+    const options = {
+      driver: PostgreSqlDriver,
+      clientUrl: url,
+      entities: this.options.entities,
+      // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
+      contextName: `fastify-tenancy:tenant:${this.opened}`,
+      pool: { min: 0, max: this.options.poolSize, idleTimeoutMillis: this.options.idleTimeoutMs },
+      debug: this.options.debug ?? false,
+      allowGlobalContext: false
+    }
+    if (this.metadata === undefined) {
+      const orm = MikroORM.initSync(options)
+      this.metadata = orm.getMetadata()
+      return orm
+    }
+    return withSharedMetadata(new MikroORM(options), this.metadata)
+  }
+}
+
+/**
+ * Gives a new MikroORM instance the metadata another instance already
+ * discovered, skipping discovery (the costly part of `initSync`). It does what
+ * `initSync` does after discovery; `createEntityManager` is private in
+ * MikroORM 6, hence the cast.
+ */
+function withSharedMetadata (orm: MikroORM, metadata: MetadataStorage): MikroORM {
+  const internals = orm as unknown as { metadata: MetadataStorage, createEntityManager: () => void, driver: { getPlatform: () => { init: (orm: MikroORM) => void } } }
+  internals.metadata = metadata
+  internals.createEntityManager()
+  internals.driver.getPlatform().init(orm)
+  return orm
+}

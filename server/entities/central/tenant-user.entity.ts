@@ -1,0 +1,15 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
+
+/** The pivot saying that a synced user exists in a tenant's database. */
+export const TenantUserEntity = defineEntity({
+  name: 'TenantUser',
+  tableName: 'tenant_users',
+  uniques: [{ properties: ['tenantKey', 'globalUserId'] }],
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    tenantKey: p.uuid(),
+    globalUserId: p.string().length(64),
+    createdAt: p.datetime().onCreate(() => new Date())
+  }
+})
+export type TenantUserRecord = InferEntity<typeof TenantUserEntity>

@@ -1,0 +1,125 @@
+import createError from '@fastify/error'
+
+// Every error a user of fastify-tenancy can see is made here, once. The README
+// lists each code with what to do about it; test/errors.test.ts keeps the two
+// lists identical.
+
+/** The request names no tenant, on a route that needs one. */
+export const TenantNotIdentifiedError = createError(
+  'FST_TENANCY_NOT_IDENTIFIED',
+  'This route needs a tenant, and the request names none: use a tenant domain or subdomain, or the configured path, header or cookie.',
+  404
+)
+
+/** The request names a tenant that does not exist. */
+export const UnknownTenantError = createError(
+  'FST_TENANCY_UNKNOWN_TENANT',
+  'No tenant is known as "%s".',
+  404
+)
+
+/** The tenant exists but is not ready to serve (provisioning or failed). */
+export const TenantInactiveError = createError(
+  'FST_TENANCY_TENANT_INACTIVE',
+  'Tenant "%s" is %s and cannot serve requests yet; try again when it is active.',
+  503
+)
+
+/** The tenant was suspended by an operator. */
+export const TenantSuspendedError = createError(
+  'FST_TENANCY_TENANT_SUSPENDED',
+  'Tenant "%s" is suspended.',
+  403
+)
+
+/** The identifier taken from the request breaks the identifier rules. */
+export const InvalidIdentifierError = createError(
+  'FST_TENANCY_INVALID_IDENTIFIER',
+  'The tenant identifier from the %s is not valid: use 1 to 63 lowercase letters, digits and dashes, not starting or ending with a dash.',
+  400
+)
+
+/** The Host header is not a hostname we accept. */
+export const InvalidHostError = createError(
+  'FST_TENANCY_INVALID_HOST',
+  'The Host header is not a valid hostname: use lowercase ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  400
+)
+
+/** A central route was asked for on a host that is not a central domain. */
+export const CentralRouteError = createError(
+  'FST_TENANCY_CENTRAL_ONLY',
+  'This route is served on the central domains only.',
+  404
+)
+
+/** A plugin option is missing or wrong; `ready()` rejects with it. */
+export const InvalidOptionError = createError(
+  'FST_TENANCY_INVALID_OPTION',
+  'Option "%s" %s.',
+  500
+)
+
+/** The configuration cannot do what was asked (for example a lookup the provider does not support). */
+export const MisconfigurationError = createError(
+  'FST_TENANCY_MISCONFIGURED',
+  '%s',
+  500
+)
+
+/** Tenant-only work (a tenant EntityManager, storage, cache prefix) was asked for outside a tenant context. */
+export const NoTenantContextError = createError(
+  'FST_TENANCY_NO_TENANT_CONTEXT',
+  '%s needs a tenant context: use it in a tenant route, or inside app.tenancy.run(tenant, fn).',
+  500
+)
+
+/** A storage path would leave the tenant's storage root. */
+export const StoragePathError = createError(
+  'FST_TENANCY_STORAGE_PATH',
+  'The path "%s" leaves the tenant storage root.',
+  400
+)
+
+/** A database or schema name would not be safe to use in SQL. */
+export const UnsafeDatabaseNameError = createError(
+  'FST_TENANCY_UNSAFE_DATABASE_NAME',
+  'The database name "%s" is not safe: it must match ^[a-z0-9_]{1,63}$.',
+  500
+)
+
+/** A tenant with this identifier exists already. */
+export const IdentifierTakenError = createError(
+  'FST_TENANCY_IDENTIFIER_TAKEN',
+  'The identifier "%s" is taken by another tenant; choose another.',
+  409
+)
+
+/** A domain given for a tenant is not a valid, lowercase, non-central hostname. */
+export const InvalidDomainError = createError(
+  'FST_TENANCY_INVALID_DOMAIN',
+  'The domain "%s" is not valid: %s.',
+  400
+)
+
+/** A domain given for a tenant belongs to another tenant already. */
+export const DomainTakenError = createError(
+  'FST_TENANCY_DOMAIN_TAKEN',
+  'The domain "%s" belongs to another tenant already.',
+  409
+)
+
+/** A provisioning step failed; the tenant is marked failed and can be provisioned again. */
+export const ProvisioningFailedError = createError(
+  'FST_TENANCY_PROVISIONING_FAILED',
+  'Provisioning tenant "%s" failed at step "%s": %s. The tenant is marked failed; fix the cause and call app.tenancy.provision(tenant) to retry.',
+  500
+)
+
+/** Every code above, for the README check. */
+export const errorCodes = [
+  TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
+  InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,
+  MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
+  IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError
+].map((E) => new E().code)

@@ -1,0 +1,7 @@
+export type { Identity, IdentityResolver, ResolverContext } from './resolver.js'
+export { domainResolver } from './domain.js'
+export { subdomainResolver } from './subdomain.js'
+export { headerResolver } from './header.js'
+export { cookieResolver } from './cookie.js'
+export { pathResolver } from './path.js'
+export { requestHost, parseHost, underCentralDomain, type RequestHost } from './host.js'

@@ -1,0 +1,238 @@
+import type { EntitySchema } from '@mikro-orm/core'
+import { InvalidOptionError } from './errors.js'
+import type { Bootstrapper } from './bootstrappers/bootstrapper.js'
+import type { IdentityResolver } from './identification/resolver.js'
+import type { ProviderDriver } from './providers/provider.js'
+import type { TenantCacheOptions } from './providers/cached-provider.js'
+import { tenantEntities as shippedTenantEntities } from './entities/tenant/index.js'
+
+/** Whether a route needs a tenant, must not have one, or takes either. */
+export type RouteMode = 'tenant' | 'central' | 'universal'
+export const ROUTE_MODES: readonly RouteMode[] = ['tenant', 'central', 'universal']
+
+export type ResolverName = 'domain' | 'subdomain' | 'path' | 'header' | 'cookie'
+export const RESOLVER_NAMES: readonly ResolverName[] = ['domain', 'subdomain', 'path', 'header', 'cookie']
+
+/** Which provider loads tenants: the shipped `orm` or `database` drivers, or one registered in `providerDrivers`. */
+export type ProviderConfig =
+  | { driver: 'orm', entity?: EntitySchema<any, any> }
+  | { driver: 'database', table?: string, domainsTable?: string | null, resourceKeyColumn?: string | null }
+  | { driver: string, [option: string]: unknown }
+
+export interface TenancyDatabaseOptions {
+  /** URL of the central (landlord) database. */
+  url: string
+  /** Servers that hold tenant databases, by name: `{ main: 'postgres://…' }`. Default: the central database's server, named `default`. */
+  hosts?: Record<string, string>
+  /** Host used for tenants that record none (default: the first host). */
+  defaultHost?: string
+  /** Tenant database names are `prefix + key without dashes + suffix`. */
+  prefix?: string
+  suffix?: string
+  /** Most tenant pools open at once (default 50). */
+  poolCap?: number
+  /** Most connections in one tenant pool (default 2). */
+  poolSize?: number
+  /** How long an idle tenant connection stays open, in ms (default 10,000). */
+  idleTimeoutMs?: number
+  /** Log every SQL statement (MikroORM's `debug`). */
+  debug?: boolean
+}
+
+export interface TenancyOptions {
+  database: TenancyDatabaseOptions
+  /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
+  tenantEntities?: EntitySchema<any, any>[]
+  /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */
+  centralDomains?: string[]
+  /** Resolvers, tried in order; the first whose identity names a known tenant wins. Default `['subdomain', 'domain']`. */
+  identification?: Array<ResolverName | IdentityResolver>
+  /** Header read by the header resolver (default `x-tenant`). */
+  header?: string
+  /** Cookie read by the cookie resolver (default `tenant`). */
+  cookie?: string
+  /** Route parameter read (and hidden) by the path resolver (default `tenant`). */
+  pathParameter?: string
+  /** Default `{ driver: 'orm' }`. */
+  provider?: ProviderConfig
+  /** Your own provider drivers, by name. */
+  providerDrivers?: Record<string, ProviderDriver>
+  /** The tenant cache; `false` turns it off. `listen` (default true) follows changes made by other instances. */
+  cache?: (Partial<TenantCacheOptions> & { listen?: boolean }) | false
+  /** Mode of routes that set no `config.tenancy` (default `tenant`). */
+  defaultRouteMode?: RouteMode
+  /** Folder under which each tenant gets a folder named by its resource key (default `./storage`). */
+  storageRoot?: string
+  /** Prefix of tenant cache keys (default `tenant:`). */
+  cachePrefix?: string
+  /** Your own bootstrappers, run after the shipped ones (database, logger, storage, cache). */
+  bootstrappers?: Bootstrapper[]
+  /** Run the central migrations when the plugin registers (default false). */
+  migrateCentral?: boolean
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  database: Required<Omit<TenancyDatabaseOptions, 'hosts' | 'defaultHost'>> & { hosts: Record<string, string>, defaultHost: string }
+  tenantEntities: EntitySchema<any, any>[]
+  centralDomains: string[]
+  identification: Array<ResolverName | IdentityResolver>
+  header: string
+  cookie: string
+  pathParameter: string
+  provider: ProviderConfig
+  providerDrivers: Record<string, ProviderDriver>
+  cache: (TenantCacheOptions & { listen: boolean }) | false
+  defaultRouteMode: RouteMode
+  storageRoot: string
+  cachePrefix: string
+  bootstrappers: Bootstrapper[]
+  migrateCentral: boolean
+}
+
+const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
+const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+const NAME_PART = /^[a-z0-9_]{0,40}$/
+
+function fail (option: string, problem: string): never {
+  throw new InvalidOptionError(option, problem)
+}
+
+function positiveInt (value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(option, 'must be a whole number of at least 1')
+  return value
+}
+
+function postgresUrl (value: unknown, option: string): string {
+  if (typeof value !== 'string') fail(option, 'must be a postgres:// URL')
+  let url: URL
+  try { url = new URL(value) } catch { fail(option, 'must be a postgres:// URL') }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') fail(option, 'must be a postgres:// URL')
+  return value
+}
+
+function plainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Checks the plugin's options once, at register, and fills in the defaults. */
+export function resolveOptions (input: unknown): ResolvedOptions {
+  if (!plainObject(input)) fail('options', 'must be an object')
+  const o = input as Partial<TenancyOptions>
+  if (!plainObject(o.database)) fail('database', 'is required: give at least { url } of the central database')
+  const db = o.database
+  const url = postgresUrl(db.url, 'database.url')
+  let hosts: Record<string, string> = { default: url }
+  if (db.hosts !== undefined) {
+    if (!plainObject(db.hosts) || Object.keys(db.hosts).length === 0) fail('database.hosts', 'must name at least one server, as { name: url }')
+    hosts = {}
+    for (const [name, hostUrl] of Object.entries(db.hosts)) {
+      if (!/^[a-z0-9_-]{1,63}$/.test(name)) fail(`database.hosts.${name}`, 'must be named with 1 to 63 lowercase letters, digits, dashes or underscores')
+      hosts[name] = postgresUrl(hostUrl, `database.hosts.${name}`)
+    }
+  }
+  const defaultHost = db.defaultHost ?? Object.keys(hosts)[0] as string
+  if (hosts[defaultHost] === undefined) fail('database.defaultHost', `must be one of database.hosts (${Object.keys(hosts).join(', ')})`)
+  const prefix = db.prefix ?? 'tenant_'
+  const suffix = db.suffix ?? ''
+  if (typeof prefix !== 'string' || !NAME_PART.test(prefix)) fail('database.prefix', 'must be at most 40 lowercase letters, digits or underscores')
+  if (typeof suffix !== 'string' || !NAME_PART.test(suffix)) fail('database.suffix', 'must be at most 40 lowercase letters, digits or underscores')
+  if (prefix.length + suffix.length + 32 > 63) fail('database.prefix', 'and database.suffix together must leave room for the 32-character key in a 63-character name')
+
+  const centralDomains = o.centralDomains ?? ['localhost', '127.0.0.1']
+  if (!Array.isArray(centralDomains) || centralDomains.length === 0) fail('centralDomains', 'must list at least one hostname')
+  for (const d of centralDomains) {
+    if (typeof d !== 'string' || (!HOSTNAME.test(d) && !IPV4.test(d))) fail('centralDomains', `has "${String(d)}", which is not a lowercase hostname`)
+  }
+
+  const providerDrivers = o.providerDrivers ?? {}
+  if (!plainObject(providerDrivers)) fail('providerDrivers', 'must be an object of driver functions')
+  for (const [name, driver] of Object.entries(providerDrivers)) {
+    if (typeof driver !== 'function') fail(`providerDrivers.${name}`, 'must be a function (config, context) => provider')
+    if (name === 'orm' || name === 'database') fail(`providerDrivers.${name}`, 'is a shipped driver name; choose another')
+  }
+  const provider = o.provider ?? { driver: 'orm' }
+  if (!plainObject(provider) || typeof provider.driver !== 'string') fail('provider', 'must be { driver: "orm" | "database" | a name from providerDrivers }')
+  if (provider.driver !== 'orm' && provider.driver !== 'database' && providerDrivers[provider.driver] === undefined) {
+    fail('provider.driver', `is "${provider.driver}", which is neither "orm", "database" nor a name in providerDrivers`)
+  }
+
+  const header = o.header ?? 'x-tenant'
+  if (typeof header !== 'string' || !TOKEN.test(header)) fail('header', 'must be an HTTP header name')
+  const cookie = o.cookie ?? 'tenant'
+  if (typeof cookie !== 'string' || !TOKEN.test(cookie)) fail('cookie', 'must be a cookie name')
+  const pathParameter = o.pathParameter ?? 'tenant'
+  if (typeof pathParameter !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(pathParameter)) fail('pathParameter', 'must be a route parameter name')
+
+  const identification = o.identification ?? ['subdomain', 'domain']
+  if (!Array.isArray(identification) || identification.length === 0) fail('identification', 'must list at least one resolver')
+  for (const r of identification) {
+    if (typeof r === 'string') {
+      if (!RESOLVER_NAMES.includes(r)) fail('identification', `has "${r}"; use ${RESOLVER_NAMES.join(', ')} or your own { name, resolve }`)
+    } else if (!plainObject(r) || typeof r.name !== 'string' || typeof r.resolve !== 'function') {
+      fail('identification', 'has a resolver that is not { name: string, resolve(request, context) }')
+    }
+  }
+
+  let cache: ResolvedOptions['cache'] = false
+  if (o.cache !== false) {
+    const c = o.cache ?? {}
+    if (!plainObject(c)) fail('cache', 'must be an object or false')
+    cache = {
+      max: positiveInt(c.max, 'cache.max', 10_000),
+      ttlMs: positiveInt(c.ttlMs, 'cache.ttlMs', 60_000),
+      missTtlMs: positiveInt(c.missTtlMs, 'cache.missTtlMs', 2_000),
+      listen: c.listen ?? true
+    }
+    if (typeof cache.listen !== 'boolean') fail('cache.listen', 'must be true or false')
+  }
+
+  const defaultRouteMode = o.defaultRouteMode ?? 'tenant'
+  if (!ROUTE_MODES.includes(defaultRouteMode)) fail('defaultRouteMode', `must be one of ${ROUTE_MODES.join(', ')}`)
+
+  const tenantEntities = o.tenantEntities ?? shippedTenantEntities
+  if (!Array.isArray(tenantEntities) || tenantEntities.length === 0) fail('tenantEntities', 'must list at least one entity')
+
+  const bootstrappers = o.bootstrappers ?? []
+  if (!Array.isArray(bootstrappers)) fail('bootstrappers', 'must be an array')
+  for (const b of bootstrappers) {
+    if (!plainObject(b) || typeof b.name !== 'string' || typeof b.bootstrap !== 'function' || typeof b.revert !== 'function') {
+      fail('bootstrappers', 'has one that is not { name, bootstrap(scope), revert(scope) }')
+    }
+  }
+  const storageRoot = o.storageRoot ?? './storage'
+  if (typeof storageRoot !== 'string' || storageRoot.length === 0) fail('storageRoot', 'must be a folder path')
+  const cachePrefix = o.cachePrefix ?? 'tenant:'
+  if (typeof cachePrefix !== 'string') fail('cachePrefix', 'must be a string')
+  if (o.migrateCentral !== undefined && typeof o.migrateCentral !== 'boolean') fail('migrateCentral', 'must be true or false')
+
+  return {
+    database: {
+      url,
+      hosts,
+      defaultHost,
+      prefix,
+      suffix,
+      poolCap: positiveInt(db.poolCap, 'database.poolCap', 50),
+      poolSize: positiveInt(db.poolSize, 'database.poolSize', 2),
+      idleTimeoutMs: positiveInt(db.idleTimeoutMs, 'database.idleTimeoutMs', 10_000),
+      debug: db.debug ?? false
+    },
+    tenantEntities,
+    centralDomains,
+    identification,
+    header,
+    cookie,
+    pathParameter,
+    provider,
+    providerDrivers,
+    cache,
+    defaultRouteMode,
+    storageRoot,
+    cachePrefix,
+    bootstrappers,
+    migrateCentral: o.migrateCentral ?? false
+  }
+}

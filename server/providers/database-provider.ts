@@ -1,0 +1,43 @@
+import { MisconfigurationError } from '../errors.js'
+import { assertSafeName } from '../database/names.js'
+import { GenericTenant, UUID_PATTERN, type Tenant } from '../tenant.js'
+import type { SqlExecutor, TenantProvider } from './provider.js'
+
+export interface DatabaseProviderOptions {
+  execute: SqlExecutor
+  /** Table of tenants (default `tenants`). */
+  table?: string
+  /** Table of tenant domains (default `domains`), or null when there is none. */
+  domainsTable?: string | null
+  /** Column holding the resource key (default `resource_key`), or null when tenants have none. */
+  resourceKeyColumn?: string | null
+  /** Class to build each tenant from its row (default GenericTenant). */
+  tenantClass?: new (row: any) => Tenant
+}
+
+/** Loads tenants with plain SQL, as plain objects: no ORM, no events. */
+export function databaseProvider (options: DatabaseProviderOptions): TenantProvider {
+  const table = `"${assertSafeName(options.table ?? 'tenants')}"`
+  const domains = options.domainsTable === null ? null : `"${assertSafeName(options.domainsTable ?? 'domains')}"`
+  const resourceColumn = options.resourceKeyColumn === null ? null : assertSafeName(options.resourceKeyColumn ?? 'resource_key')
+  const Make = options.tenantClass ?? GenericTenant
+  const select = `select t.*${resourceColumn === null ? '' : `, t."${resourceColumn}" as resource_key`} from ${table} t`
+
+  const one = async (sql: string, value: string): Promise<Tenant | null> => {
+    const rows = await options.execute(sql, [value])
+    return rows[0] === undefined ? null : new Make(rows[0] as any)
+  }
+
+  return {
+    name: 'database',
+    byIdentifier: async (identifier) => await one(`${select} where t.identifier = ? limit 1`, identifier),
+    byKey: async (key) => UUID_PATTERN.test(key) ? await one(`${select} where t.key = ? limit 1`, key) : null,
+    byResourceKey: async (resourceKey) => {
+      if (resourceColumn === null) throw new MisconfigurationError('The database provider has no resource key column (resourceKeyColumn: null), so tenants cannot be looked up by resource key.')
+      return UUID_PATTERN.test(resourceKey) ? await one(`${select} where t."${resourceColumn}" = ? limit 1`, resourceKey) : null
+    },
+    ...(domains === null
+      ? {}
+      : { byDomain: async (domain: string) => await one(`${select} join ${domains} d on d.tenant_key = t.key where d.domain = ? limit 1`, domain) })
+  }
+}

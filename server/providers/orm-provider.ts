@@ -1,0 +1,38 @@
+import type { EntitySchema } from '@mikro-orm/core'
+import type { MikroORM } from '@mikro-orm/postgresql'
+import { MisconfigurationError } from '../errors.js'
+import { TenantEntity } from '../entities/central/tenant.entity.js'
+import type { Tenant } from '../tenant.js'
+import { UUID_PATTERN } from '../tenant.js'
+import type { TenantProvider } from './provider.js'
+
+export interface OrmProviderOptions {
+  orm: MikroORM
+  /** The tenant entity; it needs `key` and `identifier`, and `resourceKey` for resource lookups. */
+  entity?: EntitySchema<any, any>
+}
+
+/** Loads tenants as MikroORM entities of the central database. */
+export function ormProvider (options: OrmProviderOptions): TenantProvider {
+  const entity = options.entity ?? TenantEntity
+  const meta = options.orm.getMetadata().find(entity.meta.className)
+  if (meta === undefined) throw new MisconfigurationError(`The ORM provider's entity ${entity.meta.className} is not known to the central MikroORM instance.`)
+  const hasResourceKey = meta.properties.resourceKey !== undefined
+  const hasDomains = meta.properties.domains !== undefined
+
+  const findOne = async (where: Record<string, unknown>): Promise<Tenant | null> => {
+    const em = options.orm.em.fork({ clear: true, useContext: false })
+    return await em.findOne(entity, where) as Tenant | null
+  }
+
+  return {
+    name: 'orm',
+    byIdentifier: async (identifier) => await findOne({ identifier }),
+    byKey: async (key) => UUID_PATTERN.test(key) ? await findOne({ key }) : null,
+    byResourceKey: async (resourceKey) => {
+      if (!hasResourceKey) throw new MisconfigurationError(`Tenants of entity ${meta.className} have no resource key, so they cannot be looked up by one.`)
+      return UUID_PATTERN.test(resourceKey) ? await findOne({ resourceKey }) : null
+    },
+    ...(hasDomains ? { byDomain: async (domain: string) => await findOne({ domains: { domain } }) } : {})
+  }
+}

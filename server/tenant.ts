@@ -1,0 +1,66 @@
+/**
+ * Attributes an app keeps on its tenants beyond the ones fastify-tenancy needs.
+ * Extend it to type them:
+ *
+ * ```ts
+ * declare module 'fastify-tenancy' { interface TenantAttributes { plan: 'free' | 'pro' } }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface TenantAttributes {}
+
+export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended'
+
+export const TENANT_STATUSES: readonly TenantStatus[] = ['provisioning', 'active', 'failed', 'suspended']
+
+/**
+ * The tenant contract (Sprout's dual identity plus a resource key).
+ * - `key`: internal, immutable (UUID v7); foreign keys, jobs and the database name use it.
+ * - `identifier`: public slug in hosts, paths, headers and cookies; may be renamed.
+ * - `resourceKey`: immutable, filesystem-safe; storage prefixes use it. Optional: a
+ *   tenant without one cannot be looked up by resource key.
+ */
+export interface Tenant {
+  readonly key: string
+  readonly identifier: string
+  readonly resourceKey?: string | null
+  readonly name: string
+  readonly status: TenantStatus
+  /** Name of the database host (from the `databaseHosts` option) holding the tenant's database. */
+  readonly databaseHost?: string | null
+  readonly data?: Partial<TenantAttributes> & Record<string, unknown>
+}
+
+/** Identifier rules from DESIGN.md: lowercase [a-z0-9-], 1 to 63 characters, no dash at either end. */
+export const IDENTIFIER_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+export function isValidIdentifier (value: unknown): value is string {
+  return typeof value === 'string' && IDENTIFIER_PATTERN.test(value)
+}
+
+/** A UUID in its canonical lowercase form, as keys and resource keys are stored. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * A plain tenant, as the database provider returns it: the row's columns and
+ * nothing else (no ORM, no events).
+ */
+export class GenericTenant implements Tenant {
+  readonly key: string
+  readonly identifier: string
+  readonly resourceKey: string | null
+  readonly name: string
+  readonly status: TenantStatus
+  readonly databaseHost: string | null
+  readonly data: Record<string, unknown>
+
+  constructor (row: { key: string, identifier: string, resource_key?: string | null, name?: string | null, status?: string | null, database_host?: string | null, data?: Record<string, unknown> | null }) {
+    this.key = row.key
+    this.identifier = row.identifier
+    this.resourceKey = row.resource_key ?? null
+    this.name = row.name ?? row.identifier
+    this.status = (row.status ?? 'active') as TenantStatus
+    this.databaseHost = row.database_host ?? null
+    this.data = row.data ?? {}
+  }
+}
