@@ -12,6 +12,8 @@ import { subdomainResolver } from './identification/subdomain.js'
 import { headerResolver } from './identification/header.js'
 import { cookieResolver } from './identification/cookie.js'
 import { pathResolver } from './identification/path.js'
+import { parseHost } from './identification/host.js'
+import { checkedIdentifier } from './identification/identifier-value.js'
 import { ormProvider } from './providers/orm-provider.js'
 import { databaseProvider } from './providers/database-provider.js'
 import { CachedTenantProvider } from './providers/cached-provider.js'
@@ -31,6 +33,20 @@ import type { CreateTenantInput } from './lifecycle/tenant-input.js'
 import { assertSafeName } from './database/names.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
+
+/** Holds an app's own resolver to the same rules as the shipped ones: what it finds must be well-formed. */
+function checkedResolver (resolver: IdentityResolver): IdentityResolver {
+  return {
+    name: resolver.name,
+    resolve (request, context) {
+      const identity = resolver.resolve(request, context)
+      if (identity === null || identity === undefined) return null
+      if (identity.by === 'domain') parseHost(identity.value)
+      else checkedIdentifier(identity.value, `${resolver.name} resolver`)
+      return identity
+    }
+  }
+}
 
 /**
  * The tenancy runtime behind `app.tenancy`: identification, providers and
@@ -57,7 +73,7 @@ export class Tenancy {
     this.options = options
     this.orm = orm
     this.log = log
-    this.resolvers = options.identification.map((r) => typeof r === 'string' ? this.builtinResolver(r) : r)
+    this.resolvers = options.identification.map((r) => typeof r === 'string' ? this.builtinResolver(r) : checkedResolver(r))
     this.resolverContext = { centralDomains: options.centralDomains }
     const provider = this.makeProvider()
     if (this.resolvers.some((r) => r.name === 'domain') && provider.byDomain === undefined) {

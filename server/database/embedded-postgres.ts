@@ -37,8 +37,25 @@ export async function freePort (): Promise<number> {
   })
 }
 
+/** True when a PostgreSQL server answers on the port with our credentials. */
+async function answers (port: number): Promise<boolean> {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 1000 })
+  try {
+    await client.connect()
+    await client.end()
+    return true
+  } catch {
+    return false
+  }
+}
+
 export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const port = options.port ?? await freePort()
+  // A kept server left running by an earlier run (killed without a clean stop) is reused.
+  if (options.persistent === true && options.port !== undefined && await answers(port)) {
+    return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, stop: async () => {} }
+  }
   const { existsSync } = await import('node:fs')
   const fresh = !existsSync(`${options.dataDir}/PG_VERSION`)
   if (fresh) await rm(options.dataDir, { recursive: true, force: true })
@@ -52,8 +69,11 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
     persistent: options.persistent ?? false,
     // Running as root (CI, containers) needs a system user to own the cluster.
     createPostgresUser: process.getuid?.() === 0,
-    // Tests create and drop many databases; durability across a crash is not wanted here.
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    // Throwaway servers (tests, benchmarks) create and drop many databases and
+    // need no durability; a kept one (the demo) keeps PostgreSQL's defaults.
+    postgresFlags: options.persistent === true
+      ? ['-c', 'max_connections=300']
+      : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
     onLog: quiet,
     onError: (error: unknown) => quiet(String(error))
   })

@@ -1,0 +1,45 @@
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import view from '@fastify/view'
+import { Eta } from 'eta'
+import { tenancyPlugin, ProjectEntity, TenantEntity, type TenancyOptions } from '../index.js'
+
+export interface DemoOptions {
+  tenancy: TenancyOptions
+  /** Port the demo listens on, to print links that work. */
+  port: number
+  production?: boolean
+}
+
+async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> {
+  await app.register(view, {
+    engine: { eta: new Eta() },
+    root: fileURLToPath(new URL('../../views', import.meta.url)),
+    production: options.production ?? false
+  })
+  await app.register(tenancyPlugin, options.tenancy)
+
+  // One page, two faces: on a central domain the list of tenants, on a
+  // tenant's domain its name and the rows of its own database.
+  app.get('/', { config: { tenancy: 'universal' } }, async (request, reply) => {
+    if (request.tenant !== null) {
+      const projects = await request.tenantEm.find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
+      return await reply.view('demo/tenant.eta', { tenant: { name: request.tenant.name, identifier: request.tenant.identifier }, projects: projects.map((p) => p.title) })
+    }
+    const em = app.tenancy.orm.em.fork()
+    const tenants = await em.find(TenantEntity, {}, { populate: ['domains'], orderBy: { identifier: 'asc' } })
+    return await reply.view('demo/home.eta', {
+      tenants: tenants.map((t) => ({ identifier: t.identifier, name: t.name, status: t.status, domains: t.domains.getItems().map((d) => d.domain) })),
+      port: options.port
+    })
+  })
+
+  app.get('/projects.json', { config: { tenancy: 'tenant' } }, async (request) => {
+    const projects = await request.tenantEm.find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
+    return { tenant: request.tenant?.identifier, projects: projects.map((p) => p.title) }
+  })
+}
+
+/** The demo app: fastify-tenancy used the way an app would use it. */
+export const demoApp = fp(demo, { name: 'fastify-tenancy-demo' })
