@@ -116,10 +116,25 @@ export const ProvisioningFailedError = createError(
   500
 )
 
+/** The tenant's database exists already and adopting it was not asked for. */
+export const DatabaseExistsError = createError(
+  'FST_TENANCY_DATABASE_EXISTS',
+  'Database "%s" exists already on host "%s"; pass adopt: true to use it, or drop it first.',
+  409
+)
+
+/** A tenant was asked for by a name (identifier or key) that matches none. */
+export const TenantNotFoundError = createError(
+  'FST_TENANCY_TENANT_NOT_FOUND',
+  'No tenant has the identifier or key "%s".',
+  404
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
   InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
-  IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError
+  IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
+  DatabaseExistsError, TenantNotFoundError
 ].map((E) => new E().code)

@@ -5,6 +5,28 @@ import type { IdentityResolver } from './identification/resolver.js'
 import type { ProviderDriver } from './providers/provider.js'
 import type { TenantCacheOptions } from './providers/cached-provider.js'
 import { tenantEntities as shippedTenantEntities } from './entities/tenant/index.js'
+import type { TenantScope } from './context/tenant-scope.js'
+import type { ProvisioningStep } from './lifecycle/steps.js'
+import type { StrategyName } from './database/strategy.js'
+
+/** A database host and how many tenants it holds, for the placement function. */
+export interface HostLoad {
+  name: string
+  tenants: number
+}
+
+export interface ProvisioningOptions {
+  /** Clone new tenant databases from a template kept at the newest migration (default true; strategy `database` only). */
+  template?: boolean
+  /** Databases kept cloned from the template on each host, so a new tenant takes one by renaming it (default 2; 0 turns it off). */
+  spares?: number
+  /** Fills a new tenant's database; runs inside the tenant's context. */
+  seeder?: (scope: TenantScope) => Promise<void>
+  /** Change the provisioning steps: gets the shipped ones (create-database, migrate, seed, activate), returns the ones to run. */
+  steps?: (defaults: ProvisioningStep[]) => ProvisioningStep[]
+  /** Picks the database host of a new tenant (default: the host with the fewest tenants). */
+  placement?: (hosts: HostLoad[]) => string | Promise<string>
+}
 
 /** Whether a route needs a tenant, must not have one, or takes either. */
 export type RouteMode = 'tenant' | 'central' | 'universal'
@@ -69,6 +91,9 @@ export interface TenancyOptions {
   bootstrappers?: Bootstrapper[]
   /** Run the central migrations when the plugin registers (default false). */
   migrateCentral?: boolean
+  /** `database` (default): a PostgreSQL database per tenant. `schema`: a schema per tenant inside the hosts' databases. */
+  strategy?: StrategyName
+  provisioning?: ProvisioningOptions
 }
 
 /** Options with every default filled in. */
@@ -88,6 +113,8 @@ export interface ResolvedOptions {
   cachePrefix: string
   bootstrappers: Bootstrapper[]
   migrateCentral: boolean
+  strategy: StrategyName
+  provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
 const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
@@ -102,6 +129,11 @@ function fail (option: string, problem: string): never {
 function positiveInt (value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(option, 'must be a whole number of at least 1')
+  return value
+}
+
+function nonNegativeInt (value: unknown, option: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 100) fail(option, 'must be a whole number from 0 to 100')
   return value
 }
 
@@ -207,6 +239,14 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const cachePrefix = o.cachePrefix ?? 'tenant:'
   if (typeof cachePrefix !== 'string') fail('cachePrefix', 'must be a string')
   if (o.migrateCentral !== undefined && typeof o.migrateCentral !== 'boolean') fail('migrateCentral', 'must be true or false')
+  const strategy = o.strategy ?? 'database'
+  if (strategy !== 'database' && strategy !== 'schema') fail('strategy', 'must be "database" or "schema"')
+  const prov: ProvisioningOptions = o.provisioning ?? {}
+  if (!plainObject(prov as unknown)) fail('provisioning', 'must be an object')
+  if (prov.template !== undefined && typeof prov.template !== 'boolean') fail('provisioning.template', 'must be true or false')
+  for (const fn of ['seeder', 'steps', 'placement'] as const) {
+    if (prov[fn] !== undefined && typeof prov[fn] !== 'function') fail(`provisioning.${fn}`, 'must be a function')
+  }
 
   return {
     database: {
@@ -233,6 +273,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     storageRoot,
     cachePrefix,
     bootstrappers,
-    migrateCentral: o.migrateCentral ?? false
+    migrateCentral: o.migrateCentral ?? false,
+    strategy,
+    provisioning: { template: prov.template ?? true, spares: prov.spares === undefined ? 2 : nonNegativeInt(prov.spares, 'provisioning.spares'), seeder: prov.seeder ?? null, steps: prov.steps ?? null, placement: prov.placement ?? null }
   }
 }

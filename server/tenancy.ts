@@ -21,7 +21,12 @@ import { listenForTenantChanges, type ChangeListener } from './providers/invalid
 import { TenantContext } from './context/tenant-context.js'
 import { TenantScope } from './context/tenant-scope.js'
 import { TenantConnections } from './database/tenant-connections.js'
-import { databaseUrl, tenantDatabaseName } from './database/names.js'
+import { tenantDatabaseName } from './database/names.js'
+import { databaseStrategy, schemaStrategy, type DatabaseStrategy } from './database/strategy.js'
+import type { TenantTarget } from './database/tenant-target.js'
+import { tenantMigrationStatus } from './database/tenant-database.js'
+import { TenancyEvents } from './lifecycle/events.js'
+import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -65,9 +70,15 @@ export class Tenancy {
   private readonly resolverContext: ResolverContext
   private readonly bootstrappers: Bootstrapper[]
   private readonly cache: CachedTenantProvider | null
-  private readonly log: FastifyBaseLogger
+  /** The app's logger. */
+  readonly log: FastifyBaseLogger
+  /** How tenants' tables are kept apart (a database each, or a schema each). */
+  readonly strategy: DatabaseStrategy
+  /** Lifecycle events: `app.tenancy.events.on('tenant.created', fn)`. */
+  readonly events = new TenancyEvents()
   private listener: ChangeListener | null = null
   private readonly lifecycle: TenantLifecycle
+  private readonly migrations: TenantMigrations
 
   constructor (options: ResolvedOptions, orm: MikroORM, log: FastifyBaseLogger) {
     this.options = options
@@ -88,25 +99,76 @@ export class Tenancy {
       idleTimeoutMs: options.database.idleTimeoutMs,
       debug: options.database.debug
     })
+    const strategyOptions = {
+      prefix: options.database.prefix,
+      suffix: options.database.suffix,
+      template: options.provisioning.template ? assertSafeName(`${options.database.prefix}template`) : null,
+      spares: options.provisioning.spares,
+      onError: (error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not clone a spare tenant database') }
+    }
+    this.strategy = options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
     this.bootstrappers = [
-      databaseBootstrapper(this.connections, (tenant) => this.databaseUrl(tenant)),
+      databaseBootstrapper(this.connections, (tenant) => this.target(tenant)),
       loggerBootstrapper(),
       storageBootstrapper(options.storageRoot),
       cacheBootstrapper(options.cachePrefix),
       ...options.bootstrappers
     ]
     this.orm.em.getEventManager().registerSubscriber(this.invalidatingSubscriber())
-    this.lifecycle = new TenantLifecycle(this)
+    this.lifecycle = new TenantLifecycle(this, this.events)
+    this.migrations = new TenantMigrations(this, this.lifecycle)
   }
 
-  /** Creates a tenant with its own database at the newest tenant migration; it is active when this resolves. */
-  async create (input: CreateTenantInput): Promise<Tenant> {
+  /**
+   * Creates a tenant with its own database at the newest tenant migration; it
+   * is active when this resolves. Give `key` and `adopt: true` to take over a
+   * database that exists already.
+   */
+  async create (input: CreateTenantInput & { key?: string, adopt?: boolean }): Promise<Tenant> {
     return await this.lifecycle.create(input)
   }
 
-  /** Provisions a tenant's database again (after a failure). */
-  async provision (tenant: Tenant): Promise<Tenant> {
+  /** Runs provisioning again for a tenant (after a failure). */
+  async provision (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
     return await this.lifecycle.provision(tenant)
+  }
+
+  /** A tenant by identifier or key, read from the central database (not the cache). */
+  async find (identifierOrKey: string): Promise<Tenant | null> {
+    return await this.lifecycle.find(identifierOrKey)
+  }
+
+  /** Tenants by identifiers or keys (all when none), minus `skip`; unknown names throw FST_TENANCY_TENANT_NOT_FOUND. */
+  async select (names?: readonly string[], skip?: readonly string[]): Promise<Tenant[]> {
+    return await this.lifecycle.select(names, skip)
+  }
+
+  /** Migrates tenant databases to the newest migration, `concurrency` at a time; one failure does not stop the others. */
+  async migrate (options: FanOutOptions = {}): Promise<TenantResult[]> {
+    return await this.migrations.run('migrate', options)
+  }
+
+  /** Rolls tenant databases back by one migration. */
+  async rollback (options: FanOutOptions = {}): Promise<TenantResult[]> {
+    return await this.migrations.run('rollback', options)
+  }
+
+  /** Runs the provisioning seeder in each tenant's context. */
+  async seed (options: FanOutOptions = {}): Promise<TenantResult[]> {
+    return await this.migrations.run('seed', options)
+  }
+
+  /** Which tenant migrations a tenant's database has run, and which it has not. */
+  async migrationStatus (tenant: Tenant): Promise<{ executed: string[], pending: string[] }> {
+    return await tenantMigrationStatus(this.target(tenant))
+  }
+
+  /** Where a tenant's tables live (database or schema, on which host). */
+  target (tenant: Pick<Tenant, 'key' | 'databaseHost'>): TenantTarget {
+    const hostName = tenant.databaseHost ?? this.options.database.defaultHost
+    const host = this.options.database.hosts[hostName]
+    if (host === undefined) throw new MisconfigurationError(`Tenant ${tenant.key} lives on database host "${hostName}", which is not in the database.hosts option.`)
+    return this.strategy.target(tenant.key, hostName, host)
   }
 
   /** Deletes a tenant, its database, domains and pivot rows. Running it twice is harmless. */
@@ -114,10 +176,6 @@ export class Tenancy {
     await this.lifecycle.delete(tenant)
   }
 
-  /** Name of the template database new tenant databases are cloned from. */
-  templateName (): string {
-    return assertSafeName(`${this.options.database.prefix}template`)
-  }
 
   /** Starts following tenant changes made elsewhere (LISTEN/NOTIFY). */
   async start (): Promise<void> {
@@ -128,7 +186,13 @@ export class Tenancy {
     await this.listener.ready
   }
 
+  /** Waits for background work (spare databases being cloned) to finish. */
+  async idle (): Promise<void> {
+    await this.strategy.idle()
+  }
+
   async close (): Promise<void> {
+    await this.strategy.close()
     await this.listener?.close()
     await this.connections.close()
   }
@@ -169,12 +233,9 @@ export class Tenancy {
     }
   }
 
-  /** The connection URL of a tenant's own database. */
+  /** The connection URL of the database holding a tenant's tables. */
   databaseUrl (tenant: Pick<Tenant, 'key' | 'databaseHost'>): string {
-    const hostName = tenant.databaseHost ?? this.options.database.defaultHost
-    const server = this.options.database.hosts[hostName]
-    if (server === undefined) throw new MisconfigurationError(`Tenant ${tenant.key} lives on database host "${hostName}", which is not in the database.hosts option.`)
-    return databaseUrl(server, this.databaseName(tenant))
+    return this.target(tenant).url
   }
 
   /** A tenant's database name (from its key, never its identifier). */

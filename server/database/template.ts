@@ -9,6 +9,13 @@ export function migrationsFingerprint (): string {
 }
 
 const building = new Map<string, Promise<void>>()
+/** Templates this process has seen at the current fingerprint (the fingerprint cannot change while it runs). */
+const ready = new Set<string>()
+
+/** Forget that a template was ready (after cloning it failed, say). */
+export function forgetTemplate (serverUrl: string, name: string): void {
+  ready.delete(`${serverUrl}#${name}`)
+}
 
 /**
  * Makes sure database `name` on the server is a template at the newest tenant
@@ -18,9 +25,10 @@ const building = new Map<string, Promise<void>>()
 export async function ensureTemplate (serverUrl: string, name: string): Promise<void> {
   assertSafeName(name)
   const id = `${serverUrl}#${name}`
+  if (ready.has(id)) return
   let pending = building.get(id)
   if (pending === undefined) {
-    pending = buildTemplate(serverUrl, name).finally(() => building.delete(id))
+    pending = buildTemplate(serverUrl, name).then(() => { ready.add(id) }).finally(() => building.delete(id))
     building.set(id, pending)
   }
   await pending

@@ -1,5 +1,6 @@
 import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postgresql'
 import type { EntitySchema, MetadataStorage } from '@mikro-orm/core'
+import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 
 /** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
 export interface TenantLease {
@@ -51,18 +52,19 @@ export class TenantConnections {
     this.options = options
   }
 
-  /** Borrows the pool of database `url` (opening it when needed) and forks an EntityManager on it. */
-  lease (url: string): TenantLease {
+  /** Borrows the pool of a tenant target (opening it when needed) and forks an EntityManager on it. */
+  lease (target: TenantTarget): TenantLease {
     if (this.closed) throw new Error('The tenant connection manager is closed.')
-    let entry = this.live.get(url)
+    const id = target.id
+    let entry = this.live.get(id)
     if (entry === undefined) {
-      entry = { id: url, orm: this.open(url), leases: 0, draining: false }
-      this.live.set(url, entry)
+      entry = { id, orm: this.open(target), leases: 0, draining: false }
+      this.live.set(id, entry)
       this.makeRoom()
     } else {
       // Move to the most recently used end.
-      this.live.delete(url)
-      this.live.set(url, entry)
+      this.live.delete(id)
+      this.live.set(id, entry)
     }
     entry.leases++
     const held = entry
@@ -82,12 +84,18 @@ export class TenantConnections {
     }
   }
 
-  /** Closes the pool of database `url` now (for example before the database is dropped). */
-  async evict (url: string): Promise<void> {
-    const entry = this.live.get(url)
+  /** Closes the pool of target `id` now (before its database is dropped); a pool in use is closed too. */
+  async evict (id: string): Promise<void> {
+    const entry = this.live.get(id)
     if (entry !== undefined) {
-      this.live.delete(url)
+      this.live.delete(id)
       await entry.orm.close(true)
+    }
+    for (const draining of this.draining) {
+      if (draining.id === id) {
+        this.draining.delete(draining)
+        await draining.orm.close(true)
+      }
     }
   }
 
@@ -126,11 +134,11 @@ export class TenantConnections {
     this.closing.add(done)
   }
 
-  private open (url: string): MikroORM {
+  private open (target: TenantTarget): MikroORM {
     this.opened++
     const options = {
       driver: PostgreSqlDriver,
-      clientUrl: url,
+      ...targetOrmOptions(target),
       entities: this.options.entities,
       // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
       contextName: `fastify-tenancy:tenant:${this.opened}`,

@@ -1,12 +1,13 @@
 import pg from 'pg'
-import { MikroORM } from '@mikro-orm/postgresql'
+import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { tenantMigrations } from '../../migrations/tenant/index.js'
-import { quoteIdent, databaseUrl } from './names.js'
+import { quoteIdent } from './names.js'
+import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 
-/** Runs `fn` with a single connection to the server's maintenance database. */
-export async function withServer<T> (serverUrl: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl })
+/** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
+export async function withServer<T> (url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
     return await fn(client)
@@ -30,21 +31,52 @@ export async function dropDatabase (serverUrl: string, name: string): Promise<vo
   await withServer(serverUrl, async (c) => { await c.query(`drop database if exists ${quoteIdent(name)} with (force)`) })
 }
 
-/** Brings a tenant database to the newest tenant migration; returns the names it ran. */
-export async function migrateTenantDatabase (serverUrl: string, name: string): Promise<string[]> {
-  const orm = MikroORM.initSync({
-    clientUrl: databaseUrl(serverUrl, name),
+export type MigrationDirection = 'up' | 'down'
+
+/** A short-lived MikroORM instance with the migrator, pointed at a tenant target. */
+function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): MikroORM {
+  return MikroORM.initSync({
+    driver: PostgreSqlDriver,
+    ...targetOrmOptions(target as TenantTarget),
     entities: [],
     discovery: { warnWhenNoEntities: false },
-    contextName: `fastify-tenancy:migrate:${name}`,
+    contextName: `fastify-tenancy:migrate:${target.name}`,
     pool: { min: 0, max: 1 },
     allowGlobalContext: true,
     extensions: [Migrator],
     migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true }
   })
+}
+
+/**
+ * Runs the tenant migrations on a target: `up` to the newest, or `down` one
+ * step. Returns the names of the migrations it ran.
+ */
+export async function runTenantMigrations (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>, direction: MigrationDirection = 'up'): Promise<string[]> {
+  const orm = migratorOrm(target)
   try {
-    return (await orm.migrator.up()).map((m) => m.name)
+    const ran = direction === 'up' ? await orm.migrator.up() : await orm.migrator.down()
+    return ran.map((m) => m.name)
   } finally {
     await orm.close(true)
   }
+}
+
+/** The migrations a target has run, and the ones it has not. */
+export async function tenantMigrationStatus (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Promise<{ executed: string[], pending: string[] }> {
+  const orm = migratorOrm(target)
+  try {
+    const executed = (await orm.migrator.getExecutedMigrations()).map((m) => m.name)
+    const pending = (await orm.migrator.getPendingMigrations()).map((m) => m.name)
+    return { executed, pending }
+  } finally {
+    await orm.close(true)
+  }
+}
+
+/** Brings database `name` on the server to the newest tenant migration (strategy `database`). */
+export async function migrateTenantDatabase (serverUrl: string, name: string): Promise<string[]> {
+  const url = new URL(serverUrl)
+  url.pathname = '/' + name
+  return await runTenantMigrations({ url: url.toString(), schema: null, name })
 }

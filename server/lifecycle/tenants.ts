@@ -1,115 +1,184 @@
 import { v7 as uuidv7 } from 'uuid'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenancy } from '../tenancy.js'
-import type { Tenant } from '../tenant.js'
-import { DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError } from '../errors.js'
+import type { Tenant, TenantStatus } from '../tenant.js'
+import { UUID_PATTERN } from '../tenant.js'
+import { DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantNotFoundError } from '../errors.js'
 import { checkTenantInput, type CreateTenantInput } from './tenant-input.js'
-import { createDatabase, databaseExists, dropDatabase, migrateTenantDatabase } from '../database/tenant-database.js'
-import { ensureTemplate } from '../database/template.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
+import { activateStep, createDatabaseStep, migrateStep, seedStep, type ProvisioningContext, type ProvisioningStep } from './steps.js'
+import { fewestTenants } from './placement.js'
+import type { TenancyEvents } from './events.js'
 
-/** Provisions, finds and deletes tenants; `app.tenancy.create()` and friends call it. */
+/** Creates, provisions, finds and deletes tenants; `app.tenancy.create()` and friends call it. */
 export class TenantLifecycle {
   private readonly tenancy: Tenancy
   private readonly orm: MikroORM
+  private readonly events: TenancyEvents
+  readonly steps: ProvisioningStep[]
 
-  constructor (tenancy: Tenancy) {
+  constructor (tenancy: Tenancy, events: TenancyEvents) {
     this.tenancy = tenancy
     this.orm = tenancy.orm
+    this.events = events
+    const p = tenancy.options.provisioning
+    const defaults = [createDatabaseStep, migrateStep, seedStep(p.seeder), activateStep]
+    this.steps = p.steps === null ? defaults : p.steps(defaults)
   }
 
-  /** Creates a tenant: checks the input, records it as provisioning, makes its database, marks it active. */
-  async create (input: CreateTenantInput): Promise<Tenant> {
+  /**
+   * Creates a tenant: checks the input before any SQL, records the tenant as
+   * `provisioning`, runs the provisioning steps, and resolves with the active
+   * tenant. A failed step is undone and the tenant is left `failed` with the
+   * reason; `provision()` retries it.
+   */
+  async create (input: CreateTenantInput & { key?: string, adopt?: boolean }): Promise<Tenant> {
     const opts = this.tenancy.options
     const checked = checkTenantInput(input, opts.centralDomains)
-    const host = checked.databaseHost ?? opts.database.defaultHost
+    if (input.key !== undefined && !UUID_PATTERN.test(input.key)) throw new MisconfigurationError(`A tenant key must be a lowercase UUID, not "${String(input.key).slice(0, 40)}".`)
+    const host = checked.databaseHost ?? await this.place()
     if (opts.database.hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
-    const key = uuidv7()
+    const draft = {
+      key: input.key ?? uuidv7(),
+      identifier: checked.identifier,
+      resourceKey: uuidv7(),
+      name: checked.name,
+      status: 'provisioning' as TenantStatus,
+      databaseHost: host,
+      data: checked.data
+    }
+    await this.events.emit({ name: 'tenant.creating', tenant: draft })
     const conn = this.orm.em.getConnection()
     try {
       await conn.transactional(async (trx) => {
         await conn.execute(
           'insert into tenants (key, identifier, resource_key, name, status, data, database_host) values (?, ?, ?, ?, \'provisioning\', ?, ?)',
-          [key, checked.identifier, uuidv7(), checked.name, JSON.stringify(checked.data), host], 'run', trx)
+          [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host], 'run', trx)
         for (const [i, domain] of checked.domains.entries()) {
-          await conn.execute('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?)', [domain, key, i === 0], 'run', trx)
+          await conn.execute('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?)', [domain, draft.key, i === 0], 'run', trx)
         }
       })
     } catch (error) {
       const e = error as { code?: string, constraint?: string, detail?: string }
-      if (e.code === '23505' && String(e.constraint ?? e.detail).includes('identifier')) throw new IdentifierTakenError(checked.identifier)
-      if (e.code === '23505' && String(e.constraint ?? e.detail).includes('domain')) {
-        const taken = checked.domains.find((d) => String(e.detail).includes(d)) ?? checked.domains.join(', ')
-        throw new DomainTakenError(taken)
+      const where = String(e.constraint ?? '') + String(e.detail ?? '')
+      if (e.code === '23505' && where.includes('identifier')) throw new IdentifierTakenError(checked.identifier)
+      if (e.code === '23505' && where.includes('domain')) {
+        throw new DomainTakenError(checked.domains.find((d) => where.includes(d)) ?? checked.domains.join(', '))
       }
       throw error
     }
     this.tenancy.invalidate()
-    return await this.provision(await this.mustFind(key))
+    const tenant = await this.provisionTenant(await this.mustFind(draft.key), input.adopt ?? false)
+    await this.events.emit({ name: 'tenant.created', tenant })
+    return tenant
   }
 
-  /** Makes (or remakes) the tenant's database and marks it active; on failure drops it and marks the tenant failed. */
-  async provision (tenant: Tenant): Promise<Tenant> {
-    const server = this.serverOf(tenant)
-    const name = this.tenancy.databaseName(tenant)
-    let step = 'create-database'
-    try {
-      if (await databaseExists(server, name)) await dropDatabase(server, name)
-      let fromTemplate = true
-      const template = this.tenancy.templateName()
+  /** Runs the provisioning steps again for a tenant (after a failure); a leftover database of its own is replaced. */
+  async provision (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
+    const current = await this.mustFind(tenant.key)
+    const target = this.tenancy.target(current)
+    // The database is named after this tenant's key, so a leftover is this tenant's own half-made one.
+    if (current.status !== 'active' && current.status !== 'suspended' && await this.tenancy.strategy.exists(target)) {
+      await this.tenancy.connections.evict(target.id)
+      await this.tenancy.strategy.drop(target)
+    }
+    return await this.provisionTenant(current, false)
+  }
+
+  private async provisionTenant (tenant: Tenant, adopt: boolean): Promise<Tenant> {
+    const target = this.tenancy.target(tenant)
+    const ctx: ProvisioningContext = {
+      tenant,
+      target,
+      strategy: this.tenancy.strategy,
+      events: this.events,
+      adopt,
+      created: false,
+      fromTemplate: false,
+      runAsTenant: async (fn) => { await this.tenancy.run(tenant, fn) },
+      evictPool: async () => { await this.tenancy.connections.evict(target.id) },
+      activate: async () => { await this.setStatus(tenant.key, 'active', null) }
+    }
+    const done: ProvisioningStep[] = []
+    for (const step of this.steps) {
       try {
-        await ensureTemplate(server, template)
-        await createDatabase(server, name, template)
-      } catch {
-        fromTemplate = false
-        await createDatabase(server, name)
+        await step.run(ctx)
+        done.push(step)
+      } catch (error) {
+        // Undo the failing step (it may have half run), then the earlier ones, last first.
+        for (const s of [step, ...done.reverse()]) {
+          try {
+            await s.undo?.(ctx)
+          } catch (undoError) {
+            this.tenancy.log.error({ err: undoError, tenant: tenant.key }, `fastify-tenancy: undoing step ${s.name} failed`)
+          }
+        }
+        const reason = (error as Error).message
+        await this.setStatus(tenant.key, 'failed', `${step.name}: ${reason}`).catch(() => {})
+        await this.events.emit({ name: 'tenant.failed', tenant, step: step.name, error: error as Error }).catch(() => {})
+        throw new ProvisioningFailedError(tenant.identifier, step.name, reason)
       }
-      if (!fromTemplate) {
-        step = 'migrate'
-        await migrateTenantDatabase(server, name)
-      }
-      step = 'activate'
-      await this.setStatus(tenant.key, 'active', null)
-    } catch (error) {
-      await dropDatabase(server, name).catch(() => {})
-      const reason = (error as Error).message
-      await this.setStatus(tenant.key, 'failed', `${step}: ${reason}`).catch(() => {})
-      throw new ProvisioningFailedError(tenant.identifier, step, reason)
     }
     return await this.mustFind(tenant.key)
   }
 
-  /** Deletes the tenant: its database (connections ended first), domains and pivot rows, then the row. Harmless twice. */
+  /**
+   * Deletes a tenant: its pool is closed and its database (or schema) dropped
+   * (open connections ended), then its pivot rows and domains, and the central
+   * row last. Running it twice is harmless.
+   */
   async delete (tenant: Pick<Tenant, 'key' | 'databaseHost'>): Promise<void> {
-    const url = this.tenancy.databaseUrl(tenant)
-    await this.tenancy.connections.evict(url)
-    await dropDatabase(this.serverOf(tenant), this.tenancy.databaseName(tenant))
+    const found = await this.find(tenant.key)
+    const subject = found ?? (tenant as Tenant)
+    await this.events.emit({ name: 'tenant.deleting', tenant: subject })
+    const target = this.tenancy.target(subject)
+    await this.tenancy.connections.evict(target.id)
+    await this.tenancy.strategy.drop(target)
     const conn = this.orm.em.getConnection()
     await conn.transactional(async (trx) => {
       await conn.execute('delete from tenant_users where tenant_key = ?', [tenant.key], 'run', trx)
       await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
-      await conn.execute('update tenant_clusters set parent_tenant_id = null where parent_tenant_id = ?', [tenant.key], 'run', trx)
       await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
     })
     this.tenancy.invalidate()
+    await this.events.emit({ name: 'tenant.deleted', tenant: subject })
   }
 
-  private serverOf (tenant: Pick<Tenant, 'databaseHost'>): string {
-    const hostName = tenant.databaseHost ?? this.tenancy.options.database.defaultHost
-    const server = this.tenancy.options.database.hosts[hostName]
-    if (server === undefined) throw new MisconfigurationError(`Database host "${hostName}" is not in the database.hosts option.`)
-    return server
+  /** A tenant by identifier or key, straight from the central database (no cache). */
+  async find (identifierOrKey: string): Promise<Tenant | null> {
+    const em = this.orm.em.fork({ clear: true, useContext: false })
+    const where = UUID_PATTERN.test(identifierOrKey) ? { key: identifierOrKey } : { identifier: identifierOrKey }
+    return await em.findOne(TenantEntity, where) as Tenant | null
   }
 
-  private async setStatus (key: string, status: string, reason: string | null): Promise<void> {
+  /** Tenants by identifiers or keys (all when none given), minus the skipped ones; an unknown name throws FST_TENANCY_TENANT_NOT_FOUND. */
+  async select (names?: readonly string[], skip: readonly string[] = []): Promise<Tenant[]> {
+    const em = this.orm.em.fork({ clear: true, useContext: false })
+    const all = await em.find(TenantEntity, {}, { orderBy: { identifier: 'asc' } }) as Tenant[]
+    const byName = (name: string): Tenant | undefined => all.find((t) => t.identifier === name || t.key === name)
+    for (const name of [...(names ?? []), ...skip]) if (byName(name) === undefined) throw new TenantNotFoundError(name)
+    const chosen = names === undefined || names.length === 0 ? all : names.map((n) => byName(n) as Tenant)
+    const skipped = new Set(skip.map((n) => (byName(n) as Tenant).key))
+    return [...new Map(chosen.filter((t) => !skipped.has(t.key)).map((t) => [t.key, t])).values()]
+  }
+
+  private async place (): Promise<string> {
+    const hosts = Object.keys(this.tenancy.options.database.hosts)
+    if (hosts.length === 1) return hosts[0] as string
+    const rows: Array<{ database_host: string | null, n: number }> = await this.orm.em.getConnection().execute('select database_host, count(*)::int as n from tenants group by database_host', [], 'all')
+    const loads = hosts.map((name) => ({ name, tenants: Number(rows.find((r) => (r.database_host ?? this.tenancy.options.database.defaultHost) === name)?.n ?? 0) }))
+    const placement = this.tenancy.options.provisioning.placement ?? fewestTenants
+    return await placement(loads)
+  }
+
+  private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<void> {
     await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ?', [status, reason, key], 'run')
     this.tenancy.invalidate()
   }
 
   private async mustFind (key: string): Promise<Tenant> {
-    const em = this.orm.em.fork({ clear: true, useContext: false })
-    const tenant = await em.findOne(TenantEntity, { key })
-    if (tenant === null) throw new MisconfigurationError(`Tenant ${key} vanished while it was being provisioned.`)
-    return tenant as unknown as Tenant
+    const tenant = await this.find(key)
+    if (tenant === null) throw new TenantNotFoundError(key)
+    return tenant
   }
 }

@@ -1,0 +1,69 @@
+import type { Tenancy } from '../tenancy.js'
+import type { Tenant } from '../tenant.js'
+import { runTenantMigrations } from '../database/tenant-database.js'
+import { MisconfigurationError } from '../errors.js'
+import { mapLimit } from './each-tenant.js'
+import type { TenantLifecycle } from './tenants.js'
+
+export interface FanOutOptions {
+  /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
+  tenants?: readonly string[]
+  /** Identifiers or keys to leave out. */
+  skipTenants?: readonly string[]
+  /** How many tenants at once (default 4). */
+  concurrency?: number
+  /** Called as each tenant finishes, for progress displays. */
+  onResult?: (result: TenantResult) => void
+}
+
+/** What happened to one tenant in a fan-out. */
+export interface TenantResult {
+  key: string
+  identifier: string
+  ok: boolean
+  /** Migrations run (migrate) or rolled back (rollback). */
+  migrations: string[]
+  error?: string
+  ms: number
+}
+
+type Operation = 'migrate' | 'rollback' | 'seed'
+
+/** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
+export class TenantMigrations {
+  private readonly tenancy: Tenancy
+  private readonly lifecycle: TenantLifecycle
+
+  constructor (tenancy: Tenancy, lifecycle: TenantLifecycle) {
+    this.tenancy = tenancy
+    this.lifecycle = lifecycle
+  }
+
+  async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
+    const concurrency = options.concurrency ?? 4
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new MisconfigurationError('concurrency must be a whole number of at least 1.')
+    const seeder = this.tenancy.options.provisioning.seeder
+    if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
+    const chosen = await this.lifecycle.select(options.tenants, options.skipTenants)
+    // Tenants without a database (provisioning, failed) are left out unless named.
+    const named = options.tenants !== undefined && options.tenants.length > 0
+    const tenants = named ? chosen : chosen.filter((t) => t.status === 'active' || t.status === 'suspended')
+    return await mapLimit(tenants, concurrency, async (tenant: Tenant) => {
+      const started = performance.now()
+      let result: TenantResult
+      try {
+        let migrations: string[] = []
+        if (operation === 'seed') {
+          await this.tenancy.run(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
+        } else {
+          migrations = await runTenantMigrations(this.tenancy.target(tenant), operation === 'migrate' ? 'up' : 'down')
+        }
+        result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
+      } catch (error) {
+        result = { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: (error as Error).message, ms: performance.now() - started }
+      }
+      options.onResult?.(result)
+      return result
+    })
+  }
+}
