@@ -8,6 +8,7 @@ import { tenantEntities as shippedTenantEntities } from './entities/tenant/index
 import type { TenantScope } from './context/tenant-scope.js'
 import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
+import type { SyncOptions } from './sync/sync-manager.js'
 
 /** A database host and how many tenants it holds, for the placement function. */
 export interface HostLoad {
@@ -94,6 +95,8 @@ export interface TenancyOptions {
   /** `database` (default): a PostgreSQL database per tenant. `schema`: a schema per tenant inside the hosts' databases. */
   strategy?: StrategyName
   provisioning?: ProvisioningOptions
+  /** Resource syncing: the synced resources and the mode (see README). Off when not given. */
+  sync?: SyncOptions
 }
 
 /** Options with every default filled in. */
@@ -114,6 +117,7 @@ export interface ResolvedOptions {
   bootstrappers: Bootstrapper[]
   migrateCentral: boolean
   strategy: StrategyName
+  sync: SyncOptions | null
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -147,6 +151,21 @@ function postgresUrl (value: unknown, option: string): string {
 
 function plainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function checkSync (sync: unknown): SyncOptions | null {
+  if (sync === undefined) return null
+  if (!plainObject(sync)) fail('sync', 'must be an object with resources')
+  const s = sync as unknown as SyncOptions
+  if (!Array.isArray(s.resources) || s.resources.length === 0) fail('sync.resources', 'must list at least one synced resource')
+  if (s.mode !== undefined && s.mode !== 'inline' && s.mode !== 'queued') fail('sync.mode', 'must be "inline" or "queued"')
+  for (const r of s.resources) {
+    if (!plainObject(r) || typeof r.name !== 'string' || r.central === undefined || r.tenant === undefined || !Array.isArray(r.attributes)) {
+      fail('sync.resources', 'has one that is not { name, central, tenant, attributes }')
+    }
+  }
+  if (s.queueSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(s.queueSchema)) fail('sync.queueSchema', 'must be a lowercase schema name')
+  return s
 }
 
 /** Checks the plugin's options once, at register, and fills in the defaults. */
@@ -275,6 +294,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     bootstrappers,
     migrateCentral: o.migrateCentral ?? false,
     strategy,
+    sync: checkSync(o.sync),
     provisioning: { template: prov.template ?? true, spares: prov.spares === undefined ? 2 : nonNegativeInt(prov.spares, 'provisioning.spares'), seeder: prov.seeder ?? null, steps: prov.steps ?? null, placement: prov.placement ?? null }
   }
 }

@@ -26,6 +26,7 @@ import { databaseStrategy, schemaStrategy, type DatabaseStrategy } from './datab
 import type { TenantTarget } from './database/tenant-target.js'
 import { tenantMigrationStatus } from './database/tenant-database.js'
 import { TenancyEvents } from './lifecycle/events.js'
+import { SyncManager } from './sync/sync-manager.js'
 import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
@@ -78,6 +79,8 @@ export class Tenancy {
   readonly events = new TenancyEvents()
   private listener: ChangeListener | null = null
   private readonly lifecycle: TenantLifecycle
+  /** Resource syncing (`attach`, `detach`, `resync`, `recover`), or null when `sync` is not configured. */
+  readonly sync: SyncManager | null
   private readonly migrations: TenantMigrations
 
   constructor (options: ResolvedOptions, orm: MikroORM, log: FastifyBaseLogger) {
@@ -117,6 +120,7 @@ export class Tenancy {
     this.orm.em.getEventManager().registerSubscriber(this.invalidatingSubscriber())
     this.lifecycle = new TenantLifecycle(this, this.events)
     this.migrations = new TenantMigrations(this, this.lifecycle)
+    this.sync = options.sync === null ? null : new SyncManager(this, options.sync)
   }
 
   /**
@@ -179,6 +183,7 @@ export class Tenancy {
 
   /** Starts following tenant changes made elsewhere (LISTEN/NOTIFY). */
   async start (): Promise<void> {
+    await this.sync?.start()
     if (this.cache === null || this.options.cache === false || !this.options.cache.listen) return
     this.listener = listenForTenantChanges(this.options.database.url, () => this.invalidate(), (error) => {
       this.log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting')
@@ -192,6 +197,7 @@ export class Tenancy {
   }
 
   async close (): Promise<void> {
+    await this.sync?.close()
     await this.strategy.close()
     await this.listener?.close()
     await this.connections.close()

@@ -1,6 +1,8 @@
 import { Migration20261122000001Central } from './Migration20261122000001_central.js'
+import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
-  { name: 'Migration20261122000001_central', class: Migration20261122000001Central }
+  { name: 'Migration20261122000001_central', class: Migration20261122000001Central },
+  { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync }
 ]

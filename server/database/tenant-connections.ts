@@ -47,6 +47,8 @@ export class TenantConnections {
   private metadata: MetadataStorage | undefined
   private closed = false
   private opened = 0
+  /** Called with each newly opened pool (resource syncing registers its subscriber here). */
+  private readonly openHooks: Array<(orm: MikroORM, target: TenantTarget) => void> = []
 
   constructor (options: TenantConnectionsOptions) {
     this.options = options
@@ -99,6 +101,20 @@ export class TenantConnections {
     }
   }
 
+  /** Runs `hook` for every pool opened from now on. */
+  onOpen (hook: (orm: MikroORM, target: TenantTarget) => void): void {
+    this.openHooks.push(hook)
+  }
+
+  /** The tenant entities' metadata, discovered once (without connecting anywhere). */
+  discover (): MetadataStorage {
+    if (this.metadata === undefined) {
+      const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities: this.options.entities, contextName: 'fastify-tenancy:tenant-discovery', allowGlobalContext: false })
+      this.metadata = orm.getMetadata()
+    }
+    return this.metadata
+  }
+
   /** Open pools, and pools still draining after eviction. */
   stats (): { open: number, draining: number, opened: number } {
     return { open: this.live.size, draining: this.draining.size, opened: this.opened }
@@ -146,12 +162,10 @@ export class TenantConnections {
       debug: this.options.debug ?? false,
       allowGlobalContext: false
     }
-    if (this.metadata === undefined) {
-      const orm = MikroORM.initSync(options)
-      this.metadata = orm.getMetadata()
-      return orm
-    }
-    return withSharedMetadata(new MikroORM(options), this.metadata)
+    const orm = this.metadata === undefined ? MikroORM.initSync(options) : withSharedMetadata(new MikroORM(options), this.metadata)
+    this.metadata ??= orm.getMetadata()
+    for (const hook of this.openHooks) hook(orm, target)
+    return orm
   }
 }
 

@@ -15,6 +15,8 @@ export interface TenantTarget {
   readonly server: string
   /** Name of the database host (from `database.hosts`). */
   readonly host: string
+  /** The tenant's key. */
+  readonly key: string
 }
 
 /** MikroORM options that point an instance at a target: the schema, and a search_path for raw SQL and migrations. */
