@@ -97,6 +97,8 @@ export interface TenancyOptions {
   provisioning?: ProvisioningOptions
   /** Resource syncing: the synced resources and the mode (see README). Off when not given. */
   sync?: SyncOptions
+  /** Schema of the job queue's (pg-boss) tables in the central database (default `fastify_tenancy_queue`). */
+  queueSchema?: string
 }
 
 /** Options with every default filled in. */
@@ -118,6 +120,7 @@ export interface ResolvedOptions {
   migrateCentral: boolean
   strategy: StrategyName
   sync: SyncOptions | null
+  queueSchema: string
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -153,6 +156,11 @@ function plainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+function checkSchema (value: unknown, option: string): string {
+  if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) fail(option, 'must be a lowercase schema name')
+  return value
+}
+
 function checkSync (sync: unknown): SyncOptions | null {
   if (sync === undefined) return null
   if (!plainObject(sync)) fail('sync', 'must be an object with resources')
@@ -164,7 +172,6 @@ function checkSync (sync: unknown): SyncOptions | null {
       fail('sync.resources', 'has one that is not { name, central, tenant, attributes }')
     }
   }
-  if (s.queueSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(s.queueSchema)) fail('sync.queueSchema', 'must be a lowercase schema name')
   return s
 }
 
@@ -295,6 +302,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     migrateCentral: o.migrateCentral ?? false,
     strategy,
     sync: checkSync(o.sync),
+    queueSchema: checkSchema(o.queueSchema ?? 'fastify_tenancy_queue', 'queueSchema'),
     provisioning: { template: prov.template ?? true, spares: prov.spares === undefined ? 2 : nonNegativeInt(prov.spares, 'provisioning.spares'), seeder: prov.seeder ?? null, steps: prov.steps ?? null, placement: prov.placement ?? null }
   }
 }

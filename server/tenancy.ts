@@ -27,6 +27,8 @@ import type { TenantTarget } from './database/tenant-target.js'
 import { tenantMigrationStatus } from './database/tenant-database.js'
 import { TenancyEvents } from './lifecycle/events.js'
 import { SyncManager } from './sync/sync-manager.js'
+import { QueueService } from './jobs/queue-service.js'
+import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
@@ -79,6 +81,10 @@ export class Tenancy {
   readonly events = new TenancyEvents()
   private listener: ChangeListener | null = null
   private readonly lifecycle: TenantLifecycle
+  /** The job queue (pg-boss on the central database), started when first needed. */
+  readonly queue: QueueService
+  /** Tenant-aware jobs: `define(name, handler)` and `send(name, data)`; a job runs in the tenant context it was sent from. */
+  readonly jobs: TenantJobs
   /** Resource syncing (`attach`, `detach`, `resync`, `recover`), or null when `sync` is not configured. */
   readonly sync: SyncManager | null
   private readonly migrations: TenantMigrations
@@ -120,6 +126,8 @@ export class Tenancy {
     this.orm.em.getEventManager().registerSubscriber(this.invalidatingSubscriber())
     this.lifecycle = new TenantLifecycle(this, this.events)
     this.migrations = new TenantMigrations(this, this.lifecycle)
+    this.queue = new QueueService(options.database.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') })
+    this.jobs = new TenantJobs(this)
     this.sync = options.sync === null ? null : new SyncManager(this, options.sync)
   }
 
@@ -198,6 +206,8 @@ export class Tenancy {
 
   async close (): Promise<void> {
     await this.sync?.close()
+    await this.jobs.close()
+    await this.queue.stop()
     await this.strategy.close()
     await this.listener?.close()
     await this.connections.close()

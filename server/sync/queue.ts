@@ -1,18 +1,10 @@
-import PgBoss from 'pg-boss'
 import type { Knex } from '@mikro-orm/knex'
 
 /** The pg-boss queue that carries synced changes. */
 export const SYNC_QUEUE = 'fastify-tenancy-sync'
 
-/** Starts pg-boss on the central database, with its tables in schema `schema`. */
-export async function startQueue (url: string, schema: string, onError: (error: Error) => void): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString: url, schema, max: 4, supervise: true, schedule: false, migrate: true })
-  boss.on('error', onError)
-  await boss.start()
-  // Retries back off from 1 s; a change waits out a tenant database being down for a good while.
-  await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, retryLimit: 30, retryDelay: 1, retryBackoff: true, expireInSeconds: 120 })
-  return boss
-}
+/** Retries back off from 1 s; a change waits out a tenant database being down for a good while. */
+export const SYNC_QUEUE_OPTIONS = { retryLimit: 30, retryDelay: 1, retryBackoff: true, expireInSeconds: 120 }
 
 /**
  * pg-boss speaks `$1` placeholders through `executeSql`; this runs its SQL

@@ -9,7 +9,7 @@ import type { SyncChange } from './change.js'
 import { SyncApplier } from './applier.js'
 import { centralCapture, tenantCapture, type CaptureHooks } from './capture.js'
 import { ident, resolveResource, type SyncedResource, type SyncedResourceDefinition } from './resource.js'
-import { inTransaction, startQueue, SYNC_QUEUE } from './queue.js'
+import { inTransaction, SYNC_QUEUE, SYNC_QUEUE_OPTIONS } from './queue.js'
 
 export interface SyncOptions {
   resources: SyncedResourceDefinition[]
@@ -17,8 +17,6 @@ export interface SyncOptions {
   mode?: 'inline' | 'queued'
   /** Run a worker for queued changes in this process (default true). */
   worker?: boolean
-  /** Schema of pg-boss's tables in the central database (default `fastify_tenancy_queue`). */
-  queueSchema?: string
 }
 
 type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
@@ -69,9 +67,7 @@ export class SyncManager {
 
   async start (): Promise<void> {
     if (this.mode !== 'queued') return
-    this.boss = await startQueue(this.tenancy.options.database.url, this.options.queueSchema ?? 'fastify_tenancy_queue', (error) => {
-      this.tenancy.log.warn({ err: error }, 'fastify-tenancy: sync queue error')
-    })
+    this.boss = await this.tenancy.queue.ensureQueue(SYNC_QUEUE, SYNC_QUEUE_OPTIONS)
     if (this.options.worker !== false) await this.startWorker()
   }
 
@@ -92,7 +88,7 @@ export class SyncManager {
 
   async close (): Promise<void> {
     await Promise.allSettled([...this.draining.values()])
-    if (this.boss !== null) await this.boss.stop({ graceful: true, wait: true, timeout: 5000 })
+    if (this.workerId !== null) await this.boss?.offWork({ id: this.workerId })
     this.boss = null
   }
 
@@ -140,7 +136,7 @@ export class SyncManager {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       const left = await this.tenancy.orm.em.getConnection().execute(
-        `select count(*)::int as n from ${ident(this.options.queueSchema ?? 'fastify_tenancy_queue')}.job where name = ? and state < 'completed'`, [SYNC_QUEUE], 'all')
+        `select count(*)::int as n from ${ident(this.tenancy.queue.schema)}.job where name = ? and state < 'completed'`, [SYNC_QUEUE], 'all')
       if (Number(left[0]?.n ?? 0) === 0) return
       if (this.workerId !== null) this.boss.notifyWorker(this.workerId)
       await new Promise((resolve) => setTimeout(resolve, 50))

@@ -1,0 +1,101 @@
+import type PgBoss from 'pg-boss'
+import type { Tenancy } from '../tenancy.js'
+import type { TenantScope } from '../context/tenant-scope.js'
+import { MisconfigurationError } from '../errors.js'
+import { ident } from '../sync/resource.js'
+
+/** What a tenant-aware job carries: the tenant it was sent from, and the app's data. */
+interface Envelope<T> {
+  tenantKey: string | null
+  data: T
+}
+
+export interface JobContext {
+  /** The pg-boss job (id, retry count…). */
+  job: PgBoss.Job<unknown>
+  /** The tenant's scope, or null for a job sent from a central context. */
+  scope: TenantScope | null
+}
+
+export type JobHandler<T> = (data: T, context: JobContext) => Promise<void>
+
+export interface DefineJobOptions {
+  retryLimit?: number
+  retryDelay?: number
+  retryBackoff?: boolean
+  /** Jobs worked at once by this process (default 5). */
+  batchSize?: number
+  /** Work jobs in this process (default true); false only defines the queue, for processes that only send. */
+  work?: boolean
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/
+
+/**
+ * The app's own jobs on the tenancy queue (the seeds' "queue jobs maintain
+ * tenant context"). `send` inside a tenant's context records the tenant's
+ * key; the worker runs the handler inside that tenant's context (its
+ * EntityManager, logger, storage), on every retry too. A job whose tenant has
+ * been deleted fails at once with the reason, and is not retried.
+ */
+export class TenantJobs {
+  private readonly tenancy: Tenancy
+  private readonly workers: string[] = []
+
+  constructor (tenancy: Tenancy) {
+    this.tenancy = tenancy
+  }
+
+  /** Creates queue `name` and (unless `work: false`) works it with `handler`. */
+  async define<T> (name: string, handler: JobHandler<T>, options: DefineJobOptions = {}): Promise<void> {
+    if (!QUEUE_NAME.test(name)) throw new MisconfigurationError(`A job name must be 1 to 100 letters, digits, dots, dashes or underscores, not "${name}".`)
+    const boss = await this.tenancy.queue.ensureQueue(name, {
+      retryLimit: options.retryLimit ?? 3,
+      retryDelay: options.retryDelay ?? 1,
+      retryBackoff: options.retryBackoff ?? true
+    })
+    if (options.work === false) return
+    const id = await boss.work<Envelope<T>>(name, { batchSize: options.batchSize ?? 5, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+      // Jobs of a batch run side by side, each in its own tenant context.
+      await Promise.all(jobs.map(async (job) => { await this.runOne(boss, name, job, handler) }))
+    })
+    this.workers.push(id)
+  }
+
+  /** Queues a job; sent inside a tenant's context, it will run in that tenant's context. Returns the job id. */
+  async send<T> (name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
+    const boss = await this.tenancy.queue.ensureQueue(name)
+    const envelope: Envelope<T> = { tenantKey: this.tenancy.current()?.key ?? null, data }
+    const id = await boss.send(name, envelope as object, options)
+    if (id === null) throw new MisconfigurationError(`Job "${name}" was not queued (a singleton or throttle option may have dropped it).`)
+    for (const worker of this.workers) boss.notifyWorker(worker)
+    return id
+  }
+
+  async close (): Promise<void> {
+    if (!this.tenancy.queue.started) return
+    const boss = await this.tenancy.queue.boss()
+    for (const id of this.workers.splice(0)) await boss.offWork({ id })
+  }
+
+  private async runOne<T> (boss: PgBoss, name: string, job: PgBoss.Job<Envelope<T>>, handler: JobHandler<T>): Promise<void> {
+    const { tenantKey, data } = job.data
+    try {
+      if (tenantKey === null) {
+        await this.tenancy.context.exit(async () => { await handler(data, { job, scope: null }) })
+        return
+      }
+      const tenant = await this.tenancy.find(tenantKey)
+      if (tenant === null) {
+        // Retrying cannot bring a deleted tenant back: fail for good, with the reason.
+        await this.tenancy.orm.em.getConnection().execute(
+          `update ${ident(this.tenancy.queue.schema)}.job set retry_limit = retry_count where name = ? and id = ?`, [name, job.id], 'run')
+        await boss.fail(name, job.id, { message: `Tenant ${tenantKey} no longer exists; the job was not run.` })
+        return
+      }
+      await this.tenancy.run(tenant, async (scope) => { await handler(data, { job, scope }) })
+    } catch (error) {
+      await boss.fail(name, job.id, { message: (error as Error).message })
+    }
+  }
+}
