@@ -1,8 +1,10 @@
 import { Migration20261122000001Central } from './Migration20261122000001_central.js'
+import { Migration20261122000003AdminSessions } from './Migration20261122000003_admin_sessions.js'
 import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
   { name: 'Migration20261122000001_central', class: Migration20261122000001Central },
-  { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync }
+  { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync },
+  { name: 'Migration20261122000003_admin_sessions', class: Migration20261122000003AdminSessions }
 ]

@@ -1,0 +1,13 @@
+import type { Tenancy } from '../tenancy.js'
+import type { AdminSessions } from './sessions.js'
+
+/** What every admin route module gets. */
+export interface AdminContext {
+  tenancy: Tenancy
+  sessions: AdminSessions
+  /** URL prefix of the admin (default `/admin`). */
+  prefix: string
+  /** Whether cookies get the Secure flag. */
+  secureCookies: boolean
+  cookieName: string
+}

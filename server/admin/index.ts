@@ -1,0 +1,155 @@
+import { fileURLToPath } from 'node:url'
+import { dirname } from 'node:path'
+import { createRequire } from 'node:module'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import csrf from '@fastify/csrf-protection'
+import helmet from '@fastify/helmet'
+import view from '@fastify/view'
+import fastifyStatic from '@fastify/static'
+import { Eta } from 'eta'
+import './types.js'
+import { InvalidOptionError, MisconfigurationError } from '../errors.js'
+import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
+import { AdminSessions } from './sessions.js'
+import type { AdminContext } from './context.js'
+import { renderPage } from './render.js'
+import { sessionRoutes } from './routes/session.js'
+import { dashboardRoutes } from './routes/dashboard.js'
+
+export interface AdminOptions {
+  /** URL prefix of the admin (default `/admin`). */
+  prefix?: string
+  /** Secret that signs the session and CSRF cookies: at least 32 characters. */
+  cookieSecret: string
+  /** Give cookies the Secure flag (default true; browsers accept it on http://localhost too). */
+  secureCookies?: boolean
+  /** How long a session lasts, in hours (default 12). */
+  sessionHours?: number
+  /** Cache compiled templates (default true). */
+  production?: boolean
+  /** Extra route modules, registered inside the admin with its context. */
+  areas?: Array<(app: FastifyInstance, ctx: AdminContext) => void | Promise<void>>
+}
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const require = createRequire(import.meta.url)
+const picoCss = dirname(require.resolve('@picocss/pico/css/pico.min.css'))
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+function fail (option: string, problem: string): never {
+  throw new InvalidOptionError(option, problem)
+}
+
+async function admin (app: FastifyInstance, options: AdminOptions): Promise<void> {
+  if (typeof options !== 'object' || options === null) fail('options', 'must be an object')
+  if (typeof options.cookieSecret !== 'string' || options.cookieSecret.length < 32) fail('cookieSecret', 'must be a string of at least 32 characters')
+  const prefix = options.prefix ?? '/admin'
+  if (!/^\/[a-z0-9/_-]*[a-z0-9]$/.test(prefix)) fail('prefix', 'must be a path like /admin')
+  const sessionHours = options.sessionHours ?? 12
+  if (typeof sessionHours !== 'number' || sessionHours <= 0 || sessionHours > 24 * 30) fail('sessionHours', 'must be a number of hours from 0 to 720')
+  if (!app.hasDecorator('tenancy')) throw new MisconfigurationError('The admin panel needs fastify-tenancy: register tenancyPlugin before adminPlugin.')
+
+  const ctx: AdminContext = {
+    tenancy: app.tenancy,
+    sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000),
+    prefix,
+    secureCookies: options.secureCookies ?? true,
+    cookieName: 'ft_admin'
+  }
+
+  await app.register(async (scope) => {
+    await scope.register(cookie, { secret: options.cookieSecret })
+    await scope.register(formbody, { bodyLimit: 64 * 1024 })
+    await scope.register(csrf, {
+      sessionPlugin: '@fastify/cookie',
+      cookieKey: 'ft_csrf',
+      cookieOpts: { path: prefix, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true },
+      getToken: (request: FastifyRequest) => {
+        const body = request.body as Record<string, unknown> | undefined
+        const fromBody = body?._csrf
+        return typeof fromBody === 'string' ? fromBody : request.headers['x-csrf-token'] as string | undefined
+      }
+    })
+    await scope.register(helmet, {
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'self'"],
+          // The demo and local installs run on plain http://localhost.
+          upgradeInsecureRequests: null
+        }
+      },
+      crossOriginEmbedderPolicy: false
+    })
+    await scope.register(view, { engine: { eta: new Eta() }, root: `${root}/views`, propertyName: 'adminView', production: options.production ?? true })
+    scope.decorateRequest('admin', null)
+
+    // Every admin route is central, says who may use it, and checks the CSRF token when it changes state.
+    scope.addHook('onRoute', (route) => {
+      const config = (route.config ?? {}) as { admin?: string, tenancy?: string }
+      if (route.url.startsWith(prefix + '/assets/')) config.admin = 'public'
+      if (config.admin === undefined) throw new MisconfigurationError(`Admin route ${route.method} ${route.url} does not say who may use it (config.admin).`)
+      if (config.admin !== 'public' && config.admin !== 'signed-in' && !PERMISSIONS.includes(config.admin as Permission)) {
+        throw new MisconfigurationError(`Admin route ${route.url} asks for an unknown permission "${config.admin}".`)
+      }
+      config.tenancy = 'central'
+      route.config = config as typeof route.config
+      const methods = Array.isArray(route.method) ? route.method : [route.method]
+      if (methods.some((m) => !SAFE_METHODS.has(m))) {
+        const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
+        route.preHandler = [scope.csrfProtection as preHandlerHookHandler, ...existing]
+      }
+    })
+
+    await scope.register(fastifyStatic, { root: [picoCss, `${root}/public`], prefix: '/assets/', decorateReply: false, index: false })
+
+    const authenticate: onRequestHookHandler = async function (request, reply) {
+      const raw = request.cookies[ctx.cookieName]
+      if (raw !== undefined) {
+        const unsigned = request.unsignCookie(raw)
+        if (unsigned.valid && unsigned.value !== null) request.admin = await ctx.sessions.load(unsigned.value)
+      }
+      const needs = request.routeOptions.config.admin ?? 'signed-in'
+      if (needs === 'public') return
+      if (request.admin === null) {
+        if (request.method === 'GET' || request.method === 'HEAD') {
+          return await reply.redirect(`${prefix}/login?next=${encodeURIComponent(request.url)}`, 303)
+        }
+        return await renderPage(ctx, request, reply, 'error', 'Signed out', { message: 'Your session has ended. Sign in again, then repeat what you were doing.' }, 401)
+      }
+      if (needs !== 'signed-in' && !request.admin.permissions.has(needs)) {
+        return await renderPage(ctx, request, reply, 'error', 'Not allowed', { message: 'You do not have the permission this page needs. Ask an admin who manages admins.' }, 403)
+      }
+    }
+    scope.addHook('onRequest', authenticate)
+
+    scope.setErrorHandler(async (error: FastifyError, request, reply: FastifyReply) => {
+      const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+      if (status >= 500) request.log.error({ err: error }, 'admin request failed')
+      const message = error.code?.startsWith('FST_CSRF') === true
+        ? 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+        : status === 404 ? 'There is nothing here.' : status >= 500 ? 'Something went wrong on our side; it has been logged.' : error.message
+      return await renderPage(ctx, request, reply, 'error', status === 403 ? 'Not allowed' : 'Error', { message }, status)
+    })
+    scope.setNotFoundHandler({ preHandler: authenticate as unknown as preHandlerHookHandler }, async (request, reply) => {
+      return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is nothing here.' }, 404)
+    })
+
+    sessionRoutes(scope, ctx)
+    dashboardRoutes(scope, ctx)
+    for (const area of options.areas ?? []) await area(scope, ctx)
+  }, { prefix })
+}
+
+/** The landlord admin panel: `await app.register(adminPlugin, { cookieSecret })` after tenancyPlugin. */
+export const adminPlugin = fp(admin, { fastify: '5.x', name: 'fastify-tenancy-admin', dependencies: ['fastify-tenancy'] })
+export type { AdminContext } from './context.js'

@@ -1,0 +1,37 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import './types.js'
+import type { FlashMessage } from './sessions.js'
+import type { AdminContext } from './context.js'
+import { navigationFor } from './navigation.js'
+
+/** What every admin page gets besides its own view model. */
+export interface PageModel {
+  title: string
+  prefix: string
+  admin: { name: string, email: string } | null
+  nav: ReturnType<typeof navigationFor>
+  flash: FlashMessage[]
+  csrf: string
+}
+
+/** Renders `views/admin/<view>.eta` inside the admin layout, with navigation, flash notices and a CSRF token. */
+export async function renderPage (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, view: string, title: string, model: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
+  const admin = request.admin
+  const flash = admin === null ? [] : await ctx.sessions.takeFlash(admin.sessionId)
+  const page: PageModel = {
+    title,
+    prefix: ctx.prefix,
+    admin: admin === null ? null : { name: admin.name, email: admin.email },
+    nav: admin === null ? [] : navigationFor(admin, ctx.prefix, request.url),
+    flash,
+    csrf: reply.generateCsrf()
+  }
+  const html = await reply.adminViewAsync(`admin/${view}.eta`, { ...model, page })
+  return reply.status(status).type('text/html; charset=utf-8').send(html)
+}
+
+/** Queues a notice for the next page, then redirects there (post-redirect-get). */
+export async function redirectWith (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, to: string, flash?: FlashMessage): Promise<FastifyReply> {
+  if (flash !== undefined && request.admin !== null) await ctx.sessions.pushFlash(request.admin.sessionId, flash)
+  return reply.redirect(to, 303)
+}

@@ -1,0 +1,73 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { TestContext } from 'node:test'
+import { v7 as uuidv7 } from 'uuid'
+import { adminPlugin } from '../../server/admin/index.js'
+import { hashPassword } from '../../server/admin/password.js'
+import type { Permission } from '../../server/entities/central/admin.entity.js'
+import type { TenancyOptions } from '../../server/index.js'
+import { buildApp, type TestApp } from './app.js'
+
+export const COOKIE_SECRET = 'test-cookie-secret-that-is-long-enough-0123456789'
+
+/** An app with fastify-tenancy and the admin panel, on a fresh central database. */
+export async function buildAdminApp (t: TestContext, options: Partial<TenancyOptions> = {}): Promise<TestApp> {
+  return await buildApp(t, { identification: ['subdomain', 'domain'], ...options }, async (app) => {
+    await app.register(adminPlugin, { cookieSecret: COOKIE_SECRET, secureCookies: false })
+  })
+}
+
+/** Makes an admin with a role holding exactly `permissions`; returns its email and password. */
+export async function makeAdmin (app: FastifyInstance, permissions: Permission[], email = `admin-${uuidv7().slice(-8)}@example.test`): Promise<{ email: string, password: string, id: string }> {
+  const password = 'correct horse battery staple'
+  const conn = app.tenancy.orm.em.getConnection()
+  const id = uuidv7()
+  await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, 'Test Admin', await hashPassword(password)], 'run')
+  const role = await conn.execute('insert into admin_roles (name, permissions) values (?, ?::text[]) returning id', [`role-${id}`, `{${permissions.join(',')}}`], 'all')
+  await conn.execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role[0]?.id], 'run')
+  return { email, password, id }
+}
+
+/** A browser-like client for app.inject: keeps cookies, reads CSRF tokens from forms. */
+export class AdminClient {
+  readonly cookies = new Map<string, string>()
+  constructor (readonly app: FastifyInstance) {}
+
+  private cookieHeader (): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
+  private keep (res: LightMyRequestResponse): void {
+    for (const c of res.cookies) {
+      if (c.value === '' || (c.expires !== undefined && c.expires.getTime() < Date.now())) this.cookies.delete(c.name)
+      else this.cookies.set(c.name, c.value)
+    }
+  }
+
+  async get (url: string): Promise<LightMyRequestResponse> {
+    const res = await this.app.inject({ method: 'GET', url, headers: { host: 'localhost', cookie: this.cookieHeader() } })
+    this.keep(res)
+    return res
+  }
+
+  /** Posts a form; `csrf: true` first loads `from` (or the URL) to take the page's token. */
+  async post (url: string, form: Record<string, string | string[]>, options: { csrf?: boolean | string, from?: string } = {}): Promise<LightMyRequestResponse> {
+    const body = new URLSearchParams()
+    let token: string | undefined
+    if (typeof options.csrf === 'string') token = options.csrf
+    else if (options.csrf !== false) token = csrfOf((await this.get(options.from ?? url)).body)
+    if (token !== undefined) body.append('_csrf', token)
+    for (const [k, v] of Object.entries(form)) for (const one of Array.isArray(v) ? v : [v]) body.append(k, one)
+    const res = await this.app.inject({ method: 'POST', url, payload: body.toString(), headers: { host: 'localhost', cookie: this.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' } })
+    this.keep(res)
+    return res
+  }
+
+  async signIn (email: string, password: string): Promise<LightMyRequestResponse> {
+    return await this.post('/admin/login', { email, password }, { from: '/admin/login' })
+  }
+}
+
+/** The CSRF token of the first form in a page. */
+export function csrfOf (html: string): string | undefined {
+  return /name="_csrf" value="([^"]+)"/.exec(html)?.[1]
+}
