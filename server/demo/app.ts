@@ -4,9 +4,11 @@ import fp from 'fastify-plugin'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { tenancyPlugin, ProjectEntity, TenantEntity, type TenancyOptions } from '../index.js'
+import { adminPlugin, type AdminOptions } from '../admin/index.js'
 
 export interface DemoOptions {
   tenancy: TenancyOptions
+  admin: AdminOptions
   /** Port the demo listens on, to print links that work. */
   port: number
   production?: boolean
@@ -19,6 +21,7 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
     production: options.production ?? false
   })
   await app.register(tenancyPlugin, options.tenancy)
+  await app.register(adminPlugin, options.admin)
 
   // One page, two faces: on a central domain the list of tenants, on a
   // tenant's domain its name and the rows of its own database.

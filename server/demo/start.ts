@@ -4,7 +4,10 @@ import Fastify from 'fastify'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../database/embedded-postgres.js'
 import { createCentralOrm, migrateCentral } from '../database/central.js'
-import { ProjectEntity } from '../index.js'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity } from '../index.js'
+import { hashPassword, generatePassword } from '../admin/password.js'
 import { demoApp } from './app.js'
 
 const port = Number(process.env.PORT ?? 3000)
@@ -37,18 +40,48 @@ const ran = await migrateCentral(orm)
 await orm.close(true)
 if (ran.length > 0) console.log(`Central migrations applied: ${ran.join(', ')}`)
 
+// The cookie secret is kept in .data/ so sessions survive a restart.
+await mkdir('.data', { recursive: true })
+const secretFile = '.data/cookie-secret'
+const cookieSecret = process.env.COOKIE_SECRET ?? await readFile(secretFile, 'utf8').catch(async () => {
+  const secret = randomBytes(32).toString('base64url')
+  await writeFile(secretFile, secret, { mode: 0o600 })
+  return secret
+})
+
+const production = process.env.NODE_ENV === 'production'
 const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 await app.register(demoApp, {
   port,
-  production: process.env.NODE_ENV === 'production',
+  production,
   tenancy: {
     database: { url: centralUrl.toString(), prefix: 'demo_' },
     centralDomains: ['localhost', '127.0.0.1'],
     identification: ['subdomain', 'domain'],
-    storageRoot: '.data/storage'
-  }
+    storageRoot: '.data/storage',
+    sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
+  },
+  admin: { cookieSecret, secureCookies: production, production }
 })
 await app.ready()
+
+// The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
+const conn = app.tenancy.orm.em.getConnection()
+const adminEmail = (process.env.ADMIN_EMAIL ?? 'admin@example.test').toLowerCase()
+const existingAdmin = await conn.execute('select id from admins where email = ?', [adminEmail], 'all')
+let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; password as before)`
+if (existingAdmin.length === 0 || process.env.ADMIN_PASSWORD !== undefined) {
+  const password = process.env.ADMIN_PASSWORD ?? generatePassword()
+  const hash = await hashPassword(password)
+  if (existingAdmin.length === 0) {
+    const id = (await import('uuid')).v7()
+    await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, adminEmail, 'Demo Admin', hash], 'run')
+    await conn.execute('insert into admin_role_assignments (admin_id, role_id) select ?, id from admin_roles where name = \'owner\'', [id], 'run')
+  } else {
+    await conn.execute('update admins set password_hash = ? where email = ?', [hash, adminEmail], 'run')
+  }
+  adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail} / ${process.env.ADMIN_PASSWORD === undefined ? password : 'ADMIN_PASSWORD'})`
+}
 
 const demoTenants = [
   { identifier: 'acme', name: 'Acme Corporation', domains: ['acme.localhost'], projects: ['Rocket skates', 'Giant magnet', 'Portable hole'] },
@@ -80,4 +113,5 @@ fastify-tenancy demo is up:
   central:  http://localhost:${port}/
   acme:     http://acme.localhost:${port}/
   globex:   http://globex.localhost:${port}/
+${adminNotice}
 `)
