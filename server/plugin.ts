@@ -62,7 +62,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   }
 
   const onRequest: onRequestHookHandler = function (request, _reply, done) {
-    const mode = request.routeOptions.config.tenancy ?? options.defaultRouteMode
+    // An unmatched URL has no route to ask: it takes a tenant if one is named, and its 404 either way.
+    const mode = request.is404 ? 'universal' : request.routeOptions.config.tenancy ?? options.defaultRouteMode
     let found: Tenant | null | Promise<Tenant | null>
     try {
       if (mode === 'central') {

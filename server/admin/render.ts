@@ -24,10 +24,19 @@ export async function renderPage (ctx: AdminContext, request: FastifyRequest, re
     admin: admin === null ? null : { name: admin.name, email: admin.email },
     nav: admin === null ? [] : navigationFor(admin, ctx.prefix, request.url),
     flash,
-    csrf: reply.generateCsrf()
+    csrf: csrfToken(reply)
   }
   const html = await reply.adminViewAsync(`admin/${view}.eta`, { ...model, page })
   return reply.status(status).type('text/html; charset=utf-8').send(html)
+}
+
+/** A CSRF token for the page's forms; none on an error page rendered before cookies were read. */
+function csrfToken (reply: FastifyReply): string {
+  try {
+    return reply.generateCsrf()
+  } catch {
+    return ''
+  }
 }
 
 /** Queues a notice for the next page, then redirects there (post-redirect-get). */

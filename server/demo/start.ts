@@ -17,12 +17,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2)
 }
 
+// DEMO_DATA_DIR lets the e2e tests run the demo on data of their own.
+const dataDir = process.env.DEMO_DATA_DIR ?? '.data'
 let serverUrl = process.env.DATABASE_URL
 let stopPostgres = async (): Promise<void> => {}
 if (serverUrl === undefined || serverUrl === '') {
   const pgPort = Number(process.env.DEMO_PG_PORT ?? 54329)
-  console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in .data/postgres)…`)
-  const server = await startEmbeddedPostgres({ dataDir: '.data/postgres', port: pgPort, persistent: true })
+  console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in ${dataDir}/postgres)…`)
+  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true })
   serverUrl = server.url
   stopPostgres = server.stop
 }
@@ -41,8 +43,8 @@ await orm.close(true)
 if (ran.length > 0) console.log(`Central migrations applied: ${ran.join(', ')}`)
 
 // The cookie secret is kept in .data/ so sessions survive a restart.
-await mkdir('.data', { recursive: true })
-const secretFile = '.data/cookie-secret'
+await mkdir(dataDir, { recursive: true })
+const secretFile = `${dataDir}/cookie-secret`
 const cookieSecret = process.env.COOKIE_SECRET ?? await readFile(secretFile, 'utf8').catch(async () => {
   const secret = randomBytes(32).toString('base64url')
   await writeFile(secretFile, secret, { mode: 0o600 })
@@ -58,7 +60,7 @@ await app.register(demoApp, {
     database: { url: centralUrl.toString(), prefix: 'demo_' },
     centralDomains: ['localhost', '127.0.0.1'],
     identification: ['subdomain', 'domain'],
-    storageRoot: '.data/storage',
+    storageRoot: `${dataDir}/storage`,
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
   },
   admin: { cookieSecret, secureCookies: production, production }

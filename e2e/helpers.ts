@@ -1,0 +1,47 @@
+import { expect, type Page } from '@playwright/test'
+import { AxeBuilder } from '@axe-core/playwright'
+import pg from 'pg'
+import { v7 as uuidv7 } from 'uuid'
+import { hashPassword } from '../server/admin/password.js'
+import { E2E, centralDbUrl } from './env.js'
+
+export async function signIn (page: Page, email = E2E.adminEmail, password = E2E.adminPassword): Promise<void> {
+  await page.goto('/admin/login')
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page).toHaveURL(/\/admin$/)
+}
+
+/** No serious or critical accessibility violations on the page. */
+export async function expectAccessible (page: Page): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze()
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  expect(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)).toEqual([])
+}
+
+/** Keeps a screenshot of the page as a test artifact (e2e/artifacts is git-ignored). */
+export async function keepScreenshot (page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `artifacts/screenshots/${name}.png`, fullPage: true })
+}
+
+export async function sql<T = Record<string, any>> (url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text, params)).rows as T[]
+  } finally {
+    await client.end()
+  }
+}
+
+/** Makes an admin whose role holds only `permissions`, straight in the central database. */
+export async function makeAdmin (permissions: string[]): Promise<{ email: string, password: string }> {
+  const id = uuidv7()
+  const email = `limited-${id.slice(-8)}@example.test`
+  const password = 'limited admin password'
+  await sql(centralDbUrl(), 'insert into admins (id, email, name, password_hash) values ($1, $2, $3, $4)', [id, email, 'Limited Admin', await hashPassword(password)])
+  const role = await sql<{ id: number }>(centralDbUrl(), 'insert into admin_roles (name, permissions) values ($1, $2) returning id', [`limited-${id}`, permissions])
+  await sql(centralDbUrl(), 'insert into admin_role_assignments (admin_id, role_id) values ($1, $2)', [id, role[0]?.id])
+  return { email, password }
+}

@@ -1,0 +1,43 @@
+import { defineConfig } from '@playwright/test'
+import { E2E } from './env.js'
+
+export default defineConfig({
+  testDir: '.',
+  testMatch: /.*\.e2e\.ts$/,
+  outputDir: './artifacts/results',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 60_000,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://localhost:${E2E.port}`,
+    screenshot: 'only-on-failure',
+    trace: 'off',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
+    }
+  },
+  webServer: {
+    command: 'node --import tsx e2e/serve.ts',
+    cwd: '..',
+    // Node cannot resolve *.localhost; readiness is checked on 127.0.0.1, a central domain.
+    url: `http://127.0.0.1:${E2E.port}/admin/login`,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 10_000 },
+    env: {
+      PORT: String(E2E.port),
+      HOST: '127.0.0.1',
+      DEMO_PG_PORT: String(E2E.pgPort),
+      DEMO_DATA_DIR: E2E.dataDir,
+      ADMIN_EMAIL: E2E.adminEmail,
+      ADMIN_PASSWORD: E2E.adminPassword,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: ''
+    }
+  }
+})
