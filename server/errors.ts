@@ -130,11 +130,25 @@ export const TenantNotFoundError = createError(
   404
 )
 
+/** A change to a tenant cluster breaks its rule (a cluster with tenants has a parent tenant that is one of them). */
+export const ClusterRuleError = createError(
+  'FST_TENANCY_CLUSTER_RULE',
+  '%s',
+  409
+)
+
+/** A tenant cluster was asked for by an id that matches none. */
+export const ClusterNotFoundError = createError(
+  'FST_TENANCY_CLUSTER_NOT_FOUND',
+  'No tenant cluster has the id "%s".',
+  404
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
   InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
-  DatabaseExistsError, TenantNotFoundError
+  DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError
 ].map((E) => new E().code)

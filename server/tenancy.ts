@@ -29,6 +29,8 @@ import { TenancyEvents } from './lifecycle/events.js'
 import { SyncManager } from './sync/sync-manager.js'
 import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
+import { TenantClusters } from './clusters/tenant-clusters.js'
+import { clusterObserver } from './clusters/observer.js'
 import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
@@ -85,6 +87,8 @@ export class Tenancy {
   readonly queue: QueueService
   /** Tenant-aware jobs: `define(name, handler)` and `send(name, data)`; a job runs in the tenant context it was sent from. */
   readonly jobs: TenantJobs
+  /** Tenant clusters: groups of tenants with a Parent Tenant. */
+  readonly clusters: TenantClusters
   /** Resource syncing (`attach`, `detach`, `resync`, `recover`), or null when `sync` is not configured. */
   readonly sync: SyncManager | null
   private readonly migrations: TenantMigrations
@@ -128,6 +132,8 @@ export class Tenancy {
     this.migrations = new TenantMigrations(this, this.lifecycle)
     this.queue = new QueueService(options.database.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') })
     this.jobs = new TenantJobs(this)
+    this.clusters = new TenantClusters(this)
+    this.orm.em.getEventManager().registerSubscriber(clusterObserver())
     this.sync = options.sync === null ? null : new SyncManager(this, options.sync)
   }
 

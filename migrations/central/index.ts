@@ -1,4 +1,5 @@
 import { Migration20261122000001Central } from './Migration20261122000001_central.js'
+import { Migration20261122000004ClusterInvariant } from './Migration20261122000004_cluster_invariant.js'
 import { Migration20261122000003AdminSessions } from './Migration20261122000003_admin_sessions.js'
 import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 
@@ -6,5 +7,6 @@ import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 export const centralMigrations = [
   { name: 'Migration20261122000001_central', class: Migration20261122000001Central },
   { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync },
-  { name: 'Migration20261122000003_admin_sessions', class: Migration20261122000003AdminSessions }
+  { name: 'Migration20261122000003_admin_sessions', class: Migration20261122000003AdminSessions },
+  { name: 'Migration20261122000004_cluster_invariant', class: Migration20261122000004ClusterInvariant }
 ]

@@ -1,0 +1,73 @@
+import { ClusterNotFoundError, ClusterRuleError } from '../errors.js'
+
+/** Runs one statement in the caller's transaction. */
+export type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
+
+export interface LockedCluster {
+  id: string
+  name: string
+  parentTenantId: string | null
+}
+
+/** Locks clusters (in id order, so two operations never wait on each other in a circle) and returns them. */
+export async function lockClusters (run: Run, ids: Array<string | null | undefined>): Promise<Map<string, LockedCluster>> {
+  const wanted = [...new Set(ids.filter((id): id is string => typeof id === 'string'))].sort()
+  const locked = new Map<string, LockedCluster>()
+  for (const id of wanted) {
+    const rows = await run('select id, name, parent_tenant_id from tenant_clusters where id = ? for update', [id])
+    const row = rows[0]
+    if (row === undefined) throw new ClusterNotFoundError(id)
+    locked.set(id, { id: row.id, name: row.name, parentTenantId: row.parent_tenant_id })
+  }
+  return locked
+}
+
+async function memberCount (run: Run, clusterId: string): Promise<number> {
+  const rows = await run('select count(*)::int as n from tenants where tenant_cluster_id = ?', [clusterId])
+  return Number(rows[0]?.n ?? 0)
+}
+
+async function identifierOf (run: Run, key: string): Promise<string> {
+  const rows = await run('select identifier from tenants where key = ?', [key])
+  return String(rows[0]?.identifier ?? key)
+}
+
+/**
+ * A tenant has left `cluster` (its row already says so). If it was the
+ * parent: refused while other tenants remain; the parent is cleared when it
+ * was the last one.
+ */
+export async function afterLeaving (run: Run, cluster: LockedCluster, tenantKey: string): Promise<void> {
+  if (cluster.parentTenantId !== tenantKey) return
+  if (await memberCount(run, cluster.id) > 0) {
+    throw new ClusterRuleError(`"${await identifierOf(run, tenantKey)}" is the Parent Tenant of "${cluster.name}" and other tenants remain: make another tenant the Parent Tenant first.`)
+  }
+  await run('update tenant_clusters set parent_tenant_id = null, updated_at = now() where id = ?', [cluster.id])
+  cluster.parentTenantId = null
+}
+
+/** A tenant has joined `cluster` (its row already says so): the first tenant becomes the parent. */
+export async function afterJoining (run: Run, cluster: LockedCluster, tenantKey: string): Promise<void> {
+  if (cluster.parentTenantId !== null) return
+  await run('update tenant_clusters set parent_tenant_id = ?, updated_at = now() where id = ?', [tenantKey, cluster.id])
+  cluster.parentTenantId = tenantKey
+}
+
+/** Checks a new parent for `cluster`: a member, or none only when the cluster has no tenants. */
+export async function checkParent (run: Run, cluster: LockedCluster, parentKey: string | null): Promise<void> {
+  if (parentKey === null) {
+    if (await memberCount(run, cluster.id) > 0) throw new ClusterRuleError(`"${cluster.name}" has tenants, so it must have a Parent Tenant.`)
+    return
+  }
+  const rows = await run('select 1 from tenants where key = ? and tenant_cluster_id = ?', [parentKey, cluster.id])
+  if (rows.length === 0) throw new ClusterRuleError(`"${await identifierOf(run, parentKey)}" is not a tenant of "${cluster.name}", so it cannot be its Parent Tenant.`)
+}
+
+/** Turns the database's own refusal (the deferred trigger) into the same clear error. */
+export function asClusterRuleError (error: unknown): unknown {
+  const e = error as { code?: string, message?: string }
+  if (e.code === '23514' && String(e.message).includes('fastify_tenancy_cluster_rule')) {
+    return new ClusterRuleError('Another change to this cluster happened at the same time and this one would break its rule (a cluster with tenants needs a Parent Tenant from among them). Reload and try again.')
+  }
+  return error
+}

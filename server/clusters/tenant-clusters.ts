@@ -1,0 +1,192 @@
+import slugify from 'slugify'
+import { v7 as uuidv7 } from 'uuid'
+import type { Tenancy } from '../tenancy.js'
+import type { Tenant } from '../tenant.js'
+import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
+import { UUID_PATTERN } from '../tenant.js'
+import { afterJoining, afterLeaving, asClusterRuleError, checkParent, lockClusters, type Run } from './rules.js'
+
+export interface ClusterInput {
+  name: string
+  description?: string | null
+}
+
+export interface ClusterRow {
+  id: string
+  name: string
+  slug: string
+  description: string | null
+  parentTenantId: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** Transient conflicts between concurrent transactions (deadlock, serialization): safe to run again. */
+const RETRYABLE = new Set(['40P01', '40001'])
+
+function toRow (r: Record<string, any>): ClusterRow {
+  return { id: r.id, name: r.name, slug: r.slug, description: r.description, parentTenantId: r.parent_tenant_id, createdAt: r.created_at, updatedAt: r.updated_at }
+}
+
+/**
+ * Tenant clusters (`app.tenancy.clusters`): groups of tenants with one
+ * Parent Tenant. Every change runs in a transaction that locks the clusters
+ * it touches and keeps the rule; the database checks the same rule at commit.
+ */
+export class TenantClusters {
+  private readonly tenancy: Tenancy
+
+  constructor (tenancy: Tenancy) {
+    this.tenancy = tenancy
+    // Deleting a Parent Tenant while others remain is refused before anything is dropped.
+    tenancy.events.on('tenant.deleting', async ({ tenant }) => {
+      await this.transaction(async (run) => {
+        const rows = await run('select tenant_cluster_id from tenants where key = ?', [tenant.key])
+        const clusterId = rows[0]?.tenant_cluster_id as string | null | undefined
+        if (clusterId == null) return
+        const cluster = (await lockClusters(run, [clusterId])).get(clusterId)
+        if (cluster?.parentTenantId !== tenant.key) return
+        const others = await run('select count(*)::int as n from tenants where tenant_cluster_id = ? and key <> ?', [clusterId, tenant.key])
+        if (Number(others[0]?.n) > 0) {
+          throw new ClusterRuleError(`"${tenant.identifier}" is the Parent Tenant of "${cluster.name}" and other tenants remain: make another tenant the Parent Tenant before deleting it.`)
+        }
+      })
+    })
+  }
+
+  async list (): Promise<Array<ClusterRow & { tenants: number, parentIdentifier: string | null }>> {
+    const rows = await this.run(`
+      select c.*, p.identifier as parent_identifier, (select count(*) from tenants t where t.tenant_cluster_id = c.id)::int as tenants
+        from tenant_clusters c left join tenants p on p.key = c.parent_tenant_id order by c.name`)
+    return rows.map((r) => ({ ...toRow(r), tenants: Number(r.tenants), parentIdentifier: r.parent_identifier }))
+  }
+
+  async find (id: string): Promise<ClusterRow | null> {
+    if (!UUID_PATTERN.test(id)) return null
+    const rows = await this.run('select * from tenant_clusters where id = ?', [id])
+    return rows[0] === undefined ? null : toRow(rows[0])
+  }
+
+  /** The tenants of a cluster (the seed's `ofTenantCluster`), by identifier. */
+  async tenantsOf (id: string): Promise<Tenant[]> {
+    const rows = await this.run('select key from tenants where tenant_cluster_id = ? order by identifier', [id])
+    const tenants = await Promise.all(rows.map(async (r) => await this.tenancy.find(String(r.key))))
+    return tenants.filter((t): t is Tenant => t !== null)
+  }
+
+  /** True when the tenant is the Parent Tenant of its cluster. */
+  async isClusterManager (tenant: Pick<Tenant, 'key'>): Promise<boolean> {
+    const rows = await this.run('select 1 from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id and c.parent_tenant_id = t.key where t.key = ?', [tenant.key])
+    return rows.length === 1
+  }
+
+  async create (input: ClusterInput): Promise<ClusterRow> {
+    const id = uuidv7()
+    await this.transaction(async (run) => {
+      const slug = await this.uniqueSlug(run, input.name, null)
+      await run('insert into tenant_clusters (id, name, slug, description) values (?, ?, ?, ?)', [id, input.name, slug, input.description ?? null])
+    })
+    return await this.mustFind(id)
+  }
+
+  async update (id: string, input: ClusterInput): Promise<ClusterRow> {
+    await this.transaction(async (run) => {
+      const cluster = (await lockClusters(run, [id])).get(id)
+      const slug = cluster?.name === input.name ? null : await this.uniqueSlug(run, input.name, id)
+      await run(`update tenant_clusters set name = ?, description = ?, ${slug === null ? '' : 'slug = ?, '}updated_at = now() where id = ?`,
+        slug === null ? [input.name, input.description ?? null, id] : [input.name, input.description ?? null, slug, id])
+    })
+    return await this.mustFind(id)
+  }
+
+  /** Deletes a cluster; its tenants are released (they belong to no cluster afterwards). */
+  async delete (id: string): Promise<void> {
+    await this.transaction(async (run) => {
+      await lockClusters(run, [id])
+      await run('update tenant_clusters set parent_tenant_id = null where id = ?', [id])
+      await run('update tenants set tenant_cluster_id = null, updated_at = now() where tenant_cluster_id = ?', [id])
+      await run('delete from tenant_clusters where id = ?', [id])
+    })
+    this.tenancy.invalidate()
+  }
+
+  /** Adds tenants to a cluster (moving them from another one by the same rules); the first becomes the Parent Tenant. */
+  async attach (id: string, tenantKeys: string[]): Promise<void> {
+    for (const key of tenantKeys) await this.move(key, id)
+  }
+
+  /** Takes a tenant out of a cluster; refused for the Parent Tenant while others remain. */
+  async detach (id: string, tenantKey: string): Promise<void> {
+    await this.transaction(async (run) => {
+      const rows = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
+      if (rows[0] === undefined) throw new TenantNotFoundError(tenantKey)
+      if (rows[0].tenant_cluster_id !== id) throw new ClusterRuleError('That tenant is not in this cluster.')
+      await this.moveIn(run, tenantKey, null)
+    })
+  }
+
+  /** Puts a tenant in a cluster, or in none (null), keeping the rule on both sides. */
+  async move (tenantKey: string, clusterId: string | null): Promise<void> {
+    await this.transaction(async (run) => { await this.moveIn(run, tenantKey, clusterId) })
+  }
+
+  /** Makes a tenant of the cluster its Parent Tenant. */
+  async setParent (id: string, tenantKey: string): Promise<void> {
+    await this.transaction(async (run) => {
+      const cluster = (await lockClusters(run, [id])).get(id)
+      if (cluster === undefined) throw new ClusterNotFoundError(id)
+      await checkParent(run, cluster, tenantKey)
+      await run('update tenant_clusters set parent_tenant_id = ?, updated_at = now() where id = ?', [tenantKey, id])
+    })
+  }
+
+  private async moveIn (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
+    const before = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
+    if (before[0] === undefined) throw new TenantNotFoundError(tenantKey)
+    const from = before[0].tenant_cluster_id as string | null
+    if (from === clusterId) return
+    const locked = await lockClusters(run, [from, clusterId])
+    // Lock the tenant row and make sure no one moved it while we waited for the clusters.
+    const now = await run('select tenant_cluster_id from tenants where key = ? for update', [tenantKey])
+    if ((now[0]?.tenant_cluster_id ?? null) !== from) throw Object.assign(new Error('moved meanwhile'), { code: '40001' })
+    await run('update tenants set tenant_cluster_id = ?, updated_at = now() where key = ?', [clusterId, tenantKey])
+    if (from !== null) await afterLeaving(run, locked.get(from) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
+    if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
+  }
+
+  private async uniqueSlug (run: Run, name: string, exceptId: string | null): Promise<string> {
+    const base = (slugify(name, { lower: true, strict: true, trim: true }) || 'cluster').slice(0, 200)
+    for (let n = 1; ; n++) {
+      const slug = n === 1 ? base : `${base}-${n}`
+      const rows = await run('select 1 from tenant_clusters where slug = ? and id is distinct from ?', [slug, exceptId])
+      if (rows.length === 0) return slug
+    }
+  }
+
+  private async mustFind (id: string): Promise<ClusterRow> {
+    const row = await this.find(id)
+    if (row === null) throw new ClusterNotFoundError(id)
+    return row
+  }
+
+  private async run (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
+    return await this.tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  }
+
+  /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
+  private async transaction (fn: (run: Run) => Promise<void>): Promise<void> {
+    const conn = this.tenancy.orm.em.getConnection()
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) })
+        return
+      } catch (error) {
+        if (RETRYABLE.has((error as { code?: string }).code ?? '') && attempt < 8) {
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+          continue
+        }
+        throw asClusterRuleError(error)
+      }
+    }
+  }
+}
