@@ -18,6 +18,7 @@ import type { AdminContext } from './context.js'
 import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
 import { dashboardRoutes } from './routes/dashboard.js'
+import { clusterRoutes } from './routes/clusters.js'
 
 export interface AdminOptions {
   /** URL prefix of the admin (default `/admin`). */
@@ -146,6 +147,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
 
     sessionRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
+    clusterRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
 }

@@ -19,7 +19,7 @@ export async function buildApp (
   central?: CentralDatabase
 ): Promise<TestApp> {
   const db = central ?? await freshCentral(t)
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: process.env.TEST_LOG === '1' ? { level: 'error' } : false })
   await app.register(tenancyPlugin, {
     ...options,
     database: { url: db.url, prefix: db.prefix, ...options.database }

@@ -11,6 +11,10 @@ export function dashboardRoutes (app: FastifyInstance, ctx: AdminContext): void 
               (select count(*) from tenants where status = 'failed')::int as failed,
               (select count(*) from users)::int as users,
               (select count(*) from tenant_clusters)::int as clusters`, [], 'all')
-    return await renderPage(ctx, request, reply, 'dashboard', 'Dashboard', { counts: rows[0] })
+    const has = (p: 'manage_tenants' | 'manage_users' | 'manage_tenant_groups'): boolean => request.admin?.permissions.has(p) === true
+    return await renderPage(ctx, request, reply, 'dashboard', 'Dashboard', {
+      counts: rows[0],
+      can: { tenants: has('manage_tenants'), users: has('manage_users'), clusters: has('manage_tenant_groups') }
+    })
   })
 }

@@ -1,0 +1,152 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AdminContext } from '../context.js'
+import { redirectWith, renderPage } from '../render.js'
+import { check, field, fields, hasErrors, type FieldErrors } from '../forms.js'
+import { UUID_PATTERN } from '../../tenant.js'
+import type { ClusterRow } from '../../clusters/tenant-clusters.js'
+
+const ADMIN = { admin: 'manage_tenant_groups' as const }
+
+interface ClusterForm {
+  name: string
+  description: string
+}
+
+function readForm (body: unknown, errors: FieldErrors): ClusterForm {
+  return {
+    name: check(errors, 'name', field(body, 'name'), { label: 'Name', required: true, max: 255 }),
+    description: check(errors, 'description', field(body, 'description'), { label: 'Description', max: 2000 })
+  }
+}
+
+/** A refusal by the cluster rule (or a vanished tenant) becomes a notice; anything else is a real error. */
+function refusal (error: unknown): string | null {
+  const code = (error as { code?: string }).code
+  return code === 'FST_TENANCY_CLUSTER_RULE' || code === 'FST_TENANCY_TENANT_NOT_FOUND' || code === 'FST_TENANCY_CLUSTER_NOT_FOUND'
+    ? (error as Error).message
+    : null
+}
+
+/** The "Tenant Groups" area: tenant clusters and their Parent Tenant. */
+export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
+  const clusters = ctx.tenancy.clusters
+  const base = `${ctx.prefix}/clusters`
+  const conn = (): ReturnType<typeof ctx.tenancy.orm.em.getConnection> => ctx.tenancy.orm.em.getConnection()
+
+  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<ClusterRow | null> => {
+    const id = (request.params as { id: string }).id
+    const cluster = UUID_PATTERN.test(id) ? await clusters.find(id) : null
+    if (cluster === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant cluster.' }, 404)
+    return cluster
+  }
+
+  app.get('/clusters', { config: ADMIN }, async (request, reply) => {
+    return await renderPage(ctx, request, reply, 'clusters/index', 'Tenant Groups', { clusters: await clusters.list() })
+  })
+
+  app.get('/clusters/new', { config: ADMIN }, async (request, reply) => {
+    return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values: { name: '', description: '' }, errors: {}, action: `${base}/new`, cluster: null })
+  })
+
+  app.post('/clusters/new', { config: ADMIN }, async (request, reply) => {
+    const errors: FieldErrors = {}
+    const values = readForm(request.body, errors)
+    if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 422)
+    const cluster = await clusters.create({ name: values.name, description: values.description === '' ? null : values.description })
+    return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'success', text: `Tenant cluster "${cluster.name}" created, with the slug "${cluster.slug}".` })
+  })
+
+  app.get('/clusters/:id', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const tab = (request.query as { tab?: string }).tab === 'details' ? 'details' : 'tenants'
+    const members = await conn().execute('select key, identifier, name, status from tenants where tenant_cluster_id = ? order by identifier', [cluster.id], 'all')
+    const others = await conn().execute(
+      `select t.key, t.identifier, t.name, c.name as cluster_name from tenants t left join tenant_clusters c on c.id = t.tenant_cluster_id
+        where t.tenant_cluster_id is distinct from ? order by t.identifier`, [cluster.id], 'all')
+    return await renderPage(ctx, request, reply, 'clusters/show', cluster.name, {
+      cluster,
+      tab,
+      members: members.map((m: Record<string, string>) => ({ key: m.key, identifier: m.identifier, name: m.name, status: m.status, parent: m.key === cluster.parentTenantId })),
+      others: others.map((o: Record<string, string | null>) => ({ key: o.key, identifier: o.identifier, name: o.name, clusterName: o.cluster_name }))
+    })
+  })
+
+  app.get('/clusters/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values: { name: cluster.name, description: cluster.description ?? '' }, errors: {}, action: `${base}/${cluster.id}/edit`, cluster })
+  })
+
+  app.post('/clusters/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const errors: FieldErrors = {}
+    const values = readForm(request.body, errors)
+    if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 422)
+    const saved = await clusters.update(cluster.id, { name: values.name, description: values.description === '' ? null : values.description })
+    return await redirectWith(ctx, request, reply, `${base}/${cluster.id}?tab=details`, { type: 'success', text: `Tenant cluster "${saved.name}" saved (slug "${saved.slug}").` })
+  })
+
+  app.get('/clusters/:id/delete', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    return await renderPage(ctx, request, reply, 'clusters/delete', `Delete ${cluster.name}`, { cluster })
+  })
+
+  app.post('/clusters/:id/delete', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    await clusters.delete(cluster.id)
+    return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Tenant cluster "${cluster.name}" deleted; its tenants now belong to no cluster.` })
+  })
+
+  // Tenant changes: each answers with a notice, or with the rule's reason when it refuses.
+  const change = async (request: FastifyRequest, reply: FastifyReply, fn: (cluster: ClusterRow) => Promise<string>): Promise<FastifyReply> => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    try {
+      const text = await fn(cluster)
+      return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'success', text })
+    } catch (error) {
+      const reason = refusal(error)
+      if (reason === null) throw error
+      return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'error', text: reason })
+    }
+  }
+
+  const identifiers = async (keys: string[]): Promise<string> => {
+    const rows = await conn().execute('select identifier from tenants where key in (?) order by identifier', [keys], 'all')
+    return rows.map((r) => String(r.identifier)).join(', ')
+  }
+
+  app.post('/clusters/:id/attach', { config: ADMIN }, async (request, reply) => {
+    return await change(request, reply, async (cluster) => {
+      const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
+      if (keys.length === 0) throw Object.assign(new Error('Choose at least one tenant to attach.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      await clusters.attach(cluster.id, keys)
+      const after = await clusters.find(cluster.id)
+      const parent = after?.parentTenantId != null && cluster.parentTenantId === null ? ` ${await identifiers([after.parentTenantId])} is its Parent Tenant.` : ''
+      return `Attached ${await identifiers(keys)} to "${cluster.name}".${parent}`
+    })
+  })
+
+  app.post('/clusters/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
+    return await change(request, reply, async (cluster) => {
+      const key = (request.params as { tenant: string }).tenant
+      if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      const name = await identifiers([key])
+      await clusters.detach(cluster.id, key)
+      return `Detached ${name} from "${cluster.name}".`
+    })
+  })
+
+  app.post('/clusters/:id/parent/:tenant', { config: ADMIN }, async (request, reply) => {
+    return await change(request, reply, async (cluster) => {
+      const key = (request.params as { tenant: string }).tenant
+      if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      await clusters.setParent(cluster.id, key)
+      return `${await identifiers([key])} is now the Parent Tenant of "${cluster.name}".`
+    })
+  })
+}
