@@ -1,0 +1,54 @@
+import { test, expect } from '@playwright/test'
+import { signIn, expectAccessible, keepScreenshot, makeAdmin } from './helpers.js'
+
+test('an operator groups tenants in a cluster and the Parent Tenant rule holds', async ({ page }) => {
+  await signIn(page)
+  await page.getByRole('link', { name: 'Tenant Groups' }).first().click()
+  await expect(page.getByRole('heading', { name: 'Tenant Groups' })).toBeVisible()
+  await page.getByRole('button', { name: 'New Tenant Cluster' }).click()
+  await page.getByLabel('Name').fill('Demo Region')
+  await page.getByLabel(/Description/).fill('The demo tenants')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await expect(page.getByRole('status')).toContainText('with the slug "demo-region"')
+
+  // Attach Existing: acme and globex; the first becomes the Parent Tenant.
+  await page.getByLabel('Tenants to attach').selectOption([{ label: 'acme — Acme Corporation' }, { label: 'globex — Globex' }])
+  await page.getByRole('button', { name: 'Attach', exact: true }).click()
+  await expect(page.getByRole('status')).toContainText('acme is its Parent Tenant')
+  await expect(page.getByRole('switch', { name: 'Parent Tenant: acme' })).toHaveAttribute('aria-checked', 'true')
+  await expect(page.getByRole('switch', { name: 'Parent Tenant: globex' })).toHaveAttribute('aria-checked', 'false')
+  await expectAccessible(page)
+  await keepScreenshot(page, 'cluster-page')
+
+  // Switch the parent with the toggle.
+  await page.getByRole('switch', { name: 'Parent Tenant: globex' }).click()
+  await expect(page.getByRole('status')).toContainText('globex is now the Parent Tenant')
+  await expect(page.getByRole('switch', { name: 'Parent Tenant: globex' })).toHaveAttribute('aria-checked', 'true')
+
+  // The parent cannot be detached while acme remains.
+  await page.getByRole('button', { name: 'Detach globex' }).click()
+  await expect(page.getByRole('alert')).toContainText('"globex" is the Parent Tenant of "Demo Region" and other tenants remain')
+  await page.getByRole('button', { name: 'Detach acme' }).click()
+  await expect(page.getByRole('status')).toContainText('Detached acme')
+
+  // The tenant list filtered by the cluster shows its tenants only.
+  const clusterUrl = page.url().replace(/\?.*$/, '')
+  const clusterId = clusterUrl.split('/').pop() as string
+  await page.goto(`/admin/tenants?cluster=${clusterId}`)
+  await expect(page.getByRole('cell', { name: 'globex', exact: true })).toBeVisible()
+  await expect(page.getByRole('cell', { name: 'acme', exact: true })).toHaveCount(0)
+
+  await page.goto('/admin/clusters')
+  await expect(page.getByRole('row', { name: /Demo Region/ })).toContainText('globex')
+  await expectAccessible(page)
+  await keepScreenshot(page, 'cluster-list')
+})
+
+test('an admin without manage_tenant_groups sees no Tenant Groups and gets 403 on its URL', async ({ page }) => {
+  const limited = await makeAdmin(['manage_tenants'])
+  await signIn(page, limited.email, limited.password)
+  await expect(page.getByRole('link', { name: 'Tenant Groups' })).toHaveCount(0)
+  const response = await page.goto('/admin/clusters')
+  expect(response?.status()).toBe(403)
+  await expect(page.getByRole('heading', { name: 'Not allowed' })).toBeVisible()
+})
