@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url'
 import { dirname } from 'node:path'
 import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
@@ -11,6 +10,7 @@ import view from '@fastify/view'
 import fastifyStatic from '@fastify/static'
 import { Eta } from 'eta'
 import './types.js'
+import { packageRoot } from '../package-root.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
 import { AdminSessions } from './sessions.js'
@@ -35,7 +35,7 @@ export interface AdminOptions {
   areas?: Array<(app: FastifyInstance, ctx: AdminContext) => void | Promise<void>>
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
+const root = packageRoot()
 const require = createRequire(import.meta.url)
 const picoCss = dirname(require.resolve('@picocss/pico/css/pico.min.css'))
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])

@@ -1,6 +1,6 @@
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { packageRoot } from '../package-root.js'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { tenancyPlugin, ProjectEntity, TenantEntity, type TenancyOptions } from '../index.js'
@@ -17,7 +17,7 @@ export interface DemoOptions {
 async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> {
   await app.register(view, {
     engine: { eta: new Eta() },
-    root: fileURLToPath(new URL('../../views', import.meta.url)),
+    root: `${packageRoot()}/views`,
     production: options.production ?? false
   })
   await app.register(tenancyPlugin, options.tenancy)
