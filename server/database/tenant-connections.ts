@@ -60,15 +60,16 @@ export class TenantConnections {
     const id = target.id
     let entry = this.live.get(id)
     if (entry === undefined) {
-      entry = { id, orm: this.open(target), leases: 0, draining: false }
+      entry = { id, orm: this.open(target), leases: 1, draining: false }
       this.live.set(id, entry)
+      // The new pool is leased already, so it is never the one evicted to make room for itself.
       this.makeRoom()
     } else {
       // Move to the most recently used end.
       this.live.delete(id)
       this.live.set(id, entry)
+      entry.leases++
     }
-    entry.leases++
     const held = entry
     let released = false
     return {

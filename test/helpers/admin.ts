@@ -4,13 +4,13 @@ import { v7 as uuidv7 } from 'uuid'
 import { adminPlugin } from '../../server/admin/index.js'
 import { hashPassword } from '../../server/admin/password.js'
 import type { Permission } from '../../server/entities/central/admin.entity.js'
-import type { TenancyOptions } from '../../server/index.js'
+import type { TenancyDatabaseOptions, TenancyOptions } from '../../server/index.js'
 import { buildApp, type TestApp } from './app.js'
 
 export const COOKIE_SECRET = 'test-cookie-secret-that-is-long-enough-0123456789'
 
 /** An app with fastify-tenancy and the admin panel, on a fresh central database. */
-export async function buildAdminApp (t: TestContext, options: Partial<TenancyOptions> = {}): Promise<TestApp> {
+export async function buildAdminApp (t: TestContext, options: Partial<Omit<TenancyOptions, 'database'>> & { database?: Partial<TenancyDatabaseOptions> } = {}): Promise<TestApp> {
   return await buildApp(t, { identification: ['subdomain', 'domain'], ...options }, async (app) => {
     await app.register(adminPlugin, { cookieSecret: COOKIE_SECRET, secureCookies: false })
   })

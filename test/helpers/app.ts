@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TestContext } from 'node:test'
-import { tenancyPlugin, type TenancyOptions } from '../../server/index.js'
+import { tenancyPlugin, type TenancyDatabaseOptions, type TenancyOptions } from '../../server/index.js'
 import { freshCentral, type CentralDatabase } from './database.js'
 
 export interface TestApp {
@@ -14,7 +14,7 @@ export interface TestApp {
  */
 export async function buildApp (
   t: TestContext,
-  options: Partial<TenancyOptions> = {},
+  options: Partial<Omit<TenancyOptions, 'database'>> & { database?: Partial<TenancyDatabaseOptions> } = {},
   routes: (app: FastifyInstance) => void | Promise<void> = () => {},
   central?: CentralDatabase
 ): Promise<TestApp> {
