@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import './types.js'
 import { resolveOptions, type TenancyOptions, type RouteMode } from './options.js'
 import { Tenancy } from './tenancy.js'
@@ -41,7 +41,12 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 
   const centralDomains = new Set(options.centralDomains)
 
-  const enter = (request: WithScope, tenant: Tenant | null, mode: RouteMode, done: (error?: Error) => void): void => {
+  // Custom bootstrappers may hold something per request: then every tenant
+  // request is reverted when its response closes. The shipped ones only need
+  // it once the database was used, which saves a listener on most requests.
+  const revertAlways = options.bootstrappers.length > 0
+
+  const enter = (request: WithScope, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: (error?: Error) => void): void => {
     if (tenant === null) {
       if (mode === 'tenant') { done(new TenantNotIdentifiedError()); return }
       done()
@@ -53,6 +58,11 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       request.tenant = tenant
       request[kScope] = scope
       request.log = scope.log
+      // The response's 'close' comes after it finished or was aborted: the one
+      // moment the connection is surely no longer needed.
+      const leaveOnClose = (): void => { reply.raw.once('close', () => { leave(request) }) }
+      if (revertAlways) leaveOnClose()
+      else scope.onFirstLease = leaveOnClose
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
       runtime.context.run(scope, done)
@@ -61,9 +71,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     }
   }
 
-  const onRequest: onRequestHookHandler = function (request, _reply, done) {
-    // An unmatched URL has no route to ask: it takes a tenant if one is named, and its 404 either way.
-    const mode = request.is404 ? 'universal' : request.routeOptions.config.tenancy ?? options.defaultRouteMode
+  const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: (error?: Error) => void): void => {
     let found: Tenant | null | Promise<Tenant | null>
     try {
       if (mode === 'central') {
@@ -77,9 +85,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => enter(request, tenant, mode, done), done)
+      found.then((tenant) => enter(request, reply, tenant, mode, done), done)
     } else {
-      enter(request, found, mode, done)
+      enter(request, reply, found, mode, done)
     }
   }
 
@@ -90,9 +98,19 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     runtime.closeScope(scope)
   }
 
-  app.addHook('onRequest', onRequest)
-  app.addHook('onResponse', (request, _reply, done) => { leave(request); done() })
-  app.addHook('onRequestAbort', (request, done) => { leave(request); done() })
+  // Each route gets its own onRequest hook that knows the route's config
+  // object: reading `request.routeOptions` on every request would build a
+  // new object each time. The mode is read at request time, so a plugin's
+  // later onRoute hook (the admin sets its routes central) still counts.
+  app.addHook('onRoute', (route) => {
+    route.config ??= {}
+    const config = route.config as { tenancy?: RouteMode }
+    const hook: onRequestHookHandler = function (request, reply, done) {
+      resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done)
+    }
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [hook, ...existing]
+  })
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

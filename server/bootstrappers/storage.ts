@@ -5,10 +5,19 @@ import type { Bootstrapper } from './bootstrapper.js'
 
 /** A tenant's own folder, under the storage root, named by its resource key. */
 export class TenantStorage {
-  readonly root: string
+  private readonly base: string
+  private readonly resourceKey: string
+  private resolved: string | null = null
 
   constructor (base: string, resourceKey: string) {
-    this.root = resolve(base, resourceKey)
+    this.base = base
+    this.resourceKey = resourceKey
+  }
+
+  /** The tenant's folder (resolved on first use: most requests never touch storage). */
+  get root (): string {
+    this.resolved ??= resolve(this.base, this.resourceKey)
+    return this.resolved
   }
 
   /** The absolute path of `relative` inside the tenant's folder; refuses any path that leaves it. */

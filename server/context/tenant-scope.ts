@@ -16,14 +16,21 @@ export class TenantScope<T extends Tenant = Tenant> {
   log: FastifyBaseLogger
   storage: TenantStorage | null = null
   cachePrefix: string | null = null
-  /** Room for the app's own bootstrappers. */
-  readonly values = new Map<string | symbol, unknown>()
+  private bag: Map<string | symbol, unknown> | null = null
   private leaseFactory: (() => TenantLease) | null = null
   private lease: TenantLease | null = null
+  /** Called once when the EntityManager is first taken (the plugin ties the scope's end to the response then). */
+  onFirstLease: (() => void) | null = null
 
   constructor (tenant: T, log: FastifyBaseLogger) {
     this.tenant = tenant
     this.log = log
+  }
+
+  /** Room for the app's own bootstrappers (made on first use). */
+  get values (): Map<string | symbol, unknown> {
+    this.bag ??= new Map()
+    return this.bag
   }
 
   /** The tenant's EntityManager, forked on first use from the tenant database's pool. */
@@ -31,6 +38,7 @@ export class TenantScope<T extends Tenant = Tenant> {
     if (this.lease === null) {
       if (this.leaseFactory === null) throw new NoTenantContextError('The tenant EntityManager (the database bootstrapper is not enabled)')
       this.lease = this.leaseFactory()
+      this.onFirstLease?.()
     }
     return this.lease.em
   }

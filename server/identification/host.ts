@@ -7,22 +7,17 @@ export interface RequestHost {
   ip: boolean
 }
 
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+/** A whole hostname of lowercase ASCII labels, each 1 to 63 characters, no dash at either end. */
+const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/
-const kHost = Symbol('fastify-tenancy.host')
-
 /**
- * Reads and checks the Host header once per request. Anything that is not a
+ * Reads and checks the Host header. Anything that is not a
  * plain lowercase ASCII hostname (uppercase, punycode, unicode, quotes, NUL,
  * spaces, `..`, over 253 characters) is refused with FST_TENANCY_INVALID_HOST,
  * so no odd host ever reaches a lookup.
  */
 export function requestHost (request: FastifyRequest): RequestHost {
-  const cached = (request as unknown as Record<symbol, RequestHost | undefined>)[kHost]
-  if (cached !== undefined) return cached
-  const host = parseHost(request.headers.host)
-  ;(request as unknown as Record<symbol, RequestHost>)[kHost] = host
-  return host
+  return parseHost(request.headers.host)
 }
 
 export function parseHost (header: string | undefined): RequestHost {
@@ -41,10 +36,7 @@ export function parseHost (header: string | undefined): RequestHost {
   }
   if (name.length === 0 || name.length > 253) throw new InvalidHostError()
   if (IPV4.test(name)) return { name, ip: true }
-  const labels = name.split('.')
-  for (const label of labels) {
-    if (!LABEL.test(label) || label.startsWith('xn--')) throw new InvalidHostError()
-  }
+  if (!HOSTNAME.test(name) || name.startsWith('xn--') || name.includes('.xn--')) throw new InvalidHostError()
   return { name, ip: false }
 }
 

@@ -1,0 +1,95 @@
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import Fastify from 'fastify'
+import { tenancyPlugin } from '../server/index.js'
+import { freePort } from '../server/database/embedded-postgres.js'
+import { benchCentral } from './central.js'
+import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const ROUNDS = 8
+const SECONDS = 3
+
+/**
+ * On a machine with two or more cores, the servers run on core 0 and the load
+ * generator on core 1, so they do not take turns on one core (the same for
+ * both sides). Where taskset is missing this is skipped.
+ */
+function pin (pid: number, core: number): void {
+  if (cpus().length < 2) return
+  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
+}
+
+async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
+  const port = await freePort()
+  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  pin(child.pid as number, 0)
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve())
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${String(code)}`)))
+  })
+  return { port, child }
+}
+
+async function stopServer (child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.send('stop')
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+  })
+}
+
+async function load (port: number, host: string, seconds: number): Promise<number> {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/hello`, headers: { host }, connections: 10, pipelining: 1, duration: seconds })
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`the server answered ${result.non2xx} non-2xx and ${result.errors} errors`)
+  return result.requests.average
+}
+
+/**
+ * A bare Fastify route against the same route behind tenant resolution (cache
+ * warm, subdomain resolver), alternating A B A B so the noise of a shared
+ * machine falls on both sides alike.
+ */
+export async function overhead (ctx: BenchContext): Promise<Figure[]> {
+  const central = await benchCentral(ctx.serverUrl)
+  const servers: ChildProcess[] = []
+  try {
+    // The tenant the requests name, made once.
+    const setup = Fastify({ logger: false })
+    await setup.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false } })
+    await setup.tenancy.create({ identifier: 'acme' })
+    await setup.close()
+
+    pin(process.pid, 1)
+    const bare = await startServer(['bare'])
+    const tenant = await startServer(['tenant', central.url, central.prefix])
+    servers.push(bare.child, tenant.child)
+    // Warm both up (JIT) before measuring.
+    await load(bare.port, 'acme.localhost', 2)
+    await load(tenant.port, 'acme.localhost', 2)
+    const bareRps: number[] = []
+    const tenantRps: number[] = []
+    const ratios: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      const a = await load(bare.port, 'acme.localhost', SECONDS)
+      const b = await load(tenant.port, 'acme.localhost', SECONDS)
+      bareRps.push(a)
+      tenantRps.push(b)
+      ratios.push(b / a)
+      ctx.log(`overhead round ${i + 1}: bare ${Math.round(a)} req/s, tenant ${Math.round(b)} req/s, ratio ${round(b / a)}`)
+    }
+    return [
+      { name: 'overhead.bare.rps', value: Math.round(median(bareRps)), unit: 'req/s', note: `median of ${ROUNDS} rounds of ${SECONDS}s` },
+      { name: 'overhead.tenant.rps', value: Math.round(median(tenantRps)), unit: 'req/s', note: 'subdomain resolution, cache warm' },
+      { name: 'overhead.ratio', value: round(median(ratios)), unit: 'ratio', note: 'tenant ÷ bare, median per round; target ≥ 0.90' },
+      { name: 'overhead.ratio.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' }
+    ]
+  } finally {
+    for (const child of servers) await stopServer(child)
+    await central.drop()
+  }
+}

@@ -1,0 +1,19 @@
+// A server for the overhead benchmark, run as a child process so the load
+// generator and the server do not share one event loop. argv: bare|tenant port [centralUrl prefix]
+import Fastify from 'fastify'
+import { tenancyPlugin } from '../server/index.js'
+
+const [mode, port, centralUrl, prefix] = process.argv.slice(2)
+const app = Fastify({ logger: false })
+if (mode === 'tenant') {
+  await app.register(tenancyPlugin, {
+    database: { url: centralUrl as string, prefix },
+    centralDomains: ['localhost'],
+    identification: ['subdomain', 'domain']
+  })
+}
+// The same small handler on both sides; it touches no database, so the figure is the cost of resolution.
+app.get('/hello', async () => ({ hello: 'world' }))
+await app.listen({ port: Number(port), host: '127.0.0.1' })
+process.send?.('ready')
+process.on('message', (m) => { if (m === 'stop') void app.close().then(() => process.exit(0)) })
