@@ -21,7 +21,13 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     await orm.close(true)
     throw error
   }
-  const runtime = new Tenancy(options, orm, app.log)
+  let runtime: Tenancy
+  try {
+    runtime = new Tenancy(options, orm, app.log)
+  } catch (error) {
+    await orm.close(true)
+    throw error
+  }
   app.addHook('onClose', async () => {
     await runtime.close()
     await orm.close(true)

@@ -35,7 +35,8 @@ export interface Tenant {
 export const IDENTIFIER_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
 export function isValidIdentifier (value: unknown): value is string {
-  return typeof value === 'string' && IDENTIFIER_PATTERN.test(value)
+  // `xn--` starts a punycode label: such a subdomain would not be served.
+  return typeof value === 'string' && IDENTIFIER_PATTERN.test(value) && !value.startsWith('xn--')
 }
 
 /** A UUID in its canonical lowercase form, as keys and resource keys are stored. */

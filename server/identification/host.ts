@@ -31,7 +31,8 @@ export function parseHost (header: string | undefined): RequestHost {
   const colon = header.lastIndexOf(':')
   let name = header
   if (colon >= 0) {
-    if (!/^\d{1,5}$/.test(header.slice(colon + 1))) throw new InvalidHostError()
+    const port = header.slice(colon + 1)
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new InvalidHostError()
     name = header.slice(0, colon)
   }
   if (name.length === 0 || name.length > 253) throw new InvalidHostError()
