@@ -19,6 +19,7 @@ import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
+import { tenantRoutes } from './tenants/routes.js'
 
 export interface AdminOptions {
   /** URL prefix of the admin (default `/admin`). */
@@ -147,6 +148,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
 
     sessionRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
+    tenantRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
