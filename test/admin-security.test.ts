@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import Fastify, { type RouteOptions } from 'fastify'
-import { tenancyPlugin } from '../server/index.js'
+import { CentralUserEntity, tenancyPlugin, TenantUserCopyEntity } from '../server/index.js'
 import { adminPlugin } from '../server/admin/index.js'
 import { PERMISSIONS, type Permission } from '../server/entities/central/admin.entity.js'
 import { freshCentral } from './helpers/database.js'
@@ -21,7 +21,10 @@ async function appWithRoutes (t: import('node:test').TestContext): Promise<{ app
       routes.push({ method, url: route.url, admin: String((route.config as { admin?: string } | undefined)?.admin) })
     }
   })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix } })
+  await app.register(tenancyPlugin, {
+    database: { url: central.url, prefix: central.prefix },
+    sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
+  })
   await app.register(adminPlugin, { cookieSecret: COOKIE_SECRET, secureCookies: false })
   await app.ready()
   t.after(async () => { await app.close() })

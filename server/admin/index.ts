@@ -20,6 +20,8 @@ import { sessionRoutes } from './routes/session.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
+import { userRoutes } from './users/routes.js'
+import { adminRoutes } from './admins/routes.js'
 
 export interface AdminOptions {
   /** URL prefix of the admin (default `/admin`). */
@@ -149,6 +151,8 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     sessionRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
     tenantRoutes(scope, ctx)
+    userRoutes(scope, ctx)
+    adminRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })

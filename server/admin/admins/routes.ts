@@ -1,0 +1,125 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { v7 as uuidv7 } from 'uuid'
+import type { AdminContext } from '../context.js'
+import { redirectWith, renderPage } from '../render.js'
+import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../forms.js'
+import { generatePassword, hashPassword } from '../password.js'
+import { PERMISSIONS, type Permission } from '../../entities/central/admin.entity.js'
+import { UUID_PATTERN } from '../../tenant.js'
+
+const ADMIN = { admin: 'manage_admins' as const }
+type Row = Record<string, any>
+
+/** The Admins area: operators, their roles, and the roles' permissions. */
+export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
+  const base = `${ctx.prefix}/admins`
+  const conn = (): ReturnType<typeof ctx.tenancy.orm.em.getConnection> => ctx.tenancy.orm.em.getConnection()
+  const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await conn().execute(sql, params as any[], 'all')
+  const roles = async (): Promise<Array<{ id: number, name: string, permissions: string[] }>> =>
+    (await db('select id, name, permissions from admin_roles order by name')).map((r) => ({ id: r.id, name: r.name, permissions: r.permissions }))
+
+  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Row | null> => {
+    const id = (request.params as { id: string }).id
+    const row = UUID_PATTERN.test(id) ? (await db('select id, email, name, active from admins where id = ?', [id]))[0] : undefined
+    if (row === undefined) {
+      await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such admin.' }, 404)
+      return null
+    }
+    return row
+  }
+
+  app.get('/admins', { config: ADMIN }, async (request, reply) => {
+    const rows = await db(`select a.id, a.email, a.name, a.active, a.last_login_at,
+      coalesce(string_agg(r.name, ', ' order by r.name), '') as roles
+      from admins a left join admin_role_assignments ra on ra.admin_id = a.id left join admin_roles r on r.id = ra.role_id
+      group by a.id order by a.name, a.email`)
+    return await renderPage(ctx, request, reply, 'admins/index', 'Admins', {
+      admins: rows.map((r) => ({ id: r.id, email: r.email, name: r.name, active: r.active, roles: r.roles, lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
+    })
+  })
+
+  const formPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, email: string, roles: string[], active: boolean }, errors: FieldErrors, admin: Row | null, status = 200): Promise<FastifyReply> =>
+    await renderPage(ctx, request, reply, 'admins/form', admin === null ? 'New admin' : `Edit ${String(admin.name)}`, { values, errors, admin, roles: await roles(), action: admin === null ? `${base}/new` : `${base}/${String(admin.id)}/edit` }, status)
+
+  /** The permissions a set of role ids grants. */
+  const permissionsOf = async (roleIds: number[]): Promise<Set<string>> => {
+    if (roleIds.length === 0) return new Set()
+    const rows = await db('select unnest(permissions) as p from admin_roles where id in (?)', [roleIds])
+    return new Set(rows.map((r) => String(r.p)))
+  }
+
+  const readRoles = async (body: unknown, errors: FieldErrors): Promise<number[]> => {
+    const known = new Set((await roles()).map((r) => r.id))
+    const ids = fields(body, 'roles').map(Number)
+    if (ids.some((id) => !known.has(id))) errors.roles = 'Choose roles from the list.'
+    return ids.filter((id) => known.has(id))
+  }
+
+  app.get('/admins/new', { config: ADMIN }, async (request, reply) => {
+    return await formPage(request, reply, { name: '', email: '', roles: [], active: true }, {}, null)
+  })
+
+  app.post('/admins/new', { config: ADMIN }, async (request, reply) => {
+    const errors: FieldErrors = {}
+    const name = check(errors, 'name', field(request.body, 'name'), { label: 'Name', required: true, max: 255 })
+    const email = check(errors, 'email', field(request.body, 'email').toLowerCase(), { label: 'Email', required: true, max: 255, pattern: EMAIL, patternMessage: 'Enter an email address.' })
+    let password = field(request.body, 'password')
+    if (password.length > 0 && password.length < 12) errors.password = 'Password must be at least 12 characters, or leave it empty to generate one.'
+    if (password.length > 200) errors.password = 'Password must be at most 200 characters.'
+    const roleIds = await readRoles(request.body, errors)
+    if (errors.email === undefined && (await db('select 1 from admins where email = ?', [email])).length > 0) errors.email = 'Another admin has this email.'
+    if (hasErrors(errors)) return await formPage(request, reply, { name, email, roles: roleIds.map(String), active: true }, errors, null, 422)
+    const generated = password === ''
+    if (generated) password = generatePassword()
+    const id = uuidv7()
+    await conn().transactional(async (trx) => {
+      await conn().execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
+      for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, roleId], 'run', trx)
+    })
+    const text = generated ? `Admin ${email} created. Their password, shown only this once: ${password}` : `Admin ${email} created.`
+    return await redirectWith(ctx, request, reply, base, { type: 'success', text })
+  })
+
+  app.get('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const admin = await load(request, reply)
+    if (admin === null) return reply
+    const assigned = (await db('select role_id from admin_role_assignments where admin_id = ?', [admin.id])).map((r) => String(r.role_id))
+    return await formPage(request, reply, { name: admin.name, email: admin.email, roles: assigned, active: admin.active }, {}, admin)
+  })
+
+  app.post('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const admin = await load(request, reply)
+    if (admin === null) return reply
+    const errors: FieldErrors = {}
+    const name = check(errors, 'name', field(request.body, 'name'), { label: 'Name', required: true, max: 255 })
+    const roleIds = await readRoles(request.body, errors)
+    const active = field(request.body, 'active') === 'on'
+    const self = admin.id === request.admin?.id
+    if (self && !active) errors.active = 'You cannot deactivate yourself.'
+    if (self && !(await permissionsOf(roleIds)).has('manage_admins' satisfies Permission)) errors.roles = 'You cannot remove your own last manage_admins permission.'
+    if (hasErrors(errors)) return await formPage(request, reply, { name, email: admin.email, roles: roleIds.map(String), active }, errors, admin, 422)
+    await conn().transactional(async (trx) => {
+      await conn().execute('update admins set name = ?, active = ? where id = ?', [name, active, admin.id], 'run', trx)
+      await conn().execute('delete from admin_role_assignments where admin_id = ?', [admin.id], 'run', trx)
+      for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [admin.id, roleId], 'run', trx)
+    })
+    // A deactivated admin is signed out everywhere at once.
+    if (!active) await ctx.sessions.destroyAll(admin.id)
+    return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${String(admin.email)} saved${active ? '' : ' and deactivated: their sessions have ended'}.` })
+  })
+
+  app.get('/admins/roles', { config: ADMIN }, async (request, reply) => {
+    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name: '', permissions: [] }, errors: {} })
+  })
+
+  app.post('/admins/roles', { config: ADMIN }, async (request, reply) => {
+    const errors: FieldErrors = {}
+    const name = check(errors, 'name', field(request.body, 'name'), { label: 'Role name', required: true, max: 63, pattern: /^[a-z0-9][a-z0-9 _-]*$/i, patternMessage: 'Use letters, digits, spaces, dashes and underscores.' })
+    const permissions = fields(request.body, 'permissions')
+    if (permissions.some((p) => !(PERMISSIONS as readonly string[]).includes(p))) errors.permissions = 'Choose permissions from the list.'
+    if (errors.name === undefined && (await db('select 1 from admin_roles where name = ?', [name])).length > 0) errors.name = 'A role has this name already.'
+    if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name, permissions }, errors }, 422)
+    await db('insert into admin_roles (name, permissions) values (?, ?::text[])', [name, `{${permissions.join(',')}}`])
+    return await redirectWith(ctx, request, reply, `${base}/roles`, { type: 'success', text: `Role ${name} created.` })
+  })
+}

@@ -1,0 +1,163 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AdminContext } from '../context.js'
+import { redirectWith, renderPage } from '../render.js'
+import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../forms.js'
+import { hashPassword } from '../password.js'
+import { CentralUserEntity } from '../../entities/central/user.entity.js'
+import { UUID_PATTERN } from '../../tenant.js'
+
+const ADMIN = { admin: 'manage_users' as const }
+const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
+const PAGE_SIZE = 25
+const RESOURCE = 'users'
+
+interface UserForm { name: string, email: string, password: string }
+
+function readForm (body: unknown, errors: FieldErrors, passwordRequired: boolean): UserForm {
+  const password = field(body, 'password')
+  if (passwordRequired && password.length === 0) errors.password = 'Password is required.'
+  else if (password.length > 0 && password.length < 8) errors.password = 'Password must be at least 8 characters.'
+  else if (password.length > 200) errors.password = 'Password must be at most 200 characters.'
+  return {
+    name: check(errors, 'name', field(body, 'name'), { label: 'Name', required: true, max: 255 }),
+    email: check(errors, 'email', field(body, 'email').toLowerCase(), { label: 'Email', required: true, max: 255, pattern: EMAIL, patternMessage: 'Enter an email address.' }),
+    password
+  }
+}
+
+/** The Users area: synced users, and the tenants each one exists in. Changes go through resource syncing. */
+export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
+  const tenancy = ctx.tenancy
+  const base = `${ctx.prefix}/users`
+  const db = async (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+
+  /** Syncing must be on, with a resource named `users`; otherwise the area says so. */
+  const syncReady = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    if (tenancy.sync?.resources.has(RESOURCE) === true) return true
+    await renderPage(ctx, request, reply, 'error', 'Users', { message: 'Resource syncing is not configured: give the tenancy plugin a sync resource named "users" to manage synced users here.' }, 503)
+    return false
+  }
+
+  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Record<string, any> | null> => {
+    if (!await syncReady(request, reply)) return null
+    const id = (request.params as { id: string }).id
+    const user = GLOBAL_ID.test(id) ? (await db('select global_id, name, email, created_at from users where global_id = ?', [id]))[0] : undefined
+    if (user === undefined) {
+      await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such user.' }, 404)
+      return null
+    }
+    return user
+  }
+
+  app.get('/users', { config: ADMIN }, async (request, reply) => {
+    if (!await syncReady(request, reply)) return reply
+    const query = request.query as Record<string, unknown>
+    const q = typeof query.q === 'string' ? query.q.trim().slice(0, 100) : ''
+    const pageAsked = Number.parseInt(typeof query.page === 'string' ? query.page : '1', 10)
+    const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
+    const where = q === '' ? '' : 'where lower(u.name) like ? or lower(u.email) like ?'
+    const params = q === '' ? [] : [like, like]
+    const total = Number((await db(`select count(*)::int as n from users u ${where}`, params))[0]?.n ?? 0)
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+    const page = Number.isInteger(pageAsked) && pageAsked > 0 ? Math.min(pageAsked, pages) : 1
+    const rows = await db(`select u.global_id, u.name, u.email, (select count(*) from tenant_users p where p.global_user_id = u.global_id)::int as tenants
+      from users u ${where} order by u.name, u.email limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`, params)
+    const link = (p: number): string => `${base}?${new URLSearchParams({ ...(q === '' ? {} : { q }), page: String(p) }).toString()}`
+    return await renderPage(ctx, request, reply, 'users/index', 'Users', {
+      q, total, pageNumber: page, pages,
+      users: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })),
+      prev: page > 1 ? link(page - 1) : null,
+      next: page < pages ? link(page + 1) : null
+    })
+  })
+
+  const formPage = async (request: FastifyRequest, reply: FastifyReply, values: Omit<UserForm, 'password'>, errors: FieldErrors, user: { globalId: string } | null, status = 200): Promise<FastifyReply> =>
+    await renderPage(ctx, request, reply, 'users/form', user === null ? 'New user' : `Edit ${values.name}`, { values, errors, user, action: user === null ? `${base}/new` : `${base}/${user.globalId}/edit` }, status)
+
+  app.get('/users/new', { config: ADMIN }, async (request, reply) => {
+    if (!await syncReady(request, reply)) return reply
+    return await formPage(request, reply, { name: '', email: '' }, {}, null)
+  })
+
+  app.post('/users/new', { config: ADMIN }, async (request, reply) => {
+    if (!await syncReady(request, reply)) return reply
+    const errors: FieldErrors = {}
+    const values = readForm(request.body, errors, true)
+    if (errors.email === undefined && (await db('select 1 from users where email = ?', [values.email])).length > 0) errors.email = 'Another user has this email.'
+    if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
+    const em = tenancy.orm.em.fork()
+    const user = em.create(CentralUserEntity, { name: values.name, email: values.email, password: await hashPassword(values.password) } as never)
+    await em.flush()
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `User ${values.name} created. Attach it to tenants to copy it into their databases.` })
+  })
+
+  app.get('/users/:id', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const tenants = await db('select t.key, t.identifier, t.name from tenant_users p join tenants t on t.key = p.tenant_key where p.global_user_id = ? order by t.identifier', [user.global_id])
+    const others = await db('select t.key, t.identifier, t.name from tenants t where t.status = \'active\' and not exists (select 1 from tenant_users p where p.tenant_key = t.key and p.global_user_id = ?) order by t.identifier', [user.global_id])
+    return await renderPage(ctx, request, reply, 'users/show', user.name, {
+      user: { globalId: user.global_id, name: user.name, email: user.email },
+      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name })),
+      others: others.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name }))
+    })
+  })
+
+  app.get('/users/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    return await formPage(request, reply, { name: user.name, email: user.email }, {}, { globalId: user.global_id })
+  })
+
+  app.post('/users/:id/edit', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const errors: FieldErrors = {}
+    const values = readForm(request.body, errors, false)
+    if (errors.email === undefined && (await db('select 1 from users where email = ? and global_id <> ?', [values.email, user.global_id])).length > 0) errors.email = 'Another user has this email.'
+    if (hasErrors(errors)) return await formPage(request, reply, values, errors, { globalId: user.global_id }, 422)
+    // Through the ORM, so resource syncing carries the change to every tenant copy.
+    const em = tenancy.orm.em.fork()
+    const entity = await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id })
+    entity.name = values.name
+    entity.email = values.email
+    if (values.password !== '') entity.password = await hashPassword(values.password)
+    await em.flush()
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: 'User saved; the change reaches every tenant where it exists.' })
+  })
+
+  app.post('/users/:id/attach', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
+    const tenants = (await Promise.all(keys.map(async (k) => await tenancy.find(k)))).filter((t) => t !== null)
+    if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
+    for (const tenant of tenants) await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
+  })
+
+  app.post('/users/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const key = (request.params as { tenant: string }).tenant
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
+    await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })
+  })
+
+  app.get('/users/:id/delete', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    return await renderPage(ctx, request, reply, 'users/delete', `Delete ${user.name}`, { user: { globalId: user.global_id, name: user.name } })
+  })
+
+  app.post('/users/:id/delete', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const em = tenancy.orm.em.fork()
+    em.remove(await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id }))
+    await em.flush()
+    return await redirectWith(ctx, request, reply, base, { type: 'success', text: `User ${user.name} deleted, with its copies in every tenant.` })
+  })
+}
