@@ -18,6 +18,7 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
     pool: { min: 0, max: options.poolSize ?? 10 },
     debug: options.debug ?? false,
     allowGlobalContext: false,
+    ensureDatabase: false,
     extensions: [Migrator],
     migrations: {
       tableName: 'fastify_tenancy_migrations',

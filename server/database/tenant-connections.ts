@@ -161,7 +161,9 @@ export class TenantConnections {
       contextName: `fastify-tenancy:tenant:${this.opened}`,
       pool: { min: 0, max: this.options.poolSize, idleTimeoutMillis: this.options.idleTimeoutMs },
       debug: this.options.debug ?? false,
-      allowGlobalContext: false
+      allowGlobalContext: false,
+      // A missing database is an error, never silently created (a deleted tenant stays deleted).
+      ensureDatabase: false
     }
     const orm = this.metadata === undefined ? MikroORM.initSync(options) : withSharedMetadata(new MikroORM(options), this.metadata)
     this.metadata ??= orm.getMetadata()

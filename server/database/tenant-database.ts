@@ -43,16 +43,33 @@ function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Mi
     contextName: `fastify-tenancy:migrate:${target.name}`,
     pool: { min: 0, max: 1 },
     allowGlobalContext: true,
+    // A missing database is an error, never silently created (a deleted tenant stays deleted).
+    ensureDatabase: false,
     extensions: [Migrator],
     migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true }
   })
+}
+
+type MigrationTarget = Pick<TenantTarget, 'url' | 'schema' | 'name' | 'server'>
+
+/**
+ * MikroORM's migrator creates a missing database (and schema) on its own;
+ * a tenant whose database is gone must get an error instead, not an empty
+ * database in its name.
+ */
+async function assertTargetExists (target: MigrationTarget): Promise<void> {
+  const exists = target.schema === null
+    ? await databaseExists(target.server, target.name)
+    : await withServer(target.url, async (c) => (await c.query('select 1 from pg_namespace where nspname = $1', [target.schema])).rowCount === 1)
+  if (!exists) throw new Error(`The ${target.schema === null ? 'database' : 'schema'} "${target.name}" does not exist.`)
 }
 
 /**
  * Runs the tenant migrations on a target: `up` to the newest, or `down` one
  * step. Returns the names of the migrations it ran.
  */
-export async function runTenantMigrations (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>, direction: MigrationDirection = 'up'): Promise<string[]> {
+export async function runTenantMigrations (target: MigrationTarget, direction: MigrationDirection = 'up'): Promise<string[]> {
+  await assertTargetExists(target)
   const orm = migratorOrm(target)
   try {
     const ran = direction === 'up' ? await orm.migrator.up() : await orm.migrator.down()
@@ -63,7 +80,8 @@ export async function runTenantMigrations (target: Pick<TenantTarget, 'url' | 's
 }
 
 /** The migrations a target has run, and the ones it has not. */
-export async function tenantMigrationStatus (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Promise<{ executed: string[], pending: string[] }> {
+export async function tenantMigrationStatus (target: MigrationTarget): Promise<{ executed: string[], pending: string[] }> {
+  await assertTargetExists(target)
   const orm = migratorOrm(target)
   try {
     const executed = (await orm.migrator.getExecutedMigrations()).map((m) => m.name)
@@ -78,5 +96,5 @@ export async function tenantMigrationStatus (target: Pick<TenantTarget, 'url' | 
 export async function migrateTenantDatabase (serverUrl: string, name: string): Promise<string[]> {
   const url = new URL(serverUrl)
   url.pathname = '/' + name
-  return await runTenantMigrations({ url: url.toString(), schema: null, name })
+  return await runTenantMigrations({ url: url.toString(), schema: null, name, server: serverUrl })
 }
