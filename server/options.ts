@@ -99,6 +99,8 @@ export interface TenancyOptions {
   sync?: SyncOptions
   /** Schema of the job queue's (pg-boss) tables in the central database (default `fastify_tenancy_queue`). */
   queueSchema?: string
+  /** How often the queue's maintenance runs, in seconds (default 60): it hands expired jobs of dead workers back to the queue. */
+  queueMaintenanceSeconds?: number
 }
 
 /** Options with every default filled in. */
@@ -121,6 +123,7 @@ export interface ResolvedOptions {
   strategy: StrategyName
   sync: SyncOptions | null
   queueSchema: string
+  queueMaintenanceSeconds: number
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -167,6 +170,7 @@ function checkSync (sync: unknown): SyncOptions | null {
   const s = sync as unknown as SyncOptions
   if (!Array.isArray(s.resources) || s.resources.length === 0) fail('sync.resources', 'must list at least one synced resource')
   if (s.mode !== undefined && s.mode !== 'inline' && s.mode !== 'queued') fail('sync.mode', 'must be "inline" or "queued"')
+  if (s.jobExpireSeconds !== undefined && (!Number.isInteger(s.jobExpireSeconds) || s.jobExpireSeconds < 1)) fail('sync.jobExpireSeconds', 'must be a whole number of seconds, at least 1')
   for (const r of s.resources) {
     if (!plainObject(r) || typeof r.name !== 'string' || r.central === undefined || r.tenant === undefined || !Array.isArray(r.attributes)) {
       fail('sync.resources', 'has one that is not { name, central, tenant, attributes }')
@@ -303,6 +307,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     strategy,
     sync: checkSync(o.sync),
     queueSchema: checkSchema(o.queueSchema ?? 'fastify_tenancy_queue', 'queueSchema'),
+    queueMaintenanceSeconds: positiveInt(o.queueMaintenanceSeconds, 'queueMaintenanceSeconds', 60),
     provisioning: { template: prov.template ?? true, spares: prov.spares === undefined ? 2 : nonNegativeInt(prov.spares, 'provisioning.spares'), seeder: prov.seeder ?? null, steps: prov.steps ?? null, placement: prov.placement ?? null }
   }
 }

@@ -130,7 +130,7 @@ export class Tenancy {
     this.orm.em.getEventManager().registerSubscriber(this.invalidatingSubscriber())
     this.lifecycle = new TenantLifecycle(this, this.events)
     this.migrations = new TenantMigrations(this, this.lifecycle)
-    this.queue = new QueueService(options.database.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') })
+    this.queue = new QueueService(options.database.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
     this.jobs = new TenantJobs(this)
     this.clusters = new TenantClusters(this)
     this.orm.em.getEventManager().registerSubscriber(clusterObserver())

@@ -11,10 +11,13 @@ export class QueueService {
   private starting: Promise<PgBoss> | null = null
   private readonly queues = new Map<string, Promise<void>>()
 
-  constructor (url: string, schema: string, onError: (error: Error) => void) {
+  private readonly maintenanceSeconds: number
+
+  constructor (url: string, schema: string, onError: (error: Error) => void, maintenanceSeconds = 60) {
     this.url = url
     this.schema = schema
     this.onError = onError
+    this.maintenanceSeconds = maintenanceSeconds
   }
 
   get started (): boolean {
@@ -23,7 +26,8 @@ export class QueueService {
 
   async boss (): Promise<PgBoss> {
     this.starting ??= (async () => {
-      const boss = new PgBoss({ connectionString: this.url, schema: this.schema, max: 4, supervise: true, schedule: false, migrate: true })
+      // Maintenance is what returns the jobs of a worker that died to the queue once they expire.
+      const boss = new PgBoss({ connectionString: this.url, schema: this.schema, max: 4, supervise: true, schedule: false, migrate: true, maintenanceIntervalSeconds: this.maintenanceSeconds })
       boss.on('error', this.onError)
       await boss.start()
       return boss

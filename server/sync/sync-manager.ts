@@ -17,6 +17,8 @@ export interface SyncOptions {
   mode?: 'inline' | 'queued'
   /** Run a worker for queued changes in this process (default true). */
   worker?: boolean
+  /** Seconds a worker may hold a change before it is given to another worker (default 120): a worker that died loses its jobs after this. */
+  jobExpireSeconds?: number
 }
 
 type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
@@ -67,7 +69,7 @@ export class SyncManager {
 
   async start (): Promise<void> {
     if (this.mode !== 'queued') return
-    this.boss = await this.tenancy.queue.ensureQueue(SYNC_QUEUE, SYNC_QUEUE_OPTIONS)
+    this.boss = await this.tenancy.queue.ensureQueue(SYNC_QUEUE, { ...SYNC_QUEUE_OPTIONS, expireInSeconds: this.options.jobExpireSeconds ?? SYNC_QUEUE_OPTIONS.expireInSeconds })
     if (this.options.worker !== false) await this.startWorker()
   }
 

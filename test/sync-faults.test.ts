@@ -1,0 +1,111 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { fork } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import { buildApp } from './helpers/app.js'
+import { serverUrl, sql, urlFor } from './helpers/database.js'
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../server/database/embedded-postgres.js'
+import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
+
+const USERS = [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }]
+
+async function rename (app: import('fastify').FastifyInstance, globalId: string, name: string): Promise<void> {
+  const em = app.tenancy.orm.em.fork()
+  const user = await em.findOneOrFail(CentralUserEntity, { globalId })
+  user.name = name
+  await em.flush()
+}
+
+const dataDir = join('.tmp', `faults-pg-${process.pid}`)
+let second: EmbeddedServer | undefined
+after(async () => { await second?.stop(); await rm(dataDir, { recursive: true, force: true }) })
+
+test('a tenant database that is down catches up when it is back; the others are updated meanwhile; nothing is lost', { timeout: 120_000 }, async (t) => {
+  const port = await freePort()
+  second = await startEmbeddedPostgres({ dataDir, port, persistent: true })
+  const { app, central } = await buildApp(t, {
+    database: { hosts: { one: serverUrl(), two: second.url } },
+    queueMaintenanceSeconds: 1,
+    sync: { mode: 'queued', resources: USERS }
+  })
+  const up = await app.tenancy.create({ identifier: 'up', databaseHost: 'one' })
+  const down = await app.tenancy.create({ identifier: 'down', databaseHost: 'two' })
+  const em = app.tenancy.orm.em.fork()
+  const user = em.create(CentralUserEntity, { name: 'v1', email: 'u@x.test', password: 'p' } as never)
+  await em.flush()
+  const gid = String(user.globalId)
+  for (const tenant of [up, down]) await app.tenancy.sync!.attach('users', gid, tenant)
+  await app.tenancy.sync!.settle()
+  const downUrl = (): string => { const u = new URL(second!.url); u.pathname = '/' + app.tenancy.databaseName(down); return u.toString() }
+  assert.equal((await sql(downUrl(), 'select name from users'))[0]?.name, 'v1')
+
+  await second.stop()
+  await rename(app, gid, 'v2')
+  // The central row and the reachable tenant have it at once; the change for the other waits in the queue.
+  const deadline = Date.now() + 10_000
+  while ((await sql(urlFor(app.tenancy.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  assert.equal((await sql(urlFor(app.tenancy.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
+  assert.equal((await sql(central.url, 'select name from users'))[0]?.name, 'v2')
+  const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
+  assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
+
+  second = await startEmbeddedPostgres({ dataDir, port, persistent: true })
+  await app.tenancy.sync!.settle(60_000)
+  for (const url of [central.url, urlFor(app.tenancy.databaseName(up)), downUrl()]) {
+    assert.equal((await sql(url, 'select name from users'))[0]?.name, 'v2', url)
+  }
+  const retried = await sql(central.url, "select max(retry_count)::int as n from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync'")
+  assert.ok(Number(retried[0]?.n) >= 1, 'it took retries')
+})
+
+test('a worker killed in the middle of a change: the change is retried elsewhere and written exactly once', { timeout: 120_000 }, async (t) => {
+  const { app, central } = await buildApp(t, {
+    queueMaintenanceSeconds: 1,
+    sync: { mode: 'queued', worker: false, jobExpireSeconds: 2, resources: USERS }
+  })
+  const tenant = await app.tenancy.create({ identifier: 'victim' })
+  const db = urlFor(app.tenancy.databaseName(tenant))
+  const em = app.tenancy.orm.em.fork()
+  const user = em.create(CentralUserEntity, { name: 'before', email: 'k@x.test', password: 'p' } as never)
+  await em.flush()
+  const gid = String(user.globalId)
+  // Only the child process works the queue: this app sends, it does not work.
+  const child = fork(join('test', 'fixtures', 'sync-worker.ts'), [central.url, central.prefix], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  await new Promise((resolve) => child.once('message', resolve))
+  await app.tenancy.sync!.attach('users', gid, tenant)
+  await app.tenancy.sync!.settle()
+  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before')
+  await sql(db, `create table write_log (op text);
+    create function log_write() returns trigger language plpgsql as $$ begin insert into write_log values (tg_op); return null; end $$;
+    create trigger users_write_log after update on users for each row execute function log_write();`)
+
+  // Hold the row so the worker's write blocks mid-job.
+  const lock = new pg.Client({ connectionString: db })
+  await lock.connect()
+  await lock.query('begin')
+  await lock.query('select * from users for update')
+  await rename(app, gid, 'after')
+  // Wait until the child's update is blocked on the lock.
+  const deadline = Date.now() + 20_000
+  while (Date.now() < deadline) {
+    const waiting = await sql(db, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
+    if (waiting.length > 0) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  await new Promise((resolve) => child.once('exit', resolve))
+  await lock.query('rollback')
+  await lock.end()
+  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before', 'the killed worker wrote nothing')
+
+  // Another worker (a new one in this process) picks the expired job up.
+  const { app: rescuer } = await buildApp(t, { queueMaintenanceSeconds: 1, sync: { mode: 'queued', jobExpireSeconds: 2, resources: USERS } }, () => {}, central)
+  await rescuer.tenancy.sync!.settle(60_000)
+  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'after')
+  assert.deepEqual(await sql(db, 'select op from write_log'), [{ op: 'UPDATE' }], 'written exactly once')
+  const job = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' order by created_on desc limit 1")
+  assert.equal(job[0]?.state, 'completed')
+  assert.ok(Number(job[0]?.retry_count) >= 1)
+})
