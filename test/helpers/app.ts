@@ -3,6 +3,9 @@ import type { TestContext } from 'node:test'
 import { tenancyPlugin, type TenancyDatabaseOptions, type TenancyOptions } from '../../server/index.js'
 import { freshCentral, type CentralDatabase } from './database.js'
 
+/** Apps sharing a central database made by another buildApp call: closed before it is dropped. */
+const sharers = new WeakMap<object, FastifyInstance[]>()
+
 export interface TestApp {
   app: FastifyInstance
   central: CentralDatabase
@@ -18,7 +21,9 @@ export async function buildApp (
   routes: (app: FastifyInstance) => void | Promise<void> = () => {},
   central?: CentralDatabase
 ): Promise<TestApp> {
-  const db = central ?? await freshCentral(t)
+  // A central database made here is dropped after the app is closed, never under its open connections.
+  const own = central === undefined ? await freshCentral(null) : null
+  const db = central ?? own as CentralDatabase
   const app = Fastify({ logger: process.env.TEST_LOG === '1' ? { level: 'error' } : false })
   await app.register(tenancyPlugin, {
     ...options,
@@ -26,6 +31,12 @@ export async function buildApp (
   })
   await routes(app)
   await app.ready()
-  t.after(async () => { await app.close() })
+  if (central !== undefined) sharers.get(central)?.push(app)
+  else sharers.set(db, [])
+  t.after(async () => {
+    for (const other of sharers.get(db) ?? []) await other.close()
+    await app.close()
+    await own?.drop()
+  })
   return { app, central: db }
 }

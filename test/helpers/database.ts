@@ -38,7 +38,7 @@ export interface CentralDatabase {
  * A new central database at the newest migration, with its own tenant
  * database prefix; dropped with every tenant database it made when the test ends.
  */
-export async function freshCentral (t: TestContext | { after: (fn: () => Promise<void>) => void }, server = serverUrl()): Promise<CentralDatabase> {
+export async function freshCentral (t: TestContext | { after: (fn: () => Promise<void>) => void } | null, server = serverUrl()): Promise<CentralDatabase & { drop: () => Promise<void> }> {
   const id = randomBytes(5).toString('hex')
   const name = `ft_${id}`
   const prefix = `t${id}_`
@@ -47,8 +47,9 @@ export async function freshCentral (t: TestContext | { after: (fn: () => Promise
   const orm = createCentralOrm({ url })
   await migrateCentral(orm)
   await orm.close(true)
-  t.after(async () => { await dropDatabases(server, name, prefix) })
-  return { url, name, prefix }
+  const drop = async (): Promise<void> => { await dropDatabases(server, name, prefix) }
+  t?.after(drop)
+  return { url, name, prefix, drop }
 }
 
 export async function dropDatabases (server: string, central: string, prefix: string): Promise<void> {
