@@ -19,7 +19,7 @@ export interface CaptureHooks {
   /** Records a change inside the transaction `run` belongs to (outbox row, or a queued job for central changes). */
   record: (em: EntityManager, run: Run, change: SyncChange) => Promise<void>
   /** The flush that recorded changes has committed: deliver them. */
-  committed: (em: EntityManager) => void
+  committed: (em: EntityManager) => Promise<void>
   /** Throws unless this database may be written now (tenant side: the running code's tenant owns it). */
   guard?: (className: string) => void
 }
@@ -82,8 +82,9 @@ export function centralCapture (resources: SyncedResource[], pivotClassNames: Ma
       if (r === undefined) return
       await pivotChange(args, r, 'detach')
     },
-    afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); hooks.committed(args.em) } },
-    afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); hooks.committed(args.em) } }
+    // Awaited, so an inline change reaches the other copies before the flush resolves.
+    async afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); await hooks.committed(args.em) } },
+    async afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); await hooks.committed(args.em) } }
   }
 
   async function pivotChange (args: EventArgs<any>, r: SyncedResource, op: 'attach' | 'detach'): Promise<void> {
@@ -157,7 +158,8 @@ export function tenantCapture (resources: SyncedResource[], tenantKeyOf: () => s
       await hooks.record(args.em, run, { resource: r.name, globalId, op: 'delete', origin: tenantKeyOf(), version })
       pending.add(args.em)
     },
-    afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); hooks.committed(args.em) } },
-    afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); hooks.committed(args.em) } }
+    // Awaited, so an inline change reaches the other copies before the flush resolves.
+    async afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); await hooks.committed(args.em) } },
+    async afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); await hooks.committed(args.em) } }
   }
 }

@@ -24,7 +24,7 @@ export async function buildApp (
   // A central database made here is dropped after the app is closed, never under its open connections.
   const own = central === undefined ? await freshCentral(null) : null
   const db = central ?? own as CentralDatabase
-  const app = Fastify({ logger: process.env.TEST_LOG === '1' ? { level: 'error' } : false })
+  const app = Fastify({ logger: process.env.TEST_LOG === undefined ? false : { level: process.env.TEST_LOG } })
   await app.register(tenancyPlugin, {
     ...options,
     database: { url: db.url, prefix: db.prefix, ...options.database }
