@@ -51,7 +51,17 @@ test('a tenant database that is down catches up when it is back; the others are 
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
   assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
 
-  second = await startEmbeddedPostgres({ dataDir, port, persistent: true })
+  // The stopped server may still be letting go of its port and lock file: try again a few times.
+  const logs: string[] = []
+  for (let attempt = 1; ; attempt++) {
+    try {
+      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, onLog: (line) => { logs.push(line) } })
+      break
+    } catch (error) {
+      if (attempt === 10) throw new Error(`the second server did not start again: ${String(error)} ${logs.slice(-5).join(' ')}`)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  }
   await app.tenancy.sync!.settle(60_000)
   for (const url of [central.url, urlFor(app.tenancy.databaseName(up)), downUrl()]) {
     assert.equal((await sql(url, 'select name from users'))[0]?.name, 'v2', url)

