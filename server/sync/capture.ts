@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid'
 import type { EntityManager, EventArgs, EventSubscriber, FlushEventArgs, TransactionEventArgs } from '@mikro-orm/core'
 import type { SyncChange } from './change.js'
-import { ident, type SyncedResource } from './resource.js'
+import { ident, type ResourceSide, type SyncedResource } from './resource.js'
 
 /** Runs one statement inside the flush's own transaction. */
 type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
@@ -29,6 +29,37 @@ async function recordVersion (run: Run, resource: string, globalId: string, vers
     on conflict (resource, global_id) do update set version = greatest(fastify_tenancy_sync_state.version, excluded.version)`, [resource, globalId, version])
 }
 
+function globalIdOf (r: SyncedResource, entity: Record<string, unknown>): string {
+  return String(entity[r.definition.globalId ?? 'globalId'])
+}
+
+/** Gives an entity being created a global id when it has none. */
+function ensureGlobalId (r: SyncedResource, entity: Record<string, unknown>): void {
+  const prop = r.definition.globalId ?? 'globalId'
+  if (entity[prop] == null) entity[prop] = uuidv7()
+}
+
+/**
+ * Records an update of synced attributes made on one side (`origin`: null
+ * for central, else the tenant key), with the values as stored.
+ */
+async function recordUpdate (args: EventArgs<any>, r: SyncedResource, side: ResourceSide, origin: string | null, hooks: CaptureHooks): Promise<void> {
+  const run = runner(args.em)
+  const globalId = globalIdOf(r, args.entity)
+  const version = await hooks.nextVersion()
+  const rows = await run(`select ${side.syncedColumns.map(ident).join(', ')} from ${ident(side.table)} where ${ident(side.globalIdColumn)} = ?`, [globalId])
+  await recordVersion(run, r.name, globalId, version)
+  await hooks.record(args.em, run, { resource: r.name, globalId, op: 'update', origin, values: rows[0] ?? {}, version })
+}
+
+/** Delivery after commit, awaited so an inline change reaches the other copies before the flush resolves. */
+function deliveryHooks (pending: WeakSet<EntityManager>, hooks: CaptureHooks): Pick<EventSubscriber, 'afterFlush' | 'afterTransactionCommit'> {
+  return {
+    async afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); await hooks.committed(args.em) } },
+    async afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); await hooks.committed(args.em) } }
+  }
+}
+
 function changedAttributes (args: EventArgs<any>, resource: SyncedResource): boolean {
   const payload = args.changeSet?.payload ?? {}
   return resource.attributes.some((a) => Object.hasOwn(payload, a))
@@ -41,24 +72,16 @@ function changedAttributes (args: EventArgs<any>, resource: SyncedResource): boo
 export function centralCapture (resources: SyncedResource[], pivotClassNames: Map<string, SyncedResource>, hooks: CaptureHooks): EventSubscriber {
   const byClass = new Map(resources.map((r) => [r.central.className, r]))
   const pending = new WeakSet<EntityManager>()
-  const globalIdOf = (r: SyncedResource, entity: Record<string, unknown>): string => String(entity[r.definition.globalId ?? 'globalId'])
 
   return {
     async beforeCreate (args) {
       const r = byClass.get(args.meta.className)
-      if (r === undefined) return
-      const prop = r.definition.globalId ?? 'globalId'
-      if (args.entity[prop] == null) args.entity[prop] = uuidv7()
+      if (r !== undefined) ensureGlobalId(r, args.entity)
     },
     async afterUpdate (args) {
       const r = byClass.get(args.meta.className)
       if (r === undefined || !changedAttributes(args, r)) return
-      const run = runner(args.em)
-      const globalId = globalIdOf(r, args.entity)
-      const version = await hooks.nextVersion()
-      const rows = await run(`select ${r.central.syncedColumns.map(ident).join(', ')} from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ?`, [globalId])
-      await recordVersion(run, r.name, globalId, version)
-      await hooks.record(args.em, run, { resource: r.name, globalId, op: 'update', origin: null, values: rows[0] ?? {}, version })
+      await recordUpdate(args, r, r.central, null, hooks)
       pending.add(args.em)
     },
     async beforeDelete (args) {
@@ -82,9 +105,7 @@ export function centralCapture (resources: SyncedResource[], pivotClassNames: Ma
       if (r === undefined) return
       await pivotChange(args, r, 'detach')
     },
-    // Awaited, so an inline change reaches the other copies before the flush resolves.
-    async afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); await hooks.committed(args.em) } },
-    async afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); await hooks.committed(args.em) } }
+    ...deliveryHooks(pending, hooks)
   }
 
   async function pivotChange (args: EventArgs<any>, r: SyncedResource, op: 'attach' | 'detach'): Promise<void> {
@@ -109,7 +130,6 @@ export function centralCapture (resources: SyncedResource[], pivotClassNames: Ma
 export function tenantCapture (resources: SyncedResource[], tenantKeyOf: () => string, hooks: CaptureHooks): EventSubscriber {
   const byClass = new Map(resources.map((r) => [r.tenant.className, r]))
   const pending = new WeakSet<EntityManager>()
-  const globalIdOf = (r: SyncedResource, entity: Record<string, unknown>): string => String(entity[r.definition.globalId ?? 'globalId'])
 
   const guard = (className: string): SyncedResource | undefined => {
     const r = byClass.get(className)
@@ -120,9 +140,7 @@ export function tenantCapture (resources: SyncedResource[], tenantKeyOf: () => s
   return {
     async beforeCreate (args) {
       const r = guard(args.meta.className)
-      if (r === undefined) return
-      const prop = r.definition.globalId ?? 'globalId'
-      if (args.entity[prop] == null) args.entity[prop] = uuidv7()
+      if (r !== undefined) ensureGlobalId(r, args.entity)
     },
     async beforeUpdate (args) { guard(args.meta.className) },
     async beforeDelete (args) { guard(args.meta.className) },
@@ -140,12 +158,7 @@ export function tenantCapture (resources: SyncedResource[], tenantKeyOf: () => s
     async afterUpdate (args) {
       const r = byClass.get(args.meta.className)
       if (r === undefined || !changedAttributes(args, r)) return
-      const run = runner(args.em)
-      const globalId = globalIdOf(r, args.entity)
-      const version = await hooks.nextVersion()
-      const rows = await run(`select ${r.tenant.syncedColumns.map(ident).join(', ')} from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])
-      await recordVersion(run, r.name, globalId, version)
-      await hooks.record(args.em, run, { resource: r.name, globalId, op: 'update', origin: tenantKeyOf(), values: rows[0] ?? {}, version })
+      await recordUpdate(args, r, r.tenant, tenantKeyOf(), hooks)
       pending.add(args.em)
     },
     async afterDelete (args) {
@@ -158,8 +171,6 @@ export function tenantCapture (resources: SyncedResource[], tenantKeyOf: () => s
       await hooks.record(args.em, run, { resource: r.name, globalId, op: 'delete', origin: tenantKeyOf(), version })
       pending.add(args.em)
     },
-    // Awaited, so an inline change reaches the other copies before the flush resolves.
-    async afterFlush (args: FlushEventArgs) { if (pending.has(args.em) && !args.em.isInTransaction()) { pending.delete(args.em); await hooks.committed(args.em) } },
-    async afterTransactionCommit (args: TransactionEventArgs) { if (pending.has(args.em)) { pending.delete(args.em); await hooks.committed(args.em) } }
+    ...deliveryHooks(pending, hooks)
   }
 }
