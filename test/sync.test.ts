@@ -234,3 +234,13 @@ for (const mode of MODES) {
     assert.deepEqual(await rows(w.db(w.a)), [])
   })
 }
+
+test('resync sends the central values to every copy again, mending a copy changed behind the syncer\'s back', async (t) => {
+  const w = await world(t, 'inline')
+  const gid = await centralUser(w, { name: 'Right', email: 'r@x.test' })
+  for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
+  await sql(w.db(w.a), "update users set name = 'Drifted'")
+  await w.app.tenancy.sync!.resync('users', gid)
+  for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Right')
+  assert.deepEqual(await rows(w.db(w.c)), [])
+})
