@@ -66,6 +66,8 @@ await app.register(demoApp, {
   admin: { cookieSecret, secureCookies: production, production }
 })
 await app.ready()
+// Changes left in an outbox by a crash are delivered at start.
+await app.tenancy.sync?.recover()
 
 // The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
 const conn = app.tenancy.orm.em.getConnection()
