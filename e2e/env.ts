@@ -1,3 +1,9 @@
+// Ports of their own for each run, chosen once in Playwright's main process
+// (its workers inherit the environment), so a server left over from another
+// run can never answer in this one's place.
+process.env.E2E_PORT ??= String(20000 + Math.floor(Math.random() * 15000))
+process.env.E2E_PG_PORT ??= String(40000 + Math.floor(Math.random() * 15000))
+
 /** Where the e2e demo listens, its database server, and its first admin. */
 export const E2E = {
   port: Number(process.env.E2E_PORT ?? 3931),

@@ -34,6 +34,7 @@ export default defineConfig({
       HOST: '127.0.0.1',
       DEMO_PG_PORT: String(E2E.pgPort),
       DEMO_DATA_DIR: E2E.dataDir,
+      DEMO_REUSE_PG: '0',
       ADMIN_EMAIL: E2E.adminEmail,
       ADMIN_PASSWORD: E2E.adminPassword,
       LOG_LEVEL: 'warn',

