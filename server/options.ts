@@ -206,7 +206,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const centralDomains = o.centralDomains ?? ['localhost', '127.0.0.1']
   if (!Array.isArray(centralDomains) || centralDomains.length === 0) fail('centralDomains', 'must list at least one hostname')
   for (const d of centralDomains) {
-    if (typeof d !== 'string' || (!HOSTNAME.test(d) && !IPV4.test(d))) fail('centralDomains', `has "${String(d)}", which is not a lowercase hostname`)
+    // Punycode and over-long names are refused here as in the Host header (identification/host.ts), or no request could ever reach them.
+    if (typeof d !== 'string' || (!HOSTNAME.test(d) && !IPV4.test(d)) || d.length > 253 || /(?:^|\.)xn--/.test(d)) fail('centralDomains', `has "${String(d)}", which is not a lowercase hostname`)
   }
 
   const providerDrivers = o.providerDrivers ?? {}
