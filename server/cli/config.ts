@@ -1,29 +1,45 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import type { TenancyOptions } from '../options.js'
-import { CliError } from './errors.js'
+import { CliError, EXIT } from './errors.js'
+import { importDefault } from './modules.js'
 
-const DEFAULT_FILES = ['tenancy.config.ts', 'tenancy.config.mjs', 'tenancy.config.js']
+/** Looked for in the working folder, in this order, when --config is not given. */
+export const DEFAULT_CONFIG_FILES = ['tenancy.config.ts', 'tenancy.config.mjs', 'tenancy.config.js'] as const
 
 /**
  * The app's tenancy options: the default export of `--config` (or of
- * tenancy.config.{ts,mjs,js} in the working folder), an object or a function
- * returning one; without a file, DATABASE_URL as the central database.
+ * tenancy.config.{ts,mjs,js} in the working folder), an object or a
+ * function returning one; without a file, `{ database: { url: DATABASE_URL } }`.
  */
-export async function loadOptions (configPath: string | undefined): Promise<TenancyOptions> {
-  const file = configPath ?? DEFAULT_FILES.find((f) => existsSync(f))
-  if (file !== undefined) {
-    const full = resolve(file)
-    if (!existsSync(full)) throw new CliError(`The config file ${file} does not exist.`, 2)
-    const mod = await import(pathToFileURL(full).href) as { default?: unknown }
-    const value = typeof mod.default === 'function' ? await (mod.default as () => unknown)() : mod.default
-    if (typeof value !== 'object' || value === null) throw new CliError(`${file} must export its tenancy options as the default export.`, 2)
-    return value as TenancyOptions
+export async function loadOptions (configPath: string | undefined, cwd = process.cwd(), env = process.env): Promise<TenancyOptions> {
+  const file = configPath ?? DEFAULT_CONFIG_FILES.find((f) => existsSync(resolve(cwd, f)))
+  if (file !== undefined) return await optionsFromFile(file, cwd)
+  const url = env.DATABASE_URL
+  if (url === undefined || url.trim() === '') {
+    throw new CliError(`Set DATABASE_URL to the URL of the central database, or give --config <file> (or put ${DEFAULT_CONFIG_FILES.join(', ')} in the working folder) whose default export is the tenancy plugin options.`, EXIT.usage)
   }
-  const url = process.env.DATABASE_URL
-  if (url === undefined || url === '') {
-    throw new CliError('Set DATABASE_URL to the central database, or give --config <file> (default tenancy.config.ts) exporting the plugin options.', 2)
+  return { database: { url: url.trim() } }
+}
+
+async function optionsFromFile (file: string, cwd: string): Promise<TenancyOptions> {
+  let value = await importDefault(file, 'config file', cwd)
+  if (typeof value === 'function') {
+    try {
+      value = await (value as () => unknown)()
+    } catch (error) {
+      throw new CliError(`The function exported by ${file} failed: ${(error as Error).message}`, EXIT.usage)
+    }
   }
-  return { database: { url } }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CliError(`${file} must have the tenancy plugin options (or a function returning them) as its default export.`, EXIT.usage)
+  }
+  return value as TenancyOptions
+}
+
+/** The central database URL of the options, or a usage error saying what is missing. */
+export function centralUrl (options: TenancyOptions): string {
+  const url = (options as { database?: { url?: unknown } }).database?.url
+  if (typeof url !== 'string' || url.trim() === '') throw new CliError('The tenancy options have no database.url (the URL of the central database).', EXIT.usage)
+  return url
 }

@@ -1,0 +1,56 @@
+import type { Command } from 'commander'
+import { v7 as uuidv7 } from 'uuid'
+import { generatePassword, hashPassword } from '../../admin/password.js'
+import { EMAIL } from '../../admin/forms.js'
+import { withCentralOrm, type GlobalOptions } from '../app.js'
+import { CliError, EXIT } from '../errors.js'
+import { printJson } from '../output.js'
+
+/** The admin panel's password rule. */
+const PASSWORD_MIN = 12
+const PASSWORD_MAX = 200
+
+interface AdminFlags { email: string, name: string, password?: string, role: string, json?: boolean }
+
+/** admin:create: an admin of the landlord panel, with the owner role (all permissions) unless told another. */
+export function registerAdminCommands (program: Command, global: () => GlobalOptions): void {
+  program.command('admin:create')
+    .description('create an admin of the landlord panel, with the owner role')
+    .requiredOption('--email <email>', 'sign-in email (stored lowercase)')
+    .requiredOption('--name <name>', 'display name')
+    .option('--password <password>', `at least ${PASSWORD_MIN} characters (default: a generated one, printed once)`)
+    .option('--role <role>', 'role name', 'owner')
+    .option('--json', 'print the admin as JSON')
+    .action(async (flags: AdminFlags) => {
+      const email = flags.email.trim().toLowerCase()
+      const name = flags.name.trim()
+      if (email.length > 255 || !EMAIL.test(email)) throw new CliError(`"${flags.email.slice(0, 100)}" is not an email address.`, EXIT.usage)
+      if (name.length === 0 || name.length > 255) throw new CliError('--name must be 1 to 255 characters.', EXIT.usage)
+      if (flags.password !== undefined && (flags.password.length < PASSWORD_MIN || flags.password.length > PASSWORD_MAX)) {
+        throw new CliError(`The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters; leave --password out to generate one.`, EXIT.usage)
+      }
+      await withCentralOrm(global(), async (orm) => {
+        const conn = orm.em.getConnection()
+        const taken = async (): Promise<boolean> => (await conn.execute('select 1 from admins where email = ?', [email], 'all')).length > 0
+        const refuse = (): CliError => new CliError(`An admin with the email ${email} exists already; nothing was created.`)
+        if (await taken()) throw refuse()
+        const role = (await conn.execute('select id from admin_roles where name = ?', [flags.role], 'all'))[0] as { id: number } | undefined
+        if (role === undefined) throw new CliError(`There is no admin role named "${flags.role}".`)
+        const password = flags.password ?? generatePassword()
+        const id = uuidv7()
+        try {
+          await conn.transactional(async (trx) => {
+            await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
+            await conn.execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role.id], 'run', trx)
+          })
+        } catch (error) {
+          // Another admin:create (or the panel) took the email between the check and the insert.
+          if ((error as { code?: string }).code === '23505' && await taken()) throw refuse()
+          throw error
+        }
+        const generated = flags.password === undefined
+        if (flags.json === true) printJson({ id, email, name, role: flags.role, ...(generated ? { password } : {}) })
+        else process.stdout.write(`Created admin ${email} with the ${flags.role} role.${generated ? ` Password (shown only this once): ${password}` : ''}\n`)
+      })
+    })
+}

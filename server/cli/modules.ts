@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { CliError, EXIT } from './errors.js'
+
+/**
+ * The default export of a user's module (a config file, a tenants:run task),
+ * by path from the working folder. A .ts file in a folder that is not
+ * "type": "module" is compiled to CommonJS by tsx, and then arrives wrapped
+ * once more ({ __esModule, default }); it is unwrapped here.
+ */
+export async function importDefault (path: string, what: string, cwd = process.cwd()): Promise<unknown> {
+  const full = resolve(cwd, path)
+  if (!existsSync(full)) throw new CliError(`The ${what} ${path} does not exist.`, EXIT.usage)
+  let mod: { default?: unknown }
+  try {
+    mod = await import(pathToFileURL(full).href) as { default?: unknown }
+  } catch (error) {
+    throw new CliError(`Cannot load the ${what} ${path}: ${(error as Error).message}`, EXIT.usage)
+  }
+  const value = mod.default
+  if (typeof value === 'object' && value !== null && (value as { __esModule?: unknown }).__esModule === true && 'default' in value) {
+    return (value as { default: unknown }).default
+  }
+  return value
+}
