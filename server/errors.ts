@@ -144,11 +144,33 @@ export const ClusterNotFoundError = createError(
   404
 )
 
+/** The tenant is in maintenance mode; the message is the operator's. */
+export const MaintenanceError = createError(
+  'FST_TENANCY_MAINTENANCE',
+  '%s',
+  503
+)
+
+/** `app.tenancy.maintenance()` was given settings it cannot use. */
+export const InvalidMaintenanceError = createError(
+  'FST_TENANCY_INVALID_MAINTENANCE',
+  'The maintenance settings are not valid: %s.',
+  400
+)
+
+/** An impersonation token was used twice, late, for another tenant, or is unknown. */
+export const ImpersonationRefusedError = createError(
+  'FST_TENANCY_IMPERSONATION_REFUSED',
+  'The impersonation link was refused: %s. Ask an admin for a new one.',
+  403
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
   InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
-  DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError
+  DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
+  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError
 ].map((E) => new E().code)

@@ -101,6 +101,10 @@ export interface TenancyOptions {
   queueSchema?: string
   /** How often the queue's maintenance runs, in seconds (default 60): it hands expired jobs of dead workers back to the queue. */
   queueMaintenanceSeconds?: number
+  /** Renames: how long a former identifier or domain redirects to the new one and stays reserved, in ms (default 90 days). */
+  renames?: { keepMs?: number }
+  /** The clock (ms since the epoch) by which renames, maintenance and impersonation tokens expire; tests move it instead of sleeping. Default `Date.now`. */
+  clock?: () => number
 }
 
 /** Options with every default filled in. */
@@ -124,6 +128,8 @@ export interface ResolvedOptions {
   sync: SyncOptions | null
   queueSchema: string
   queueMaintenanceSeconds: number
+  renames: { keepMs: number }
+  clock: () => number
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -279,7 +285,15 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     if (prov[fn] !== undefined && typeof prov[fn] !== 'function') fail(`provisioning.${fn}`, 'must be a function')
   }
 
+  const renames = o.renames ?? {}
+  if (!plainObject(renames)) fail('renames', 'must be an object such as { keepMs }')
+  const keepMs = renames.keepMs ?? 90 * 24 * 60 * 60 * 1000
+  if (typeof keepMs !== 'number' || !Number.isInteger(keepMs) || keepMs < 0) fail('renames.keepMs', 'must be a whole number of milliseconds, 0 or more')
+  if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', 'must be a function returning milliseconds since the epoch')
+
   return {
+    renames: { keepMs },
+    clock: o.clock ?? Date.now,
     database: {
       url,
       hosts,

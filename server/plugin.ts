@@ -8,6 +8,7 @@ import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } fro
 import { requestHost } from './identification/host.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
+import { identityOf } from './renames/unknown-tenant.js'
 
 const kScope = Symbol('fastify-tenancy.scope')
 type WithScope = FastifyRequest & { [kScope]?: TenantScope | null }
@@ -87,14 +88,25 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       }
       found = runtime.identify(request)
     } catch (error) {
-      done(error as Error)
+      unknown(request, reply, error as Error, done)
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => enter(request, reply, tenant, mode, done), done)
+      found.then((tenant) => enter(request, reply, tenant, mode, done), (error) => unknown(request, reply, error, done))
     } else {
       enter(request, reply, found, mode, done)
     }
+  }
+
+  // A name nobody has now may be one a tenant had before a rename: it answers
+  // 301 to the same path and query under the new name while it is kept.
+  const unknown = (request: FastifyRequest, reply: FastifyReply, error: Error, done: (error?: Error) => void): void => {
+    const identity = identityOf(error)
+    if (identity === null) { done(error); return }
+    runtime.renames.location(request, identity).then((location) => {
+      if (location === null) done(error)
+      else void reply.redirect(location, 301)
+    }, () => { done(error) })
   }
 
   const leave = (request: WithScope): void => {

@@ -6,7 +6,7 @@ import type { Tenant } from './tenant.js'
 import type { Identity, IdentityResolver, ResolverContext } from './identification/resolver.js'
 import type { TenantProvider } from './providers/provider.js'
 import type { Bootstrapper } from './bootstrappers/bootstrapper.js'
-import { MisconfigurationError, NoTenantContextError, TenantInactiveError, TenantSuspendedError, UnknownTenantError } from './errors.js'
+import { MisconfigurationError, NoTenantContextError, TenantInactiveError, TenantSuspendedError } from './errors.js'
 import { domainResolver } from './identification/domain.js'
 import { subdomainResolver } from './identification/subdomain.js'
 import { headerResolver } from './identification/header.js'
@@ -41,6 +41,9 @@ import { TenantEntity } from './entities/central/tenant.entity.js'
 import { TenantLifecycle } from './lifecycle/tenants.js'
 import type { CreateTenantInput } from './lifecycle/tenant-input.js'
 import { assertSafeName } from './database/names.js'
+import { FormerNames } from './renames/former-names.js'
+import { RenameRedirects } from './renames/redirect.js'
+import { unknownTenant } from './renames/unknown-tenant.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 
@@ -92,6 +95,10 @@ export class Tenancy {
   /** Resource syncing (`attach`, `detach`, `resync`, `recover`), or null when `sync` is not configured. */
   readonly sync: SyncManager | null
   private readonly migrations: TenantMigrations
+  /** Names tenants had before a rename, kept for `renames.keepMs`: `formerNames.of(tenant.key)`. */
+  readonly formerNames: FormerNames
+  /** @internal Redirects requests for former names. */
+  readonly renames: RenameRedirects
 
   constructor (options: ResolvedOptions, orm: MikroORM, log: FastifyBaseLogger) {
     this.options = options
@@ -135,6 +142,10 @@ export class Tenancy {
     this.clusters = new TenantClusters(this)
     this.orm.em.getEventManager().registerSubscriber(clusterObserver())
     this.sync = options.sync === null ? null : new SyncManager(this, options.sync)
+    const execute = async (sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> =>
+      await this.orm.em.getConnection().execute(sql, params as any[], 'all')
+    this.formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
+    this.renames = new RenameRedirects({ formerNames: this.formerNames, tenants: this.tenants, execute, centralDomains: options.centralDomains })
   }
 
   /**
@@ -197,6 +208,7 @@ export class Tenancy {
 
   /** Starts following tenant changes made elsewhere (LISTEN/NOTIFY). */
   async start (): Promise<void> {
+    await this.formerNames.configure()
     await this.sync?.start()
     if (this.cache === null || this.options.cache === false || !this.options.cache.listen) return
     this.listener = listenForTenantChanges(this.options.database.url, () => this.invalidate(), (error) => {
@@ -222,6 +234,7 @@ export class Tenancy {
   /** Forgets every cached tenant (done for you when tenants or domains change). */
   invalidate (): void {
     this.cache?.invalidate()
+    this.formerNames?.invalidate()
   }
 
   /** The tenant of the running code, or null in a central context. */
@@ -307,7 +320,7 @@ export class Tenancy {
       if (cached === undefined) return this.identifyFrom(request, i, identity, first)
       if (cached !== null) return cached
     }
-    if (first !== null) throw new UnknownTenantError(first.value)
+    if (first !== null) throw unknownTenant(first)
     return null
   }
 
@@ -321,7 +334,7 @@ export class Tenancy {
         : await this.tenants.byIdentifier(current.value)
       if (tenant !== null) return tenant
     }
-    throw new UnknownTenantError(first.value)
+    throw unknownTenant(first)
   }
 
   /** Throws unless the tenant may serve requests. */
