@@ -61,6 +61,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     }
     try {
       runtime.assertServes(tenant)
+      // Answered with 503 (or let through by address or bypass cookie).
+      if (runtime.maintenanceMode.gate(request, reply, tenant)) return
       const scope = runtime.openScope(tenant, request.log)
       request.tenant = tenant
       request[kScope] = scope

@@ -44,6 +44,8 @@ import { assertSafeName } from './database/names.js'
 import { FormerNames } from './renames/former-names.js'
 import { RenameRedirects } from './renames/redirect.js'
 import { unknownTenant } from './renames/unknown-tenant.js'
+import { MaintenanceMode, type MaintenanceStarted } from './maintenance/maintenance-mode.js'
+import type { MaintenanceSettings, MaintenanceState } from './maintenance/maintenance-settings.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 
@@ -99,6 +101,8 @@ export class Tenancy {
   readonly formerNames: FormerNames
   /** @internal Redirects requests for former names. */
   readonly renames: RenameRedirects
+  /** @internal Per-tenant maintenance mode (use `maintenance()`, `endMaintenance()`, `maintenanceOf()`). */
+  readonly maintenanceMode: MaintenanceMode
 
   constructor (options: ResolvedOptions, orm: MikroORM, log: FastifyBaseLogger) {
     this.options = options
@@ -146,6 +150,33 @@ export class Tenancy {
       await this.orm.em.getConnection().execute(sql, params as any[], 'all')
     this.formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
     this.renames = new RenameRedirects({ formerNames: this.formerNames, tenants: this.tenants, execute, centralDomains: options.centralDomains })
+    this.maintenanceMode = new MaintenanceMode({
+      execute,
+      url: options.database.url,
+      now: options.clock,
+      listen: options.cache === false || options.cache.listen,
+      onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: maintenance mode could not follow changes; retrying') }
+    })
+  }
+
+  /**
+   * Puts a tenant in maintenance mode: its routes answer 503 with Retry-After
+   * (a page or JSON by Accept) on every instance, except for `allow`ed
+   * addresses and holders of the returned bypass token. Calling it again
+   * changes the settings and makes a new token.
+   */
+  async maintenance (tenant: Pick<Tenant, 'key'>, settings: MaintenanceSettings = {}): Promise<MaintenanceStarted> {
+    return await this.maintenanceMode.begin(tenant, settings)
+  }
+
+  /** Ends a tenant's maintenance mode. */
+  async endMaintenance (tenant: Pick<Tenant, 'key'>): Promise<void> {
+    await this.maintenanceMode.end(tenant)
+  }
+
+  /** The tenant's maintenance (message, until, allow, startedAt), or null when it serves normally. */
+  maintenanceOf (tenant: Pick<Tenant, 'key'>): MaintenanceState | null {
+    return this.maintenanceMode.of(tenant)
   }
 
   /**
@@ -209,6 +240,7 @@ export class Tenancy {
   /** Starts following tenant changes made elsewhere (LISTEN/NOTIFY). */
   async start (): Promise<void> {
     await this.formerNames.configure()
+    await this.maintenanceMode.start()
     await this.sync?.start()
     if (this.cache === null || this.options.cache === false || !this.options.cache.listen) return
     this.listener = listenForTenantChanges(this.options.database.url, () => this.invalidate(), (error) => {
@@ -228,6 +260,7 @@ export class Tenancy {
     await this.queue.stop()
     await this.strategy.close()
     await this.listener?.close()
+    await this.maintenanceMode.close()
     await this.connections.close()
   }
 
