@@ -9,6 +9,7 @@ import { requestHost } from './identification/host.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './renames/unknown-tenant.js'
+import { loadSpanTagger } from './telemetry/tracing.js'
 
 const kScope = Symbol('fastify-tenancy.scope')
 type WithScope = FastifyRequest & { [kScope]?: TenantScope | null }
@@ -47,6 +48,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   })
 
   const centralDomains = new Set(options.centralDomains)
+  // Present when the app has @opentelemetry/api: the active span gets tenant.id.
+  const tagSpan = await loadSpanTagger()
 
   // Custom bootstrappers may hold something per request: then every tenant
   // request is reverted when its response closes. The shipped ones only need
@@ -67,6 +70,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       request.tenant = tenant
       request[kScope] = scope
       request.log = scope.log
+      tagSpan?.(tenant)
       // The response's 'close' comes after it finished or was aborted: the one
       // moment the connection is surely no longer needed.
       const leaveOnClose = (): void => { reply.raw.once('close', () => { leave(request) }) }
@@ -117,6 +121,11 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     request[kScope] = null
     runtime.closeScope(scope)
   }
+
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.tenant !== null) runtime.requestStats.record(request.tenant, reply.elapsedTime, reply.statusCode)
+    done()
+  })
 
   // Each route gets its own onRequest hook that knows the route's config
   // object: reading `request.routeOptions` on every request would build a

@@ -46,6 +46,7 @@ import { RenameRedirects } from './renames/redirect.js'
 import { unknownTenant } from './renames/unknown-tenant.js'
 import { MaintenanceMode, type MaintenanceStarted } from './maintenance/maintenance-mode.js'
 import type { MaintenanceSettings, MaintenanceState } from './maintenance/maintenance-settings.js'
+import { RequestStats, type TenantRequestStats } from './telemetry/request-stats.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 
@@ -101,6 +102,8 @@ export class Tenancy {
   readonly formerNames: FormerNames
   /** @internal Redirects requests for former names. */
   readonly renames: RenameRedirects
+  /** @internal Per-tenant request counts and latency (read them with `stats()`). */
+  readonly requestStats = new RequestStats()
   /** @internal Per-tenant maintenance mode (use `maintenance()`, `endMaintenance()`, `maintenanceOf()`). */
   readonly maintenanceMode: MaintenanceMode
 
@@ -167,6 +170,11 @@ export class Tenancy {
    */
   async maintenance (tenant: Pick<Tenant, 'key'>, settings: MaintenanceSettings = {}): Promise<MaintenanceStarted> {
     return await this.maintenanceMode.begin(tenant, settings)
+  }
+
+  /** Figures of this instance: `tenants` holds each tenant's request count, 5xx count and latency (mean, max, p50, p95, p99 in ms), by key. */
+  stats (): { tenants: Record<string, TenantRequestStats> } {
+    return { tenants: this.requestStats.snapshot() }
   }
 
   /** Ends a tenant's maintenance mode. */
