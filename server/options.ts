@@ -105,6 +105,8 @@ export interface TenancyOptions {
   renames?: { keepMs?: number }
   /** The clock (ms since the epoch) by which renames, maintenance and impersonation tokens expire; tests move it instead of sleeping. Default `Date.now`. */
   clock?: () => number
+  /** Serve impersonation links on tenant hosts (`/_tenancy/impersonate`, default true). */
+  impersonation?: boolean
 }
 
 /** Options with every default filled in. */
@@ -130,6 +132,7 @@ export interface ResolvedOptions {
   queueMaintenanceSeconds: number
   renames: { keepMs: number }
   clock: () => number
+  impersonation: boolean
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -289,11 +292,13 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (!plainObject(renames)) fail('renames', 'must be an object such as { keepMs }')
   const keepMs = renames.keepMs ?? 90 * 24 * 60 * 60 * 1000
   if (typeof keepMs !== 'number' || !Number.isInteger(keepMs) || keepMs < 0) fail('renames.keepMs', 'must be a whole number of milliseconds, 0 or more')
+  if (o.impersonation !== undefined && typeof o.impersonation !== 'boolean') fail('impersonation', 'must be true or false')
   if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', 'must be a function returning milliseconds since the epoch')
 
   return {
     renames: { keepMs },
     clock: o.clock ?? Date.now,
+    impersonation: o.impersonation ?? true,
     database: {
       url,
       hosts,

@@ -10,6 +10,7 @@ import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './renames/unknown-tenant.js'
 import { loadSpanTagger } from './telemetry/tracing.js'
+import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 
 const kScope = Symbol('fastify-tenancy.scope')
 type WithScope = FastifyRequest & { [kScope]?: TenantScope | null }
@@ -38,6 +39,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 
   app.decorate('tenancy', runtime)
   app.decorateRequest('tenant', null)
+  app.decorateRequest('impersonation', null)
   app.decorateRequest(kScope, null)
   app.decorateRequest('tenantEm', {
     getter (this: WithScope) {
@@ -140,6 +142,10 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     route.onRequest = [hook, ...existing]
   })
+
+  // The landing and end routes of impersonation links, and request.impersonation
+  // (after the onRoute hook above, so they resolve their tenant too).
+  if (options.impersonation) impersonationRoutes(app, runtime.impersonation)
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

@@ -47,6 +47,7 @@ import { unknownTenant } from './renames/unknown-tenant.js'
 import { MaintenanceMode, type MaintenanceStarted } from './maintenance/maintenance-mode.js'
 import type { MaintenanceSettings, MaintenanceState } from './maintenance/maintenance-settings.js'
 import { RequestStats, type TenantRequestStats } from './telemetry/request-stats.js'
+import { Impersonation } from './impersonation/impersonation.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 
@@ -102,6 +103,8 @@ export class Tenancy {
   readonly formerNames: FormerNames
   /** @internal Redirects requests for former names. */
   readonly renames: RenameRedirects
+  /** Single-use impersonation links (`issue`), their sessions, and `onUse(fn)` for the audit log. */
+  readonly impersonation: Impersonation
   /** @internal Per-tenant request counts and latency (read them with `stats()`). */
   readonly requestStats = new RequestStats()
   /** @internal Per-tenant maintenance mode (use `maintenance()`, `endMaintenance()`, `maintenanceOf()`). */
@@ -153,6 +156,7 @@ export class Tenancy {
       await this.orm.em.getConnection().execute(sql, params as any[], 'all')
     this.formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
     this.renames = new RenameRedirects({ formerNames: this.formerNames, tenants: this.tenants, execute, centralDomains: options.centralDomains })
+    this.impersonation = new Impersonation({ execute, now: options.clock })
     this.maintenanceMode = new MaintenanceMode({
       execute,
       url: options.database.url,

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql'
 import type { RouteMode } from './options.js'
 import type { Tenant } from './tenant.js'
 import type { Tenancy } from './tenancy.js'
+import type { ImpersonationSession } from './impersonation/impersonation.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,6 +15,8 @@ declare module 'fastify' {
     tenant: Tenant | null
     /** The EntityManager of the request's tenant database, forked on first use. */
     readonly tenantEm: EntityManager
+    /** Set when an admin opened this tenant app as one of its users (an impersonation link); null otherwise. */
+    impersonation: ImpersonationSession | null
   }
   interface FastifyContextConfig {
     /** Whether the route needs a tenant (`tenant`), must not have one (`central`), or takes either (`universal`). */
