@@ -6,6 +6,7 @@ import { checkDomain } from '../../lifecycle/tenant-input.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { listUrl, PAGE_SIZE, readListQuery, SORT_COLUMNS } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
+import { tenantOperationsView } from './operations.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 type Row = Record<string, any>
@@ -129,6 +130,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       migrationsError,
       domains: domains.map((d) => ({ id: d.id, domain: d.domain, primary: d.is_primary })),
       users: users.map((u) => ({ globalId: u.global_id, name: u.name, email: u.email })),
+      operations: await tenantOperationsView(ctx, request, tenant),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
       domainValue: '',
