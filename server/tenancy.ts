@@ -41,6 +41,12 @@ import { TenantEntity } from './entities/central/tenant.entity.js'
 import { TenantLifecycle } from './lifecycle/tenants.js'
 import type { CreateTenantInput } from './lifecycle/tenant-input.js'
 import { assertSafeName } from './database/names.js'
+import { moveTenant } from './clusters/rules.js'
+import type { TenantChanges } from './lifecycle/events.js'
+import { TenantUpdates } from './lifecycle/tenant-updates.js'
+import { TenantStatusChanges } from './lifecycle/tenant-status.js'
+import { TenantDomains } from './lifecycle/tenant-domains.js'
+import { TenantDirectory, type TenantListing, type TenantListQuery } from './lifecycle/tenant-directory.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 
@@ -92,6 +98,11 @@ export class Tenancy {
   /** Resource syncing (`attach`, `detach`, `resync`, `recover`), or null when `sync` is not configured. */
   readonly sync: SyncManager | null
   private readonly migrations: TenantMigrations
+  /** A tenant's domains: `add`, `remove`, `makePrimary`, `list`. */
+  readonly domains: TenantDomains
+  private readonly updates: TenantUpdates
+  private readonly statuses: TenantStatusChanges
+  private readonly directory: TenantDirectory
 
   constructor (options: ResolvedOptions, orm: MikroORM, log: FastifyBaseLogger) {
     this.options = options
@@ -135,6 +146,42 @@ export class Tenancy {
     this.clusters = new TenantClusters(this)
     this.orm.em.getEventManager().registerSubscriber(clusterObserver())
     this.sync = options.sync === null ? null : new SyncManager(this, options.sync)
+
+    // Core writes and reads of tenants and domains (issue 9, point 3). Each
+    // service gets only what it uses; createTenancy() takes this block over.
+    const invalidate = (): void => { this.invalidate() }
+    this.updates = new TenantUpdates(orm, this.events, invalidate, moveTenant, options.centralDomains)
+    this.statuses = new TenantStatusChanges(orm, this.events, invalidate)
+    this.domains = new TenantDomains(orm, this.events, invalidate, options.centralDomains)
+    this.directory = new TenantDirectory(orm)
+  }
+
+  /**
+   * Changes a tenant's identifier, name, data or cluster, all or nothing, by
+   * the same rules as `create`; emits `tenant.updating` and `tenant.updated`.
+   */
+  async update (tenant: Pick<Tenant, 'key'>, changes: TenantChanges): Promise<Tenant> {
+    return await this.updates.update(tenant, changes)
+  }
+
+  /** Suspends an active tenant (its requests get 403); emits `tenant.suspending` and `tenant.suspended`. */
+  async suspend (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
+    return await this.statuses.suspend(tenant)
+  }
+
+  /** Activates a suspended tenant again; emits `tenant.activating` and `tenant.activated`. */
+  async activate (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
+    return await this.statuses.activate(tenant)
+  }
+
+  /** Tenants filtered (search, status, cluster), sorted and paged, with their cluster and domains, and how many match. */
+  async list (query: TenantListQuery = {}): Promise<{ total: number, tenants: TenantListing[] }> {
+    return await this.directory.list(query)
+  }
+
+  /** How many tenants there are, in all and by status. */
+  async counts (): Promise<{ total: number, byStatus: Record<Tenant['status'], number> }> {
+    return await this.directory.counts()
   }
 
   /**

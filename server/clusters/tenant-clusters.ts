@@ -4,7 +4,7 @@ import type { Tenancy } from '../tenancy.js'
 import type { Tenant } from '../tenant.js'
 import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { afterJoining, afterLeaving, asClusterRuleError, checkParent, lockClusters, type Run } from './rules.js'
+import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
 
 export interface ClusterInput {
   name: string
@@ -141,17 +141,7 @@ export class TenantClusters {
   }
 
   private async moveIn (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
-    const before = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
-    if (before[0] === undefined) throw new TenantNotFoundError(tenantKey)
-    const from = before[0].tenant_cluster_id as string | null
-    if (from === clusterId) return
-    const locked = await lockClusters(run, [from, clusterId])
-    // Lock the tenant row and make sure no one moved it while we waited for the clusters.
-    const now = await run('select tenant_cluster_id from tenants where key = ? for update', [tenantKey])
-    if ((now[0]?.tenant_cluster_id ?? null) !== from) throw Object.assign(new Error('moved meanwhile'), { code: '40001' })
-    await run('update tenants set tenant_cluster_id = ?, updated_at = now() where key = ?', [clusterId, tenantKey])
-    if (from !== null) await afterLeaving(run, locked.get(from) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
-    if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
+    await moveTenant(run, tenantKey, clusterId)
   }
 
   private async uniqueSlug (run: Run, name: string, exceptId: string | null): Promise<string> {
