@@ -2,7 +2,9 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Run } from '../clusters/rules.js'
 import type { Tenant } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { IdentifierTakenError, InvalidTenantChangeError } from '../errors.js'
+import { ClusterNotFoundError, IdentifierTakenError, InvalidTenantChangeError } from '../errors.js'
+import { TenantEntity } from '../entities/central/tenant.entity.js'
+import { TenantClusterEntity } from '../entities/central/tenant-cluster.entity.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { checkIdentifier } from './tenant-input.js'
 import { freshTenant, isUniqueViolation, lockTenant } from './tenant-rows.js'
@@ -56,6 +58,7 @@ export class TenantUpdates {
   async update (tenant: Pick<Tenant, 'key'>, changes: TenantChanges): Promise<Tenant> {
     const checked = checkTenantChanges(changes, this.centralDomains)
     const before = await freshTenant(this.orm, tenant.key)
+    await this.refuseKnownConflicts(before, checked)
     await this.events.emit({ name: 'tenant.updating', tenant: before, changes: checked })
     try {
       await centralTransaction(this.orm, async (run) => {
@@ -79,5 +82,17 @@ export class TenantUpdates {
     const after = await freshTenant(this.orm, before.key)
     await this.events.emit({ name: 'tenant.updated', tenant: after, previous: before, changes: checked })
     return after
+  }
+
+  /** A taken identifier or an unknown cluster is refused before `tenant.updating`; the transaction checks both again. */
+  private async refuseKnownConflicts (tenant: Tenant, checked: TenantChanges): Promise<void> {
+    const em = this.orm.em.fork({ clear: true, useContext: false })
+    if (checked.identifier !== undefined && checked.identifier !== tenant.identifier) {
+      const holder = await em.findOne(TenantEntity, { identifier: checked.identifier }, { fields: ['key'] })
+      if (holder !== null && holder.key !== tenant.key) throw new IdentifierTakenError(checked.identifier)
+    }
+    if (typeof checked.clusterId === 'string' && await em.count(TenantClusterEntity, { id: checked.clusterId }) === 0) {
+      throw new ClusterNotFoundError(checked.clusterId)
+    }
   }
 }
