@@ -177,11 +177,11 @@ test('two instances adding the same domain to two tenants at once: one wins, the
 test('list filters, sorts and pages tenants with their cluster and domains; counts counts them by status', async (t) => {
   const { app } = await buildApp(t)
   for (const [id, name] of [['alpha', 'Alpha'], ['bravo', 'Bravo'], ['charlie', 'Odd_one']] as const) await app.tenancy.create({ identifier: id, name, domains: id === 'bravo' ? ['shop.bravo.example.com', 'bravo.example.com'] : [] })
-  const charlie = (await app.tenancy.find('charlie'))!
+  const charlie = (await app.tenancy.tenants.find('charlie'))!
   await app.tenancy.suspend(charlie)
   const group = await app.tenancy.clusters.create({ name: 'Group' })
   await app.tenancy.clusters.attach(group.id, [charlie.key])
-  const ids = async (q: Parameters<typeof app.tenancy.list>[0]): Promise<string[]> => (await app.tenancy.list(q)).tenants.map((x) => x.identifier)
+  const ids = async (q: Parameters<typeof app.tenancy.tenants.list>[0]): Promise<string[]> => (await app.tenancy.tenants.list(q)).tenants.map((x) => x.identifier)
   assert.deepEqual(await ids({}), ['alpha', 'bravo', 'charlie'])
   assert.deepEqual(await ids({ search: 'SHOP.bravo' }), ['bravo'])
   assert.deepEqual(await ids({ search: '_' }), ['charlie'], '_ stands for itself')
@@ -191,9 +191,9 @@ test('list filters, sorts and pages tenants with their cluster and domains; coun
   assert.deepEqual(await ids({ clusterId: null }), ['alpha', 'bravo'])
   assert.deepEqual(await ids({ notInClusterId: group.id }), ['alpha', 'bravo'])
   assert.deepEqual(await ids({ sort: 'name', dir: 'desc' }), ['charlie', 'bravo', 'alpha'])
-  const page = await app.tenancy.list({ limit: 1, offset: 1 })
+  const page = await app.tenancy.tenants.list({ limit: 1, offset: 1 })
   assert.equal(page.total, 3)
   assert.deepEqual(page.tenants.map((x) => [x.identifier, x.domains, x.cluster]), [['bravo', ['shop.bravo.example.com', 'bravo.example.com'], null]])
-  assert.deepEqual((await app.tenancy.list({ keys: [charlie.key] })).tenants[0]?.cluster, { id: group.id, name: 'Group' })
-  assert.deepEqual(await app.tenancy.counts(), { total: 3, byStatus: { provisioning: 0, active: 2, failed: 0, suspended: 1 } })
+  assert.deepEqual((await app.tenancy.tenants.list({ keys: [charlie.key] })).tenants[0]?.cluster, { id: group.id, name: 'Group' })
+  assert.deepEqual(await app.tenancy.tenants.counts(), { total: 3, byStatus: { provisioning: 0, active: 2, failed: 0, suspended: 1 } })
 })

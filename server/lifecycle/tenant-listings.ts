@@ -4,7 +4,7 @@ import { TENANT_STATUSES } from '../tenant.js'
 import { DomainEntity } from '../entities/central/domain.entity.js'
 import { TenantEntity, type TenantRecord } from '../entities/central/tenant.entity.js'
 
-/** What `app.tenancy.list()` takes; every field is optional. */
+/** What `app.tenancy.tenants.list()` takes; every field is optional. */
 export interface TenantListQuery {
   /** Case-insensitive text found in the identifier, the name, or one of the domains. */
   search?: string
@@ -43,7 +43,7 @@ function likePattern (text: string): string {
  * Reads over the central tenants and domains, for admin screens, command
  * lines and apps: a filtered, sorted, paged list, and counts by status.
  */
-export class TenantDirectory {
+export class TenantListings {
   constructor (private readonly orm: MikroORM) {}
 
   /** Tenants matching `query`, sorted (then by identifier) and paged, with how many match in all. */
