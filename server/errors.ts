@@ -144,6 +144,27 @@ export const ClusterNotFoundError = createError(
   404
 )
 
+/** A change to a tenant (name, data, cluster) is not well-formed. */
+export const InvalidTenantChangeError = createError(
+  'FST_TENANCY_INVALID_CHANGE',
+  'The tenant change is not valid: %s.',
+  400
+)
+
+/** A tenant's status cannot go from where it is to where it was asked to go. */
+export const TenantStatusError = createError(
+  'FST_TENANCY_STATUS_TRANSITION',
+  'Tenant "%s" is %s, so it cannot be %s: only an active tenant can be suspended, and only a suspended one activated.',
+  409
+)
+
+/** A domain was named for a tenant that does not have it. */
+export const DomainNotFoundError = createError(
+  'FST_TENANCY_DOMAIN_NOT_FOUND',
+  'The domain "%s" is not a domain of tenant "%s".',
+  404
+)
+
 /** The tenant is in maintenance mode; the message is the operator's. */
 export const MaintenanceError = createError(
   'FST_TENANCY_MAINTENANCE',
@@ -172,5 +193,6 @@ export const errorCodes = [
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
+  InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError
 ].map((E) => new E().code)

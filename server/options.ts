@@ -10,11 +10,8 @@ import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
 import type { SyncOptions } from './sync/sync-manager.js'
 
-/** A database host and how many tenants it holds, for the placement function. */
-export interface HostLoad {
-  name: string
-  tenants: number
-}
+export type { HostLoad } from './lifecycle/placement.js'
+import type { HostLoad } from './lifecycle/placement.js'
 
 export interface ProvisioningOptions {
   /** Clone new tenant databases from a template kept at the newest migration (default true; strategy `database` only). */
@@ -64,6 +61,8 @@ export interface TenancyDatabaseOptions {
 
 export interface TenancyOptions {
   database: TenancyDatabaseOptions
+  /** Your app's MikroORM instance for the central database, instead of one made by the plugin (it must include `centralEntities`). */
+  orm?: import('@mikro-orm/postgresql').MikroORM
   /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
   tenantEntities?: EntitySchema<any, any>[]
   /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */
@@ -126,6 +125,7 @@ export interface ResolvedOptions {
   cachePrefix: string
   bootstrappers: Bootstrapper[]
   migrateCentral: boolean
+  orm: import('@mikro-orm/postgresql').MikroORM | null
   strategy: StrategyName
   sync: SyncOptions | null
   queueSchema: string
@@ -295,10 +295,13 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (o.impersonation !== undefined && typeof o.impersonation !== 'boolean') fail('impersonation', 'must be true or false')
   if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', 'must be a function returning milliseconds since the epoch')
 
+  const orm = o.orm ?? null
+  if (orm !== null && (typeof orm !== 'object' || typeof (orm as { getMetadata?: unknown }).getMetadata !== 'function' || typeof (orm as { em?: unknown }).em !== 'object')) fail('orm', 'must be a MikroORM instance (the result of MikroORM.init)')
   return {
     renames: { keepMs },
     clock: o.clock ?? Date.now,
     impersonation: o.impersonation ?? true,
+    orm,
     database: {
       url,
       hosts,

@@ -1,43 +1,47 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { MikroORM } from '@mikro-orm/postgresql'
 import './types.js'
-import { resolveOptions, type TenancyOptions, type RouteMode } from './options.js'
-import { Tenancy } from './tenancy.js'
-import { createCentralOrm, migrateCentral } from './database/central.js'
+import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options.js'
+import { createTenancy, type TenancyRuntime } from './tenancy.js'
+import { centralOrmFor, migrateCentral } from './database/central.js'
 import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { requestHost } from './identification/host.js'
+import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './renames/unknown-tenant.js'
-import { loadSpanTagger } from './telemetry/tracing.js'
+import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 
 const kScope = Symbol('fastify-tenancy.scope')
 type WithScope = FastifyRequest & { [kScope]?: TenantScope | null }
+type Done = (error?: Error) => void
 
+/**
+ * Register: options are checked, the central database is migrated, the
+ * runtime is built and started, and `app.tenancy`, `request.tenant` and
+ * `request.tenantEm` are declared. Then every route registered after this
+ * gets a tenancy hook that resolves, enters and (on close) leaves.
+ */
 async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
-  const orm = createCentralOrm({ url: options.database.url, debug: options.database.debug })
+  const { orm, owned } = centralOrmFor(options)
+  let runtime: TenancyRuntime
   try {
-    if (options.migrateCentral) await migrateCentral(orm)
+    if (options.migrateCentral) await migrateCentral(orm, options.database.url)
+    runtime = createTenancy(options, orm, app.log)
   } catch (error) {
-    await orm.close(true)
-    throw error
-  }
-  let runtime: Tenancy
-  try {
-    runtime = new Tenancy(options, orm, app.log)
-  } catch (error) {
-    await orm.close(true)
+    if (owned) await orm.close(true)
     throw error
   }
   app.addHook('onClose', async () => {
     await runtime.close()
-    await orm.close(true)
+    if (owned) await orm.close(true)
   })
   await runtime.start()
 
-  app.decorate('tenancy', runtime)
+  app.decorate('tenancy', runtime.api)
   app.decorateRequest('tenant', null)
   app.decorateRequest('impersonation', null)
   app.decorateRequest(kScope, null)
@@ -49,26 +53,86 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     }
   })
 
-  const centralDomains = new Set(options.centralDomains)
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
-  const tagSpan = await loadSpanTagger()
+  const flow = requestFlow(runtime, options, await loadSpanTagger())
+  // Each route gets its own onRequest hook that knows the route's config
+  // object: reading `request.routeOptions` on every request would build a
+  // new object each time. The mode is read at request time, so a plugin's
+  // later onRoute hook (the admin sets its routes central) still counts.
+  app.addHook('onRoute', (route) => {
+    route.config ??= {}
+    const config = route.config as { tenancy?: RouteMode }
+    const hook: onRequestHookHandler = function (request, reply, done) {
+      flow.resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done)
+    }
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    route.onRequest = [hook, ...existing]
+  })
 
+  // Per-tenant request counts and latency for app.tenancy.stats().
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.tenant !== null) runtime.requestStats.record(request.tenant, reply.elapsedTime, reply.statusCode)
+    done()
+  })
+
+  // The landing and end routes of impersonation links, and request.impersonation
+  // (after the onRoute hook above, so they resolve their tenant too).
+  if (options.impersonation) impersonationRoutes(app, runtime.impersonation)
+}
+
+/** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+  const centralDomains = new Set(options.centralDomains)
   // Custom bootstrappers may hold something per request: then every tenant
   // request is reverted when its response closes. The shipped ones only need
   // it once the database was used, which saves a listener on most requests.
   const revertAlways = options.bootstrappers.length > 0
 
-  const enter = (request: WithScope, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: (error?: Error) => void): void => {
+  /** Finds the request's tenant (from the cache without a promise when it can) or decides the route may go on without one. */
+  const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
+    let found: Tenant | null | Promise<Tenant | null>
+    try {
+      if (mode === 'central') {
+        if (!centralDomains.has(requestHost(request).name)) throw new CentralRouteError()
+        done()
+        return
+      }
+      found = runtime.identification.identify(request)
+    } catch (error) {
+      unknown(request, reply, error as Error, done)
+      return
+    }
+    if (found instanceof Promise) {
+      found.then((tenant) => { enter(request, reply, tenant, mode, done) }, (error) => { unknown(request, reply, error, done) })
+    } else {
+      enter(request, reply, found, mode, done)
+    }
+  }
+
+  /**
+   * A name nobody has now may be one a tenant had before a rename: it answers
+   * 301 to the same path and query under the new name while it is kept.
+   */
+  const unknown = (request: FastifyRequest, reply: FastifyReply, error: Error, done: Done): void => {
+    const identity = identityOf(error)
+    if (identity === null) { done(error); return }
+    runtime.renames.location(request, identity).then((location) => {
+      if (location === null) done(error)
+      else void reply.redirect(location, 301)
+    }, () => { done(error) })
+  }
+
+  /** Opens the tenant's scope and runs the rest of the request inside its context. */
+  const enter = (request: WithScope, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: Done): void => {
     if (tenant === null) {
-      if (mode === 'tenant') { done(new TenantNotIdentifiedError()); return }
-      done()
+      done(mode === 'tenant' ? new TenantNotIdentifiedError() : undefined)
       return
     }
     try {
-      runtime.assertServes(tenant)
-      // Answered with 503 (or let through by address or bypass cookie).
-      if (runtime.maintenanceMode.gate(request, reply, tenant)) return
-      const scope = runtime.openScope(tenant, request.log)
+      assertServes(tenant)
+      // Answered with 503 (unless let through by address or bypass cookie).
+      if (runtime.maintenance.gate(request, reply, tenant)) return
+      const scope = runtime.scopes.open(tenant, request.log)
       request.tenant = tenant
       request[kScope] = scope
       request.log = scope.log
@@ -86,66 +150,15 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     }
   }
 
-  const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: (error?: Error) => void): void => {
-    let found: Tenant | null | Promise<Tenant | null>
-    try {
-      if (mode === 'central') {
-        if (!centralDomains.has(requestHost(request).name)) throw new CentralRouteError()
-        done()
-        return
-      }
-      found = runtime.identify(request)
-    } catch (error) {
-      unknown(request, reply, error as Error, done)
-      return
-    }
-    if (found instanceof Promise) {
-      found.then((tenant) => enter(request, reply, tenant, mode, done), (error) => unknown(request, reply, error, done))
-    } else {
-      enter(request, reply, found, mode, done)
-    }
-  }
-
-  // A name nobody has now may be one a tenant had before a rename: it answers
-  // 301 to the same path and query under the new name while it is kept.
-  const unknown = (request: FastifyRequest, reply: FastifyReply, error: Error, done: (error?: Error) => void): void => {
-    const identity = identityOf(error)
-    if (identity === null) { done(error); return }
-    runtime.renames.location(request, identity).then((location) => {
-      if (location === null) done(error)
-      else void reply.redirect(location, 301)
-    }, () => { done(error) })
-  }
-
+  /** Reverts the scope's bootstrappers (gives the connection back), once. */
   const leave = (request: WithScope): void => {
     const scope = request[kScope]
     if (scope == null) return
     request[kScope] = null
-    runtime.closeScope(scope)
+    runtime.scopes.close(scope)
   }
 
-  app.addHook('onResponse', (request, reply, done) => {
-    if (request.tenant !== null) runtime.requestStats.record(request.tenant, reply.elapsedTime, reply.statusCode)
-    done()
-  })
-
-  // Each route gets its own onRequest hook that knows the route's config
-  // object: reading `request.routeOptions` on every request would build a
-  // new object each time. The mode is read at request time, so a plugin's
-  // later onRoute hook (the admin sets its routes central) still counts.
-  app.addHook('onRoute', (route) => {
-    route.config ??= {}
-    const config = route.config as { tenancy?: RouteMode }
-    const hook: onRequestHookHandler = function (request, reply, done) {
-      resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done)
-    }
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-    route.onRequest = [hook, ...existing]
-  })
-
-  // The landing and end routes of impersonation links, and request.impersonation
-  // (after the onRoute hook above, so they resolve their tenant too).
-  if (options.impersonation) impersonationRoutes(app, runtime.impersonation)
+  return { resolve }
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

@@ -41,7 +41,7 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
   t.diagnostic(`second instance redirected ${took} ms after the rename`)
   assert.deepEqual((await ask(one.app, 'initech.example.com')).body, { tenant: 'initech', id: '7', query: { x: '1', y: 'two' } })
 
-  const [former] = await one.app.tenancy.formerNames.of(acme.key)
+  const [former] = await one.app.tenancy.formerNames(acme)
   assert.equal(former?.name, 'acme')
   assert.equal(former?.kind, 'identifier')
   assert.ok(Math.abs((former?.expiresAt.getTime() ?? 0) - (former?.renamedAt.getTime() ?? 0) - 90 * DAY) < 1000, 'kept 90 days by default')
@@ -52,7 +52,7 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
     assert.equal(gone.status, 404)
     assert.equal(gone.body.code, 'FST_TENANCY_UNKNOWN_TENANT')
   }
-  assert.deepEqual(await one.app.tenancy.formerNames.of(acme.key), [], 'an expired name is no longer listed')
+  assert.deepEqual(await one.app.tenancy.formerNames(acme), [], 'an expired name is no longer listed')
 })
 
 test('a former domain and a former path prefix redirect to the new ones; names nobody had stay 404', async (t) => {
@@ -75,7 +75,7 @@ test('a former domain and a former path prefix redirect to the new ones; names n
   assert.equal(byPath.headers.location, 'http://example.com/initech/things/4?q=acme', 'only the prefix changes, not the query')
   assert.equal((await app.inject({ url: '/initech/things/4', headers: { host: 'example.com' } })).json().tenant, 'initech')
 
-  const [domainName] = (await app.tenancy.formerNames.of(acme.key)).filter((f) => f.kind === 'domain')
+  const [domainName] = (await app.tenancy.formerNames(acme)).filter((f) => f.kind === 'domain')
   assert.equal(domainName?.name, 'acme.test')
   assert.ok(Math.abs((domainName?.expiresAt.getTime() ?? 0) - (domainName?.renamedAt.getTime() ?? 0) - 60_000) < 1000, 'kept for renames.keepMs')
 
@@ -92,7 +92,7 @@ test('while a former name redirects, no other tenant can take it; its own tenant
 
   await assert.rejects(app.tenancy.create({ identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
   await assert.rejects(app.tenancy.create({ identifier: 'other', domains: ['acme.test'] }), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
-  const other = await app.tenancy.find('other')
+  const other = await app.tenancy.tenants.find('other')
   assert.equal(other, null, 'the refused tenant left nothing behind')
   const bob = await app.tenancy.create({ identifier: 'bob' })
   await assert.rejects(sql(central.url, 'update tenants set identifier = $1 where key = $2', ['acme', bob.key]), { code: '23505' }, 'raw SQL is refused as well')
@@ -101,6 +101,6 @@ test('while a former name redirects, no other tenant can take it; its own tenant
   app.tenancy.invalidate()
   const home = await app.inject({ url: '/things/1', headers: { host: 'acme.example.com' } })
   assert.equal(home.json().tenant, 'acme', 'the tenant is back at its old name')
-  const names = (await app.tenancy.formerNames.of(acme.key)).map((f) => f.name)
+  const names = (await app.tenancy.formerNames(acme)).map((f) => f.name)
   assert.deepEqual(names.sort(), ['acme.test', 'initech'], 'its current name is no longer a former one')
 })

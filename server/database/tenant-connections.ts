@@ -2,6 +2,13 @@ import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postg
 import type { EntitySchema, MetadataStorage } from '@mikro-orm/core'
 import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 
+/** Pools open now, pools closing once their requests end, and pools opened since start. */
+export interface ConnectionStats {
+  open: number
+  draining: number
+  opened: number
+}
+
 /** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
 export interface TenantLease {
   readonly orm: MikroORM
@@ -117,7 +124,7 @@ export class TenantConnections {
   }
 
   /** Open pools, and pools still draining after eviction. */
-  stats (): { open: number, draining: number, opened: number } {
+  stats (): ConnectionStats {
     return { open: this.live.size, draining: this.draining.size, opened: this.opened }
   }
 

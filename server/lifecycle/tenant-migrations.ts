@@ -1,5 +1,7 @@
-import type { Tenancy } from '../tenancy.js'
 import type { Tenant } from '../tenant.js'
+import type { TargetOf } from '../database/tenant-targets.js'
+import type { RunAsTenant } from '../context/tenant-scopes.js'
+import type { TenantScope } from '../context/tenant-scope.js'
 import { runTenantMigrations } from '../database/tenant-database.js'
 import { MisconfigurationError } from '../errors.js'
 import { mapLimit } from './each-tenant.js'
@@ -31,18 +33,22 @@ type Operation = 'migrate' | 'rollback' | 'seed'
 
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
 export class TenantMigrations {
-  private readonly tenancy: Tenancy
-  private readonly lifecycle: TenantLifecycle
+  private readonly lifecycle: Pick<TenantLifecycle, 'select'>
+  private readonly targetOf: TargetOf
+  private readonly runAsTenant: RunAsTenant
+  private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
 
-  constructor (tenancy: Tenancy, lifecycle: TenantLifecycle) {
-    this.tenancy = tenancy
+  constructor (lifecycle: Pick<TenantLifecycle, 'select'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null) {
     this.lifecycle = lifecycle
+    this.targetOf = targetOf
+    this.runAsTenant = runAsTenant
+    this.seeder = seeder
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
     const concurrency = options.concurrency ?? 4
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new MisconfigurationError('concurrency must be a whole number of at least 1.')
-    const seeder = this.tenancy.options.provisioning.seeder
+    const seeder = this.seeder
     if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
     const chosen = await this.lifecycle.select(options.tenants, options.skipTenants)
     // Tenants without a database (provisioning, failed) are left out unless named.
@@ -54,9 +60,9 @@ export class TenantMigrations {
       try {
         let migrations: string[] = []
         if (operation === 'seed') {
-          await this.tenancy.run(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
+          await this.runAsTenant(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
         } else {
-          migrations = await runTenantMigrations(this.tenancy.target(tenant), operation === 'migrate' ? 'up' : 'down')
+          migrations = await runTenantMigrations(this.targetOf(tenant), operation === 'migrate' ? 'up' : 'down')
         }
         result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
       } catch (error) {

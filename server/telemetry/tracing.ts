@@ -4,6 +4,9 @@ import type { Tenant } from '../tenant.js'
 export const TENANT_ID_ATTRIBUTE = 'tenant.id'
 export const TENANT_IDENTIFIER_ATTRIBUTE = 'tenant.identifier'
 
+/** Marks the active span with a tenant (`<prefix>.id`, `<prefix>.identifier`; prefix `tenant`). */
+export type SpanTagger = (tenant: Tenant, prefix?: string) => void
+
 /** The little of `@opentelemetry/api` used here, so the package stays an optional peer. */
 interface TraceApi {
   getActiveSpan: () => { setAttribute: (key: string, value: string) => unknown } | undefined
@@ -14,7 +17,7 @@ interface TraceApi {
  * tracing costs nothing. Returns a function that marks the active span with
  * a tenant.
  */
-export async function loadSpanTagger (): Promise<((tenant: Tenant, prefix?: string) => void) | null> {
+export async function loadSpanTagger (): Promise<SpanTagger | null> {
   let api: { trace: TraceApi } | null
   try {
     const name = '@opentelemetry/api'

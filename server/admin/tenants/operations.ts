@@ -5,6 +5,7 @@ import { field } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
 import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
+import { tenancyRuntime } from '../../tenancy.js'
 
 /** What the tenant page shows of renames, maintenance and impersonation. */
 export interface TenantOperationsView {
@@ -19,7 +20,7 @@ const when = (date: Date): string => date.toISOString().slice(0, 16).replace('T'
 export async function tenantOperationsView (ctx: AdminContext, request: FastifyRequest, tenant: Tenant): Promise<TenantOperationsView> {
   const state = ctx.tenancy.maintenanceOf(tenant)
   return {
-    formerNames: (await ctx.tenancy.formerNames.of(tenant.key)).map((f) => ({ kind: f.kind, name: f.name, expires: when(f.expiresAt) })),
+    formerNames: (await ctx.tenancy.formerNames(tenant)).map((f) => ({ kind: f.kind, name: f.name, expires: when(f.expiresAt) })),
     maintenance: state === null ? null : { message: state.message, until: state.until === null ? null : when(state.until), allow: state.allow.join(', ') },
     canImpersonate: request.admin?.permissions.has('impersonate_users') ?? false
   }
@@ -38,9 +39,9 @@ async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant:
   const domain = rows[0]?.domain as string | undefined
   if (domain !== undefined) return `${request.protocol}://${domain}${port}`
   const hostname = colon > 0 ? host.slice(0, colon) : host
-  const central = ctx.tenancy.options.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
+  const central = tenancyRuntime(ctx.tenancy).options.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
     ? hostname
-    : ctx.tenancy.options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
+    : tenancyRuntime(ctx.tenancy).options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
   return `${request.protocol}://${tenant.identifier}.${central}${port}`
 }
 
@@ -50,7 +51,7 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
   const base = `${ctx.prefix}/tenants`
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
@@ -69,7 +70,7 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     try {
       const started = await tenancy.maintenance(tenant, {
         message: field(request.body, 'message').trim().slice(0, 1001) || null,
-        until: minutes === null ? null : tenancy.options.clock() + minutes * 60_000,
+        until: minutes === null ? null : tenancyRuntime(tenancy).options.clock() + minutes * 60_000,
         allow
       })
       const link = `${await tenantOrigin(ctx, request, tenant)}/?${BYPASS_PARAMETER}=${started.bypassToken}`

@@ -7,6 +7,7 @@ import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { listUrl, PAGE_SIZE, readListQuery, SORT_COLUMNS } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantOperationsView } from './operations.js'
+import { tenancyRuntime } from '../../tenancy.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 type Row = Record<string, any>
@@ -26,7 +27,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
@@ -77,7 +78,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.post('/tenants/new', { config: ADMIN }, async (request, reply) => {
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancy.options.centralDomains, errors, true)
+    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, true)
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     let tenant: Tenant
     try {
@@ -85,7 +86,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     } catch (error) {
       const code = (error as { code?: string }).code
       if (code === 'FST_TENANCY_PROVISIONING_FAILED') {
-        const failed = await tenancy.find(values.identifier)
+        const failed = await tenancy.tenants.find(values.identifier)
         if (failed !== null) return await redirectWith(ctx, request, reply, `${base}/${failed.key}`, { type: 'error', text: (error as Error).message })
       }
       const message = userError(error)
@@ -109,7 +110,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/tenants/:key', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const target = tenancy.target(tenant)
+    const target = tenancy.tenants.target(tenant)
     let migrations: { executed: string[], pending: string[] } | null = null
     let migrationsError: string | null = null
     if (tenant.status === 'active' || tenant.status === 'suspended') {
@@ -146,7 +147,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (tenant === null) return reply
     const domain = field(request.body, 'domain').slice(0, 300)
     try {
-      checkDomain(domain, tenancy.options.centralDomains)
+      checkDomain(domain, tenancyRuntime(tenancy).options.centralDomains)
       await db('insert into domains (domain, tenant_key, is_primary) values (?, ?, not exists (select 1 from domains where tenant_key = ?))', [domain, tenant.key, tenant.key])
     } catch (error) {
       const message = (error as { code?: string }).code === '23505' ? `The domain "${domain}" belongs to another tenant already.` : userError(error)
@@ -219,7 +220,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancy.options.centralDomains, errors, false)
+    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, false)
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, tenant, 422)
     try {
       await db('update tenants set identifier = ?, name = ?, updated_at = now() where key = ?', [values.identifier, values.name, tenant.key])

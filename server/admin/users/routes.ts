@@ -130,7 +130,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const user = await load(request, reply)
     if (user === null) return reply
     const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
-    const tenants = (await Promise.all(keys.map(async (k) => await tenancy.find(k)))).filter((t) => t !== null)
+    const tenants = (await Promise.all(keys.map(async (k) => await tenancy.tenants.find(k)))).filter((t) => t !== null)
     if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
     for (const tenant of tenants) await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
@@ -140,7 +140,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const user = await load(request, reply)
     if (user === null) return reply
     const key = (request.params as { tenant: string }).tenant
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
     await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })

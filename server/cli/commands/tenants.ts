@@ -24,7 +24,7 @@ interface Listed {
 
 /** The tenants with their domains (primary first), ordered by identifier. */
 async function listTenants (app: FastifyInstance, only?: readonly string[]): Promise<Listed[]> {
-  const tenants = await app.tenancy.select(only) as TenantRow[]
+  const tenants = await app.tenancy.tenants.select(only) as TenantRow[]
   const rows: Array<{ tenant_key: string, domain: string }> = await app.tenancy.orm.em.getConnection()
     .execute('select tenant_key, domain from domains order by is_primary desc, domain', [], 'all')
   const domains = new Map<string, string[]>()
@@ -34,9 +34,9 @@ async function listTenants (app: FastifyInstance, only?: readonly string[]): Pro
     identifier: t.identifier,
     name: t.name,
     status: t.status,
-    host: t.databaseHost ?? app.tenancy.options.database.defaultHost,
+    host: t.databaseHost ?? app.tenancy.tenants.target(t).host,
     domains: domains.get(t.key) ?? [],
-    database: app.tenancy.target(t).name,
+    database: app.tenancy.tenants.target(t).name,
     created: t.createdAt instanceof Date ? t.createdAt.toISOString() : null,
     failureReason: t.failureReason ?? null
   }))
@@ -107,7 +107,7 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
     .option('--json', 'print the results as a JSON array')
     .action(async (wanted: string[], flags: { force?: boolean, json?: boolean }) => {
       await withApp(global(), async (app) => {
-        const tenants = await app.tenancy.select(wanted)
+        const tenants = await app.tenancy.tenants.select(wanted)
         if (flags.force !== true) {
           if (process.stdin.isTTY !== true) throw new CliError('tenants:delete drops tenant databases: pass --force to delete without a terminal to confirm on.')
           if (!await confirmOnTerminal(tenants)) throw new CliError('Not confirmed: nothing was deleted.')
