@@ -91,7 +91,7 @@ export const UnsafeDatabaseNameError = createError(
 /** A tenant with this identifier exists already. */
 export const IdentifierTakenError = createError(
   'FST_TENANCY_IDENTIFIER_TAKEN',
-  'The identifier "%s" is taken by another tenant; choose another.',
+  'The identifier "%s" is taken (by another tenant, or as a reserved or central name); choose another.',
   409
 )
 

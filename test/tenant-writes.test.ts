@@ -150,9 +150,8 @@ test('domains: the first is primary, add / makePrimary / remove keep one primary
   await rejectsWith(app.tenancy.domains.add({ key: '01a20000-0000-7000-8000-000000000000' }, 'new.example.com'), 'FST_TENANCY_TENANT_NOT_FOUND')
   assert.deepEqual(seen, [], 'a refused change emits nothing')
   assert.deepEqual((await app.tenancy.domains.list(other)).map((d) => d.domain), ['other.example.com'])
-  // Adding a domain the tenant has already changes nothing but its primary flag.
-  await app.tenancy.domains.add(other, 'other.example.com')
-  assert.deepEqual(await app.tenancy.domains.list(other), [{ id: (await app.tenancy.domains.list(other))[0]?.id, domain: 'other.example.com', primary: true }])
+  await rejectsWith(app.tenancy.domains.add(other, 'other.example.com'), 'FST_TENANCY_INVALID_DOMAIN', /tenant "other" has it already/)
+  assert.deepEqual(seen, [], 'a refused change emits nothing')
 })
 
 test('two instances adding the same domain to two tenants at once: one wins, the other gets FST_TENANCY_DOMAIN_TAKEN', async (t) => {
@@ -196,4 +195,50 @@ test('list filters, sorts and pages tenants with their cluster and domains; coun
   assert.deepEqual(page.tenants.map((x) => [x.identifier, x.domains, x.cluster]), [['bravo', ['shop.bravo.example.com', 'bravo.example.com'], null]])
   assert.deepEqual((await app.tenancy.tenants.list({ keys: [charlie.key] })).tenants[0]?.cluster, { id: group.id, name: 'Group' })
   assert.deepEqual(await app.tenancy.tenants.counts(), { total: 3, byStatus: { provisioning: 0, active: 2, failed: 0, suspended: 1 } })
+})
+
+test('a change that loses a race midway is rolled back whole, and a listener that throws in an -ing event stops it', async (t) => {
+  const { app, central } = await buildApp(t)
+  const a = await app.tenancy.create({ identifier: 'alpha' })
+  const group = await app.tenancy.clusters.create({ name: 'Group' })
+  // Between the checks and the write, another instance takes the identifier.
+  const off = app.tenancy.events.on('tenant.updating', async () => { await sql(central.url, "insert into tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000001', 'wanted', 'Other', 'active')") })
+  await rejectsWith(app.tenancy.update(a, { identifier: 'wanted', name: 'Renamed', clusterId: group.id }), 'FST_TENANCY_IDENTIFIER_TAKEN')
+  off()
+  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenants where key = $1', [a.key]), [{ identifier: 'alpha', name: 'alpha', tenant_cluster_id: null }], 'the cluster move made in the same transaction is undone')
+  assert.deepEqual(await sql(central.url, 'select parent_tenant_id from tenant_clusters'), [{ parent_tenant_id: null }])
+  // A listener may veto a change: nothing is written and no -ed event follows.
+  const seen = record(app)
+  const veto = app.tenancy.events.on('domain.adding', () => { throw new Error('not on a Friday') })
+  await assert.rejects(app.tenancy.domains.add(a, 'alpha.example.com'), /not on a Friday/)
+  veto()
+  assert.deepEqual(await app.tenancy.domains.list(a), [])
+  assert.deepEqual(seen, ['domain.adding alpha alpha.example.com'])
+})
+
+test('two instances renaming two tenants to the same identifier at once: one wins, the other gets FST_TENANCY_IDENTIFIER_TAKEN', async (t) => {
+  const { app, central } = await buildApp(t)
+  const { app: second } = await buildApp(t, {}, () => {}, central)
+  const a = await app.tenancy.create({ identifier: 'alpha' })
+  const b = await app.tenancy.create({ identifier: 'bravo' })
+  for (let i = 0; i < 5; i++) {
+    const wanted = `wanted-${i}`
+    const results = await Promise.allSettled([app.tenancy.update(a, { identifier: wanted }), second.tenancy.update(b, { identifier: wanted })])
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], wanted)
+    assert.equal(((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as { code: string }).code, 'FST_TENANCY_IDENTIFIER_TAKEN')
+    assert.equal((await sql(central.url, 'select 1 from tenants where identifier = $1', [wanted])).length, 1)
+  }
+})
+
+test('a burst of domain changes over many tenants from two instances leaves each tenant with exactly one primary', async (t) => {
+  const { app, central } = await buildApp(t)
+  const { app: second } = await buildApp(t, {}, () => {}, central)
+  const tenants = await Promise.all(Array.from({ length: 12 }, async (_, i) => await app.tenancy.create({ identifier: `t${i}` })))
+  await Promise.all(tenants.flatMap((tenant, i) => [0, 1, 2, 3].map(async (n) =>
+    await (n % 2 === 0 ? app : second).tenancy.domains.add(tenant, `d${n}.t${i}.example.com`, { primary: n === 3 }))))
+  await Promise.all(tenants.map(async (tenant, i) => await second.tenancy.domains.remove(tenant, `d3.t${i}.example.com`)))
+  const rows = await sql<{ identifier: string, n: number, primaries: number }>(central.url, `select t.identifier, count(d.id)::int as n, count(d.id) filter (where d.is_primary)::int as primaries
+    from tenants t join domains d on d.tenant_key = t.key group by t.identifier`)
+  assert.equal(rows.length, 12)
+  for (const r of rows) assert.deepEqual([r.n, r.primaries], [3, 1], r.identifier)
 })

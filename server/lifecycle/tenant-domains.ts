@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Run } from '../clusters/rules.js'
 import type { Tenant } from '../tenant.js'
-import { DomainNotFoundError, DomainTakenError, InvalidTenantChangeError } from '../errors.js'
+import { DomainNotFoundError, DomainTakenError, InvalidDomainError, InvalidTenantChangeError } from '../errors.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { DomainEntity } from '../entities/central/domain.entity.js'
 import { checkDomain } from './tenant-input.js'
@@ -37,9 +37,10 @@ export class TenantDomains {
 
   /**
    * Adds a domain: well-formed, lowercase, not central, not another tenant's
-   * (FST_TENANCY_INVALID_DOMAIN, FST_TENANCY_DOMAIN_TAKEN). A tenant's first
-   * domain is its primary; `primary: true` makes the new one primary. Adding
-   * a domain the tenant has already changes nothing but `primary`.
+   * (FST_TENANCY_INVALID_DOMAIN, FST_TENANCY_DOMAIN_TAKEN), and not one the
+   * tenant has already (FST_TENANCY_INVALID_DOMAIN: use makePrimary for it).
+   * A tenant's first domain is its primary; `primary: true` makes the new one
+   * primary.
    */
   async add (tenant: Pick<Tenant, 'key'>, domain: string, options: { primary?: boolean } = {}): Promise<TenantDomain> {
     const name = checkDomain(domain, this.centralDomains)
@@ -47,21 +48,17 @@ export class TenantDomains {
     const owner = await freshTenant(this.orm, tenant.key)
     // Refused before `domain.adding` when it is known to be taken; checked again under the lock and by the unique index.
     const holder = await this.orm.em.fork({ clear: true, useContext: false }).findOne(DomainEntity, { domain: name })
-    if (holder !== null && holder.tenant.key !== owner.key) throw new DomainTakenError(name)
+    if (holder !== null) throw this.refusal(name, owner, holder.tenant.key)
     await this.events.emit({ name: 'domain.adding', tenant: owner, domain: name })
     let added: TenantDomain
     try {
       added = await centralTransaction(this.orm, async (run) => {
         await lockTenant(run, owner.key)
-        const existing = (await run('select id, tenant_key, is_primary from domains where domain = ?', [name]))[0]
-        if (existing !== undefined && existing.tenant_key !== owner.key) throw new DomainTakenError(name)
+        const existing = (await run('select tenant_key from domains where domain = ?', [name]))[0]
+        if (existing !== undefined) throw this.refusal(name, owner, String(existing.tenant_key))
         const hasAny = (await run('select 1 from domains where tenant_key = ? limit 1', [owner.key])).length > 0
-        const primary = options.primary === true || !hasAny || existing?.is_primary === true
-        if (primary) await run('update domains set is_primary = false where tenant_key = ? and is_primary and domain <> ?', [owner.key, name])
-        if (existing !== undefined) {
-          await run('update domains set is_primary = ? where id = ?', [primary, existing.id])
-          return { id: Number(existing.id), domain: name, primary }
-        }
+        const primary = options.primary === true || !hasAny
+        if (primary) await run('update domains set is_primary = false where tenant_key = ? and is_primary', [owner.key])
         // Another tenant adding the same domain at this moment waits on the unique index, then one of the two fails with 23505.
         const rows = await run('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?) returning id', [name, owner.key, primary])
         return { id: Number(rows[0]?.id), domain: name, primary }
@@ -115,6 +112,11 @@ export class TenantDomains {
     const name = typeof domain === 'string' ? domain : String(domain)
     if (!(await this.list(owner)).some((d) => d.domain === name)) throw new DomainNotFoundError(name.slice(0, 100), owner.identifier)
     return owner
+  }
+
+  /** Why a domain that exists already cannot be added. */
+  private refusal (domain: string, owner: Tenant, holderKey: string): Error {
+    return holderKey === owner.key ? new InvalidDomainError(domain, `tenant "${owner.identifier}" has it already`) : new DomainTakenError(domain)
   }
 
   private async promoteOldest (run: Run, tenantKey: string): Promise<void> {

@@ -7,9 +7,6 @@ import { collectList, names } from '../arguments.js'
 import { CliError, EXIT, describeError } from '../errors.js'
 import { printJson, printTable } from '../output.js'
 
-/** What the central row holds beyond the Tenant contract (the ORM entity has it). */
-type TenantRow = Tenant & { createdAt?: Date, failureReason?: string | null }
-
 interface Listed {
   key: string
   identifier: string
@@ -24,18 +21,16 @@ interface Listed {
 
 /** The tenants with their domains (primary first), ordered by identifier. */
 async function listTenants (app: FastifyInstance, only?: readonly string[]): Promise<Listed[]> {
-  const tenants = await app.tenancy.tenants.select(only) as TenantRow[]
-  const rows: Array<{ tenant_key: string, domain: string }> = await app.tenancy.orm.em.getConnection()
-    .execute('select tenant_key, domain from domains order by is_primary desc, domain', [], 'all')
-  const domains = new Map<string, string[]>()
-  for (const r of rows) domains.set(String(r.tenant_key), [...(domains.get(String(r.tenant_key)) ?? []), String(r.domain)])
+  // select() keeps its rule (unknown names are an error); list() adds the domains and the row's times.
+  const chosen = only === undefined ? undefined : (await app.tenancy.tenants.select(only)).map((t) => t.key)
+  const { tenants } = await app.tenancy.tenants.list({ keys: chosen })
   return tenants.map((t) => ({
     key: t.key,
     identifier: t.identifier,
     name: t.name,
     status: t.status,
     host: t.databaseHost ?? app.tenancy.tenants.target(t).host,
-    domains: domains.get(t.key) ?? [],
+    domains: t.domains,
     database: app.tenancy.tenants.target(t).name,
     created: t.createdAt instanceof Date ? t.createdAt.toISOString() : null,
     failureReason: t.failureReason ?? null
