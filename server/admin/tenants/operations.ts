@@ -35,8 +35,8 @@ async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant:
   const host = request.headers.host ?? ''
   const colon = host.lastIndexOf(':')
   const port = colon > 0 && !host.endsWith(']') ? host.slice(colon) : ''
-  const rows = await ctx.tenancy.orm.em.getConnection().execute('select domain from domains where tenant_key = ? order by is_primary desc, id limit 1', [tenant.key], 'all')
-  const domain = rows[0]?.domain as string | undefined
+  const domains = await ctx.tenancy.domains.list(tenant)
+  const domain = (domains.find((d) => d.primary) ?? domains[0])?.domain
   if (domain !== undefined) return `${request.protocol}://${domain}${port}`
   const hostname = colon > 0 ? host.slice(0, colon) : host
   const central = tenancyRuntime(ctx.tenancy).options.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
