@@ -145,3 +145,38 @@ test('tenants:migrate is one migration for every tenant', async (t) => {
   const acme = await app.tenancy.tenants.find('acme') as Tenant
   assert.deepEqual((await app.tenancy.migrationStatus(acme)).pending, [])
 })
+
+test('fastify-tenancy tenants:rls --check reports a table without a policy (exit 1); tenants:rls creates it; then the plugin registers', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const central = await freshCentral(t)
+  const shared = await prepareShared(central)
+  await sql(central.url, 'create table tenant_shared.invoices (id serial primary key, number text not null unique)')
+  const dir = await mkdtemp(join(tmpdir(), 'ft-rls-'))
+  const config = join(dir, 'tenancy.config.mjs')
+  await writeFile(config, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, strategy: 'shared', shared: { url: ${JSON.stringify(shared.url)} } }\n`)
+  const cli = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'fastify-tenancy.mjs'), '--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += String(d) })
+    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
+  })
+  const before = await cli('tenants:rls', '--check')
+  assert.equal(before.code, 1, before.stderr)
+  assert.match(before.stdout, /without a row-level security policy: invoices\./)
+  const made = await cli('tenants:rls', '--json')
+  assert.equal(made.code, 0, made.stderr)
+  assert.deepEqual(JSON.parse(made.stdout), { schema: 'tenant_shared', changed: ['invoices'] })
+  const after = await cli('tenants:rls', '--check')
+  assert.equal(after.code, 0, after.stderr)
+  // The number is now unique per tenant: two tenants may both have invoice 1.
+  const [row] = await sql(central.url, "select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = 'tenant_shared.invoices'::regclass and contype = 'u'")
+  assert.equal(row?.def, 'UNIQUE (tenant_key, number)')
+  const { app } = await buildApp(t, { strategy: 'shared', shared: { url: shared.url } }, () => {}, central)
+  assert.equal(app.tenancy.options.strategy, 'shared')
+})
