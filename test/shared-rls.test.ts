@@ -178,5 +178,5 @@ test('fastify-tenancy tenants:rls --check reports a table without a policy (exit
   const [row] = await sql(central.url, "select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = 'tenant_shared.invoices'::regclass and contype = 'u'")
   assert.equal(row?.def, 'UNIQUE (tenant_key, number)')
   const { app } = await buildApp(t, { strategy: 'shared', shared: { url: shared.url } }, () => {}, central)
-  assert.equal(app.tenancy.options.strategy, 'shared')
+  assert.equal(tenancyRuntime(app.tenancy).options.strategy, 'shared')
 })
