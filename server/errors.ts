@@ -165,6 +165,20 @@ export const DomainNotFoundError = createError(
   404
 )
 
+/** Strategy `shared`: a tenant table has no row-level security policy; the plugin will not register. */
+export const RlsMissingError = createError(
+  'FST_TENANCY_RLS_MISSING',
+  'Tenant tables in schema "%s" have no row-level security policy: %s. Run `fastify-tenancy tenants:rls` (or app.tenancy.migrate()) to create them.',
+  500
+)
+
+/** Strategy `shared`: the app role could read across tenants; the plugin will not register. */
+export const RlsUnsafeRoleError = createError(
+  'FST_TENANCY_RLS_UNSAFE_ROLE',
+  'The role "%s" of shared.url %s, so it could read across tenants: connect shared.url as a role that owns no tenant table and has neither BYPASSRLS nor superuser.',
+  500
+)
+
 /** The tenant is in maintenance mode; the message is the operator's. */
 export const MaintenanceError = createError(
   'FST_TENANCY_MAINTENANCE',
@@ -194,5 +208,6 @@ export const errorCodes = [
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
+  RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError
 ].map((E) => new E().code)

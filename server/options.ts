@@ -8,6 +8,7 @@ import { tenantEntities as shippedTenantEntities } from './entities/tenant/index
 import type { TenantScope } from './context/tenant-scope.js'
 import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
+import { resolveSharedOptions, type ResolvedSharedOptions, type SharedOptions } from './database/shared/shared-options.js'
 import type { SyncOptions } from './sync/sync-manager.js'
 
 export type { HostLoad } from './lifecycle/placement.js'
@@ -93,6 +94,8 @@ export interface TenancyOptions {
   migrateCentral?: boolean
   /** `database` (default): a PostgreSQL database per tenant. `schema`: a schema per tenant inside the hosts' databases. */
   strategy?: StrategyName
+  /** Strategy `shared`: the app role's URL, the central role's URL, the schema (see README, "Choosing a strategy"). */
+  shared?: SharedOptions
   provisioning?: ProvisioningOptions
   /** Resource syncing: the synced resources and the mode (see README). Off when not given. */
   sync?: SyncOptions
@@ -127,6 +130,7 @@ export interface ResolvedOptions {
   migrateCentral: boolean
   orm: import('@mikro-orm/postgresql').MikroORM | null
   strategy: StrategyName
+  shared: ResolvedSharedOptions | null
   sync: SyncOptions | null
   queueSchema: string
   queueMaintenanceSeconds: number
@@ -280,7 +284,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (typeof cachePrefix !== 'string') fail('cachePrefix', 'must be a string')
   if (o.migrateCentral !== undefined && typeof o.migrateCentral !== 'boolean') fail('migrateCentral', 'must be true or false')
   const strategy = o.strategy ?? 'database'
-  if (strategy !== 'database' && strategy !== 'schema') fail('strategy', 'must be "database" or "schema"')
+  if (strategy !== 'database' && strategy !== 'schema' && strategy !== 'shared') fail('strategy', 'must be "database", "schema" or "shared"')
+  if (strategy !== 'shared' && o.shared !== undefined) fail('shared', 'is only for strategy "shared"')
+  const shared = strategy === 'shared' ? resolveSharedOptions(o.shared, url) : null
   const prov: ProvisioningOptions = o.provisioning ?? {}
   if (!plainObject(prov as unknown)) fail('provisioning', 'must be an object')
   if (prov.template !== undefined && typeof prov.template !== 'boolean') fail('provisioning.template', 'must be true or false')
@@ -328,6 +334,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     bootstrappers,
     migrateCentral: o.migrateCentral ?? false,
     strategy,
+    shared,
     sync: checkSync(o.sync),
     queueSchema: checkSchema(o.queueSchema ?? 'fastify_tenancy_queue', 'queueSchema'),
     queueMaintenanceSeconds: positiveInt(o.queueMaintenanceSeconds, 'queueMaintenanceSeconds', 60),

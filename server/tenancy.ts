@@ -19,6 +19,12 @@ import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
 import { tenantMigrationStatus } from './database/tenant-database.js'
+import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
+import { sharedTenantEntities } from './database/shared/tenant-entities.js'
+import { tenantKeyDriver } from './database/shared/tenant-key-driver.js'
+import { assertRlsReady } from './database/shared/rls-guard.js'
+import { sharedMigrationStatus } from './database/shared/shared-schema.js'
+import type { TenantTarget } from './database/tenant-target.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -95,10 +101,29 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     spares: options.provisioning.spares,
     onError: (error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not clone a spare tenant database') }
   }
-  const strategy = options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
+  const shared = options.shared
+  const strategy = shared !== null ? sharedStrategy(shared) : options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
   const targets = new TenantTargets({ hosts: db.hosts, defaultHost: db.defaultHost, prefix: db.prefix, suffix: db.suffix }, strategy)
   const targetOf = targets.of.bind(targets)
-  const connections = new TenantConnections({ entities: options.tenantEntities, cap: db.poolCap, poolSize: db.poolSize, idleTimeoutMs: db.idleTimeoutMs, debug: db.debug })
+  // Strategy `shared`: statements name the tenant of the running context (database/shared/tenant-key-driver.ts),
+  // signed with the shared database's secret, read at start.
+  const keyOf = (): string | null => context.current()?.key ?? null
+  let sharedSecret = ''
+  const connections = new TenantConnections({
+    entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
+    cap: db.poolCap,
+    poolSize: shared === null ? db.poolSize : shared.poolSize,
+    idleTimeoutMs: db.idleTimeoutMs,
+    debug: db.debug,
+    ...(shared === null
+      ? {}
+      : {
+          driver: tenantKeyDriver({ keyOf, schema: shared.schema, secret: () => sharedSecret }),
+          // No search_path startup option (PgBouncer refuses it): each statement sets its own.
+          ormOptions: (target: TenantTarget) => ({ clientUrl: target.url, schema: shared.schema }),
+          pinned: [SHARED_POOL_ID]
+        })
+  })
 
   // 2. Finding tenants: provider, its cache, and the resolvers in front.
   const provider = makeProvider(options.provider, options.providerDrivers, orm)
@@ -142,7 +167,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const statuses = new TenantStatusChanges(orm, events, invalidate)
   const domains = new TenantDomains(orm, events, invalidate, options.centralDomains)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
-  const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder)
+  const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, orm })
@@ -186,7 +211,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     migrate: async (fanOut = {}) => await migrations.run('migrate', fanOut),
     rollback: async (fanOut = {}) => await migrations.run('rollback', fanOut),
     seed: async (fanOut = {}) => await migrations.run('seed', fanOut),
-    migrationStatus: async (tenant) => await tenantMigrationStatus(targetOf(tenant)),
+    migrationStatus: async (tenant) => shared === null ? await tenantMigrationStatus(targetOf(tenant)) : await sharedMigrationStatus(shared),
     events,
     jobs,
     clusters,
@@ -214,6 +239,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     impersonation,
     requestStats,
     async start () {
+      // Fail-closed: no tenant table without its policy, no app role that could see past them.
+      if (shared !== null) sharedSecret = await assertRlsReady(shared)
       await formerNames.configure()
       await maintenance.start()
       await sync?.start()

@@ -26,6 +26,12 @@ export interface TenantConnectionsOptions {
   /** How long an idle connection stays open. */
   idleTimeoutMs: number
   debug?: boolean
+  /** The driver class (strategy `shared` names each statement's tenant through its own). */
+  driver?: typeof PostgreSqlDriver
+  /** MikroORM options that point an instance at a target (default: targetOrmOptions). */
+  ormOptions?: (target: TenantTarget) => Record<string, unknown>
+  /** Pool ids never closed for one tenant (the pool every tenant shares). */
+  pinned?: string[]
 }
 
 interface PoolEntry {
@@ -96,6 +102,7 @@ export class TenantConnections {
 
   /** Closes the pool of target `id` now (before its database is dropped); a pool in use is closed too. */
   async evict (id: string): Promise<void> {
+    if (this.options.pinned?.includes(id) === true) return
     const entry = this.live.get(id)
     if (entry !== undefined) {
       this.live.delete(id)
@@ -161,8 +168,8 @@ export class TenantConnections {
   private open (target: TenantTarget): MikroORM {
     this.opened++
     const options = {
-      driver: PostgreSqlDriver,
-      ...targetOrmOptions(target),
+      driver: this.options.driver ?? PostgreSqlDriver,
+      ...(this.options.ormOptions ?? targetOrmOptions)(target),
       entities: this.options.entities,
       // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
       contextName: `fastify-tenancy:tenant:${this.opened}`,

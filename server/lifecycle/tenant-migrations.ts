@@ -5,7 +5,9 @@ import type { TenantScope } from '../context/tenant-scope.js'
 import { runTenantMigrations } from '../database/tenant-database.js'
 import { MisconfigurationError } from '../errors.js'
 import { mapLimit } from './each-tenant.js'
+import { migrateShared } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
+import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 
 export interface FanOutOptions {
   /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
@@ -37,12 +39,15 @@ export class TenantMigrations {
   private readonly targetOf: TargetOf
   private readonly runAsTenant: RunAsTenant
   private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
+  /** Strategy `shared`: the shared tables, migrated once for every tenant. */
+  private readonly shared: ResolvedSharedOptions | null
 
-  constructor (lifecycle: Pick<TenantLifecycle, 'select'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null) {
+  constructor (lifecycle: Pick<TenantLifecycle, 'select'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null, shared: ResolvedSharedOptions | null = null) {
     this.lifecycle = lifecycle
     this.targetOf = targetOf
     this.runAsTenant = runAsTenant
     this.seeder = seeder
+    this.shared = shared
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
@@ -54,6 +59,8 @@ export class TenantMigrations {
     // Tenants without a database (provisioning, failed) are left out unless named.
     const named = options.tenants !== undefined && options.tenants.length > 0
     const tenants = named ? chosen : chosen.filter((t) => t.status === 'active' || t.status === 'suspended')
+    const shared = this.shared
+    if (shared !== null && operation !== 'seed') return await this.runShared(shared, operation, tenants, options)
     return await mapLimit(tenants, concurrency, async (tenant: Tenant) => {
       const started = performance.now()
       let result: TenantResult
@@ -72,4 +79,31 @@ export class TenantMigrations {
       return result
     })
   }
+
+  /**
+   * Strategy `shared`: one migration of the shared tables serves every tenant,
+   * so it runs once (as the central role) and each tenant's result is that one.
+   */
+  private async runShared (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {
+    const started = performance.now()
+    let migrations: string[] = []
+    let error: string | undefined
+    try {
+      migrations = await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, operation === 'migrate' ? 'up' : 'down')
+    } catch (e) {
+      error = (e as Error).message
+    }
+    const ms = performance.now() - started
+    return tenants.map((tenant) => {
+      const result: TenantResult = error === undefined
+        ? { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms }
+        : { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error, ms }
+      options.onResult?.(result)
+      return result
+    })
+  }
+}
+
+function appRoleOf (url: string): string {
+  return decodeURIComponent(new URL(url).username)
 }
