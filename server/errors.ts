@@ -200,6 +200,20 @@ export const ImpersonationRefusedError = createError(
   403
 )
 
+/** An attach named a global id that the resource's central table does not hold. */
+export const SyncUnknownGlobalIdError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_GLOBAL_ID',
+  'Synced resource "%s" has no central row with the global id "%s"; create it centrally before attaching it to a tenant.',
+  404
+)
+
+/** A synced resource was asked for by a name that is not declared. */
+export const SyncUnknownResourceError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_RESOURCE',
+  'No synced resource is named "%s"; declare it in the sync.resources option.',
+  404
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -209,5 +223,6 @@ export const errorCodes = [
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
-  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError
+  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  SyncUnknownGlobalIdError, SyncUnknownResourceError
 ].map((E) => new E().code)
