@@ -9,7 +9,7 @@ import type { TenantScope } from './context/tenant-scope.js'
 import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
 import { resolveSharedOptions, type ResolvedSharedOptions, type SharedOptions } from './database/shared/shared-options.js'
-import type { SyncOptions } from './sync/sync-manager.js'
+import type { SyncOptions } from './sync/options.js'
 
 export type { HostLoad } from './lifecycle/placement.js'
 import type { HostLoad } from './lifecycle/placement.js'
@@ -184,6 +184,10 @@ function checkSync (sync: unknown): SyncOptions | null {
   if (!Array.isArray(s.resources) || s.resources.length === 0) fail('sync.resources', 'must list at least one synced resource')
   if (s.mode !== undefined && s.mode !== 'inline' && s.mode !== 'queued') fail('sync.mode', 'must be "inline" or "queued"')
   if (s.jobExpireSeconds !== undefined && (!Number.isInteger(s.jobExpireSeconds) || s.jobExpireSeconds < 1)) fail('sync.jobExpireSeconds', 'must be a whole number of seconds, at least 1')
+  for (const key of ['concurrency', 'batchSize', 'pollIntervalMs'] as const) {
+    if (s[key] !== undefined && (!Number.isInteger(s[key]) || (s[key] as number) < 1)) fail(`sync.${key}`, 'must be a whole number, at least 1')
+  }
+  if (s.retry !== undefined && (!plainObject(s.retry) || [s.retry.minDelayMs, s.retry.maxDelayMs].some((v) => v !== undefined && (typeof v !== 'number' || v < 0)))) fail('sync.retry', 'must be { minDelayMs, maxDelayMs } in ms')
   for (const r of s.resources) {
     if (!plainObject(r) || typeof r.name !== 'string' || r.central === undefined || r.tenant === undefined || !Array.isArray(r.attributes)) {
       fail('sync.resources', 'has one that is not { name, central, tenant, attributes }')

@@ -1,12 +1,12 @@
-import type { Connection, EntityManager, MetadataStorage } from '@mikro-orm/core'
+import type { Connection, EntityManager } from '@mikro-orm/core'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Knex } from '@mikro-orm/knex'
 import type PgBoss from 'pg-boss'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Tenant } from '../tenant.js'
 import type { TenantScope } from '../context/tenant-scope.js'
-import type { TenantTarget } from '../database/tenant-target.js'
-import type { TenantLease } from '../database/tenant-connections.js'
+import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TargetOf } from '../database/tenant-targets.js'
 import type { QueueService } from '../jobs/queue-service.js'
 import { MisconfigurationError, NoTenantContextError, SyncUnknownGlobalIdError, SyncUnknownResourceError } from '../errors.js'
 import { mapLimit } from '../lifecycle/each-tenant.js'
@@ -27,19 +27,15 @@ export type { SyncOptions } from './options.js'
 export interface SyncParts {
   /** The central MikroORM instance. */
   orm: MikroORM
-  connections: {
-    lease: (target: TenantTarget) => TenantLease
-    discover: () => MetadataStorage
-    onOpen: (hook: (orm: MikroORM, target: TenantTarget) => void) => void
-  }
-  /** Finds a tenant by key (null when it no longer exists). */
-  tenantByKey: (key: string) => Promise<Tenant | null>
+  connections: Pick<TenantConnections, 'lease' | 'discover' | 'onOpen'>
+  queue: QueueService
+  /** A tenant by key (cached is fine: a deleted tenant's copy is skipped either way). */
+  byKey: (key: string) => Promise<Tenant | null>
   /** Every tenant, for the look through outboxes at start. */
-  listTenants: () => Promise<Array<Pick<Tenant, 'key' | 'status'>>>
-  target: (tenant: Tenant) => TenantTarget
+  select: () => Promise<Array<Pick<Tenant, 'key' | 'status'>>>
+  targetOf: TargetOf
   /** The running code's tenant scope, for the guard on tenant entities. */
   scope: () => TenantScope | null
-  queue: QueueService
   log: FastifyBaseLogger
   /** Fires a sync event on `app.tenancy.events`. */
   emit: (event: SyncEvent) => Promise<void>
@@ -265,19 +261,21 @@ export class SyncManager {
   /** Runs `fn` in a central transaction; what it recorded is delivered after the commit. */
   private async centralWork (fn: (em: EntityManager, run: Run) => Promise<void>): Promise<void> {
     const em = this.parts.orm.em.fork({ clear: true, useContext: false })
+    let done: EntityManager | null = null
     await em.transactional(async (tem) => {
       const conn = tem.getConnection()
       const trx = tem.getTransactionContext()
-      await fn(em, async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx))
+      await fn(tem, async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx))
+      done = tem
     })
-    await this.track(this.deliverRecorded(em))
+    if (done !== null) await this.track(this.deliverRecorded(done))
   }
 
   /** Records deliveries in the running central transaction: queued jobs, or outbox rows (their ids kept for after the commit). */
   private async record (em: EntityManager, run: Run, deliveries: SyncChange[]): Promise<void> {
     if (deliveries.length === 0) return
     if (this.boss !== null) {
-      const trx = (em.getTransactionContext() ?? (em as any).getTransactionContext?.()) as Knex.Transaction
+      const trx = em.getTransactionContext() as Knex.Transaction
       await this.boss.insert(deliveries.map((data) => ({ name: SYNC_QUEUE, data })), { db: bossInTransaction(trx) })
       return
     }
@@ -350,14 +348,14 @@ export class SyncManager {
   }
 
   private async recoverTenants (concurrency = 4): Promise<void> {
-    const tenants = (await this.parts.listTenants()).filter((t) => t.status === 'active' || t.status === 'suspended')
+    const tenants = (await this.parts.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
     await mapLimit(tenants, concurrency, async (t) => { if (!this.closed) await this.forward(t.key) })
   }
 
   private async leaseTenant (key: string): Promise<{ conn: Connection, release: () => void } | null> {
-    const tenant = await this.parts.tenantByKey(key)
+    const tenant = await this.parts.byKey(key)
     if (tenant === null) return null
-    const lease = this.parts.connections.lease(this.parts.target(tenant))
+    const lease = this.parts.connections.lease(this.parts.targetOf(tenant))
     return { conn: lease.em.getConnection(), release: lease.release }
   }
 
