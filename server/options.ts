@@ -66,6 +66,8 @@ export interface TenancyOptions {
   orm?: import('@mikro-orm/postgresql').MikroORM
   /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
   tenantEntities?: EntitySchema<any, any>[]
+  /** Your own central entities, next to the shipped ones (the central entity of a synced resource such as companies). */
+  centralEntities?: EntitySchema<any, any>[]
   /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */
   centralDomains?: string[]
   /** Resolvers, tried in order; the first whose identity names a known tenant wins. Default `['subdomain', 'domain']`. */
@@ -115,6 +117,7 @@ export interface TenancyOptions {
 export interface ResolvedOptions {
   database: Required<Omit<TenancyDatabaseOptions, 'hosts' | 'defaultHost'>> & { hosts: Record<string, string>, defaultHost: string }
   tenantEntities: EntitySchema<any, any>[]
+  centralEntities: EntitySchema<any, any>[]
   centralDomains: string[]
   identification: Array<ResolverName | IdentityResolver>
   header: string
@@ -175,6 +178,12 @@ function plainObject (value: unknown): value is Record<string, unknown> {
 function checkSchema (value: unknown, option: string): string {
   if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) fail(option, 'must be a lowercase schema name')
   return value
+}
+
+function checkCentralEntities (entities: unknown): EntitySchema<any, any>[] {
+  if (entities === undefined) return []
+  if (!Array.isArray(entities)) fail('centralEntities', 'must be a list of entities')
+  return entities as EntitySchema<any, any>[]
 }
 
 function checkSync (sync: unknown): SyncOptions | null {
@@ -324,6 +333,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       debug: db.debug ?? false
     },
     tenantEntities,
+    centralEntities: checkCentralEntities(o.centralEntities),
     centralDomains,
     identification,
     header,
