@@ -138,8 +138,8 @@ for (const mode of ['inline', 'queued'] as const) {
     const up = await app.tenancy.create({ identifier: 'up', databaseHost: 'one' })
     const other = await app.tenancy.create({ identifier: 'other', databaseHost: 'one' })
     const down = await app.tenancy.create({ identifier: 'down', databaseHost: 'two' })
-    const downUrl = (): string => { const u = new URL(server.url); u.pathname = '/' + app.tenancy.databaseName(down); return u.toString() }
-    await companyTables(central.url, [urlFor(app.tenancy.databaseName(up)), urlFor(app.tenancy.databaseName(other)), downUrl()])
+    const downUrl = (): string => { const u = new URL(server.url); u.pathname = '/' + app.tenancy.tenants.databaseName(down); return u.toString() }
+    await companyTables(central.url, [urlFor(app.tenancy.tenants.databaseName(up)), urlFor(app.tenancy.tenants.databaseName(other)), downUrl()])
     const gid = await centralCompany(app, { name: 'v1', plan: 'pro' })
     for (const tenant of [up, other, down]) await app.tenancy.sync!.attach('companies', gid, tenant)
     await app.tenancy.sync!.settle()
@@ -153,7 +153,7 @@ for (const mode of ['inline', 'queued'] as const) {
       copy.name = 'v3 from up'
       await scope.em.flush()
     })
-    for (const url of [central.url, urlFor(app.tenancy.databaseName(up)), urlFor(app.tenancy.databaseName(other))]) {
+    for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), urlFor(app.tenancy.tenants.databaseName(other))]) {
       assert.ok(await until(async () => await name(url) === 'v3 from up'), `${url} is updated while the other database is down`)
     }
 

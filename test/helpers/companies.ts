@@ -48,7 +48,7 @@ export async function companyWorld (t: TestContext, mode: Mode, mapping: Mapping
     sync: { mode, ...QUICK, resources: [USERS, companiesResource(MAPPINGS[mapping])], ...syncExtra }
   })
   const [a, b, c] = await Promise.all(['a', 'b', 'c'].map(async (identifier) => await app.tenancy.create({ identifier }))) as [Tenant, Tenant, Tenant]
-  const db = (tenant: Tenant): string => urlFor(app.tenancy.databaseName(tenant))
+  const db = (tenant: Tenant): string => urlFor(app.tenancy.tenants.databaseName(tenant))
   await companyTables(central.url, [db(a), db(b), db(c)])
   const names = new Map([[a.key, 'a'], [b.key, 'b'], [c.key, 'c']])
   const events: string[] = []
