@@ -72,8 +72,7 @@ export class SyncApplier {
     }
     const changed = await this.copies.transaction(tenantKey, async (tx) => {
       await tx.lock(r, change.globalId)
-      // No copy yet: the attach that makes it reads the newest central row itself.
-      if (!await tx.exists(r, change.globalId)) return false
+      // No copy yet: nothing is written; the attach that makes it reads the newest central row itself.
       return await tx.update(r, change.globalId, values, change.version ?? '0')
     })
     if (changed !== true) return null

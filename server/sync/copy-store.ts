@@ -16,7 +16,7 @@ export interface CopyTransaction {
   exists: (resource: SyncedResource, globalId: string) => Promise<boolean>
   /** Inserts a copy (tenant columns) and records the version it holds. */
   insert: (resource: SyncedResource, row: Record<string, unknown>, version: string) => Promise<void>
-  /** Writes columns (tenant columns) when `version` is newer than the copy's; true when the row changed. */
+  /** Writes columns (tenant columns) of an existing copy when `version` is newer than the copy's; true when the row changed. */
   update: (resource: SyncedResource, globalId: string, values: Record<string, unknown>, version: string) => Promise<boolean>
   /** Removes a copy; true when there was one. */
   remove: (resource: SyncedResource, globalId: string) => Promise<boolean>
@@ -29,16 +29,6 @@ export interface CopyTransaction {
 export interface CopyStore {
   /** Runs `fn` in one transaction over tenant `tenantKey`'s copies; undefined when the tenant no longer exists. */
   transaction: <R>(tenantKey: string, fn: (tx: CopyTransaction) => Promise<R>) => Promise<R | undefined>
-}
-
-/** Takes `version` for a copy when it is newer than the one it holds. */
-async function takeVersion (run: Run, resource: string, globalId: string, version: string): Promise<boolean> {
-  const rows = await run(
-    `insert into fastify_tenancy_sync_state as s (resource, global_id, version) values (?, ?, ?)
-     on conflict (resource, global_id) do update set version = excluded.version
-     where s.version < excluded.version
-     returning 1 as n`, [resource, globalId, version])
-  return rows.length === 1
 }
 
 function copyTransaction (run: Run): CopyTransaction {
@@ -57,15 +47,22 @@ function copyTransaction (run: Run): CopyTransaction {
         on conflict (resource, global_id) do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
     },
     async update (r, globalId, values, version) {
-      if (!await takeVersion(run, r.name, globalId, version)) return false
       const cols = Object.keys(values)
       if (cols.length === 0) return false
-      // Only a real difference is a write: the origin of a change gets it back and writes nothing.
+      // One round trip: the copy must exist, the version must be newer (then it is taken),
+      // and only a real difference is a write (the origin of a change gets it back and writes nothing).
+      const copy = `${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`
       const rows = await run(
-        `update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
-         where ${ident(r.tenant.globalIdColumn)} = ? and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
+        `with v as (
+           insert into fastify_tenancy_sync_state as s (resource, global_id, version)
+           select ?, ?, ? where exists (select 1 from ${copy})
+           on conflict (resource, global_id) do update set version = excluded.version where s.version < excluded.version
+           returning 1)
+         update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+         where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
+           and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
          returning 1 as n`,
-        [...cols.map((c) => values[c]), globalId, ...cols.map((c) => values[c])])
+        [r.name, globalId, version, globalId, ...cols.map((c) => values[c]), globalId, ...cols.map((c) => values[c])])
       return rows.length > 0
     },
     async remove (r, globalId) {

@@ -43,7 +43,7 @@ export interface SyncParts {
   copies?: CopyStore
 }
 
-const DEFAULTS = { concurrency: 10, batchSize: 100, pollIntervalMs: 1000, retry: { minDelayMs: 1000, maxDelayMs: 60_000 } }
+const DEFAULTS = { concurrency: 16, batchSize: 100, pollIntervalMs: 1000, retry: { minDelayMs: 1000, maxDelayMs: 60_000 } }
 
 /**
  * Resource syncing (`app.tenancy.sync`). Every synced change is recorded in
