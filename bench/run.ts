@@ -7,7 +7,7 @@ import { startEmbeddedPostgres } from '../server/database/embedded-postgres.js'
 import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'
-import { rls } from './rls.js',
+import { rls } from './rls.js'
 import { syncFanout } from './sync-fanout.js'
 
 const BENCHMARKS: Array<{ prefix: string, run: (ctx: BenchContext) => Promise<Figure[]> }> = [

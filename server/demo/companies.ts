@@ -24,28 +24,4 @@ export function companiesResource (mapping: SyncedResourceDefinition['mapping'] 
 export const demoCentralEntities = [CentralCompanyEntity, TenantCompanyEntity]
 export const demoTenantEntities = [...tenantEntities, CompanyEntity]
 
-/** The demo's central tables for companies (a central migration of the app). */
-export const CENTRAL_COMPANIES_SQL = [
-  `create table if not exists companies (
-    id serial primary key,
-    global_id varchar(64) not null unique,
-    name varchar(255) not null,
-    plan varchar(32) not null default 'free',
-    deleted_at timestamptz null,
-    created_at timestamptz not null default now())`,
-  `create table if not exists tenant_companies (
-    tenant_key uuid not null,
-    global_company_id varchar(64) not null references companies (global_id) on update cascade on delete cascade,
-    primary key (tenant_key, global_company_id))`
-]
-
-/** The demo's tenant table for companies (a tenant migration of the app). */
-export const TENANT_COMPANIES_SQL = [
-  `create table if not exists companies (
-    id serial primary key,
-    global_id varchar(64) not null unique,
-    name varchar(255) not null,
-    plan varchar(32) not null default 'free',
-    notes text null,
-    deleted_at timestamptz null)`
-]
+export { CENTRAL_COMPANIES_SQL, TENANT_COMPANIES_SQL } from './companies-tables.js'
