@@ -109,6 +109,13 @@ export interface TenancyOptions {
   clock?: () => number
   /** Serve impersonation links on tenant hosts (`/_tenancy/impersonate`, default true). */
   impersonation?: boolean
+  /**
+   * The registration's name (default `tenants`): `app.tenancies.<name>` and
+   * `request.tenancies.<name>`. Only `tenants` also gets `app.tenancy`,
+   * `request.tenant` and `request.tenantEm`; register the plugin again under
+   * another name (`teams`) for a second tenancy beside it.
+   */
+  name?: string
 }
 
 /** Options with every default filled in. */
@@ -137,6 +144,7 @@ export interface ResolvedOptions {
   renames: { keepMs: number }
   clock: () => number
   impersonation: boolean
+  name: string
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -298,6 +306,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (!plainObject(renames)) fail('renames', 'must be an object such as { keepMs }')
   const keepMs = renames.keepMs ?? 90 * 24 * 60 * 60 * 1000
   if (typeof keepMs !== 'number' || !Number.isInteger(keepMs) || keepMs < 0) fail('renames.keepMs', 'must be a whole number of milliseconds, 0 or more')
+  const name = o.name ?? 'tenants'
+  if (typeof name !== 'string' || !/^[a-z][a-zA-Z0-9_]{0,39}$/.test(name)) fail('name', 'must be a name of up to 40 letters, digits or underscores, starting with a lowercase letter')
   if (o.impersonation !== undefined && typeof o.impersonation !== 'boolean') fail('impersonation', 'must be true or false')
   if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', 'must be a function returning milliseconds since the epoch')
 
@@ -307,6 +317,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     renames: { keepMs },
     clock: o.clock ?? Date.now,
     impersonation: o.impersonation ?? true,
+    name,
     orm,
     database: {
       url,
