@@ -1,4 +1,6 @@
 import { test } from 'node:test'
+import { fork } from 'node:child_process'
+import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pg from 'pg'
@@ -97,6 +99,27 @@ test('a tenant left provisioning by a crashed create is finished by provision(),
   await sql(central.url, 'insert into tenants (key, identifier, name, status) values ($1, $2, $2, \'provisioning\')', [key, 'orphan'])
   const name = app.tenancy.tenants.databaseName({ key })
   await sql(serverUrl(), `create database "${name}"`)
+  const tenant = await app.tenancy.provision({ key })
+  assert.equal(tenant.status, 'active')
+  assert.deepEqual((await app.tenancy.migrationStatus(tenant)).pending, [])
+})
+
+test('an instance killed in the middle of a create frees the tenant\'s lock, and provision() then finishes the tenant', async (t) => {
+  const { app, central } = await buildApp(t, { provisioning: { spares: 0 } })
+  const key = uuidv7()
+  const child = fork(join('test', 'fixtures', 'crashing-create.ts'), [central.url, central.prefix, key], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  t.after(() => { child.kill('SIGKILL') })
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => { resolve() })
+    child.once('exit', (code) => { reject(new Error(`the creating process exited early (${String(code)})`)) })
+  })
+  child.kill('SIGKILL')
+  await exited
+  const [row] = await sql<{ status: string }>(central.url, 'select status from tenants where key = $1', [key])
+  assert.equal(row?.status, 'provisioning', 'the crash left the tenant provisioning')
+  assert.equal((await tenantDatabases(central.prefix)).length, 1, 'with its half-made database')
+  // PostgreSQL ended the dead process's lock transaction with its connection: provision() does not wait forever.
   const tenant = await app.tenancy.provision({ key })
   assert.equal(tenant.status, 'active')
   assert.deepEqual((await app.tenancy.migrationStatus(tenant)).pending, [])
