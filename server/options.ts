@@ -80,8 +80,11 @@ export interface TenancyOptions {
   provider?: ProviderConfig
   /** Your own provider drivers, by name. */
   providerDrivers?: Record<string, ProviderDriver>
-  /** The tenant cache; `false` turns it off. `listen` (default true) follows changes made by other instances. */
-  cache?: (Partial<TenantCacheOptions> & { listen?: boolean }) | false
+  /**
+   * The tenant cache; `false` turns it off. `listen` (default true) follows changes made by other instances;
+   * `heartbeatMs` (default 10,000) is how often its connection proves it is alive (a missed heartbeat empties the cache and reconnects).
+   */
+  cache?: (Partial<TenantCacheOptions> & { listen?: boolean, heartbeatMs?: number }) | false
   /** Mode of routes that set no `config.tenancy` (default `tenant`). */
   defaultRouteMode?: RouteMode
   /** Folder under which each tenant gets a folder named by its resource key (default `./storage`). */
@@ -129,7 +132,7 @@ export interface ResolvedOptions {
   pathParameter: string
   provider: ProviderConfig
   providerDrivers: Record<string, ProviderDriver>
-  cache: (TenantCacheOptions & { listen: boolean }) | false
+  cache: (TenantCacheOptions & { listen: boolean, heartbeatMs: number }) | false
   defaultRouteMode: RouteMode
   storageRoot: string
   cachePrefix: string
@@ -268,7 +271,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       max: positiveInt(c.max, 'cache.max', 10_000),
       ttlMs: positiveInt(c.ttlMs, 'cache.ttlMs', 60_000),
       missTtlMs: positiveInt(c.missTtlMs, 'cache.missTtlMs', 2_000),
-      listen: c.listen ?? true
+      listen: c.listen ?? true,
+      heartbeatMs: positiveInt(c.heartbeatMs, 'cache.heartbeatMs', 10_000)
     }
     if (typeof cache.listen !== 'boolean') fail('cache.listen', 'must be true or false')
   }

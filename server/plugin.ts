@@ -6,7 +6,7 @@ import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMo
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
-import { requestHost } from './identification/host.js'
+import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
@@ -118,6 +118,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
   const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
     let found: Tenant | null | Promise<Tenant | null>
     try {
+      assertSingleHost(request.raw.rawHeaders)
       if (mode === 'central') {
         if (!centralDomains.has(requestHost(request).name)) throw new CentralRouteError()
         done()
