@@ -242,3 +242,16 @@ test('a burst of domain changes over many tenants from two instances leaves each
   assert.equal(rows.length, 12)
   for (const r of rows) assert.deepEqual([r.n, r.primaries], [3, 1], r.identifier)
 })
+
+test('an unpaged list of thousands of tenants comes with every domain, and a search through domains finds them all', async (t) => {
+  const { app, central } = await buildApp(t)
+  // Rows only (no databases): list reads the central tables and nothing else.
+  await sql(central.url, `insert into tenants (key, identifier, name, status)
+    select ('01a20000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bulk-' || i, 'Bulk ' || i, 'active' from generate_series(1, 12000) i`)
+  await sql(central.url, `insert into domains (domain, tenant_key, is_primary)
+    select 'bulk-' || i || '.example.com', ('01a20000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, true from generate_series(1, 12000) i`)
+  const all = await app.tenancy.tenants.list({ search: 'example.com' })
+  assert.equal(all.total, 12000)
+  assert.equal(all.tenants.length, 12000)
+  assert.ok(all.tenants.every((x) => x.domains.length === 1 && x.domains[0] === `${x.identifier}.example.com`))
+})
