@@ -198,6 +198,21 @@ export const ImpersonationRefusedError = createError(
   'FST_TENANCY_IMPERSONATION_REFUSED',
   'The impersonation link was refused: %s. Ask an admin for a new one.',
   403
+
+)
+
+/** A tenant cluster name is in use (names are unique, case aside). */
+export const ClusterNameTakenError = createError(
+  'FST_TENANCY_CLUSTER_NAME_TAKEN',
+  'A tenant cluster named "%s" exists already; choose another name.',
+  409
+)
+
+/** Too many sign-in attempts from one address (the admin's per-address limit). */
+export const SignInLimitError = createError(
+  'FST_TENANCY_SIGN_IN_LIMIT',
+  'Too many sign-in attempts from your address: try again in %s.',
+  429
 )
 
 /** Every code above, for the README check. */
@@ -209,5 +224,6 @@ export const errorCodes = [
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
-  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError
+  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  ClusterNameTakenError, SignInLimitError
 ].map((E) => new E().code)

@@ -24,16 +24,16 @@ export async function renderPage (ctx: AdminContext, request: FastifyRequest, re
     admin: admin === null ? null : { name: admin.name, email: admin.email },
     nav: admin === null ? [] : navigationFor(admin, ctx.prefix, request.url),
     flash,
-    csrf: csrfToken(reply)
+    csrf: csrfToken(request, reply)
   }
   const html = await reply.adminViewAsync(`admin/${view}.eta`, { ...model, page })
   return reply.status(status).type('text/html; charset=utf-8').send(html)
 }
 
-/** A CSRF token for the page's forms; none on an error page rendered before cookies were read. */
-function csrfToken (reply: FastifyReply): string {
+/** A CSRF token for the page's forms, bound to the session; none on an error page rendered before cookies were read. */
+function csrfToken (request: FastifyRequest, reply: FastifyReply): string {
   try {
-    return reply.generateCsrf()
+    return reply.generateCsrf({ userInfo: request.admin?.sessionId ?? 'signed-out' })
   } catch {
     return ''
   }

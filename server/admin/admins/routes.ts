@@ -33,7 +33,9 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
       coalesce(string_agg(r.name, ', ' order by r.name), '') as roles
       from admins a left join admin_role_assignments ra on ra.admin_id = a.id left join admin_roles r on r.id = ra.role_id
       group by a.id order by a.name, a.email`)
+    const once = ctx.oneTime.take(request, reply)
     return await renderPage(ctx, request, reply, 'admins/index', 'Admins', {
+      once,
       admins: rows.map((r) => ({ id: r.id, email: r.email, name: r.name, active: r.active, roles: r.roles, lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
     })
   })
@@ -76,8 +78,11 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
       await conn().execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
       for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, roleId], 'run', trx)
     })
-    const text = generated ? `Admin ${email} created. Their password, shown only this once: ${password}` : `Admin ${email} created.`
-    return await redirectWith(ctx, request, reply, base, { type: 'success', text })
+    await ctx.audit.recordFor(request, 'admin.create', { change: { email, name, roles: roleIds, password: generated ? 'generated' : 'set' } })
+    if (!generated) return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${email} created.` })
+    // Never into the session's flash (a database row): the next page shows it once from an encrypted cookie.
+    ctx.oneTime.set(reply, `Admin ${email} created. Their password, shown only this once: ${password}`)
+    return await reply.redirect(base, 303)
   })
 
   app.get('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {

@@ -51,7 +51,14 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors)
     if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 422)
-    const cluster = await clusters.create({ name: values.name, description: values.description === '' ? null : values.description })
+    let cluster: ClusterRow
+    try {
+      cluster = await clusters.create({ name: values.name, description: values.description === '' ? null : values.description })
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'FST_TENANCY_CLUSTER_NAME_TAKEN') throw error
+      errors.name = (error as Error).message
+      return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 409)
+    }
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'success', text: `Tenant cluster "${cluster.name}" created, with the slug "${cluster.slug}".` })
   })
 
@@ -81,7 +88,14 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors)
     if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 422)
-    const saved = await clusters.update(cluster.id, { name: values.name, description: values.description === '' ? null : values.description })
+    let saved: ClusterRow
+    try {
+      saved = await clusters.update(cluster.id, { name: values.name, description: values.description === '' ? null : values.description })
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'FST_TENANCY_CLUSTER_NAME_TAKEN') throw error
+      errors.name = (error as Error).message
+      return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 409)
+    }
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}?tab=details`, { type: 'success', text: `Tenant cluster "${saved.name}" saved (slug "${saved.slug}").` })
   })
 
