@@ -16,8 +16,10 @@ function nextPath (ctx: AdminContext, value: string): string {
   return value.startsWith(ctx.prefix + '/') && !value.startsWith('//') && !value.includes('\\') ? value : ctx.prefix
 }
 
-function seconds (n: number): string {
-  return n >= 120 ? `${Math.ceil(n / 60)} minutes` : `${n} seconds`
+/** A wait in whole minutes: coarse on purpose, so two answers a second apart read the same. */
+function minutes (seconds: number): string {
+  const n = Math.max(1, Math.ceil(seconds / 60))
+  return n === 1 ? 'a minute' : `${n} minutes`
 }
 
 /** Sign-in and sign-out. */
@@ -64,8 +66,8 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
     const address = request.ip
     const wait = await throttle.wait(email, address)
     if (wait > 0) {
-      reply.header('retry-after', String(wait))
-      errors.form = `Too many failed sign-ins with this email from your address: sign-in is locked here for ${seconds(wait)}. Other addresses are not affected.`
+      reply.header('retry-after', String(Math.max(1, Math.ceil(wait / 60)) * 60))
+      errors.form = `Too many failed sign-ins with this email from your address: sign-in is locked here for ${minutes(wait)}. Other addresses are not affected.`
       return await again(429)
     }
     const conn = ctx.tenancy.orm.em.getConnection()
