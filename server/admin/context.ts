@@ -19,4 +19,6 @@ export interface AdminContext {
   cookieName: string
   /** The cookies' path: `/` (required by `__Host-`), or the prefix with `secureCookies: false`. */
   cookiePath: string
+  /** GET paths the admin serves: the navigation links only to areas that exist. */
+  areas: Set<string>
 }

@@ -22,6 +22,7 @@ import { SignInThrottle, DEFAULT_THROTTLE } from './sign-in-throttle.js'
 import type { AdminContext } from './context.js'
 import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
+import { themeRoutes } from './theme.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
@@ -88,7 +89,8 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     prefix,
     secureCookies,
     cookieName: secureCookies ? '__Host-ft_admin' : 'ft_admin',
-    cookiePath: secureCookies ? '/' : prefix
+    cookiePath: secureCookies ? '/' : prefix,
+    areas: new Set()
   }
   const throttle = new SignInThrottle(app.tenancy.orm, DEFAULT_THROTTLE)
 
@@ -142,6 +144,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
       config.tenancy = 'central'
       route.config = config as typeof route.config
       const methods = Array.isArray(route.method) ? route.method : [route.method]
+      if (methods.includes('GET')) ctx.areas.add(route.url)
       if (methods.some((m) => !SAFE_METHODS.has(m))) {
         const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
         route.preHandler = [scope.csrfProtection as preHandlerHookHandler, ...existing]
@@ -183,6 +186,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     })
 
     sessionRoutes(scope, ctx, { throttle, signInLimit })
+    themeRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
     tenantRoutes(scope, ctx)
     tenantOperationRoutes(scope, ctx)

@@ -6,8 +6,11 @@ import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../for
 import { generatePassword, hashPassword } from '../password.js'
 import { PERMISSIONS, type Permission } from '../../entities/central/admin.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
+import { pageOf, readListParams, sortHeaders } from '../list-view.js'
 
 const ADMIN = { admin: 'manage_admins' as const }
+const ADMIN_SORTS = ['name', 'email', 'last'] as const
+const ROLE_SORTS = ['name'] as const
 type Row = Record<string, any>
 
 /** The Admins area: operators, their roles, and the roles' permissions. */
@@ -34,9 +37,15 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
       from admins a left join admin_role_assignments ra on ra.admin_id = a.id left join admin_roles r on r.id = ra.role_id
       group by a.id order by a.name, a.email`)
     const once = ctx.oneTime.take(request, reply)
+    const params = readListParams(request.query, ADMIN_SORTS, 'name')
+    const all = rows.map((r) => ({ id: String(r.id), email: String(r.email), name: String(r.name), active: r.active === true, roles: String(r.roles), lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
+    const { rows: admins, paging } = pageOf(all, params, (a) => `${a.name} ${a.email} ${a.roles}`, (a, sort) => sort === 'email' ? a.email : sort === 'last' ? a.lastLogin : a.name.toLowerCase(), base, 'name')
     return await renderPage(ctx, request, reply, 'admins/index', 'Admins', {
       once,
-      admins: rows.map((r) => ({ id: r.id, email: r.email, name: r.name, active: r.active, roles: r.roles, lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
+      admins,
+      params,
+      paging,
+      headers: sortHeaders(base, params, [['name', 'Name'], ['email', 'Email'], ['last', 'Last sign-in']], 'name')
     })
   })
 
@@ -113,8 +122,14 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${String(admin.email)} saved${active ? '' : ' and deactivated: their sessions have ended'}.` })
   })
 
+  const rolesPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, permissions: string[] }, errors: FieldErrors, status = 200): Promise<FastifyReply> => {
+    const params = readListParams(request.query, ROLE_SORTS, 'name')
+    const { rows, paging } = pageOf(await roles(), params, (r) => `${r.name} ${r.permissions.join(' ')}`, (r) => r.name.toLowerCase(), `${base}/roles`, 'name')
+    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: rows, params, paging, headers: sortHeaders(`${base}/roles`, params, [['name', 'Role']], 'name'), permissions: PERMISSIONS, values, errors }, status)
+  }
+
   app.get('/admins/roles', { config: ADMIN }, async (request, reply) => {
-    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name: '', permissions: [] }, errors: {} })
+    return await rolesPage(request, reply, { name: '', permissions: [] }, {})
   })
 
   app.post('/admins/roles', { config: ADMIN }, async (request, reply) => {
@@ -123,7 +138,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const permissions = fields(request.body, 'permissions')
     if (permissions.some((p) => !(PERMISSIONS as readonly string[]).includes(p))) errors.permissions = 'Choose permissions from the list.'
     if (errors.name === undefined && (await db('select 1 from admin_roles where name = ?', [name])).length > 0) errors.name = 'A role has this name already.'
-    if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name, permissions }, errors }, 422)
+    if (hasErrors(errors)) return await rolesPage(request, reply, { name, permissions }, errors, 422)
     await db('insert into admin_roles (name, permissions) values (?, ?::text[])', [name, `{${permissions.join(',')}}`])
     return await redirectWith(ctx, request, reply, `${base}/roles`, { type: 'success', text: `Role ${name} created.` })
   })

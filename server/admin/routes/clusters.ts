@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
+import { confirmPage } from '../confirm.js'
+import { pageOf, readListParams, sortHeaders } from '../list-view.js'
 import { check, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import type { ClusterRow } from '../../clusters/tenant-clusters.js'
 
 const ADMIN = { admin: 'manage_tenant_groups' as const }
+const SORTS = ['name', 'tenants', 'parent'] as const
 
 interface ClusterForm {
   name: string
@@ -40,7 +43,17 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   }
 
   app.get('/clusters', { config: ADMIN }, async (request, reply) => {
-    return await renderPage(ctx, request, reply, 'clusters/index', 'Tenant Groups', { clusters: await clusters.list() })
+    const params = readListParams(request.query, SORTS, 'name')
+    const all = await clusters.list()
+    const { rows, paging } = pageOf(all, params, (c) => `${c.name} ${c.slug} ${c.description ?? ''} ${c.parentIdentifier ?? ''}`,
+      (c, sort) => sort === 'tenants' ? c.tenants : sort === 'parent' ? c.parentIdentifier ?? '' : c.name.toLowerCase(), base, 'name')
+    return await renderPage(ctx, request, reply, 'clusters/index', 'Tenant Groups', {
+      clusters: rows,
+      any: all.length > 0,
+      params,
+      paging,
+      headers: sortHeaders(base, params, [['name', 'Name'], ['tenants', 'Tenants'], ['parent', 'Parent Tenant']], 'name')
+    })
   })
 
   app.get('/clusters/new', { config: ADMIN }, async (request, reply) => {
@@ -139,6 +152,52 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const after = await clusters.find(cluster.id)
       const parent = after?.parentTenantId != null && cluster.parentTenantId === null ? ` ${await identifiers([after.parentTenantId])} is its Parent Tenant.` : ''
       return `Attached ${await identifiers(keys)} to "${cluster.name}".${parent}`
+    })
+  })
+
+  /** A member of the cluster by its key from the URL, or null after answering 404. */
+  const member = async (request: FastifyRequest, reply: FastifyReply, cluster: ClusterRow): Promise<{ key: string, identifier: string } | null> => {
+    const key = (request.params as { tenant: string }).tenant
+    const tenant = UUID_PATTERN.test(key) ? await ctx.tenancy.find(key) : null
+    const rows = tenant === null ? [] : await conn().execute('select 1 from tenants where key = ? and tenant_cluster_id = ?', [tenant.key, cluster.id], 'all')
+    if (tenant === null || rows.length === 0) {
+      await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That tenant is not in this cluster.' }, 404)
+      return null
+    }
+    return { key: tenant.key, identifier: tenant.identifier }
+  }
+
+  app.get('/clusters/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const tenant = await member(request, reply, cluster)
+    if (tenant === null) return reply
+    const parent = cluster.parentTenantId === tenant.key
+    return await confirmPage(ctx, request, reply, {
+      question: `Detach ${tenant.identifier} from "${cluster.name}"?`,
+      consequence: parent
+        ? `${tenant.identifier} is the Parent Tenant of "${cluster.name}". It can leave only as the last tenant; the cluster then has no Parent Tenant.`
+        : `${tenant.identifier} will belong to no cluster. Its data and domains stay as they are.`,
+      action: `${base}/${cluster.id}/detach/${tenant.key}`,
+      confirmLabel: `Detach ${tenant.identifier}`,
+      cancel: `${base}/${cluster.id}`
+    })
+  })
+
+  app.get('/clusters/:id/parent/:tenant', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const tenant = await member(request, reply, cluster)
+    if (tenant === null) return reply
+    const current = cluster.parentTenantId === null ? null : await ctx.tenancy.find(cluster.parentTenantId)
+    return await confirmPage(ctx, request, reply, {
+      question: `Make ${tenant.identifier} the Parent Tenant of "${cluster.name}"?`,
+      consequence: current === null || current.key === tenant.key
+        ? `${tenant.identifier} will manage "${cluster.name}".`
+        : `${tenant.identifier} will manage "${cluster.name}" instead of ${current.identifier}; ${current.identifier} stays in the cluster as an ordinary tenant.`,
+      action: `${base}/${cluster.id}/parent/${tenant.key}`,
+      confirmLabel: `Make ${tenant.identifier} the Parent Tenant`,
+      cancel: `${base}/${cluster.id}`
     })
   })
 
