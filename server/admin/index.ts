@@ -23,6 +23,7 @@ import type { AdminContext } from './context.js'
 import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
 import { themeRoutes } from './theme.js'
+import { auditRoutes } from './audit/routes.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
@@ -193,6 +194,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     userRoutes(scope, ctx)
     adminRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
+    auditRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
 }

@@ -63,7 +63,14 @@ await app.register(demoApp, {
     storageRoot: `${dataDir}/storage`,
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
   },
-  admin: { cookieSecret, secureCookies: production, production }
+  // __Host- cookies (Secure) work on https:// and on http://localhost; ADMIN_HTTP_COOKIES=1 serves
+  // the admin over plain http on another host, without that protection (see README).
+  admin: {
+    cookieSecret,
+    secureCookies: process.env.ADMIN_HTTP_COOKIES !== '1',
+    production,
+    ...(process.env.ADMIN_SIGN_IN_LIMIT === undefined ? {} : { signInLimit: { max: Number(process.env.ADMIN_SIGN_IN_LIMIT), minutes: 10 } })
+  }
 })
 await app.ready()
 // Changes left in an outbox by a crash are delivered at start.

@@ -119,6 +119,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     })
     // A deactivated admin is signed out everywhere at once.
     if (!active) await ctx.sessions.destroyAll(admin.id)
+    await ctx.audit.recordFor(request, 'admin.update', { change: { email: admin.email, name: { from: admin.name, to: name }, active: { from: admin.active, to: active }, roles: roleIds } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${String(admin.email)} saved${active ? '' : ' and deactivated: their sessions have ended'}.` })
   })
 
@@ -140,6 +141,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (errors.name === undefined && (await db('select 1 from admin_roles where name = ?', [name])).length > 0) errors.name = 'A role has this name already.'
     if (hasErrors(errors)) return await rolesPage(request, reply, { name, permissions }, errors, 422)
     await db('insert into admin_roles (name, permissions) values (?, ?::text[])', [name, `{${permissions.join(',')}}`])
+    await ctx.audit.recordFor(request, 'role.create', { change: { name, permissions } })
     return await redirectWith(ctx, request, reply, `${base}/roles`, { type: 'success', text: `Role ${name} created.` })
   })
 }

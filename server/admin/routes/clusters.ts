@@ -72,6 +72,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       errors.name = (error as Error).message
       return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 409)
     }
+    await ctx.audit.recordFor(request, 'cluster.create', { cluster: { id: cluster.id, name: cluster.name }, change: { name: cluster.name, description: cluster.description } })
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'success', text: `Tenant cluster "${cluster.name}" created, with the slug "${cluster.slug}".` })
   })
 
@@ -109,6 +110,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       errors.name = (error as Error).message
       return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 409)
     }
+    await ctx.audit.recordFor(request, 'cluster.update', { cluster: { id: saved.id, name: saved.name }, change: { name: { from: cluster.name, to: saved.name }, description: { from: cluster.description, to: saved.description } } })
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}?tab=details`, { type: 'success', text: `Tenant cluster "${saved.name}" saved (slug "${saved.slug}").` })
   })
 
@@ -122,6 +124,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const cluster = await load(request, reply)
     if (cluster === null) return reply
     await clusters.delete(cluster.id)
+    await ctx.audit.recordFor(request, 'cluster.delete', { cluster: { id: cluster.id, name: cluster.name } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Tenant cluster "${cluster.name}" deleted; its tenants now belong to no cluster.` })
   })
 
@@ -149,6 +152,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
       if (keys.length === 0) throw Object.assign(new Error('Choose at least one tenant to attach.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       await clusters.attach(cluster.id, keys)
+      await ctx.audit.recordFor(request, 'cluster.attach', { cluster: { id: cluster.id, name: cluster.name }, change: { tenants: keys } })
       const after = await clusters.find(cluster.id)
       const parent = after?.parentTenantId != null && cluster.parentTenantId === null ? ` ${await identifiers([after.parentTenantId])} is its Parent Tenant.` : ''
       return `Attached ${await identifiers(keys)} to "${cluster.name}".${parent}`
@@ -158,7 +162,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   /** A member of the cluster by its key from the URL, or null after answering 404. */
   const member = async (request: FastifyRequest, reply: FastifyReply, cluster: ClusterRow): Promise<{ key: string, identifier: string } | null> => {
     const key = (request.params as { tenant: string }).tenant
-    const tenant = UUID_PATTERN.test(key) ? await ctx.tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await ctx.tenancy.tenants.find(key) : null
     const rows = tenant === null ? [] : await conn().execute('select 1 from tenants where key = ? and tenant_cluster_id = ?', [tenant.key, cluster.id], 'all')
     if (tenant === null || rows.length === 0) {
       await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That tenant is not in this cluster.' }, 404)
@@ -189,7 +193,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (cluster === null) return reply
     const tenant = await member(request, reply, cluster)
     if (tenant === null) return reply
-    const current = cluster.parentTenantId === null ? null : await ctx.tenancy.find(cluster.parentTenantId)
+    const current = cluster.parentTenantId === null ? null : await ctx.tenancy.tenants.find(cluster.parentTenantId)
     return await confirmPage(ctx, request, reply, {
       question: `Make ${tenant.identifier} the Parent Tenant of "${cluster.name}"?`,
       consequence: current === null || current.key === tenant.key
@@ -207,6 +211,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       const name = await identifiers([key])
       await clusters.detach(cluster.id, key)
+      await ctx.audit.recordFor(request, 'cluster.detach', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: name } })
       return `Detached ${name} from "${cluster.name}".`
     })
   })
@@ -216,6 +221,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const key = (request.params as { tenant: string }).tenant
       if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       await clusters.setParent(cluster.id, key)
+      await ctx.audit.recordFor(request, 'cluster.parent', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: await identifiers([key]) }, change: { parentTenantId: { from: cluster.parentTenantId, to: key } } })
       return `${await identifiers([key])} is now the Parent Tenant of "${cluster.name}".`
     })
   })

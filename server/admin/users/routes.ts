@@ -91,6 +91,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const em = tenancy.orm.em.fork()
     const user = em.create(CentralUserEntity, { name: values.name, email: values.email, password: await hashPassword(values.password) } as never)
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.create', { change: { globalId: String(user.globalId), name: values.name, email: values.email } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `User ${values.name} created. Attach it to tenants to copy it into their databases.` })
   })
 
@@ -128,6 +129,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     entity.email = values.email
     if (values.password !== '') entity.password = await hashPassword(values.password)
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.update', { change: { globalId: String(user.global_id), name: { from: user.name, to: values.name }, email: { from: user.email, to: values.email }, password: values.password === '' ? 'kept' : 'changed' } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: 'User saved; the change reaches every tenant where it exists.' })
   })
 
@@ -137,7 +139,10 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
     const tenants = (await Promise.all(keys.map(async (k) => await tenancy.tenants.find(k)))).filter((t) => t !== null)
     if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
-    for (const tenant of tenants) await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
+    for (const tenant of tenants) {
+      await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
+      await ctx.audit.recordFor(request, 'user.attach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
+    }
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
   })
 
@@ -145,7 +150,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const user = await load(request, reply)
     if (user === null) return reply
     const key = (request.params as { tenant: string }).tenant
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return await confirmPage(ctx, request, reply, {
       question: `Detach ${String(user.name)} from ${tenant.identifier}?`,
@@ -164,6 +169,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
     await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
+    await ctx.audit.recordFor(request, 'user.detach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })
   })
 
@@ -179,6 +185,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const em = tenancy.orm.em.fork()
     em.remove(await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id }))
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.delete', { change: { globalId: String(user.global_id), name: user.name, email: user.email } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `User ${user.name} deleted, with its copies in every tenant.` })
   })
 }
