@@ -141,3 +141,35 @@ test('every admin action is in the audit log with who, what, which tenant or clu
   assert.match(byAction.body, /cluster\.create/)
   assert.doesNotMatch(byAction.body, /<code>tenant\.update<\/code>/)
 })
+
+test('the fleet page shows each tenant\'s migration state; Migrate all runs in the background with progress a reload still shows, and failures with their reason', async (t) => {
+  const { app, central } = await buildAdminApp(t)
+  const good = await app.tenancy.create({ identifier: 'good', name: 'Good' })
+  const lost = await app.tenancy.create({ identifier: 'lost', name: 'Lost' })
+  // One tenant's database disappears: its migration fails and the page says why.
+  await sql(central.url.replace(/\/[^/]+$/, '/postgres'), `drop database "${app.tenancy.tenants.databaseName(lost)}" with (force)`)
+  const admin = await makeAdmin(app, ['manage_tenants'])
+  const client = new AdminClient(app)
+  await client.signIn(admin.email, admin.password)
+  const before = await client.get('/admin/fleet')
+  assert.equal(before.statusCode, 200)
+  assert.match(before.body, />good<\/a><\/td>\s*<td><span class="badge badge-up-to-date">up to date</)
+  assert.match(before.body, />lost<\/a><\/td>\s*<td><span class="badge badge-failed">failed</)
+
+  const started = await client.post('/admin/fleet/migrate', {}, { from: '/admin/fleet' })
+  assert.equal(started.statusCode, 303)
+  // A second press while it runs starts nothing new.
+  await client.post('/admin/fleet/migrate', {}, { from: '/admin/fleet' })
+  let page = await client.get('/admin/fleet')
+  // Polls the page as a reloading browser would (bounded), until the run is over.
+  for (let i = 0; i < 600 && /Migrating all tenants/.test(page.body); i++) {
+    assert.match(page.body, /<meta http-equiv="refresh" content="2">/, 'the page follows the run by itself')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    page = await client.get('/admin/fleet')
+  }
+  assert.match(page.body, /Last run finished/)
+  assert.match(page.body, /2 of 2<\/span> tenant\(s\), 1 failed/)
+  assert.match(page.body, />lost<\/a>: /)
+  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_fleet_runs'))[0]?.n, 1)
+  assert.ok(good.key.length > 0)
+})

@@ -3,6 +3,7 @@ import { Migration20261122000004ClusterInvariant } from './Migration202611220000
 import { Migration20261122000003AdminSessions } from './Migration20261122000003_admin_sessions.js'
 import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 import { Migration20261125040001AdminSecurity } from './Migration20261125040001_admin_security.js'
+import { Migration20261125040002AdminFleetRuns } from './Migration20261125040002_admin_fleet_runs.js'
 import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
@@ -12,5 +13,6 @@ export const centralMigrations = [
   { name: 'Migration20261122000003_admin_sessions', class: Migration20261122000003AdminSessions },
   { name: 'Migration20261122000004_cluster_invariant', class: Migration20261122000004ClusterInvariant },
   { name: 'Migration20261125040001_admin_security', class: Migration20261125040001AdminSecurity },
+  { name: 'Migration20261125040002_admin_fleet_runs', class: Migration20261125040002AdminFleetRuns },
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations }
 ]

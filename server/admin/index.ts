@@ -24,6 +24,7 @@ import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
 import { themeRoutes } from './theme.js'
 import { auditRoutes } from './audit/routes.js'
+import { fleetRoutes } from './fleet/routes.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
@@ -195,6 +196,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     adminRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
     auditRoutes(scope, ctx)
+    fleetRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
 }
