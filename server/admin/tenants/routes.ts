@@ -149,7 +149,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const values = readTenantForm(request.body, centralDomains(), errors, true)
     // Without manage_tenant_groups the form has no cluster, and a posted one is not taken.
     if (!canClusters(request)) values.cluster = ''
-    if (values.cluster !== '' && await tenancy.clusters.find(values.cluster) === null) errors.cluster = 'That cluster no longer exists; choose another.'
+    if (values.cluster !== '' && errors.cluster === undefined && await tenancy.clusters.find(values.cluster) === null) errors.cluster = 'That cluster no longer exists; choose another.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     let tenant: Tenant
     try {
