@@ -162,9 +162,8 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   /** A member of the cluster by its key from the URL, or null after answering 404. */
   const member = async (request: FastifyRequest, reply: FastifyReply, cluster: ClusterRow): Promise<{ key: string, identifier: string } | null> => {
     const key = (request.params as { tenant: string }).tenant
-    const tenant = UUID_PATTERN.test(key) ? await ctx.tenancy.tenants.find(key) : null
-    const rows = tenant === null ? [] : await conn().execute('select 1 from tenants where key = ? and tenant_cluster_id = ?', [tenant.key, cluster.id], 'all')
-    if (tenant === null || rows.length === 0) {
+    const tenant = UUID_PATTERN.test(key) ? (await ctx.tenancy.tenants.list({ keys: [key], clusterId: cluster.id })).tenants[0] : undefined
+    if (tenant === undefined) {
       await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That tenant is not in this cluster.' }, 404)
       return null
     }
