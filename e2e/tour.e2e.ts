@@ -92,7 +92,7 @@ for (const mode of MODES) {
     test.use({ viewport: { width: mode.width, height: mode.height }, colorScheme: mode.colorScheme })
 
     test(`every admin page passes axe, fits ${mode.width} px and is kept as a screenshot (${mode.name})`, async ({ page }) => {
-      test.setTimeout(180_000)
+      test.setTimeout(600_000)
       await page.goto('/admin/login')
       await expectAccessible(page)
       await noSidewaysScroll(page, 'login')

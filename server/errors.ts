@@ -42,7 +42,14 @@ export const InvalidIdentifierError = createError(
 /** The Host header is not a hostname we accept. */
 export const InvalidHostError = createError(
   'FST_TENANCY_INVALID_HOST',
-  'The Host header is not a valid hostname: use lowercase ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  'The Host header is not a valid hostname: use ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  400
+)
+
+/** The request carries more than one Host header. */
+export const DuplicateHostError = createError(
+  'FST_TENANCY_DUPLICATE_HOST',
+  'The request has more than one Host header; send exactly one.',
   400
 )
 
@@ -198,7 +205,6 @@ export const ImpersonationRefusedError = createError(
   'FST_TENANCY_IMPERSONATION_REFUSED',
   'The impersonation link was refused: %s. Ask an admin for a new one.',
   403
-
 )
 
 /** A tenant cluster name is in use (names are unique, case aside). */
@@ -215,6 +221,13 @@ export const SignInLimitError = createError(
   429
 )
 
+/** A lifecycle operation was asked of a tenant that is being deleted. */
+export const TenantDeletingError = createError(
+  'FST_TENANCY_TENANT_DELETING',
+  'Tenant "%s" is being deleted; call app.tenancy.delete(tenant) again to finish deleting it.',
+  409
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -225,5 +238,6 @@ export const errorCodes = [
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
-  ClusterNameTakenError, SignInLimitError
+  ClusterNameTakenError, SignInLimitError,
+  DuplicateHostError, TenantDeletingError
 ].map((E) => new E().code)

@@ -11,7 +11,8 @@ import { makeProvider } from './providers/make-provider.js'
 import { CachedTenantProvider } from './providers/cached-provider.js'
 import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
-import { listenForTenantChanges, type ChangeListener } from './providers/invalidation.js'
+import { listenForTenantChanges, type ChangeListener, type TenantChange } from './providers/invalidation.js'
+import { tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import { TenantConnections } from './database/tenant-connections.js'
@@ -71,6 +72,8 @@ export interface TenancyRuntime {
   impersonation: Impersonation
   /** Per-tenant request counts and latency, fed by the plugin. */
   requestStats: RequestStats
+  /** The backend process id of the tenant change listener's connection (null when not listening), for operators and tests. */
+  listenerPid: () => number | null
 }
 
 const runtimes = new WeakMap<TenancyApi, TenancyRuntime>()
@@ -139,6 +142,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
   const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, centralDomains: options.centralDomains })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
+  // What one change touched, and nothing else (a change to one tenant keeps the others cached).
+  const forget = (change: TenantChange): void => { cache?.forget(change); formerNames.forget(change) }
   const identification = new TenantIdentification(resolvers, { centralDomains: options.centralDomains }, lookups, cache)
 
   // 3. The tenant context and what each scope gets.
@@ -160,12 +165,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     targetOf,
     runAsTenant,
     invalidate,
+    forget,
+    lock: tenantLocker(db.url),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
   })
-  const updates = new TenantUpdates(orm, events, invalidate, moveTenant, options.centralDomains)
-  const statuses = new TenantStatusChanges(orm, events, invalidate)
-  const domains = new TenantDomains(orm, events, invalidate, options.centralDomains)
+  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains)
+  const statuses = new TenantStatusChanges(orm, events, forget)
+  const domains = new TenantDomains(orm, events, forget, options.centralDomains)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
   const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
@@ -188,7 +195,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const requestStats = new RequestStats()
 
   // 6. Changes through the ORM empty the cache, and the cluster rule is kept.
-  orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(invalidate))
+  orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(forget, invalidate))
   orm.em.getEventManager().registerSubscriber(clusterObserver())
 
   const api: TenancyApi = {
@@ -245,12 +252,18 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await maintenance.start()
       await sync?.start()
       if (cache === null || options.cache === false || !options.cache.listen) return
-      listener = listenForTenantChanges(db.url, invalidate, (error) => {
-        log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting')
+      const cached = cache
+      listener = listenForTenantChanges({
+        url: db.url,
+        heartbeatMs: options.cache.heartbeatMs,
+        onChange: (change) => { if (change === null) invalidate(); else forget(change) },
+        onListening: (listening) => { cached.setListening(listening); formerNames.invalidate() },
+        onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting') }
       })
       await listener.ready
     },
     idle: async () => { await strategy.idle() },
+    listenerPid: () => listener?.pid() ?? null,
     async close () {
       await sync?.close()
       await jobs.close()

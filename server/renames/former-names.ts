@@ -74,6 +74,12 @@ export class FormerNames {
   invalidate (): void {
     this.cache.clear()
   }
+
+  /** Forgets the cached lookups of the names one change touched (its old and new identifiers and domains). */
+  forget (change: { identifiers: readonly string[], domains: readonly string[] }): void {
+    for (const name of change.identifiers) this.cache.delete('identifier\u0000' + name)
+    for (const name of change.domains) this.cache.delete('domain\u0000' + name)
+  }
 }
 
 function toFormerName (kind: FormerNameKind, name: string, row: Record<string, unknown>): FormerName {
