@@ -221,6 +221,20 @@ export const SignInLimitError = createError(
   429
 )
 
+/** An attach named a global id that the resource's central table does not hold. */
+export const SyncUnknownGlobalIdError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_GLOBAL_ID',
+  'Synced resource "%s" has no central row with the global id "%s"; create it centrally before attaching it to a tenant.',
+  404
+)
+
+/** A synced resource was asked for by a name that is not declared. */
+export const SyncUnknownResourceError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_RESOURCE',
+  'No synced resource is named "%s"; declare it in the sync.resources option.',
+  404
+)
+
 /** A lifecycle operation was asked of a tenant that is being deleted. */
 export const TenantDeletingError = createError(
   'FST_TENANCY_TENANT_DELETING',
@@ -239,5 +253,6 @@ export const errorCodes = [
   RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
   ClusterNameTakenError, SignInLimitError,
+  SyncUnknownGlobalIdError, SyncUnknownResourceError,
   DuplicateHostError, TenantDeletingError
 ].map((E) => new E().code)
