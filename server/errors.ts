@@ -144,11 +144,23 @@ export const ClusterNotFoundError = createError(
   404
 )
 
+/**
+ * Every connection the budget allows to a database host is in use, and none
+ * came free within `database.acquireTimeoutMs`. Carries a `Retry-After`
+ * header (Fastify's error handler sends an error's `headers`).
+ */
+export const BusyError = createError(
+  'FST_TENANCY_BUSY',
+  'Every connection to database host "%s" is in use and none came free in time; try again in a moment (or raise database.maxConnections).',
+  503
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
   InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
-  DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError
+  DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
+  BusyError
 ].map((E) => new E().code)

@@ -20,7 +20,7 @@ import { CachedTenantProvider } from './providers/cached-provider.js'
 import { listenForTenantChanges, type ChangeListener } from './providers/invalidation.js'
 import { TenantContext } from './context/tenant-context.js'
 import { TenantScope } from './context/tenant-scope.js'
-import { TenantConnections } from './database/tenant-connections.js'
+import { TenantConnections, type ConnectionStats } from './database/tenant-connections.js'
 import { tenantDatabaseName } from './database/names.js'
 import { databaseStrategy, schemaStrategy, type DatabaseStrategy } from './database/strategy.js'
 import type { TenantTarget } from './database/tenant-target.js'
@@ -109,6 +109,8 @@ export class Tenancy {
       entities: options.tenantEntities,
       cap: options.database.poolCap,
       poolSize: options.database.poolSize,
+      maxConnections: options.database.maxConnections,
+      acquireTimeoutMs: options.database.acquireTimeoutMs,
       idleTimeoutMs: options.database.idleTimeoutMs,
       debug: options.database.debug
     })
@@ -199,7 +201,7 @@ export class Tenancy {
   async start (): Promise<void> {
     await this.sync?.start()
     if (this.cache === null || this.options.cache === false || !this.options.cache.listen) return
-    this.listener = listenForTenantChanges(this.options.database.url, () => this.invalidate(), (error) => {
+    this.listener = listenForTenantChanges(this.options.database.directUrl ?? this.options.database.url, () => this.invalidate(), (error) => {
       this.log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting')
     })
     await this.listener.ready
@@ -217,6 +219,11 @@ export class Tenancy {
     await this.strategy.close()
     await this.listener?.close()
     await this.connections.close()
+  }
+
+  /** Open tenant pools, and per database host the connections open, the budget, requests waiting and the peak. */
+  stats (): ConnectionStats {
+    return this.connections.stats()
   }
 
   /** Forgets every cached tenant (done for you when tenants or domains change). */

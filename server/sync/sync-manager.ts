@@ -62,8 +62,8 @@ export class SyncManager {
       for (const meta of Object.values(pivotMeta)) if (meta.tableName === r.pivot.table) pivots.set(meta.className, r)
     }
     tenancy.orm.em.getEventManager().registerSubscriber(centralCapture(list, pivots, this.hooks(null)))
-    tenancy.connections.onOpen((orm, target) => {
-      orm.em.getEventManager().registerSubscriber(tenantCapture(list, () => target.key, this.hooks(target.key)))
+    tenancy.connections.onOpen((events, target) => {
+      events.registerSubscriber(tenantCapture(list, () => target.key, this.hooks(target.key)))
     })
   }
 
