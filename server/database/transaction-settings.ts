@@ -31,7 +31,7 @@ interface SettingsMethods {
 /**
  * `begin`, `transactional` and `execute` of `conn`, made to apply `settings`:
  * a top-level transaction runs them right after BEGIN (a savepoint inherits
- * them), and a statement run outside any transaction gets one of its own.
+ * them), and a SQL string run outside any transaction gets one of its own.
  * `original` holds the unpatched methods (they differ from `conn`'s own when
  * `conn` is patched in place).
  */
@@ -59,7 +59,8 @@ function settingsMethods (conn: Conn, settings: TransactionSettings, original: P
     }
   }
   const execute = async (query: unknown, params?: unknown[], method?: 'all' | 'get' | 'run', ctx?: Trx, loggerContext?: unknown): Promise<any> => {
-    if (ctx != null) return await original.execute.call(conn, query as any, params, method, ctx, loggerContext as any)
+    // A knex builder may be bound to a transaction already (`.transacting()`, as MikroORM's migrator does), and names its schema itself.
+    if (ctx != null || typeof query !== 'string') return await original.execute.call(conn, query as any, params, method, ctx, loggerContext as any)
     return await transactional(async (trx) => await original.execute.call(conn, query as any, params, method, trx, loggerContext as any))
   }
   return { begin, transactional, execute }
