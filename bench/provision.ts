@@ -3,6 +3,7 @@ import { tenancyPlugin, type TenancyOptions } from '../server/index.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 const SAMPLES = 11
 
@@ -18,7 +19,7 @@ async function timeCreates (app: FastifyInstance, label: string, waitForSpares: 
   // One first tenant builds the template (not measured).
   await app.tenancy.create({ identifier: `${label}-warm` })
   for (let i = 0; i < SAMPLES; i++) {
-    if (waitForSpares) await app.tenancy.idle()
+    if (waitForSpares) await tenancyRuntime(app.tenancy).idle()
     const started = performance.now()
     await app.tenancy.create({ identifier: `${label}-${i}` })
     times.push(performance.now() - started)

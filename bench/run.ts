@@ -7,11 +7,13 @@ import { startEmbeddedPostgres } from '../server/database/embedded-postgres.js'
 import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'
+import { rls } from './rls.js'
 
 const BENCHMARKS: Array<{ prefix: string, run: (ctx: BenchContext) => Promise<Figure[]> }> = [
   { prefix: 'overhead', run: overhead },
   { prefix: 'provision', run: provision },
-  { prefix: 'migrate200', run: migrate200 }
+  { prefix: 'migrate200', run: migrate200 },
+  { prefix: 'rls', run: rls }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false } }, allowPositionals: true })

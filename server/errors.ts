@@ -91,7 +91,7 @@ export const UnsafeDatabaseNameError = createError(
 /** A tenant with this identifier exists already. */
 export const IdentifierTakenError = createError(
   'FST_TENANCY_IDENTIFIER_TAKEN',
-  'The identifier "%s" is taken by another tenant; choose another.',
+  'The identifier "%s" is taken (by another tenant, or as a reserved or central name); choose another.',
   409
 )
 
@@ -144,6 +144,41 @@ export const ClusterNotFoundError = createError(
   404
 )
 
+/** A change to a tenant (name, data, cluster) is not well-formed. */
+export const InvalidTenantChangeError = createError(
+  'FST_TENANCY_INVALID_CHANGE',
+  'The tenant change is not valid: %s.',
+  400
+)
+
+/** A tenant's status cannot go from where it is to where it was asked to go. */
+export const TenantStatusError = createError(
+  'FST_TENANCY_STATUS_TRANSITION',
+  'Tenant "%s" is %s, so it cannot be %s: only an active tenant can be suspended, and only a suspended one activated.',
+  409
+)
+
+/** A domain was named for a tenant that does not have it. */
+export const DomainNotFoundError = createError(
+  'FST_TENANCY_DOMAIN_NOT_FOUND',
+  'The domain "%s" is not a domain of tenant "%s".',
+  404
+)
+
+/** Strategy `shared`: a tenant table has no row-level security policy; the plugin will not register. */
+export const RlsMissingError = createError(
+  'FST_TENANCY_RLS_MISSING',
+  'Tenant tables in schema "%s" have no row-level security policy: %s. Run `fastify-tenancy tenants:rls` (or app.tenancy.migrate()) to create them.',
+  500
+)
+
+/** Strategy `shared`: the app role could read across tenants; the plugin will not register. */
+export const RlsUnsafeRoleError = createError(
+  'FST_TENANCY_RLS_UNSAFE_ROLE',
+  'The role "%s" of shared.url %s, so it could read across tenants: connect shared.url as a role that owns no tenant table and has neither BYPASSRLS nor superuser.',
+  500
+)
+
 /**
  * Every connection the budget allows to a database host is in use, and none
  * came free within `database.acquireTimeoutMs`. Carries a `Retry-After`
@@ -162,5 +197,6 @@ export const errorCodes = [
   MisconfigurationError, NoTenantContextError, StoragePathError, UnsafeDatabaseNameError,
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
-  BusyError
+  InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
+  RlsMissingError, RlsUnsafeRoleError, BusyError
 ].map((E) => new E().code)

@@ -8,14 +8,12 @@ import { tenantEntities as shippedTenantEntities } from './entities/tenant/index
 import type { TenantScope } from './context/tenant-scope.js'
 import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
+import { resolveSharedOptions, type ResolvedSharedOptions, type SharedOptions } from './database/shared/shared-options.js'
 import type { SyncOptions } from './sync/sync-manager.js'
 import { refuseLeakyPooling } from './database/pooler.js'
 
-/** A database host and how many tenants it holds, for the placement function. */
-export interface HostLoad {
-  name: string
-  tenants: number
-}
+export type { HostLoad } from './lifecycle/placement.js'
+import type { HostLoad } from './lifecycle/placement.js'
 
 export interface ProvisioningOptions {
   /** Clone new tenant databases from a template kept at the newest migration (default true; strategy `database` only). */
@@ -77,6 +75,8 @@ export interface TenancyDatabaseOptions {
 
 export interface TenancyOptions {
   database: TenancyDatabaseOptions
+  /** Your app's MikroORM instance for the central database, instead of one made by the plugin (it must include `centralEntities`). */
+  orm?: import('@mikro-orm/postgresql').MikroORM
   /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
   tenantEntities?: EntitySchema<any, any>[]
   /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */
@@ -107,6 +107,8 @@ export interface TenancyOptions {
   migrateCentral?: boolean
   /** `database` (default): a PostgreSQL database per tenant. `schema`: a schema per tenant inside the hosts' databases. */
   strategy?: StrategyName
+  /** Strategy `shared`: the app role's URL, the central role's URL, the schema (see README, "Choosing a strategy"). */
+  shared?: SharedOptions
   provisioning?: ProvisioningOptions
   /** Resource syncing: the synced resources and the mode (see README). Off when not given. */
   sync?: SyncOptions
@@ -133,7 +135,9 @@ export interface ResolvedOptions {
   cachePrefix: string
   bootstrappers: Bootstrapper[]
   migrateCentral: boolean
+  orm: import('@mikro-orm/postgresql').MikroORM | null
   strategy: StrategyName
+  shared: ResolvedSharedOptions | null
   sync: SyncOptions | null
   queueSchema: string
   queueMaintenanceSeconds: number
@@ -284,7 +288,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (typeof cachePrefix !== 'string') fail('cachePrefix', 'must be a string')
   if (o.migrateCentral !== undefined && typeof o.migrateCentral !== 'boolean') fail('migrateCentral', 'must be true or false')
   const strategy = o.strategy ?? 'database'
-  if (strategy !== 'database' && strategy !== 'schema') fail('strategy', 'must be "database" or "schema"')
+  if (strategy !== 'database' && strategy !== 'schema' && strategy !== 'shared') fail('strategy', 'must be "database", "schema" or "shared"')
+  if (strategy !== 'shared' && o.shared !== undefined) fail('shared', 'is only for strategy "shared"')
+  const shared = strategy === 'shared' ? resolveSharedOptions(o.shared, url) : null
   const prov: ProvisioningOptions = o.provisioning ?? {}
   if (!plainObject(prov as unknown)) fail('provisioning', 'must be an object')
   if (prov.template !== undefined && typeof prov.template !== 'boolean') fail('provisioning.template', 'must be true or false')
@@ -297,7 +303,10 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const directUrl = db.directUrl === undefined ? null : postgresUrl(db.directUrl, 'database.directUrl')
   refuseLeakyPooling({ pooler, urls: [url, ...Object.values(hosts)], listen: cache !== false && cache.listen, directUrl, strategy, tenantEntities })
 
+  const orm = o.orm ?? null
+  if (orm !== null && (typeof orm !== 'object' || typeof (orm as { getMetadata?: unknown }).getMetadata !== 'function' || typeof (orm as { em?: unknown }).em !== 'object')) fail('orm', 'must be a MikroORM instance (the result of MikroORM.init)')
   return {
+    orm,
     database: {
       url,
       hosts,
@@ -328,6 +337,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     bootstrappers,
     migrateCentral: o.migrateCentral ?? false,
     strategy,
+    shared,
     sync: checkSync(o.sync),
     queueSchema: checkSchema(o.queueSchema ?? 'fastify_tenancy_queue', 'queueSchema'),
     queueMaintenanceSeconds: positiveInt(o.queueMaintenanceSeconds, 'queueMaintenanceSeconds', 60),

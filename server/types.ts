@@ -2,12 +2,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql'
 import type { RouteMode } from './options.js'
 import type { Tenant } from './tenant.js'
-import type { Tenancy } from './tenancy.js'
+import type { TenancyApi } from './tenancy-api.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The tenancy runtime: `run`, `current`, `tenants`, `em`, `invalidate`. */
-    tenancy: Tenancy
+    /** fastify-tenancy's API: `run`, `current`, `tenants`, `create`, `migrate`, `sync`, `stats`… */
+    tenancy: TenancyApi
   }
   interface FastifyRequest {
     /** The request's tenant; null on central routes and on universal routes that name none. */

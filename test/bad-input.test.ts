@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql } from './helpers/database.js'
 import { tenancyPlugin, tenantDatabaseName, ProjectEntity } from '../server/index.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Values no identifier may be: each breaks a rule of DESIGN.md (lowercase [a-z0-9-], 1-63, no dash at either end, no punycode). */
 const HOSTILE = [
@@ -126,7 +127,7 @@ test('hostile identifiers in the X-Tenant header, the tenant cookie and the path
 test('a tenant database name comes from the key only, and a name from anything else is refused before SQL', async (t) => {
   const { app, central } = await buildApp(t)
   const acme = await app.tenancy.create({ identifier: 'acme' })
-  const name = app.tenancy.databaseName(acme)
+  const name = app.tenancy.tenants.databaseName(acme)
   assert.match(name, new RegExp(`^${central.prefix}[0-9a-f]{32}$`))
   assert.equal(name, central.prefix + acme.key.replaceAll('-', ''))
   assert.equal(name.includes('acme'), false)
@@ -146,11 +147,11 @@ test('a tenant database name comes from the key only, and a name from anything e
 test('create refuses bad identifiers and domains before any database or tenant row is made', async (t) => {
   const { app, central } = await buildApp(t, { centralDomains: ['example.com', 'localhost'] })
   const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test'] })
-  await app.tenancy.idle()
+  await tenancyRuntime(app.tenancy).idle()
   // This app's databases (tenants, template, spares) all start with its prefix; other test files make and drop theirs meanwhile.
   const databases = async (): Promise<string[]> => (await sql<{ datname: string }>(serverUrl(), 'select datname from pg_database where left(datname, length($1)) = $1 order by datname', [central.prefix])).map((r) => r.datname)
   const before = await databases()
-  assert.ok(before.includes(app.tenancy.databaseName(acme)), 'the query sees this app\'s databases')
+  assert.ok(before.includes(app.tenancy.tenants.databaseName(acme)), 'the query sees this app\'s databases')
 
   for (const identifier of [...HOSTILE, 42, null, undefined, ['acme']]) {
     await assert.rejects(app.tenancy.create({ identifier } as never), (e: any) => e.code === 'FST_TENANCY_INVALID_IDENTIFIER' && e.statusCode === 400, show(identifier))
@@ -167,7 +168,7 @@ test('create refuses bad identifiers and domains before any database or tenant r
   await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['fresh.test', 'BAD.test'] }), (e: any) => e.code === 'FST_TENANCY_INVALID_DOMAIN')
   await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['acme.test'] }), (e: any) => e.code === 'FST_TENANCY_DOMAIN_TAKEN')
 
-  await app.tenancy.idle()
+  await tenancyRuntime(app.tenancy).idle()
   assert.deepEqual(await databases(), before, 'no database was made')
   assert.deepEqual(await tenantsTable(central.url), { exists: true, identifiers: ['acme'] }, 'no tenant row was left behind')
   assert.deepEqual((await sql(central.url, 'select domain from domains order by domain')).map((r) => r.domain), ['acme.test'])

@@ -78,7 +78,7 @@ test('deleting a cluster releases its tenants; deleting a Parent Tenant with oth
   await app.tenancy.clusters.attach(c.id, [a!.key, b!.key])
   await assert.rejects(app.tenancy.delete(a!), /make another tenant the Parent Tenant before deleting it/)
   assert.equal((await sql(central.url, 'select count(*)::int as n from tenants where key = $1', [a!.key]))[0]?.n, 1, 'nothing was deleted')
-  assert.equal((await sql(central.url, 'select count(*)::int as n from pg_database where datname = $1', [app.tenancy.databaseName(a!)]))[0]?.n, 1, 'its database is still there')
+  assert.equal((await sql(central.url, 'select count(*)::int as n from pg_database where datname = $1', [app.tenancy.tenants.databaseName(a!)]))[0]?.n, 1, 'its database is still there')
   await app.tenancy.delete(b!)
   await app.tenancy.delete(a!)
   assert.equal(await parentOf(central.url, c.id), null)

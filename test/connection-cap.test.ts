@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql } from './helpers/database.js'
 import { ProjectEntity, type Tenant } from '../server/index.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 async function tenantConnections (prefix: string): Promise<number> {
   const rows = await sql<{ n: number }>(serverUrl(), 'select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and not starts_with(datname, $2)', [prefix, prefix + 'template'])
@@ -15,7 +16,7 @@ test('with the pool cap at 5, 40 tenants in turn never hold more than cap × poo
   })
   const tenants: Tenant[] = []
   for (let i = 0; i < 40; i++) tenants.push(await app.tenancy.create({ identifier: `cap${i}` }))
-  await app.tenancy.idle()
+  await tenancyRuntime(app.tenancy).idle()
   let peak = 0
   let sampling = true
   const sampler = (async () => {
@@ -30,14 +31,14 @@ test('with the pool cap at 5, 40 tenants in turn never hold more than cap × poo
       assert.equal(res.statusCode, 200)
       assert.deepEqual(res.json(), { n: 0 })
       peak = Math.max(peak, await tenantConnections(central.prefix))
-      assert.ok(app.tenancy.connections.stats().open <= 5)
+      assert.ok(app.tenancy.stats().open <= 5)
     }
   }
   sampling = false
   await sampler
   assert.ok(peak <= 10, `at most 5 pools × 2 connections were open, saw ${peak}`)
   assert.ok(peak >= 1, 'the sampler saw the connections')
-  assert.ok(app.tenancy.connections.stats().opened >= 40, 'pools were closed and opened again as tenants came in turn')
+  assert.ok(app.tenancy.stats().opened >= 40, 'pools were closed and opened again as tenants came in turn')
 })
 
 test('a pool evicted while a request uses it stays open until that request ends', { timeout: 60_000 }, async (t) => {
@@ -71,14 +72,14 @@ test('a pool evicted while a request uses it stays open until that request ends'
   try {
     for (const other of others) {
       assert.equal((await app.inject({ url: '/quick', headers: { 'x-tenant': other.identifier } })).statusCode, 200)
-      draining = Math.max(draining, app.tenancy.connections.stats().draining)
+      draining = Math.max(draining, app.tenancy.stats().draining)
     }
   } finally {
     release()
   }
-  assert.ok(draining >= 1, `a busy pool was evicted but is still draining (${JSON.stringify(app.tenancy.connections.stats())})`)
+  assert.ok(draining >= 1, `a busy pool was evicted but is still draining (${JSON.stringify(app.tenancy.stats())})`)
   const results = await Promise.all(pending)
   assert.deepEqual(results.map((r) => [r.statusCode, r.json()]), [[200, { titles: ['kept-slow1'] }], [200, { titles: ['kept-slow2'] }]])
-  assert.equal(app.tenancy.connections.stats().draining, 0, 'it closed once its request ended')
-  assert.ok(app.tenancy.connections.stats().open <= 2)
+  assert.equal(app.tenancy.stats().draining, 0, 'it closed once its request ended')
+  assert.ok(app.tenancy.stats().open <= 2)
 })

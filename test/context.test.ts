@@ -178,18 +178,18 @@ test('renaming a tenant keeps its cache prefix and its storage folder', async (t
   const { app } = await buildApp(t, { storageRoot: root, identification: ['header'] }, (a) => {
     a.get('/where', async (request) => {
       const scope = a.tenancy.scope()
-      return { identifier: request.tenant?.identifier, storage: scope?.storage?.root, cache: scope?.cacheKey('x'), database: a.tenancy.databaseName(request.tenant as Tenant) }
+      return { identifier: request.tenant?.identifier, storage: scope?.storage?.root, cache: scope?.cacheKey('x'), database: a.tenancy.tenants.databaseName(request.tenant as Tenant) }
     })
   })
   const acme = await app.tenancy.create({ identifier: 'acme' })
   const before = (await app.inject({ url: '/where', headers: { 'x-tenant': 'acme' } })).json()
-  assert.deepEqual(before, { identifier: 'acme', storage: resolve(root, acme.resourceKey as string), cache: `tenant:${acme.key}:x`, database: app.tenancy.databaseName(acme) })
+  assert.deepEqual(before, { identifier: 'acme', storage: resolve(root, acme.resourceKey as string), cache: `tenant:${acme.key}:x`, database: app.tenancy.tenants.databaseName(acme) })
 
   await rename(app, acme.key, 'initech')
   const after = (await app.inject({ url: '/where', headers: { 'x-tenant': 'initech' } })).json()
   assert.deepEqual(after, { ...before, identifier: 'initech' })
   assert.equal((await app.inject({ url: '/where', headers: { 'x-tenant': 'acme' } })).json().code, 'FST_TENANCY_UNKNOWN_TENANT')
-  const renamed = await app.tenancy.find('initech')
+  const renamed = await app.tenancy.tenants.find('initech')
   assert.equal(renamed?.key, acme.key)
   assert.equal(renamed?.resourceKey, acme.resourceKey)
 })

@@ -4,12 +4,13 @@ import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { ProjectEntity, type ProvisioningStep, type TenancyEventName, type Tenant } from '../server/index.js'
 import type { FastifyInstance } from 'fastify'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 const STRATEGIES = ['database', 'schema'] as const
 
 /** Whether the tenant's database (or schema) exists, and the tables in it. */
 async function storage (app: FastifyInstance, central: { url: string }, tenant: Pick<Tenant, 'key' | 'databaseHost'>): Promise<{ exists: boolean, tables: string[] }> {
-  const target = app.tenancy.target(tenant)
+  const target = app.tenancy.tenants.target(tenant)
   if (target.schema === null) {
     const exists = (await sql(serverUrl(), 'select 1 from pg_database where datname = $1', [target.name])).length === 1
     if (!exists) return { exists, tables: [] }
@@ -62,8 +63,8 @@ for (const strategy of STRATEGIES) {
       app.tenancy.events.on('tenant.migrated', () => { if (where === 'migrate' && fail) throw new Error('migration broke') })
       app.tenancy.events.on('tenant.failed', (e) => { failed.push(String(e.step)) })
       await assert.rejects(app.tenancy.create({ identifier: 'acme' }), (e: any) => e.code === 'FST_TENANCY_PROVISIONING_FAILED' && e.message.includes(`at step "${where}"`))
-      await app.tenancy.idle()
-      const tenant = await app.tenancy.find('acme')
+      await tenancyRuntime(app.tenancy).idle()
+      const tenant = await app.tenancy.tenants.find('acme')
       assert.equal(tenant?.status, 'failed')
       const reason = (await sql(central.url, 'select failure_reason from tenants where key = $1', [tenant!.key]))[0]?.failure_reason
       assert.match(String(reason), new RegExp(`^${where}: `))
@@ -103,7 +104,7 @@ test('a user step runs in the pipeline, and an existing database is refused unle
   assert.deepEqual(ran, ['acme'])
 
   const key = '01a20000-0000-7000-8000-0000000000aa'
-  const name = app.tenancy.databaseName({ key })
+  const name = app.tenancy.tenants.databaseName({ key })
   await sql(serverUrl(), `create database "${name}"`)
   await sql(urlFor(name), 'create table keep_me (id int)')
   await assert.rejects(app.tenancy.create({ identifier: 'globex', key }), (e: any) => e.code === 'FST_TENANCY_PROVISIONING_FAILED' && /exists already/.test(e.message))
@@ -126,7 +127,7 @@ test('migrate and rollback fan out with bounded concurrency, filter tenants, and
   assert.equal((await app.tenancy.migrationStatus(tenants[1]!)).pending.length, 1, 'a2 was skipped')
   await assert.rejects(app.tenancy.migrate({ tenants: ['nobody'] }), (e: any) => e.code === 'FST_TENANCY_TENANT_NOT_FOUND')
   // One broken tenant database does not stop the others.
-  await sql(serverUrl(), `drop database "${app.tenancy.databaseName(tenants[2]!)}" with (force)`)
+  await sql(serverUrl(), `drop database "${app.tenancy.tenants.databaseName(tenants[2]!)}" with (force)`)
   const results = await app.tenancy.migrate({ concurrency: 3 })
   assert.deepEqual(results.map((r) => [r.identifier, r.ok]), [['a1', true], ['a2', true], ['a3', false], ['a4', true], ['a5', true]])
   assert.match(String(results[2]?.error), /does not exist/)

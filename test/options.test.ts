@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import Fastify from 'fastify'
 import { tenancyPlugin, type TenancyOptions } from '../server/index.js'
 import { freshCentral, sql } from './helpers/database.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and the message names the option', async (t) => {
   const central = await freshCentral(t)
@@ -113,7 +114,7 @@ test('good options with every default register and answer', async (t) => {
   await app.ready()
   t.after(async () => { await app.close() })
   assert.equal((await app.inject({ url: '/health', headers: { host: 'localhost' } })).statusCode, 200)
-  const o = app.tenancy.options
+  const o = tenancyRuntime(app.tenancy).options
   assert.deepEqual(
     { centralDomains: o.centralDomains, identification: o.identification, provider: o.provider, defaultRouteMode: o.defaultRouteMode, header: o.header, cookie: o.cookie, cachePrefix: o.cachePrefix, strategy: o.strategy, poolCap: o.database.poolCap },
     { centralDomains: ['localhost', '127.0.0.1'], identification: ['subdomain', 'domain'], provider: { driver: 'orm' }, defaultRouteMode: 'tenant', header: 'x-tenant', cookie: 'tenant', cachePrefix: 'tenant:', strategy: 'database', poolCap: 50 }

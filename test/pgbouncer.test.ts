@@ -33,7 +33,7 @@ test('the database strategy through PgBouncer in transaction mode: 10,000 interl
     database: { url: bouncer.url(central.url), directUrl: central.url, pooler: 'transaction', maxConnections: 30, poolSize: 2, poolCap: 20 }
   }, routes, central)
 
-  const expected = (tenant: Tenant, url: string): string[] => url === '/database' ? [app.tenancy.databaseName(tenant)] : [tenant.identifier]
+  const expected = (tenant: Tenant, url: string): string[] => url === '/database' ? [app.tenancy.tenants.databaseName(tenant)] : [tenant.identifier]
   const urls: Array<['GET' | 'POST', string]> = [['GET', '/titles'], ['POST', '/touch'], ['GET', '/database']]
   const wrong: string[] = []
   const statuses = new Map<number, number>()

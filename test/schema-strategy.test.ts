@@ -8,6 +8,7 @@ import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { ProjectEntity, tenancyPlugin, type Tenant } from '../server/index.js'
 import { tenantEntities } from '../server/entities/tenant/index.js'
 import Fastify from 'fastify'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Routes that read the tenant's projects through the ORM, through raw SQL in a transaction, and through raw SQL alone. */
 function routes (app: FastifyInstance): void {
@@ -61,7 +62,7 @@ test('schema tenants share one pool per host, and each request sees only its own
   assert.ok((stats.hosts.default?.peak ?? 0) <= 6, `the host's budget held: ${JSON.stringify(stats.hosts)}`)
 
   const conn = await app.inject({ url: '/connection', headers: { 'x-tenant': 'sch3' } })
-  assert.deepEqual(conn.json(), { schema: app.tenancy.databaseName(tenants[3] as Tenant), n: 1 })
+  assert.deepEqual(conn.json(), { schema: app.tenancy.tenants.databaseName(tenants[3] as Tenant), n: 1 })
 })
 
 test('schema tenants through PgBouncer in transaction mode stay apart', { timeout: 240_000 }, async (t) => {
@@ -85,12 +86,12 @@ test('schema tenants through PgBouncer in transaction mode stay apart', { timeou
 test('a schema tenant\'s search_path lives only as long as its transaction', { timeout: 120_000 }, async (t) => {
   const { app } = await buildApp(t, { strategy: 'schema', identification: ['header'], cache: { listen: false }, database: { maxConnections: 1 } }, routes)
   const [a] = await schemaTenants(app, 1, 'sp') as [Tenant]
-  const schema = app.tenancy.databaseName(a)
+  const schema = app.tenancy.tenants.databaseName(a)
   const inside = await app.tenancy.run(a, async (scope) => await scope.em.getConnection().execute('show search_path', [], 'all'))
   assert.deepEqual(inside, [{ search_path: `"${schema}"` }], 'inside its transaction the tenant\'s schema is the search_path')
   assert.equal((await app.inject({ url: '/raw-in-transaction', headers: { 'x-tenant': a.identifier } })).statusCode, 200)
   // The host's one connection ran the tenant's transactions; the session itself never took the schema.
-  const lease = app.tenancy.connections.lease(app.tenancy.target(a))
+  const lease = tenancyRuntime(app.tenancy).connections.lease(app.tenancy.tenants.target(a))
   try {
     const session = await lease.orm.em.getConnection().execute('show search_path', [], 'all')
     assert.equal(session.length, 1)

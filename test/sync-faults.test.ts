@@ -38,15 +38,15 @@ test('a tenant database that is down catches up when it is back; the others are 
   const gid = String(user.globalId)
   for (const tenant of [up, down]) await app.tenancy.sync!.attach('users', gid, tenant)
   await app.tenancy.sync!.settle()
-  const downUrl = (): string => { const u = new URL(second!.url); u.pathname = '/' + app.tenancy.databaseName(down); return u.toString() }
+  const downUrl = (): string => { const u = new URL(second!.url); u.pathname = '/' + app.tenancy.tenants.databaseName(down); return u.toString() }
   assert.equal((await sql(downUrl(), 'select name from users'))[0]?.name, 'v1')
 
   await second.stop()
   await rename(app, gid, 'v2')
   // The central row and the reachable tenant have it at once; the change for the other waits in the queue.
   const deadline = Date.now() + 10_000
-  while ((await sql(urlFor(app.tenancy.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-  assert.equal((await sql(urlFor(app.tenancy.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
+  while ((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  assert.equal((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
   assert.equal((await sql(central.url, 'select name from users'))[0]?.name, 'v2')
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
   assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
@@ -63,7 +63,7 @@ test('a tenant database that is down catches up when it is back; the others are 
     }
   }
   await app.tenancy.sync!.settle(60_000)
-  for (const url of [central.url, urlFor(app.tenancy.databaseName(up)), downUrl()]) {
+  for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), downUrl()]) {
     assert.equal((await sql(url, 'select name from users'))[0]?.name, 'v2', url)
   }
   const retried = await sql(central.url, "select max(retry_count)::int as n from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync'")
@@ -76,7 +76,7 @@ test('a worker killed in the middle of a change: the change is retried elsewhere
     sync: { mode: 'queued', worker: false, jobExpireSeconds: 2, resources: USERS }
   })
   const tenant = await app.tenancy.create({ identifier: 'victim' })
-  const db = urlFor(app.tenancy.databaseName(tenant))
+  const db = urlFor(app.tenancy.tenants.databaseName(tenant))
   const em = app.tenancy.orm.em.fork()
   const user = em.create(CentralUserEntity, { name: 'before', email: 'k@x.test', password: 'p' } as never)
   await em.flush()

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql, urlFor } from './helpers/database.js'
 import { CentralUserEntity, TenantUserCopyEntity, TenantUserEntity, type Tenant } from '../server/index.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 const MODES = ['inline', 'queued'] as const
 
@@ -33,7 +34,7 @@ async function world (t: import('node:test').TestContext, mode: typeof MODES[num
     sync: { mode, resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'], ...extra }] }
   })
   const [a, b, c] = [await app.tenancy.create({ identifier: 'a' }), await app.tenancy.create({ identifier: 'b' }), await app.tenancy.create({ identifier: 'c' })] as [Tenant, Tenant, Tenant]
-  const db = (tenant: Tenant): string => urlFor(app.tenancy.databaseName(tenant))
+  const db = (tenant: Tenant): string => urlFor(app.tenancy.tenants.databaseName(tenant))
   for (const url of [central.url, db(a), db(b), db(c)]) await countWrites(url)
   return {
     app, central: central.url, a, b, c, db,
@@ -214,7 +215,7 @@ for (const mode of MODES) {
 
   test(`[${mode}] a tenant entity saved outside a tenant context is refused`, async (t) => {
     const w = await world(t, mode)
-    const lease = w.app.tenancy.connections.lease(w.app.tenancy.target(w.a))
+    const lease = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
     try {
       lease.em.create(TenantUserCopyEntity, { name: 'x', email: 'x@x.test', password: 'p' } as never)
       await assert.rejects(lease.em.flush(), (e: any) => e.code === 'FST_TENANCY_NO_TENANT_CONTEXT')
@@ -223,7 +224,7 @@ for (const mode of MODES) {
     }
     // Nor with another tenant's EntityManager inside this tenant's context.
     await w.app.tenancy.run(w.b, async () => {
-      const other = w.app.tenancy.connections.lease(w.app.tenancy.target(w.a))
+      const other = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
       try {
         other.em.create(TenantUserCopyEntity, { name: 'y', email: 'y@x.test', password: 'p' } as never)
         await assert.rejects(other.em.flush(), (e: any) => e.code === 'FST_TENANCY_MISCONFIGURED')

@@ -5,6 +5,7 @@ import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../server/database/embedded-postgres.js'
 import { ProjectEntity } from '../server/index.js'
+import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Tables, columns, indexes and constraints of a database, with its own name taken out. */
 async function catalog (url: string): Promise<unknown> {
@@ -21,8 +22,8 @@ test('the template path and the migration path give the same schema', async (t) 
   const viaMigrations = await buildApp(t, { provisioning: { template: false } }, () => {}, viaTemplate.central)
   const a = await viaTemplate.app.tenancy.create({ identifier: 'from-template' })
   const b = await viaMigrations.app.tenancy.create({ identifier: 'from-migrations' })
-  const one = await catalog(urlFor(viaTemplate.app.tenancy.databaseName(a)))
-  const two = await catalog(urlFor(viaMigrations.app.tenancy.databaseName(b)))
+  const one = await catalog(urlFor(viaTemplate.app.tenancy.tenants.databaseName(a)))
+  const two = await catalog(urlFor(viaMigrations.app.tenancy.tenants.databaseName(b)))
   assert.ok(JSON.stringify(one).includes('projects'))
   assert.deepEqual(one, two)
 })
@@ -30,7 +31,7 @@ test('the template path and the migration path give the same schema', async (t) 
 test('the template is a marked template database, and spares made from it are taken by new tenants and made again', async (t) => {
   const { app, central } = await buildApp(t, { provisioning: { spares: 2 } })
   await app.tenancy.create({ identifier: 'first' })
-  await app.tenancy.idle()
+  await tenancyRuntime(app.tenancy).idle()
   const template = await sql(serverUrl(), "select datistemplate, shobj_description(oid, 'pg_database') as fingerprint from pg_database where datname = $1", [`${central.prefix}template`])
   assert.equal(template[0]?.datistemplate, true)
   assert.match(String(template[0]?.fingerprint), /^[0-9a-f]{16}$/)
@@ -41,7 +42,7 @@ test('the template is a marked template database, and spares made from it are ta
   const left = await spares()
   assert.equal(left.length, 1, 'one spare was taken by renaming it')
   assert.ok(before.includes(left[0] as string))
-  await app.tenancy.idle()
+  await tenancyRuntime(app.tenancy).idle()
   assert.equal((await spares()).length, 2, 'and replaced in the background')
   assert.deepEqual((await app.tenancy.migrationStatus(second)).pending, [])
 })
@@ -61,10 +62,10 @@ test('with two database hosts, tenants land on both, are served from the right o
   assert.deepEqual(placed.map((r) => r.database_host), ['one', 'two', 'one', 'two'], 'the host with the fewest tenants gets the next one')
   for (const tenant of made) {
     const host = tenant.databaseHost as 'one' | 'two'
-    const exists = await sql(hosts[host], 'select 1 from pg_database where datname = $1', [app.tenancy.databaseName(tenant)])
+    const exists = await sql(hosts[host], 'select 1 from pg_database where datname = $1', [app.tenancy.tenants.databaseName(tenant)])
     assert.equal(exists.length, 1, `${tenant.identifier} on ${host}`)
     const res = (await app.inject({ url: '/where', headers: { 'x-tenant': tenant.identifier } })).json()
-    assert.equal(res.db.db, app.tenancy.databaseName(tenant))
+    assert.equal(res.db.db, app.tenancy.tenants.databaseName(tenant))
     assert.equal(Number(res.db.port), Number(new URL(hosts[host]).port))
   }
   await app.tenancy.run(made[1]!, async (scope) => { scope.em.create(ProjectEntity, { title: 'on two' }); await scope.em.flush() })
@@ -81,5 +82,5 @@ test('a placement function of your own chooses the host', async (t) => {
   const b = await app.tenancy.create({ identifier: 'p2' })
   assert.deepEqual([a.databaseHost, b.databaseHost], ['two', 'two'])
   await app.tenancy.delete(a)
-  assert.deepEqual(await sql(second.url, 'select 1 from pg_database where datname = $1', [app.tenancy.databaseName(a)]), [])
+  assert.deepEqual(await sql(second.url, 'select 1 from pg_database where datname = $1', [app.tenancy.tenants.databaseName(a)]), [])
 })

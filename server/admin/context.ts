@@ -1,9 +1,9 @@
-import type { Tenancy } from '../tenancy.js'
+import type { TenancyApi } from '../tenancy-api.js'
 import type { AdminSessions } from './sessions.js'
 
 /** What every admin route module gets. */
 export interface AdminContext {
-  tenancy: Tenancy
+  tenancy: TenancyApi
   sessions: AdminSessions
   /** URL prefix of the admin (default `/admin`). */
   prefix: string

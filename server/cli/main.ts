@@ -5,6 +5,7 @@ import { registerTenantCommands } from './commands/tenants.js'
 import { registerFanOutCommands } from './commands/fan-out.js'
 import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
+import { registerRlsCommands } from './commands/rls.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -21,6 +22,7 @@ function buildProgram (): Command {
   registerFanOutCommands(program, global)
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)
+  registerRlsCommands(program, global)
   return program
 }
 

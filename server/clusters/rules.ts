@@ -1,4 +1,4 @@
-import { ClusterNotFoundError, ClusterRuleError } from '../errors.js'
+import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 
 /** Runs one statement in the caller's transaction. */
 export type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
@@ -61,6 +61,25 @@ export async function checkParent (run: Run, cluster: LockedCluster, parentKey: 
   }
   const rows = await run('select 1 from tenants where key = ? and tenant_cluster_id = ?', [parentKey, cluster.id])
   if (rows.length === 0) throw new ClusterRuleError(`"${await identifierOf(run, parentKey)}" is not a tenant of "${cluster.name}", so it cannot be its Parent Tenant.`)
+}
+
+/**
+ * Puts a tenant in a cluster, or in none (null), keeping the rule on both
+ * sides, inside the caller's transaction. A tenant moved by someone else
+ * meanwhile throws a serialization failure (40001), so the caller runs again.
+ */
+export async function moveTenant (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
+  const before = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
+  if (before[0] === undefined) throw new TenantNotFoundError(tenantKey)
+  const from = before[0].tenant_cluster_id as string | null
+  if (from === clusterId) return
+  const locked = await lockClusters(run, [from, clusterId])
+  // Lock the tenant row and make sure no one moved it while we waited for the clusters.
+  const now = await run('select tenant_cluster_id from tenants where key = ? for update', [tenantKey])
+  if ((now[0]?.tenant_cluster_id ?? null) !== from) throw Object.assign(new Error('moved meanwhile'), { code: '40001' })
+  await run('update tenants set tenant_cluster_id = ?, updated_at = now() where key = ?', [clusterId, tenantKey])
+  if (from !== null) await afterLeaving(run, locked.get(from) as LockedCluster, tenantKey)
+  if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as LockedCluster, tenantKey)
 }
 
 /** Turns the database's own refusal (the deferred trigger) into the same clear error. */

@@ -1,10 +1,11 @@
 import slugify from 'slugify'
 import { v7 as uuidv7 } from 'uuid'
-import type { Tenancy } from '../tenancy.js'
+import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant } from '../tenant.js'
+import type { TenancyEvents } from '../lifecycle/events.js'
 import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { afterJoining, afterLeaving, asClusterRuleError, checkParent, lockClusters, type Run } from './rules.js'
+import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
 
 export interface ClusterInput {
   name: string
@@ -33,13 +34,21 @@ function toRow (r: Record<string, any>): ClusterRow {
  * Parent Tenant. Every change runs in a transaction that locks the clusters
  * it touches and keeps the rule; the database checks the same rule at commit.
  */
-export class TenantClusters {
-  private readonly tenancy: Tenancy
+export interface ClusterParts {
+  orm: MikroORM
+  events: Pick<TenancyEvents, 'on'>
+  /** A tenant by key, from the central database. */
+  find: (key: string) => Promise<Tenant | null>
+  invalidate: () => void
+}
 
-  constructor (tenancy: Tenancy) {
-    this.tenancy = tenancy
+export class TenantClusters {
+  private readonly parts: ClusterParts
+
+  constructor (parts: ClusterParts) {
+    this.parts = parts
     // Deleting a Parent Tenant while others remain is refused before anything is dropped.
-    tenancy.events.on('tenant.deleting', async ({ tenant }) => {
+    parts.events.on('tenant.deleting', async ({ tenant }) => {
       await this.transaction(async (run) => {
         const rows = await run('select tenant_cluster_id from tenants where key = ?', [tenant.key])
         const clusterId = rows[0]?.tenant_cluster_id as string | null | undefined
@@ -70,7 +79,7 @@ export class TenantClusters {
   /** The tenants of a cluster (the seed's `ofTenantCluster`), by identifier. */
   async tenantsOf (id: string): Promise<Tenant[]> {
     const rows = await this.run('select key from tenants where tenant_cluster_id = ? order by identifier', [id])
-    const tenants = await Promise.all(rows.map(async (r) => await this.tenancy.find(String(r.key))))
+    const tenants = await Promise.all(rows.map(async (r) => await this.parts.find(String(r.key))))
     return tenants.filter((t): t is Tenant => t !== null)
   }
 
@@ -107,7 +116,7 @@ export class TenantClusters {
       await run('update tenants set tenant_cluster_id = null, updated_at = now() where tenant_cluster_id = ?', [id])
       await run('delete from tenant_clusters where id = ?', [id])
     })
-    this.tenancy.invalidate()
+    this.parts.invalidate()
   }
 
   /** Adds tenants to a cluster (moving them from another one by the same rules); the first becomes the Parent Tenant. */
@@ -141,17 +150,7 @@ export class TenantClusters {
   }
 
   private async moveIn (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
-    const before = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
-    if (before[0] === undefined) throw new TenantNotFoundError(tenantKey)
-    const from = before[0].tenant_cluster_id as string | null
-    if (from === clusterId) return
-    const locked = await lockClusters(run, [from, clusterId])
-    // Lock the tenant row and make sure no one moved it while we waited for the clusters.
-    const now = await run('select tenant_cluster_id from tenants where key = ? for update', [tenantKey])
-    if ((now[0]?.tenant_cluster_id ?? null) !== from) throw Object.assign(new Error('moved meanwhile'), { code: '40001' })
-    await run('update tenants set tenant_cluster_id = ?, updated_at = now() where key = ?', [clusterId, tenantKey])
-    if (from !== null) await afterLeaving(run, locked.get(from) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
-    if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as NonNullable<ReturnType<typeof locked.get>>, tenantKey)
+    await moveTenant(run, tenantKey, clusterId)
   }
 
   private async uniqueSlug (run: Run, name: string, exceptId: string | null): Promise<string> {
@@ -170,12 +169,12 @@ export class TenantClusters {
   }
 
   private async run (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
-    return await this.tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+    return await this.parts.orm.em.getConnection().execute(sql, params as any[], 'all')
   }
 
   /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
   private async transaction (fn: (run: Run) => Promise<void>): Promise<void> {
-    const conn = this.tenancy.orm.em.getConnection()
+    const conn = this.parts.orm.em.getConnection()
     for (let attempt = 1; ; attempt++) {
       try {
         await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) })

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql'
 import { NoTenantContextError } from '../errors.js'
 import type { Tenant } from '../tenant.js'
 import type { TenantLease } from '../database/tenant-connections.js'
-import type { TenantStorage } from '../bootstrappers/storage.js'
+import type { TenantStorage } from './tenant-storage.js'
 
 /**
  * Everything that belongs to one tenant for the length of one request, job or

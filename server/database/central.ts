@@ -2,6 +2,9 @@ import { MikroORM } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { centralEntities } from '../entities/central/index.js'
 import { centralMigrations } from '../../migrations/central/index.js'
+import { InvalidOptionError } from '../errors.js'
+
+const CENTRAL_CONTEXT = 'fastify-tenancy:central'
 
 export interface CentralOrmOptions {
   url: string
@@ -14,7 +17,7 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
   return MikroORM.initSync({
     clientUrl: options.url,
     entities: centralEntities,
-    contextName: 'fastify-tenancy:central',
+    contextName: CENTRAL_CONTEXT,
     pool: { min: 0, max: options.poolSize ?? 10 },
     debug: options.debug ?? false,
     allowGlobalContext: false,
@@ -31,8 +34,30 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
   })
 }
 
-/** Brings the central database to the newest central migration; returns the names it ran. */
-export async function migrateCentral (orm: MikroORM): Promise<string[]> {
-  const ran = await orm.migrator.up()
-  return ran.map((m) => m.name)
+/**
+ * The central MikroORM instance: the app's own when it passed `orm` (it must
+ * know our central entities; we never close it), otherwise one made here.
+ */
+export function centralOrmFor (options: { orm?: MikroORM | null, database: { url: string, debug: boolean } }): { orm: MikroORM, owned: boolean } {
+  const given = options.orm ?? null
+  if (given === null) return { orm: createCentralOrm({ url: options.database.url, debug: options.database.debug }), owned: true }
+  const metadata = given.getMetadata()
+  const missing = centralEntities.filter((e) => !metadata.has(e.meta.className)).map((e) => e.meta.className)
+  if (missing.length > 0) throw new InvalidOptionError('orm', `must know the central entities (missing ${missing.join(', ')}): add \`centralEntities\` from fastify-tenancy to its \`entities\``)
+  return { orm: given, owned: false }
+}
+
+/**
+ * Brings the central database to the newest central migration; returns the
+ * names it ran. An app's own MikroORM has its own migrations, so ours run
+ * through a short-lived instance of our own on the same database.
+ */
+export async function migrateCentral (orm: MikroORM, url?: string): Promise<string[]> {
+  if (orm.config.get('contextName') === CENTRAL_CONTEXT) return (await orm.migrator.up()).map((m) => m.name)
+  const own = createCentralOrm({ url: url ?? orm.config.getClientUrl(), poolSize: 1 })
+  try {
+    return (await own.migrator.up()).map((m) => m.name)
+  } finally {
+    await own.close(true)
+  }
 }

@@ -4,8 +4,8 @@ import { ensureTemplate, forgetTemplate } from './template.js'
 import { SpareDatabases } from './spares.js'
 import type { TenantTarget } from './tenant-target.js'
 
-/** How tenants' tables are kept apart: a database each, or a schema each. */
-export type StrategyName = 'database' | 'schema'
+/** How tenants' tables are kept apart: a database each, a schema each, or shared tables with a tenant key under row-level security. */
+export type StrategyName = 'database' | 'schema' | 'shared'
 
 export interface DatabaseStrategy {
   readonly kind: StrategyName
@@ -40,7 +40,7 @@ export function databaseStrategy (options: StrategyOptions): DatabaseStrategy {
     target (key, hostName, host) {
       const name = tenantDatabaseName(key, options.prefix, options.suffix)
       const url = databaseUrl(host, name)
-      return { id: url, pool: url, url, schema: null, name, server: host, host: hostName, key }
+      return { id: url, url, schema: null, name, server: host, host: hostName, key }
     },
     exists: async (target) => await databaseExists(target.server, target.name),
     async create (target) {

@@ -25,6 +25,12 @@ export interface TenantConnectionsOptions {
   /** How long an idle connection stays open. */
   idleTimeoutMs: number
   debug?: boolean
+  /** The driver class (strategy `shared` names each statement's tenant through its own). */
+  driver?: typeof PostgreSqlDriver
+  /** MikroORM options that point an instance at a target (default: targetOrmOptions). */
+  ormOptions?: (target: TenantTarget) => Record<string, unknown>
+  /** Pool ids never closed for one tenant (the pool every tenant shares). */
+  pinned?: string[]
 }
 
 /** Pools, and the connections of each host, for `app.tenancy.stats()`. */
@@ -44,7 +50,7 @@ interface PoolEntry {
   /** Name of the database host (its budget). */
   readonly host: string
   readonly orm: MikroORM
-  /** True for a pool every schema tenant of a host shares. */
+  /** True for a pool every schema tenant of a host shares (the schema is chosen per lease). */
   readonly shared: boolean
   leases: number
   /** Physical connections open, or being opened. */
@@ -94,17 +100,18 @@ export class TenantConnections {
   /** Borrows the pool of a tenant target (opening it when needed) and forks an EntityManager on it. */
   lease (target: TenantTarget): TenantLease {
     if (this.closed) throw new Error('The tenant connection manager is closed.')
-    let entry = this.live.get(target.pool)
+    const key = poolKey(target)
+    let entry = this.live.get(key)
     if (entry === undefined) {
       entry = this.open(target)
       entry.leases = 1
-      this.live.set(target.pool, entry)
+      this.live.set(key, entry)
       // The new pool is leased already, so it is never the one evicted to make room for itself.
       this.makeRoom()
     } else {
       // Move to the most recently used end.
-      this.live.delete(target.pool)
-      this.live.set(target.pool, entry)
+      this.live.delete(key)
+      this.live.set(key, entry)
       entry.leases++
     }
     const held = entry
@@ -131,6 +138,7 @@ export class TenantConnections {
 
   /** Closes the pool of target `id` now (before its database is dropped); a pool in use is closed too. A shared (schema) pool stays. */
   async evict (id: string): Promise<void> {
+    if (this.options.pinned?.includes(id) === true) return
     const entry = this.live.get(id)
     if (entry !== undefined) {
       this.live.delete(id)
@@ -224,13 +232,13 @@ export class TenantConnections {
 
   private open (target: TenantTarget): PoolEntry {
     this.opened++
-    const shared = target.schema !== null
+    const shared = target.pool !== undefined && target.schema !== null
     const version = this.versions.get(target.server)
     const options = {
-      driver: PostgreSqlDriver,
+      driver: this.options.driver ?? PostgreSqlDriver,
       entityManager: TenantEntityManager,
-      // A shared pool's EntityManagers name their schema per lease.
-      ...targetOrmOptions({ url: target.url, schema: null }),
+      // A pool of schema tenants names the schema per lease, not per instance.
+      ...(this.options.ormOptions ?? targetOrmOptions)(shared ? { ...target, schema: null } : target),
       entities: this.options.entities,
       // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
       contextName: `fastify-tenancy:tenant:${this.opened}`,
@@ -252,7 +260,7 @@ export class TenantConnections {
     }
     const orm = this.metadata === undefined ? MikroORM.initSync(options) : withSharedMetadata(new MikroORM(options), this.metadata)
     this.metadata ??= orm.getMetadata()
-    const entry: PoolEntry = { key: target.pool, host: target.host, orm, shared, leases: 0, connections: 0, draining: false }
+    const entry: PoolEntry = { key: poolKey(target), host: target.host, orm, shared, leases: 0, connections: 0, draining: false }
     this.countConnections(entry, target.server)
     if (!shared) for (const hook of this.openHooks) hook(orm.em.getEventManager(), target)
     return entry
@@ -300,6 +308,11 @@ export class TenantConnections {
       }
     }
   }
+}
+
+/** Targets sharing a pool name it in `pool`; any other target has a pool of its own. */
+function poolKey (target: TenantTarget): string {
+  return target.pool ?? target.id
 }
 
 /**

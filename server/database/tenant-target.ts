@@ -9,11 +9,10 @@ export interface TenantTarget {
   /** Unique per target. */
   readonly id: string
   /**
-   * The pool serving the target: the tenant's database URL (strategy
-   * `database`), or the host's URL (strategy `schema`: every schema tenant of
-   * a host shares one pool, the schema is chosen per lease).
+   * Set when many targets share one pool (strategy `schema`: the host's URL):
+   * the tenant's schema is then chosen per lease. Otherwise the pool is `id`'s.
    */
-  readonly pool: string
+  readonly pool?: string
   /** Connection URL of the database holding the tables. */
   readonly url: string
   /** The tenant's schema (strategy `schema`), or null for a database of its own. */

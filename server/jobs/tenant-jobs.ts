@@ -1,6 +1,10 @@
 import type PgBoss from 'pg-boss'
-import type { Tenancy } from '../tenancy.js'
+import type { MikroORM } from '@mikro-orm/postgresql'
 import type { TenantScope } from '../context/tenant-scope.js'
+import type { TenantContext } from '../context/tenant-context.js'
+import type { RunAsTenant } from '../context/tenant-scopes.js'
+import type { QueueService } from './queue-service.js'
+import type { Tenant } from '../tenant.js'
 import { MisconfigurationError } from '../errors.js'
 import { ident } from '../sync/resource.js'
 
@@ -38,18 +42,27 @@ const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/
  * EntityManager, logger, storage), on every retry too. A job whose tenant has
  * been deleted fails at once with the reason, and is not retried.
  */
+export interface JobParts {
+  queue: QueueService
+  context: Pick<TenantContext, 'current' | 'exit'>
+  /** A tenant by key, from the central database (not the cache: a job must not run for a deleted tenant). */
+  find: (key: string) => Promise<Tenant | null>
+  runAsTenant: RunAsTenant
+  orm: MikroORM
+}
+
 export class TenantJobs {
-  private readonly tenancy: Tenancy
+  private readonly parts: JobParts
   private readonly workers: string[] = []
 
-  constructor (tenancy: Tenancy) {
-    this.tenancy = tenancy
+  constructor (parts: JobParts) {
+    this.parts = parts
   }
 
   /** Creates queue `name` and (unless `work: false`) works it with `handler`. */
   async define<T> (name: string, handler: JobHandler<T>, options: DefineJobOptions = {}): Promise<void> {
     if (!QUEUE_NAME.test(name)) throw new MisconfigurationError(`A job name must be 1 to 100 letters, digits, dots, dashes or underscores, not "${name}".`)
-    const boss = await this.tenancy.queue.ensureQueue(name, {
+    const boss = await this.parts.queue.ensureQueue(name, {
       retryLimit: options.retryLimit ?? 3,
       retryDelay: options.retryDelay ?? 1,
       retryBackoff: options.retryBackoff ?? true
@@ -64,8 +77,8 @@ export class TenantJobs {
 
   /** Queues a job; sent inside a tenant's context, it will run in that tenant's context. Returns the job id. */
   async send<T> (name: string, data: T, options: PgBoss.SendOptions = {}): Promise<string> {
-    const boss = await this.tenancy.queue.ensureQueue(name)
-    const envelope: Envelope<T> = { tenantKey: this.tenancy.current()?.key ?? null, data }
+    const boss = await this.parts.queue.ensureQueue(name)
+    const envelope: Envelope<T> = { tenantKey: this.parts.context.current()?.key ?? null, data }
     const id = await boss.send(name, envelope as object, options)
     if (id === null) throw new MisconfigurationError(`Job "${name}" was not queued (a singleton or throttle option may have dropped it).`)
     for (const worker of this.workers) boss.notifyWorker(worker)
@@ -73,8 +86,8 @@ export class TenantJobs {
   }
 
   async close (): Promise<void> {
-    if (!this.tenancy.queue.started) return
-    const boss = await this.tenancy.queue.boss()
+    if (!this.parts.queue.started) return
+    const boss = await this.parts.queue.boss()
     for (const id of this.workers.splice(0)) await boss.offWork({ id })
   }
 
@@ -82,18 +95,18 @@ export class TenantJobs {
     const { tenantKey, data } = job.data
     try {
       if (tenantKey === null) {
-        await this.tenancy.context.exit(async () => { await handler(data, { job, scope: null }) })
+        await this.parts.context.exit(async () => { await handler(data, { job, scope: null }) })
         return
       }
-      const tenant = await this.tenancy.find(tenantKey)
+      const tenant = await this.parts.find(tenantKey)
       if (tenant === null) {
         // Retrying cannot bring a deleted tenant back: fail for good, with the reason.
-        await this.tenancy.orm.em.getConnection().execute(
-          `update ${ident(this.tenancy.queue.schema)}.job set retry_limit = retry_count where name = ? and id = ?`, [name, job.id], 'run')
+        await this.parts.orm.em.getConnection().execute(
+          `update ${ident(this.parts.queue.schema)}.job set retry_limit = retry_count where name = ? and id = ?`, [name, job.id], 'run')
         await boss.fail(name, job.id, { message: `Tenant ${tenantKey} no longer exists; the job was not run.` })
         return
       }
-      await this.tenancy.run(tenant, async (scope) => { await handler(data, { job, scope }) })
+      await this.parts.runAsTenant(tenant, async (scope) => { await handler(data, { job, scope }) })
     } catch (error) {
       await boss.fail(name, job.id, { message: (error as Error).message })
     }

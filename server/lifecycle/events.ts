@@ -1,6 +1,12 @@
 import type { Tenant } from '../tenant.js'
 
-/** Lifecycle events, in pairs: every `-ing` has its `-ed`; `tenant.failed` follows a failed provisioning. */
+/**
+ * Lifecycle events, in pairs: every `-ing` has its `-ed`; `tenant.failed`
+ * follows a failed provisioning. An `-ing` comes after the input was checked
+ * and before anything is written; its `-ed` comes once the change is saved
+ * (a change refused by the database, such as a domain taken meanwhile, ends
+ * after its `-ing`).
+ */
 export type TenancyEventName =
   | 'tenant.creating' | 'tenant.created'
   | 'database.creating' | 'database.created'
@@ -8,6 +14,12 @@ export type TenancyEventName =
   | 'tenant.seeding' | 'tenant.seeded'
   | 'tenant.deleting' | 'tenant.deleted'
   | 'tenant.failed'
+  | 'tenant.updating' | 'tenant.updated'
+  | 'tenant.suspending' | 'tenant.suspended'
+  | 'tenant.activating' | 'tenant.activated'
+  | 'domain.adding' | 'domain.added'
+  | 'domain.removing' | 'domain.removed'
+  | 'domain.primary-changing' | 'domain.primary-changed'
 
 export interface TenancyEvent {
   name: TenancyEventName
@@ -17,6 +29,23 @@ export interface TenancyEvent {
   error?: Error
   /** For `tenant.migrated`: the migrations that ran. */
   migrations?: string[]
+  /** For `tenant.updating` / `tenant.updated`: the fields asked to change (checked). */
+  changes?: TenantChanges
+  /** For `-ed` events of `update`, `suspend` and `activate`: the tenant as it was before. */
+  previous?: Tenant
+  /** For `domain.*` events: the domain added, removed, or made primary. */
+  domain?: string
+}
+
+/** What `app.tenancy.update(tenant, changes)` takes; a field left out stays as it is. */
+export interface TenantChanges {
+  /** A new identifier: the same rules as `create` (well-formed, not reserved or central, not taken). */
+  identifier?: string
+  name?: string
+  /** Replaces the tenant's `data` as a whole. */
+  data?: Record<string, unknown>
+  /** A tenant cluster id, or null for none; moves by the tenant cluster rules. */
+  clusterId?: string | null
 }
 
 export type TenancyListener = (event: TenancyEvent) => void | Promise<void>

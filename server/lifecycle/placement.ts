@@ -1,4 +1,8 @@
-import type { HostLoad } from '../options.js'
+/** A database host and how many tenants it holds, for the placement function. */
+export interface HostLoad {
+  name: string
+  tenants: number
+}
 
 /** The default placement: the host with the fewest tenants (the first such, in the order of `database.hosts`). */
 export function fewestTenants (hosts: HostLoad[]): string {

@@ -17,16 +17,23 @@ export const RESERVED_IDENTIFIERS = new Set(['www', 'admin', 'api', 'app', 'cent
 
 /** Checks a tenant's identifier and domains before anything touches the database. */
 export function checkTenantInput (input: CreateTenantInput, centralDomains: readonly string[]): Required<Omit<CreateTenantInput, 'databaseHost'>> & { databaseHost?: string } {
-  if (!isValidIdentifier(input.identifier)) throw new InvalidIdentifierError('input')
-  if (RESERVED_IDENTIFIERS.has(input.identifier) || centralDomains.some((d) => d.split('.')[0] === input.identifier)) {
-    throw new IdentifierTakenError(input.identifier)
-  }
+  checkIdentifier(input.identifier, centralDomains)
   const domains = [...new Set(input.domains ?? [])]
   for (const domain of domains) checkDomain(domain, centralDomains)
   const name = (input.name ?? input.identifier).trim()
   return { identifier: input.identifier, name: name.length === 0 ? input.identifier : name.slice(0, 255), domains, data: input.data ?? {}, databaseHost: input.databaseHost }
 }
 
+/** An identifier a tenant may take: well-formed, not reserved, not the first label of a central domain. */
+export function checkIdentifier (identifier: unknown, centralDomains: readonly string[]): string {
+  if (!isValidIdentifier(identifier)) throw new InvalidIdentifierError('input')
+  if (RESERVED_IDENTIFIERS.has(identifier) || centralDomains.some((d) => d.split('.')[0] === identifier)) {
+    throw new IdentifierTakenError(identifier)
+  }
+  return identifier
+}
+
+/** A domain a tenant may have: a well-formed lowercase hostname with two or more labels, not central. */
 export function checkDomain (domain: unknown, centralDomains: readonly string[]): string {
   if (typeof domain !== 'string') throw new InvalidDomainError(String(domain), 'it must be a string')
   let host

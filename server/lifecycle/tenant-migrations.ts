@@ -1,9 +1,13 @@
-import type { Tenancy } from '../tenancy.js'
 import type { Tenant } from '../tenant.js'
+import type { TargetOf } from '../database/tenant-targets.js'
+import type { RunAsTenant } from '../context/tenant-scopes.js'
+import type { TenantScope } from '../context/tenant-scope.js'
 import { runTenantMigrations } from '../database/tenant-database.js'
 import { MisconfigurationError } from '../errors.js'
 import { mapLimit } from './each-tenant.js'
+import { migrateShared } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
+import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 
 export interface FanOutOptions {
   /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
@@ -31,32 +35,41 @@ type Operation = 'migrate' | 'rollback' | 'seed'
 
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
 export class TenantMigrations {
-  private readonly tenancy: Tenancy
-  private readonly lifecycle: TenantLifecycle
+  private readonly lifecycle: Pick<TenantLifecycle, 'select'>
+  private readonly targetOf: TargetOf
+  private readonly runAsTenant: RunAsTenant
+  private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
+  /** Strategy `shared`: the shared tables, migrated once for every tenant. */
+  private readonly shared: ResolvedSharedOptions | null
 
-  constructor (tenancy: Tenancy, lifecycle: TenantLifecycle) {
-    this.tenancy = tenancy
+  constructor (lifecycle: Pick<TenantLifecycle, 'select'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null, shared: ResolvedSharedOptions | null = null) {
     this.lifecycle = lifecycle
+    this.targetOf = targetOf
+    this.runAsTenant = runAsTenant
+    this.seeder = seeder
+    this.shared = shared
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
     const concurrency = options.concurrency ?? 4
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new MisconfigurationError('concurrency must be a whole number of at least 1.')
-    const seeder = this.tenancy.options.provisioning.seeder
+    const seeder = this.seeder
     if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
     const chosen = await this.lifecycle.select(options.tenants, options.skipTenants)
     // Tenants without a database (provisioning, failed) are left out unless named.
     const named = options.tenants !== undefined && options.tenants.length > 0
     const tenants = named ? chosen : chosen.filter((t) => t.status === 'active' || t.status === 'suspended')
+    const shared = this.shared
+    if (shared !== null && operation !== 'seed') return await this.runShared(shared, operation, tenants, options)
     return await mapLimit(tenants, concurrency, async (tenant: Tenant) => {
       const started = performance.now()
       let result: TenantResult
       try {
         let migrations: string[] = []
         if (operation === 'seed') {
-          await this.tenancy.run(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
+          await this.runAsTenant(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
         } else {
-          migrations = await runTenantMigrations(this.tenancy.target(tenant), operation === 'migrate' ? 'up' : 'down')
+          migrations = await runTenantMigrations(this.targetOf(tenant), operation === 'migrate' ? 'up' : 'down')
         }
         result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
       } catch (error) {
@@ -66,4 +79,31 @@ export class TenantMigrations {
       return result
     })
   }
+
+  /**
+   * Strategy `shared`: one migration of the shared tables serves every tenant,
+   * so it runs once (as the central role) and each tenant's result is that one.
+   */
+  private async runShared (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {
+    const started = performance.now()
+    let migrations: string[] = []
+    let error: string | undefined
+    try {
+      migrations = await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, operation === 'migrate' ? 'up' : 'down')
+    } catch (e) {
+      error = (e as Error).message
+    }
+    const ms = performance.now() - started
+    return tenants.map((tenant) => {
+      const result: TenantResult = error === undefined
+        ? { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms }
+        : { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error, ms }
+      options.onResult?.(result)
+      return result
+    })
+  }
+}
+
+function appRoleOf (url: string): string {
+  return decodeURIComponent(new URL(url).username)
 }

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid'
+import type { FastifyBaseLogger } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Tenancy } from '../tenancy.js'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantNotFoundError } from '../errors.js'
@@ -9,19 +9,45 @@ import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { activateStep, createDatabaseStep, migrateStep, seedStep, type ProvisioningContext, type ProvisioningStep } from './steps.js'
 import { fewestTenants } from './placement.js'
 import type { TenancyEvents } from './events.js'
+import type { DatabaseStrategy } from '../database/strategy.js'
+import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TargetOf } from '../database/tenant-targets.js'
+import type { RunAsTenant } from '../context/tenant-scopes.js'
+import type { TenantScope } from '../context/tenant-scope.js'
+import type { HostLoad } from './placement.js'
+
+/** What the lifecycle needs: the central database, where tenants live, and how to run as one. */
+export interface LifecycleParts {
+  orm: MikroORM
+  events: TenancyEvents
+  strategy: DatabaseStrategy
+  connections: Pick<TenantConnections, 'evict'>
+  targetOf: TargetOf
+  runAsTenant: RunAsTenant
+  invalidate: () => void
+  log: FastifyBaseLogger
+  settings: {
+    centralDomains: readonly string[]
+    hosts: Record<string, string>
+    defaultHost: string
+    seeder: ((scope: TenantScope) => Promise<void>) | null
+    steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null
+    placement: ((hosts: HostLoad[]) => string | Promise<string>) | null
+  }
+}
 
 /** Creates, provisions, finds and deletes tenants; `app.tenancy.create()` and friends call it. */
 export class TenantLifecycle {
-  private readonly tenancy: Tenancy
+  private readonly parts: LifecycleParts
   private readonly orm: MikroORM
   private readonly events: TenancyEvents
   readonly steps: ProvisioningStep[]
 
-  constructor (tenancy: Tenancy, events: TenancyEvents) {
-    this.tenancy = tenancy
-    this.orm = tenancy.orm
-    this.events = events
-    const p = tenancy.options.provisioning
+  constructor (parts: LifecycleParts) {
+    this.parts = parts
+    this.orm = parts.orm
+    this.events = parts.events
+    const p = parts.settings
     const defaults = [createDatabaseStep, migrateStep, seedStep(p.seeder), activateStep]
     this.steps = p.steps === null ? defaults : p.steps(defaults)
   }
@@ -33,11 +59,11 @@ export class TenantLifecycle {
    * reason; `provision()` retries it.
    */
   async create (input: CreateTenantInput & { key?: string, adopt?: boolean }): Promise<Tenant> {
-    const opts = this.tenancy.options
+    const opts = this.parts.settings
     const checked = checkTenantInput(input, opts.centralDomains)
     if (input.key !== undefined && !UUID_PATTERN.test(input.key)) throw new MisconfigurationError(`A tenant key must be a lowercase UUID, not "${String(input.key).slice(0, 40)}".`)
     const host = checked.databaseHost ?? await this.place()
-    if (opts.database.hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
+    if (opts.hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
     const draft = {
       key: input.key ?? uuidv7(),
       identifier: checked.identifier,
@@ -67,7 +93,7 @@ export class TenantLifecycle {
       }
       throw error
     }
-    this.tenancy.invalidate()
+    this.parts.invalidate()
     const tenant = await this.provisionTenant(await this.mustFind(draft.key), input.adopt ?? false)
     await this.events.emit({ name: 'tenant.created', tenant })
     return tenant
@@ -76,27 +102,27 @@ export class TenantLifecycle {
   /** Runs the provisioning steps again for a tenant (after a failure); a leftover database of its own is replaced. */
   async provision (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
     const current = await this.mustFind(tenant.key)
-    const target = this.tenancy.target(current)
+    const target = this.parts.targetOf(current)
     // The database is named after this tenant's key, so a leftover is this tenant's own half-made one.
-    if (current.status !== 'active' && current.status !== 'suspended' && await this.tenancy.strategy.exists(target)) {
-      await this.tenancy.connections.evict(target.id)
-      await this.tenancy.strategy.drop(target)
+    if (current.status !== 'active' && current.status !== 'suspended' && await this.parts.strategy.exists(target)) {
+      await this.parts.connections.evict(target.id)
+      await this.parts.strategy.drop(target)
     }
     return await this.provisionTenant(current, false)
   }
 
   private async provisionTenant (tenant: Tenant, adopt: boolean): Promise<Tenant> {
-    const target = this.tenancy.target(tenant)
+    const target = this.parts.targetOf(tenant)
     const ctx: ProvisioningContext = {
       tenant,
       target,
-      strategy: this.tenancy.strategy,
+      strategy: this.parts.strategy,
       events: this.events,
       adopt,
       created: false,
       fromTemplate: false,
-      runAsTenant: async (fn) => { await this.tenancy.run(tenant, fn) },
-      evictPool: async () => { await this.tenancy.connections.evict(target.id) },
+      runAsTenant: async (fn) => { await this.parts.runAsTenant(tenant, fn) },
+      evictPool: async () => { await this.parts.connections.evict(target.id) },
       activate: async () => { await this.setStatus(tenant.key, 'active', null) }
     }
     const done: ProvisioningStep[] = []
@@ -110,7 +136,7 @@ export class TenantLifecycle {
           try {
             await s.undo?.(ctx)
           } catch (undoError) {
-            this.tenancy.log.error({ err: undoError, tenant: tenant.key }, `fastify-tenancy: undoing step ${s.name} failed`)
+            this.parts.log.error({ err: undoError, tenant: tenant.key }, `fastify-tenancy: undoing step ${s.name} failed`)
           }
         }
         const reason = (error as Error).message
@@ -131,16 +157,16 @@ export class TenantLifecycle {
     const found = await this.find(tenant.key)
     const subject = found ?? (tenant as Tenant)
     await this.events.emit({ name: 'tenant.deleting', tenant: subject })
-    const target = this.tenancy.target(subject)
-    await this.tenancy.connections.evict(target.id)
-    await this.tenancy.strategy.drop(target)
+    const target = this.parts.targetOf(subject)
+    await this.parts.connections.evict(target.id)
+    await this.parts.strategy.drop(target)
     const conn = this.orm.em.getConnection()
     await conn.transactional(async (trx) => {
       await conn.execute('delete from tenant_users where tenant_key = ?', [tenant.key], 'run', trx)
       await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
       await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
     })
-    this.tenancy.invalidate()
+    this.parts.invalidate()
     await this.events.emit({ name: 'tenant.deleted', tenant: subject })
   }
 
@@ -163,17 +189,17 @@ export class TenantLifecycle {
   }
 
   private async place (): Promise<string> {
-    const hosts = Object.keys(this.tenancy.options.database.hosts)
+    const hosts = Object.keys(this.parts.settings.hosts)
     if (hosts.length === 1) return hosts[0] as string
     const rows: Array<{ database_host: string | null, n: number }> = await this.orm.em.getConnection().execute('select database_host, count(*)::int as n from tenants group by database_host', [], 'all')
-    const loads = hosts.map((name) => ({ name, tenants: Number(rows.find((r) => (r.database_host ?? this.tenancy.options.database.defaultHost) === name)?.n ?? 0) }))
-    const placement = this.tenancy.options.provisioning.placement ?? fewestTenants
+    const loads = hosts.map((name) => ({ name, tenants: Number(rows.find((r) => (r.database_host ?? this.parts.settings.defaultHost) === name)?.n ?? 0) }))
+    const placement = this.parts.settings.placement ?? fewestTenants
     return await placement(loads)
   }
 
   private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<void> {
     await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ?', [status, reason, key], 'run')
-    this.tenancy.invalidate()
+    this.parts.invalidate()
   }
 
   private async mustFind (key: string): Promise<Tenant> {

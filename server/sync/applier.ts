@@ -1,5 +1,8 @@
 import type { Connection } from '@mikro-orm/core'
-import type { Tenancy } from '../tenancy.js'
+import type { MikroORM } from '@mikro-orm/postgresql'
+import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TargetOf } from '../database/tenant-targets.js'
+import type { Tenant } from '../tenant.js'
 import type { SyncChange } from './change.js'
 import { ident, type ResourceSide, type SyncedResource } from './resource.js'
 
@@ -34,12 +37,20 @@ function assignments (columns: string[]): string {
  * in any order. The syncer writes with plain SQL, so its own writes never
  * trigger syncing again.
  */
+export interface ApplierParts {
+  orm: MikroORM
+  connections: Pick<TenantConnections, 'lease'>
+  /** A tenant by key (cached is fine: a deleted tenant's copy is skipped either way). */
+  byKey: (key: string) => Promise<Tenant | null>
+  targetOf: TargetOf
+}
+
 export class SyncApplier {
-  private readonly tenancy: Tenancy
+  private readonly parts: ApplierParts
   private readonly resources: Map<string, SyncedResource>
 
-  constructor (tenancy: Tenancy, resources: Map<string, SyncedResource>) {
-    this.tenancy = tenancy
+  constructor (parts: ApplierParts, resources: Map<string, SyncedResource>) {
+    this.parts = parts
     this.resources = resources
   }
 
@@ -178,7 +189,7 @@ export class SyncApplier {
   }
 
   private central (): Connection {
-    return this.tenancy.orm.em.getConnection()
+    return this.parts.orm.em.getConnection()
   }
 
   private async tenantsOf (resource: SyncedResource, globalId: string): Promise<string[]> {
@@ -190,9 +201,9 @@ export class SyncApplier {
 
   /** Runs `fn` on a tenant's database connection; a tenant that no longer exists is skipped. */
   private async onTenant (key: string, fn: (conn: Connection) => Promise<void>): Promise<void> {
-    const tenant = await this.tenancy.tenants.byKey(key)
+    const tenant = await this.parts.byKey(key)
     if (tenant === null) return
-    const lease = this.tenancy.connections.lease(this.tenancy.target(tenant))
+    const lease = this.parts.connections.lease(this.parts.targetOf(tenant))
     try {
       await fn(lease.em.getConnection())
     } finally {

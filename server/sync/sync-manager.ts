@@ -1,7 +1,12 @@
 import type { Connection, EntityManager } from '@mikro-orm/core'
 import type PgBoss from 'pg-boss'
 import type { Knex } from '@mikro-orm/knex'
-import type { Tenancy } from '../tenancy.js'
+import type { FastifyBaseLogger } from 'fastify'
+import type { MikroORM } from '@mikro-orm/postgresql'
+import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TargetOf } from '../database/tenant-targets.js'
+import type { QueueService } from '../jobs/queue-service.js'
+import type { TenantScope } from '../context/tenant-scope.js'
 import type { Tenant } from '../tenant.js'
 import { MisconfigurationError, NoTenantContextError } from '../errors.js'
 import { mapLimit } from '../lifecycle/each-tenant.js'
@@ -30,23 +35,36 @@ type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any
  * the commit the outbox is delivered (applied inline, or handed to the
  * queue); an outbox left behind by a crash is delivered by `recover()`.
  */
+/** What syncing needs: the central database, tenant connections, the queue, and tenant lookups. */
+export interface SyncParts {
+  orm: MikroORM
+  connections: Pick<TenantConnections, 'lease' | 'discover' | 'onOpen'>
+  queue: QueueService
+  byKey: (key: string) => Promise<Tenant | null>
+  /** Every tenant, from the central database. */
+  select: () => Promise<Tenant[]>
+  targetOf: TargetOf
+  scope: () => TenantScope | null
+  log: FastifyBaseLogger
+}
+
 export class SyncManager {
   readonly mode: 'inline' | 'queued'
   readonly resources = new Map<string, SyncedResource>()
-  private readonly tenancy: Tenancy
+  private readonly parts: SyncParts
   private readonly options: SyncOptions
   private readonly applier: SyncApplier
   private boss: PgBoss | null = null
   private workerId: string | null = null
   private readonly draining = new Map<string, Promise<void>>()
 
-  constructor (tenancy: Tenancy, options: SyncOptions) {
-    this.tenancy = tenancy
+  constructor (parts: SyncParts, options: SyncOptions) {
+    this.parts = parts
     this.options = options
     this.mode = options.mode ?? 'queued'
     if (this.mode !== 'inline' && this.mode !== 'queued') throw new MisconfigurationError('sync.mode must be "inline" or "queued".')
-    const tenantMeta = tenancy.connections.discover()
-    const centralMeta = tenancy.orm.getMetadata()
+    const tenantMeta = parts.connections.discover()
+    const centralMeta = parts.orm.getMetadata()
     for (const definition of options.resources) {
       const c = centralMeta.find(definition.central.meta.className)
       const t = tenantMeta.find(definition.tenant.meta.className)
@@ -54,22 +72,22 @@ export class SyncManager {
       if (t === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.tenant.meta.className} is not in tenantEntities.`)
       this.resources.set(definition.name, resolveResource(definition, c, t))
     }
-    this.applier = new SyncApplier(tenancy, this.resources)
+    this.applier = new SyncApplier(parts, this.resources)
     const list = [...this.resources.values()]
     const pivots = new Map<string, SyncedResource>()
     for (const r of list) {
       const pivotMeta = centralMeta.getAll()
       for (const meta of Object.values(pivotMeta)) if (meta.tableName === r.pivot.table) pivots.set(meta.className, r)
     }
-    tenancy.orm.em.getEventManager().registerSubscriber(centralCapture(list, pivots, this.hooks(null)))
-    tenancy.connections.onOpen((events, target) => {
+    parts.orm.em.getEventManager().registerSubscriber(centralCapture(list, pivots, this.hooks(null)))
+    parts.connections.onOpen((events, target) => {
       events.registerSubscriber(tenantCapture(list, () => target.key, this.hooks(target.key)))
     })
   }
 
   async start (): Promise<void> {
     if (this.mode !== 'queued') return
-    this.boss = await this.tenancy.queue.ensureQueue(SYNC_QUEUE, { ...SYNC_QUEUE_OPTIONS, expireInSeconds: this.options.jobExpireSeconds ?? SYNC_QUEUE_OPTIONS.expireInSeconds })
+    this.boss = await this.parts.queue.ensureQueue(SYNC_QUEUE, { ...SYNC_QUEUE_OPTIONS, expireInSeconds: this.options.jobExpireSeconds ?? SYNC_QUEUE_OPTIONS.expireInSeconds })
     if (this.options.worker !== false) await this.startWorker()
   }
 
@@ -127,7 +145,7 @@ export class SyncManager {
   /** Delivers every outbox left behind (after a crash): the central one and each tenant's. */
   async recover (concurrency = 4): Promise<void> {
     await this.drain(null)
-    const tenants = (await this.tenancy.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
+    const tenants = (await this.parts.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
     await mapLimit(tenants, concurrency, async (t) => { await this.drain(t.key) })
   }
 
@@ -137,8 +155,8 @@ export class SyncManager {
     if (this.boss === null) return
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
-      const left = await this.tenancy.orm.em.getConnection().execute(
-        `select count(*)::int as n from ${ident(this.tenancy.queue.schema)}.job where name = ? and state < 'completed'`, [SYNC_QUEUE], 'all')
+      const left = await this.parts.orm.em.getConnection().execute(
+        `select count(*)::int as n from ${ident(this.parts.queue.schema)}.job where name = ? and state < 'completed'`, [SYNC_QUEUE], 'all')
       if (Number(left[0]?.n ?? 0) === 0) return
       if (this.workerId !== null) this.boss.notifyWorker(this.workerId)
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -166,7 +184,7 @@ export class SyncManager {
   }
 
   private async central (fn: (em: EntityManager, run: Run) => Promise<void>): Promise<void> {
-    const em = this.tenancy.orm.em.fork({ clear: true, useContext: false })
+    const em = this.parts.orm.em.fork({ clear: true, useContext: false })
     await em.transactional(async (tem) => {
       const conn = tem.getConnection()
       const trx = tem.getTransactionContext()
@@ -182,7 +200,7 @@ export class SyncManager {
       guard: tenantKey === null
         ? undefined
         : (className) => {
-            const scope = this.tenancy.scope()
+            const scope = this.parts.scope()
             if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
             if (scope.tenant.key !== tenantKey) throw new MisconfigurationError(`An EntityManager of tenant ${tenantKey} was used to save a ${className} in the context of tenant ${scope.tenant.identifier}.`)
           }
@@ -190,7 +208,7 @@ export class SyncManager {
   }
 
   private async nextVersion (): Promise<string> {
-    const rows = await this.tenancy.orm.em.getConnection().execute('select nextval(\'fastify_tenancy_sync_version\')::text as v', [], 'all')
+    const rows = await this.parts.orm.em.getConnection().execute('select nextval(\'fastify_tenancy_sync_version\')::text as v', [], 'all')
     return String(rows[0]?.v)
   }
 
@@ -209,7 +227,7 @@ export class SyncManager {
     const id = tenantKey ?? 'central'
     const previous = this.draining.get(id) ?? Promise.resolve()
     const next = previous.then(async () => { await this.drainNow(tenantKey) }).catch((error: Error) => {
-      this.tenancy.log.warn({ err: error, tenant: tenantKey }, 'fastify-tenancy: synced changes are kept in the outbox and will be retried')
+      this.parts.log.warn({ err: error, tenant: tenantKey }, 'fastify-tenancy: synced changes are kept in the outbox and will be retried')
     })
     this.draining.set(id, next)
     await next
@@ -218,12 +236,12 @@ export class SyncManager {
 
   private async drainNow (tenantKey: string | null): Promise<void> {
     if (tenantKey === null) {
-      await this.drainOn(this.tenancy.orm.em.getConnection())
+      await this.drainOn(this.parts.orm.em.getConnection())
       return
     }
-    const tenant = await this.tenancy.tenants.byKey(tenantKey)
+    const tenant = await this.parts.byKey(tenantKey)
     if (tenant === null) return
-    const lease = this.tenancy.connections.lease(this.tenancy.target(tenant))
+    const lease = this.parts.connections.lease(this.parts.targetOf(tenant))
     try {
       await this.drainOn(lease.em.getConnection())
     } finally {

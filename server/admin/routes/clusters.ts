@@ -31,7 +31,6 @@ function refusal (error: unknown): string | null {
 export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const clusters = ctx.tenancy.clusters
   const base = `${ctx.prefix}/clusters`
-  const conn = (): ReturnType<typeof ctx.tenancy.orm.em.getConnection> => ctx.tenancy.orm.em.getConnection()
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<ClusterRow | null> => {
     const id = (request.params as { id: string }).id
@@ -60,15 +59,13 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const cluster = await load(request, reply)
     if (cluster === null) return reply
     const tab = (request.query as { tab?: string }).tab === 'details' ? 'details' : 'tenants'
-    const members = await conn().execute('select key, identifier, name, status from tenants where tenant_cluster_id = ? order by identifier', [cluster.id], 'all')
-    const others = await conn().execute(
-      `select t.key, t.identifier, t.name, c.name as cluster_name from tenants t left join tenant_clusters c on c.id = t.tenant_cluster_id
-        where t.tenant_cluster_id is distinct from ? order by t.identifier`, [cluster.id], 'all')
+    const members = (await ctx.tenancy.tenants.list({ clusterId: cluster.id })).tenants
+    const others = (await ctx.tenancy.tenants.list({ notInClusterId: cluster.id })).tenants
     return await renderPage(ctx, request, reply, 'clusters/show', cluster.name, {
       cluster,
       tab,
-      members: members.map((m: Record<string, string>) => ({ key: m.key, identifier: m.identifier, name: m.name, status: m.status, parent: m.key === cluster.parentTenantId })),
-      others: others.map((o: Record<string, string | null>) => ({ key: o.key, identifier: o.identifier, name: o.name, clusterName: o.cluster_name }))
+      members: members.map((m) => ({ key: m.key, identifier: m.identifier, name: m.name, status: m.status, parent: m.key === cluster.parentTenantId })),
+      others: others.map((o) => ({ key: o.key, identifier: o.identifier, name: o.name, clusterName: o.cluster?.name ?? null }))
     })
   })
 
@@ -116,8 +113,8 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   }
 
   const identifiers = async (keys: string[]): Promise<string> => {
-    const rows = await conn().execute('select identifier from tenants where key in (?) order by identifier', [keys], 'all')
-    return rows.map((r) => String(r.identifier)).join(', ')
+    const { tenants } = await ctx.tenancy.tenants.list({ keys })
+    return tenants.map((t) => t.identifier).join(', ')
   }
 
   app.post('/clusters/:id/attach', { config: ADMIN }, async (request, reply) => {

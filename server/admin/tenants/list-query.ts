@@ -12,8 +12,6 @@ export interface TenantListQuery {
 
 export const PAGE_SIZE = 25
 const SORTS = ['identifier', 'name', 'created', 'status'] as const
-/** Sort keys to columns: a fixed list, so no query value ever reaches SQL as a name. */
-export const SORT_COLUMNS: Record<TenantListQuery['sort'], string> = { identifier: 't.identifier', name: 't.name', created: 't.created_at', status: 't.status' }
 
 export function readListQuery (raw: unknown): TenantListQuery {
   const q = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>

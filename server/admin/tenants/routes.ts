@@ -2,13 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
 import { field, hasErrors, type FieldErrors } from '../forms.js'
-import { checkDomain } from '../../lifecycle/tenant-input.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
-import { listUrl, PAGE_SIZE, readListQuery, SORT_COLUMNS } from './list-query.js'
+import { listUrl, PAGE_SIZE, readListQuery, type TenantListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
+import { tenancyRuntime } from '../../tenancy.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
-type Row = Record<string, any>
 
 /** Errors a user can fix: shown as a message, never as a 500. */
 function userError (error: unknown): string | null {
@@ -20,50 +19,46 @@ function userError (error: unknown): string | null {
 export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/tenants`
-  const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  const db = async (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  /** The list's filters in the core's terms (the admin runs no SQL of its own on tenants or domains). */
+  const filters = (query: TenantListQuery): Parameters<typeof tenancy.tenants.list>[0] => ({
+    search: query.q === '' ? undefined : query.q.toLowerCase(),
+    status: query.status === '' ? undefined : query.status,
+    clusterId: query.cluster === '' ? undefined : query.cluster === 'none' ? null : query.cluster
+  })
+  /** A tenant's row with its cluster, failure reason and creation time. */
+  const listing = async (tenant: Tenant): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>['tenants'][number] | undefined> =>
+    (await tenancy.tenants.list({ keys: [tenant.key] })).tenants[0]
   const clusters = async (): Promise<Array<{ id: string, name: string }>> => (await tenancy.clusters.list()).map((c) => ({ id: c.id, name: c.name }))
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
 
   app.get('/tenants', { config: ADMIN }, async (request, reply) => {
     const query = readListQuery(request.query)
-    const where: string[] = []
-    const params: unknown[] = []
-    if (query.q !== '') {
-      const like = `%${query.q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
-      where.push('(lower(t.identifier) like ? or lower(t.name) like ? or exists (select 1 from domains d where d.tenant_key = t.key and d.domain like ?))')
-      params.push(like, like, like)
-    }
-    if (query.status !== '') { where.push('t.status = ?'); params.push(query.status) }
-    if (query.cluster === 'none') where.push('t.tenant_cluster_id is null')
-    else if (query.cluster !== '') { where.push('t.tenant_cluster_id = ?'); params.push(query.cluster) }
-    const clause = where.length === 0 ? '' : `where ${where.join(' and ')}`
-    const total = Number((await db(`select count(*)::int as n from tenants t ${clause}`, params))[0]?.n ?? 0)
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
-    const page = Math.min(query.page, pages)
-    const rows = await db(`
-      select t.key, t.identifier, t.name, t.status, t.created_at, c.name as cluster_name,
-             coalesce((select string_agg(d.domain, ' ' order by d.is_primary desc, d.domain) from domains d where d.tenant_key = t.key), '') as domains
-        from tenants t left join tenant_clusters c on c.id = t.tenant_cluster_id
-        ${clause}
-       order by ${SORT_COLUMNS[query.sort]} ${query.dir}, t.identifier
-       limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`, params)
+    const page = async (n: number): ReturnType<typeof tenancy.tenants.list> =>
+      await tenancy.tenants.list({ ...filters(query), sort: query.sort, dir: query.dir, limit: PAGE_SIZE, offset: (n - 1) * PAGE_SIZE })
+    let found = await page(query.page)
+    const pages = Math.max(1, Math.ceil(found.total / PAGE_SIZE))
+    const pageNumber = Math.min(query.page, pages)
+    // A page past the end shows the last one.
+    if (pageNumber !== query.page) found = await page(pageNumber)
+    const total = found.total
     const sortLinks = Object.fromEntries((['identifier', 'name', 'status', 'created'] as const).map((s) => [s, listUrl(base, query, { sort: s, dir: query.sort === s && query.dir === 'asc' ? 'desc' : 'asc', page: 1 })]))
     return await renderPage(ctx, request, reply, 'tenants/index', 'Tenants', {
       query,
       clusters: await clusters(),
-      tenants: rows.map((r) => ({ key: r.key, identifier: r.identifier, name: r.name, status: r.status, cluster: r.cluster_name, domains: String(r.domains).split(' ').filter(Boolean), created: new Date(r.created_at).toISOString().slice(0, 10) })),
+      tenants: found.tenants.map((r) => ({ key: r.key, identifier: r.identifier, name: r.name, status: r.status, cluster: r.cluster?.name ?? null, domains: r.domains, created: r.createdAt.toISOString().slice(0, 10) })),
       total,
-      pageNumber: page,
+      pageNumber,
       pages,
       sortLinks,
-      prev: page > 1 ? listUrl(base, query, { page: page - 1 }) : null,
-      next: page < pages ? listUrl(base, query, { page: page + 1 }) : null
+      prev: pageNumber > 1 ? listUrl(base, query, { page: pageNumber - 1 }) : null,
+      next: pageNumber < pages ? listUrl(base, query, { page: pageNumber + 1 }) : null
     })
   })
 
@@ -76,7 +71,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.post('/tenants/new', { config: ADMIN }, async (request, reply) => {
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancy.options.centralDomains, errors, true)
+    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, true)
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     let tenant: Tenant
     try {
@@ -84,7 +79,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     } catch (error) {
       const code = (error as { code?: string }).code
       if (code === 'FST_TENANCY_PROVISIONING_FAILED') {
-        const failed = await tenancy.find(values.identifier)
+        const failed = await tenancy.tenants.find(values.identifier)
         if (failed !== null) return await redirectWith(ctx, request, reply, `${base}/${failed.key}`, { type: 'error', text: (error as Error).message })
       }
       const message = userError(error)
@@ -108,7 +103,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/tenants/:key', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const target = tenancy.target(tenant)
+    const target = tenancy.tenants.target(tenant)
     let migrations: { executed: string[], pending: string[] } | null = null
     let migrationsError: string | null = null
     if (tenant.status === 'active' || tenant.status === 'suspended') {
@@ -118,16 +113,16 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
         migrationsError = 'The tenant database cannot be reached right now.'
       }
     }
-    const row = (await db('select t.failure_reason, t.created_at, c.id as cluster_id, c.name as cluster_name from tenants t left join tenant_clusters c on c.id = t.tenant_cluster_id where t.key = ?', [tenant.key]))[0] ?? {}
-    const domains = await db('select id, domain, is_primary from domains where tenant_key = ? order by is_primary desc, domain', [tenant.key])
+    const row = await listing(tenant)
+    const domains = await tenancy.domains.list(tenant)
     const users = await db('select u.global_id, u.name, u.email from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? order by u.name', [tenant.key])
     return await renderPage(ctx, request, reply, 'tenants/show', tenant.identifier, {
-      tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row.failure_reason, created: row.created_at },
-      cluster: row.cluster_id == null ? null : { id: row.cluster_id, name: row.cluster_name },
+      tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row?.failureReason ?? null, created: row?.createdAt },
+      cluster: row?.cluster ?? null,
       database: { name: target.name, host: target.host, schema: target.schema },
       migrations,
       migrationsError,
-      domains: domains.map((d) => ({ id: d.id, domain: d.domain, primary: d.is_primary })),
+      domains,
       users: users.map((u) => ({ globalId: u.global_id, name: u.name, email: u.email })),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
@@ -139,39 +134,42 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const back = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant, type: 'success' | 'error', text: string): Promise<FastifyReply> =>
     await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type, text })
 
+  /** The domain a `/domains/:id/...` URL names, when it is this tenant's. */
+  const domainOf = async (request: FastifyRequest, tenant: Tenant): Promise<string | null> => {
+    const id = Number((request.params as { id: string }).id)
+    return (await tenancy.domains.list(tenant)).find((d) => d.id === id)?.domain ?? null
+  }
+
   app.post('/tenants/:key/domains', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const domain = field(request.body, 'domain').slice(0, 300)
     try {
-      checkDomain(domain, tenancy.options.centralDomains)
-      await db('insert into domains (domain, tenant_key, is_primary) values (?, ?, not exists (select 1 from domains where tenant_key = ?))', [domain, tenant.key, tenant.key])
+      await tenancy.domains.add(tenant, domain)
     } catch (error) {
-      const message = (error as { code?: string }).code === '23505' ? `The domain "${domain}" belongs to another tenant already.` : userError(error)
+      const message = userError(error)
       if (message === null) throw error
       return await back(request, reply, tenant, 'error', message)
     }
-    tenancy.invalidate()
     return await back(request, reply, tenant, 'success', `Domain ${domain} added.`)
   })
 
   app.post('/tenants/:key/domains/:id/delete', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const id = Number((request.params as { id: string }).id)
-    const removed = Number.isInteger(id) ? await db('delete from domains where id = ? and tenant_key = ? returning domain', [id, tenant.key]) : []
-    tenancy.invalidate()
-    return await back(request, reply, tenant, removed.length === 1 ? 'success' : 'error', removed.length === 1 ? `Domain ${String(removed[0]?.domain)} removed.` : 'That domain is not this tenant\'s.')
+    const found = await domainOf(request, tenant)
+    if (found === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    await tenancy.domains.remove(tenant, found)
+    return await back(request, reply, tenant, 'success', `Domain ${found} removed.`)
   })
 
   app.post('/tenants/:key/domains/:id/primary', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const id = Number((request.params as { id: string }).id)
-    const rows = Number.isInteger(id) ? await db('update domains set is_primary = (id = ?) where tenant_key = ? and exists (select 1 from domains where id = ? and tenant_key = ?) returning domain, is_primary', [id, tenant.key, id, tenant.key]) : []
-    const primary = rows.find((r) => r.is_primary === true)
-    tenancy.invalidate()
-    return await back(request, reply, tenant, primary === undefined ? 'error' : 'success', primary === undefined ? 'That domain is not this tenant\'s.' : `${String(primary.domain)} is now the primary domain.`)
+    const found = await domainOf(request, tenant)
+    if (found === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    await tenancy.domains.makePrimary(tenant, found)
+    return await back(request, reply, tenant, 'success', `${found} is now the primary domain.`)
   })
 
   app.post('/tenants/:key/migrate', { config: ADMIN }, async (request, reply) => {
@@ -201,15 +199,22 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (!((tenant.status === 'active' && wanted === 'suspended') || (tenant.status === 'suspended' && wanted === 'active'))) {
       return await back(request, reply, tenant, 'error', 'Only an active tenant can be suspended, and only a suspended one reactivated.')
     }
-    await db('update tenants set status = ?, updated_at = now() where key = ?', [wanted, tenant.key])
-    tenancy.invalidate()
+    try {
+      if (wanted === 'suspended') await tenancy.suspend(tenant)
+      else await tenancy.activate(tenant)
+    } catch (error) {
+      // Someone else changed the status meanwhile.
+      const message = userError(error)
+      if (message === null) throw error
+      return await back(request, reply, tenant, 'error', message)
+    }
     return await back(request, reply, tenant, 'success', wanted === 'suspended' ? `Tenant ${tenant.identifier} suspended: its requests get 403.` : `Tenant ${tenant.identifier} is active again.`)
   })
 
   app.get('/tenants/:key/edit', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const cluster = (await db('select tenant_cluster_id from tenants where key = ?', [tenant.key]))[0]?.tenant_cluster_id ?? ''
+    const cluster = (await listing(tenant))?.cluster?.id ?? ''
     return await formPage(request, reply, { identifier: tenant.identifier, name: tenant.name, domains: '', cluster }, {}, tenant)
   })
 
@@ -217,22 +222,21 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancy.options.centralDomains, errors, false)
+    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, false)
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, tenant, 422)
     try {
-      await db('update tenants set identifier = ?, name = ?, updated_at = now() where key = ?', [values.identifier, values.name, tenant.key])
+      // One change, all or nothing: a refused identifier or cluster move saves none of the fields.
+      await tenancy.update(tenant, { identifier: values.identifier, name: values.name, clusterId: values.cluster === '' ? null : values.cluster })
     } catch (error) {
-      if ((error as { code?: string }).code !== '23505') throw error
-      errors.identifier = `The identifier "${values.identifier}" is taken by another tenant; choose another.`
-      return await formPage(request, reply, values, errors, tenant, 422)
-    }
-    tenancy.invalidate()
-    try {
-      await tenancy.clusters.move(tenant.key, values.cluster === '' ? null : values.cluster)
-    } catch (error) {
+      const code = (error as { code?: string }).code
       const message = userError(error)
       if (message === null) throw error
-      return await back(request, reply, tenant, 'error', `Saved, but the cluster was not changed: ${message}`)
+      if (code === 'FST_TENANCY_CLUSTER_RULE' || code === 'FST_TENANCY_CLUSTER_NOT_FOUND') {
+        return await back(request, reply, tenant, 'error', `Nothing was saved and the cluster was not changed: ${message}`)
+      }
+      if (code === 'FST_TENANCY_IDENTIFIER_TAKEN' || code === 'FST_TENANCY_INVALID_IDENTIFIER') errors.identifier = message
+      else errors.name = message
+      return await formPage(request, reply, values, errors, tenant, 422)
     }
     const renamed = values.identifier !== tenant.identifier ? ` Its identifier is now ${values.identifier}: its subdomain and URLs changed.` : ''
     return await back(request, reply, tenant, 'success', `Tenant saved.${renamed}`)

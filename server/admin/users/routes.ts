@@ -4,6 +4,7 @@ import { redirectWith, renderPage } from '../render.js'
 import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { hashPassword } from '../password.js'
 import { CentralUserEntity } from '../../entities/central/user.entity.js'
+import { TenantUserEntity } from '../../entities/central/tenant-user.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
 
 const ADMIN = { admin: 'manage_users' as const }
@@ -94,8 +95,10 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/users/:id', { config: ADMIN }, async (request, reply) => {
     const user = await load(request, reply)
     if (user === null) return reply
-    const tenants = await db('select t.key, t.identifier, t.name from tenant_users p join tenants t on t.key = p.tenant_key where p.global_user_id = ? order by t.identifier', [user.global_id])
-    const others = await db('select t.key, t.identifier, t.name from tenants t where t.status = \'active\' and not exists (select 1 from tenant_users p where p.tenant_key = t.key and p.global_user_id = ?) order by t.identifier', [user.global_id])
+    const attached = await tenancy.orm.em.fork().find(TenantUserEntity, { globalUserId: user.global_id }, { fields: ['tenantKey'] })
+    const keys = new Set(attached.map((p) => p.tenantKey))
+    const tenants = keys.size === 0 ? [] : (await tenancy.tenants.list({ keys: [...keys] })).tenants
+    const others = (await tenancy.tenants.list({ status: 'active' })).tenants.filter((t) => !keys.has(t.key))
     return await renderPage(ctx, request, reply, 'users/show', user.name, {
       user: { globalId: user.global_id, name: user.name, email: user.email },
       tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name })),
@@ -130,7 +133,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const user = await load(request, reply)
     if (user === null) return reply
     const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
-    const tenants = (await Promise.all(keys.map(async (k) => await tenancy.find(k)))).filter((t) => t !== null)
+    const tenants = (await Promise.all(keys.map(async (k) => await tenancy.tenants.find(k)))).filter((t) => t !== null)
     if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
     for (const tenant of tenants) await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
@@ -140,7 +143,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const user = await load(request, reply)
     if (user === null) return reply
     const key = (request.params as { tenant: string }).tenant
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.find(key) : null
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
     await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })

@@ -40,7 +40,7 @@ function selection (flags: FanOutFlags): Selection {
  * minus the skipped. Unknown names throw FST_TENANCY_TENANT_NOT_FOUND.
  */
 async function chosenTenants (app: FastifyInstance, s: Selection): Promise<Tenant[]> {
-  const chosen = await app.tenancy.select(s.tenants, s.skipTenants)
+  const chosen = await app.tenancy.tenants.select(s.tenants, s.skipTenants)
   return s.tenants !== undefined ? chosen : chosen.filter((t) => t.status === 'active' || t.status === 'suspended')
 }
 

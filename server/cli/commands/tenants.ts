@@ -7,9 +7,6 @@ import { collectList, names } from '../arguments.js'
 import { CliError, EXIT, describeError } from '../errors.js'
 import { printJson, printTable } from '../output.js'
 
-/** What the central row holds beyond the Tenant contract (the ORM entity has it). */
-type TenantRow = Tenant & { createdAt?: Date, failureReason?: string | null }
-
 interface Listed {
   key: string
   identifier: string
@@ -24,19 +21,17 @@ interface Listed {
 
 /** The tenants with their domains (primary first), ordered by identifier. */
 async function listTenants (app: FastifyInstance, only?: readonly string[]): Promise<Listed[]> {
-  const tenants = await app.tenancy.select(only) as TenantRow[]
-  const rows: Array<{ tenant_key: string, domain: string }> = await app.tenancy.orm.em.getConnection()
-    .execute('select tenant_key, domain from domains order by is_primary desc, domain', [], 'all')
-  const domains = new Map<string, string[]>()
-  for (const r of rows) domains.set(String(r.tenant_key), [...(domains.get(String(r.tenant_key)) ?? []), String(r.domain)])
+  // select() keeps its rule (unknown names are an error); list() adds the domains and the row's times.
+  const chosen = only === undefined ? undefined : (await app.tenancy.tenants.select(only)).map((t) => t.key)
+  const { tenants } = await app.tenancy.tenants.list({ keys: chosen })
   return tenants.map((t) => ({
     key: t.key,
     identifier: t.identifier,
     name: t.name,
     status: t.status,
-    host: t.databaseHost ?? app.tenancy.options.database.defaultHost,
-    domains: domains.get(t.key) ?? [],
-    database: app.tenancy.target(t).name,
+    host: t.databaseHost ?? app.tenancy.tenants.target(t).host,
+    domains: t.domains,
+    database: app.tenancy.tenants.target(t).name,
     created: t.createdAt instanceof Date ? t.createdAt.toISOString() : null,
     failureReason: t.failureReason ?? null
   }))
@@ -107,7 +102,7 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
     .option('--json', 'print the results as a JSON array')
     .action(async (wanted: string[], flags: { force?: boolean, json?: boolean }) => {
       await withApp(global(), async (app) => {
-        const tenants = await app.tenancy.select(wanted)
+        const tenants = await app.tenancy.tenants.select(wanted)
         if (flags.force !== true) {
           if (process.stdin.isTTY !== true) throw new CliError('tenants:delete drops tenant databases: pass --force to delete without a terminal to confirm on.')
           if (!await confirmOnTerminal(tenants)) throw new CliError('Not confirmed: nothing was deleted.')

@@ -1,8 +1,8 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 import type { TenantStatus } from '../../tenant.js'
-import { DomainEntity } from './domain.entity.js'
-import { TenantClusterEntity } from './tenant-cluster.entity.js'
 
+// A tenant, its domains and its cluster refer to each other both ways, so
+// they are defined in one module: split, they would import each other.
 /** The central `tenants` row; the ORM provider returns it as the request's tenant. */
 export const TenantEntity = defineEntity({
   name: 'Tenant',
@@ -23,3 +23,33 @@ export const TenantEntity = defineEntity({
   }
 })
 export type TenantRecord = InferEntity<typeof TenantEntity>
+
+/** A whole hostname that identifies one tenant. */
+export const DomainEntity = defineEntity({
+  name: 'Domain',
+  tableName: 'domains',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    domain: p.string().length(253).unique(),
+    tenant: () => p.manyToOne(TenantEntity).fieldName('tenant_key').deleteRule('cascade'),
+    isPrimary: p.boolean().default(false),
+    createdAt: p.datetime().onCreate(() => new Date())
+  }
+})
+export type DomainRecord = InferEntity<typeof DomainEntity>
+
+/** A tenant group (Tenant Cluster) with at most one parent tenant, itself a member. */
+export const TenantClusterEntity = defineEntity({
+  name: 'TenantCluster',
+  tableName: 'tenant_clusters',
+  properties: {
+    id: p.uuid().primary(),
+    name: p.string().length(255),
+    slug: p.string().length(255).unique(),
+    description: p.text().nullable(),
+    parentTenant: () => p.manyToOne(TenantEntity).fieldName('parent_tenant_id').nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date())
+  }
+})
+export type TenantClusterRecord = InferEntity<typeof TenantClusterEntity>

@@ -1,0 +1,153 @@
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import Fastify from 'fastify'
+import pg from 'pg'
+import { tenancyPlugin } from '../server/index.js'
+import { freePort } from '../server/database/embedded-postgres.js'
+import { createAppRole } from '../server/database/shared/rls-policies.js'
+import { migrateShared } from '../server/database/shared/shared-schema.js'
+import { benchCentral } from './central.js'
+import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const ROUNDS = 6
+const SECONDS = 3
+const IN_FLIGHT = 32
+const MANY = 100_000
+const FEW = 10
+const CREATES = 21
+const APP_ROLE = 'fastify_tenancy_bench_app'
+const APP_PASSWORD = 'bench-app'
+
+/** The figure names this benchmark prints (for `--list`). */
+export const rlsFigures = ['rls.tenants100000.ratio', 'rls.tenants100000.spread', 'rls.overhead.ratio', 'rls.overhead.spread', 'rls.create.ms'] as const
+
+function pin (pid: number, core: number): void {
+  if (cpus().length < 2) return
+  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
+}
+
+async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
+  const port = await freePort()
+  const child = fork(fileURLToPath(new URL('./rls-server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  pin(child.pid as number, 0)
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve())
+    child.once('exit', (code) => reject(new Error(`rls bench server exited with ${String(code)}`)))
+  })
+  return { port, child }
+}
+
+async function stopServer (child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.send('stop')
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+  })
+}
+
+/** req/s with IN_FLIGHT requests in flight, each naming a tenant `t<n>` with n drawn from `count` tenants. */
+async function load (port: number, count: number, seconds: number, amount?: number): Promise<number> {
+  let n = 0
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/projects`,
+    connections: IN_FLIGHT,
+    pipelining: 1,
+    ...(amount === undefined ? { duration: seconds } : { amount }),
+    requests: [{
+      method: 'GET',
+      path: '/projects',
+      // In order when warming up (each tenant once), at random when measuring.
+      setupRequest: (request: any) => ({ ...request, headers: { ...request.headers, 'x-tenant': `t${amount === undefined ? Math.floor(Math.random() * count) : (n++ % count)}` } })
+    }]
+  } as unknown as autocannon.Options)
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`the server answered ${result.non2xx} non-2xx and ${result.errors} errors`)
+  return result.requests.average
+}
+
+async function query (url: string, text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try { await c.query(text) } finally { await c.end() }
+}
+
+/**
+ * Strategy `shared`: requests over 100,000 tenants against 10 (each with
+ * three rows), row-level security against the same route with the policies
+ * off and an explicit WHERE, and creating one tenant. Comparisons alternate
+ * A B A B on the same servers.
+ */
+export async function rls (ctx: BenchContext): Promise<Figure[]> {
+  const central = await benchCentral(ctx.serverUrl)
+  const servers: ChildProcess[] = []
+  try {
+    try { await createAppRole(ctx.serverUrl, APP_ROLE, APP_PASSWORD) } catch (e) { if ((e as { code?: string }).code !== '42710') throw e }
+    const centralRole = decodeURIComponent(new URL(central.url).username)
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE })
+    const appUrl = new URL(central.url)
+    appUrl.username = APP_ROLE
+    appUrl.password = APP_PASSWORD
+
+    // rls.create.ms: the plugin's own create(), one tenant at a time.
+    const app = Fastify({ logger: false })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, strategy: 'shared', shared: { url: appUrl.toString() }, cache: { listen: false } })
+    await app.tenancy.create({ identifier: 'warm' })
+    const creates: number[] = []
+    for (let i = 0; i < CREATES; i++) {
+      const started = performance.now()
+      await app.tenancy.create({ identifier: `new-${i}` })
+      creates.push(performance.now() - started)
+    }
+    await app.close()
+    ctx.log(`rls.create: median ${round(median(creates))} ms over ${CREATES}`)
+
+    // 100,000 tenants with three rows each, written in bulk (the central role crosses tenants).
+    ctx.log('rls: writing 100,000 tenants and 300,000 rows…')
+    await query(central.url, `
+      insert into tenants (key, identifier, resource_key, name, status, database_host)
+      select gen_random_uuid(), 't' || i, gen_random_uuid(), 'Tenant ' || i, 'active', 'default' from generate_series(0, ${MANY - 1}) i;
+      insert into tenant_shared.projects (tenant_key, title)
+      select t.key, t.identifier || ':' || j from tenants t, generate_series(1, 3) j where t.identifier ~ '^t[0-9]+$';
+      create schema tenant_plain;
+      create table tenant_plain.projects as select * from tenant_shared.projects;
+      create index on tenant_plain.projects (tenant_key);
+      grant usage on schema tenant_plain to ${APP_ROLE};
+      grant select on all tables in schema tenant_plain to ${APP_ROLE};
+      analyze tenants; analyze tenant_shared.projects; analyze tenant_plain.projects;`)
+
+    pin(process.pid, 1)
+    const secured = await startServer(['rls', central.url, central.prefix, appUrl.toString()])
+    const plain = await startServer(['plain', central.url, central.prefix, appUrl.toString()])
+    servers.push(secured.child, plain.child)
+    // Warm up: JIT, and every tenant into the cache once, on both servers.
+    ctx.log('rls: warming up (every tenant once)…')
+    await load(secured.port, MANY, 0, MANY)
+    await load(plain.port, FEW, 2)
+
+    const manyRatios: number[] = []
+    const overheadRatios: number[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      const few = await load(secured.port, FEW, SECONDS)
+      const many = await load(secured.port, MANY, SECONDS)
+      const off = await load(plain.port, FEW, SECONDS)
+      const on = await load(secured.port, FEW, SECONDS)
+      manyRatios.push(many / few)
+      overheadRatios.push(on / off)
+      ctx.log(`rls round ${i + 1}: 10 tenants ${Math.round(few)} req/s, 100,000 tenants ${Math.round(many)} req/s; policies off ${Math.round(off)} req/s, on ${Math.round(on)} req/s`)
+    }
+    return [
+      { name: 'rls.tenants100000.ratio', value: round(median(manyRatios)), unit: 'ratio', note: `req/s over 100,000 tenants ÷ over 10, ${IN_FLIGHT} in flight, median of ${ROUNDS} alternating rounds; target ≥ 0.80` },
+      { name: 'rls.tenants100000.spread', value: round(Math.max(...manyRatios) - Math.min(...manyRatios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
+      { name: 'rls.overhead.ratio', value: round(median(overheadRatios)), unit: 'ratio', note: 'RLS on ÷ policies off with an explicit WHERE, same route; target ≥ 0.95' },
+      { name: 'rls.overhead.spread', value: round(Math.max(...overheadRatios) - Math.min(...overheadRatios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
+      { name: 'rls.create.ms', value: round(median(creates)), unit: 'ms', note: `provisioning one tenant in strategy shared, median of ${CREATES}; target ≤ 5` }
+    ]
+  } finally {
+    for (const child of servers) await stopServer(child)
+    await central.drop()
+  }
+}

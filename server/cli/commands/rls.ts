@@ -1,0 +1,44 @@
+import type { Command } from 'commander'
+import type { GlobalOptions } from '../app.js'
+import { loadOptions } from '../config.js'
+import { CliError, EXIT } from '../errors.js'
+import { printJson } from '../output.js'
+
+/**
+ * tenants:rls [--check]: strategy `shared`'s row-level security. Without
+ * --check it creates what is missing (tenant key column, per-tenant uniques,
+ * forced RLS, policies) on every table of the shared schema, as the central
+ * role; with --check it changes nothing and lists the tables without a
+ * policy, exiting 1 when there are any. It does not register the plugin
+ * (which refuses to start while a table lacks its policy).
+ */
+export function registerRlsCommands (program: Command, global: () => GlobalOptions): void {
+  program.command('tenants:rls')
+    .description('strategy shared: create missing row-level security policies on the shared tables; --check only reports tables without one')
+    .option('--check', 'change nothing; list tables without a policy and exit 1 when there are any')
+    .option('--json', 'print JSON')
+    .action(async (flags: { check?: boolean, json?: boolean }) => {
+      const [{ resolveOptions }, { applyRls, unprotectedTables }] = await Promise.all([import('../../options.js'), import('../../database/shared/rls-policies.js')])
+      let shared
+      try {
+        shared = resolveOptions(await loadOptions(global().config)).shared
+      } catch (error) {
+        if (error instanceof CliError) throw error
+        throw new CliError(`The tenancy options are not usable: ${(error as Error).message}`, EXIT.usage)
+      }
+      if (shared === null) throw new CliError('tenants:rls is for strategy "shared"; the options use another strategy.', EXIT.usage)
+      if (flags.check === true) {
+        const missing = await unprotectedTables(shared.centralUrl, shared.schema)
+        if (flags.json === true) printJson({ schema: shared.schema, missing })
+        else if (missing.length === 0) process.stdout.write(`Every tenant table in schema ${shared.schema} has its policy.\n`)
+        else process.stdout.write(`Tables in schema ${shared.schema} without a row-level security policy: ${missing.join(', ')}.\n`)
+        if (missing.length > 0) process.exitCode = EXIT.failed
+        return
+      }
+      const appRole = decodeURIComponent(new URL(shared.url).username)
+      const changed = await applyRls({ url: shared.centralUrl, schema: shared.schema, centralRole: shared.centralRole, appRole })
+      if (flags.json === true) printJson({ schema: shared.schema, changed })
+      else if (changed.length === 0) process.stdout.write(`Every tenant table in schema ${shared.schema} had its policy already.\n`)
+      else process.stdout.write(`Created row-level security on ${changed.join(', ')} (schema ${shared.schema}).\n`)
+    })
+}

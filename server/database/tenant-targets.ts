@@ -1,0 +1,39 @@
+import type { Tenant } from '../tenant.js'
+import type { DatabaseStrategy } from './strategy.js'
+import type { TenantTarget } from './tenant-target.js'
+import { tenantDatabaseName } from './names.js'
+import { MisconfigurationError } from '../errors.js'
+
+export interface TargetSettings {
+  hosts: Record<string, string>
+  defaultHost: string
+  prefix: string
+  suffix: string
+}
+
+/** Where each tenant's tables live: which host, which database or schema. */
+export class TenantTargets {
+  private readonly settings: TargetSettings
+  private readonly strategy: Pick<DatabaseStrategy, 'target'>
+
+  constructor (settings: TargetSettings, strategy: Pick<DatabaseStrategy, 'target'>) {
+    this.settings = settings
+    this.strategy = strategy
+  }
+
+  /** The tenant's database (or schema) on its host; throws FST_TENANCY_MISCONFIGURED for a host not in the options. */
+  of (tenant: Pick<Tenant, 'key' | 'databaseHost'>): TenantTarget {
+    const hostName = tenant.databaseHost ?? this.settings.defaultHost
+    const host = this.settings.hosts[hostName]
+    if (host === undefined) throw new MisconfigurationError(`Tenant ${tenant.key} lives on database host "${hostName}", which is not in the database.hosts option.`)
+    return this.strategy.target(tenant.key, hostName, host)
+  }
+
+  /** A tenant's database (or schema) name: from its key, never its identifier. */
+  name (tenant: Pick<Tenant, 'key'>): string {
+    return tenantDatabaseName(tenant.key, this.settings.prefix, this.settings.suffix)
+  }
+}
+
+/** How services that reach tenant databases find them. */
+export type TargetOf = (tenant: Pick<Tenant, 'key' | 'databaseHost'>) => TenantTarget

@@ -1,0 +1,30 @@
+import type { MikroORM } from '@mikro-orm/postgresql'
+import type { Run } from '../clusters/rules.js'
+import type { Tenant } from '../tenant.js'
+import { TenantNotFoundError } from '../errors.js'
+import { TenantEntity } from '../entities/central/tenant.entity.js'
+
+/** A tenant as the central database has it now (no cache, no identity map); FST_TENANCY_TENANT_NOT_FOUND when it is gone. */
+export async function freshTenant (orm: MikroORM, key: string): Promise<Tenant> {
+  const em = orm.em.fork({ clear: true, useContext: false })
+  const tenant = await em.findOne(TenantEntity, { key }) as Tenant | null
+  if (tenant === null) throw new TenantNotFoundError(key)
+  return tenant
+}
+
+/**
+ * Locks a tenant's row for the rest of the transaction, so that changes to
+ * one tenant (its domains, its status) take turns, across instances too.
+ */
+export async function lockTenant (run: Run, key: string): Promise<{ identifier: string, status: string }> {
+  const rows = await run('select identifier, status from tenants where key = ? for update', [key])
+  const row = rows[0]
+  if (row === undefined) throw new TenantNotFoundError(key)
+  return { identifier: String(row.identifier), status: String(row.status) }
+}
+
+/** True for PostgreSQL's unique violation on the named constraint or column. */
+export function isUniqueViolation (error: unknown, name: string): boolean {
+  const e = error as { code?: string, constraint?: string, detail?: string }
+  return e.code === '23505' && (String(e.constraint ?? '') + String(e.detail ?? '')).includes(name)
+}

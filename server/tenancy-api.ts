@@ -1,0 +1,65 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
+import type { Tenant } from './tenant.js'
+import type { TenantScope } from './context/tenant-scope.js'
+import type { TenantDirectory } from './providers/tenant-directory.js'
+import type { CreateTenantInput } from './lifecycle/tenant-input.js'
+import type { FanOutOptions, TenantResult } from './lifecycle/tenant-migrations.js'
+import type { TenancyEvents, TenantChanges } from './lifecycle/events.js'
+import type { TenantDomains } from './lifecycle/tenant-domains.js'
+import type { TenantJobs } from './jobs/tenant-jobs.js'
+import type { TenantClusters } from './clusters/tenant-clusters.js'
+import type { SyncManager } from './sync/sync-manager.js'
+import type { ConnectionStats } from './database/tenant-connections.js'
+
+/**
+ * `app.tenancy`: everything an app, the admin panel and the CLI may use.
+ * Internal parts (scopes, identification, pools) are not on it.
+ */
+export interface TenancyApi {
+  /** Runs `fn(scope)` as `tenant`; nests, and the previous tenant (or none) is back when `fn` settles. */
+  run: <R>(tenant: Tenant, fn: (scope: TenantScope) => R | Promise<R>) => Promise<R>
+  /** The running code's tenant, or null in a central context. */
+  current: () => Tenant | null
+  /** The running code's scope (tenant, logger, storage, cache prefix, EntityManager), or null. */
+  scope: () => TenantScope | null
+  /** The current tenant's EntityManager; throws FST_TENANCY_NO_TENANT_CONTEXT in a central context. */
+  em: () => EntityManager
+  /** Tenant lookups: cached `byIdentifier` / `byKey` / `byResourceKey` / `byDomain`, uncached `find` / `select`, and `target`. */
+  tenants: TenantDirectory
+  /** Creates a tenant with its database at the newest migration; active when this resolves. `key` + `adopt: true` takes over an existing database. */
+  create: (input: CreateTenantInput & { key?: string, adopt?: boolean }) => Promise<Tenant>
+  /** Runs provisioning again for a tenant (after a failure). */
+  provision: (tenant: Pick<Tenant, 'key'>) => Promise<Tenant>
+  /** Changes a tenant's identifier, name, data or cluster, all or nothing, by the rules of `create`; emits `tenant.updating` / `tenant.updated`. */
+  update: (tenant: Pick<Tenant, 'key'>, changes: TenantChanges) => Promise<Tenant>
+  /** Suspends an active tenant (its requests get 403); emits `tenant.suspending` / `tenant.suspended`. */
+  suspend: (tenant: Pick<Tenant, 'key'>) => Promise<Tenant>
+  /** Activates a suspended tenant again; emits `tenant.activating` / `tenant.activated`. */
+  activate: (tenant: Pick<Tenant, 'key'>) => Promise<Tenant>
+  /** A tenant's domains: `add`, `remove`, `makePrimary`, `list`, each checked like `create` and with paired events. */
+  domains: TenantDomains
+  /** Deletes a tenant, its database, domains and mapping rows. Running it twice is harmless. */
+  delete: (tenant: Pick<Tenant, 'key' | 'databaseHost'>) => Promise<void>
+  /** Migrates tenant databases to the newest migration, `concurrency` at a time; one failure does not stop the others. */
+  migrate: (options?: FanOutOptions) => Promise<TenantResult[]>
+  /** Rolls tenant databases back by one migration. */
+  rollback: (options?: FanOutOptions) => Promise<TenantResult[]>
+  /** Runs the provisioning seeder in each tenant's context. */
+  seed: (options?: FanOutOptions) => Promise<TenantResult[]>
+  /** Which tenant migrations a tenant's database has run, and which it has not. */
+  migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[] }>
+  /** Lifecycle events, in pairs: `app.tenancy.events.on('tenant.created', fn)`. */
+  events: TenancyEvents
+  /** Tenant-aware jobs: `define(name, handler)`, `send(name, data)`. */
+  jobs: TenantJobs
+  /** Tenant clusters with a Parent Tenant. */
+  clusters: TenantClusters
+  /** Resource syncing (`attach`, `detach`, `resync`), or null when `sync` is not configured. */
+  sync: SyncManager | null
+  /** Forgets cached tenants (done for you when tenants or domains change, on every instance). */
+  invalidate: () => void
+  /** Open pools and connections, for metrics. */
+  stats: () => ConnectionStats
+  /** The central MikroORM instance (the app's own when it passed `orm`). */
+  orm: MikroORM
+}

@@ -1,0 +1,37 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import type { TenancyApi } from '../server/index.js'
+import { buildApp } from './helpers/app.js'
+
+// The members app.tenancy documents, and nothing else. `tsc --noEmit` (part
+// of npm test) fails when the public type gains or loses a member without
+// this list changing with it.
+const DOCUMENTED = [
+  'run', 'current', 'scope', 'em', 'tenants', 'create', 'provision', 'update', 'suspend', 'activate', 'delete', 'domains',
+  'migrate', 'rollback', 'seed', 'migrationStatus', 'events', 'jobs', 'clusters', 'sync',
+  'invalidate', 'stats', 'orm'
+] as const
+type Documented = typeof DOCUMENTED[number]
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const exactly: Same<keyof TenancyApi, Documented> = true
+
+test('app.tenancy holds exactly the documented members, and the README documents each', async (t) => {
+  assert.equal(exactly, true)
+  const { app } = await buildApp(t)
+  assert.deepEqual(Object.keys(app.tenancy).sort(), [...DOCUMENTED].sort())
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  for (const member of DOCUMENTED) assert.ok(readme.includes(`app.tenancy.${member}`), `README documents app.tenancy.${member}`)
+})
+
+test('internal methods are not on the public type nor on the object', async (t) => {
+  const { app } = await buildApp(t)
+  // @ts-expect-error openScope is internal
+  assert.equal(app.tenancy.openScope, undefined)
+  // @ts-expect-error closeScope is internal
+  assert.equal(app.tenancy.closeScope, undefined)
+  // @ts-expect-error identify is internal
+  assert.equal(app.tenancy.identify, undefined)
+  // @ts-expect-error assertServes is internal
+  assert.equal(app.tenancy.assertServes, undefined)
+})

@@ -1,0 +1,182 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { buildApp } from './helpers/app.js'
+import { freshCentral, sql } from './helpers/database.js'
+import { prepareShared } from './helpers/shared.js'
+import { ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
+import { signedTenant } from '../server/database/shared/tenant-key-driver.js'
+import { readSecret } from '../server/database/shared/rls-policies.js'
+import { tenancyRuntime } from '../server/tenancy.js'
+
+async function sharedApp (t: Parameters<typeof buildApp>[0]): Promise<{ app: Awaited<ReturnType<typeof buildApp>>['app'], central: Awaited<ReturnType<typeof freshCentral>>, appUrl: string }> {
+  const central = await freshCentral(t)
+  const shared = await prepareShared(central)
+  const { app } = await buildApp(t, { identification: ['header'], strategy: 'shared', shared: { url: shared.url } }, (a) => {
+    a.get('/projects', async (request) => (await request.tenantEm.find(ProjectEntity, {}, { orderBy: { title: 'asc' } })).map((p) => p.title))
+    // A handler that forgets the filter: raw SQL through the tenant EntityManager, no WHERE.
+    a.get('/raw', async (request) => (await request.tenantEm.execute('select title from projects order by title')).map((r) => r.title as string))
+    a.post('/projects', async (request) => {
+      const em = request.tenantEm
+      em.create(ProjectEntity, { title: (request.body as { title: string }).title })
+      await em.flush()
+      return { ok: true }
+    })
+  }, central)
+  return { app, central, appUrl: shared.url }
+}
+
+async function seed (app: { tenancy: { run: (t: Tenant, fn: (s: any) => Promise<void>) => Promise<void> } }, tenant: Tenant, titles: string[]): Promise<void> {
+  await app.tenancy.run(tenant, async (scope) => {
+    for (const title of titles) scope.em.create(ProjectEntity, { title })
+    await scope.em.flush()
+  })
+}
+
+test('shared tables: each tenant sees only its rows, through the ORM and through raw SQL that forgets the filter', async (t) => {
+  const { app, central } = await sharedApp(t)
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const globex = await app.tenancy.create({ identifier: 'globex' })
+  await seed(app, acme, ['a1', 'a2'])
+  await seed(app, globex, ['g1'])
+  assert.deepEqual((await app.inject({ url: '/projects', headers: { 'x-tenant': 'acme' } })).json(), ['a1', 'a2'])
+  assert.deepEqual((await app.inject({ url: '/raw', headers: { 'x-tenant': 'acme' } })).json(), ['a1', 'a2'])
+  assert.deepEqual((await app.inject({ url: '/raw', headers: { 'x-tenant': 'globex' } })).json(), ['g1'])
+  assert.equal((await app.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'globex' }, payload: { title: 'g2' } })).statusCode, 200)
+  assert.deepEqual((await app.inject({ url: '/projects', headers: { 'x-tenant': 'globex' } })).json(), ['g1', 'g2'])
+  // The rows really are in one table, told apart by their key.
+  const rows = await sql(central.url, 'select tenant_key, count(*)::int as n from tenant_shared.projects group by 1')
+  assert.deepEqual(rows.sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1), [{ tenant_key: acme.key, n: 2 }, { tenant_key: globex.key, n: 2 }].sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1))
+})
+
+test('shared tables: an email is unique per tenant, not across tenants', async (t) => {
+  const { app } = await sharedApp(t)
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const globex = await app.tenancy.create({ identifier: 'globex' })
+  const user = (id: string): { globalId: string, name: string, email: string, password: string } => ({ globalId: id, name: 'Ann', email: 'ann@example.com', password: 'x' })
+  await app.tenancy.run(acme, async (s) => { s.em.create(TenantUserCopyEntity, user('g-1')); await s.em.flush() })
+  await app.tenancy.run(globex, async (s) => { s.em.create(TenantUserCopyEntity, user('g-1')); await s.em.flush() })
+  await assert.rejects(app.tenancy.run(acme, async (s) => { s.em.create(TenantUserCopyEntity, user('g-2')); await s.em.flush() }), /unique|duplicate/i)
+})
+
+test('shared tables: outside a tenant context the tenant EntityManager refuses to read or create', async (t) => {
+  const { app } = await sharedApp(t)
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  let leaked: any
+  await app.tenancy.run(acme, async (s) => { leaked = s.em.fork() })
+  await tenancyRuntime(app.tenancy).context.exit(async () => {
+    await assert.rejects(leaked.find(ProjectEntity, {}), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
+    leaked.create(ProjectEntity, { title: 'nowhere' })
+    await assert.rejects(leaked.flush(), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
+    await assert.rejects(leaked.execute('select 1'), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
+  })
+})
+
+test('the app role with no tenant set sees 0 rows and cannot insert; it cannot name another tenant, turn the policies off or read across tenants by hand; the central role can', async (t) => {
+  const { app, central, appUrl } = await sharedApp(t)
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const globex = await app.tenancy.create({ identifier: 'globex' })
+  await seed(app, acme, ['a1'])
+  await seed(app, globex, ['g1'])
+  // No tenant set: nothing, not everything.
+  assert.deepEqual(await sql(appUrl, 'select * from tenant_shared.projects'), [])
+  assert.deepEqual(await sql(appUrl, `select * from tenant_shared.projects where tenant_key = '${globex.key}'`), [])
+  await assert.rejects(sql(appUrl, "insert into tenant_shared.projects (title) values ('x')"), /null value|row-level security/)
+  await assert.rejects(sql(appUrl, `insert into tenant_shared.projects (title, tenant_key) values ('x', '${globex.key}')`), /row-level security/)
+  // Naming a tenant by hand without the signature gets nothing.
+  assert.deepEqual(await sql(appUrl, `select set_config('fastify_tenancy.tenant', '${globex.key}', false), (select count(*)::int from tenant_shared.projects) as n`).then((r) => r.map((x) => x.n)), [0])
+  assert.deepEqual(await sql(appUrl, `select set_config('fastify_tenancy.tenant', '${globex.key}.${'0'.repeat(64)}', false), (select count(*)::int from tenant_shared.projects) as n`).then((r) => r.map((x) => x.n)), [0])
+  // Inside a tenant, hand-written SQL that asks for another tenant's rows still gets none.
+  const secret = await readSecret(central.url)
+  const inAcme = `select set_config('fastify_tenancy.tenant', '${signedTenant(secret, acme.key)}', false)`
+  const client = new (await import('pg')).default.Client({ connectionString: appUrl })
+  await client.connect()
+  try {
+    await client.query(inAcme)
+    assert.deepEqual((await client.query(`select title from tenant_shared.projects where tenant_key = '${globex.key}' or true`)).rows, [{ title: 'a1' }])
+    await assert.rejects(client.query(`update tenant_shared.projects set tenant_key = '${globex.key}'`), /row-level security/)
+    await assert.rejects(client.query('alter table tenant_shared.projects disable row level security'), /must be owner/)
+    await assert.rejects(client.query('alter table tenant_shared.projects no force row level security'), /must be owner/)
+    await assert.rejects(client.query('drop policy fastify_tenancy_tenant on tenant_shared.projects'), /must be owner/)
+    await assert.rejects(client.query('set row_security = off; select * from tenant_shared.projects'), /row-level security/)
+    await assert.rejects(client.query('select value from fastify_tenancy_rls.secret'), /permission denied/)
+  } finally {
+    await client.end()
+  }
+  // The central role crosses tenants.
+  assert.deepEqual((await sql(central.url, 'select title from tenant_shared.projects order by title')).map((r) => r.title), ['a1', 'g1'])
+})
+
+test('the plugin refuses to register when a tenant table has no policy, or the app role could see past them', async (t) => {
+  const central = await freshCentral(t)
+  const shared = await prepareShared(central)
+  await sql(central.url, 'create table tenant_shared.invoices (id serial primary key, total int not null)')
+  await assert.rejects(buildApp(t, { strategy: 'shared', shared: { url: shared.url } }, () => {}, central), { code: 'FST_TENANCY_RLS_MISSING', message: /invoices/ })
+  // tenants:rls (here: the migration helper) makes the table a tenant table; then a superuser as app role is refused.
+  await prepareShared(central)
+  assert.deepEqual(await sql(central.url, "select policyname from pg_policies where tablename = 'invoices' order by 1"), [{ policyname: 'fastify_tenancy_central' }, { policyname: 'fastify_tenancy_tenant' }])
+  const superApp = new URL(central.url)
+  await sql(central.url, "do $$ begin if not exists (select 1 from pg_roles where rolname = 'ft_super_app') then create role ft_super_app login superuser password 'x'; end if; end $$")
+  superApp.username = 'ft_super_app'
+  superApp.password = 'x'
+  await assert.rejects(buildApp(t, { strategy: 'shared', shared: { url: superApp.toString() } }, () => {}, central), { code: 'FST_TENANCY_RLS_UNSAFE_ROLE' })
+})
+
+test('deleting a tenant removes its rows in batches and leaves the others; creating one makes no database', async (t) => {
+  const { app, central } = await sharedApp(t)
+  const before = await sql(central.url, 'select count(*)::int as n from pg_database')
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const globex = await app.tenancy.create({ identifier: 'globex' })
+  assert.deepEqual(await sql(central.url, 'select count(*)::int as n from pg_database'), before)
+  await seed(app, acme, Array.from({ length: 2500 }, (_, i) => `a${i}`))
+  await seed(app, globex, ['g1'])
+  await app.tenancy.delete(acme)
+  const rows = await sql(central.url, 'select tenant_key, count(*)::int as n from tenant_shared.projects group by 1')
+  assert.deepEqual(rows, [{ tenant_key: globex.key, n: 1 }])
+  assert.equal(await app.tenancy.tenants.find('acme'), null)
+  assert.deepEqual((await app.inject({ url: '/projects', headers: { 'x-tenant': 'globex' } })).json(), ['g1'])
+})
+
+test('tenants:migrate is one migration for every tenant', async (t) => {
+  const { app } = await sharedApp(t)
+  await app.tenancy.create({ identifier: 'acme' })
+  await app.tenancy.create({ identifier: 'globex' })
+  const results = await app.tenancy.migrate()
+  assert.deepEqual(results.map((r) => [r.identifier, r.ok, r.migrations]), [['acme', true, []], ['globex', true, []]])
+  const acme = await app.tenancy.tenants.find('acme') as Tenant
+  assert.deepEqual((await app.tenancy.migrationStatus(acme)).pending, [])
+})
+
+test('fastify-tenancy tenants:rls --check reports a table without a policy (exit 1); tenants:rls creates it; then the plugin registers', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { mkdtemp, writeFile } = await import('node:fs/promises')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const central = await freshCentral(t)
+  const shared = await prepareShared(central)
+  await sql(central.url, 'create table tenant_shared.invoices (id serial primary key, number text not null unique)')
+  const dir = await mkdtemp(join(tmpdir(), 'ft-rls-'))
+  const config = join(dir, 'tenancy.config.mjs')
+  await writeFile(config, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, strategy: 'shared', shared: { url: ${JSON.stringify(shared.url)} } }\n`)
+  const cli = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'fastify-tenancy.mjs'), '--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += String(d) })
+    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
+  })
+  const before = await cli('tenants:rls', '--check')
+  assert.equal(before.code, 1, before.stderr)
+  assert.match(before.stdout, /without a row-level security policy: invoices\./)
+  const made = await cli('tenants:rls', '--json')
+  assert.equal(made.code, 0, made.stderr)
+  assert.deepEqual(JSON.parse(made.stdout), { schema: 'tenant_shared', changed: ['invoices'] })
+  const after = await cli('tenants:rls', '--check')
+  assert.equal(after.code, 0, after.stderr)
+  // The number is now unique per tenant: two tenants may both have invoice 1.
+  const [row] = await sql(central.url, "select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = 'tenant_shared.invoices'::regclass and contype = 'u'")
+  assert.equal(row?.def, 'UNIQUE (tenant_key, number)')
+  const { app } = await buildApp(t, { strategy: 'shared', shared: { url: shared.url } }, () => {}, central)
+  assert.equal(tenancyRuntime(app.tenancy).options.strategy, 'shared')
+})
