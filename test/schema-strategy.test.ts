@@ -83,12 +83,12 @@ test('schema tenants through PgBouncer in transaction mode stay apart', { timeou
   assert.ok(pools.some((p) => p.database === central.name && p.pool_mode === 'transaction'), 'the requests went through PgBouncer')
 })
 
-test('a schema tenant\'s search_path lives only as long as its transaction', { timeout: 120_000 }, async (t) => {
+test('a schema tenant\'s search_path never outlives its statement\'s transaction', { timeout: 120_000 }, async (t) => {
   const { app } = await buildApp(t, { strategy: 'schema', identification: ['header'], cache: { listen: false }, database: { maxConnections: 1 } }, routes)
   const [a] = await schemaTenants(app, 1, 'sp') as [Tenant]
   const schema = app.tenancy.tenants.databaseName(a)
   const inside = await app.tenancy.run(a, async (scope) => await scope.em.getConnection().execute('show search_path', [], 'all'))
-  assert.deepEqual(inside, [{ search_path: `"${schema}"` }], 'inside its transaction the tenant\'s schema is the search_path')
+  assert.deepEqual(inside, [{ search_path: `"${schema}"` }], 'the tenant\'s statement runs with its schema as the search_path')
   assert.equal((await app.inject({ url: '/raw-in-transaction', headers: { 'x-tenant': a.identifier } })).statusCode, 200)
   // The host's one connection ran the tenant's transactions; the session itself never took the schema.
   const lease = tenancyRuntime(app.tenancy).connections.lease(app.tenancy.tenants.target(a))

@@ -2,7 +2,7 @@ import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postg
 import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/core'
 import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { ConnectionBudget, busyError, type HostConnectionStats } from './connection-budget.js'
-import { TenantEntityManager } from './transaction-settings.js'
+import { TenantEntityManager } from './tenant-entity-manager.js'
 
 /** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
 export interface TenantLease {
@@ -186,12 +186,12 @@ export class TenantConnections {
       return em
     }
     // A shared pool: the lease's own schema (schema-qualified ORM SQL), its
-    // search_path in each transaction (raw SQL), and its own events.
+    // search_path in front of each raw statement, and its own events.
     const schema = target.schema as string
     const hooks = this.openHooks.length > 0
     const em = entry.orm.em.fork({ clear: true, useContext: false, schema, cloneEventManager: hooks }) as unknown as TenantEntityManager
     em.tenantKey = target.key
-    em.transactionSettings = schemaSettings(schema)
+    em.useStatementSettings(schemaSettings(schema))
     if (hooks) for (const hook of this.openHooks) hook(em.getEventManager(), target)
     return em
   }

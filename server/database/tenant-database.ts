@@ -4,7 +4,7 @@ import { Migrator } from '@mikro-orm/migrations'
 import { tenantMigrations } from '../../migrations/tenant/index.js'
 import { quoteIdent } from './names.js'
 import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
-import { applyTransactionSettings } from './transaction-settings.js'
+import { applyStatementSettings } from './tenant-entity-manager.js'
 
 /** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
 export async function withServer<T> (url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -49,8 +49,8 @@ function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Mi
     extensions: [Migrator],
     migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true }
   })
-  // Migrations are raw SQL: a schema tenant's run with its search_path, set in each transaction.
-  if (target.schema !== null) applyTransactionSettings(orm.em.getConnection(), schemaSettings(target.schema))
+  // Migrations are raw SQL: a schema tenant's run with its search_path in front of each statement.
+  if (target.schema !== null) applyStatementSettings(orm.em.getConnection(), schemaSettings(target.schema))
   return orm
 }
 

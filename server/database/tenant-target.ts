@@ -1,5 +1,5 @@
 import { quoteIdent } from './names.js'
-import type { TransactionSettings } from './transaction-settings.js'
+import type { StatementSettings } from './statement-prefix.js'
 
 /**
  * Where one tenant's tables live: a database of its own (strategy `database`)
@@ -30,7 +30,7 @@ export interface TenantTarget {
 /**
  * MikroORM options that point an instance at a target. A schema is named for
  * the ORM's own SQL (schema-qualified); raw SQL gets the schema through
- * `schemaSettings()` per transaction, never per session (a session setting
+ * `schemaSettings()` per statement, never per session (a session setting
  * would leak to other tenants behind a transaction-mode pooler).
  */
 export function targetOrmOptions (target: Pick<TenantTarget, 'url' | 'schema'>): { clientUrl: string, schema?: string } {
@@ -38,7 +38,7 @@ export function targetOrmOptions (target: Pick<TenantTarget, 'url' | 'schema'>):
   return { clientUrl: target.url, schema: target.schema }
 }
 
-/** The transaction settings that choose a tenant's schema: its search_path, set per transaction. */
-export function schemaSettings (schema: string): TransactionSettings {
+/** The settings that choose a tenant's schema: its search_path, local to each statement's transaction. */
+export function schemaSettings (schema: string): StatementSettings {
   return [['search_path', quoteIdent(schema)]]
 }
