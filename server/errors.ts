@@ -42,7 +42,14 @@ export const InvalidIdentifierError = createError(
 /** The Host header is not a hostname we accept. */
 export const InvalidHostError = createError(
   'FST_TENANCY_INVALID_HOST',
-  'The Host header is not a valid hostname: use lowercase ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  'The Host header is not a valid hostname: use ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  400
+)
+
+/** The request carries more than one Host header. */
+export const DuplicateHostError = createError(
+  'FST_TENANCY_DUPLICATE_HOST',
+  'The request has more than one Host header; send exactly one.',
   400
 )
 
@@ -179,6 +186,34 @@ export const RlsUnsafeRoleError = createError(
   500
 )
 
+/** The tenant is in maintenance mode; the message is the operator's. */
+export const MaintenanceError = createError(
+  'FST_TENANCY_MAINTENANCE',
+  '%s',
+  503
+)
+
+/** `app.tenancy.maintenance()` was given settings it cannot use. */
+export const InvalidMaintenanceError = createError(
+  'FST_TENANCY_INVALID_MAINTENANCE',
+  'The maintenance settings are not valid: %s.',
+  400
+)
+
+/** An impersonation token was used twice, late, for another tenant, or is unknown. */
+export const ImpersonationRefusedError = createError(
+  'FST_TENANCY_IMPERSONATION_REFUSED',
+  'The impersonation link was refused: %s. Ask an admin for a new one.',
+  403
+)
+
+/** A lifecycle operation was asked of a tenant that is being deleted. */
+export const TenantDeletingError = createError(
+  'FST_TENANCY_TENANT_DELETING',
+  'Tenant "%s" is being deleted; call app.tenancy.delete(tenant) again to finish deleting it.',
+  409
+)
+
 /**
  * Every connection the budget allows to a database host is in use, and none
  * came free within `database.acquireTimeoutMs`. Carries a `Retry-After`
@@ -198,5 +233,8 @@ export const errorCodes = [
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
-  RlsMissingError, RlsUnsafeRoleError, BusyError
+  RlsMissingError, RlsUnsafeRoleError,
+  MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  DuplicateHostError, TenantDeletingError,
+  BusyError
 ].map((E) => new E().code)

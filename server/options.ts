@@ -93,8 +93,11 @@ export interface TenancyOptions {
   provider?: ProviderConfig
   /** Your own provider drivers, by name. */
   providerDrivers?: Record<string, ProviderDriver>
-  /** The tenant cache; `false` turns it off. `listen` (default true) follows changes made by other instances. */
-  cache?: (Partial<TenantCacheOptions> & { listen?: boolean }) | false
+  /**
+   * The tenant cache; `false` turns it off. `listen` (default true) follows changes made by other instances;
+   * `heartbeatMs` (default 10,000) is how often its connection proves it is alive (a missed heartbeat empties the cache and reconnects).
+   */
+  cache?: (Partial<TenantCacheOptions> & { listen?: boolean, heartbeatMs?: number }) | false
   /** Mode of routes that set no `config.tenancy` (default `tenant`). */
   defaultRouteMode?: RouteMode
   /** Folder under which each tenant gets a folder named by its resource key (default `./storage`). */
@@ -116,6 +119,19 @@ export interface TenancyOptions {
   queueSchema?: string
   /** How often the queue's maintenance runs, in seconds (default 60): it hands expired jobs of dead workers back to the queue. */
   queueMaintenanceSeconds?: number
+  /** Renames: how long a former identifier or domain redirects to the new one and stays reserved, in ms (default 90 days). */
+  renames?: { keepMs?: number }
+  /** The clock (ms since the epoch) by which renames, maintenance and impersonation tokens expire; tests move it instead of sleeping. Default `Date.now`. */
+  clock?: () => number
+  /** Serve impersonation links on tenant hosts (`/_tenancy/impersonate`, default true). */
+  impersonation?: boolean
+  /**
+   * The registration's name (default `tenants`): `app.tenancies.<name>` and
+   * `request.tenancies.<name>`. Only `tenants` also gets `app.tenancy`,
+   * `request.tenant` and `request.tenantEm`; register the plugin again under
+   * another name (`teams`) for a second tenancy beside it.
+   */
+  name?: string
 }
 
 /** Options with every default filled in. */
@@ -129,7 +145,7 @@ export interface ResolvedOptions {
   pathParameter: string
   provider: ProviderConfig
   providerDrivers: Record<string, ProviderDriver>
-  cache: (TenantCacheOptions & { listen: boolean }) | false
+  cache: (TenantCacheOptions & { listen: boolean, heartbeatMs: number }) | false
   defaultRouteMode: RouteMode
   storageRoot: string
   cachePrefix: string
@@ -141,6 +157,10 @@ export interface ResolvedOptions {
   sync: SyncOptions | null
   queueSchema: string
   queueMaintenanceSeconds: number
+  renames: { keepMs: number }
+  clock: () => number
+  impersonation: boolean
+  name: string
   provisioning: { template: boolean, spares: number, seeder: ((scope: TenantScope) => Promise<void>) | null, steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null, placement: ((hosts: HostLoad[]) => string | Promise<string>) | null }
 }
 
@@ -264,7 +284,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       max: positiveInt(c.max, 'cache.max', 10_000),
       ttlMs: positiveInt(c.ttlMs, 'cache.ttlMs', 60_000),
       missTtlMs: positiveInt(c.missTtlMs, 'cache.missTtlMs', 2_000),
-      listen: c.listen ?? true
+      listen: c.listen ?? true,
+      heartbeatMs: positiveInt(c.heartbeatMs, 'cache.heartbeatMs', 10_000)
     }
     if (typeof cache.listen !== 'boolean') fail('cache.listen', 'must be true or false')
   }
@@ -302,10 +323,22 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (!POOLER_MODES.includes(pooler)) fail('database.pooler', `must be one of ${POOLER_MODES.join(', ')} (PgBouncer's pool_mode; statement mode cannot run transactions)`)
   const directUrl = db.directUrl === undefined ? null : postgresUrl(db.directUrl, 'database.directUrl')
   refuseLeakyPooling({ pooler, urls: [url, ...Object.values(hosts)], listen: cache !== false && cache.listen, directUrl, strategy, tenantEntities })
+  const renames = o.renames ?? {}
+  if (!plainObject(renames)) fail('renames', 'must be an object such as { keepMs }')
+  const keepMs = renames.keepMs ?? 90 * 24 * 60 * 60 * 1000
+  if (typeof keepMs !== 'number' || !Number.isInteger(keepMs) || keepMs < 0) fail('renames.keepMs', 'must be a whole number of milliseconds, 0 or more')
+  const name = o.name ?? 'tenants'
+  if (typeof name !== 'string' || !/^[a-z][a-zA-Z0-9_]{0,39}$/.test(name)) fail('name', 'must be a name of up to 40 letters, digits or underscores, starting with a lowercase letter')
+  if (o.impersonation !== undefined && typeof o.impersonation !== 'boolean') fail('impersonation', 'must be true or false')
+  if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', 'must be a function returning milliseconds since the epoch')
 
   const orm = o.orm ?? null
   if (orm !== null && (typeof orm !== 'object' || typeof (orm as { getMetadata?: unknown }).getMetadata !== 'function' || typeof (orm as { em?: unknown }).em !== 'object')) fail('orm', 'must be a MikroORM instance (the result of MikroORM.init)')
   return {
+    renames: { keepMs },
+    clock: o.clock ?? Date.now,
+    impersonation: o.impersonation ?? true,
+    name,
     orm,
     database: {
       url,

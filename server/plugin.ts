@@ -1,19 +1,26 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
-import type { MikroORM } from '@mikro-orm/postgresql'
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options.js'
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
-import { requestHost } from './identification/host.js'
+import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
+import { identityOf } from './renames/unknown-tenant.js'
+import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
+import { impersonationRoutes } from './impersonation/impersonation-routes.js'
+import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 
-const kScope = Symbol('fastify-tenancy.scope')
-type WithScope = FastifyRequest & { [kScope]?: TenantScope | null }
 type Done = (error?: Error) => void
+/** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
+const kTenancyHook = Symbol.for('fastify-tenancy.hook')
+/** Where one registration keeps its scope and tenant on a request (each registration has its own symbols). */
+interface Slots { scope: symbol, tenant: symbol }
+type WithSlots = FastifyRequest & Record<symbol, unknown>
 
 /**
  * Register: options are checked, the central database is migrated, the
@@ -38,35 +45,69 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   })
   await runtime.start()
 
-  app.decorate('tenancy', runtime.api)
-  app.decorateRequest('tenant', null)
-  app.decorateRequest(kScope, null)
-  app.decorateRequest('tenantEm', {
-    getter (this: WithScope) {
-      const scope = this[kScope]
-      if (scope == null) throw new NoTenantContextError('request.tenantEm')
-      return scope.em
-    }
+  // Several registrations may live side by side (tenants, and teams inside
+  // them): each keeps its request state under its own symbols, and only the
+  // default one (named `tenants`) has the short names.
+  const name = options.name
+  const isDefault = name === DEFAULT_TENANCY_NAME
+  const slots: Slots = { scope: Symbol(`fastify-tenancy.${name}.scope`), tenant: Symbol(`fastify-tenancy.${name}.tenant`) }
+  const emOf = (request: FastifyRequest, what: string): EntityManager => {
+    const scope = (request as WithSlots)[slots.scope] as TenantScope | null
+    if (scope == null) throw new NoTenantContextError(what)
+    return scope.em
+  }
+  app.decorateRequest(slots.scope, null)
+  app.decorateRequest(slots.tenant, null)
+  declareTenancy(app, {
+    name,
+    api: runtime.api,
+    tenantOf: (request) => (request as WithSlots)[slots.tenant] as Tenant | null,
+    emOf: (request) => emOf(request, `request.tenancies.${name}.em`)
   })
+  if (isDefault) {
+    app.decorate('tenancy', runtime.api)
+    app.decorateRequest('tenant', null)
+    app.decorateRequest('impersonation', null)
+    app.decorateRequest('tenantEm', {
+      getter (this: FastifyRequest) { return emOf(this, 'request.tenantEm') }
+    })
+  }
 
-  const flow = requestFlow(runtime, options)
+  // Present when the app has @opentelemetry/api: the active span gets tenant.id.
+  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault)
   // Each route gets its own onRequest hook that knows the route's config
   // object: reading `request.routeOptions` on every request would build a
   // new object each time. The mode is read at request time, so a plugin's
   // later onRoute hook (the admin sets its routes central) still counts.
   app.addHook('onRoute', (route) => {
     route.config ??= {}
-    const config = route.config as { tenancy?: RouteMode }
-    const hook: onRequestHookHandler = function (request, reply, done) {
-      flow.resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done)
-    }
+    const config = route.config as { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
+    const hook: onRequestHookHandler = isDefault
+      ? function (request, reply, done) { flow.resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done) }
+      : function (request, reply, done) { flow.resolve(request, reply, config.tenancies?.[name] ?? options.defaultRouteMode, done) }
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-    route.onRequest = [hook, ...existing]
+    // First, but after the hooks of registrations made before this one: a
+    // later tenancy (teams) resolves inside an earlier one's (tenants) context.
+    let after = 0
+    existing.forEach((h, i) => { if ((h as { [kTenancyHook]?: true })[kTenancyHook] === true) after = i + 1 })
+    Object.assign(hook, { [kTenancyHook]: true })
+    route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
   })
+
+  // Per-tenant request counts and latency for app.tenancy.stats().
+  app.addHook('onResponse', (request, reply, done) => {
+    const tenant = (request as WithSlots)[slots.tenant] as Tenant | null
+    if (tenant !== null) runtime.requestStats.record(tenant, reply.elapsedTime, reply.statusCode)
+    done()
+  })
+
+  // The landing and end routes of impersonation links, and request.impersonation
+  // (after the onRoute hook above, so they resolve their tenant too).
+  if (isDefault && options.impersonation) impersonationRoutes(app, runtime.impersonation)
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
   // Custom bootstrappers may hold something per request: then every tenant
   // request is reverted when its response closes. The shipped ones only need
@@ -77,6 +118,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions): { reso
   const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
     let found: Tenant | null | Promise<Tenant | null>
     try {
+      assertSingleHost(request.raw.rawHeaders)
       if (mode === 'central') {
         if (!centralDomains.has(requestHost(request).name)) throw new CentralRouteError()
         done()
@@ -84,28 +126,46 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions): { reso
       }
       found = runtime.identification.identify(request)
     } catch (error) {
-      done(error as Error)
+      unknown(request, reply, error as Error, done)
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => { enter(request, reply, tenant, mode, done) }, done)
+      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => { unknown(request, reply, error, done) })
     } else {
-      enter(request, reply, found, mode, done)
+      enter(request as WithSlots, reply, found, mode, done)
     }
   }
 
+  /**
+   * A name nobody has now may be one a tenant had before a rename: it answers
+   * 301 to the same path and query under the new name while it is kept.
+   */
+  const unknown = (request: FastifyRequest, reply: FastifyReply, error: Error, done: Done): void => {
+    const identity = identityOf(error)
+    if (identity === null) { done(error); return }
+    runtime.renames.location(request, identity).then((location) => {
+      if (location === null) done(error)
+      else void reply.redirect(location, 301)
+    }, () => { done(error) })
+  }
+
   /** Opens the tenant's scope and runs the rest of the request inside its context. */
-  const enter = (request: WithScope, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: Done): void => {
+  const spanPrefix = isDefault ? 'tenant' : options.name
+  const enter = (request: WithSlots, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: Done): void => {
     if (tenant === null) {
       done(mode === 'tenant' ? new TenantNotIdentifiedError() : undefined)
       return
     }
     try {
       assertServes(tenant)
+      // Answered with 503 (unless let through by address or bypass cookie).
+      if (runtime.maintenance.gate(request, reply, tenant)) return
       const scope = runtime.scopes.open(tenant, request.log)
-      request.tenant = tenant
-      request[kScope] = scope
+      request[slots.tenant] = tenant
+      request[slots.scope] = scope
+      if (isDefault) request.tenant = tenant
       request.log = scope.log
+      tagSpan?.(tenant, spanPrefix)
       // The response's 'close' comes after it finished or was aborted: the one
       // moment the connection is surely no longer needed.
       const leaveOnClose = (): void => { reply.raw.once('close', () => { leave(request) }) }
@@ -120,10 +180,10 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions): { reso
   }
 
   /** Reverts the scope's bootstrappers (gives the connection back), once. */
-  const leave = (request: WithScope): void => {
-    const scope = request[kScope]
+  const leave = (request: WithSlots): void => {
+    const scope = request[slots.scope] as TenantScope | null
     if (scope == null) return
-    request[kScope] = null
+    request[slots.scope] = null
     runtime.scopes.close(scope)
   }
 

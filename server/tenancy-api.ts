@@ -10,6 +10,11 @@ import type { TenantJobs } from './jobs/tenant-jobs.js'
 import type { TenantClusters } from './clusters/tenant-clusters.js'
 import type { SyncManager } from './sync/sync-manager.js'
 import type { ConnectionStats } from './database/tenant-connections.js'
+import type { MaintenanceSettings, MaintenanceState } from './maintenance/maintenance-settings.js'
+import type { MaintenanceStarted } from './maintenance/maintenance-mode.js'
+import type { FormerName } from './renames/former-names.js'
+import type { Impersonation } from './impersonation/impersonation.js'
+import type { TenantRequestStats } from './telemetry/request-stats.js'
 
 /**
  * `app.tenancy`: everything an app, the admin panel and the CLI may use.
@@ -58,8 +63,22 @@ export interface TenancyApi {
   sync: SyncManager | null
   /** Forgets cached tenants (done for you when tenants or domains change, on every instance). */
   invalidate: () => void
-  /** Open pools and connections, for metrics. */
-  stats: () => ConnectionStats
+  /** Open pools and connections, and `tenants`: each tenant's request count, 5xx count and latency on this instance, by key. */
+  stats: () => ConnectionStats & { tenants: Record<string, TenantRequestStats> }
   /** The central MikroORM instance (the app's own when it passed `orm`). */
   orm: MikroORM
+  /**
+   * Puts a tenant in maintenance mode on every instance: its routes answer 503
+   * with Retry-After (a page or JSON by Accept), except `allow`ed addresses and
+   * holders of the returned bypass token. Calling it again changes the settings.
+   */
+  maintenance: (tenant: Pick<Tenant, 'key'>, settings?: MaintenanceSettings) => Promise<MaintenanceStarted>
+  /** Ends a tenant's maintenance mode. */
+  endMaintenance: (tenant: Pick<Tenant, 'key'>) => Promise<void>
+  /** The tenant's maintenance (message, until, allow, startedAt), or null when it serves normally. */
+  maintenanceOf: (tenant: Pick<Tenant, 'key'>) => MaintenanceState | null
+  /** The names a tenant had before a rename that still redirect to it, with when each expires. */
+  formerNames: (tenant: Pick<Tenant, 'key'>) => Promise<FormerName[]>
+  /** Single-use impersonation links (`issue`), and `onUse(fn)` for every issue, start, refusal and end. */
+  impersonation: Impersonation
 }

@@ -11,7 +11,8 @@ import { makeProvider } from './providers/make-provider.js'
 import { CachedTenantProvider } from './providers/cached-provider.js'
 import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
-import { listenForTenantChanges, type ChangeListener } from './providers/invalidation.js'
+import { listenForTenantChanges, type ChangeListener, type TenantChange } from './providers/invalidation.js'
+import { tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import { TenantConnections } from './database/tenant-connections.js'
@@ -41,6 +42,11 @@ import { TenantUpdates } from './lifecycle/tenant-updates.js'
 import { TenantStatusChanges } from './lifecycle/tenant-status.js'
 import { TenantDomains } from './lifecycle/tenant-domains.js'
 import { TenantListings } from './lifecycle/tenant-listings.js'
+import { FormerNames } from './renames/former-names.js'
+import { RenameRedirects } from './renames/redirect.js'
+import { MaintenanceMode } from './maintenance/maintenance-mode.js'
+import { Impersonation } from './impersonation/impersonation.js'
+import { RequestStats } from './telemetry/request-stats.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -59,6 +65,15 @@ export interface TenancyRuntime {
   close: () => Promise<void>
   options: ResolvedOptions
   connections: TenantConnections
+  /** Redirects requests for a tenant's former names. */
+  renames: RenameRedirects
+  /** Answers tenant requests while their tenant is in maintenance. */
+  maintenance: MaintenanceMode
+  impersonation: Impersonation
+  /** Per-tenant request counts and latency, fed by the plugin. */
+  requestStats: RequestStats
+  /** The backend process id of the tenant change listener's connection (null when not listening), for operators and tests. */
+  listenerPid: () => number | null
 }
 
 const runtimes = new WeakMap<TenancyApi, TenancyRuntime>()
@@ -123,7 +138,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   }
   const cache = options.cache === false ? null : new CachedTenantProvider(provider, options.cache)
   const lookups = cache ?? provider
-  const invalidate = (): void => { cache?.invalidate() }
+  const execute = async (sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> =>
+    await orm.em.getConnection().execute(sql, params as any[], 'all')
+  // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
+  const formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
+  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, centralDomains: options.centralDomains })
+  const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
+  // What one change touched, and nothing else (a change to one tenant keeps the others cached).
+  const forget = (change: TenantChange): void => { cache?.forget(change); formerNames.forget(change) }
   const identification = new TenantIdentification(resolvers, { centralDomains: options.centralDomains }, lookups, cache)
 
   // 3. The tenant context and what each scope gets.
@@ -145,12 +167,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     targetOf,
     runAsTenant,
     invalidate,
+    forget,
+    lock: tenantLocker(db.url),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
   })
-  const updates = new TenantUpdates(orm, events, invalidate, moveTenant, options.centralDomains)
-  const statuses = new TenantStatusChanges(orm, events, invalidate)
-  const domains = new TenantDomains(orm, events, invalidate, options.centralDomains)
+  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains)
+  const statuses = new TenantStatusChanges(orm, events, forget)
+  const domains = new TenantDomains(orm, events, forget, options.centralDomains)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
   const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
@@ -161,8 +185,19 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     ? null
     : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log }, options.sync)
 
-  // 5. Changes through the ORM empty the cache, and the cluster rule is kept.
-  orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(invalidate))
+  // 5. Tenant operations: maintenance mode, impersonation links, request figures.
+  const maintenance = new MaintenanceMode({
+    execute,
+    url: db.url,
+    now: options.clock,
+    listen: options.cache === false || options.cache.listen,
+    onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: maintenance mode could not follow changes; retrying') }
+  })
+  const impersonation = new Impersonation({ execute, now: options.clock })
+  const requestStats = new RequestStats()
+
+  // 6. Changes through the ORM empty the cache, and the cluster rule is kept.
+  orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(forget, invalidate))
   orm.em.getEventManager().registerSubscriber(clusterObserver())
 
   const api: TenancyApi = {
@@ -191,8 +226,13 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     clusters,
     sync,
     invalidate,
-    stats: () => connections.stats(),
-    orm
+    stats: () => ({ ...connections.stats(), tenants: requestStats.snapshot() }),
+    orm,
+    maintenance: async (tenant, settings = {}) => await maintenance.begin(tenant, settings),
+    endMaintenance: async (tenant) => { await maintenance.end(tenant) },
+    maintenanceOf: (tenant) => maintenance.of(tenant),
+    formerNames: async (tenant) => await formerNames.of(tenant.key),
+    impersonation
   }
 
   let listener: ChangeListener | null = null
@@ -203,23 +243,36 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     context,
     options,
     connections,
+    renames,
+    maintenance,
+    impersonation,
+    requestStats,
     async start () {
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       if (shared !== null) sharedSecret = await assertRlsReady(shared)
+      await formerNames.configure()
+      await maintenance.start()
       await sync?.start()
       if (cache === null || options.cache === false || !options.cache.listen) return
-      listener = listenForTenantChanges(db.directUrl ?? db.url, invalidate, (error) => {
-        log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting')
+      const cached = cache
+      listener = listenForTenantChanges({
+        url: db.directUrl ?? db.url,
+        heartbeatMs: options.cache.heartbeatMs,
+        onChange: (change) => { if (change === null) invalidate(); else forget(change) },
+        onListening: (listening) => { cached.setListening(listening); formerNames.invalidate() },
+        onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting') }
       })
       await listener.ready
     },
     idle: async () => { await strategy.idle() },
+    listenerPid: () => listener?.pid() ?? null,
     async close () {
       await sync?.close()
       await jobs.close()
       await queue.stop()
       await strategy.close()
       await listener?.close()
+      await maintenance.close()
       await connections.close()
     }
   }

@@ -9,9 +9,10 @@
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface TenantAttributes {}
 
-export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended'
+/** `deleting`: a delete began and has not finished (not served; calling delete again finishes it). */
+export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended' | 'deleting'
 
-export const TENANT_STATUSES: readonly TenantStatus[] = ['provisioning', 'active', 'failed', 'suspended']
+export const TENANT_STATUSES: readonly TenantStatus[] = ['provisioning', 'active', 'failed', 'suspended', 'deleting']
 
 /**
  * The tenant contract (Sprout's dual identity plus a resource key).

@@ -2,11 +2,17 @@ import { Migration20261122000001Central } from './Migration20261122000001_centra
 import { Migration20261122000004ClusterInvariant } from './Migration20261122000004_cluster_invariant.js'
 import { Migration20261122000003AdminSessions } from './Migration20261122000003_admin_sessions.js'
 import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
+import { Migration20261125010001TenantDeleting } from './Migration20261125010001_tenant_deleting.js'
+import { Migration20261125010002TenantChangeRows } from './Migration20261125010002_tenant_change_rows.js'
+import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
   { name: 'Migration20261122000001_central', class: Migration20261122000001Central },
   { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync },
   { name: 'Migration20261122000003_admin_sessions', class: Migration20261122000003AdminSessions },
-  { name: 'Migration20261122000004_cluster_invariant', class: Migration20261122000004ClusterInvariant }
+  { name: 'Migration20261122000004_cluster_invariant', class: Migration20261122000004ClusterInvariant },
+  { name: 'Migration20261125010001_tenant_deleting', class: Migration20261125010001TenantDeleting },
+  { name: 'Migration20261125010002_tenant_change_rows', class: Migration20261125010002TenantChangeRows },
+  { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations }
 ]

@@ -20,6 +20,7 @@ import { sessionRoutes } from './routes/session.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
+import { tenantOperationRoutes } from './tenants/operations.js'
 import { userRoutes } from './users/routes.js'
 import { adminRoutes } from './admins/routes.js'
 
@@ -151,6 +152,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     sessionRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
     tenantRoutes(scope, ctx)
+    tenantOperationRoutes(scope, ctx)
     userRoutes(scope, ctx)
     adminRoutes(scope, ctx)
     clusterRoutes(scope, ctx)

@@ -2,6 +2,7 @@ import { MikroORM } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { centralEntities } from '../entities/central/index.js'
 import { centralMigrations } from '../../migrations/central/index.js'
+import { LockSpace, withAdvisoryLock } from './advisory-locks.js'
 import { InvalidOptionError } from '../errors.js'
 
 const CENTRAL_CONTEXT = 'fastify-tenancy:central'
@@ -50,14 +51,19 @@ export function centralOrmFor (options: { orm?: MikroORM | null, database: { url
 /**
  * Brings the central database to the newest central migration; returns the
  * names it ran. An app's own MikroORM has its own migrations, so ours run
- * through a short-lived instance of our own on the same database.
+ * through a short-lived instance of our own on the same database. Under an
+ * advisory lock on the central database.
  */
 export async function migrateCentral (orm: MikroORM, url?: string): Promise<string[]> {
-  if (orm.config.get('contextName') === CENTRAL_CONTEXT) return (await orm.migrator.up()).map((m) => m.name)
-  const own = createCentralOrm({ url: url ?? orm.config.getClientUrl(), poolSize: 1 })
-  try {
-    return (await own.migrator.up()).map((m) => m.name)
-  } finally {
-    await own.close(true)
-  }
+  const centralUrl = url ?? orm.config.getClientUrl()
+  // Instances starting together migrate one after the other (the later ones find nothing left to run) instead of colliding.
+  return await withAdvisoryLock(centralUrl, [LockSpace.centralMigrations, 0], async () => {
+    if (orm.config.get('contextName') === CENTRAL_CONTEXT) return (await orm.migrator.up()).map((m) => m.name)
+    const own = createCentralOrm({ url: centralUrl, poolSize: 1 })
+    try {
+      return (await own.migrator.up()).map((m) => m.name)
+    } finally {
+      await own.close(true)
+    }
+  })
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { assertSafeName, quoteIdent } from './names.js'
-import { withServer } from './tenant-database.js'
+import { createDatabase, dropDatabase, withServer } from './tenant-database.js'
+import { LockSpace, lockId, withAdvisoryLock, withAdvisoryLockIfFree } from './advisory-locks.js'
 import { ensureTemplate, migrationsFingerprint } from './template.js'
 
 /**
@@ -10,9 +11,18 @@ import { ensureTemplate, migrationsFingerprint } from './template.js'
  * new tenant takes a spare by renaming it, and a spare is cloned in the
  * background to replace it. Each spare's comment holds the fingerprint of the
  * migrations it was cloned at; spares of older migrations are dropped.
+ *
+ * Several app instances share the spares of a server. A spare is cloned
+ * under a scratch name (never counted, never claimed) and renamed in place
+ * under an advisory lock per server and prefix, where the spares are counted
+ * again: so two instances filling at once never make more spares than the
+ * count, and each claim renames a spare no other claim can take. A scratch
+ * database is held by an advisory lock of its own while it is cloned; one
+ * whose lock is free was left by a crash and is dropped by the next fill.
  */
 export class SpareDatabases {
   private readonly prefix: string
+  private readonly scratchPrefix: string
   private readonly template: string
   private readonly count: number
   private readonly onError: (error: Error) => void
@@ -21,6 +31,7 @@ export class SpareDatabases {
 
   constructor (options: { prefix: string, template: string, count: number, onError: (error: Error) => void }) {
     this.prefix = assertSafeName(`${options.prefix}spare_`)
+    this.scratchPrefix = assertSafeName(`${options.prefix}scratch_`)
     this.template = options.template
     this.count = options.count
     this.onError = options.onError
@@ -30,23 +41,23 @@ export class SpareDatabases {
   async claim (server: string, name: string): Promise<boolean> {
     if (this.count === 0) return false
     const fingerprint = migrationsFingerprint()
-    const claimed = await withServer(server, async (c) => {
+    const claimed = await this.locked(server, async () => await withServer(server, async (c) => {
       const spares = await c.query(
         'select datname from pg_database where starts_with(datname, $1) and shobj_description(oid, \'pg_database\') = $2 order by datname',
         [this.prefix, fingerprint])
       for (const { datname } of spares.rows as Array<{ datname: string }>) {
         try {
-          // Another instance may take the same spare first: then try the next.
           await c.query(`alter database ${quoteIdent(datname)} rename to ${quoteIdent(name)}`)
           await c.query(`comment on database ${quoteIdent(name)} is null`)
           return true
         } catch (error) {
+          // Taken meanwhile by something outside the lock (an older version of this library, an operator): try the next.
           const code = (error as { code?: string }).code
           if (code !== '3D000' && code !== '55006') throw error
         }
       }
       return false
-    })
+    }))
     this.refill(server)
     return claimed
   }
@@ -70,24 +81,58 @@ export class SpareDatabases {
     await this.idle()
   }
 
+  /** Runs `fn` holding the server's spares lock (taken on the server itself, so every instance using it meets there). */
+  private async locked<T> (server: string, fn: () => Promise<T>): Promise<T> {
+    return await withAdvisoryLock(server, [LockSpace.spares, lockId(this.prefix)], fn)
+  }
+
   private async fill (server: string): Promise<void> {
     if (this.closed) return
     await ensureTemplate(server, this.template)
+    const missing = await this.locked(server, async () => await this.tidy(server))
+    for (let i = 0; i < missing && !this.closed; i++) {
+      if (!await this.cloneOne(server)) break
+    }
+  }
+
+  /** Under the lock: drops spares of older migrations and scratch databases left by a crash; returns how many spares are missing. */
+  private async tidy (server: string): Promise<number> {
     const fingerprint = migrationsFingerprint()
-    await withServer(server, async (c) => {
-      const rows = (await c.query(
-        'select datname, shobj_description(oid, \'pg_database\') as fingerprint from pg_database where starts_with(datname, $1)',
-        [this.prefix])).rows as Array<{ datname: string, fingerprint: string | null }>
-      let current = 0
-      for (const row of rows) {
-        if (row.fingerprint === fingerprint) current++
-        else await c.query(`drop database if exists ${quoteIdent(row.datname)} with (force)`)
+    const rows = await withServer(server, async (c) => (await c.query(
+      'select datname, shobj_description(oid, \'pg_database\') as fingerprint from pg_database where starts_with(datname, $1) or starts_with(datname, $2)',
+      [this.prefix, this.scratchPrefix])).rows as Array<{ datname: string, fingerprint: string | null }>)
+    let current = 0
+    for (const row of rows) {
+      if (row.datname.startsWith(this.scratchPrefix)) {
+        // Free lock: its cloner is gone. Held: another instance is cloning it right now.
+        await withAdvisoryLockIfFree(server, [LockSpace.scratch, lockId(row.datname)], async () => { await dropDatabase(server, row.datname) })
+      } else if (row.fingerprint === fingerprint) {
+        current++
+      } else {
+        await dropDatabase(server, row.datname)
       }
-      for (; current < this.count && !this.closed; current++) {
+    }
+    return Math.max(0, this.count - current)
+  }
+
+  /** Clones one spare under a scratch name, then renames it in place if the server still lacks one; false when it was not needed. */
+  private async cloneOne (server: string): Promise<boolean> {
+    const scratch = assertSafeName(this.scratchPrefix + randomBytes(4).toString('hex'))
+    const fingerprint = migrationsFingerprint()
+    return await withAdvisoryLock(server, [LockSpace.scratch, lockId(scratch)], async () => {
+      await createDatabase(server, scratch, this.template)
+      const kept = await this.locked(server, async () => await withServer(server, async (c) => {
+        const have = await c.query(
+          'select count(*)::int as n from pg_database where starts_with(datname, $1) and shobj_description(oid, \'pg_database\') = $2',
+          [this.prefix, fingerprint])
+        if (Number(have.rows[0]?.n ?? 0) >= this.count) return false
         const spare = assertSafeName(this.prefix + randomBytes(4).toString('hex'))
-        await c.query(`create database ${quoteIdent(spare)} template ${quoteIdent(this.template)}`)
-        await c.query(`comment on database ${quoteIdent(spare)} is '${fingerprint}'`)
-      }
+        await c.query(`comment on database ${quoteIdent(scratch)} is '${fingerprint}'`)
+        await c.query(`alter database ${quoteIdent(scratch)} rename to ${quoteIdent(spare)}`)
+        return true
+      }))
+      if (!kept) await dropDatabase(server, scratch)
+      return kept
     })
   }
 }

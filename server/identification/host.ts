@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { InvalidHostError } from '../errors.js'
+import { DuplicateHostError, InvalidHostError } from '../errors.js'
 
 /** The request's host, checked: `name` is lowercase ASCII without port; `ip` says it is an address. */
 export interface RequestHost {
@@ -10,14 +10,51 @@ export interface RequestHost {
 /** A whole hostname of lowercase ASCII labels, each 1 to 63 characters, no dash at either end. */
 const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/
+/** Printable ASCII only: a non-ASCII host is refused before lowercasing, which could turn one into ASCII (the Kelvin sign becomes `k`). */
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
+
 /**
- * Reads and checks the Host header. Anything that is not a
- * plain lowercase ASCII hostname (uppercase, punycode, unicode, quotes, NUL,
- * spaces, `..`, over 253 characters) is refused with FST_TENANCY_INVALID_HOST,
- * so no odd host ever reaches a lookup.
+ * Reads the request's host as Fastify does (`request.host`: the Host header,
+ * HTTP/2's `:authority`, or X-Forwarded-Host behind a trusted proxy), brings
+ * it to its canonical form (see `normalizeHost`) and checks it. Anything that
+ * is not then a plain ASCII hostname (punycode, unicode, quotes, NUL, spaces,
+ * `..`, over 253 characters) is refused with FST_TENANCY_INVALID_HOST, so no
+ * odd host ever reaches a lookup.
  */
 export function requestHost (request: FastifyRequest): RequestHost {
-  return parseHost(request.headers.host)
+  return parseHost(normalizeHost(request.host))
+}
+
+/**
+ * The canonical form of a Host value: ASCII letters lowercased and one
+ * trailing dot of the name removed (`ACME.Example.com.:8080` is
+ * `acme.example.com:8080`), since DNS names are case-insensitive and
+ * `example.com.` is the same fully qualified name. Anything else is left for
+ * `parseHost` to judge.
+ */
+export function normalizeHost (value: string | undefined): string | undefined {
+  if (typeof value !== 'string' || !PRINTABLE_ASCII.test(value) || value.startsWith('[')) return value
+  const lower = value.toLowerCase()
+  const colon = lower.lastIndexOf(':')
+  const name = colon < 0 ? lower : lower.slice(0, colon)
+  if (!name.endsWith('.')) return lower
+  return name.slice(0, -1) + (colon < 0 ? '' : lower.slice(colon))
+}
+
+/**
+ * Throws FST_TENANCY_DUPLICATE_HOST when the request carries more than one
+ * Host header: Node keeps the first and drops the others, so a proxy that
+ * read the last one would route the request to another tenant than ours.
+ */
+export function assertSingleHost (rawHeaders: readonly string[]): void {
+  let seen = false
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (seen) throw new DuplicateHostError()
+      seen = true
+    }
+  }
 }
 
 export function parseHost (header: string | undefined): RequestHost {
@@ -41,9 +78,13 @@ export function parseHost (header: string | undefined): RequestHost {
   return { name, ip: false }
 }
 
-/** The central domain that `host` is equal to or a direct child of, with the child label. */
+/**
+ * The central domain that `host` is equal to or a child of, with the child
+ * label. The longest matching central domain wins, whatever their order, so
+ * `blog.site.com` stays central when `site.com` is central too.
+ */
 export function underCentralDomain (host: string, centralDomains: readonly string[]): { central: string, label: string | null } | null {
-  for (const central of centralDomains) {
+  for (const central of longestFirst(centralDomains)) {
     if (host === central) return { central, label: null }
     if (host.endsWith('.' + central)) {
       const label = host.slice(0, host.length - central.length - 1)
@@ -52,4 +93,16 @@ export function underCentralDomain (host: string, centralDomains: readonly strin
     }
   }
   return null
+}
+
+const sorted = new WeakMap<readonly string[], readonly string[]>()
+
+/** Central domains, longest first (kept per options array, which never changes after register). */
+function longestFirst (domains: readonly string[]): readonly string[] {
+  let result = sorted.get(domains)
+  if (result === undefined) {
+    result = [...domains].sort((a, b) => b.length - a.length)
+    sorted.set(domains, result)
+  }
+  return result
 }

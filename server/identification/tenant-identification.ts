@@ -3,7 +3,7 @@ import type { Tenant } from '../tenant.js'
 import type { Identity, IdentityResolver, ResolverContext } from './resolver.js'
 import type { TenantProvider } from '../providers/provider.js'
 import type { CachedTenantProvider } from '../providers/cached-provider.js'
-import { UnknownTenantError } from '../errors.js'
+import { unknownTenant } from '../renames/unknown-tenant.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 type Lookups = Pick<TenantProvider, 'byIdentifier' | 'byDomain'>
@@ -39,7 +39,7 @@ export class TenantIdentification {
       if (cached === undefined) return this.identifyFrom(request, i, identity, first)
       if (cached !== null) return cached
     }
-    if (first !== null) throw new UnknownTenantError(first.value)
+    if (first !== null) throw unknownTenant(first)
     return null
   }
 
@@ -53,6 +53,6 @@ export class TenantIdentification {
         : await this.tenants.byIdentifier(current.value)
       if (tenant !== null) return tenant
     }
-    throw new UnknownTenantError(first.value)
+    throw unknownTenant(first)
   }
 }

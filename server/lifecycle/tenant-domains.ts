@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
+import { tenantChange, type TenantChange } from '../providers/invalidation.js'
 import type { Run } from '../clusters/rules.js'
 import type { Tenant } from '../tenant.js'
 import { DomainNotFoundError, DomainTakenError, InvalidDomainError, InvalidTenantChangeError } from '../errors.js'
@@ -24,7 +25,7 @@ export class TenantDomains {
   constructor (
     private readonly orm: MikroORM,
     private readonly events: TenancyEvents,
-    private readonly invalidate: () => void,
+    private readonly forget: (change: TenantChange) => void,
     private readonly centralDomains: readonly string[]
   ) {}
 
@@ -67,7 +68,7 @@ export class TenantDomains {
       if (isUniqueViolation(error, 'domain')) throw new DomainTakenError(name)
       throw error
     }
-    this.invalidate()
+    this.forget(tenantChange([owner.key], { domains: [name] }))
     await this.events.emit({ name: 'domain.added', tenant: owner, domain: name })
     return added
   }
@@ -86,7 +87,7 @@ export class TenantDomains {
       if (removed[0] === undefined) throw new DomainNotFoundError(domain, owner.identifier)
       if (removed[0].is_primary === true) await this.promoteOldest(run, owner.key)
     })
-    this.invalidate()
+    this.forget(tenantChange([owner.key], { domains: [domain] }))
     await this.events.emit({ name: 'domain.removed', tenant: owner, domain })
   }
 
@@ -102,7 +103,7 @@ export class TenantDomains {
       await run('update domains set is_primary = false where tenant_key = ? and is_primary and domain <> ?', [owner.key, domain])
       await run('update domains set is_primary = true where domain = ?', [domain])
     })
-    this.invalidate()
+    this.forget(tenantChange([owner.key], { domains: [domain] }))
     await this.events.emit({ name: 'domain.primary-changed', tenant: owner, domain })
   }
 

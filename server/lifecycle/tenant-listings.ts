@@ -32,6 +32,8 @@ export interface TenantListing extends Tenant {
   domains: string[]
 }
 
+const DOMAIN_BATCH = 5000
+
 const SORT_PROPERTIES = { identifier: 'identifier', name: 'name', created: 'createdAt', status: 'status' } as const
 
 /** `%` `_` and `\` stand for themselves in a search. */
@@ -53,8 +55,9 @@ export class TenantListings {
     const search = query.search?.trim() ?? ''
     if (search !== '') {
       const like = likePattern(search.toLowerCase())
-      const byDomain = await em.find(DomainEntity, { domain: { $like: like } }, { fields: ['tenant'] })
-      and.push({ $or: [{ identifier: { $ilike: like } }, { name: { $ilike: like } }, { key: { $in: byDomain.map((d) => d.tenant.key) } }] })
+      // A subquery, not a list of keys: a broad search over many tenants must not become thousands of parameters.
+      const byDomain = em.createQueryBuilder(DomainEntity, 'd').select('d.tenant').where({ domain: { $like: like } }).getKnexQuery()
+      and.push({ $or: [{ identifier: { $ilike: like } }, { name: { $ilike: like } }, { key: { $in: byDomain as never } }] })
     }
     if (query.status !== undefined) and.push({ status: query.status })
     if (query.clusterId !== undefined) and.push({ cluster: query.clusterId })
@@ -69,8 +72,10 @@ export class TenantListings {
       offset: query.offset
     })
     const domains = new Map<string, string[]>()
-    if (rows.length > 0) {
-      const found = await em.find(DomainEntity, { tenant: { $in: rows.map((t) => t.key) } }, { orderBy: [{ isPrimary: 'desc' }, { domain: 'asc' }] })
+    // In batches: an unpaged list of many tenants must stay under PostgreSQL's limit on bound parameters.
+    for (let i = 0; i < rows.length; i += DOMAIN_BATCH) {
+      const keys = rows.slice(i, i + DOMAIN_BATCH).map((t) => t.key)
+      const found = await em.find(DomainEntity, { tenant: { $in: keys } }, { orderBy: [{ isPrimary: 'desc' }, { domain: 'asc' }] })
       for (const d of found) domains.set(d.tenant.key, [...(domains.get(d.tenant.key) ?? []), d.domain])
     }
     return {

@@ -3,7 +3,7 @@ import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
 import { runTenantMigrations } from '../database/tenant-database.js'
-import { MisconfigurationError } from '../errors.js'
+import { MisconfigurationError, TenantNotFoundError } from '../errors.js'
 import { mapLimit } from './each-tenant.js'
 import { migrateShared } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
@@ -35,14 +35,14 @@ type Operation = 'migrate' | 'rollback' | 'seed'
 
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
 export class TenantMigrations {
-  private readonly lifecycle: Pick<TenantLifecycle, 'select'>
+  private readonly lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>
   private readonly targetOf: TargetOf
   private readonly runAsTenant: RunAsTenant
   private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
   /** Strategy `shared`: the shared tables, migrated once for every tenant. */
   private readonly shared: ResolvedSharedOptions | null
 
-  constructor (lifecycle: Pick<TenantLifecycle, 'select'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null, shared: ResolvedSharedOptions | null = null) {
+  constructor (lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null, shared: ResolvedSharedOptions | null = null) {
     this.lifecycle = lifecycle
     this.targetOf = targetOf
     this.runAsTenant = runAsTenant
@@ -65,12 +65,17 @@ export class TenantMigrations {
       const started = performance.now()
       let result: TenantResult
       try {
-        let migrations: string[] = []
-        if (operation === 'seed') {
-          await this.runAsTenant(tenant, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
-        } else {
-          migrations = await runTenantMigrations(this.targetOf(tenant), operation === 'migrate' ? 'up' : 'down')
-        }
+        // Under the tenant's lock, so a create, provision or delete of the same tenant never runs at the same time.
+        const migrations = await this.lifecycle.locked(tenant.key, async () => {
+          // Read again under the lock: the tenant may have been deleted while this waited.
+          const current = await this.lifecycle.find(tenant.key)
+          if (current === null || current.status === 'deleting') throw new TenantNotFoundError(tenant.identifier)
+          if (operation === 'seed') {
+            await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
+            return []
+          }
+          return await runTenantMigrations(this.targetOf(current), operation === 'migrate' ? 'up' : 'down')
+        })
         result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
       } catch (error) {
         result = { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: (error as Error).message, ms: performance.now() - started }

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
+import { tenantChange, type TenantChange } from '../providers/invalidation.js'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { TenantStatusError } from '../errors.js'
 import { centralTransaction } from '../database/central-transaction.js'
@@ -25,7 +26,7 @@ export class TenantStatusChanges {
   constructor (
     private readonly orm: MikroORM,
     private readonly events: TenancyEvents,
-    private readonly invalidate: () => void
+    private readonly forget: (change: TenantChange) => void
   ) {}
 
   async suspend (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
@@ -46,7 +47,7 @@ export class TenantStatusChanges {
       if (row.status !== t.from) throw new TenantStatusError(row.identifier, row.status, t.verb)
       await run('update tenants set status = ?, updated_at = now() where key = ?', [t.to, before.key])
     })
-    this.invalidate()
+    this.forget(tenantChange([before.key]))
     const after = await freshTenant(this.orm, before.key)
     await this.events.emit({ name: t.events[1], tenant: after, previous: before })
     return after

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
+import { tenantChange, type TenantChange } from '../providers/invalidation.js'
 import type { Run } from '../clusters/rules.js'
 import type { Tenant } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
@@ -50,7 +51,7 @@ export class TenantUpdates {
   constructor (
     private readonly orm: MikroORM,
     private readonly events: TenancyEvents,
-    private readonly invalidate: () => void,
+    private readonly forget: (change: TenantChange) => void,
     private readonly moveToCluster: MoveToCluster,
     private readonly centralDomains: readonly string[]
   ) {}
@@ -77,7 +78,7 @@ export class TenantUpdates {
       throw error
     } finally {
       // Also after a failure: a rolled-back change costs one cache miss, a stale entry could serve the old identifier.
-      this.invalidate()
+      this.forget(tenantChange([before.key], { identifiers: [before.identifier, checked.identifier] }))
     }
     const after = await freshTenant(this.orm, before.key)
     await this.events.emit({ name: 'tenant.updated', tenant: after, previous: before, changes: checked })

@@ -3,7 +3,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantNotFoundError } from '../errors.js'
+import { ClusterRuleError, DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
+import type { TenantLocker } from '../database/advisory-locks.js'
+import type { TenantChange } from '../providers/invalidation.js'
 import { checkTenantInput, type CreateTenantInput } from './tenant-input.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { activateStep, createDatabaseStep, migrateStep, seedStep, type ProvisioningContext, type ProvisioningStep } from './steps.js'
@@ -25,6 +27,10 @@ export interface LifecycleParts {
   targetOf: TargetOf
   runAsTenant: RunAsTenant
   invalidate: () => void
+  /** Forgets the cached entries one change touched. */
+  forget: (change: TenantChange) => void
+  /** Runs a function holding a tenant's advisory lock (see database/advisory-locks.ts). */
+  lock: TenantLocker
   log: FastifyBaseLogger
   settings: {
     centralDomains: readonly string[]
@@ -74,6 +80,25 @@ export class TenantLifecycle {
       data: checked.data
     }
     await this.events.emit({ name: 'tenant.creating', tenant: draft })
+    // The lock is taken before the row exists and held until provisioning ends,
+    // so no other call (here or on another instance) sees this tenant
+    // `provisioning` while it can still act on it: provision() and delete() wait.
+    const tenant = await this.locked(draft.key, async () => {
+      await this.insert(draft, checked.domains)
+      return await this.provisionTenant(await this.mustFind(draft.key), input.adopt ?? false)
+    })
+    await this.events.emit({ name: 'tenant.created', tenant })
+    return tenant
+  }
+
+  /** Runs `fn` holding the tenant's advisory lock: lifecycle operations on one tenant never interleave, across instances too. */
+  async locked<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    return await this.parts.lock(key, fn)
+  }
+
+  private async insert (draft: { key: string, identifier: string, resourceKey: string, name: string, data: Record<string, unknown>, databaseHost: string }, domains: string[]): Promise<void> {
+    const host = draft.databaseHost
+    const checked = { identifier: draft.identifier, domains }
     const conn = this.orm.em.getConnection()
     try {
       await conn.transactional(async (trx) => {
@@ -88,27 +113,35 @@ export class TenantLifecycle {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')
       if (e.code === '23505' && where.includes('identifier')) throw new IdentifierTakenError(checked.identifier)
+      if (e.code === '23505' && where.includes('tenants_pkey')) throw new MisconfigurationError(`A tenant with key ${draft.key} exists already.`)
       if (e.code === '23505' && where.includes('domain')) {
         throw new DomainTakenError(checked.domains.find((d) => where.includes(d)) ?? checked.domains.join(', '))
       }
       throw error
     }
-    this.parts.invalidate()
-    const tenant = await this.provisionTenant(await this.mustFind(draft.key), input.adopt ?? false)
-    await this.events.emit({ name: 'tenant.created', tenant })
-    return tenant
+    // Cached misses for the new names go (other instances hear the row triggers).
+    this.parts.forget({ keys: [draft.key], identifiers: [draft.identifier], resourceKeys: [draft.resourceKey], domains })
   }
 
-  /** Runs the provisioning steps again for a tenant (after a failure); a leftover database of its own is replaced. */
+  /**
+   * Runs the provisioning steps again for a tenant that is not provisioned
+   * (after a failure, or a crash mid-create); an active or suspended tenant
+   * is returned as it is. Under the tenant's lock, so a `provisioning` tenant
+   * seen here is one whose creator is gone (its lock died with it): its
+   * leftover database is this tenant's own half-made one, and is replaced.
+   */
   async provision (tenant: Pick<Tenant, 'key'>): Promise<Tenant> {
-    const current = await this.mustFind(tenant.key)
-    const target = this.parts.targetOf(current)
-    // The database is named after this tenant's key, so a leftover is this tenant's own half-made one.
-    if (current.status !== 'active' && current.status !== 'suspended' && await this.parts.strategy.exists(target)) {
-      await this.parts.connections.evict(target.id)
-      await this.parts.strategy.drop(target)
-    }
-    return await this.provisionTenant(current, false)
+    return await this.locked(tenant.key, async () => {
+      const current = await this.mustFind(tenant.key)
+      if (current.status === 'active' || current.status === 'suspended') return current
+      if (current.status === 'deleting') throw new TenantDeletingError(current.identifier)
+      const target = this.parts.targetOf(current)
+      if (await this.parts.strategy.exists(target)) {
+        await this.parts.connections.evict(target.id)
+        await this.parts.strategy.drop(target)
+      }
+      return await this.provisionTenant(current, false)
+    })
   }
 
   private async provisionTenant (tenant: Tenant, adopt: boolean): Promise<Tenant> {
@@ -149,25 +182,52 @@ export class TenantLifecycle {
   }
 
   /**
-   * Deletes a tenant: its pool is closed and its database (or schema) dropped
-   * (open connections ended), then its pivot rows and domains, and the central
-   * row last. Running it twice is harmless.
+   * Deletes a tenant, under its lock, in an order where a failure at any
+   * point leaves a state that calling delete again finishes: (1) in one
+   * transaction, the tenant is marked `deleting` (no longer served) and the
+   * cluster rule is checked (a Parent Tenant with other members is refused
+   * before anything is dropped); (2) its pools are closed; (3) its database
+   * (or schema) is dropped, ending open connections; (4) its pivot rows,
+   * domains and central row are removed. Running it twice is harmless.
    */
   async delete (tenant: Pick<Tenant, 'key' | 'databaseHost'>): Promise<void> {
-    const found = await this.find(tenant.key)
-    const subject = found ?? (tenant as Tenant)
-    await this.events.emit({ name: 'tenant.deleting', tenant: subject })
-    const target = this.parts.targetOf(subject)
-    await this.parts.connections.evict(target.id)
-    await this.parts.strategy.drop(target)
+    await this.locked(tenant.key, async () => {
+      const found = await this.find(tenant.key)
+      const subject = found ?? (tenant as Tenant)
+      await this.events.emit({ name: 'tenant.deleting', tenant: subject })
+      if (found !== null) await this.markDeleting(found)
+      const target = this.parts.targetOf(subject)
+      await this.parts.connections.evict(target.id)
+      await this.parts.strategy.drop(target)
+      const conn = this.orm.em.getConnection()
+      await conn.transactional(async (trx) => {
+        await conn.execute('delete from tenant_users where tenant_key = ?', [tenant.key], 'run', trx)
+        await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
+        await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
+      })
+      this.parts.forget({ keys: [tenant.key], identifiers: [], resourceKeys: [], domains: [] })
+      await this.events.emit({ name: 'tenant.deleted', tenant: subject })
+    })
+  }
+
+  /** Step 1 of delete: mark the tenant `deleting` and check the cluster rule, in one transaction. */
+  private async markDeleting (tenant: Tenant): Promise<void> {
     const conn = this.orm.em.getConnection()
     await conn.transactional(async (trx) => {
-      await conn.execute('delete from tenant_users where tenant_key = ?', [tenant.key], 'run', trx)
-      await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
-      await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
+      const rows: Array<{ tenant_cluster_id: string | null }> = await conn.execute('select tenant_cluster_id from tenants where key = ? for update', [tenant.key], 'all', trx)
+      const cluster = rows[0]?.tenant_cluster_id ?? null
+      if (cluster !== null) {
+        const [c]: Array<{ name: string, parent_tenant_id: string | null }> = await conn.execute('select name, parent_tenant_id from tenant_clusters where id = ? for update', [cluster], 'all', trx)
+        if (c?.parent_tenant_id === tenant.key) {
+          const [others]: Array<{ n: number }> = await conn.execute('select count(*)::int as n from tenants where tenant_cluster_id = ? and key <> ?', [cluster, tenant.key], 'all', trx)
+          if (Number(others?.n ?? 0) > 0) {
+            throw new ClusterRuleError(`"${tenant.identifier}" is the Parent Tenant of "${c.name}" and other tenants remain: make another tenant the Parent Tenant first, then delete it.`)
+          }
+        }
+      }
+      await conn.execute('update tenants set status = \'deleting\', updated_at = now() where key = ?', [tenant.key], 'run', trx)
     })
-    this.parts.invalidate()
-    await this.events.emit({ name: 'tenant.deleted', tenant: subject })
+    this.parts.forget({ keys: [tenant.key], identifiers: [], resourceKeys: [], domains: [] })
   }
 
   /** A tenant by identifier or key, straight from the central database (no cache). */
@@ -199,7 +259,7 @@ export class TenantLifecycle {
 
   private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<void> {
     await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ?', [status, reason, key], 'run')
-    this.parts.invalidate()
+    this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
   }
 
   private async mustFind (key: string): Promise<Tenant> {

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Tenant } from '../tenant.js'
 import type { TenantProvider } from './provider.js'
+import type { TenantChange } from './invalidation.js'
 
 export interface TenantCacheOptions {
   /** Most entries kept (default 10,000). */
@@ -19,8 +20,10 @@ type Lookup = 'byIdentifier' | 'byKey' | 'byResourceKey' | 'byDomain'
 /**
  * A provider in front of another: an LRU with TTL. A hit makes no query;
  * concurrent misses for one name share one query; misses are kept briefly.
- * `invalidate()` forgets everything at once, and lookups that were under way
- * then do not write their (possibly stale) answers back.
+ * `forget(change)` forgets what one change touched (every entry holding the
+ * tenant, and cached misses for its new names); `invalidate()` forgets
+ * everything. Either way, lookups that were under way then do not write
+ * their (possibly stale) answers back.
  */
 export class CachedTenantProvider implements TenantProvider {
   readonly name: string
@@ -29,13 +32,22 @@ export class CachedTenantProvider implements TenantProvider {
   private readonly options: TenantCacheOptions
   private readonly lru: LRUCache<string, Entry>
   private readonly inflight = new Map<string, Promise<Tenant | null>>()
+  /** Cache ids by the key of the tenant they hold, so a change to one tenant finds all its entries (by identifier, domain, key, resource key). */
+  private readonly byTenant = new Map<string, Set<string>>()
   private generation = 0
+  /** While true (the change listener is down), nothing is cached: a change could not be heard. */
+  private bypass = false
 
   constructor (inner: TenantProvider, options: TenantCacheOptions) {
     this.inner = inner
     this.name = inner.name
     this.options = options
-    this.lru = new LRUCache<string, Entry>({ max: options.max, ttl: options.ttlMs, ttlAutopurge: false })
+    this.lru = new LRUCache<string, Entry>({
+      max: options.max,
+      ttl: options.ttlMs,
+      ttlAutopurge: false,
+      dispose: (entry, id) => { if (entry !== MISS) this.unindex(entry.key, id) }
+    })
     if (inner.byDomain !== undefined) this.byDomain = async (domain) => await this.get('byDomain', domain)
   }
 
@@ -45,6 +57,7 @@ export class CachedTenantProvider implements TenantProvider {
 
   /** The cached answer, or undefined when the cache must ask the provider (a synchronous fast path). */
   peek (lookup: Lookup, value: string): Tenant | null | undefined {
+    if (this.bypass) return undefined
     const hit = this.lru.get(lookup + '\u0000' + value)
     return hit === undefined ? undefined : hit === MISS ? null : hit
   }
@@ -52,7 +65,39 @@ export class CachedTenantProvider implements TenantProvider {
   invalidate (): void {
     this.generation++
     this.lru.clear()
+    this.byTenant.clear()
     this.inflight.clear()
+  }
+
+  /** Forgets the entries one change touched: everything holding its tenant(s), and the (missed) names it names, old and new. */
+  forget (change: TenantChange): void {
+    // Lookups under way may carry the old answer: they must not write it back.
+    if (this.inflight.size > 0) {
+      this.generation++
+      this.inflight.clear()
+    }
+    for (const key of change.keys) {
+      const ids = this.byTenant.get(key)
+      if (ids !== undefined) for (const id of [...ids]) this.lru.delete(id)
+      this.byTenant.delete(key)
+      this.lru.delete('byKey\u0000' + key)
+    }
+    for (const identifier of change.identifiers) this.lru.delete('byIdentifier\u0000' + identifier)
+    for (const resourceKey of change.resourceKeys) this.lru.delete('byResourceKey\u0000' + resourceKey)
+    for (const domain of change.domains) this.lru.delete('byDomain\u0000' + domain)
+  }
+
+  /** Stops caching (and forgets everything) while changes cannot be heard; starts again, from empty, when they can. */
+  setListening (listening: boolean): void {
+    this.bypass = !listening
+    this.invalidate()
+  }
+
+  private unindex (key: string, id: string): void {
+    const ids = this.byTenant.get(key)
+    if (ids === undefined) return
+    ids.delete(id)
+    if (ids.size === 0) this.byTenant.delete(key)
   }
 
   get size (): number { return this.lru.size }
@@ -77,8 +122,13 @@ export class CachedTenantProvider implements TenantProvider {
   private async load (lookup: Lookup, value: string, id: string, generation: number): Promise<Tenant | null> {
     const fn = this.inner[lookup]
     const tenant = fn === undefined ? null : await fn.call(this.inner, value)
-    if (generation === this.generation) {
+    if (generation === this.generation && !this.bypass) {
       this.lru.set(id, tenant ?? MISS, { ttl: tenant === null ? this.options.missTtlMs : this.options.ttlMs })
+      if (tenant !== null) {
+        let ids = this.byTenant.get(tenant.key)
+        if (ids === undefined) this.byTenant.set(tenant.key, ids = new Set())
+        ids.add(id)
+      }
     }
     return tenant
   }

@@ -5,6 +5,7 @@ import { field, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { listUrl, PAGE_SIZE, readListQuery, type TenantListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
+import { tenantOperationsView } from './operations.js'
 import { tenancyRuntime } from '../../tenancy.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
@@ -124,6 +125,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       migrationsError,
       domains,
       users: users.map((u) => ({ globalId: u.global_id, name: u.name, email: u.email })),
+      operations: await tenantOperationsView(ctx, request, tenant),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
       domainValue: '',

@@ -1,7 +1,7 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 
 /** The permissions an admin role can hold. */
-export const PERMISSIONS = ['manage_tenants', 'manage_tenant_groups', 'manage_users', 'manage_admins'] as const
+export const PERMISSIONS = ['manage_tenants', 'manage_tenant_groups', 'manage_users', 'manage_admins', 'impersonate_users'] as const
 export type Permission = typeof PERMISSIONS[number]
 
 export const RoleEntity = defineEntity({

@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AdminContext } from '../context.js'
+import { redirectWith, renderPage } from '../render.js'
+import { field } from '../forms.js'
+import { UUID_PATTERN, type Tenant } from '../../tenant.js'
+import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
+import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
+import { tenancyRuntime } from '../../tenancy.js'
+
+/** What the tenant page shows of renames, maintenance and impersonation. */
+export interface TenantOperationsView {
+  formerNames: Array<{ kind: 'identifier' | 'domain', name: string, expires: string }>
+  maintenance: { message: string | null, until: string | null, allow: string } | null
+  canImpersonate: boolean
+}
+
+const when = (date: Date): string => date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
+
+/** The tenant page's operations panel, for `views/admin/tenants/_operations.eta`. */
+export async function tenantOperationsView (ctx: AdminContext, request: FastifyRequest, tenant: Tenant): Promise<TenantOperationsView> {
+  const state = ctx.tenancy.maintenanceOf(tenant)
+  return {
+    formerNames: (await ctx.tenancy.formerNames(tenant)).map((f) => ({ kind: f.kind, name: f.name, expires: when(f.expiresAt) })),
+    maintenance: state === null ? null : { message: state.message, until: state.until === null ? null : when(state.until), allow: state.allow.join(', ') },
+    canImpersonate: request.admin?.permissions.has('impersonate_users') ?? false
+  }
+}
+
+/**
+ * Where a tenant's app answers, seen from the admin's browser: its primary
+ * domain, else its subdomain under the central domain the admin is using,
+ * with the admin's scheme and port.
+ */
+async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant: Tenant): Promise<string> {
+  const host = request.headers.host ?? ''
+  const colon = host.lastIndexOf(':')
+  const port = colon > 0 && !host.endsWith(']') ? host.slice(colon) : ''
+  const domains = await ctx.tenancy.domains.list(tenant)
+  const domain = (domains.find((d) => d.primary) ?? domains[0])?.domain
+  if (domain !== undefined) return `${request.protocol}://${domain}${port}`
+  const hostname = colon > 0 ? host.slice(0, colon) : host
+  const central = tenancyRuntime(ctx.tenancy).options.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
+    ? hostname
+    : tenancyRuntime(ctx.tenancy).options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
+  return `${request.protocol}://${tenant.identifier}.${central}${port}`
+}
+
+/** Maintenance switch and impersonation links, posted from the tenant page. */
+export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext): void {
+  const tenancy = ctx.tenancy
+  const base = `${ctx.prefix}/tenants`
+  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
+    const key = (request.params as { key: string }).key
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
+    if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
+    return tenant
+  }
+  const back = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant, type: 'success' | 'error', text: string): Promise<FastifyReply> =>
+    await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type, text })
+
+  app.post('/tenants/:key/maintenance', { config: { admin: 'manage_tenants' } }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const minutesText = field(request.body, 'minutes').trim()
+    const minutes = minutesText === '' ? null : Number(minutesText)
+    if (minutes !== null && (!Number.isInteger(minutes) || minutes < 1 || minutes > 60 * 24 * 30)) {
+      return await back(request, reply, tenant, 'error', 'Minutes must be a whole number from 1 to 43,200, or empty for "until I end it".')
+    }
+    const allow = field(request.body, 'allow').split(/[\s,]+/).filter(Boolean)
+    try {
+      const started = await tenancy.maintenance(tenant, {
+        message: field(request.body, 'message').trim().slice(0, 1001) || null,
+        until: minutes === null ? null : tenancyRuntime(tenancy).options.clock() + minutes * 60_000,
+        allow
+      })
+      const link = `${await tenantOrigin(ctx, request, tenant)}/?${BYPASS_PARAMETER}=${started.bypassToken}`
+      return await back(request, reply, tenant, 'success', `Tenant ${tenant.identifier} is in maintenance: its pages answer 503. Your bypass link (shown once): ${link}`)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'FST_TENANCY_INVALID_MAINTENANCE') return await back(request, reply, tenant, 'error', (error as Error).message)
+      throw error
+    }
+  })
+
+  app.post('/tenants/:key/maintenance/end', { config: { admin: 'manage_tenants' } }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    await tenancy.endMaintenance(tenant)
+    return await back(request, reply, tenant, 'success', `Tenant ${tenant.identifier} serves again.`)
+  })
+
+  app.post('/tenants/:key/impersonate', { config: { admin: 'impersonate_users' } }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const user = field(request.body, 'user').slice(0, 255)
+    const attached = await tenancy.orm.em.getConnection().execute('select 1 from tenant_users where tenant_key = ? and global_user_id = ?', [tenant.key, user], 'all')
+    if (attached.length === 0) return await back(request, reply, tenant, 'error', 'That user is not one of this tenant\'s users.')
+    if (tenant.status !== 'active') return await back(request, reply, tenant, 'error', `Tenant ${tenant.identifier} is ${tenant.status}; only an active tenant can be opened.`)
+    const admin = request.admin
+    const { token } = await tenancy.impersonation.issue({ tenant, userId: user, admin: { id: admin?.id ?? null, email: admin?.email ?? null } })
+    return await reply.redirect(`${await tenantOrigin(ctx, request, tenant)}${IMPERSONATION_PATH}?token=${encodeURIComponent(token)}`, 303)
+  })
+}

@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+
+/**
+ * PostgreSQL advisory locks in a namespace of ours. We use the two-int form
+ * (`pg_advisory_xact_lock(int, int)`): the first int says what is locked, the
+ * second which one. Its key space is apart from the one-bigint form, so an
+ * app's own advisory locks never meet ours.
+ */
+export const LockSpace = {
+  /** One tenant's lifecycle (create, provision, delete, migrate, rollback, seed), on the central database. */
+  tenant: 0x46540001,
+  /** The spare databases of one database server, on that server. */
+  spares: 0x46540002,
+  /** The central migrations, on the central database. */
+  centralMigrations: 0x46540003,
+  /** A spare being cloned under a scratch name, on its server: a scratch database whose lock is free was left by a crash. */
+  scratch: 0x46540004
+} as const
+
+export type LockKey = readonly [space: number, id: number]
+
+/** The second int of a lock: 32 bits of a SHA-256 of `name` (collisions only make two unrelated operations wait for each other). */
+export function lockId (name: string): number {
+  return createHash('sha256').update(name).digest().readInt32BE(0)
+}
+
+/**
+ * Runs `fn` holding a lock, taken as a transaction-level lock in a
+ * transaction of its own on a dedicated connection to `url` that spans `fn`.
+ * Transaction-level, so it stays correct behind a transaction-mode pooler
+ * (the pooler keeps the server connection for the whole transaction); a
+ * dedicated connection, so a crash of this process ends the transaction and
+ * frees the lock, and `fn` may use any other connection meanwhile. Waits
+ * while another holder has it.
+ */
+export async function withAdvisoryLock<T> (url: string, key: LockKey, fn: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: 'fastify-tenancy:lock' })
+  // A lost lock connection is reported by the next query on it (the commit below); never an unhandled 'error'.
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query('begin')
+    await client.query('select pg_advisory_xact_lock($1, $2)', [key[0], key[1]])
+    const result = await fn()
+    await client.query('commit')
+    return result
+  } catch (error) {
+    await client.query('rollback').catch(() => {})
+    throw error
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** Takes a lock if it is free; runs `fn` with it and returns true, or returns false at once when another holder has it. */
+export async function withAdvisoryLockIfFree (url: string, key: LockKey, fn: () => Promise<void>): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, application_name: 'fastify-tenancy:lock' })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    await client.query('begin')
+    const got = (await client.query('select pg_try_advisory_xact_lock($1, $2) as got', [key[0], key[1]])).rows[0]?.got === true
+    if (got) await fn()
+    await client.query('commit')
+    return got
+  } catch (error) {
+    await client.query('rollback').catch(() => {})
+    throw error
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** The lock of one tenant's lifecycle, by its key. */
+export function tenantLock (key: string): LockKey {
+  return [LockSpace.tenant, lockId(key)]
+}
+
+/** Runs `fn` holding one tenant's lifecycle lock. */
+export type TenantLocker = <T>(key: string, fn: () => Promise<T>) => Promise<T>
+
+/** Tenant lifecycle locks, taken on the central database at `centralUrl`, which every instance shares. */
+export function tenantLocker (centralUrl: string): TenantLocker {
+  return async (key, fn) => await withAdvisoryLock(centralUrl, tenantLock(key), fn)
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie'
+import { SESSION_TTL_MS, type Impersonation } from './impersonation.js'
+
+/** The cookie holding an impersonation session's secret on a tenant's host. */
+export const IMPERSONATION_COOKIE = 'tenancy_impersonation'
+/** Where impersonation links land on a tenant app; `<path>/end` ends it. */
+export const IMPERSONATION_PATH = '/_tenancy/impersonate'
+
+const secretOf = (request: FastifyRequest): string | undefined =>
+  request.headers.cookie === undefined ? undefined : parseCookies(request.headers.cookie)[IMPERSONATION_COOKIE]
+
+/**
+ * The tenant side of impersonation: the link's landing route, the route that
+ * ends it, and the hook that fills `request.impersonation` (before the app's
+ * own preValidation and preHandler hooks) on every request of the session.
+ */
+export function impersonationRoutes (app: FastifyInstance, impersonation: Impersonation): void {
+  app.addHook('preValidation', async (request) => {
+    const tenant = request.tenant
+    if (tenant === null) return
+    const secret = secretOf(request)
+    if (secret === undefined) return
+    request.impersonation = await impersonation.session(secret, tenant)
+  })
+
+  app.get(IMPERSONATION_PATH, { config: { tenancy: 'tenant' } }, async (request, reply) => {
+    const token = (request.query as Record<string, unknown>).token
+    const tenant = request.tenant as NonNullable<typeof request.tenant>
+    const { secret } = await impersonation.redeem(typeof token === 'string' ? token : '', tenant)
+    void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, secret, {
+      path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: SESSION_TTL_MS / 1000
+    }))
+    return await reply.redirect('/', 303)
+  })
+
+  app.post(`${IMPERSONATION_PATH}/end`, { config: { tenancy: 'tenant' } }, async (request, reply) => {
+    const secret = secretOf(request)
+    if (secret !== undefined) await impersonation.end(secret, request.tenant as NonNullable<typeof request.tenant>)
+    void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
+    return await reply.redirect('/', 303)
+  })
+}

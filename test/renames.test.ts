@@ -1,0 +1,108 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './helpers/app.js'
+import { sql } from './helpers/database.js'
+
+const DAY = 24 * 60 * 60 * 1000
+
+const routes = (app: FastifyInstance): void => {
+  app.get('/things/:id', async (request) => ({ tenant: request.tenant?.identifier ?? null, id: (request.params as { id: string }).id, query: request.query }))
+}
+
+/** Polls `check` every 10 ms; returns how long it took, or fails after `deadlineMs`. */
+async function within (deadlineMs: number, check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now()
+  while (Date.now() - started < deadlineMs) {
+    if (await check()) return Date.now() - started
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  assert.fail(`not within ${deadlineMs} ms`)
+}
+
+test('a renamed tenant\'s old subdomain answers 301 to the same path and query on the new one, on a second instance within a second, and 404 after renames.keepMs', async (t) => {
+  let now = Date.now()
+  const clock = (): number => now
+  const options = { identification: ['subdomain' as const, 'domain' as const], centralDomains: ['example.com'], clock }
+  const one = await buildApp(t, options, routes)
+  const two = await buildApp(t, options, routes, one.central)
+  const acme = await one.app.tenancy.create({ identifier: 'acme' })
+  const ask = async (app: FastifyInstance, host: string, url = '/things/7?x=1&y=two'): Promise<{ status: number, location?: string, body: any }> => {
+    const res = await app.inject({ url, headers: { host } })
+    return { status: res.statusCode, location: res.headers.location as string | undefined, body: res.statusCode === 200 || res.statusCode === 404 ? res.json() : null }
+  }
+  // The second instance has acme cached when the rename happens.
+  assert.equal((await ask(two.app, 'acme.example.com')).body.tenant, 'acme')
+
+  await sql(one.central.url, 'update tenants set identifier = $1 where key = $2', ['initech', acme.key])
+  const took = await within(1000, async () => (await ask(two.app, 'acme.example.com:8080')).status === 301)
+  const moved = await ask(two.app, 'acme.example.com:8080')
+  assert.equal(moved.location, 'http://initech.example.com:8080/things/7?x=1&y=two', 'same path and query, same port, new subdomain')
+  t.diagnostic(`second instance redirected ${took} ms after the rename`)
+  assert.deepEqual((await ask(one.app, 'initech.example.com')).body, { tenant: 'initech', id: '7', query: { x: '1', y: 'two' } })
+
+  const [former] = await one.app.tenancy.formerNames(acme)
+  assert.equal(former?.name, 'acme')
+  assert.equal(former?.kind, 'identifier')
+  assert.ok(Math.abs((former?.expiresAt.getTime() ?? 0) - (former?.renamedAt.getTime() ?? 0) - 90 * DAY) < 1000, 'kept 90 days by default')
+
+  now = Date.now() + 90 * DAY + 1000
+  for (const app of [one.app, two.app]) {
+    const gone = await ask(app, 'acme.example.com')
+    assert.equal(gone.status, 404)
+    assert.equal(gone.body.code, 'FST_TENANCY_UNKNOWN_TENANT')
+  }
+  assert.deepEqual(await one.app.tenancy.formerNames(acme), [], 'an expired name is no longer listed')
+})
+
+test('a former domain and a former path prefix redirect to the new ones; names nobody had stay 404', async (t) => {
+  const { app, central } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
+    app.register(async (scoped) => { routes(scoped) }, { prefix: '/:tenant' })
+    routes(app)
+  })
+  const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test', 'www.acme.test'] })
+  // Through the write API (the admin uses it too).
+  await app.tenancy.update(acme, { identifier: 'initech' })
+  await app.tenancy.domains.remove(acme, 'acme.test')
+  await app.tenancy.domains.add(acme, 'initech.test', { primary: true })
+
+  const byDomain = await app.inject({ url: '/things/3?a=b', headers: { host: 'acme.test' } })
+  assert.equal(byDomain.statusCode, 301)
+  assert.equal(byDomain.headers.location, 'http://initech.test/things/3?a=b', 'the primary domain is the new home')
+
+  const byPath = await app.inject({ url: '/acme/things/4?q=acme', headers: { host: 'example.com' } })
+  assert.equal(byPath.statusCode, 301)
+  assert.equal(byPath.headers.location, 'http://example.com/initech/things/4?q=acme', 'only the prefix changes, not the query')
+  assert.equal((await app.inject({ url: '/initech/things/4', headers: { host: 'example.com' } })).json().tenant, 'initech')
+
+  const [domainName] = (await app.tenancy.formerNames(acme)).filter((f) => f.kind === 'domain')
+  assert.equal(domainName?.name, 'acme.test')
+  assert.ok(Math.abs((domainName?.expiresAt.getTime() ?? 0) - (domainName?.renamedAt.getTime() ?? 0) - 60_000) < 1000, 'kept for renames.keepMs')
+
+  const nobody = await app.inject({ url: '/nobody/things/4', headers: { host: 'example.com' } })
+  assert.equal(nobody.statusCode, 404)
+  assert.equal(nobody.json().code, 'FST_TENANCY_UNKNOWN_TENANT')
+})
+
+test('while a former name redirects, no other tenant can take it; its own tenant can take it back', async (t) => {
+  const { app, central } = await buildApp(t, { identification: ['subdomain', 'domain'], centralDomains: ['example.com'] }, routes)
+  const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test'] })
+  await app.tenancy.update(acme, { identifier: 'initech' })
+  await app.tenancy.domains.remove(acme, 'acme.test')
+
+  await assert.rejects(app.tenancy.create({ identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
+  await assert.rejects(app.tenancy.create({ identifier: 'other', domains: ['acme.test'] }), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
+  const other = await app.tenancy.tenants.find('other')
+  assert.equal(other, null, 'the refused tenant left nothing behind')
+  const bob = await app.tenancy.create({ identifier: 'bob' })
+  await assert.rejects(app.tenancy.update(bob, { identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
+  await assert.rejects(app.tenancy.domains.add(bob, 'acme.test'), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
+  assert.equal((await app.tenancy.tenants.find(bob.key))?.identifier, 'bob')
+  await assert.rejects(sql(central.url, 'update tenants set identifier = $1 where key = $2', ['acme', bob.key]), { code: '23505' }, 'raw SQL is refused as well')
+
+  await app.tenancy.update(acme, { identifier: 'acme' })
+  const home = await app.inject({ url: '/things/1', headers: { host: 'acme.example.com' } })
+  assert.equal(home.json().tenant, 'acme', 'the tenant is back at its old name')
+  const names = (await app.tenancy.formerNames(acme)).map((f) => f.name)
+  assert.deepEqual(names.sort(), ['acme.test', 'initech'], 'its current name is no longer a former one')
+})
