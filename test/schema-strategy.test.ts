@@ -67,7 +67,9 @@ test('schema tenants share one pool per host, and each request sees only its own
 
 test('schema tenants through PgBouncer in transaction mode stay apart', { timeout: 240_000 }, async (t) => {
   const { central } = await buildApp(t, { identification: ['header'], cache: { listen: false } })
-  const bouncer = await startPgBouncer(central.url, { mode: 'transaction', poolSize: 4 })
+  // Each lifecycle operation holds a transaction-level advisory lock (one server connection) while it works:
+  // PgBouncer's pool must be larger than the creates running at once, or they starve each other.
+  const bouncer = await startPgBouncer(central.url, { mode: 'transaction', poolSize: 20 })
   t.after(async () => { await bouncer.stop() })
   const { app } = await buildApp(t, {
     strategy: 'schema',
