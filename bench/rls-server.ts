@@ -1,12 +1,12 @@
 // A server for the rls benchmark, run as a child process so the load
 // generator and the server do not share one event loop.
-// argv: rls|plain port centralUrl prefix appUrl
+// argv: rls|plain port centralUrl prefix appUrl [tenants to put in the cache before ready]
 import Fastify from 'fastify'
 import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { tenancyPlugin, ProjectEntity, tenantEntities } from '../server/index.js'
 import { sharedTenantEntities } from '../server/database/shared/tenant-entities.js'
 
-const [mode, port, centralUrl, prefix, appUrl] = process.argv.slice(2) as [string, string, string, string, string]
+const [mode, port, centralUrl, prefix, appUrl, warm] = process.argv.slice(2) as [string, string, string, string, string, string | undefined]
 const app = Fastify({ logger: false })
 await app.register(tenancyPlugin, {
   database: { url: centralUrl, prefix },
@@ -33,6 +33,13 @@ if (mode === 'rls') {
   app.addHook('onClose', async () => { await plain.close(true) })
   app.get('/projects', async () => (await plain.em.fork().find(ProjectEntity, {})).map((p) => p.title))
 }
+await app.ready()
+// Every tenant in the cache once (in process, 32 at a time), as a server that has run a while has them.
+const warmCount = Number(warm ?? 0)
+let next = 0
+await Promise.all(Array.from({ length: 32 }, async () => {
+  while (next < warmCount) await app.tenancy.tenants.byIdentifier(`t${next++}`)
+}))
 await app.listen({ port: Number(port), host: '127.0.0.1' })
 process.send?.('ready')
 process.on('message', (m) => { if (m === 'stop') void app.close().then(() => process.exit(0)) })

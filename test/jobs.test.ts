@@ -13,60 +13,64 @@ async function until (check: () => boolean | Promise<boolean>, ms = 15_000): Pro
   }
 }
 
-test('jobs sent from two tenants, worked at the same time, each run in their own tenant context; a central job runs central', async (t) => {
-  const { app } = await buildApp(t)
-  const a = await app.tenancy.create({ identifier: 'alpha' })
-  const b = await app.tenancy.create({ identifier: 'bravo' })
-  for (const tenant of [a, b]) {
-    await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: `${tenant.identifier} project` }); await scope.em.flush() })
-  }
-  const seen: Array<{ n: number, tenant: string | null, rows: string[] }> = []
-  let running = 0
-  let overlap = 0
-  await app.tenancy.jobs.define<{ n: number }>('report', async (data, { scope }) => {
-    running++
-    overlap = Math.max(overlap, running)
-    await sleep(100)
-    const rows = scope === null ? [] : (await scope.em.find(ProjectEntity, {})).map((p) => p.title)
-    seen.push({ n: data.n, tenant: app.tenancy.current()?.identifier ?? null, rows })
-    running--
-  }, { batchSize: 10 })
-  for (let i = 0; i < 3; i++) {
-    await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('report', { n: i }) })
-    await app.tenancy.run(b, async () => { await app.tenancy.jobs.send('report', { n: 10 + i }) })
-  }
-  await app.tenancy.jobs.send('report', { n: 99 })
-  await until(() => seen.length === 7)
-  assert.ok(overlap >= 2, 'jobs ran side by side')
-  for (const s of seen) {
-    if (s.n === 99) assert.deepEqual(s, { n: 99, tenant: null, rows: [] })
-    else if (s.n < 10) assert.deepEqual(s, { n: s.n, tenant: 'alpha', rows: ['alpha project'] })
-    else assert.deepEqual(s, { n: s.n, tenant: 'bravo', rows: ['bravo project'] })
-  }
-})
+const STRATEGIES = ['database', 'shared'] as const
 
-test('a retried job still runs in its tenant, and a job whose tenant was deleted fails at once with the reason', async (t) => {
-  const { app, central } = await buildApp(t)
-  const a = await app.tenancy.create({ identifier: 'alpha' })
-  const attempts: Array<string | null> = []
-  await app.tenancy.jobs.define('flaky', async () => {
-    attempts.push(app.tenancy.current()?.identifier ?? null)
-    if (attempts.length === 1) throw new Error('first try fails')
-  }, { retryLimit: 3, retryDelay: 1, retryBackoff: false })
-  await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('flaky', {}) })
-  await until(() => attempts.length === 2)
-  assert.deepEqual(attempts, ['alpha', 'alpha'])
+for (const strategy of STRATEGIES) {
+  test(`[${strategy}] jobs sent from two tenants, worked at the same time, each run in their own tenant context; a central job runs central`, async (t) => {
+    const { app } = await buildApp(t, { strategy })
+    const a = await app.tenancy.create({ identifier: 'alpha' })
+    const b = await app.tenancy.create({ identifier: 'bravo' })
+    for (const tenant of [a, b]) {
+      await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: `${tenant.identifier} project` }); await scope.em.flush() })
+    }
+    const seen: Array<{ n: number, tenant: string | null, rows: string[] }> = []
+    let running = 0
+    let overlap = 0
+    await app.tenancy.jobs.define<{ n: number }>('report', async (data, { scope }) => {
+      running++
+      overlap = Math.max(overlap, running)
+      await sleep(100)
+      const rows = scope === null ? [] : (await scope.em.find(ProjectEntity, {})).map((p) => p.title)
+      seen.push({ n: data.n, tenant: app.tenancy.current()?.identifier ?? null, rows })
+      running--
+    }, { batchSize: 10 })
+    for (let i = 0; i < 3; i++) {
+      await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('report', { n: i }) })
+      await app.tenancy.run(b, async () => { await app.tenancy.jobs.send('report', { n: 10 + i }) })
+    }
+    await app.tenancy.jobs.send('report', { n: 99 })
+    await until(() => seen.length === 7)
+    assert.ok(overlap >= 2, 'jobs ran side by side')
+    for (const s of seen) {
+      if (s.n === 99) assert.deepEqual(s, { n: 99, tenant: null, rows: [] })
+      else if (s.n < 10) assert.deepEqual(s, { n: s.n, tenant: 'alpha', rows: ['alpha project'] })
+      else assert.deepEqual(s, { n: s.n, tenant: 'bravo', rows: ['bravo project'] })
+    }
+  })
 
-  const gone = await app.tenancy.create({ identifier: 'gone' })
-  let ran = false
-  await app.tenancy.jobs.define('orphan', async () => { ran = true }, { retryLimit: 5, retryDelay: 1, work: false })
-  const id = await app.tenancy.run(gone, async () => await app.tenancy.jobs.send('orphan', {}))
-  await app.tenancy.delete(gone)
-  await app.tenancy.jobs.define('orphan', async () => { ran = true }, { retryLimit: 5, retryDelay: 1 })
-  const job = async (): Promise<Record<string, any> | undefined> => (await sql(central.url, 'select state, retry_count, retry_limit, output from fastify_tenancy_queue.job where id = $1', [id]))[0]
-  await until(async () => (await job())?.state === 'failed')
-  const failed = await job()
-  assert.equal(ran, false)
-  assert.equal(failed?.retry_count, 0, 'not retried')
-  assert.match(JSON.stringify(failed?.output), /no longer exists; the job was not run/)
-})
+  test(`[${strategy}] a retried job still runs in its tenant, and a job whose tenant was deleted fails at once with the reason`, async (t) => {
+    const { app, central } = await buildApp(t, { strategy })
+    const a = await app.tenancy.create({ identifier: 'alpha' })
+    const attempts: Array<string | null> = []
+    await app.tenancy.jobs.define('flaky', async () => {
+      attempts.push(app.tenancy.current()?.identifier ?? null)
+      if (attempts.length === 1) throw new Error('first try fails')
+    }, { retryLimit: 3, retryDelay: 1, retryBackoff: false })
+    await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('flaky', {}) })
+    await until(() => attempts.length === 2)
+    assert.deepEqual(attempts, ['alpha', 'alpha'])
+
+    const gone = await app.tenancy.create({ identifier: 'gone' })
+    let ran = false
+    await app.tenancy.jobs.define('orphan', async () => { ran = true }, { retryLimit: 5, retryDelay: 1, work: false })
+    const id = await app.tenancy.run(gone, async () => await app.tenancy.jobs.send('orphan', {}))
+    await app.tenancy.delete(gone)
+    await app.tenancy.jobs.define('orphan', async () => { ran = true }, { retryLimit: 5, retryDelay: 1 })
+    const job = async (): Promise<Record<string, any> | undefined> => (await sql(central.url, 'select state, retry_count, retry_limit, output from fastify_tenancy_queue.job where id = $1', [id]))[0]
+    await until(async () => (await job())?.state === 'failed')
+    const failed = await job()
+    assert.equal(ran, false)
+    assert.equal(failed?.retry_count, 0, 'not retried')
+    assert.match(JSON.stringify(failed?.output), /no longer exists; the job was not run/)
+  })
+}

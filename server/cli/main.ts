@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander'
 import type { GlobalOptions } from './app.js'
 import { EXIT, describeError } from './errors.js'
 import { registerTenantCommands } from './commands/tenants.js'
+import { registerChangeCommands } from './commands/changes.js'
 import { registerFanOutCommands } from './commands/fan-out.js'
 import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
@@ -19,6 +20,7 @@ function buildProgram (): Command {
     .exitOverride()
   const global = (): GlobalOptions => program.opts<GlobalOptions>()
   registerTenantCommands(program, global)
+  registerChangeCommands(program, global)
   registerFanOutCommands(program, global)
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)

@@ -42,12 +42,16 @@ export async function withAdvisoryLock<T> (url: string, key: LockKey, fn: () => 
   try {
     await client.query('begin')
     await client.query('select pg_advisory_xact_lock($1, $2)', [key[0], key[1]])
-    const result = await fn()
-    await client.query('commit')
+    let result: T
+    try {
+      result = await fn()
+    } catch (error) {
+      await client.query('rollback').catch(() => {})
+      throw error
+    }
+    // The work is done whatever happens to the lock's connection now: its outcome is `fn`'s, not the commit's.
+    await client.query('commit').catch(() => {})
     return result
-  } catch (error) {
-    await client.query('rollback').catch(() => {})
-    throw error
   } finally {
     await client.end().catch(() => {})
   }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { TestContext } from 'node:test'
 import { tenancyPlugin, type TenancyDatabaseOptions, type TenancyOptions } from '../../server/index.js'
 import { freshCentral, type CentralDatabase } from './database.js'
+import { prepareShared } from './shared.js'
 
 /** Apps sharing a central database made by another buildApp call: closed before it is dropped. */
 const sharers = new WeakMap<object, FastifyInstance[]>()
@@ -25,8 +26,11 @@ export async function buildApp (
   const own = central === undefined ? await freshCentral(null) : null
   const db = central ?? own as CentralDatabase
   const app = Fastify({ logger: process.env.TEST_LOG === undefined ? false : { level: process.env.TEST_LOG } })
+  // Strategy `shared` without its options: the app role and the shared tables (with their policies) made here.
+  const shared = options.strategy === 'shared' && options.shared === undefined ? { shared: { url: (await prepareShared(db)).url } } : {}
   await app.register(tenancyPlugin, {
     ...options,
+    ...shared,
     database: { url: db.url, prefix: db.prefix, ...options.database }
   })
   await routes(app)
