@@ -8,12 +8,14 @@ import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'
 import { rls } from './rls.js'
+import { syncFanout } from './sync-fanout.js'
 
 const BENCHMARKS: Array<{ prefix: string, run: (ctx: BenchContext) => Promise<Figure[]> }> = [
   { prefix: 'overhead', run: overhead },
   { prefix: 'provision', run: provision },
   { prefix: 'migrate200', run: migrate200 },
-  { prefix: 'rls', run: rls }
+  { prefix: 'rls', run: rls },
+  { prefix: 'sync', run: syncFanout }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false } }, allowPositionals: true })

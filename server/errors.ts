@@ -207,6 +207,20 @@ export const ImpersonationRefusedError = createError(
   403
 )
 
+/** An attach named a global id that the resource's central table does not hold. */
+export const SyncUnknownGlobalIdError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_GLOBAL_ID',
+  'Synced resource "%s" has no central row with the global id "%s"; create it centrally before attaching it to a tenant.',
+  404
+)
+
+/** A synced resource was asked for by a name that is not declared. */
+export const SyncUnknownResourceError = createError(
+  'FST_TENANCY_SYNC_UNKNOWN_RESOURCE',
+  'No synced resource is named "%s"; declare it in the sync.resources option.',
+  404
+)
+
 /** A lifecycle operation was asked of a tenant that is being deleted. */
 export const TenantDeletingError = createError(
   'FST_TENANCY_TENANT_DELETING',
@@ -235,6 +249,7 @@ export const errorCodes = [
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  SyncUnknownGlobalIdError, SyncUnknownResourceError,
   DuplicateHostError, TenantDeletingError,
   BusyError
 ].map((E) => new E().code)

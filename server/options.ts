@@ -9,7 +9,7 @@ import type { TenantScope } from './context/tenant-scope.js'
 import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
 import { resolveSharedOptions, type ResolvedSharedOptions, type SharedOptions } from './database/shared/shared-options.js'
-import type { SyncOptions } from './sync/sync-manager.js'
+import type { SyncOptions } from './sync/options.js'
 import { refuseLeakyPooling } from './database/pooler.js'
 
 export type { HostLoad } from './lifecycle/placement.js'
@@ -79,6 +79,8 @@ export interface TenancyOptions {
   orm?: import('@mikro-orm/postgresql').MikroORM
   /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
   tenantEntities?: EntitySchema<any, any>[]
+  /** Your own central entities, next to the shipped ones (the central entity of a synced resource such as companies). */
+  centralEntities?: EntitySchema<any, any>[]
   /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */
   centralDomains?: string[]
   /** Resolvers, tried in order; the first whose identity names a known tenant wins. Default `['subdomain', 'domain']`. */
@@ -138,6 +140,7 @@ export interface TenancyOptions {
 export interface ResolvedOptions {
   database: Required<Omit<TenancyDatabaseOptions, 'hosts' | 'defaultHost' | 'directUrl'>> & { hosts: Record<string, string>, defaultHost: string, directUrl: string | null }
   tenantEntities: EntitySchema<any, any>[]
+  centralEntities: EntitySchema<any, any>[]
   centralDomains: string[]
   identification: Array<ResolverName | IdentityResolver>
   header: string
@@ -201,6 +204,12 @@ function checkSchema (value: unknown, option: string): string {
   return value
 }
 
+function checkCentralEntities (entities: unknown): EntitySchema<any, any>[] {
+  if (entities === undefined) return []
+  if (!Array.isArray(entities)) fail('centralEntities', 'must be a list of entities')
+  return entities as EntitySchema<any, any>[]
+}
+
 function checkSync (sync: unknown): SyncOptions | null {
   if (sync === undefined) return null
   if (!plainObject(sync)) fail('sync', 'must be an object with resources')
@@ -208,6 +217,10 @@ function checkSync (sync: unknown): SyncOptions | null {
   if (!Array.isArray(s.resources) || s.resources.length === 0) fail('sync.resources', 'must list at least one synced resource')
   if (s.mode !== undefined && s.mode !== 'inline' && s.mode !== 'queued') fail('sync.mode', 'must be "inline" or "queued"')
   if (s.jobExpireSeconds !== undefined && (!Number.isInteger(s.jobExpireSeconds) || s.jobExpireSeconds < 1)) fail('sync.jobExpireSeconds', 'must be a whole number of seconds, at least 1')
+  for (const key of ['concurrency', 'batchSize', 'pollIntervalMs'] as const) {
+    if (s[key] !== undefined && (!Number.isInteger(s[key]) || (s[key] as number) < 1)) fail(`sync.${key}`, 'must be a whole number, at least 1')
+  }
+  if (s.retry !== undefined && (!plainObject(s.retry) || [s.retry.minDelayMs, s.retry.maxDelayMs].some((v) => v !== undefined && (typeof v !== 'number' || v < 0)))) fail('sync.retry', 'must be { minDelayMs, maxDelayMs } in ms')
   for (const r of s.resources) {
     if (!plainObject(r) || typeof r.name !== 'string' || r.central === undefined || r.tenant === undefined || !Array.isArray(r.attributes)) {
       fail('sync.resources', 'has one that is not { name, central, tenant, attributes }')
@@ -356,6 +369,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       debug: db.debug ?? false
     },
     tenantEntities,
+    centralEntities: checkCentralEntities(o.centralEntities),
     centralDomains,
     identification,
     header,

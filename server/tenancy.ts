@@ -183,7 +183,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const clusters = new TenantClusters({ orm, events, find, invalidate })
   const sync = options.sync === null
     ? null
-    : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log }, options.sync)
+    : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) } }, options.sync)
+  // A deleted tenant leaves no row in any synced resource's mapping.
+  if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
 
   // 5. Tenant operations: maintenance mode, impersonation links, request figures.
   const maintenance = new MaintenanceMode({

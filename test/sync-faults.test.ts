@@ -8,6 +8,8 @@ import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../server/database/embedded-postgres.js'
 import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
+import { CompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from '../server/demo/companies.js'
+import { QUICK, centralCompany, changeCentral, companyTables, until } from './helpers/companies.js'
 
 const USERS = [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }]
 
@@ -119,3 +121,52 @@ test('a worker killed in the middle of a change: the change is retried elsewhere
   assert.equal(job[0]?.state, 'completed')
   assert.ok(Number(job[0]?.retry_count) >= 1)
 })
+
+for (const mode of ['inline', 'queued'] as const) {
+  test(`[${mode}] a tenant database stopped while changes flow: central and the others take them, the stopped one catches up after its restart with no call from the app`, { timeout: 120_000 }, async (t) => {
+    const port = await freePort()
+    const dir = join('.tmp', `faults-pg-${mode}-${process.pid}`)
+    let server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true })
+    t.after(async () => { await server.stop(); await rm(dir, { recursive: true, force: true }) })
+    const { app, central } = await buildApp(t, {
+      database: { hosts: { one: serverUrl(), two: server.url } },
+      queueMaintenanceSeconds: 1,
+      centralEntities: demoCentralEntities,
+      tenantEntities: demoTenantEntities,
+      sync: { mode, ...QUICK, resources: [USERS[0] as NonNullable<typeof USERS[0]>, companiesResource()] }
+    })
+    const up = await app.tenancy.create({ identifier: 'up', databaseHost: 'one' })
+    const other = await app.tenancy.create({ identifier: 'other', databaseHost: 'one' })
+    const down = await app.tenancy.create({ identifier: 'down', databaseHost: 'two' })
+    const downUrl = (): string => { const u = new URL(server.url); u.pathname = '/' + app.tenancy.tenants.databaseName(down); return u.toString() }
+    await companyTables(central.url, [urlFor(app.tenancy.tenants.databaseName(up)), urlFor(app.tenancy.tenants.databaseName(other)), downUrl()])
+    const gid = await centralCompany(app, { name: 'v1', plan: 'pro' })
+    for (const tenant of [up, other, down]) await app.tenancy.sync!.attach('companies', gid, tenant)
+    await app.tenancy.sync!.settle()
+    const name = async (url: string): Promise<unknown> => (await sql(url, 'select name from companies').catch(() => []))[0]?.name
+
+    await server.stop()
+    // A central change and a tenant change while one tenant database is down: neither flush fails.
+    await changeCentral(app, gid, { name: 'v2' })
+    await app.tenancy.run(up, async (scope) => {
+      const copy = await scope.em.findOneOrFail(CompanyEntity, { globalId: gid })
+      copy.name = 'v3 from up'
+      await scope.em.flush()
+    })
+    for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), urlFor(app.tenancy.tenants.databaseName(other))]) {
+      assert.ok(await until(async () => await name(url) === 'v3 from up'), `${url} is updated while the other database is down`)
+    }
+
+    // The stopped server may still be letting go of its port and lock file: try again a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true })
+        break
+      } catch (error) {
+        if (attempt === 10) throw error
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
+    assert.ok(await until(async () => await name(downUrl()) === 'v3 from up', 60_000), 'the stopped database catches up by itself')
+  })
+}

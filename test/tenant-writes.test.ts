@@ -69,6 +69,9 @@ test('update refuses reserved, central, malformed and taken identifiers and bad 
   assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenants where key = $1', [acme.key]), [{ identifier: 'acme', name: 'Acme', tenant_cluster_id: null }])
   assert.deepEqual(seen, [], 'a refused change emits nothing')
   await rejectsWith(app.tenancy.update({ key: '01a20000-0000-7000-8000-000000000000' }, { name: 'x' }), 'FST_TENANCY_TENANT_NOT_FOUND')
+  // A tenant made before the rules (or by hand) keeps its identifier through an edit that does not change it.
+  await sql(central.url, "insert into tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000002', 'www', 'Legacy', 'active')")
+  assert.equal((await app.tenancy.update({ key: '01a20000-0000-7000-8000-000000000002' }, { identifier: 'www', name: 'Legacy site' })).name, 'Legacy site')
 })
 
 test('a cluster change in update follows the Parent Tenant rule, and a refused one saves none of the other fields', async (t) => {

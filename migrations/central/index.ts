@@ -4,6 +4,7 @@ import { Migration20261122000003AdminSessions } from './Migration20261122000003_
 import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 import { Migration20261125010001TenantDeleting } from './Migration20261125010001_tenant_deleting.js'
 import { Migration20261125010002TenantChangeRows } from './Migration20261125010002_tenant_change_rows.js'
+import { Migration20261125020001SyncDelivery } from './Migration20261125020001_sync_delivery.js'
 import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
@@ -14,5 +15,6 @@ export const centralMigrations = [
   { name: 'Migration20261122000004_cluster_invariant', class: Migration20261122000004ClusterInvariant },
   { name: 'Migration20261125010001_tenant_deleting', class: Migration20261125010001TenantDeleting },
   { name: 'Migration20261125010002_tenant_change_rows', class: Migration20261125010002TenantChangeRows },
+  { name: 'Migration20261125020001_sync_delivery', class: Migration20261125020001SyncDelivery },
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations }
 ]

@@ -1,5 +1,6 @@
 import { MikroORM } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
+import type { EntitySchema } from '@mikro-orm/core'
 import { centralEntities } from '../entities/central/index.js'
 import { centralMigrations } from '../../migrations/central/index.js'
 import { LockSpace, withAdvisoryLock } from './advisory-locks.js'
@@ -11,13 +12,15 @@ export interface CentralOrmOptions {
   url: string
   debug?: boolean
   poolSize?: number
+  /** The app's own central entities (a synced resource's central entity), next to the shipped ones. */
+  entities?: EntitySchema<any, any>[]
 }
 
 /** The MikroORM instance of the central (landlord) database. */
 export function createCentralOrm (options: CentralOrmOptions): MikroORM {
   return MikroORM.initSync({
     clientUrl: options.url,
-    entities: centralEntities,
+    entities: [...centralEntities, ...(options.entities ?? [])],
     contextName: CENTRAL_CONTEXT,
     pool: { min: 0, max: options.poolSize ?? 10 },
     debug: options.debug ?? false,
@@ -39,9 +42,9 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
  * The central MikroORM instance: the app's own when it passed `orm` (it must
  * know our central entities; we never close it), otherwise one made here.
  */
-export function centralOrmFor (options: { orm?: MikroORM | null, database: { url: string, debug: boolean } }): { orm: MikroORM, owned: boolean } {
+export function centralOrmFor (options: { orm?: MikroORM | null, database: { url: string, debug: boolean }, centralEntities?: EntitySchema<any, any>[] }): { orm: MikroORM, owned: boolean } {
   const given = options.orm ?? null
-  if (given === null) return { orm: createCentralOrm({ url: options.database.url, debug: options.database.debug }), owned: true }
+  if (given === null) return { orm: createCentralOrm({ url: options.database.url, debug: options.database.debug, entities: options.centralEntities }), owned: true }
   const metadata = given.getMetadata()
   const missing = centralEntities.filter((e) => !metadata.has(e.meta.className)).map((e) => e.meta.className)
   if (missing.length > 0) throw new InvalidOptionError('orm', `must know the central entities (missing ${missing.join(', ')}): add \`centralEntities\` from fastify-tenancy to its \`entities\``)

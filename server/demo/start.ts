@@ -9,6 +9,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity } from '../index.js'
 import { hashPassword, generatePassword } from '../admin/password.js'
 import { demoApp } from './app.js'
+import { CentralCompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from './companies.js'
+import { runDemoMigrations } from './migrations/index.js'
+import type { ProvisioningStep } from '../lifecycle/steps.js'
+
+/** The demo's tenant migrations run right after the library's, while a tenant is provisioned. */
+function withDemoTenantMigrations (defaults: ProvisioningStep[]): ProvisioningStep[] {
+  const step: ProvisioningStep = { name: 'demo-migrate', run: async (ctx) => { await runDemoMigrations(ctx.target.url, 'tenant') } }
+  const at = defaults.findIndex((s) => s.name === 'migrate')
+  return [...defaults.slice(0, at + 1), step, ...defaults.slice(at + 1)]
+}
 
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
@@ -40,6 +50,8 @@ await admin.end()
 const orm = createCentralOrm({ url: centralUrl.toString() })
 const ran = await migrateCentral(orm)
 await orm.close(true)
+// The demo's own central tables (synced companies), tracked apart from the library's.
+ran.push(...await runDemoMigrations(centralUrl.toString(), 'central'))
 if (ran.length > 0) console.log(`Central migrations applied: ${ran.join(', ')}`)
 
 // The cookie secret is kept in .data/ so sessions survive a restart.
@@ -61,13 +73,19 @@ await app.register(demoApp, {
     centralDomains: ['localhost', '127.0.0.1'],
     identification: ['subdomain', 'domain'],
     storageRoot: `${dataDir}/storage`,
-    sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
+    // Two synced resources: the shipped users, and the demo's companies with their own pivot.
+    centralEntities: demoCentralEntities,
+    tenantEntities: demoTenantEntities,
+    provisioning: { steps: (defaults) => withDemoTenantMigrations(defaults) },
+    sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }, companiesResource()] }
   },
   admin: { cookieSecret, secureCookies: production, production }
 })
 await app.ready()
-// Changes left in an outbox by a crash are delivered at start.
-await app.tenancy.sync?.recover()
+// Tenants made before the demo had companies get the table now (new ones get it while provisioning).
+for (const tenant of await app.tenancy.tenants.select()) {
+  if (tenant.status === 'active' || tenant.status === 'suspended') await runDemoMigrations(app.tenancy.tenants.target(tenant).url, 'tenant')
+}
 
 // The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
 const conn = app.tenancy.orm.em.getConnection()
@@ -101,6 +119,19 @@ for (const demo of demoTenants) {
     await scope.em.flush()
   })
   console.log(`Created demo tenant ${demo.identifier} with its own database.`)
+}
+
+// A demo company, synced into both demo tenants (its notes stay per tenant).
+{
+  const em = app.tenancy.orm.em.fork()
+  if (await em.count(CentralCompanyEntity, {}) === 0) {
+    const company = em.create(CentralCompanyEntity, { name: 'Initech', plan: 'pro' } as never)
+    await em.flush()
+    for (const identifier of ['acme', 'globex']) {
+      const tenant = await app.tenancy.tenants.byIdentifier(identifier)
+      if (tenant !== null) await app.tenancy.sync?.attach('companies', String(company.globalId), tenant)
+    }
+  }
 }
 
 const shutdown = async (): Promise<void> => {

@@ -1,4 +1,5 @@
 import type { Tenant } from '../tenant.js'
+import type { SyncEvent, SyncEventName } from '../sync/events.js'
 
 /**
  * Lifecycle events, in pairs: every `-ing` has its `-ed`; `tenant.failed`
@@ -50,22 +51,25 @@ export interface TenantChanges {
 
 export type TenancyListener = (event: TenancyEvent) => void | Promise<void>
 
+/** A listener of a lifecycle event or of a resource syncing event (`sync.saved`, ...). */
+export type Listener<N extends TenancyEventName | SyncEventName> = (event: N extends SyncEventName ? SyncEvent : TenancyEvent) => void | Promise<void>
+
 /**
  * Lifecycle events. Listeners run in order and are awaited; a listener that
  * throws in an `-ing` or `-ed` event of provisioning fails that step (and the
  * step is undone), so listeners can take part in provisioning.
  */
 export class TenancyEvents {
-  private readonly listeners = new Map<TenancyEventName, TenancyListener[]>()
+  private readonly listeners = new Map<TenancyEventName | SyncEventName, Array<(event: any) => void | Promise<void>>>()
 
-  on (name: TenancyEventName, listener: TenancyListener): () => void {
+  on<N extends TenancyEventName | SyncEventName> (name: N, listener: Listener<N>): () => void {
     const list = this.listeners.get(name) ?? []
     list.push(listener)
     this.listeners.set(name, list)
     return () => { this.listeners.set(name, (this.listeners.get(name) ?? []).filter((l) => l !== listener)) }
   }
 
-  async emit (event: TenancyEvent): Promise<void> {
+  async emit (event: TenancyEvent | SyncEvent): Promise<void> {
     for (const listener of this.listeners.get(event.name) ?? []) await listener(event)
   }
 }

@@ -17,14 +17,15 @@ const FIELDS = new Set(['identifier', 'name', 'data', 'clusterId'])
 export type MoveToCluster = (run: Run, tenantKey: string, clusterId: string | null) => Promise<void>
 
 /** Checks a change before any SQL: the same identifier rules as `create`, a name, a plain data object, a cluster id. */
-export function checkTenantChanges (changes: unknown, centralDomains: readonly string[]): TenantChanges {
+export function checkTenantChanges (changes: unknown, centralDomains: readonly string[], currentIdentifier?: string): TenantChanges {
   if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw new InvalidTenantChangeError('give an object with identifier, name, data or clusterId')
   const input = changes as Record<string, unknown>
   for (const key of Object.keys(input)) {
     if (!FIELDS.has(key)) throw new InvalidTenantChangeError(`"${key.slice(0, 40)}" cannot be changed; use identifier, name, data or clusterId`)
   }
   const checked: TenantChanges = {}
-  if (input.identifier !== undefined) checked.identifier = checkIdentifier(input.identifier, centralDomains)
+  // The identifier a tenant has already is kept as it is (a form sends it back unchanged), even one the rules would now refuse.
+  if (input.identifier !== undefined) checked.identifier = input.identifier === currentIdentifier ? currentIdentifier : checkIdentifier(input.identifier, centralDomains)
   if (input.name !== undefined) {
     const name = typeof input.name === 'string' ? input.name.trim() : ''
     if (name.length === 0 || name.length > 255) throw new InvalidTenantChangeError('a name is 1 to 255 characters')
@@ -57,8 +58,8 @@ export class TenantUpdates {
   ) {}
 
   async update (tenant: Pick<Tenant, 'key'>, changes: TenantChanges): Promise<Tenant> {
-    const checked = checkTenantChanges(changes, this.centralDomains)
     const before = await freshTenant(this.orm, tenant.key)
+    const checked = checkTenantChanges(changes, this.centralDomains, before.identifier)
     await this.refuseKnownConflicts(before, checked)
     await this.events.emit({ name: 'tenant.updating', tenant: before, changes: checked })
     try {

@@ -201,7 +201,6 @@ export class TenantLifecycle {
       await this.parts.strategy.drop(target)
       const conn = this.orm.em.getConnection()
       await conn.transactional(async (trx) => {
-        await conn.execute('delete from tenant_users where tenant_key = ?', [tenant.key], 'run', trx)
         await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
         await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
       })

@@ -1,24 +1,30 @@
 /**
- * One synced change, as written to an outbox in the same transaction as the
- * change itself, and as carried by a queued job. Values are the columns'
- * stored values, so custom types and accessors sync as they are stored.
+ * One synced change bound for one database, as written to an outbox (or a
+ * queued job) in the same transaction as the change itself. Values are the
+ * columns' stored values, so custom types and accessors sync as they are stored.
  */
 export interface SyncChange {
   resource: string
   globalId: string
   /**
-   * - `update`: synced attributes changed on the origin
+   * - `update`: synced attributes changed (values as the central row holds them after the change)
    * - `create`: a tenant made a copy with a global id (the central row follows 1:1)
-   * - `delete`: the origin deleted it (central: every copy goes; tenant: only its pivot row)
-   * - `attach` / `detach`: a pivot row was added or removed for `tenant`
+   * - `delete`: the origin deleted it (central: every copy goes; tenant: only its mapping row)
+   * - `attach` / `detach`: a mapping row was added or removed
    */
   op: 'update' | 'create' | 'delete' | 'attach' | 'detach'
   /** Tenant key of the origin, or null for the central database. */
   origin: string | null
-  /** For attach and detach: the tenant's key. For a central delete: every tenant that had a copy. */
+  /** The tenant this change is for (every change a tenant database receives names it). */
+  tenant?: string
+  /** Legacy: tenants of an attach, detach or central delete. */
   tenants?: string[]
   /** Column values (synced columns for update; the whole row for create). */
   values?: Record<string, unknown>
-  /** Order of the change among all changes (a central sequence); a copy never takes an older one. */
-  version: string
+  /** For a central update that soft-deleted or restored the row: the copies' `deletedAt` column takes `values.deletedAt`. */
+  soft?: 'deleted' | 'restored'
+  /** Order of the change among all changes (a central sequence); a copy never takes an older one. Null for tenant changes not yet at the central database. */
+  version?: string
+  /** Tenant changes: an id, so the central database applies each one once. */
+  id?: string
 }

@@ -1,12 +1,15 @@
 import type { EntityMetadata, EntitySchema } from '@mikro-orm/core'
 import { MisconfigurationError } from '../errors.js'
+import { defaultMappingOf, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
+
+export { ident } from './mapping.js'
 
 /**
  * A resource kept in sync between the central database and tenant databases
  * (Tenancy for Laravel's SyncMaster and Syncable, as one declaration).
  */
 export interface SyncedResourceDefinition {
-  /** A name for the resource, used in jobs and bookkeeping (`users`). */
+  /** A name for the resource, used in jobs, events and bookkeeping (`users`, `companies`). */
   name: string
   /** The central entity (the SyncMaster). */
   central: EntitySchema<any, any>
@@ -16,21 +19,25 @@ export interface SyncedResourceDefinition {
   globalId?: string
   /** Properties synced both ways; the others stay as each side has them. */
   attributes: string[]
-  /** The pivot table that says which tenants have the resource. */
-  pivot?: { table: string, tenantColumn: string, globalIdColumn: string }
+  /**
+   * Which tenants have the resource: its own pivot table, or a shared table
+   * with a resource-type column. Default: the mapping its central entity
+   * declares, else the shipped shared table `tenant_resources`.
+   */
+  mapping?: SyncMapping
+  /** @deprecated the same as `mapping` (an own pivot table). */
+  pivot?: SyncMapping
   /** Values for columns the other side lacks when a copy is made: central row from a tenant row, tenant row from the central row. */
   creationDefaults?: {
     central?: (source: Record<string, unknown>) => Record<string, unknown>
     tenant?: (source: Record<string, unknown>) => Record<string, unknown>
   }
-}
-
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
-
-/** Quotes a column or table name taken from metadata or options. */
-export function ident (name: string): string {
-  if (!IDENT.test(name)) throw new MisconfigurationError(`"${name}" cannot be used as a table or column name by resource syncing.`)
-  return `"${name}"`
+  /**
+   * Whether a row takes part in syncing (properties by name). False: saving
+   * or deleting it changes nothing elsewhere, and attaching or detaching it
+   * writes the mapping only, no tenant copy.
+   */
+  shouldSync?: (row: Record<string, unknown>) => boolean
 }
 
 /** One side of a resource, in database terms: table, global id column and column of each property. */
@@ -42,6 +49,8 @@ export interface ResourceSide {
   syncedColumns: string[]
   /** Every scalar column by property name (primary keys that the database generates left out). */
   columns: Map<string, string>
+  /** The `deletedAt` column when the entity has one (soft deletes). */
+  deletedAtColumn: string | null
 }
 
 /** A checked definition with the columns of both sides. */
@@ -51,7 +60,10 @@ export interface SyncedResource {
   central: ResourceSide
   tenant: ResourceSide
   attributes: string[]
-  pivot: { table: string, tenantColumn: string, globalIdColumn: string }
+  mapping: ResolvedMapping
+  /** Both sides have `deletedAt`: a central soft delete or restore reaches the copies. */
+  softDeletes: boolean
+  globalIdProperty: string
 }
 
 function side (meta: EntityMetadata, globalId: string, attributes: string[], which: string): ResourceSide {
@@ -69,22 +81,38 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
     if (c === undefined) throw new MisconfigurationError(`The ${which} entity ${meta.className} has no synced attribute "${a}".`)
     return c
   })
-  return { className: meta.className, table: meta.tableName, globalIdColumn: gid, syncedColumns, columns }
+  return { className: meta.className, table: meta.tableName, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
 }
 
 /** Checks a definition against the entities' metadata (central from the central ORM, tenant from a discovered tenant ORM). */
 export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata): SyncedResource {
   if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw new MisconfigurationError(`A synced resource needs a name of 1 to 63 lowercase letters, digits, dashes or underscores, not "${definition.name}".`)
   if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw new MisconfigurationError(`Synced resource "${definition.name}" lists no attributes.`)
+  if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw new MisconfigurationError(`Synced resource "${definition.name}": shouldSync must be a function.`)
   const globalId = definition.globalId ?? 'globalId'
-  const pivot = definition.pivot ?? { table: 'tenant_users', tenantColumn: 'tenant_key', globalIdColumn: 'global_user_id' }
-  ident(pivot.table); ident(pivot.tenantColumn); ident(pivot.globalIdColumn)
+  const mapping = new ResolvedMapping(definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING, definition.name)
+  const central = side(centralMeta, globalId, definition.attributes, 'central')
+  const tenant = side(tenantMeta, globalId, definition.attributes, 'tenant')
   return {
     name: definition.name,
     definition,
-    central: side(centralMeta, globalId, definition.attributes, 'central'),
-    tenant: side(tenantMeta, globalId, definition.attributes, 'tenant'),
+    central,
+    tenant,
     attributes: definition.attributes,
-    pivot
+    mapping,
+    softDeletes: central.deletedAtColumn !== null && tenant.deletedAtColumn !== null,
+    globalIdProperty: globalId
   }
+}
+
+/** A row of one side (columns) as properties by name, for `shouldSync` and creation defaults. */
+export function asProperties (side: ResourceSide, row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [prop, column] of side.columns) if (column in row) out[prop] = row[column]
+  return out
+}
+
+/** Whether a row (properties by name) takes part in syncing. */
+export function shouldSync (resource: SyncedResource, properties: Record<string, unknown>): boolean {
+  return resource.definition.shouldSync === undefined || resource.definition.shouldSync(properties)
 }

@@ -1,4 +1,6 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
+import { defaultMapping } from '../../sync/mapping.js'
+import { CentralUserEntity } from './user.entity.js'
 
 /** The pivot saying that a synced user exists in a tenant's database. */
 export const TenantUserEntity = defineEntity({
@@ -13,3 +15,6 @@ export const TenantUserEntity = defineEntity({
   }
 })
 export type TenantUserRecord = InferEntity<typeof TenantUserEntity>
+
+// A users resource declared without a mapping uses this pivot.
+defaultMapping(CentralUserEntity, { table: 'tenant_users', tenantColumn: 'tenant_key', globalIdColumn: 'global_user_id' })

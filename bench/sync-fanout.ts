@@ -1,0 +1,76 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { CentralUserEntity, TenantUserCopyEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { benchCentral } from './central.js'
+import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const TENANTS = 100
+const SAMPLES = 7
+const USERS = { name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }
+
+export const SYNC_FIGURES = ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'] as const
+
+async function appOn (url: string, prefix: string, mode: 'inline' | 'queued'): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  // Room for every tenant's pool, so the figure is the syncer's and not pools being opened and closed.
+  await app.register(tenancyPlugin, { database: { url, prefix, poolCap: TENANTS + 10, poolSize: 1 }, cache: { listen: false }, sync: { mode, resources: [USERS] } })
+  await app.ready()
+  return app
+}
+
+/** One central change until every attached tenant copy holds it: each copy's commit fires `sync.saved`, counted here. */
+async function fanOut (app: FastifyInstance, globalId: string, name: string): Promise<number> {
+  let saved = 0
+  let resolveAll: () => void = () => {}
+  const all = new Promise<void>((resolve) => { resolveAll = resolve })
+  const off = app.tenancy.events.on('sync.saved', (e) => { if (e.globalId === globalId && ++saved === TENANTS) resolveAll() })
+  try {
+    const started = performance.now()
+    const em = app.tenancy.orm.em.fork()
+    const user = await em.findOneOrFail(CentralUserEntity, { globalId })
+    user.name = name
+    await em.flush()
+    await all
+    return performance.now() - started
+  } finally {
+    off()
+  }
+}
+
+/** `sync.fanout100.*`: one central change reaching 100 tenant copies, inline and queued (median of 7 after a warm-up). */
+export async function syncFanout (ctx: BenchContext): Promise<Figure[]> {
+  const central = await benchCentral(ctx.serverUrl)
+  const figures: Figure[] = []
+  try {
+    let tenants: Tenant[] = []
+    let globalId = ''
+    for (const mode of ['inline', 'queued'] as const) {
+      const app = await appOn(central.url, central.prefix, mode)
+      try {
+        if (tenants.length === 0) {
+          ctx.log(`sync: creating ${TENANTS} tenants…`)
+          tenants = await mapLimit(Array.from({ length: TENANTS }, (_, i) => i), 4, async (i) => await app.tenancy.create({ identifier: `fan-${i}` }))
+          const em = app.tenancy.orm.em.fork()
+          const user = em.create(CentralUserEntity, { name: 'start', email: 'fan@x.test', password: 'p' } as never)
+          await em.flush()
+          globalId = String(user.globalId)
+          await mapLimit(tenants, 8, async (t) => { await app.tenancy.sync!.attach('users', globalId, t) })
+          await app.tenancy.sync!.settle(120_000)
+        }
+        // Warm-up: every tenant pool opens once.
+        await fanOut(app, globalId, `${mode} warm`)
+        const times: number[] = []
+        for (let i = 0; i < SAMPLES; i++) times.push(await fanOut(app, globalId, `${mode} ${i}`))
+        await app.tenancy.sync!.settle(60_000)
+        const value = round(median(times), 1)
+        ctx.log(`sync ${mode}: median ${value} ms (${times.map((t) => round(t, 0)).join(', ')})`)
+        figures.push({ name: `sync.fanout100.${mode}.ms`, value, unit: 'ms', note: `median of ${SAMPLES}; one central change until all ${TENANTS} copies committed it; target ≤ 250` })
+      } finally {
+        await app.close()
+      }
+    }
+    return figures
+  } finally {
+    await central.drop()
+  }
+}

@@ -1,0 +1,92 @@
+import type { Connection } from '@mikro-orm/core'
+import { ident, type SyncedResource } from './resource.js'
+
+export type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
+
+/** Runs `fn` in a transaction of `conn`, with a statement runner bound to it. */
+export async function inTransaction<T> (conn: Connection, fn: (run: Run) => Promise<T>): Promise<T> {
+  return await conn.transactional(async (trx) => await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)))
+}
+
+/** What the syncer does to the copies of one tenant, inside one transaction. */
+export interface CopyTransaction {
+  /** Serializes work on one resource's copy in this tenant until the transaction ends. */
+  lock: (resource: SyncedResource, globalId: string) => Promise<void>
+  /** Whether the tenant has a copy. */
+  exists: (resource: SyncedResource, globalId: string) => Promise<boolean>
+  /** Inserts a copy (tenant columns) and records the version it holds. */
+  insert: (resource: SyncedResource, row: Record<string, unknown>, version: string) => Promise<void>
+  /** Writes columns (tenant columns) of an existing copy when `version` is newer than the copy's; true when the row changed. */
+  update: (resource: SyncedResource, globalId: string, values: Record<string, unknown>, version: string) => Promise<boolean>
+  /** Removes a copy; true when there was one. */
+  remove: (resource: SyncedResource, globalId: string) => Promise<boolean>
+}
+
+/**
+ * The write path of tenant copies. The shipped one writes into each tenant's
+ * own database or schema; a strategy with shared tables can give its own.
+ */
+export interface CopyStore {
+  /** Runs `fn` in one transaction over tenant `tenantKey`'s copies; undefined when the tenant no longer exists. */
+  transaction: <R>(tenantKey: string, fn: (tx: CopyTransaction) => Promise<R>) => Promise<R | undefined>
+}
+
+function copyTransaction (run: Run): CopyTransaction {
+  return {
+    async lock (r, globalId) {
+      // One key per resource and global id: an attach (insert) and an update of the same copy never interleave.
+      await run('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`fastify_tenancy_sync:${r.name}:${globalId}`])
+    },
+    async exists (r, globalId) {
+      return (await run(`select 1 from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])).length > 0
+    },
+    async insert (r, row, version) {
+      const cols = Object.keys(row)
+      await run(`insert into ${ident(r.tenant.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')})`, cols.map((c) => row[c]))
+      await run(`insert into fastify_tenancy_sync_state as s (resource, global_id, version) values (?, ?, ?)
+        on conflict (resource, global_id) do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
+    },
+    async update (r, globalId, values, version) {
+      const cols = Object.keys(values)
+      if (cols.length === 0) return false
+      // One round trip: the copy must exist, the version must be newer (then it is taken),
+      // and only a real difference is a write (the origin of a change gets it back and writes nothing).
+      const copy = `${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`
+      const rows = await run(
+        `with v as (
+           insert into fastify_tenancy_sync_state as s (resource, global_id, version)
+           select ?, ?, ? where exists (select 1 from ${copy})
+           on conflict (resource, global_id) do update set version = excluded.version where s.version < excluded.version
+           returning 1)
+         update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+         where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
+           and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
+         returning 1 as n`,
+        [r.name, globalId, version, globalId, ...cols.map((c) => values[c]), globalId, ...cols.map((c) => values[c])])
+      return rows.length > 0
+    },
+    async remove (r, globalId) {
+      const rows = await run(`delete from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ? returning 1 as n`, [globalId])
+      await run('delete from fastify_tenancy_sync_state where resource = ? and global_id = ?', [r.name, globalId])
+      return rows.length > 0
+    }
+  }
+}
+
+/** A leased connection to one tenant's tables, or null when the tenant is gone. */
+export type TenantConnectionLease = (tenantKey: string) => Promise<{ conn: Connection, release: () => void } | null>
+
+/** Copies in each tenant's own database (strategy `database`) or schema (strategy `schema`). */
+export function databaseCopyStore (lease: TenantConnectionLease): CopyStore {
+  return {
+    async transaction (tenantKey, fn) {
+      const held = await lease(tenantKey)
+      if (held === null) return undefined
+      try {
+        return await inTransaction(held.conn, async (run) => await fn(copyTransaction(run)))
+      } finally {
+        held.release()
+      }
+    }
+  }
+}
