@@ -207,6 +207,20 @@ export const ImpersonationRefusedError = createError(
   403
 )
 
+/** A tenant cluster name is in use (names are unique, case aside). */
+export const ClusterNameTakenError = createError(
+  'FST_TENANCY_CLUSTER_NAME_TAKEN',
+  'A tenant cluster named "%s" exists already; choose another name.',
+  409
+)
+
+/** Too many sign-in attempts from one address (the admin's per-address limit). */
+export const SignInLimitError = createError(
+  'FST_TENANCY_SIGN_IN_LIMIT',
+  'Too many sign-in attempts from your address: try again in %s.',
+  429
+)
+
 /** An attach named a global id that the resource's central table does not hold. */
 export const SyncUnknownGlobalIdError = createError(
   'FST_TENANCY_SYNC_UNKNOWN_GLOBAL_ID',
@@ -249,6 +263,7 @@ export const errorCodes = [
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  ClusterNameTakenError, SignInLimitError,
   SyncUnknownGlobalIdError, SyncUnknownResourceError,
   DuplicateHostError, TenantDeletingError,
   BusyError

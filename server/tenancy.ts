@@ -12,7 +12,7 @@ import { CachedTenantProvider } from './providers/cached-provider.js'
 import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
 import { listenForTenantChanges, type ChangeListener, type TenantChange } from './providers/invalidation.js'
-import { tenantLocker } from './database/advisory-locks.js'
+import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import { TenantConnections } from './database/tenant-connections.js'
@@ -112,6 +112,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   // signed with the shared database's secret, read at start.
   const keyOf = (): string | null => context.current()?.key ?? null
   let sharedSecret = ''
+  // Warm connections for the per-tenant lifecycle locks (closed with the runtime).
+  const lockPools = new LockPools()
   const connections = new TenantConnections({
     entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
     cap: db.poolCap,
@@ -168,7 +170,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     runAsTenant,
     invalidate,
     forget,
-    lock: tenantLocker(db.url),
+    lock: tenantLocker(db.url, lockPools),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
   })
@@ -276,6 +278,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await listener?.close()
       await maintenance.close()
       await connections.close()
+      await lockPools.close()
     }
   }
   runtimes.set(api, runtime)

@@ -16,8 +16,9 @@ test('an impersonation link opens the tenant app as the user once, and the user 
   const bob = await app.tenancy.create({ identifier: 'bob' })
   const uses: ImpersonationUse[] = []
   app.tenancy.impersonation.onUse((use) => { uses.push(use) })
+  // The end button is a plain HTML form: an empty urlencoded post.
   const visit = async (host: string, url: string, cookie?: string, method: 'GET' | 'POST' = 'GET'): Promise<any> =>
-    await app.inject({ method, url, headers: { host, ...(cookie === undefined ? {} : { cookie }) } })
+    await app.inject({ method, url, headers: { host, ...(cookie === undefined ? {} : { cookie }), ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) }, ...(method === 'POST' ? { payload: '' } : {}) })
 
   const { token } = await app.tenancy.impersonation.issue({ tenant: acme, userId: 'user-7', admin: { id: null, email: 'ops@example.test' } })
   const landed = await visit('acme.example.com', `/_tenancy/impersonate?token=${token}`)

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { packageRoot } from '../package-root.js'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import { tenancyPlugin, ProjectEntity, TenantEntity, type TenancyOptions } from '../index.js'
+import { tenancyPlugin, ProjectEntity, TenantEntity, TenantUserCopyEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
 import { adminPlugin, type AdminOptions } from '../admin/index.js'
 
 export interface DemoOptions {
@@ -28,7 +28,14 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
   app.get('/', { config: { tenancy: 'universal' } }, async (request, reply) => {
     if (request.tenant !== null) {
       const projects = await request.tenantEm.find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
-      return await reply.view('demo/tenant.eta', { tenant: { name: request.tenant.name, identifier: request.tenant.identifier }, projects: projects.map((p) => p.title) })
+      // An admin's impersonation link: show whom the page is opened as, and the way out.
+      const as = request.impersonation
+      const user = as === null ? null : await request.tenantEm.findOne(TenantUserCopyEntity, { globalId: as.userId })
+      return await reply.view('demo/tenant.eta', {
+        tenant: { name: request.tenant.name, identifier: request.tenant.identifier },
+        projects: projects.map((p) => p.title),
+        impersonation: as === null ? null : { name: user?.name ?? as.userId, by: as.admin.email ?? 'an admin', end: `${IMPERSONATION_PATH}/end` }
+      })
     }
     const em = app.tenancy.orm.em.fork()
     const tenants = await em.find(TenantEntity, {}, { populate: ['domains'], orderBy: { identifier: 'asc' } })

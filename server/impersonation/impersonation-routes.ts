@@ -24,20 +24,25 @@ export function impersonationRoutes (app: FastifyInstance, impersonation: Impers
     request.impersonation = await impersonation.session(secret, tenant)
   })
 
-  app.get(IMPERSONATION_PATH, { config: { tenancy: 'tenant' } }, async (request, reply) => {
-    const token = (request.query as Record<string, unknown>).token
-    const tenant = request.tenant as NonNullable<typeof request.tenant>
-    const { secret } = await impersonation.redeem(typeof token === 'string' ? token : '', tenant)
-    void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, secret, {
-      path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: SESSION_TTL_MS / 1000
-    }))
-    return await reply.redirect('/', 303)
-  })
+  // In a scope of their own: the end button is a plain form post, whose
+  // (empty) urlencoded body the app may have no parser for.
+  app.register(async (scope) => {
+    if (!scope.hasContentTypeParser('application/x-www-form-urlencoded')) scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, _body, done) => { done(null, {}) })
+    scope.get(IMPERSONATION_PATH, { config: { tenancy: 'tenant' } }, async (request, reply) => {
+      const token = (request.query as Record<string, unknown>).token
+      const tenant = request.tenant as NonNullable<typeof request.tenant>
+      const { secret } = await impersonation.redeem(typeof token === 'string' ? token : '', tenant)
+      void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, secret, {
+        path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: SESSION_TTL_MS / 1000
+      }))
+      return await reply.redirect('/', 303)
+    })
 
-  app.post(`${IMPERSONATION_PATH}/end`, { config: { tenancy: 'tenant' } }, async (request, reply) => {
-    const secret = secretOf(request)
-    if (secret !== undefined) await impersonation.end(secret, request.tenant as NonNullable<typeof request.tenant>)
-    void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
-    return await reply.redirect('/', 303)
+    scope.post(`${IMPERSONATION_PATH}/end`, { config: { tenancy: 'tenant' } }, async (request, reply) => {
+      const secret = secretOf(request)
+      if (secret !== undefined) await impersonation.end(secret, request.tenant as NonNullable<typeof request.tenant>)
+      void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
+      return await reply.redirect('/', 303)
+    })
   })
 }

@@ -92,11 +92,14 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const user = field(request.body, 'user').slice(0, 255)
-    const attached = await tenancy.orm.em.getConnection().execute('select 1 from tenant_users where tenant_key = ? and global_user_id = ?', [tenant.key, user], 'all')
+    const attached = await tenancy.orm.em.getConnection().execute('select u.name from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? and p.global_user_id = ?', [tenant.key, user], 'all')
     if (attached.length === 0) return await back(request, reply, tenant, 'error', 'That user is not one of this tenant\'s users.')
     if (tenant.status !== 'active') return await back(request, reply, tenant, 'error', `Tenant ${tenant.identifier} is ${tenant.status}; only an active tenant can be opened.`)
     const admin = request.admin
     const { token } = await tenancy.impersonation.issue({ tenant, userId: user, admin: { id: admin?.id ?? null, email: admin?.email ?? null } })
-    return await reply.redirect(`${await tenantOrigin(ctx, request, tenant)}${IMPERSONATION_PATH}?token=${encodeURIComponent(token)}`, 303)
+    // A page with the link rather than a redirect: the admin's CSP (form-action 'self') rightly stops a form post from landing on another origin.
+    const link = `${await tenantOrigin(ctx, request, tenant)}${IMPERSONATION_PATH}?token=${encodeURIComponent(token)}`
+    const name = attached[0]?.name as string | undefined
+    return await renderPage(ctx, request, reply, 'tenants/impersonate', `Open ${tenant.identifier}`, { tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name }, user: name ?? user, link })
   })
 }
