@@ -111,8 +111,8 @@ export class SyncManager {
       record: async (em, run, deliveries) => { await this.record(em, run, deliveries) },
       committed: async (em) => { await this.track(this.deliverRecorded(em)) }
     }))
-    parts.connections.onOpen((orm, target) => {
-      orm.em.getEventManager().registerSubscriber(tenantCapture(list, target.key, {
+    parts.connections.onOpen((events, target) => {
+      events.registerSubscriber(tenantCapture(list, target.key, {
         guard: (className) => {
           const scope = parts.scope()
           if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
