@@ -12,8 +12,9 @@ export const SYNC_FIGURES = ['sync.fanout100.inline.ms', 'sync.fanout100.queued.
 
 async function appOn (url: string, prefix: string, mode: 'inline' | 'queued'): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
-  // Room for every tenant's pool, so the figure is the syncer's and not pools being opened and closed.
-  await app.register(tenancyPlugin, { database: { url, prefix, poolCap: TENANTS + 10, poolSize: 1 }, cache: { listen: false }, sync: { mode, resources: [USERS] } })
+  // Room for every tenant's pool (and a budget of connections to match, so the fan-out may use 16),
+  // so the figure is the syncer's and not pools being opened and closed.
+  await app.register(tenancyPlugin, { database: { url, prefix, poolCap: TENANTS + 10, poolSize: 1, maxConnections: 2 * (TENANTS + 10) }, cache: { listen: false }, sync: { mode, resources: [USERS] } })
   await app.ready()
   return app
 }

@@ -185,7 +185,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const clusters = new TenantClusters({ orm, events, find, invalidate })
   const sync = options.sync === null
     ? null
-    : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) } }, options.sync)
+    : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) } }, {
+      ...options.sync,
+      // A fan-out never takes more than half of a host's connection budget: requests keep the rest.
+      concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor(db.maxConnections / 2)))
+    })
   // A deleted tenant leaves no row in any synced resource's mapping.
   if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
 

@@ -13,13 +13,15 @@ export interface GlobalOptions {
 /**
  * The options as the command uses them: the app's own, with what only a
  * long-running server wants turned off (following other instances' tenant
- * changes, working queued sync jobs in this process).
+ * changes, working queued sync jobs in this process, the look through
+ * tenant outboxes at start).
  */
 export function commandOptions (options: TenancyOptions): TenancyOptions {
   const plain = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v)
   // Anything but an object (or nothing) is left as it is, for the plugin to refuse with its own message.
   const cache = options.cache === undefined || plain(options.cache) ? { ...options.cache, listen: false } : options.cache
-  const sync = plain(options.sync) ? { ...options.sync, worker: false } : options.sync
+  // A command neither works the queue nor looks through every tenant's outbox at start (the server does).
+  const sync = plain(options.sync) ? { ...options.sync, worker: false, recoverOnStart: false } : options.sync
   return { ...options, cache, ...(sync === undefined ? {} : { sync }) } as TenancyOptions
 }
 

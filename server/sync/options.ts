@@ -9,7 +9,7 @@ export interface SyncOptions {
   worker?: boolean
   /** Seconds a worker may hold a change before it is given to another worker (default 120): a worker that died loses its jobs after this. */
   jobExpireSeconds?: number
-  /** Most tenant databases written at once by one fan-out or one batch of jobs (default 16). */
+  /** Most tenant databases written at once by one fan-out or one batch of jobs (default 16, and never more than half of `database.maxConnections`). */
   concurrency?: number
   /** Changes taken at once from the outbox or the queue (default 100). */
   batchSize?: number
