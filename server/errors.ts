@@ -242,6 +242,17 @@ export const TenantDeletingError = createError(
   409
 )
 
+/**
+ * Every connection the budget allows to a database host is in use, and none
+ * came free within `database.acquireTimeoutMs`. Carries a `Retry-After`
+ * header (Fastify's error handler sends an error's `headers`).
+ */
+export const BusyError = createError(
+  'FST_TENANCY_BUSY',
+  'Every connection to database host "%s" is in use and none came free in time; try again in a moment (or raise database.maxConnections).',
+  503
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -254,5 +265,6 @@ export const errorCodes = [
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
   ClusterNameTakenError, SignInLimitError,
   SyncUnknownGlobalIdError, SyncUnknownResourceError,
-  DuplicateHostError, TenantDeletingError
+  DuplicateHostError, TenantDeletingError,
+  BusyError
 ].map((E) => new E().code)

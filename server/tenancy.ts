@@ -118,6 +118,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
     cap: db.poolCap,
     poolSize: shared === null ? db.poolSize : shared.poolSize,
+    maxConnections: db.maxConnections,
+    acquireTimeoutMs: db.acquireTimeoutMs,
     idleTimeoutMs: db.idleTimeoutMs,
     debug: db.debug,
     ...(shared === null
@@ -258,7 +260,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       if (cache === null || options.cache === false || !options.cache.listen) return
       const cached = cache
       listener = listenForTenantChanges({
-        url: db.url,
+        url: db.directUrl ?? db.url,
         heartbeatMs: options.cache.heartbeatMs,
         onChange: (change) => { if (change === null) invalidate(); else forget(change) },
         onListening: (listening) => { cached.setListening(listening); formerNames.invalidate() },
