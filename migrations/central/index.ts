@@ -6,6 +6,7 @@ import { Migration20261125010001TenantDeleting } from './Migration20261125010001
 import { Migration20261125010002TenantChangeRows } from './Migration20261125010002_tenant_change_rows.js'
 import { Migration20261125020001SyncDelivery } from './Migration20261125020001_sync_delivery.js'
 import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
+import { Migration20261125050002RenameLocks } from './Migration20261125050002_rename_locks.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -16,5 +17,6 @@ export const centralMigrations = [
   { name: 'Migration20261125010001_tenant_deleting', class: Migration20261125010001TenantDeleting },
   { name: 'Migration20261125010002_tenant_change_rows', class: Migration20261125010002TenantChangeRows },
   { name: 'Migration20261125020001_sync_delivery', class: Migration20261125020001SyncDelivery },
-  { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations }
+  { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations },
+  { name: 'Migration20261125050002_rename_locks', class: Migration20261125050002RenameLocks }
 ]
