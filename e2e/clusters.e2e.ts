@@ -12,7 +12,8 @@ test('an operator groups tenants in a cluster and the Parent Tenant rule holds',
   await expect(page.getByRole('status')).toContainText('with the slug "demo-region"')
 
   // Attach Existing: acme and globex; the first becomes the Parent Tenant.
-  await page.getByLabel('Tenants to attach').selectOption([{ label: 'acme — Acme Corporation' }, { label: 'globex — Globex' }])
+  await page.getByRole('checkbox', { name: /^acme — Acme Corporation/ }).check()
+  await page.getByRole('checkbox', { name: /^globex — Globex/ }).check()
   await page.getByRole('button', { name: 'Attach', exact: true }).click()
   await expect(page.getByRole('status')).toContainText('acme is its Parent Tenant')
   await expect(page.getByRole('switch', { name: 'Parent Tenant: acme' })).toHaveAttribute('aria-checked', 'true')
@@ -20,14 +21,21 @@ test('an operator groups tenants in a cluster and the Parent Tenant rule holds',
   await expectAccessible(page)
   await keepScreenshot(page, 'cluster-page')
 
-  // Switch the parent with the toggle.
+  // Switch the parent with the toggle, after a confirmation that names the change.
   await page.getByRole('switch', { name: 'Parent Tenant: globex' }).click()
+  await expect(page.getByRole('heading', { name: 'Make globex the Parent Tenant of "Demo Region"?' })).toBeVisible()
+  await expect(page.getByText('instead of acme')).toBeVisible()
+  await expectAccessible(page)
+  await page.getByRole('button', { name: 'Make globex the Parent Tenant' }).click()
   await expect(page.getByRole('status')).toContainText('globex is now the Parent Tenant')
   await expect(page.getByRole('switch', { name: 'Parent Tenant: globex' })).toHaveAttribute('aria-checked', 'true')
 
   // The parent cannot be detached while acme remains.
   await page.getByRole('button', { name: 'Detach globex' }).click()
+  await page.getByRole('button', { name: 'Detach globex' }).click()
   await expect(page.getByRole('alert')).toContainText('"globex" is the Parent Tenant of "Demo Region" and other tenants remain')
+  await page.getByRole('button', { name: 'Detach acme' }).click()
+  await expect(page.getByText('acme will belong to no cluster')).toBeVisible()
   await page.getByRole('button', { name: 'Detach acme' }).click()
   await expect(page.getByRole('status')).toContainText('Detached acme')
 

@@ -207,6 +207,20 @@ export const ImpersonationRefusedError = createError(
   403
 )
 
+/** A tenant cluster name is in use (names are unique, case aside). */
+export const ClusterNameTakenError = createError(
+  'FST_TENANCY_CLUSTER_NAME_TAKEN',
+  'A tenant cluster named "%s" exists already; choose another name.',
+  409
+)
+
+/** Too many sign-in attempts from one address (the admin's per-address limit). */
+export const SignInLimitError = createError(
+  'FST_TENANCY_SIGN_IN_LIMIT',
+  'Too many sign-in attempts from your address: try again in %s.',
+  429
+)
+
 /** An attach named a global id that the resource's central table does not hold. */
 export const SyncUnknownGlobalIdError = createError(
   'FST_TENANCY_SYNC_UNKNOWN_GLOBAL_ID',
@@ -228,6 +242,17 @@ export const TenantDeletingError = createError(
   409
 )
 
+/**
+ * Every connection the budget allows to a database host is in use, and none
+ * came free within `database.acquireTimeoutMs`. Carries a `Retry-After`
+ * header (Fastify's error handler sends an error's `headers`).
+ */
+export const BusyError = createError(
+  'FST_TENANCY_BUSY',
+  'Every connection to database host "%s" is in use and none came free in time; try again in a moment (or raise database.maxConnections).',
+  503
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -238,6 +263,8 @@ export const errorCodes = [
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
   RlsMissingError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
+  ClusterNameTakenError, SignInLimitError,
   SyncUnknownGlobalIdError, SyncUnknownResourceError,
-  DuplicateHostError, TenantDeletingError
+  DuplicateHostError, TenantDeletingError,
+  BusyError
 ].map((E) => new E().code)

@@ -10,6 +10,7 @@ import type { ProvisioningStep } from './lifecycle/steps.js'
 import type { StrategyName } from './database/strategy.js'
 import { resolveSharedOptions, type ResolvedSharedOptions, type SharedOptions } from './database/shared/shared-options.js'
 import type { SyncOptions } from './sync/options.js'
+import { refuseLeakyPooling } from './database/pooler.js'
 
 export type { HostLoad } from './lifecycle/placement.js'
 import type { HostLoad } from './lifecycle/placement.js'
@@ -40,6 +41,10 @@ export type ProviderConfig =
   | { driver: 'database', table?: string, domainsTable?: string | null, resourceKeyColumn?: string | null }
   | { driver: string, [option: string]: unknown }
 
+/** The pool_mode of a pooler (PgBouncer) in front of the database servers, or `none`. */
+export type PoolerMode = 'none' | 'session' | 'transaction'
+export const POOLER_MODES: readonly PoolerMode[] = ['none', 'session', 'transaction']
+
 export interface TenancyDatabaseOptions {
   /** URL of the central (landlord) database. */
   url: string
@@ -56,6 +61,14 @@ export interface TenancyDatabaseOptions {
   poolSize?: number
   /** How long an idle tenant connection stays open, in ms (default 10,000). */
   idleTimeoutMs?: number
+  /** Most tenant connections open to one database host at once, every pool counted (default 20). */
+  maxConnections?: number
+  /** How long a request waits for a tenant connection on a full host before it gets 503 FST_TENANCY_BUSY, in ms (default 5,000). */
+  acquireTimeoutMs?: number
+  /** The connection pooler in front of these servers: `none` (default), `session` or `transaction` (PgBouncer's pool_mode). */
+  pooler?: PoolerMode
+  /** The central database's URL past the pooler, for LISTEN (needed with pooler `transaction` while the tenant cache listens). */
+  directUrl?: string
   /** Log every SQL statement (MikroORM's `debug`). */
   debug?: boolean
 }
@@ -125,7 +138,7 @@ export interface TenancyOptions {
 
 /** Options with every default filled in. */
 export interface ResolvedOptions {
-  database: Required<Omit<TenancyDatabaseOptions, 'hosts' | 'defaultHost'>> & { hosts: Record<string, string>, defaultHost: string }
+  database: Required<Omit<TenancyDatabaseOptions, 'hosts' | 'defaultHost' | 'directUrl'>> & { hosts: Record<string, string>, defaultHost: string, directUrl: string | null }
   tenantEntities: EntitySchema<any, any>[]
   centralEntities: EntitySchema<any, any>[]
   centralDomains: string[]
@@ -319,6 +332,10 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     if (prov[fn] !== undefined && typeof prov[fn] !== 'function') fail(`provisioning.${fn}`, 'must be a function')
   }
 
+  const pooler = db.pooler ?? 'none'
+  if (!POOLER_MODES.includes(pooler)) fail('database.pooler', `must be one of ${POOLER_MODES.join(', ')} (PgBouncer's pool_mode; statement mode cannot run transactions)`)
+  const directUrl = db.directUrl === undefined ? null : postgresUrl(db.directUrl, 'database.directUrl')
+  refuseLeakyPooling({ pooler, urls: [url, ...Object.values(hosts)], listen: cache !== false && cache.listen, directUrl, strategy, tenantEntities })
   const renames = o.renames ?? {}
   if (!plainObject(renames)) fail('renames', 'must be an object such as { keepMs }')
   const keepMs = renames.keepMs ?? 90 * 24 * 60 * 60 * 1000
@@ -345,6 +362,10 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       poolCap: positiveInt(db.poolCap, 'database.poolCap', 50),
       poolSize: positiveInt(db.poolSize, 'database.poolSize', 2),
       idleTimeoutMs: positiveInt(db.idleTimeoutMs, 'database.idleTimeoutMs', 10_000),
+      maxConnections: positiveInt(db.maxConnections, 'database.maxConnections', 20),
+      acquireTimeoutMs: positiveInt(db.acquireTimeoutMs, 'database.acquireTimeoutMs', 5_000),
+      pooler,
+      directUrl,
       debug: db.debug ?? false
     },
     tenantEntities,

@@ -12,7 +12,7 @@ import { CachedTenantProvider } from './providers/cached-provider.js'
 import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
 import { listenForTenantChanges, type ChangeListener, type TenantChange } from './providers/invalidation.js'
-import { tenantLocker } from './database/advisory-locks.js'
+import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import { TenantConnections } from './database/tenant-connections.js'
@@ -112,10 +112,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   // signed with the shared database's secret, read at start.
   const keyOf = (): string | null => context.current()?.key ?? null
   let sharedSecret = ''
+  // Warm connections for the per-tenant lifecycle locks (closed with the runtime).
+  const lockPools = new LockPools()
   const connections = new TenantConnections({
     entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
     cap: db.poolCap,
     poolSize: shared === null ? db.poolSize : shared.poolSize,
+    maxConnections: db.maxConnections,
+    acquireTimeoutMs: db.acquireTimeoutMs,
     idleTimeoutMs: db.idleTimeoutMs,
     debug: db.debug,
     ...(shared === null
@@ -166,7 +170,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     runAsTenant,
     invalidate,
     forget,
-    lock: tenantLocker(db.url),
+    lock: tenantLocker(db.url, lockPools),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
   })
@@ -256,7 +260,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       if (cache === null || options.cache === false || !options.cache.listen) return
       const cached = cache
       listener = listenForTenantChanges({
-        url: db.url,
+        url: db.directUrl ?? db.url,
         heartbeatMs: options.cache.heartbeatMs,
         onChange: (change) => { if (change === null) invalidate(); else forget(change) },
         onListening: (listening) => { cached.setListening(listening); formerNames.invalidate() },
@@ -274,6 +278,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await listener?.close()
       await maintenance.close()
       await connections.close()
+      await lockPools.close()
     }
   }
   runtimes.set(api, runtime)

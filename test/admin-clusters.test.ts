@@ -90,8 +90,12 @@ test('the tenant form moves a tenant between clusters by the same rules, and sho
   const west = await app.tenancy.clusters.create({ name: 'West' })
   await app.tenancy.clusters.attach(east.id, [a.key, b.key])
   const edit = `/admin/tenants/${a.key}/edit`
-  await client.post(edit, { identifier: 'alpha', name: 'Alpha', cluster: west.id }, { from: edit })
-  assert.match((await client.get(`/admin/tenants/${a.key}`)).body, /the cluster was not changed: &quot;alpha&quot; is the Parent Tenant of &quot;East&quot;/)
+  // Issue 13: a refused change shows the form again with the reason on the field, and saves nothing (not even the name).
+  const refused = await client.post(edit, { identifier: 'alpha', name: 'Alpha Renamed', cluster: west.id }, { from: edit })
+  assert.equal(refused.statusCode, 422)
+  assert.match(refused.body, /id="cluster-error" class="field-error">&quot;alpha&quot; is the Parent Tenant of &quot;East&quot;/)
+  assert.match(refused.body, /value="Alpha Renamed"/)
+  assert.deepEqual(await sql(central.url, 'select name from tenants where key = $1', [a.key]), [{ name: 'Alpha' }])
   await client.post(`/admin/tenants/${b.key}/edit`, { identifier: 'bravo', name: 'Bravo', cluster: west.id }, { from: `/admin/tenants/${b.key}/edit` })
   const rows = await sql(central.url, 'select c.name, p.identifier as parent from tenant_clusters c left join tenants p on p.key = c.parent_tenant_id order by c.name')
   assert.deepEqual(rows, [{ name: 'East', parent: 'alpha' }, { name: 'West', parent: 'bravo' }])

@@ -44,8 +44,11 @@ test('a rename with a cluster move the rule refuses saves neither', async (t) =>
   const west = await app.tenancy.clusters.create({ name: 'West' })
   await app.tenancy.clusters.attach(east.id, [a.key, b.key])
   const edit = `/admin/tenants/${a.key}/edit`
-  await client.post(edit, { identifier: 'alpha-renamed', name: 'Alpha Renamed', cluster: west.id }, { from: edit })
-  assert.match((await client.get(`/admin/tenants/${a.key}`)).body, /Nothing was saved and the cluster was not changed/)
+  // Issue 13: the refused form comes back (422) with the reason on the cluster field, keeping what was typed.
+  const refused = await client.post(edit, { identifier: 'alpha-renamed', name: 'Alpha Renamed', cluster: west.id }, { from: edit })
+  assert.equal(refused.statusCode, 422)
+  assert.match(refused.body, /id="cluster-error" class="field-error">&quot;alpha&quot; is the Parent Tenant of &quot;East&quot;/)
+  assert.ok(refused.body.includes('value="alpha-renamed"'))
   assert.deepEqual(await sql(url, 'select t.identifier, t.name, c.name as cluster from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id where t.key = $1', [a.key]),
     [{ identifier: 'alpha', name: 'Alpha', cluster: 'East' }])
 })

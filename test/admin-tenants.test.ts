@@ -6,7 +6,8 @@ import type { ProvisioningStep } from '../server/index.js'
 
 async function operator (t: import('node:test').TestContext, options = {}): Promise<{ client: AdminClient, app: import('fastify').FastifyInstance, url: string }> {
   const { app, central } = await buildAdminApp(t, options)
-  const admin = await makeAdmin(app, ['manage_tenants'])
+  // Issue 13: clusters show only with manage_tenant_groups; this operator manages both.
+  const admin = await makeAdmin(app, ['manage_tenants', 'manage_tenant_groups'])
   const client = new AdminClient(app)
   await client.signIn(admin.email, admin.password)
   return { client, app, url: central.url }

@@ -5,6 +5,8 @@ import { Migration20261122000002Sync } from './Migration20261122000002_sync.js'
 import { Migration20261125010001TenantDeleting } from './Migration20261125010001_tenant_deleting.js'
 import { Migration20261125010002TenantChangeRows } from './Migration20261125010002_tenant_change_rows.js'
 import { Migration20261125020001SyncDelivery } from './Migration20261125020001_sync_delivery.js'
+import { Migration20261125040001AdminSecurity } from './Migration20261125040001_admin_security.js'
+import { Migration20261125040002AdminFleetRuns } from './Migration20261125040002_admin_fleet_runs.js'
 import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
 import { Migration20261125050002RenameLocks } from './Migration20261125050002_rename_locks.js'
 
@@ -17,6 +19,8 @@ export const centralMigrations = [
   { name: 'Migration20261125010001_tenant_deleting', class: Migration20261125010001TenantDeleting },
   { name: 'Migration20261125010002_tenant_change_rows', class: Migration20261125010002TenantChangeRows },
   { name: 'Migration20261125020001_sync_delivery', class: Migration20261125020001SyncDelivery },
+  { name: 'Migration20261125040001_admin_security', class: Migration20261125040001AdminSecurity },
+  { name: 'Migration20261125040002_admin_fleet_runs', class: Migration20261125040002AdminFleetRuns },
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations },
   { name: 'Migration20261125050002_rename_locks', class: Migration20261125050002RenameLocks }
 ]

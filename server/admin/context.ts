@@ -1,13 +1,24 @@
 import type { TenancyApi } from '../tenancy-api.js'
 import type { AdminSessions } from './sessions.js'
+import type { AuditLog } from './audit/audit-log.js'
+import type { OneTimeNotice } from './one-time-notice.js'
 
 /** What every admin route module gets. */
 export interface AdminContext {
   tenancy: TenancyApi
   sessions: AdminSessions
+  /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
+  audit: AuditLog
+  /** Notices never stored server-side (generated passwords), carried to the next page once. */
+  oneTime: OneTimeNotice
   /** URL prefix of the admin (default `/admin`). */
   prefix: string
-  /** Whether cookies get the Secure flag. */
+  /** Whether cookies get the Secure flag and the `__Host-` prefix. */
   secureCookies: boolean
+  /** The session cookie's name: `__Host-ft_admin`, or `ft_admin` with `secureCookies: false`. */
   cookieName: string
+  /** The cookies' path: `/` (required by `__Host-`), or the prefix with `secureCookies: false`. */
+  cookiePath: string
+  /** GET paths the admin serves: the navigation links only to areas that exist. */
+  areas: Set<string>
 }

@@ -5,6 +5,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onReq
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import csrf from '@fastify/csrf-protection'
+import rateLimit from '@fastify/rate-limit'
+import { createHash } from 'node:crypto'
 import helmet from '@fastify/helmet'
 import view from '@fastify/view'
 import fastifyStatic from '@fastify/static'
@@ -14,9 +16,15 @@ import { packageRoot } from '../package-root.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
 import { AdminSessions } from './sessions.js'
+import { AuditLog } from './audit/audit-log.js'
+import { OneTimeNotice } from './one-time-notice.js'
+import { SignInThrottle, DEFAULT_THROTTLE } from './sign-in-throttle.js'
 import type { AdminContext } from './context.js'
 import { renderPage } from './render.js'
 import { sessionRoutes } from './routes/session.js'
+import { themeRoutes } from './theme.js'
+import { auditRoutes } from './audit/routes.js'
+import { fleetRoutes } from './fleet/routes.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { clusterRoutes } from './routes/clusters.js'
 import { tenantRoutes } from './tenants/routes.js'
@@ -29,10 +37,21 @@ export interface AdminOptions {
   prefix?: string
   /** Secret that signs the session and CSRF cookies: at least 32 characters. */
   cookieSecret: string
-  /** Give cookies the Secure flag (default true; browsers accept it on http://localhost too). */
+  /**
+   * Cookies named `__Host-ft_admin` and `__Host-ft_csrf`, with the Secure flag
+   * and Path=/ (default true). The `__Host-` prefix is what stops a page on a
+   * tenant subdomain from planting admin cookies with `Domain=`. Browsers
+   * accept Secure cookies from https:// and from http://localhost; set false
+   * only to serve the admin over plain http on another host (a local demo):
+   * the cookies are then `ft_admin` / `ft_csrf` without that protection.
+   */
   secureCookies?: boolean
-  /** How long a session lasts, in hours (default 12). */
+  /** How long a session lasts at most, in hours (default 12). */
   sessionHours?: number
+  /** A session ends after this many minutes without a request (default 30). */
+  idleMinutes?: number
+  /** Sign-in attempts one address may make per window, whatever the account (default 30 per 10 minutes); then 429. */
+  signInLimit?: { max: number, minutes: number }
   /** Cache compiled templates (default true). */
   production?: boolean
   /** Extra route modules, registered inside the admin with its context. */
@@ -55,29 +74,47 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   if (!/^\/[a-z0-9/_-]*[a-z0-9]$/.test(prefix)) fail('prefix', 'must be a path like /admin')
   const sessionHours = options.sessionHours ?? 12
   if (typeof sessionHours !== 'number' || sessionHours <= 0 || sessionHours > 24 * 30) fail('sessionHours', 'must be a number of hours from 0 to 720')
+  const idleMinutes = options.idleMinutes ?? 30
+  if (typeof idleMinutes !== 'number' || idleMinutes <= 0 || idleMinutes > sessionHours * 60) fail('idleMinutes', 'must be a number of minutes above 0 and at most sessionHours')
+  const signInLimit = options.signInLimit ?? { max: 30, minutes: 10 }
+  if (typeof signInLimit !== 'object' || signInLimit === null || !Number.isInteger(signInLimit.max) || signInLimit.max < 1 || typeof signInLimit.minutes !== 'number' || signInLimit.minutes <= 0) {
+    fail('signInLimit', 'must be { max, minutes } with a whole max of at least 1 and minutes above 0')
+  }
   if (!app.hasDecorator('tenancy')) throw new MisconfigurationError('The admin panel needs fastify-tenancy: register tenancyPlugin before adminPlugin.')
 
+  const secureCookies = options.secureCookies ?? true
   const ctx: AdminContext = {
     tenancy: app.tenancy,
-    sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000),
+    sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000, idleMinutes * 60_000),
+    audit: new AuditLog(app.tenancy.orm),
+    oneTime: new OneTimeNotice(options.cookieSecret, { name: secureCookies ? '__Host-ft_once' : 'ft_once', path: secureCookies ? '/' : prefix, secure: secureCookies }),
     prefix,
-    secureCookies: options.secureCookies ?? true,
-    cookieName: 'ft_admin'
+    secureCookies,
+    cookieName: secureCookies ? '__Host-ft_admin' : 'ft_admin',
+    cookiePath: secureCookies ? '/' : prefix,
+    areas: new Set()
   }
+  const throttle = new SignInThrottle(app.tenancy.orm, DEFAULT_THROTTLE)
 
   await app.register(async (scope) => {
     await scope.register(cookie, { secret: options.cookieSecret })
     await scope.register(formbody, { bodyLimit: 64 * 1024 })
     await scope.register(csrf, {
       sessionPlugin: '@fastify/cookie',
-      cookieKey: 'ft_csrf',
-      cookieOpts: { path: prefix, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true },
+      cookieKey: secureCookies ? '__Host-ft_csrf' : 'ft_csrf',
+      cookieOpts: { path: ctx.cookiePath, httpOnly: true, sameSite: 'lax', secure: secureCookies, signed: true },
+      // Tokens are bound to the session: a token minted for another session
+      // (an attacker's own, planted with its secret) never passes here.
+      getUserInfo: (request: FastifyRequest) => request.admin?.sessionId ?? 'signed-out',
+      csrfOpts: { hmacKey: createHash('sha256').update('fastify-tenancy csrf\n' + options.cookieSecret).digest() },
       getToken: (request: FastifyRequest) => {
         const body = request.body as Record<string, unknown> | undefined
         const fromBody = body?._csrf
         return typeof fromBody === 'string' ? fromBody : request.headers['x-csrf-token'] as string | undefined
       }
     })
+    // Only the routes that ask (sign-in) are limited, per address.
+    await scope.register(rateLimit, { global: false })
     await scope.register(helmet, {
       contentSecurityPolicy: {
         directives: {
@@ -109,6 +146,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
       config.tenancy = 'central'
       route.config = config as typeof route.config
       const methods = Array.isArray(route.method) ? route.method : [route.method]
+      if (methods.includes('GET')) ctx.areas.add(route.url)
       if (methods.some((m) => !SAFE_METHODS.has(m))) {
         const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]
         route.preHandler = [scope.csrfProtection as preHandlerHookHandler, ...existing]
@@ -149,13 +187,16 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
       return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is nothing here.' }, 404)
     })
 
-    sessionRoutes(scope, ctx)
+    sessionRoutes(scope, ctx, { throttle, signInLimit })
+    themeRoutes(scope, ctx)
     dashboardRoutes(scope, ctx)
     tenantRoutes(scope, ctx)
     tenantOperationRoutes(scope, ctx)
     userRoutes(scope, ctx)
     adminRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
+    auditRoutes(scope, ctx)
+    fleetRoutes(scope, ctx)
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
 }

@@ -20,27 +20,53 @@ function idOf (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
-/** Server-side admin sessions in the central database: logout and deactivation end them at once. */
+/**
+ * Server-side admin sessions in the central database: logout and
+ * deactivation end them at once. A session ends at its absolute lifetime or
+ * after `idleMs` without a request, whichever comes first; ended sessions
+ * are deleted, not just ignored.
+ */
 export class AdminSessions {
   private readonly orm: MikroORM
   private readonly ttlMs: number
+  private readonly idleMs: number
 
-  constructor (orm: MikroORM, ttlMs: number) {
+  constructor (orm: MikroORM, ttlMs: number, idleMs: number) {
     this.orm = orm
     this.ttlMs = ttlMs
+    this.idleMs = idleMs
   }
 
   /** Starts a new session (a new id at every sign-in) and returns its token for the cookie. */
   async create (adminId: string): Promise<string> {
     const token = randomBytes(32).toString('base64url')
+    await this.sweep()
     await this.orm.em.getConnection().execute(
       'insert into admin_sessions (id, admin_id, expires_at) values (?, ?, ?)',
       [idOf(token), adminId, new Date(Date.now() + this.ttlMs)], 'run')
     return token
   }
 
-  /** The signed-in admin of a session token, or null when the session is unknown, expired, or its admin inactive. */
+  /** Deletes every session past its lifetime or idle for too long. */
+  async sweep (): Promise<number> {
+    const rows = await this.orm.em.getConnection().execute(
+      'delete from admin_sessions where expires_at <= now() or last_seen_at <= now() - make_interval(secs => ?) returning id',
+      [this.idleMs / 1000], 'all')
+    return rows.length
+  }
+
+  /** The signed-in admin of a session token, or null when the session is unknown, expired, idle too long, or its admin inactive. */
   async load (token: string): Promise<SignedInAdmin | null> {
+    const id = idOf(token)
+    // Marks the session as used (at most once a minute, to spare writes) and tells whether it is still alive.
+    const alive = await this.orm.em.getConnection().execute(
+      `update admin_sessions set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
+        where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id`,
+      [id, this.idleMs / 1000], 'all')
+    if (alive.length === 0) {
+      await this.orm.em.getConnection().execute('delete from admin_sessions where id = ?', [id], 'run')
+      return null
+    }
     const rows = await this.orm.em.getConnection().execute(
       `select a.id, a.email, a.name, s.id as session_id,
               coalesce(array_agg(distinct p.permission) filter (where p.permission is not null), '{}') as permissions
@@ -49,8 +75,8 @@ export class AdminSessions {
          left join admin_role_assignments ra on ra.admin_id = a.id
          left join admin_roles r on r.id = ra.role_id
          left join lateral unnest(r.permissions) as p(permission) on true
-        where s.id = ? and s.expires_at > now()
-        group by a.id, s.id`, [idOf(token)], 'all')
+        where s.id = ?
+        group by a.id, s.id`, [id], 'all')
     const row = rows[0]
     if (row === undefined) return null
     return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, permissions: new Set(row.permissions as Permission[]) }

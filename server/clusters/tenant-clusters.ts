@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant } from '../tenant.js'
 import type { TenancyEvents } from '../lifecycle/events.js'
-import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
+import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
 
@@ -89,22 +89,25 @@ export class TenantClusters {
     return rows.length === 1
   }
 
+  /** Creates a cluster; a name in use (case aside) is refused with FST_TENANCY_CLUSTER_NAME_TAKEN, also between simultaneous creates. */
   async create (input: ClusterInput): Promise<ClusterRow> {
     const id = uuidv7()
     await this.transaction(async (run) => {
+      await this.nameFree(run, input.name, null)
       const slug = await this.uniqueSlug(run, input.name, null)
       await run('insert into tenant_clusters (id, name, slug, description) values (?, ?, ?, ?)', [id, input.name, slug, input.description ?? null])
-    })
+    }, input.name)
     return await this.mustFind(id)
   }
 
   async update (id: string, input: ClusterInput): Promise<ClusterRow> {
     await this.transaction(async (run) => {
       const cluster = (await lockClusters(run, [id])).get(id)
+      await this.nameFree(run, input.name, id)
       const slug = cluster?.name === input.name ? null : await this.uniqueSlug(run, input.name, id)
       await run(`update tenant_clusters set name = ?, description = ?, ${slug === null ? '' : 'slug = ?, '}updated_at = now() where id = ?`,
         slug === null ? [input.name, input.description ?? null, id] : [input.name, input.description ?? null, slug, id])
-    })
+    }, input.name)
     return await this.mustFind(id)
   }
 
@@ -153,6 +156,11 @@ export class TenantClusters {
     await moveTenant(run, tenantKey, clusterId)
   }
 
+  private async nameFree (run: Run, name: string, exceptId: string | null): Promise<void> {
+    const rows = await run('select 1 from tenant_clusters where lower(name) = lower(?) and id is distinct from ?', [name, exceptId])
+    if (rows.length > 0) throw new ClusterNameTakenError(name)
+  }
+
   private async uniqueSlug (run: Run, name: string, exceptId: string | null): Promise<string> {
     const base = (slugify(name, { lower: true, strict: true, trim: true }) || 'cluster').slice(0, 200)
     for (let n = 1; ; n++) {
@@ -173,14 +181,17 @@ export class TenantClusters {
   }
 
   /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
-  private async transaction (fn: (run: Run) => Promise<void>): Promise<void> {
+  private async transaction (fn: (run: Run) => Promise<void>, name?: string): Promise<void> {
     const conn = this.parts.orm.em.getConnection()
     for (let attempt = 1; ; attempt++) {
       try {
         await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) })
         return
       } catch (error) {
-        if (RETRYABLE.has((error as { code?: string }).code ?? '') && attempt < 8) {
+        // Two simultaneous creates: the unique name index decides; a slug taken meanwhile is simply tried again.
+        const unique = (error as { code?: string }).code === '23505' ? String((error as Error).message) : ''
+        if (unique.includes('tenant_clusters_name_unique')) throw new ClusterNameTakenError(name ?? 'this name')
+        if ((RETRYABLE.has((error as { code?: string }).code ?? '') || unique.includes('slug')) && attempt < 8) {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
           continue
         }

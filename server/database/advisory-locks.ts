@@ -27,35 +27,81 @@ export function lockId (name: string): number {
   return createHash('sha256').update(name).digest().readInt32BE(0)
 }
 
+/** Where a lock's connection comes from: a URL (a new connection, closed after) or a pool of warm connections. */
+export type LockSource = string | pg.Pool
+
 /**
  * Runs `fn` holding a lock, taken as a transaction-level lock in a
- * transaction of its own on a dedicated connection to `url` that spans `fn`.
+ * transaction of its own on a dedicated connection that spans `fn`.
  * Transaction-level, so it stays correct behind a transaction-mode pooler
  * (the pooler keeps the server connection for the whole transaction); a
  * dedicated connection, so a crash of this process ends the transaction and
  * frees the lock, and `fn` may use any other connection meanwhile. Waits
- * while another holder has it.
+ * while another holder has it. `fn` gets the lock's connection, inside its
+ * transaction, for statements that may run there.
  */
-export async function withAdvisoryLock<T> (url: string, key: LockKey, fn: () => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'fastify-tenancy:lock' })
-  // A lost lock connection is reported by the next query on it (the commit below); never an unhandled 'error'.
-  client.on('error', () => {})
-  await client.connect()
+export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  let client: pg.ClientBase
+  let done: (broken?: Error) => void
+  if (typeof source === 'string') {
+    const own = new pg.Client({ connectionString: source, application_name: 'fastify-tenancy:lock' })
+    // A lost lock connection is reported by the next query on it; never an unhandled 'error'.
+    own.on('error', () => {})
+    await own.connect()
+    client = own
+    done = () => { own.end().catch(() => {}) }
+  } else {
+    const pooled = await source.connect()
+    client = pooled
+    done = (broken) => { pooled.release(broken) }
+  }
+  let broken: Error | undefined
   try {
     await client.query('begin')
     await client.query('select pg_advisory_xact_lock($1, $2)', [key[0], key[1]])
     let result: T
     try {
-      result = await fn()
+      result = await fn(client)
     } catch (error) {
-      await client.query('rollback').catch(() => {})
+      await client.query('rollback').catch((e: Error) => { broken = e })
       throw error
     }
     // The work is done whatever happens to the lock's connection now: its outcome is `fn`'s, not the commit's.
-    await client.query('commit').catch(() => {})
+    await client.query('commit').catch((e: Error) => { broken = e })
     return result
+  } catch (error) {
+    broken ??= error as Error
+    throw error
   } finally {
-    await client.end().catch(() => {})
+    // A connection whose transaction state is unknown is closed, never given back.
+    done(broken)
+  }
+}
+
+/**
+ * Warm connections for locks taken on the request-free but latency-visible
+ * paths (a tenant's lifecycle lock, a spare claim): opening a PostgreSQL
+ * connection per lock would cost more than the operation it guards. One pool
+ * per URL, a few connections each, closed when idle and at `close()`.
+ */
+export class LockPools {
+  private readonly pools = new Map<string, pg.Pool>()
+
+  pool (url: string): pg.Pool {
+    let pool = this.pools.get(url)
+    if (pool === undefined) {
+      pool = new pg.Pool({ connectionString: url, application_name: 'fastify-tenancy:lock', max: 8, idleTimeoutMillis: 10_000, allowExitOnIdle: true })
+      // An idle connection ended by the server (a restart, a dropped database) is dropped by the pool; nothing to report.
+      pool.on('error', () => {})
+      this.pools.set(url, pool)
+    }
+    return pool
+  }
+
+  async close (): Promise<void> {
+    const pools = [...this.pools.values()]
+    this.pools.clear()
+    await Promise.all(pools.map(async (p) => { await p.end().catch(() => {}) }))
   }
 }
 
@@ -86,7 +132,12 @@ export function tenantLock (key: string): LockKey {
 /** Runs `fn` holding one tenant's lifecycle lock. */
 export type TenantLocker = <T>(key: string, fn: () => Promise<T>) => Promise<T>
 
-/** Tenant lifecycle locks, taken on the central database at `centralUrl`, which every instance shares. */
-export function tenantLocker (centralUrl: string): TenantLocker {
-  return async (key, fn) => await withAdvisoryLock(centralUrl, tenantLock(key), fn)
+/**
+ * Tenant lifecycle locks, taken on the central database at `centralUrl`,
+ * which every instance shares. Lock connections come from `pools`; nothing
+ * running under a tenant lock takes another tenant lock, so its pool cannot
+ * run dry in a circle.
+ */
+export function tenantLocker (centralUrl: string, pools: LockPools): TenantLocker {
+  return async (key, fn) => await withAdvisoryLock(pools.pool(centralUrl), tenantLock(key), async () => await fn())
 }

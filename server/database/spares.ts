@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { assertSafeName, quoteIdent } from './names.js'
 import { createDatabase, dropDatabase, withServer } from './tenant-database.js'
-import { LockSpace, lockId, withAdvisoryLock, withAdvisoryLockIfFree } from './advisory-locks.js'
+import { LockPools, LockSpace, lockId, withAdvisoryLock, withAdvisoryLockIfFree } from './advisory-locks.js'
+import type pg from 'pg'
 import { ensureTemplate, migrationsFingerprint } from './template.js'
 
 /**
@@ -27,6 +28,8 @@ export class SpareDatabases {
   private readonly count: number
   private readonly onError: (error: Error) => void
   private readonly refills = new Map<string, Promise<void>>()
+  /** Warm connections for the spares lock: a claim is on the path of every create. */
+  private readonly lockPools = new LockPools()
   private closed = false
 
   constructor (options: { prefix: string, template: string, count: number, onError: (error: Error) => void }) {
@@ -41,23 +44,27 @@ export class SpareDatabases {
   async claim (server: string, name: string): Promise<boolean> {
     if (this.count === 0) return false
     const fingerprint = migrationsFingerprint()
-    const claimed = await this.locked(server, async () => await withServer(server, async (c) => {
+    // Everything on the lock's own connection, inside its transaction (a rename may run in one): no other connection to open.
+    const claimed = await this.locked(server, async (c) => {
       const spares = await c.query(
         'select datname from pg_database where starts_with(datname, $1) and shobj_description(oid, \'pg_database\') = $2 order by datname',
         [this.prefix, fingerprint])
       for (const { datname } of spares.rows as Array<{ datname: string }>) {
+        await c.query('savepoint claim')
         try {
           await c.query(`alter database ${quoteIdent(datname)} rename to ${quoteIdent(name)}`)
           await c.query(`comment on database ${quoteIdent(name)} is null`)
+          await c.query('release savepoint claim')
           return true
         } catch (error) {
           // Taken meanwhile by something outside the lock (an older version of this library, an operator): try the next.
+          await c.query('rollback to savepoint claim')
           const code = (error as { code?: string }).code
           if (code !== '3D000' && code !== '55006') throw error
         }
       }
       return false
-    }))
+    })
     this.refill(server)
     return claimed
   }
@@ -79,11 +86,12 @@ export class SpareDatabases {
   async close (): Promise<void> {
     this.closed = true
     await this.idle()
+    await this.lockPools.close()
   }
 
   /** Runs `fn` holding the server's spares lock (taken on the server itself, so every instance using it meets there). */
-  private async locked<T> (server: string, fn: () => Promise<T>): Promise<T> {
-    return await withAdvisoryLock(server, [LockSpace.spares, lockId(this.prefix)], fn)
+  private async locked<T> (server: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    return await withAdvisoryLock(this.lockPools.pool(server), [LockSpace.spares, lockId(this.prefix)], fn)
   }
 
   private async fill (server: string): Promise<void> {

@@ -71,7 +71,7 @@ export function schemaStrategy (options: StrategyOptions): DatabaseStrategy {
     kind: 'schema',
     target (key, hostName, host) {
       const name = tenantDatabaseName(key, options.prefix, options.suffix)
-      return { id: `${host}#${name}`, url: host, schema: name, name, server: host, host: hostName, key }
+      return { id: `${host}#${name}`, pool: host, url: host, schema: name, name, server: host, host: hostName, key }
     },
     exists: async (target) => await withServer(target.url, async (c) =>
       (await c.query('select 1 from pg_namespace where nspname = $1', [target.name])).rowCount === 1),

@@ -3,7 +3,8 @@ import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { tenantMigrations } from '../../migrations/tenant/index.js'
 import { quoteIdent } from './names.js'
-import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
+import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
+import { applyStatementSettings } from './tenant-entity-manager.js'
 
 /** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
 export async function withServer<T> (url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -35,9 +36,9 @@ export type MigrationDirection = 'up' | 'down'
 
 /** A short-lived MikroORM instance with the migrator, pointed at a tenant target. */
 function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): MikroORM {
-  return MikroORM.initSync({
+  const orm = MikroORM.initSync({
     driver: PostgreSqlDriver,
-    ...targetOrmOptions(target as TenantTarget),
+    ...targetOrmOptions(target),
     entities: [],
     discovery: { warnWhenNoEntities: false },
     contextName: `fastify-tenancy:migrate:${target.name}`,
@@ -48,6 +49,9 @@ function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Mi
     extensions: [Migrator],
     migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true }
   })
+  // Migrations are raw SQL: a schema tenant's run with its search_path in front of each statement.
+  if (target.schema !== null) applyStatementSettings(orm.em.getConnection(), schemaSettings(target.schema))
+  return orm
 }
 
 type MigrationTarget = Pick<TenantTarget, 'url' | 'schema' | 'name' | 'server'>

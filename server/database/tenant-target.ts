@@ -1,10 +1,18 @@
+import { quoteIdent } from './names.js'
+import type { StatementSettings } from './statement-prefix.js'
+
 /**
  * Where one tenant's tables live: a database of its own (strategy `database`)
  * or a schema of its own inside a shared database (strategy `schema`).
  */
 export interface TenantTarget {
-  /** Unique per target; the connection manager keys pools by it. */
+  /** Unique per target. */
   readonly id: string
+  /**
+   * Set when many targets share one pool (strategy `schema`: the host's URL):
+   * the tenant's schema is then chosen per lease. Otherwise the pool is `id`'s.
+   */
+  readonly pool?: string
   /** Connection URL of the database holding the tables. */
   readonly url: string
   /** The tenant's schema (strategy `schema`), or null for a database of its own. */
@@ -19,12 +27,18 @@ export interface TenantTarget {
   readonly key: string
 }
 
-/** MikroORM options that point an instance at a target: the schema, and a search_path for raw SQL and migrations. */
-export function targetOrmOptions (target: TenantTarget): { clientUrl: string, schema?: string, driverOptions?: Record<string, unknown> } {
+/**
+ * MikroORM options that point an instance at a target. A schema is named for
+ * the ORM's own SQL (schema-qualified); raw SQL gets the schema through
+ * `schemaSettings()` per statement, never per session (a session setting
+ * would leak to other tenants behind a transaction-mode pooler).
+ */
+export function targetOrmOptions (target: Pick<TenantTarget, 'url' | 'schema'>): { clientUrl: string, schema?: string } {
   if (target.schema === null) return { clientUrl: target.url }
-  return {
-    clientUrl: target.url,
-    schema: target.schema,
-    driverOptions: { connection: { options: `-c search_path="${target.schema}"` } }
-  }
+  return { clientUrl: target.url, schema: target.schema }
+}
+
+/** The settings that choose a tenant's schema: its search_path, local to each statement's transaction. */
+export function schemaSettings (schema: string): StatementSettings {
+  return [['search_path', quoteIdent(schema)]]
 }

@@ -79,7 +79,14 @@ await app.register(demoApp, {
     provisioning: { steps: (defaults) => withDemoTenantMigrations(defaults) },
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }, companiesResource()] }
   },
-  admin: { cookieSecret, secureCookies: production, production }
+  // __Host- cookies (Secure) work on https:// and on http://localhost; ADMIN_HTTP_COOKIES=1 serves
+  // the admin over plain http on another host, without that protection (see README).
+  admin: {
+    cookieSecret,
+    secureCookies: process.env.ADMIN_HTTP_COOKIES !== '1',
+    production,
+    ...(process.env.ADMIN_SIGN_IN_LIMIT === undefined ? {} : { signInLimit: { max: Number(process.env.ADMIN_SIGN_IN_LIMIT), minutes: 10 } })
+  }
 })
 await app.ready()
 // Tenants made before the demo had companies get the table now (new ones get it while provisioning).

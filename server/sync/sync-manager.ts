@@ -76,6 +76,7 @@ export class SyncManager {
   private timer: NodeJS.Timeout | null = null
   private closed = false
   private pass: Promise<void> | null = null
+  private pruned = 0
 
   constructor (parts: SyncParts, options: SyncOptions) {
     this.parts = parts
@@ -110,8 +111,8 @@ export class SyncManager {
       record: async (em, run, deliveries) => { await this.record(em, run, deliveries) },
       committed: async (em) => { await this.track(this.deliverRecorded(em)) }
     }))
-    parts.connections.onOpen((orm, target) => {
-      orm.em.getEventManager().registerSubscriber(tenantCapture(list, target.key, {
+    parts.connections.onOpen((events, target) => {
+      events.registerSubscriber(tenantCapture(list, target.key, {
         guard: (className) => {
           const scope = parts.scope()
           if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
@@ -386,7 +387,11 @@ export class SyncManager {
         const now = Date.now()
         const due = [...this.retryTenants].filter(([, s]) => s.at <= now).map(([key]) => key)
         await mapLimit(due, this.concurrency, async (key) => { await this.forward(key) })
-        await this.central().execute('delete from fastify_tenancy_sync_inbox where received_at < now() - interval \'7 days\'', [], 'run')
+        // The inbox only has to outlive a retry: a week is plenty; pruned now and then, not on every pass.
+        if (Date.now() - this.pruned > 600_000) {
+          this.pruned = Date.now()
+          await this.central().execute('delete from fastify_tenancy_sync_inbox where received_at < now() - interval \'7 days\'', [], 'run')
+        }
       } catch (error) {
         this.parts.log.warn({ err: error }, 'fastify-tenancy: background delivery of synced changes failed; it will run again')
       } finally {

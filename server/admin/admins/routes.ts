@@ -6,8 +6,11 @@ import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../for
 import { generatePassword, hashPassword } from '../password.js'
 import { PERMISSIONS, type Permission } from '../../entities/central/admin.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
+import { pageOf, readListParams, sortHeaders } from '../list-view.js'
 
 const ADMIN = { admin: 'manage_admins' as const }
+const ADMIN_SORTS = ['name', 'email', 'last'] as const
+const ROLE_SORTS = ['name'] as const
 type Row = Record<string, any>
 
 /** The Admins area: operators, their roles, and the roles' permissions. */
@@ -33,8 +36,16 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
       coalesce(string_agg(r.name, ', ' order by r.name), '') as roles
       from admins a left join admin_role_assignments ra on ra.admin_id = a.id left join admin_roles r on r.id = ra.role_id
       group by a.id order by a.name, a.email`)
+    const once = ctx.oneTime.take(request, reply)
+    const params = readListParams(request.query, ADMIN_SORTS, 'name')
+    const all = rows.map((r) => ({ id: String(r.id), email: String(r.email), name: String(r.name), active: r.active === true, roles: String(r.roles), lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
+    const { rows: admins, paging } = pageOf(all, params, (a) => `${a.name} ${a.email} ${a.roles}`, (a, sort) => sort === 'email' ? a.email : sort === 'last' ? a.lastLogin : a.name.toLowerCase(), base, 'name')
     return await renderPage(ctx, request, reply, 'admins/index', 'Admins', {
-      admins: rows.map((r) => ({ id: r.id, email: r.email, name: r.name, active: r.active, roles: r.roles, lastLogin: r.last_login_at === null ? 'never' : new Date(r.last_login_at).toISOString().slice(0, 16).replace('T', ' ') }))
+      once,
+      admins,
+      params,
+      paging,
+      headers: sortHeaders(base, params, [['name', 'Name'], ['email', 'Email'], ['last', 'Last sign-in']], 'name')
     })
   })
 
@@ -76,8 +87,11 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
       await conn().execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
       for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, roleId], 'run', trx)
     })
-    const text = generated ? `Admin ${email} created. Their password, shown only this once: ${password}` : `Admin ${email} created.`
-    return await redirectWith(ctx, request, reply, base, { type: 'success', text })
+    await ctx.audit.recordFor(request, 'admin.create', { change: { email, name, roles: roleIds, password: generated ? 'generated' : 'set' } })
+    if (!generated) return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${email} created.` })
+    // Never into the session's flash (a database row): the next page shows it once from an encrypted cookie.
+    ctx.oneTime.set(reply, `Admin ${email} created. Their password, shown only this once: ${password}`)
+    return await reply.redirect(base, 303)
   })
 
   app.get('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
@@ -105,11 +119,18 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     })
     // A deactivated admin is signed out everywhere at once.
     if (!active) await ctx.sessions.destroyAll(admin.id)
+    await ctx.audit.recordFor(request, 'admin.update', { change: { email: admin.email, name: { from: admin.name, to: name }, active: { from: admin.active, to: active }, roles: roleIds } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${String(admin.email)} saved${active ? '' : ' and deactivated: their sessions have ended'}.` })
   })
 
+  const rolesPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, permissions: string[] }, errors: FieldErrors, status = 200): Promise<FastifyReply> => {
+    const params = readListParams(request.query, ROLE_SORTS, 'name')
+    const { rows, paging } = pageOf(await roles(), params, (r) => `${r.name} ${r.permissions.join(' ')}`, (r) => r.name.toLowerCase(), `${base}/roles`, 'name')
+    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: rows, params, paging, headers: sortHeaders(`${base}/roles`, params, [['name', 'Role']], 'name'), permissions: PERMISSIONS, values, errors }, status)
+  }
+
   app.get('/admins/roles', { config: ADMIN }, async (request, reply) => {
-    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name: '', permissions: [] }, errors: {} })
+    return await rolesPage(request, reply, { name: '', permissions: [] }, {})
   })
 
   app.post('/admins/roles', { config: ADMIN }, async (request, reply) => {
@@ -118,8 +139,9 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const permissions = fields(request.body, 'permissions')
     if (permissions.some((p) => !(PERMISSIONS as readonly string[]).includes(p))) errors.permissions = 'Choose permissions from the list.'
     if (errors.name === undefined && (await db('select 1 from admin_roles where name = ?', [name])).length > 0) errors.name = 'A role has this name already.'
-    if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: await roles(), permissions: PERMISSIONS, values: { name, permissions }, errors }, 422)
+    if (hasErrors(errors)) return await rolesPage(request, reply, { name, permissions }, errors, 422)
     await db('insert into admin_roles (name, permissions) values (?, ?::text[])', [name, `{${permissions.join(',')}}`])
+    await ctx.audit.recordFor(request, 'role.create', { change: { name, permissions } })
     return await redirectWith(ctx, request, reply, `${base}/roles`, { type: 'success', text: `Role ${name} created.` })
   })
 }

@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
+import { confirmPage } from '../confirm.js'
+import { pageOf, readListParams, sortHeaders } from '../list-view.js'
 import { check, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import type { ClusterRow } from '../../clusters/tenant-clusters.js'
 
 const ADMIN = { admin: 'manage_tenant_groups' as const }
+const SORTS = ['name', 'tenants', 'parent'] as const
 
 interface ClusterForm {
   name: string
@@ -40,7 +43,17 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   }
 
   app.get('/clusters', { config: ADMIN }, async (request, reply) => {
-    return await renderPage(ctx, request, reply, 'clusters/index', 'Tenant Groups', { clusters: await clusters.list() })
+    const params = readListParams(request.query, SORTS, 'name')
+    const all = await clusters.list()
+    const { rows, paging } = pageOf(all, params, (c) => `${c.name} ${c.slug} ${c.description ?? ''} ${c.parentIdentifier ?? ''}`,
+      (c, sort) => sort === 'tenants' ? c.tenants : sort === 'parent' ? c.parentIdentifier ?? '' : c.name.toLowerCase(), base, 'name')
+    return await renderPage(ctx, request, reply, 'clusters/index', 'Tenant Groups', {
+      clusters: rows,
+      any: all.length > 0,
+      params,
+      paging,
+      headers: sortHeaders(base, params, [['name', 'Name'], ['tenants', 'Tenants'], ['parent', 'Parent Tenant']], 'name')
+    })
   })
 
   app.get('/clusters/new', { config: ADMIN }, async (request, reply) => {
@@ -51,7 +64,15 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors)
     if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 422)
-    const cluster = await clusters.create({ name: values.name, description: values.description === '' ? null : values.description })
+    let cluster: ClusterRow
+    try {
+      cluster = await clusters.create({ name: values.name, description: values.description === '' ? null : values.description })
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'FST_TENANCY_CLUSTER_NAME_TAKEN') throw error
+      errors.name = (error as Error).message
+      return await renderPage(ctx, request, reply, 'clusters/form', 'New Tenant Cluster', { values, errors, action: `${base}/new`, cluster: null }, 409)
+    }
+    await ctx.audit.recordFor(request, 'cluster.create', { cluster: { id: cluster.id, name: cluster.name }, change: { name: cluster.name, description: cluster.description } })
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}`, { type: 'success', text: `Tenant cluster "${cluster.name}" created, with the slug "${cluster.slug}".` })
   })
 
@@ -81,7 +102,15 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors)
     if (hasErrors(errors)) return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 422)
-    const saved = await clusters.update(cluster.id, { name: values.name, description: values.description === '' ? null : values.description })
+    let saved: ClusterRow
+    try {
+      saved = await clusters.update(cluster.id, { name: values.name, description: values.description === '' ? null : values.description })
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'FST_TENANCY_CLUSTER_NAME_TAKEN') throw error
+      errors.name = (error as Error).message
+      return await renderPage(ctx, request, reply, 'clusters/form', `Edit ${cluster.name}`, { values, errors, action: `${base}/${cluster.id}/edit`, cluster }, 409)
+    }
+    await ctx.audit.recordFor(request, 'cluster.update', { cluster: { id: saved.id, name: saved.name }, change: { name: { from: cluster.name, to: saved.name }, description: { from: cluster.description, to: saved.description } } })
     return await redirectWith(ctx, request, reply, `${base}/${cluster.id}?tab=details`, { type: 'success', text: `Tenant cluster "${saved.name}" saved (slug "${saved.slug}").` })
   })
 
@@ -95,6 +124,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const cluster = await load(request, reply)
     if (cluster === null) return reply
     await clusters.delete(cluster.id)
+    await ctx.audit.recordFor(request, 'cluster.delete', { cluster: { id: cluster.id, name: cluster.name } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Tenant cluster "${cluster.name}" deleted; its tenants now belong to no cluster.` })
   })
 
@@ -122,9 +152,55 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
       if (keys.length === 0) throw Object.assign(new Error('Choose at least one tenant to attach.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       await clusters.attach(cluster.id, keys)
+      await ctx.audit.recordFor(request, 'cluster.attach', { cluster: { id: cluster.id, name: cluster.name }, change: { tenants: keys } })
       const after = await clusters.find(cluster.id)
       const parent = after?.parentTenantId != null && cluster.parentTenantId === null ? ` ${await identifiers([after.parentTenantId])} is its Parent Tenant.` : ''
       return `Attached ${await identifiers(keys)} to "${cluster.name}".${parent}`
+    })
+  })
+
+  /** A member of the cluster by its key from the URL, or null after answering 404. */
+  const member = async (request: FastifyRequest, reply: FastifyReply, cluster: ClusterRow): Promise<{ key: string, identifier: string } | null> => {
+    const key = (request.params as { tenant: string }).tenant
+    const tenant = UUID_PATTERN.test(key) ? (await ctx.tenancy.tenants.list({ keys: [key], clusterId: cluster.id })).tenants[0] : undefined
+    if (tenant === undefined) {
+      await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That tenant is not in this cluster.' }, 404)
+      return null
+    }
+    return { key: tenant.key, identifier: tenant.identifier }
+  }
+
+  app.get('/clusters/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const tenant = await member(request, reply, cluster)
+    if (tenant === null) return reply
+    const parent = cluster.parentTenantId === tenant.key
+    return await confirmPage(ctx, request, reply, {
+      question: `Detach ${tenant.identifier} from "${cluster.name}"?`,
+      consequence: parent
+        ? `${tenant.identifier} is the Parent Tenant of "${cluster.name}". It can leave only as the last tenant; the cluster then has no Parent Tenant.`
+        : `${tenant.identifier} will belong to no cluster. Its data and domains stay as they are.`,
+      action: `${base}/${cluster.id}/detach/${tenant.key}`,
+      confirmLabel: `Detach ${tenant.identifier}`,
+      cancel: `${base}/${cluster.id}`
+    })
+  })
+
+  app.get('/clusters/:id/parent/:tenant', { config: ADMIN }, async (request, reply) => {
+    const cluster = await load(request, reply)
+    if (cluster === null) return reply
+    const tenant = await member(request, reply, cluster)
+    if (tenant === null) return reply
+    const current = cluster.parentTenantId === null ? null : await ctx.tenancy.tenants.find(cluster.parentTenantId)
+    return await confirmPage(ctx, request, reply, {
+      question: `Make ${tenant.identifier} the Parent Tenant of "${cluster.name}"?`,
+      consequence: current === null || current.key === tenant.key
+        ? `${tenant.identifier} will manage "${cluster.name}".`
+        : `${tenant.identifier} will manage "${cluster.name}" instead of ${current.identifier}; ${current.identifier} stays in the cluster as an ordinary tenant.`,
+      action: `${base}/${cluster.id}/parent/${tenant.key}`,
+      confirmLabel: `Make ${tenant.identifier} the Parent Tenant`,
+      cancel: `${base}/${cluster.id}`
     })
   })
 
@@ -134,6 +210,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       const name = await identifiers([key])
       await clusters.detach(cluster.id, key)
+      await ctx.audit.recordFor(request, 'cluster.detach', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: name } })
       return `Detached ${name} from "${cluster.name}".`
     })
   })
@@ -143,6 +220,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const key = (request.params as { tenant: string }).tenant
       if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
       await clusters.setParent(cluster.id, key)
+      await ctx.audit.recordFor(request, 'cluster.parent', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: await identifiers([key]) }, change: { parentTenantId: { from: cluster.parentTenantId, to: key } } })
       return `${await identifiers([key])} is now the Parent Tenant of "${cluster.name}".`
     })
   })

@@ -1,73 +1,99 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { renderPage } from '../render.js'
-import { verifyPassword } from '../password.js'
+import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../password.js'
 import { check, field, hasErrors, EMAIL, type FieldErrors } from '../forms.js'
+import type { SignInThrottle } from '../sign-in-throttle.js'
+import { SignInLimitError } from '../../errors.js'
 
-/** Failed sign-ins in a row before an account is locked for a while. */
-const MAX_FAILURES = 5
-const LOCK_MINUTES = 15
+export interface SessionRouteOptions {
+  throttle: SignInThrottle
+  signInLimit: { max: number, minutes: number }
+}
 
 /** Safe place to go after signing in: only paths inside the admin. */
 function nextPath (ctx: AdminContext, value: string): string {
   return value.startsWith(ctx.prefix + '/') && !value.startsWith('//') && !value.includes('\\') ? value : ctx.prefix
 }
 
+/** A wait in whole minutes: coarse on purpose, so two answers a second apart read the same. */
+function minutes (seconds: number): string {
+  const n = Math.max(1, Math.ceil(seconds / 60))
+  return n === 1 ? 'a minute' : `${n} minutes`
+}
+
 /** Sign-in and sign-out. */
-export function sessionRoutes (app: FastifyInstance, ctx: AdminContext): void {
+export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options: SessionRouteOptions): void {
+  const { throttle, signInLimit } = options
+  const sessionToken = (request: FastifyRequest): string | null => {
+    const raw = request.cookies[ctx.cookieName]
+    if (raw === undefined) return null
+    const unsigned = request.unsignCookie(raw)
+    return unsigned.valid && unsigned.value !== null ? unsigned.value : null
+  }
+
   app.get('/login', { config: { admin: 'public' } }, async (request, reply) => {
     if (request.admin !== null) return await reply.redirect(ctx.prefix, 303)
     const next = nextPath(ctx, String((request.query as Record<string, unknown>).next ?? ''))
     return await renderPage(ctx, request, reply, 'login', 'Sign in', { values: { email: '' }, errors: {}, next })
   })
 
-  app.post('/login', { config: { admin: 'public' } }, async (request, reply) => {
+  app.post('/login', {
+    config: {
+      admin: 'public',
+      // Per address, whatever the account: a sprayer trying many emails meets this limit.
+      rateLimit: {
+        max: signInLimit.max,
+        timeWindow: signInLimit.minutes * 60_000,
+        errorResponseBuilder: (_request, context) => new SignInLimitError(context.after)
+      }
+    }
+  }, async (request, reply) => {
     const errors: FieldErrors = {}
     const email = check(errors, 'email', field(request.body, 'email').toLowerCase(), { label: 'Email', required: true, max: 255, pattern: EMAIL, patternMessage: 'Enter an email address.' })
     const password = field(request.body, 'password')
     if (password.length === 0) errors.password = 'Password is required.'
     if (password.length > 1024) errors.password = 'Password is too long.'
     const next = nextPath(ctx, field(request.body, 'next'))
-    const again = async (status: number): Promise<unknown> => await renderPage(ctx, request, reply, 'login', 'Sign in', { values: { email }, errors, next }, status)
+    const again = async (status: number): Promise<unknown> => {
+      reply.header('cache-control', 'no-store')
+      return await renderPage(ctx, request, reply, 'login', 'Sign in', { values: { email }, errors, next }, status)
+    }
     if (hasErrors(errors)) return await again(422)
 
-    const conn = ctx.tenancy.orm.em.getConnection()
-    const rows = await conn.execute('select id, password_hash, active, locked_until > now() as locked from admins where email = ?', [email], 'all')
-    const row = rows[0]
-    if (row?.locked === true) {
-      errors.form = `Too many failed attempts: this account is locked for ${LOCK_MINUTES} minutes.`
+    // Everything below runs the same steps for an unknown email as for a real one:
+    // the same backoff, one scrypt at today's cost, the same message.
+    const address = request.ip
+    const wait = await throttle.wait(email, address)
+    if (wait > 0) {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(wait / 60)) * 60))
+      errors.form = `Too many failed sign-ins with this email from your address: sign-in is locked here for ${minutes(wait)}. Other addresses are not affected.`
       return await again(429)
     }
-    // The same work and message whether the account exists or not.
-    const ok = await verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAA')
+    const conn = ctx.tenancy.orm.em.getConnection()
+    const rows = await conn.execute('select id, password_hash, active from admins where email = ?', [email], 'all')
+    const row = rows[0]
+    const ok = await verifyPassword(password, row?.password_hash ?? await dummyHash())
     if (row === undefined || !ok || row.active !== true) {
-      if (row !== undefined) {
-        await conn.execute(
-          `update admins set failed_attempts = failed_attempts + 1,
-             locked_until = case when failed_attempts + 1 >= ? then now() + interval '${LOCK_MINUTES} minutes' else locked_until end
-           where id = ?`, [MAX_FAILURES, row.id], 'run')
-      }
+      await throttle.fail(email, address)
       errors.form = 'The email or password is wrong.'
       return await again(401)
     }
-    await conn.execute('update admins set failed_attempts = 0, locked_until = null, last_login_at = now() where id = ?', [row.id], 'run')
-    const old = request.cookies[ctx.cookieName]
-    if (old !== undefined) {
-      const unsigned = request.unsignCookie(old)
-      if (unsigned.valid && unsigned.value !== null) await ctx.sessions.destroy(unsigned.value)
-    }
+    await throttle.succeed(email, address)
+    // Hashes made at an older cost are upgraded while the password is at hand.
+    const upgrade = needsRehash(String(row.password_hash)) ? await hashPassword(password) : null
+    await conn.execute(`update admins set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?`, upgrade === null ? [row.id] : [upgrade, row.id], 'run')
+    const old = sessionToken(request)
+    if (old !== null) await ctx.sessions.destroy(old)
     const token = await ctx.sessions.create(String(row.id))
-    reply.setCookie(ctx.cookieName, token, { path: ctx.prefix, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true })
+    reply.setCookie(ctx.cookieName, token, { path: ctx.cookiePath, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true })
     return await reply.redirect(next, 303)
   })
 
   app.post('/logout', { config: { admin: 'signed-in' } }, async (request, reply) => {
-    const raw = request.cookies[ctx.cookieName]
-    if (raw !== undefined) {
-      const unsigned = request.unsignCookie(raw)
-      if (unsigned.valid && unsigned.value !== null) await ctx.sessions.destroy(unsigned.value)
-    }
-    reply.clearCookie(ctx.cookieName, { path: ctx.prefix })
+    const token = sessionToken(request)
+    if (token !== null) await ctx.sessions.destroy(token)
+    reply.clearCookie(ctx.cookieName, { path: ctx.cookiePath, secure: ctx.secureCookies, httpOnly: true, sameSite: 'lax' })
     return await reply.redirect(ctx.prefix + '/login', 303)
   })
 }

@@ -1,14 +1,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
-import { field, hasErrors, type FieldErrors } from '../forms.js'
+import { confirmPage } from '../confirm.js'
+import { field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
-import { listUrl, PAGE_SIZE, readListQuery, type TenantListQuery } from './list-query.js'
+import { listUrl, PAGE_SIZE, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
+import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
 import { tenancyRuntime } from '../../tenancy.js'
+import { sortHeaders } from '../list-view.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
+type Row = Record<string, any>
+const BULK_ACTIONS = ['suspend', 'activate', 'migrate', 'attach'] as const
+type BulkAction = typeof BULK_ACTIONS[number]
 
 /** Errors a user can fix: shown as a message, never as a 500. */
 function userError (error: unknown): string | null {
@@ -16,21 +22,30 @@ function userError (error: unknown): string | null {
   return code.startsWith('FST_TENANCY_') && code !== 'FST_TENANCY_MISCONFIGURED' ? (error as Error).message : null
 }
 
-/** The Tenants area: list, create, a tenant's page with its domains, database, migrations and users, edit and delete. */
+/** The form field a refusal of the core belongs to. */
+function fieldOf (code: string): 'identifier' | 'name' | 'domains' | 'cluster' {
+  if (code === 'FST_TENANCY_DOMAIN_TAKEN' || code === 'FST_TENANCY_INVALID_DOMAIN') return 'domains'
+  if (code.startsWith('FST_TENANCY_CLUSTER')) return 'cluster'
+  return 'identifier'
+}
+
+/**
+ * The Tenants area: list (search, sort, paging, bulk actions), create, a
+ * tenant's page with its domains, database, migrations, users and their
+ * copies in the tenant's own database, edit and delete. Every change goes
+ * through the core's public API and is recorded in the audit log. Without
+ * `manage_tenant_groups`, no cluster is shown and no form can change one.
+ */
 export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/tenants`
-  const db = async (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
-  /** The list's filters in the core's terms (the admin runs no SQL of its own on tenants or domains). */
-  const filters = (query: TenantListQuery): Parameters<typeof tenancy.tenants.list>[0] => ({
-    search: query.q === '' ? undefined : query.q.toLowerCase(),
-    status: query.status === '' ? undefined : query.status,
-    clusterId: query.cluster === '' ? undefined : query.cluster === 'none' ? null : query.cluster
-  })
-  /** A tenant's row with its cluster, failure reason and creation time. */
-  const listing = async (tenant: Tenant): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>['tenants'][number] | undefined> =>
-    (await tenancy.tenants.list({ keys: [tenant.key] })).tenants[0]
-  const clusters = async (): Promise<Array<{ id: string, name: string }>> => (await tenancy.clusters.list()).map((c) => ({ id: c.id, name: c.name }))
+  const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  const centralDomains = (): readonly string[] => tenancyRuntime(tenancy).options.centralDomains
+  const canClusters = (request: FastifyRequest): boolean => request.admin?.permissions.has('manage_tenant_groups') === true
+  const clusters = async (request: FastifyRequest): Promise<Array<{ id: string, name: string }>> =>
+    canClusters(request) ? (await tenancy.clusters.list()).map((c) => ({ id: c.id, name: c.name })) : []
+  const listing = async (key: string): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>['tenants'][number] | null> =>
+    (await tenancy.tenants.list({ keys: [key] })).tenants[0] ?? null
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
@@ -38,33 +53,92 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
+  const who = (t: Pick<Tenant, 'key' | 'identifier'>): { key: string, identifier: string } => ({ key: t.key, identifier: t.identifier })
 
   app.get('/tenants', { config: ADMIN }, async (request, reply) => {
     const query = readListQuery(request.query)
-    const page = async (n: number): ReturnType<typeof tenancy.tenants.list> =>
-      await tenancy.tenants.list({ ...filters(query), sort: query.sort, dir: query.dir, limit: PAGE_SIZE, offset: (n - 1) * PAGE_SIZE })
-    let found = await page(query.page)
-    const pages = Math.max(1, Math.ceil(found.total / PAGE_SIZE))
-    const pageNumber = Math.min(query.page, pages)
-    // A page past the end shows the last one.
-    if (pageNumber !== query.page) found = await page(pageNumber)
-    const total = found.total
-    const sortLinks = Object.fromEntries((['identifier', 'name', 'status', 'created'] as const).map((s) => [s, listUrl(base, query, { sort: s, dir: query.sort === s && query.dir === 'asc' ? 'desc' : 'asc', page: 1 })]))
+    const clusterView = canClusters(request)
+    if (!clusterView) query.cluster = ''
+    const { total, tenants } = await tenancy.tenants.list({
+      search: query.q === '' ? undefined : query.q,
+      status: query.status === '' ? undefined : query.status,
+      clusterId: query.cluster === '' ? undefined : query.cluster === 'none' ? null : query.cluster,
+      sort: query.sort,
+      dir: query.dir,
+      limit: PAGE_SIZE,
+      offset: (query.page - 1) * PAGE_SIZE
+    })
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+    const page = Math.min(query.page, pages)
+    const extra = { status: query.status, cluster: query.cluster }
+    const counts = await tenancy.tenants.counts()
     return await renderPage(ctx, request, reply, 'tenants/index', 'Tenants', {
       query,
-      clusters: await clusters(),
-      tenants: found.tenants.map((r) => ({ key: r.key, identifier: r.identifier, name: r.name, status: r.status, cluster: r.cluster?.name ?? null, domains: r.domains, created: r.createdAt.toISOString().slice(0, 10) })),
+      clusterView,
+      clusters: await clusters(request),
+      any: counts.total > 0,
+      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster?.name ?? null : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
       total,
-      pageNumber,
+      pageNumber: page,
       pages,
-      sortLinks,
-      prev: pageNumber > 1 ? listUrl(base, query, { page: pageNumber - 1 }) : null,
-      next: pageNumber < pages ? listUrl(base, query, { page: pageNumber + 1 }) : null
+      headers: sortHeaders(base, { q: query.q, sort: query.sort, dir: query.dir, page }, [['identifier', 'Identifier'], ['name', 'Name'], ['status', 'Status'], ['created', 'Created']], 'identifier', extra),
+      prev: page > 1 ? listUrl(base, query, { page: page - 1 }) : null,
+      next: page < pages ? listUrl(base, query, { page: page + 1 }) : null,
+      back: listUrl(base, query, {})
     })
   })
 
+  // Bulk actions: the list's checkboxes post here; the first post asks, the confirmed one acts.
+  app.post('/tenants/bulk', { config: ADMIN }, async (request, reply) => {
+    const action = field(request.body, 'action') as BulkAction
+    const keys = [...new Set(fields(request.body, 'tenants').flatMap((v) => v.split(/\s+/)).filter((k) => UUID_PATTERN.test(k)))].slice(0, 500)
+    const back = field(request.body, 'back').startsWith(base) ? field(request.body, 'back') : base
+    if (!BULK_ACTIONS.includes(action)) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Choose an action for the selected tenants.' })
+    if (action === 'attach' && !canClusters(request)) return await renderPage(ctx, request, reply, 'error', 'Not allowed', { message: 'Attaching to a cluster needs the manage_tenant_groups permission.' }, 403)
+    const chosen = keys.length === 0 ? [] : (await tenancy.tenants.list({ keys })).tenants
+    if (chosen.length === 0) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Select at least one tenant first.' })
+    const clusterId = field(request.body, 'cluster')
+    const cluster = action === 'attach' ? (UUID_PATTERN.test(clusterId) ? await tenancy.clusters.find(clusterId) : null) : null
+    if (action === 'attach' && cluster === null) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Choose the cluster to attach the selected tenants to.' })
+    const names = chosen.map((t) => t.identifier).join(', ')
+    if (field(request.body, 'confirmed') !== 'yes') {
+      const what: Record<BulkAction, [string, string]> = {
+        suspend: [`Suspend ${chosen.length} tenant(s)?`, `${names} will answer 403 to every request until activated again. Their data stays.`],
+        activate: [`Activate ${chosen.length} tenant(s)?`, `${names} will serve requests again.`],
+        migrate: [`Migrate ${chosen.length} tenant(s)?`, `Pending migrations run in the databases of ${names}.`],
+        attach: [`Attach ${chosen.length} tenant(s) to "${cluster?.name ?? ''}"?`, `${names} move to "${cluster?.name ?? ''}"${cluster?.parentTenantId == null ? `; ${chosen[0]?.identifier ?? ''} becomes its Parent Tenant` : ''}. A tenant that is the Parent Tenant of another cluster with other tenants is refused.`]
+      }
+      return await confirmPage(ctx, request, reply, {
+        question: what[action][0],
+        consequence: what[action][1],
+        action: `${base}/bulk`,
+        fields: { action, back, confirmed: 'yes', cluster: clusterId, tenants: chosen.map((t) => t.key).join(' ') },
+        confirmLabel: what[action][0].replace(/\?$/, ''),
+        cancel: back,
+        danger: action === 'suspend'
+      })
+    }
+    const done: string[] = []
+    const refused: string[] = []
+    for (const tenant of chosen) {
+      try {
+        if (action === 'suspend') { if (tenant.status !== 'active') throw new Error('not active'); await tenancy.suspend(tenant) }
+        if (action === 'activate') { if (tenant.status !== 'suspended') throw new Error('not suspended'); await tenancy.activate(tenant) }
+        if (action === 'migrate') { const [r] = await tenancy.migrate({ tenants: [tenant.key] }); if (r === undefined || !r.ok) throw new Error(r?.error ?? 'failed') }
+        if (action === 'attach' && cluster !== null) await tenancy.clusters.move(tenant.key, cluster.id)
+        done.push(tenant.identifier)
+        await ctx.audit.recordFor(request, action === 'attach' ? 'cluster.attach' : `tenant.${action}`, { tenant: who(tenant), cluster: cluster === null ? null : { id: cluster.id, name: cluster.name }, change: { bulk: true } })
+      } catch (error) {
+        refused.push(`${tenant.identifier} (${userError(error) ?? (error as Error).message})`)
+      }
+    }
+    const verb: Record<BulkAction, string> = { suspend: 'Suspended', activate: 'Activated', migrate: 'Migrated', attach: `Attached to "${cluster?.name ?? ''}"` }
+    const text = `${verb[action]}: ${done.length === 0 ? 'none' : done.join(', ')}.${refused.length === 0 ? '' : ` Not done: ${refused.join('; ')}.`}`
+    return await redirectWith(ctx, request, reply, back, { type: refused.length === 0 ? 'success' : 'error', text })
+  })
+
   const formPage = async (request: FastifyRequest, reply: FastifyReply, values: TenantFormValues, errors: FieldErrors, tenant: Tenant | null, status = 200): Promise<FastifyReply> =>
-    await renderPage(ctx, request, reply, 'tenants/form', tenant === null ? 'New tenant' : `Edit ${tenant.identifier}`, { values, errors, tenant, clusters: await clusters(), action: tenant === null ? `${base}/new` : `${base}/${tenant.key}/edit` }, status)
+    await renderPage(ctx, request, reply, 'tenants/form', tenant === null ? 'New tenant' : `Edit ${tenant.identifier}`, { values, errors, tenant, clusterView: canClusters(request), clusters: await clusters(request), action: tenant === null ? `${base}/new` : `${base}/${tenant.key}/edit` }, status)
 
   app.get('/tenants/new', { config: ADMIN }, async (request, reply) => {
     return await formPage(request, reply, { identifier: '', name: '', domains: '', cluster: '' }, {}, null)
@@ -72,33 +146,33 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.post('/tenants/new', { config: ADMIN }, async (request, reply) => {
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, true)
+    const values = readTenantForm(request.body, centralDomains(), errors, true)
+    // Without manage_tenant_groups the form has no cluster, and a posted one is not taken.
+    if (!canClusters(request)) values.cluster = ''
+    if (values.cluster !== '' && errors.cluster === undefined && await tenancy.clusters.find(values.cluster) === null) errors.cluster = 'That cluster no longer exists; choose another.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     let tenant: Tenant
     try {
       tenant = await tenancy.create({ identifier: values.identifier, name: values.name, domains: values.domainList })
     } catch (error) {
-      const code = (error as { code?: string }).code
+      const code = (error as { code?: string }).code ?? ''
       if (code === 'FST_TENANCY_PROVISIONING_FAILED') {
         const failed = await tenancy.tenants.find(values.identifier)
         if (failed !== null) return await redirectWith(ctx, request, reply, `${base}/${failed.key}`, { type: 'error', text: (error as Error).message })
       }
       const message = userError(error)
       if (message === null) throw error
-      if (code === 'FST_TENANCY_DOMAIN_TAKEN' || code === 'FST_TENANCY_INVALID_DOMAIN') errors.domains = message
-      else errors.identifier = message
+      errors[fieldOf(code)] = message
       return await formPage(request, reply, values, errors, null, 422)
     }
+    let joined = ''
     if (values.cluster !== '') {
-      try {
-        await tenancy.clusters.move(tenant.key, values.cluster)
-      } catch (error) {
-        const message = userError(error)
-        if (message === null) throw error
-        return await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type: 'error', text: `Tenant created, but not added to the cluster: ${message}` })
-      }
+      // A new tenant joining a cluster never breaks its rule; it only becomes the parent of an empty one.
+      tenant = await tenancy.update(tenant, { clusterId: values.cluster })
+      joined = ' It joined the cluster.'
     }
-    return await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type: 'success', text: `Tenant ${tenant.identifier} created with its own database.` })
+    await ctx.audit.recordFor(request, 'tenant.create', { tenant: who(tenant), change: { identifier: tenant.identifier, name: tenant.name, domains: values.domainList, ...(values.cluster === '' ? {} : { clusterId: values.cluster }) } })
+    return await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type: 'success', text: `Tenant ${tenant.identifier} created with its own database.${joined}` })
   })
 
   app.get('/tenants/:key', { config: ADMIN }, async (request, reply) => {
@@ -114,18 +188,23 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
         migrationsError = 'The tenant database cannot be reached right now.'
       }
     }
-    const row = await listing(tenant)
+    const row = await listing(tenant.key)
     const domains = await tenancy.domains.list(tenant)
     const users = await db('select u.global_id, u.name, u.email from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? order by u.name', [tenant.key])
+    const copies = tenant.status === 'active' || tenant.status === 'suspended' ? await tenantCopies(tenancy, tenant) : []
+    const history = await ctx.audit.list({ tenantKey: tenant.key, pageSize: 10 })
     return await renderPage(ctx, request, reply, 'tenants/show', tenant.identifier, {
-      tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row?.failureReason ?? null, created: row?.createdAt },
-      cluster: row?.cluster ?? null,
+      tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row?.failureReason ?? null, created: row?.createdAt ?? null },
+      clusterView: canClusters(request),
+      cluster: canClusters(request) ? row?.cluster ?? null : null,
       database: { name: target.name, host: target.host, schema: target.schema },
       migrations,
       migrationsError,
-      domains,
+      domains: domains.map((d) => ({ id: d.id, domain: d.domain, primary: d.primary })),
       users: users.map((u) => ({ globalId: u.global_id, name: u.name, email: u.email })),
+      copies,
       operations: await tenantOperationsView(ctx, request, tenant),
+      history: history.entries.map((e) => ({ at: e.at.toISOString().slice(0, 16).replace('T', ' '), actor: e.actorEmail, action: e.action })),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
       domainValue: '',
@@ -136,16 +215,17 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const back = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant, type: 'success' | 'error', text: string): Promise<FastifyReply> =>
     await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type, text })
 
-  /** The domain a `/domains/:id/...` URL names, when it is this tenant's. */
-  const domainOf = async (request: FastifyRequest, tenant: Tenant): Promise<string | null> => {
+  /** The tenant's domain with the id in the URL, or null. */
+  const domainOf = async (request: FastifyRequest, tenant: Tenant): Promise<{ id: number, domain: string, primary: boolean } | null> => {
     const id = Number((request.params as { id: string }).id)
-    return (await tenancy.domains.list(tenant)).find((d) => d.id === id)?.domain ?? null
+    return (await tenancy.domains.list(tenant)).find((d) => d.id === id) ?? null
   }
 
   app.post('/tenants/:key/domains', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const domain = field(request.body, 'domain').slice(0, 300)
+    if ((await tenancy.domains.list(tenant)).some((d) => d.domain === domain)) return await back(request, reply, tenant, 'error', `The domain "${domain}" is not valid here: ${tenant.identifier} has it already.`)
     try {
       await tenancy.domains.add(tenant, domain)
     } catch (error) {
@@ -153,31 +233,50 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       if (message === null) throw error
       return await back(request, reply, tenant, 'error', message)
     }
+    await ctx.audit.recordFor(request, 'tenant.domain.add', { tenant: who(tenant), change: { domain } })
     return await back(request, reply, tenant, 'success', `Domain ${domain} added.`)
+  })
+
+  app.get('/tenants/:key/domains/:id/delete', { config: ADMIN }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const domain = await domainOf(request, tenant)
+    if (domain === null) return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That domain is not this tenant\'s.' }, 404)
+    return await confirmPage(ctx, request, reply, {
+      question: `Remove ${domain.domain} from ${tenant.identifier}?`,
+      consequence: `Requests to ${domain.domain} will no longer reach ${tenant.identifier}.${domain.primary ? ' It is the primary domain: another domain becomes primary.' : ''}`,
+      action: `${base}/${tenant.key}/domains/${domain.id}/delete`,
+      confirmLabel: `Remove ${domain.domain}`,
+      cancel: `${base}/${tenant.key}`,
+      danger: true
+    })
   })
 
   app.post('/tenants/:key/domains/:id/delete', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const found = await domainOf(request, tenant)
-    if (found === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
-    await tenancy.domains.remove(tenant, found)
-    return await back(request, reply, tenant, 'success', `Domain ${found} removed.`)
+    const domain = await domainOf(request, tenant)
+    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    await tenancy.domains.remove(tenant, domain.domain)
+    await ctx.audit.recordFor(request, 'tenant.domain.remove', { tenant: who(tenant), change: { domain: domain.domain } })
+    return await back(request, reply, tenant, 'success', `Domain ${domain.domain} removed.`)
   })
 
   app.post('/tenants/:key/domains/:id/primary', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const found = await domainOf(request, tenant)
-    if (found === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
-    await tenancy.domains.makePrimary(tenant, found)
-    return await back(request, reply, tenant, 'success', `${found} is now the primary domain.`)
+    const domain = await domainOf(request, tenant)
+    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    await tenancy.domains.makePrimary(tenant, domain.domain)
+    await ctx.audit.recordFor(request, 'tenant.domain.primary', { tenant: who(tenant), change: { domain: domain.domain } })
+    return await back(request, reply, tenant, 'success', `${domain.domain} is now the primary domain.`)
   })
 
   app.post('/tenants/:key/migrate', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const [result] = await tenancy.migrate({ tenants: [tenant.key] })
+    await ctx.audit.recordFor(request, 'tenant.migrate', { tenant: who(tenant), change: { ok: result?.ok === true, migrations: result?.migrations ?? [], error: result?.error ?? null } })
     if (result === undefined || !result.ok) return await back(request, reply, tenant, 'error', `Migrations failed: ${result?.error ?? 'unknown error'}`)
     return await back(request, reply, tenant, 'success', result.migrations.length === 0 ? 'Migrations are up to date.' : `Ran ${result.migrations.length} migration(s): ${result.migrations.join(', ')}.`)
   })
@@ -191,7 +290,26 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     } catch (error) {
       return await back(request, reply, tenant, 'error', (error as Error).message)
     }
+    await ctx.audit.recordFor(request, 'tenant.provision', { tenant: who(tenant) })
     return await back(request, reply, tenant, 'success', `Tenant ${tenant.identifier} provisioned and active.`)
+  })
+
+  app.get('/tenants/:key/status', { config: ADMIN }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const suspend = tenant.status === 'active'
+    if (!suspend && tenant.status !== 'suspended') return await back(request, reply, tenant, 'error', 'Only an active tenant can be suspended, and only a suspended one reactivated.')
+    return await confirmPage(ctx, request, reply, {
+      question: suspend ? `Suspend ${tenant.identifier}?` : `Reactivate ${tenant.identifier}?`,
+      consequence: suspend
+        ? `Every request to ${tenant.identifier} will get 403 until it is reactivated. Its database, domains and users stay.`
+        : `${tenant.identifier} will serve requests again.`,
+      action: `${base}/${tenant.key}/status`,
+      fields: { status: suspend ? 'suspended' : 'active' },
+      confirmLabel: suspend ? `Suspend ${tenant.identifier}` : `Reactivate ${tenant.identifier}`,
+      cancel: `${base}/${tenant.key}`,
+      danger: suspend
+    })
   })
 
   app.post('/tenants/:key/status', { config: ADMIN }, async (request, reply) => {
@@ -201,45 +319,45 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (!((tenant.status === 'active' && wanted === 'suspended') || (tenant.status === 'suspended' && wanted === 'active'))) {
       return await back(request, reply, tenant, 'error', 'Only an active tenant can be suspended, and only a suspended one reactivated.')
     }
-    try {
-      if (wanted === 'suspended') await tenancy.suspend(tenant)
-      else await tenancy.activate(tenant)
-    } catch (error) {
-      // Someone else changed the status meanwhile.
-      const message = userError(error)
-      if (message === null) throw error
-      return await back(request, reply, tenant, 'error', message)
-    }
+    if (wanted === 'suspended') await tenancy.suspend(tenant)
+    else await tenancy.activate(tenant)
+    await ctx.audit.recordFor(request, wanted === 'suspended' ? 'tenant.suspend' : 'tenant.activate', { tenant: who(tenant), change: { status: { from: tenant.status, to: wanted } } })
     return await back(request, reply, tenant, 'success', wanted === 'suspended' ? `Tenant ${tenant.identifier} suspended: its requests get 403.` : `Tenant ${tenant.identifier} is active again.`)
   })
 
   app.get('/tenants/:key/edit', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const cluster = (await listing(tenant))?.cluster?.id ?? ''
-    return await formPage(request, reply, { identifier: tenant.identifier, name: tenant.name, domains: '', cluster }, {}, tenant)
+    const row = await listing(tenant.key)
+    return await formPage(request, reply, { identifier: tenant.identifier, name: tenant.name, domains: '', cluster: canClusters(request) ? row?.cluster?.id ?? '' : '' }, {}, tenant)
   })
 
   app.post('/tenants/:key/edit', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const errors: FieldErrors = {}
-    const values = readTenantForm(request.body, tenancyRuntime(tenancy).options.centralDomains, errors, false)
+    const values = readTenantForm(request.body, centralDomains(), errors, false)
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, tenant, 422)
+    const before = await listing(tenant.key)
+    const fromCluster = before?.cluster?.id ?? null
+    // All or nothing: a refused change (taken identifier, cluster rule) saves no field and shows the form again with the reason on its field.
+    const changes = canClusters(request)
+      ? { identifier: values.identifier, name: values.name, clusterId: values.cluster === '' ? null : values.cluster }
+      : { identifier: values.identifier, name: values.name }
     try {
-      // One change, all or nothing: a refused identifier or cluster move saves none of the fields.
-      await tenancy.update(tenant, { identifier: values.identifier, name: values.name, clusterId: values.cluster === '' ? null : values.cluster })
+      await tenancy.update(tenant, changes)
     } catch (error) {
-      const code = (error as { code?: string }).code
+      const code = (error as { code?: string }).code ?? ''
       const message = userError(error)
       if (message === null) throw error
-      if (code === 'FST_TENANCY_CLUSTER_RULE' || code === 'FST_TENANCY_CLUSTER_NOT_FOUND') {
-        return await back(request, reply, tenant, 'error', `Nothing was saved and the cluster was not changed: ${message}`)
-      }
-      if (code === 'FST_TENANCY_IDENTIFIER_TAKEN' || code === 'FST_TENANCY_INVALID_IDENTIFIER') errors.identifier = message
-      else errors.name = message
+      errors[fieldOf(code)] = message
       return await formPage(request, reply, values, errors, tenant, 422)
     }
+    const change: Record<string, unknown> = {}
+    if (values.identifier !== tenant.identifier) change.identifier = { from: tenant.identifier, to: values.identifier }
+    if (values.name !== tenant.name) change.name = { from: tenant.name, to: values.name }
+    if ('clusterId' in changes && changes.clusterId !== fromCluster) change.clusterId = { from: fromCluster, to: changes.clusterId }
+    await ctx.audit.recordFor(request, 'tenant.update', { tenant: { key: tenant.key, identifier: values.identifier }, change })
     const renamed = values.identifier !== tenant.identifier ? ` Its identifier is now ${values.identifier}: its subdomain and URLs changed.` : ''
     return await back(request, reply, tenant, 'success', `Tenant saved.${renamed}`)
   })
@@ -264,6 +382,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       if (message === null) throw error
       return await back(request, reply, tenant, 'error', message)
     }
+    await ctx.audit.recordFor(request, 'tenant.delete', { tenant: who(tenant) })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Tenant ${tenant.identifier} and its database were deleted.` })
   })
 }

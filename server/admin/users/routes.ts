@@ -6,10 +6,14 @@ import { hashPassword } from '../password.js'
 import { CentralUserEntity } from '../../entities/central/user.entity.js'
 import { TenantUserEntity } from '../../entities/central/tenant-user.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
+import { paging, readListParams, sortHeaders } from '../list-view.js'
+import { confirmPage } from '../confirm.js'
 
 const ADMIN = { admin: 'manage_users' as const }
 const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
-const PAGE_SIZE = 25
+const USER_SORTS = ['name', 'email', 'tenants'] as const
+/** Sort keys to columns: a fixed list, so no query value reaches SQL as a name. */
+const USER_ORDER: Record<typeof USER_SORTS[number], string> = { name: 'lower(u.name)', email: 'u.email', tenants: 'tenants' }
 const RESOURCE = 'users'
 
 interface UserForm { name: string, email: string, password: string }
@@ -52,23 +56,21 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.get('/users', { config: ADMIN }, async (request, reply) => {
     if (!await syncReady(request, reply)) return reply
-    const query = request.query as Record<string, unknown>
-    const q = typeof query.q === 'string' ? query.q.trim().slice(0, 100) : ''
-    const pageAsked = Number.parseInt(typeof query.page === 'string' ? query.page : '1', 10)
+    const params = readListParams(request.query, USER_SORTS, 'name')
+    const q = params.q
     const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
     const where = q === '' ? '' : 'where lower(u.name) like ? or lower(u.email) like ?'
-    const params = q === '' ? [] : [like, like]
-    const total = Number((await db(`select count(*)::int as n from users u ${where}`, params))[0]?.n ?? 0)
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
-    const page = Number.isInteger(pageAsked) && pageAsked > 0 ? Math.min(pageAsked, pages) : 1
+    const args = q === '' ? [] : [like, like]
+    const total = Number((await db(`select count(*)::int as n from users u ${where}`, args))[0]?.n ?? 0)
+    const p = paging(base, params, total, 'name')
     const rows = await db(`select u.global_id, u.name, u.email, (select count(*) from tenant_users p where p.global_user_id = u.global_id)::int as tenants
-      from users u ${where} order by u.name, u.email limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`, params)
-    const link = (p: number): string => `${base}?${new URLSearchParams({ ...(q === '' ? {} : { q }), page: String(p) }).toString()}`
+      from users u ${where} order by ${USER_ORDER[params.sort]} ${params.dir}, u.email limit ${p.limit} offset ${p.offset}`, args)
     return await renderPage(ctx, request, reply, 'users/index', 'Users', {
-      q, total, pageNumber: page, pages,
+      q,
+      any: q !== '' || total > 0,
       users: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })),
-      prev: page > 1 ? link(page - 1) : null,
-      next: page < pages ? link(page + 1) : null
+      paging: p,
+      headers: sortHeaders(base, params, [['name', 'Name'], ['email', 'Email'], ['tenants', 'Tenants']], 'name')
     })
   })
 
@@ -89,6 +91,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const em = tenancy.orm.em.fork()
     const user = em.create(CentralUserEntity, { name: values.name, email: values.email, password: await hashPassword(values.password) } as never)
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.create', { change: { globalId: String(user.globalId), name: values.name, email: values.email } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `User ${values.name} created. Attach it to tenants to copy it into their databases.` })
   })
 
@@ -126,6 +129,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     entity.email = values.email
     if (values.password !== '') entity.password = await hashPassword(values.password)
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.update', { change: { globalId: String(user.global_id), name: { from: user.name, to: values.name }, email: { from: user.email, to: values.email }, password: values.password === '' ? 'kept' : 'changed' } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: 'User saved; the change reaches every tenant where it exists.' })
   })
 
@@ -135,8 +139,27 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
     const tenants = (await Promise.all(keys.map(async (k) => await tenancy.tenants.find(k)))).filter((t) => t !== null)
     if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
-    for (const tenant of tenants) await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
+    for (const tenant of tenants) {
+      await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
+      await ctx.audit.recordFor(request, 'user.attach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
+    }
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
+  })
+
+  app.get('/users/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const key = (request.params as { tenant: string }).tenant
+    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
+    if (tenant === null) return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
+    return await confirmPage(ctx, request, reply, {
+      question: `Detach ${String(user.name)} from ${tenant.identifier}?`,
+      consequence: `This removes ${String(user.name)}'s copy from ${tenant.identifier}'s database. The central user and its copies in other tenants stay.`,
+      action: `${base}/${String(user.global_id)}/detach/${tenant.key}`,
+      confirmLabel: `Detach from ${tenant.identifier}`,
+      cancel: `${base}/${String(user.global_id)}`,
+      danger: true
+    })
   })
 
   app.post('/users/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
@@ -146,6 +169,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
     if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
     await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
+    await ctx.audit.recordFor(request, 'user.detach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
     return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })
   })
 
@@ -161,6 +185,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const em = tenancy.orm.em.fork()
     em.remove(await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id }))
     await em.flush()
+    await ctx.audit.recordFor(request, 'user.delete', { change: { globalId: String(user.global_id), name: user.name, email: user.email } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `User ${user.name} deleted, with its copies in every tenant.` })
   })
 }

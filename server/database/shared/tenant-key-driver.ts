@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import { PostgreSqlConnection, PostgreSqlDriver } from '@mikro-orm/postgresql'
-import { Utils, type Configuration } from '@mikro-orm/core'
+import type { Configuration } from '@mikro-orm/core'
 import { NoTenantContextError } from '../../errors.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import { quoteIdent } from '../names.js'
 import { TENANT_SETTING } from './rls-sql.js'
+import { executePrefixed, settingsPrefix } from '../statement-prefix.js'
 
 /** Signs a tenant key so the database believes it (see rls-sql.ts): `<key>.<sha256 hex>`. */
 export function signedTenant (secret: string, key: string): string {
@@ -20,11 +21,10 @@ export interface TenantKeyDriverOptions {
   schema: string
 }
 
-type RawResult = Array<{ rows: unknown[], rowCount: number }> | { rows: unknown[], rowCount: number }
-
 /**
  * A MikroORM PostgreSQL driver whose every statement names its tenant for
- * row-level security, in the same round trip. MikroORM 6 inlines parameters
+ * row-level security, in the same round trip (statement-prefix.ts, which the
+ * schema strategy uses for its search_path too). MikroORM 6 inlines parameters
  * and sends each statement with the simple query protocol, so
  * `select set_config(..., true); <statement>` runs as one implicit
  * transaction (or inside the transaction MikroORM opened): the setting never
@@ -33,14 +33,14 @@ type RawResult = Array<{ rows: unknown[], rowCount: number }> | { rows: unknown[
  * a tenant context is refused before it is sent.
  */
 export function tenantKeyDriver (options: TenantKeyDriverOptions): typeof PostgreSqlDriver {
-  const searchPath = quoteIdent(options.schema).replaceAll("'", "''")
+  const searchPath = quoteIdent(options.schema)
   const prefixes = new Map<string, string>()
   const prefixFor = (key: string): string => {
     let prefix = prefixes.get(key)
     if (prefix === undefined) {
-      // The key is a checked UUID and the signature hex: nothing here needs quoting beyond the literal quotes.
+      // The key is a checked UUID and the signature hex; settingsPrefix quotes the literals anyway.
       if (!UUID_PATTERN.test(key)) throw new NoTenantContextError(`A statement for tenant "${key.slice(0, 40)}"`)
-      prefix = `select set_config('${TENANT_SETTING}', '${signedTenant(options.secret(), key)}', true), set_config('search_path', '${searchPath}', true); `
+      prefix = settingsPrefix([[TENANT_SETTING, signedTenant(options.secret(), key)], ['search_path', searchPath]])
       if (prefixes.size >= 10_000) prefixes.clear()
       prefixes.set(key, prefix)
     }
@@ -51,24 +51,7 @@ export function tenantKeyDriver (options: TenantKeyDriverOptions): typeof Postgr
     override async execute<T = any> (queryOrKnex: any, params: any[] = [], method: 'all' | 'get' | 'run' = 'all', ctx?: any, loggerContext?: any): Promise<T> {
       const key = options.keyOf()
       if (key === null) throw new NoTenantContextError('A query on a shared tenant table')
-      await this.ensureConnection()
-      if (Utils.isObject(queryOrKnex)) {
-        ctx ??= ((queryOrKnex as any).client.transacting === true ? queryOrKnex : null)
-        const q = (queryOrKnex as any).toSQL()
-        queryOrKnex = q.sql
-        params = q.bindings ?? []
-      }
-      const sql: string = this.config.get('onQuery')(queryOrKnex as string, params)
-      const formatted = this.platform.formatQuery(sql, params)
-      const logged = (this as any).getSql(sql, formatted, loggerContext) as string
-      return await this.executeQuery<T>(logged, async () => {
-        const query = this.getKnex().raw(prefixFor(key) + formatted)
-        if (ctx !== null && ctx !== undefined) query.transacting(ctx)
-        const res = await query as unknown as RawResult
-        // The first result is the set_config's; the statement's own result(s) follow.
-        const own = Array.isArray(res) ? (res.length === 2 ? res[1] : res.slice(1)) : res
-        return this.transformRawResult<T>(own, method)
-      }, { query: sql, params, ...loggerContext })
+      return await executePrefixed<T>(this, prefixFor(key), queryOrKnex, params, method, ctx, loggerContext)
     }
   }
 

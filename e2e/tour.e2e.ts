@@ -1,0 +1,157 @@
+import { test, expect, type Page } from '@playwright/test'
+import { expectAccessible, keepScreenshot, signIn, sql } from './helpers.js'
+import { centralDbUrl } from './env.js'
+
+/**
+ * Every admin page at 1280 px and 390 px, light and dark: axe finds
+ * nothing, the page never scrolls sideways (tables scroll in their own box),
+ * and a screenshot of each is kept in e2e/artifacts/screenshots.
+ */
+const MODES = [
+  { name: 'desktop-light', width: 1280, height: 900, colorScheme: 'light' as const },
+  { name: 'desktop-dark', width: 1280, height: 900, colorScheme: 'dark' as const },
+  { name: 'phone-light', width: 390, height: 844, colorScheme: 'light' as const },
+  { name: 'phone-dark', width: 390, height: 844, colorScheme: 'dark' as const }
+]
+
+async function ids (): Promise<{ acme: string, globex: string, cluster: string, user: string, admin: string }> {
+  const one = async (q: string, p: unknown[] = []): Promise<string> => String((await sql(centralDbUrl(), q, p))[0]?.id)
+  return {
+    acme: await one("select key as id from tenants where identifier = 'acme'"),
+    globex: await one("select key as id from tenants where identifier = 'globex'"),
+    cluster: await one("select id from tenant_clusters where name = 'Tour Region'"),
+    user: await one("select global_id as id from users where email = 'ada@example.test'"),
+    admin: await one('select id from admins order by created_at limit 1')
+  }
+}
+
+async function pages (): Promise<Array<[string, string]>> {
+  const i = await ids()
+  return [
+    ['dashboard', '/admin'],
+    ['tenants', '/admin/tenants'],
+    ['tenant-new', '/admin/tenants/new'],
+    ['tenant', `/admin/tenants/${i.acme}`],
+    ['tenant-edit', `/admin/tenants/${i.acme}/edit`],
+    ['tenant-delete', `/admin/tenants/${i.acme}/delete`],
+    ['clusters', '/admin/clusters'],
+    ['cluster-new', '/admin/clusters/new'],
+    ['cluster', `/admin/clusters/${i.cluster}`],
+    ['cluster-details', `/admin/clusters/${i.cluster}?tab=details`],
+    ['cluster-edit', `/admin/clusters/${i.cluster}/edit`],
+    ['cluster-delete', `/admin/clusters/${i.cluster}/delete`],
+    ['cluster-parent-confirm', `/admin/clusters/${i.cluster}/parent/${i.globex}`],
+    ['cluster-detach-confirm', `/admin/clusters/${i.cluster}/detach/${i.globex}`],
+    ['users', '/admin/users'],
+    ['user-new', '/admin/users/new'],
+    ['user', `/admin/users/${i.user}`],
+    ['user-edit', `/admin/users/${i.user}/edit`],
+    ['user-delete', `/admin/users/${i.user}/delete`],
+    ['user-detach-confirm', `/admin/users/${i.user}/detach/${i.acme}`],
+    ['admins', '/admin/admins'],
+    ['admin-new', '/admin/admins/new'],
+    ['admin-edit', `/admin/admins/${i.admin}/edit`],
+    ['roles', '/admin/admins/roles'],
+    ['audit', '/admin/audit'],
+    ['not-found', '/admin/nothing-here']
+  ]
+}
+
+async function noSidewaysScroll (page: Page, label: string): Promise<void> {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  expect(overflow, `${label} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0)
+}
+
+test.describe.configure({ mode: 'serial' })
+
+test('setup for the tour: a cluster with two tenants and a user in acme', async ({ page }) => {
+  await signIn(page)
+  if ((await sql(centralDbUrl(), "select 1 from tenant_clusters where name = 'Tour Region'")).length === 0) {
+    await page.goto('/admin/clusters/new')
+    await page.getByLabel('Name').fill('Tour Region')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('checkbox', { name: /^acme/ }).check()
+    await page.getByRole('checkbox', { name: /^globex/ }).check()
+    await page.getByRole('button', { name: 'Attach', exact: true }).click()
+    await expect(page.getByRole('status')).toContainText('Attached')
+  }
+  if ((await sql(centralDbUrl(), "select 1 from users where email = 'ada@example.test'")).length === 0) {
+    await page.goto('/admin/users/new')
+    await page.getByLabel('Name').fill('Ada Lovelace')
+    await page.getByLabel('Email').fill('ada@example.test')
+    await page.getByLabel('Password').fill('analytical engine')
+    await page.getByRole('button', { name: 'Create user' }).click()
+    await page.getByLabel('Attach to tenants').selectOption([{ label: 'acme — Acme Corporation' }])
+    await page.getByRole('button', { name: 'Attach' }).click()
+    await expect(page.getByRole('status')).toContainText('Attached to acme')
+  }
+})
+
+for (const mode of MODES) {
+  test.describe(mode.name, () => {
+    test.use({ viewport: { width: mode.width, height: mode.height }, colorScheme: mode.colorScheme })
+
+    test(`every admin page passes axe, fits ${mode.width} px and is kept as a screenshot (${mode.name})`, async ({ page }) => {
+      test.setTimeout(600_000)
+      await page.goto('/admin/login')
+      await expectAccessible(page)
+      await noSidewaysScroll(page, 'login')
+      await keepScreenshot(page, `${mode.name}/login`)
+      await signIn(page)
+      for (const [name, url] of await pages()) {
+        const response = await page.goto(url)
+        expect(response?.status(), url).toBeLessThan(name === 'not-found' ? 500 : 400)
+        await expectAccessible(page)
+        await noSidewaysScroll(page, name)
+        await keepScreenshot(page, `${mode.name}/${name}`)
+      }
+    })
+
+    test(`the Parent Tenant switch shows on and off apart, by colour and aria-checked (${mode.name})`, async ({ page }) => {
+      const i = await ids()
+      await signIn(page)
+      await page.goto(`/admin/clusters/${i.cluster}`)
+      const on = page.locator('.switch[aria-checked="true"]').first()
+      const off = page.locator('.switch[aria-checked="false"]').first()
+      await expect(on).toBeVisible()
+      await expect(off).toBeVisible()
+      const colour = async (l: typeof on): Promise<string> => await l.evaluate((el) => getComputedStyle(el).backgroundColor)
+      expect(await colour(on)).not.toEqual(await colour(off))
+      expect(await on.getAttribute('aria-checked')).toBe('true')
+      expect(await off.getAttribute('aria-checked')).toBe('false')
+      await keepScreenshot(page, `${mode.name}/parent-switch`)
+    })
+  })
+}
+
+test('at 390 px the navigation collapses behind Menu, Sign out stays on screen, and Detach is not cut off', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 })
+  const i = await ids()
+  await signIn(page)
+  const nav = page.getByRole('navigation', { name: 'Main' })
+  await expect(nav).toBeHidden()
+  await page.getByRole('link', { name: 'Menu' }).click()
+  await expect(nav).toBeVisible()
+  await expect(nav.getByRole('link', { name: 'Tenant Groups' })).toBeVisible()
+  await keepScreenshot(page, 'phone-menu-open')
+  const signOut = page.getByRole('button', { name: /Sign out/ })
+  await expect(signOut).toBeInViewport()
+  await page.goto(`/admin/users/${i.user}`)
+  const detach = page.getByRole('button', { name: 'Detach acme' })
+  await detach.scrollIntoViewIfNeeded()
+  await expect(detach).toBeInViewport({ ratio: 1 })
+})
+
+test('the theme switch remembers the operator\'s choice over the system\'s', async ({ page }) => {
+  await page.emulateMedia({ colorScheme: 'light' })
+  await signIn(page)
+  await expect(page.locator('html')).not.toHaveAttribute('data-theme', /.*/)
+  await page.getByRole('button', { name: 'Dark', exact: true }).click()
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark')
+  await page.goto('/admin/tenants')
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark')
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+  await page.getByRole('button', { name: 'Auto', exact: true }).click()
+  await expect(page.locator('html')).not.toHaveAttribute('data-theme', /.*/)
+  expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).not.toEqual(background)
+})

@@ -1,0 +1,105 @@
+import type { MikroORM } from '@mikro-orm/postgresql'
+
+/** Who did it: a signed-in admin, or null for the system (CLI, jobs). */
+export interface AuditActor {
+  id: string
+  email: string
+}
+
+export interface AuditRecord {
+  actor: AuditActor | null
+  /** `<area>.<verb>`, e.g. `tenant.suspend`, `cluster.parent`. */
+  action: string
+  tenant?: { key: string, identifier: string } | null
+  cluster?: { id: string, name: string } | null
+  /** What changed, as JSON (`{ field: { from, to } }` or a short summary); never a secret. */
+  change?: Record<string, unknown>
+}
+
+export interface AuditEntry {
+  id: number
+  at: Date
+  actorId: string | null
+  actorEmail: string
+  action: string
+  tenantKey: string | null
+  tenantIdentifier: string | null
+  clusterId: string | null
+  clusterName: string | null
+  change: Record<string, unknown>
+}
+
+export interface AuditQuery {
+  actorEmail?: string
+  /** Exactly this action, or every action starting with it when it ends with a dot (`tenant.`). */
+  action?: string
+  tenantKey?: string
+  clusterId?: string
+  page?: number
+  pageSize?: number
+}
+
+const SYSTEM = 'system'
+
+function toEntry (r: Record<string, any>): AuditEntry {
+  return {
+    id: Number(r.id),
+    at: new Date(r.at),
+    actorId: r.actor_id,
+    actorEmail: r.actor_email,
+    action: r.action,
+    tenantKey: r.tenant_key,
+    tenantIdentifier: r.tenant_identifier,
+    clusterId: r.cluster_id,
+    clusterName: r.cluster_name,
+    change: (typeof r.change === 'string' ? JSON.parse(r.change) : r.change) ?? {}
+  }
+}
+
+/**
+ * The audit log of admin actions: who did what, to which tenant or cluster,
+ * when, and what changed. Names are copied into each entry, so an entry still
+ * reads right after the tenant, cluster or admin it names is renamed or gone.
+ */
+export class AuditLog {
+  constructor (private readonly orm: MikroORM) {}
+
+  async record (entry: AuditRecord): Promise<void> {
+    await this.orm.em.getConnection().execute(
+      `insert into admin_audit_log (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change)
+       values (?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
+      [entry.actor?.id ?? null, entry.actor?.email ?? SYSTEM, entry.action.slice(0, 64),
+        entry.tenant?.key ?? null, entry.tenant?.identifier ?? null, entry.cluster?.id ?? null, entry.cluster?.name ?? null,
+        JSON.stringify(entry.change ?? {})], 'run')
+  }
+
+  /** Records an action by the request's signed-in admin. */
+  async recordFor (request: { admin: AuditActor | null }, action: string, details: Omit<AuditRecord, 'actor' | 'action'> = {}): Promise<void> {
+    await this.record({ actor: request.admin === null ? null : { id: request.admin.id, email: request.admin.email }, action, ...details })
+  }
+
+  /** Entries matching every filter given, newest first, one page at a time. */
+  async list (query: AuditQuery = {}): Promise<{ entries: AuditEntry[], total: number }> {
+    const where: string[] = []
+    const params: unknown[] = []
+    if (query.actorEmail !== undefined && query.actorEmail !== '') { where.push('actor_email = ?'); params.push(query.actorEmail.toLowerCase()) }
+    if (query.action !== undefined && query.action !== '') {
+      if (query.action.endsWith('.')) { where.push("action like ? escape '\\'"); params.push(query.action.replace(/[\\%_]/g, (c) => '\\' + c) + '%') } else { where.push('action = ?'); params.push(query.action) }
+    }
+    if (query.tenantKey !== undefined && query.tenantKey !== '') { where.push('tenant_key = ?'); params.push(query.tenantKey) }
+    if (query.clusterId !== undefined && query.clusterId !== '') { where.push('cluster_id = ?'); params.push(query.clusterId) }
+    const clause = where.length === 0 ? '' : `where ${where.join(' and ')}`
+    const pageSize = Math.min(200, Math.max(1, query.pageSize ?? 50))
+    const page = Math.max(1, query.page ?? 1)
+    const conn = this.orm.em.getConnection()
+    const total = Number((await conn.execute(`select count(*)::int as n from admin_audit_log ${clause}`, params as any[], 'all'))[0]?.n ?? 0)
+    const rows = await conn.execute(`select * from admin_audit_log ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}`, params as any[], 'all')
+    return { entries: rows.map(toEntry), total }
+  }
+
+  /** The distinct actions recorded so far, for a filter's choices. */
+  async actions (): Promise<string[]> {
+    const rows = await this.orm.em.getConnection().execute('select distinct action from admin_audit_log order by action', [], 'all')
+    return rows.map((r) => String(r.action))
+  }
+}

@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify'
+import type { AdminContext } from '../context.js'
+import { renderPage } from '../render.js'
+import { paging, readListParams } from '../list-view.js'
+import { UUID_PATTERN } from '../../tenant.js'
+
+/** The audit log, listed newest first and filtered by who, what, tenant or cluster. */
+export function auditRoutes (app: FastifyInstance, ctx: AdminContext): void {
+  const base = `${ctx.prefix}/audit`
+  app.get('/audit', { config: { admin: 'manage_admins' } }, async (request, reply) => {
+    const raw = request.query as Record<string, unknown>
+    const text = (v: unknown): string => typeof v === 'string' ? v.trim().slice(0, 255) : ''
+    const canClusters = request.admin?.permissions.has('manage_tenant_groups') === true
+    const filters = {
+      actor: text(raw.actor).toLowerCase(),
+      action: /^[a-z0-9_.-]*$/.test(text(raw.action)) ? text(raw.action) : '',
+      tenant: UUID_PATTERN.test(text(raw.tenant)) ? text(raw.tenant) : '',
+      cluster: canClusters && UUID_PATTERN.test(text(raw.cluster)) ? text(raw.cluster) : ''
+    }
+    const params = readListParams(raw, ['at'] as const, 'at')
+    const query = { actorEmail: filters.actor, action: filters.action, tenantKey: filters.tenant, clusterId: filters.cluster }
+    const { total } = await ctx.audit.list({ ...query, pageSize: 1 })
+    const p = paging(base, params, total, 'at', filters, 50)
+    const { entries } = await ctx.audit.list({ ...query, page: p.pageNumber, pageSize: 50 })
+    // Without manage_tenant_groups no cluster shows here either.
+    const shown = entries.filter((e) => canClusters || !e.action.startsWith('cluster.')).map((e) => ({
+      at: e.at.toISOString().replace('T', ' ').slice(0, 19),
+      actor: e.actorEmail,
+      action: e.action,
+      tenant: e.tenantIdentifier,
+      tenantKey: e.tenantKey,
+      cluster: canClusters ? e.clusterName : null,
+      change: Object.keys(e.change).length === 0 ? '' : JSON.stringify(e.change)
+    }))
+    const actions = (await ctx.audit.actions()).filter((a) => canClusters || !a.startsWith('cluster.'))
+    return await renderPage(ctx, request, reply, 'audit/index', 'Audit log', { entries: shown, filters, actions, paging: p, canClusters })
+  })
+}

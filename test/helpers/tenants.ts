@@ -1,0 +1,44 @@
+import type { FastifyInstance } from 'fastify'
+import pg from 'pg'
+import { mapLimit } from '../../server/lifecycle/each-tenant.js'
+import type { Tenant } from '../../server/index.js'
+
+/**
+ * Makes `count` tenants named `<tag><i>`, `concurrency` at a time. Each new
+ * database is a `CREATE DATABASE ... TEMPLATE` of the migrated template the
+ * plugin keeps (strategy `database`), so hundreds take seconds, not minutes.
+ */
+export async function makeTenants (app: FastifyInstance, count: number, tag: string, concurrency = 8): Promise<Tenant[]> {
+  return await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => await app.tenancy.create({ identifier: `${tag}${i}` }))
+}
+
+/**
+ * Samples the number of backends connected to databases whose names start
+ * with `prefix` (the tenant databases of one test; its template excluded)
+ * every 10 ms, from a connection of its own, and keeps the peak.
+ */
+export async function connectionSampler (serverUrl: string, prefix: string): Promise<{ peak: () => number, samples: () => number, stop: () => Promise<number> }> {
+  const client = new pg.Client({ connectionString: serverUrl })
+  await client.connect()
+  let peak = 0
+  let samples = 0
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await client.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2', [prefix, prefix + 'template'])
+      peak = Math.max(peak, rows[0]?.n ?? 0)
+      samples++
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+  return {
+    peak: () => peak,
+    samples: () => samples,
+    stop: async () => {
+      running = false
+      await loop
+      await client.end()
+      return peak
+    }
+  }
+}
