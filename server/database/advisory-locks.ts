@@ -52,8 +52,11 @@ export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn:
     done = () => { own.end().catch(() => {}) }
   } else {
     const pooled = await source.connect()
+    // While checked out, the pool does not listen for its errors: a connection lost mid-lock must not be an uncaught 'error'.
+    const ignore = (): void => {}
+    pooled.on('error', ignore)
     client = pooled
-    done = (broken) => { pooled.release(broken) }
+    done = (broken) => { pooled.off('error', ignore); pooled.release(broken) }
   }
   let broken: Error | undefined
   try {
