@@ -1,28 +1,41 @@
-// npm run bench [-- --json] [prefix...]: runs the benchmarks whose figures
-// start with one of the prefixes (all when none), on DATABASE_URL or a
-// throwaway embedded PostgreSQL, and prints a table or one JSON object per figure.
+// npm run bench [-- --json] [--list] [prefix...]: runs the benchmarks with a
+// figure starting with one of the prefixes (all when none), on DATABASE_URL or
+// a throwaway embedded PostgreSQL, and prints a table or one JSON object per
+// figure. --list prints every figure name and runs nothing.
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startEmbeddedPostgres } from '../server/database/embedded-postgres.js'
 import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'
-import { rls } from './rls.js'
+import { rls, rlsFigures } from './rls.js'
 import { syncFanout } from './sync-fanout.js'
+import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
 
-const BENCHMARKS: Array<{ prefix: string, run: (ctx: BenchContext) => Promise<Figure[]> }> = [
-  { prefix: 'overhead', run: overhead },
-  { prefix: 'provision', run: provision },
-  { prefix: 'migrate200', run: migrate200 },
-  { prefix: 'rls', run: rls },
-  { prefix: 'sync', run: syncFanout }
+/**
+ * Each benchmark with the names of the figures it prints, listed here so
+ * `--list` needs to run nothing, and a prefix picks the benchmarks to run.
+ */
+const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) => Promise<Figure[]> }> = [
+  { figures: ['overhead.bare.rps', 'overhead.tenant.rps', 'overhead.ratio', 'overhead.ratio.spread'], run: overhead },
+  { figures: realisticFigures, run: overheadRealistic },
+  { figures: ['provision.template.ms', 'provision.clone.ms', 'provision.migrate.ms', 'provision.speedup'], run: provision },
+  { figures: ['migrate200.c1.s', 'migrate200.c8.s'], run: migrate200 },
+  { figures: connectionsFigures, run: connections },
+  { figures: schemaFigures, run: schemaTenants },
+  { figures: rlsFigures, run: rls },
+  { figures: ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'], run: syncFanout }
 ]
 
-const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false } }, allowPositionals: true })
-const wanted = (name: string): boolean => positionals.length === 0 || positionals.some((p) => name.startsWith(p) || p.startsWith(name))
-const chosen = BENCHMARKS.filter((b) => wanted(b.prefix))
+const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } }, allowPositionals: true })
+const picked = (name: string): boolean => positionals.length === 0 || positionals.some((p) => name.startsWith(p))
+if (values.list) {
+  for (const b of BENCHMARKS) for (const name of b.figures) if (picked(name)) console.log(name)
+  process.exit(0)
+}
+const chosen = BENCHMARKS.filter((b) => b.figures.some(picked))
 if (chosen.length === 0) {
-  console.error(`No benchmark matches ${positionals.join(', ')}; there are: ${BENCHMARKS.map((b) => b.prefix).join(', ')}.`)
+  console.error(`No figure starts with ${positionals.join(', ')}; npm run bench -- --list names them all.`)
   process.exit(2)
 }
 const log = (line: string): void => { (values.json ? console.error : console.log)(`# ${line}`) }
@@ -39,9 +52,10 @@ const figures: Figure[] = []
 let failed = false
 try {
   for (const bench of chosen) {
-    log(`running ${bench.prefix}…`)
+    log(`running ${bench.figures[0]?.split('.')[0] ?? 'benchmark'}…`)
     for (const figure of await bench.run({ serverUrl, log })) {
-      if (positionals.length > 0 && !positionals.some((p) => figure.name.startsWith(p))) continue
+      if (!bench.figures.includes(figure.name)) throw new Error(`figure ${figure.name} is not in its benchmark's list in bench/run.ts`)
+      if (!picked(figure.name)) continue
       figures.push(figure)
       if (values.json) console.log(JSON.stringify({ name: figure.name, value: figure.value, unit: figure.unit }))
     }

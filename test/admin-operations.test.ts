@@ -59,6 +59,11 @@ test('the tenant page shows former names after a rename, switches maintenance on
   const cookie = landed.cookies.find((c) => c.name === 'tenancy_impersonation')?.value
   const seen = await app.inject({ url: '/', headers: { host: 'initech.localhost', cookie: `tenancy_impersonation=${cookie}` } })
   assert.deepEqual(seen.json(), { tenant: 'initech', user: 'user-1', by: 'ops@example.test' })
+  assert.equal((await app.inject({ url: to.pathname + to.search, headers: { host: to.host } })).statusCode, 403, 'the link works once')
+  assert.equal((await app.inject({ method: 'POST', url: '/_tenancy/impersonate/end', headers: { host: 'initech.localhost', cookie: `tenancy_impersonation=${cookie}` } })).statusCode, 303)
+  const audit = await conn.execute('select action, actor_email, change from admin_audit_log where tenant_key = ? and (action like ? or action like ?) order by id', [acme.key, 'tenant.impersonation.%', 'tenant.maintenance.%'], 'all')
+  assert.deepEqual(audit.map((r) => r.action), ['tenant.maintenance.start', 'tenant.maintenance.end', 'tenant.impersonation.issued', 'tenant.impersonation.started', 'tenant.impersonation.refused', 'tenant.impersonation.ended'])
+  assert.ok(audit.every((r) => r.actor_email === 'ops@example.test'), 'each under the admin who acted or made the link')
   const stranger = await client.post(`${page}/impersonate`, { user: 'someone-else' }, { from: page })
   assert.equal(stranger.statusCode, 303)
   assert.match((await client.get(page)).body, /not one of this tenant&#39;s users|not one of this tenant's users/)

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
+import pg from 'pg'
 import { sql } from './helpers/database.js'
 
 const DAY = 24 * 60 * 60 * 1000
@@ -105,4 +106,60 @@ test('while a former name redirects, no other tenant can take it; its own tenant
   assert.equal(home.json().tenant, 'acme', 'the tenant is back at its old name')
   const names = (await app.tenancy.formerNames(acme)).map((f) => f.name)
   assert.deepEqual(names.sort(), ['acme.test', 'initech'], 'its current name is no longer a former one')
+})
+
+test('a name being given up is never taken by another tenant in the same moment: renames racing from two instances', async (t) => {
+  const options = { identification: ['subdomain' as const], centralDomains: ['example.com'] }
+  const one = await buildApp(t, options, routes)
+  const two = await buildApp(t, options, routes, one.central)
+  const a = await one.app.tenancy.create({ identifier: 'name-0' })
+  const b = await two.app.tenancy.create({ identifier: 'bystander' })
+  let taken = 0
+  for (let i = 0; i < 15; i++) {
+    // A leaves name-i for name-(i+1) on one instance while B grabs name-i on the other.
+    const [moved, grabbed] = await Promise.allSettled([
+      one.app.tenancy.update(a, { identifier: `name-${i + 1}` }),
+      two.app.tenancy.update(b, { identifier: `name-${i}` })
+    ])
+    assert.equal(moved.status, 'fulfilled', `round ${i}: the rename goes through`)
+    if (grabbed.status === 'fulfilled') taken++
+    else assert.equal((grabbed.reason as { code?: string }).code, 'FST_TENANCY_IDENTIFIER_TAKEN', `round ${i}: ${String(grabbed.reason)}`)
+  }
+  assert.equal(taken, 0, 'no round handed the old name to the other tenant')
+  assert.equal((await one.app.tenancy.tenants.find(b.key))?.identifier, 'bystander')
+  assert.equal((await one.app.tenancy.formerNames(a)).length, 15)
+})
+
+test('a name freed by a transaction still open cannot be taken by one waiting on it: it waits, then is refused', async (t) => {
+  const { app, central } = await buildApp(t, { identification: ['subdomain', 'domain'], centralDomains: ['example.com'] }, routes)
+  const a = await app.tenancy.create({ identifier: 'old-name', domains: ['old.test'] })
+  const b = await app.tenancy.create({ identifier: 'other' })
+  const first = new pg.Client({ connectionString: central.url })
+  const second = new pg.Client({ connectionString: central.url })
+  await first.connect()
+  await second.connect()
+  try {
+    const secondPid = (await second.query('select pg_backend_pid() as pid')).rows[0].pid
+    const waiting = async (): Promise<void> => {
+      await within(10_000, async () => (await sql(central.url, 'select 1 from pg_stat_activity where pid = $1 and wait_event_type = \'Lock\'', [secondPid])).length === 1)
+    }
+
+    for (const [free, take] of [
+      ['update tenants set identifier = \'new-name\' where key = $1', 'update tenants set identifier = \'old-name\' where key = $1'],
+      ['delete from domains where domain = \'old.test\' and tenant_key = $1', 'insert into domains (domain, tenant_key) values (\'old.test\', $1)']
+    ] as const) {
+      await first.query('begin')
+      await first.query(free, [a.key])
+      const taking = second.query(take, [b.key]).then(() => null, (error: { code?: string, constraint?: string }) => error)
+      await waiting()
+      await first.query('commit')
+      const error = await taking
+      assert.equal(error?.code, '23505', `${take}: refused once the name is a former name`)
+      assert.match(String(error?.constraint), /tenant_former_names_(identifier|domain)/)
+    }
+  } finally {
+    // Before the test's central database is dropped under them.
+    await first.end()
+    await second.end()
+  }
 })

@@ -95,6 +95,16 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     areas: new Set()
   }
   const throttle = new SignInThrottle(app.tenancy.orm, DEFAULT_THROTTLE)
+  // Every impersonation link made, used, refused or ended goes to the audit log, under the admin who made it.
+  const stopAuditingImpersonation = app.tenancy.impersonation.onUse(async (use) => {
+    await ctx.audit.record({
+      actor: use.admin.id === null ? null : { id: use.admin.id, email: use.admin.email ?? '' },
+      action: `tenant.impersonation.${use.action}`,
+      tenant: { key: use.tenant.key, identifier: use.tenant.identifier },
+      change: { user: use.userId, ...(use.reason === undefined ? {} : { reason: use.reason }) }
+    })
+  })
+  app.addHook('onClose', async () => { stopAuditingImpersonation() })
 
   await app.register(async (scope) => {
     await scope.register(cookie, { secret: options.cookieSecret })

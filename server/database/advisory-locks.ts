@@ -15,7 +15,9 @@ export const LockSpace = {
   /** The central migrations, on the central database. */
   centralMigrations: 0x46540003,
   /** A spare being cloned under a scratch name, on its server: a scratch database whose lock is free was left by a crash. */
-  scratch: 0x46540004
+  scratch: 0x46540004,
+  /** A tenant name (identifier or domain) being given up or taken; held by the central database's own triggers (Migration20261125050002). */
+  names: 0x46540005
 } as const
 
 export type LockKey = readonly [space: number, id: number]
@@ -50,8 +52,11 @@ export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn:
     done = () => { own.end().catch(() => {}) }
   } else {
     const pooled = await source.connect()
+    // While checked out, the pool does not listen for its errors: a connection lost mid-lock must not be an uncaught 'error'.
+    const ignore = (): void => {}
+    pooled.on('error', ignore)
     client = pooled
-    done = (broken) => { pooled.release(broken) }
+    done = (broken) => { pooled.off('error', ignore); pooled.release(broken) }
   }
   let broken: Error | undefined
   try {

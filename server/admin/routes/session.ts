@@ -45,7 +45,8 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
       rateLimit: {
         max: signInLimit.max,
         timeWindow: signInLimit.minutes * 60_000,
-        errorResponseBuilder: (_request, context) => new SignInLimitError(context.after)
+        // The window, not the seconds left: the same words for every account and moment (Retry-After has the seconds).
+        errorResponseBuilder: () => new SignInLimitError(`up to ${signInLimit.minutes} minutes`)
       }
     }
   }, async (request, reply) => {

@@ -73,6 +73,7 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
         until: minutes === null ? null : tenancyRuntime(tenancy).options.clock() + minutes * 60_000,
         allow
       })
+      await ctx.audit.recordFor(request, 'tenant.maintenance.start', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { message: started.message, until: started.until?.toISOString() ?? null, allow: started.allow } })
       const link = `${await tenantOrigin(ctx, request, tenant)}/?${BYPASS_PARAMETER}=${started.bypassToken}`
       return await back(request, reply, tenant, 'success', `Tenant ${tenant.identifier} is in maintenance: its pages answer 503. Your bypass link (shown once): ${link}`)
     } catch (error) {
@@ -85,6 +86,7 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     await tenancy.endMaintenance(tenant)
+    await ctx.audit.recordFor(request, 'tenant.maintenance.end', { tenant: { key: tenant.key, identifier: tenant.identifier } })
     return await back(request, reply, tenant, 'success', `Tenant ${tenant.identifier} serves again.`)
   })
 

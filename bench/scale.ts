@@ -1,0 +1,223 @@
+import { execFileSync, fork, type ChildProcess } from 'node:child_process'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import Fastify from 'fastify'
+import pg from 'pg'
+import { v7 as uuidv7 } from 'uuid'
+import { tenancyPlugin, ProjectEntity } from '../server/index.js'
+import { freePort } from '../server/database/embedded-postgres.js'
+import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { benchCentral } from './central.js'
+import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const ROUNDS = 5
+const SECONDS = 3
+const IN_FLIGHT = 32
+const FEW = 10
+
+export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak'] as const
+export const schemaFigures = ['schema.tenants10000.ratio', 'schema.tenants10000.spread'] as const
+export const realisticFigures = ['overhead.realistic.ratio', 'overhead.realistic.spread'] as const
+
+function pin (pid: number, core: number): void {
+  if (cpus().length < 2) return
+  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
+}
+
+async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
+  const port = await freePort()
+  const child = fork(fileURLToPath(new URL('./scale-server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  pin(child.pid as number, 0)
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve())
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${String(code)}`)))
+  })
+  return { port, child }
+}
+
+async function stopServer (child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.send('stop')
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+  })
+}
+
+/** req/s with IN_FLIGHT requests in flight, each naming a tenant `t<n>` drawn from `count` tenants. Every answer must be 200. */
+async function load (port: number, path: string, count: number, seconds: number): Promise<number> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${path}`,
+    connections: IN_FLIGHT,
+    pipelining: 1,
+    duration: seconds,
+    requests: [{ method: 'GET', path, setupRequest: (request: any) => ({ ...request, headers: { ...request.headers, 'x-tenant': `t${Math.floor(Math.random() * count)}` } }) }]
+  } as unknown as autocannon.Options)
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`the server answered ${result.non2xx} non-2xx and ${result.errors} errors`)
+  return result.requests.average
+}
+
+async function sql (url: string, text: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try { return (await c.query(text, params)).rows } finally { await c.end() }
+}
+
+/** Samples, every 10 ms on its own connection, the backends connected to databases starting with `prefix` (the template excluded). */
+async function sampler (serverUrl: string, prefix: string): Promise<{ stop: () => Promise<number> }> {
+  const c = new pg.Client({ connectionString: serverUrl })
+  await c.connect()
+  let peak = 0
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2', [prefix, prefix + 'template'])
+      peak = Math.max(peak, rows[0]?.n ?? 0)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  })()
+  return { stop: async () => { running = false; await loop; await c.end(); return peak } }
+}
+
+/** Tenant rows `t<i>` (keys given), written in bulk: the benchmark measures serving them, not making them. */
+async function insertTenants (centralUrl: string, keys: string[], from: number): Promise<void> {
+  for (let at = 0; at < keys.length; at += 1000) {
+    const chunk = keys.slice(at, at + 1000)
+    await sql(centralUrl, `insert into tenants (key, identifier, resource_key, name, status, database_host)
+      select k::uuid, 't' || (i - 1 + $2::int), gen_random_uuid(), 'Tenant ' || (i - 1 + $2::int), 'active', 'default' from unnest($1::text[]) with ordinality as u(k, i)`, [chunk, from + at])
+  }
+}
+
+/** Alternates FEW and MANY tenants on one server, ROUNDS times; returns the per-round ratios. */
+async function alternate (ctx: BenchContext, label: string, port: number, many: number): Promise<number[]> {
+  await load(port, '/projects', many, 2)
+  await load(port, '/projects', FEW, 2)
+  const ratios: number[] = []
+  for (let i = 0; i < ROUNDS; i++) {
+    const few = await load(port, '/projects', FEW, SECONDS)
+    const lots = await load(port, '/projects', many, SECONDS)
+    ratios.push(lots / few)
+    ctx.log(`${label} round ${i + 1}: ${FEW} tenants ${Math.round(few)} req/s, ${many} tenants ${Math.round(lots)} req/s, ratio ${round(lots / few)}`)
+  }
+  return ratios
+}
+
+/** Strategy `database`: 32 requests in flight over 1,000 tenant databases under a budget of 20 connections, against 10 tenants. */
+export async function connections (ctx: BenchContext): Promise<Figure[]> {
+  const MANY = 1000
+  const central = await benchCentral(ctx.serverUrl)
+  let server: ChildProcess | null = null
+  try {
+    const app = Fastify({ logger: false })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    const first = await app.tenancy.create({ identifier: 'first' })
+    await app.tenancy.run(first, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })
+    const firstDb = app.tenancy.tenants.databaseName(first)
+    await app.close()
+    ctx.log(`connections: cloning ${MANY} tenant databases…`)
+    const keys = Array.from({ length: MANY }, () => uuidv7())
+    const started = performance.now()
+    await mapLimit(keys, 8, async (key) => {
+      await sql(ctx.serverUrl, `create database "${central.prefix}${key.replaceAll('-', '')}" template "${firstDb}"`)
+    })
+    await insertTenants(central.url, keys, 0)
+    ctx.log(`connections: made in ${round((performance.now() - started) / 1000, 1)} s`)
+    pin(process.pid, 1)
+    const s = await startServer(['database', central.url, central.prefix, String(MANY)])
+    server = s.child
+    const peak = await sampler(ctx.serverUrl, central.prefix)
+    let ratios: number[] = []
+    let sampled = 0
+    try {
+      ratios = await alternate(ctx, 'connections', s.port, MANY)
+    } finally {
+      sampled = await peak.stop()
+      ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms)`)
+    }
+    return [
+      { name: 'connections.tenants1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 1,000 tenant databases ÷ over 10, ${IN_FLIGHT} in flight, budget 20, median of ${ROUNDS} alternating rounds; target ≥ 0.25` },
+      { name: 'connections.tenants1000.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
+      { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'tenant connections, pg_stat_activity sampled every 10 ms; target ≤ 20' }
+    ]
+  } finally {
+    if (server !== null) await stopServer(server)
+    await central.drop()
+  }
+}
+
+/** Strategy `schema`: 32 requests in flight over 10,000 schema tenants on one host, against 10. */
+export async function schemaTenants (ctx: BenchContext): Promise<Figure[]> {
+  const MANY = 10_000
+  const central = await benchCentral(ctx.serverUrl)
+  let server: ChildProcess | null = null
+  try {
+    const app = Fastify({ logger: false })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, strategy: 'schema', cache: { listen: false } })
+    const first = await app.tenancy.create({ identifier: 'first' })
+    const firstSchema = app.tenancy.tenants.databaseName(first)
+    await app.close()
+    ctx.log(`schema: making ${MANY} tenant schemas…`)
+    const keys = Array.from({ length: MANY }, () => uuidv7())
+    const started = performance.now()
+    for (let at = 0; at < MANY; at += 500) {
+      const names = keys.slice(at, at + 500).map((k) => central.prefix + k.replaceAll('-', ''))
+      await sql(central.url, names.map((n) => `create schema "${n}"; create table "${n}".projects (like "${firstSchema}".projects including all); insert into "${n}".projects (title, created_at) values ('one', now());`).join('\n'))
+    }
+    await insertTenants(central.url, keys, 0)
+    ctx.log(`schema: made in ${round((performance.now() - started) / 1000, 1)} s`)
+    pin(process.pid, 1)
+    const s = await startServer(['schema', central.url, central.prefix, String(MANY)])
+    server = s.child
+    const ratios = await alternate(ctx, 'schema', s.port, MANY)
+    return [
+      { name: 'schema.tenants10000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 10,000 schema tenants ÷ over 10, ${IN_FLIGHT} in flight, one pool, median of ${ROUNDS} alternating rounds; target ≥ 0.80` },
+      { name: 'schema.tenants10000.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' }
+    ]
+  } finally {
+    if (server !== null) await stopServer(server)
+    await central.drop()
+  }
+}
+
+/**
+ * A tenant route reading one row through request.tenantEm with the logger on
+ * (to a discarded stream), against a plain Fastify + MikroORM app doing the
+ * same read with RequestContext on the same database, alternating A B.
+ */
+export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
+  const central = await benchCentral(ctx.serverUrl)
+  const servers: ChildProcess[] = []
+  try {
+    const app = Fastify({ logger: false })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    // Tenant t0, the only one: every request of both sides reads the same row of the same database.
+    const tenant = await app.tenancy.create({ identifier: 't0' })
+    await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })
+    const url = new URL(central.url)
+    url.pathname = '/' + app.tenancy.tenants.databaseName(tenant)
+    await app.close()
+    pin(process.pid, 1)
+    const tenantSide = await startServer(['tenant-read', central.url, central.prefix])
+    const plainSide = await startServer(['plain-read', central.url, central.prefix, url.toString()])
+    servers.push(tenantSide.child, plainSide.child)
+    await load(plainSide.port, '/read', 1, 2)
+    await load(tenantSide.port, '/read', 1, 2)
+    const ratios: number[] = []
+    for (let i = 0; i < ROUNDS + 1; i++) {
+      const plain = await load(plainSide.port, '/read', 1, SECONDS)
+      const tenanted = await load(tenantSide.port, '/read', 1, SECONDS)
+      ratios.push(tenanted / plain)
+      ctx.log(`overhead.realistic round ${i + 1}: plain ${Math.round(plain)} req/s, tenant ${Math.round(tenanted)} req/s, ratio ${round(tenanted / plain)}`)
+    }
+    return [
+      { name: 'overhead.realistic.ratio', value: round(median(ratios)), unit: 'ratio', note: `tenant route (request.tenantEm, logger on) ÷ plain Fastify + MikroORM with RequestContext, one-row read, median of ${ROUNDS + 1} alternating rounds; target ≥ 0.95` },
+      { name: 'overhead.realistic.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' }
+    ]
+  } finally {
+    for (const child of servers) await stopServer(child)
+    await central.drop()
+  }
+}
