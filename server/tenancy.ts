@@ -256,6 +256,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     impersonation,
     requestStats,
     async start () {
+      // An unmigrated central database is reported at its root (tenants is
+      // missing: run central:migrate), before any other part reads its tables.
+      await orm.em.getConnection().execute('select 1 from tenants limit 0')
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       if (shared !== null) sharedSecret = await assertRlsReady(shared)
       await formerNames.configure()
