@@ -325,6 +325,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   if (strategy !== 'database' && strategy !== 'schema' && strategy !== 'shared') fail('strategy', 'must be "database", "schema" or "shared"')
   if (strategy !== 'shared' && o.shared !== undefined) fail('shared', 'is only for strategy "shared"')
   const shared = strategy === 'shared' ? resolveSharedOptions(o.shared, url) : null
+  // Syncing captures a tenant's changes per pool; strategy shared has one pool for every tenant, so it would
+  // credit them to the wrong tenant. Refused until the syncer names the tenant per change.
+  if (strategy === 'shared' && o.sync !== undefined) fail('sync', 'is not available with strategy "shared" yet: use strategy "database" or "schema" for synced resources')
   const prov: ProvisioningOptions = o.provisioning ?? {}
   if (!plainObject(prov as unknown)) fail('provisioning', 'must be an object')
   if (prov.template !== undefined && typeof prov.template !== 'boolean') fail('provisioning.template', 'must be true or false')

@@ -180,3 +180,33 @@ test('fastify-tenancy tenants:rls --check reports a table without a policy (exit
   const { app } = await buildApp(t, { strategy: 'shared', shared: { url: shared.url } }, () => {}, central)
   assert.equal(tenancyRuntime(app.tenancy).options.strategy, 'shared')
 })
+
+test('the admin panel in strategy shared: an operator creates a tenant (no database), sees it active with the shared migrations, and deletes it with its rows', async (t) => {
+  const { AdminClient, buildAdminApp, makeAdmin } = await import('./helpers/admin.js')
+  const { app, central } = await buildAdminApp(t, { strategy: 'shared' })
+  const admin = await makeAdmin(app, ['manage_tenants'])
+  const client = new AdminClient(app)
+  await client.signIn(admin.email, admin.password)
+  const databases = await sql(central.url, 'select count(*)::int as n from pg_database')
+  const created = await client.post('/admin/tenants/new', { identifier: 'acme', name: 'Acme Corp', domains: 'acme.test', cluster: '' }, { from: '/admin/tenants/new' })
+  assert.equal(created.statusCode, 303)
+  const url = String(created.headers.location)
+  const page = await client.get(url)
+  assert.equal(page.statusCode, 200)
+  assert.match(page.body, /id="tenant-status">active</)
+  assert.match(page.body, /Migration20261122000001_tenant <small>ran/)
+  assert.deepEqual(await sql(central.url, 'select count(*)::int as n from pg_database'), databases)
+  const acme = await app.tenancy.tenants.find('acme') as Tenant
+  await seed(app, acme, ['a1'])
+  const deleted = await client.post(`${url}/delete`, { confirm: 'acme' }, { from: `${url}/delete` })
+  assert.equal(deleted.statusCode, 303)
+  assert.deepEqual(await sql(central.url, 'select key from tenants'), [])
+  assert.deepEqual(await sql(central.url, 'select title from tenant_shared.projects'), [])
+})
+
+test('strategy shared refuses resource syncing at register (it is not available there yet)', async (t) => {
+  const central = await freshCentral(t)
+  await prepareShared(central)
+  const sync = { resources: [{ name: 'projects', central: ProjectEntity, tenant: ProjectEntity, attributes: ['title'] }] }
+  await assert.rejects(buildApp(t, { strategy: 'shared', sync } as any, () => {}, central), { code: 'FST_TENANCY_INVALID_OPTION', message: /sync.*strategy "shared"/ })
+})
