@@ -210,3 +210,24 @@ test('strategy shared refuses resource syncing at register (it is not available 
   const sync = { resources: [{ name: 'projects', central: ProjectEntity, tenant: ProjectEntity, attributes: ['title'] }] }
   await assert.rejects(buildApp(t, { strategy: 'shared', sync } as any, () => {}, central), { code: 'FST_TENANCY_INVALID_OPTION', message: /sync.*strategy "shared"/ })
 })
+
+test('the policy compares the column to the tenant without casting it, so a tenant\'s rows are read through the tenant key index', async (t) => {
+  const { app, central, appUrl } = await sharedApp(t)
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  // Many tenants' rows, so that reading one tenant's few through the index is the plan.
+  await sql(central.url, "insert into tenant_shared.projects (tenant_key, title) select gen_random_uuid(), 'p' || i from generate_series(1, 20000) i")
+  await seed(app, acme, ['a1', 'a2'])
+  await sql(central.url, 'analyze tenant_shared.projects')
+  const secret = await readSecret(central.url)
+  const client = new (await import('pg')).default.Client({ connectionString: appUrl })
+  await client.connect()
+  try {
+    await client.query(`select set_config('fastify_tenancy.tenant', '${signedTenant(secret, acme.key)}', false)`)
+    const plan = (await client.query('explain select title from tenant_shared.projects')).rows.map((r) => r['QUERY PLAN'] as string).join('\n')
+    assert.match(plan, /projects_tenant_key_idx/)
+    assert.match(plan, /Index Cond: \(tenant_key = \(InitPlan 1\)|Index Cond: \(tenant_key = \$0\)/)
+    assert.deepEqual((await client.query('select title from tenant_shared.projects order by title')).rows, [{ title: 'a1' }, { title: 'a2' }])
+  } finally {
+    await client.end()
+  }
+})
