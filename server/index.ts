@@ -1,5 +1,5 @@
 export { tenancyPlugin, default } from './plugin.js'
-export type { TenancyOptions, TenancyDatabaseOptions, ProviderConfig, RouteMode, ResolverName } from './options.js'
+export type { TenancyOptions, TenancyDatabaseOptions, ProviderConfig, RouteMode, ResolverName } from './options/index.js'
 export type { TenancyApi } from './tenancy-api.js'
 export type { TenantDirectory } from './providers/tenant-directory.js'
 export type { ConnectionStats } from './database/tenant-connections.js'

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from './options/index.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
 import { MisconfigurationError, NoTenantContextError } from './errors.js'

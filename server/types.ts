@@ -1,6 +1,6 @@
 // Every augmentation of Fastify's types that fastify-tenancy makes, in one place.
 import type { EntityManager } from '@mikro-orm/postgresql'
-import type { RouteMode } from './options.js'
+import type { RouteMode } from './options/index.js'
 import type { Tenant } from './tenant.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { ImpersonationSession } from './impersonation/impersonation.js'

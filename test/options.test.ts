@@ -4,6 +4,9 @@ import Fastify from 'fastify'
 import { tenancyPlugin, type TenancyOptions } from '../server/index.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { resolveOptions } from '../server/options/index.js'
+import { createCentralOrm } from '../server/database/central.js'
+import { ProjectEntity } from '../server/entities/tenant/index.js'
 
 test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and the message names the option', async (t) => {
   const central = await freshCentral(t)
@@ -126,3 +129,83 @@ async function openConnections (database: string): Promise<number> {
   const rows = await sql<{ n: number }>(url.toString(), 'select count(*)::int as n from pg_stat_activity where datname = $1', [database])
   return Number(rows[0]?.n)
 }
+
+test('values JSON cannot describe are checked by shape: entity schemas, functions, resolver and bootstrapper objects, a MikroORM instance', () => {
+  const db = { url: 'postgres://localhost/central' }
+  const refused: Array<[option: string, options: unknown]> = [
+    ['tenantEntities', { database: db, tenantEntities: [{ name: 'Project' }] }],
+    ['tenantEntities', { database: db, tenantEntities: ['Project'] }],
+    ['identification', { database: db, identification: [{ name: 'query', resolve: 'query' }] }],
+    ['bootstrappers', { database: db, bootstrappers: [{ name: 'x', bootstrap: () => {}, revert: 1 }] }],
+    ['provisioning.steps', { database: db, provisioning: { steps: ['seed'] } }],
+    ['provider.entity', { database: db, provider: { driver: 'orm', entity: 'tenants' } }],
+    ['orm', { database: db, orm: {} }],
+    ['orm', { database: db, orm: { em: {}, close: () => {} } }],
+    ['sync.resources', { database: db, sync: { resources: [{ name: 'users', central: {}, tenant: {}, attributes: ['email'] }] } }]
+  ]
+  for (const [option, options] of refused) {
+    assert.throws(() => resolveOptions(options), (e: any) => e.code === 'FST_TENANCY_INVALID_OPTION' && e.message.startsWith(`Option "${option}" `), option)
+  }
+  // A bootstrapper may be a class instance whose methods sit on its prototype.
+  class Audit { name = 'audit'; async bootstrap (): Promise<void> {} async revert (): Promise<void> {} }
+  const audit = new Audit()
+  const resolved = resolveOptions({ database: db, bootstrappers: [audit], tenantEntities: [ProjectEntity], provisioning: { seeder: async () => {} } })
+  assert.equal(resolved.bootstrappers[0], audit)
+  assert.equal(resolved.tenantEntities[0], ProjectEntity)
+  assert.equal(typeof resolved.provisioning.seeder, 'function')
+  assert.equal(resolved.provisioning.placement, null)
+})
+
+test('an unknown or misspelt option is refused by name, and Fastify\'s own register options are let through', () => {
+  const db = { url: 'postgres://localhost/central' }
+  assert.throws(() => resolveOptions({ database: db, centralDomain: ['example.com'] }), (e: any) => e.code === 'FST_TENANCY_INVALID_OPTION' && e.message.startsWith('Option "centralDomain" is not an option'))
+  assert.throws(() => resolveOptions({ database: { ...db, poolsize: 4 } }), (e: any) => e.message.startsWith('Option "database.poolsize" '))
+  assert.throws(() => resolveOptions({ database: db, cache: { ttl: 5 } }), (e: any) => e.message.startsWith('Option "cache.ttl" '))
+  assert.equal(resolveOptions({ database: db, prefix: '/api', logLevel: 'warn' }).header, 'x-tenant')
+})
+
+test('resolving fills the defaults without changing the app\'s object', () => {
+  const given = { database: { url: 'postgres://localhost/central', hosts: { eu: 'postgres://eu/x', us: 'postgres://us/x' } }, cache: { ttlMs: 5 }, provisioning: { spares: 0 } }
+  const before = JSON.stringify(given)
+  const o = resolveOptions(given)
+  assert.equal(JSON.stringify(given), before)
+  assert.deepEqual(o.database, { url: 'postgres://localhost/central', hosts: given.database.hosts, defaultHost: 'eu', prefix: 'tenant_', suffix: '', poolCap: 50, poolSize: 2, idleTimeoutMs: 10_000, debug: false })
+  assert.deepEqual(o.cache, { max: 10_000, ttlMs: 5, missTtlMs: 2_000, listen: true })
+  assert.deepEqual(o.provisioning, { template: true, spares: 0, seeder: null, steps: null, placement: null })
+  assert.equal(o.sync, null)
+  assert.equal(o.orm, null)
+  // Two resolutions never share a default array.
+  const other = resolveOptions({ database: given.database })
+  other.centralDomains.push('example.com')
+  assert.deepEqual(resolveOptions({ database: given.database }).centralDomains, ['localhost', '127.0.0.1'])
+})
+
+test('an app\'s own MikroORM instance passes the orm option', async (t) => {
+  const central = await freshCentral(t)
+  const orm = createCentralOrm({ url: central.url })
+  t.after(async () => { await orm.close(true) })
+  const o = resolveOptions({ database: { url: central.url }, orm })
+  assert.equal(o.orm, orm)
+})
+
+test('strategy shared needs the shared option and only it takes one; its defaults and central role are filled in', () => {
+  const db = { url: 'postgres://central_role:pw@localhost/central' }
+  const refuses = (options: unknown, option: string): void => {
+    assert.throws(() => resolveOptions(options), (e: any) => e.code === 'FST_TENANCY_INVALID_OPTION' && e.message.startsWith(`Option "${option}" `), option)
+  }
+  refuses({ database: db, strategy: 'shared' }, 'shared')
+  refuses({ database: db, shared: { url: 'postgres://app_role@localhost/shared' } }, 'shared')
+  refuses({ database: db, strategy: 'shared', shared: { url: 'mysql://app@localhost/shared' } }, 'shared.url')
+  refuses({ database: db, strategy: 'shared', shared: { url: 'postgres://central_role@localhost/shared' } }, 'shared.url')
+  refuses({ database: db, strategy: 'shared', shared: { url: 'postgres://app_role@localhost/shared', poolSize: 0 } }, 'shared.poolSize')
+  const o = resolveOptions({ database: db, strategy: 'shared', shared: { url: 'postgres://app_role@localhost/shared' } })
+  assert.deepEqual(o.shared, {
+    url: 'postgres://app_role@localhost/shared',
+    centralUrl: 'postgres://central_role:pw@localhost/shared',
+    centralRole: 'central_role',
+    schema: 'tenant_shared',
+    poolSize: 10,
+    deleteBatch: 1000
+  })
+  assert.equal(resolveOptions({ database: db }).shared, null)
+})

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { TenancyOptions } from '../options.js'
+import type { TenancyOptions } from '../options/index.js'
 import { centralUrl, loadOptions } from './config.js'
 import { CliError, EXIT } from './errors.js'
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { TenancyOptions } from '../options.js'
+import type { TenancyOptions } from '../options/index.js'
 import { CliError, EXIT } from './errors.js'
 import { importDefault } from './modules.js'
 

@@ -18,7 +18,7 @@ export function registerRlsCommands (program: Command, global: () => GlobalOptio
     .option('--check', 'change nothing; list tables without a policy and exit 1 when there are any')
     .option('--json', 'print JSON')
     .action(async (flags: { check?: boolean, json?: boolean }) => {
-      const [{ resolveOptions }, { applyRls, unprotectedTables }] = await Promise.all([import('../../options.js'), import('../../database/shared/rls-policies.js')])
+      const [{ resolveOptions }, { applyRls, unprotectedTables }] = await Promise.all([import('../../options/index.js'), import('../../database/shared/rls-policies.js')])
       let shared
       try {
         shared = resolveOptions(await loadOptions(global().config)).shared

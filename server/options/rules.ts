@@ -1,0 +1,44 @@
+import { InvalidOptionError } from '../errors.js'
+import { refuseLeakyPooling } from '../database/pooler.js'
+import type { ResolvedOptions } from './schema.js'
+
+// Rules across options, which the schema cannot say. Each throws
+// FST_TENANCY_INVALID_OPTION naming the option to change.
+
+const SHIPPED_DRIVERS = ['orm', 'database']
+
+/** Checks the resolved options against each other. */
+export function checkRules (options: ResolvedOptions): void {
+  const { database, provider, providerDrivers } = options
+  // A database name is prefix + 32 hex characters of the key + suffix, and PostgreSQL cuts names at 63.
+  if (database.prefix.length + database.suffix.length + 32 > 63) {
+    throw new InvalidOptionError('database.prefix', 'and database.suffix together must leave room for the 32-character key in a 63-character name')
+  }
+  if (database.hosts[database.defaultHost] === undefined) {
+    throw new InvalidOptionError('database.defaultHost', `must be one of database.hosts (${Object.keys(database.hosts).join(', ')})`)
+  }
+  if (options.strategy === 'shared' && options.shared === null) {
+    throw new InvalidOptionError('shared', 'is required by strategy "shared": give at least { url } (the app role\'s URL of the shared tables\' database)')
+  }
+  if (options.strategy !== 'shared' && options.shared !== null) throw new InvalidOptionError('shared', 'is only for strategy "shared"')
+  // Syncing captures a tenant's changes per pool; strategy shared has one pool for every tenant, so it would
+  // credit them to the wrong tenant. Refused until the syncer names the tenant per change.
+  if (options.strategy === 'shared' && options.sync !== null) {
+    throw new InvalidOptionError('sync', 'is not available with strategy "shared" yet: use strategy "database" or "schema" for synced resources')
+  }
+  for (const name of Object.keys(providerDrivers)) {
+    if (SHIPPED_DRIVERS.includes(name)) throw new InvalidOptionError(`providerDrivers.${name}`, 'is a shipped driver name; choose another')
+  }
+  if (!SHIPPED_DRIVERS.includes(provider.driver) && providerDrivers[provider.driver] === undefined) {
+    throw new InvalidOptionError('provider.driver', `is "${provider.driver}", which is neither "orm", "database" nor a name in providerDrivers`)
+  }
+  // Settings that would serve one tenant's data to another, or go stale, behind a pooler.
+  refuseLeakyPooling({
+    pooler: database.pooler,
+    urls: [database.url, ...Object.values(database.hosts)],
+    listen: options.cache !== false && options.cache.listen,
+    directUrl: database.directUrl,
+    strategy: options.strategy,
+    tenantEntities: options.tenantEntities
+  })
+}
