@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import { tenancyPlugin } from '../server/index.js'
-import { freePort } from '../server/database/embedded-postgres.js'
+import { freePort } from '../server/demo/embedded-postgres.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 

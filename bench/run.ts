@@ -4,7 +4,7 @@
 // figure. --list prints every figure name and runs nothing.
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startEmbeddedPostgres } from '../server/database/embedded-postgres.js'
+import { startEmbeddedPostgres } from '../server/demo/embedded-postgres.js'
 import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'

@@ -253,6 +253,90 @@ export const BusyError = createError(
   503
 )
 
+/** Two changes to the same rows met (a tenant moved between clusters meanwhile); retried a few times, then reported. */
+export const ConcurrentChangeError = createError(
+  'FST_TENANCY_CONCURRENT_CHANGE',
+  'Another change to %s happened at the same moment, and retrying did not get past it; try again.',
+  409
+)
+
+/** The tenant connection manager was closed (the app is shutting down). */
+export const TenancyClosedError = createError(
+  'FST_TENANCY_CLOSED',
+  'fastify-tenancy is closed (app.close() was called), so it opens no tenant connection; send the request to a running instance.',
+  503
+)
+
+/** A tenant's database or schema is gone, so its migrations cannot run. */
+export const TenantDatabaseMissingError = createError(
+  'FST_TENANCY_DATABASE_MISSING',
+  'The %s "%s" does not exist: provision the tenant again (app.tenancy.provision) or delete it.',
+  500
+)
+
+/** Queued synced changes were not all applied in the time given. */
+export const SyncTimeoutError = createError(
+  'FST_TENANCY_SYNC_TIMEOUT',
+  'Synced changes are still waiting after the timeout (%s ms): check that a sync worker runs and the tenant databases answer, or wait longer.',
+  503
+)
+
+/** The command was used wrongly (a flag's value, a task module). Exit code 2. */
+export const CliUsageError = createError(
+  'FST_TENANCY_CLI_USAGE',
+  '%s',
+  400
+)
+
+/** The command cannot get usable plugin options (no DATABASE_URL or config file, a config that fails). Exit code 2. */
+export const CliConfigError = createError(
+  'FST_TENANCY_CLI_CONFIG',
+  '%s',
+  400
+)
+
+/** A file the command was pointed at does not exist. Exit code 2. */
+export const FileNotFoundError = createError(
+  'FST_TENANCY_FILE_NOT_FOUND',
+  'The %s %s does not exist.',
+  400
+)
+
+/** A file the command was pointed at cannot be loaded. Exit code 2. */
+export const FileNotLoadableError = createError(
+  'FST_TENANCY_FILE_NOT_LOADABLE',
+  'Cannot load the %s %s: %s',
+  400
+)
+
+/** An admin account with this email exists already. */
+export const AdminExistsError = createError(
+  'FST_TENANCY_ADMIN_EXISTS',
+  'An admin with the email %s exists already; nothing was created.',
+  409
+)
+
+/** No admin role has this name. */
+export const RoleNotFoundError = createError(
+  'FST_TENANCY_ROLE_NOT_FOUND',
+  'There is no admin role named "%s".',
+  404
+)
+
+/** Something that destroys data was not confirmed. */
+export const NotConfirmedError = createError(
+  'FST_TENANCY_NOT_CONFIRMED',
+  'Not confirmed: nothing was deleted. %s',
+  400
+)
+
+/** The connection that follows other instances' tenant changes was lost (logged; it reconnects by itself). */
+export const ListenerLostError = createError(
+  'FST_TENANCY_LISTENER_LOST',
+  'The tenant change listener %s; the tenant cache is emptied and off until it reconnects, which it does by itself. Check the central database if this repeats.',
+  503
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -266,5 +350,8 @@ export const errorCodes = [
   ClusterNameTakenError, SignInLimitError,
   SyncUnknownGlobalIdError, SyncUnknownResourceError,
   DuplicateHostError, TenantDeletingError,
-  BusyError
+  BusyError,
+  ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
+  CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
+  RoleNotFoundError, NotConfirmedError, ListenerLostError
 ].map((E) => new E().code)

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { sep } from 'node:path'
 import { errorCodes } from '../server/errors.js'
 
 test('the README lists exactly the error codes the library can throw', () => {
@@ -19,4 +20,27 @@ test('every error code is unique and says what to do', async () => {
     assert.ok(error.message.length > 10, name)
     assert.ok(error.statusCode >= 400, name)
   }
+})
+
+// Errors a user can see come from server/errors.ts. A plain Error is kept only
+// where reaching it means a bug or a broken install, never a user's mistake.
+const PLAIN_ERRORS_ALLOWED: Record<string, string> = {
+  'server/package-root.ts': 'the package has no package.json above it: a broken install, not a user mistake'
+}
+
+test('no module under server/ makes its own errors: no new Error(...), error subclasses or hand-made { code } objects', () => {
+  const root = new URL('../', import.meta.url)
+  const files = readdirSync(new URL('server/', root), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.startsWith('demo/'))
+    .map((f) => `server/${f.split(sep).join('/')}`)
+  assert.ok(files.length > 50, 'the scan sees the library')
+  const found: string[] = []
+  for (const file of files) {
+    if (PLAIN_ERRORS_ALLOWED[file] !== undefined) continue
+    const lines = readFileSync(new URL(file, root), 'utf8').split('\n')
+    lines.forEach((line, i) => {
+      if (/new (?:Type|Range|Syntax)?Error\(|extends Error\b|Object\.assign\([^)]*\{\s*code:/.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`)
+    })
+  }
+  assert.deepEqual(found, [], 'register the error in server/errors.ts (and README) instead')
 })

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { startEmbeddedPostgres } from '../server/database/embedded-postgres.js'
+import { startEmbeddedPostgres } from '../server/demo/embedded-postgres.js'
 
 const only = process.argv.slice(2)
 const files = (only.length > 0 ? only : readdirSync('test').filter((f) => f.endsWith('.test.ts')).map((f) => join('test', f))).sort()

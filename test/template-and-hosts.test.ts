@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
-import { startEmbeddedPostgres, type EmbeddedServer } from '../server/database/embedded-postgres.js'
+import { startEmbeddedPostgres, type EmbeddedServer } from '../server/demo/embedded-postgres.js'
 import { ProjectEntity } from '../server/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 

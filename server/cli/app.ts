@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { TenancyOptions } from '../options/index.js'
 import { centralUrl, loadOptions } from './config.js'
-import { CliError, EXIT } from './errors.js'
+import { CliConfigError } from '../errors.js'
 
 /** Options every command takes (before or after the command's name). */
 export interface GlobalOptions {
@@ -38,7 +38,7 @@ export async function withApp<T> (global: GlobalOptions, fn: (app: FastifyInstan
     await app.close().catch(() => {})
     const code = (error as { code?: string }).code
     // Options the plugin refuses are a configuration mistake: exit 2, like a missing config.
-    if (code === 'FST_TENANCY_INVALID_OPTION' || code === 'FST_TENANCY_MISCONFIGURED') throw new CliError(`The tenancy options are not usable: ${(error as Error).message}`, EXIT.usage)
+    if (code === 'FST_TENANCY_INVALID_OPTION' || code === 'FST_TENANCY_MISCONFIGURED') throw new CliConfigError(`The tenancy options are not usable: ${(error as Error).message}`)
     throw error
   }
   try {

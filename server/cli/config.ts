@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { TenancyOptions } from '../options/index.js'
-import { CliError, EXIT } from './errors.js'
+import { CliConfigError } from '../errors.js'
 import { importDefault } from './modules.js'
 
 /** Looked for in the working folder, in this order, when --config is not given. */
@@ -17,7 +17,7 @@ export async function loadOptions (configPath: string | undefined, cwd = process
   if (file !== undefined) return await optionsFromFile(file, cwd)
   const url = env.DATABASE_URL
   if (url === undefined || url.trim() === '') {
-    throw new CliError(`Set DATABASE_URL to the URL of the central database, or give --config <file> (or put ${DEFAULT_CONFIG_FILES.join(', ')} in the working folder) whose default export is the tenancy plugin options.`, EXIT.usage)
+    throw new CliConfigError(`Set DATABASE_URL to the URL of the central database, or give --config <file> (or put ${DEFAULT_CONFIG_FILES.join(', ')} in the working folder) whose default export is the tenancy plugin options.`)
   }
   return { database: { url: url.trim() } }
 }
@@ -28,11 +28,11 @@ async function optionsFromFile (file: string, cwd: string): Promise<TenancyOptio
     try {
       value = await (value as () => unknown)()
     } catch (error) {
-      throw new CliError(`The function exported by ${file} failed: ${(error as Error).message}`, EXIT.usage)
+      throw new CliConfigError(`The function exported by ${file} failed: ${(error as Error).message}`)
     }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new CliError(`${file} must have the tenancy plugin options (or a function returning them) as its default export.`, EXIT.usage)
+    throw new CliConfigError(`${file} must have the tenancy plugin options (or a function returning them) as its default export.`)
   }
   return value as TenancyOptions
 }
@@ -40,6 +40,6 @@ async function optionsFromFile (file: string, cwd: string): Promise<TenancyOptio
 /** The central database URL of the options, or a usage error saying what is missing. */
 export function centralUrl (options: TenancyOptions): string {
   const url = (options as { database?: { url?: unknown } }).database?.url
-  if (typeof url !== 'string' || url.trim() === '') throw new CliError('The tenancy options have no database.url (the URL of the central database).', EXIT.usage)
+  if (typeof url !== 'string' || url.trim() === '') throw new CliConfigError('The tenancy options have no database.url (the URL of the central database).')
   return url
 }

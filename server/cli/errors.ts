@@ -1,14 +1,12 @@
-/** An error the command reports as one sentence, with the exit code it means (1: a failure, 2: wrong usage or configuration). */
-export class CliError extends Error {
-  readonly exitCode: number
-  constructor (message: string, exitCode = 1) {
-    super(message)
-    this.exitCode = exitCode
-  }
-}
-
 /** Exit codes of the command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
+
+// Mistakes in how the command was called or configured exit with 2; every other failure with 1.
+const USAGE_CODES = new Set([
+  'FST_TENANCY_CLI_USAGE', 'FST_TENANCY_CLI_CONFIG', 'FST_TENANCY_FILE_NOT_FOUND', 'FST_TENANCY_FILE_NOT_LOADABLE',
+  // The plugin's options cannot do what was asked (no seeder, an unknown database host): configuration, like a usage mistake.
+  'FST_TENANCY_INVALID_OPTION', 'FST_TENANCY_MISCONFIGURED'
+])
 
 interface ErrorLike {
   message?: string
@@ -17,7 +15,6 @@ interface ErrorLike {
   port?: number
   severity?: string
   errors?: unknown[]
-  exitCode?: number
 }
 
 /** Capitalised, ending with a full stop: what the user reads. */
@@ -33,7 +30,6 @@ export function sentence (text: string): string {
  * without the SQL MikroORM puts in front, a refused connection with what to check.
  */
 export function describeError (error: unknown): { message: string, exitCode: number } {
-  if (error instanceof CliError) return { message: sentence(error.message), exitCode: error.exitCode }
   let e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as ErrorLike
   // Node reports a refused connection to every address of a name (localhost) as one AggregateError without a message.
   if ((e.message ?? '') === '' && Array.isArray(e.errors) && e.errors.length > 0) e = e.errors[0] as ErrorLike
@@ -49,7 +45,6 @@ export function describeError (error: unknown): { message: string, exitCode: num
     return { message: `${sentence(pgMessage)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
   }
   if (code === '3D000' || code === '28P01' || code === '28000') return { message: `${sentence(pgMessage)} Check the database URL.`, exitCode: EXIT.failed }
-  // The plugin's options cannot do what was asked (no seeder, an unknown database host): configuration, like a usage mistake.
-  if (code === 'FST_TENANCY_INVALID_OPTION' || code === 'FST_TENANCY_MISCONFIGURED') return { message: sentence(message), exitCode: EXIT.usage }
-  return { message: sentence(pgMessage), exitCode: typeof e.exitCode === 'number' ? e.exitCode : EXIT.failed }
+  if (USAGE_CODES.has(code)) return { message: sentence(message), exitCode: EXIT.usage }
+  return { message: sentence(pgMessage), exitCode: EXIT.failed }
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { CliError, EXIT } from './errors.js'
+import { FileNotFoundError, FileNotLoadableError } from '../errors.js'
 
 /**
  * The default export of a user's module (a config file, a tenants:run task),
@@ -11,12 +11,12 @@ import { CliError, EXIT } from './errors.js'
  */
 export async function importDefault (path: string, what: string, cwd = process.cwd()): Promise<unknown> {
   const full = resolve(cwd, path)
-  if (!existsSync(full)) throw new CliError(`The ${what} ${path} does not exist.`, EXIT.usage)
+  if (!existsSync(full)) throw new FileNotFoundError(what, path)
   let mod: { default?: unknown }
   try {
     mod = await import(pathToFileURL(full).href) as { default?: unknown }
   } catch (error) {
-    throw new CliError(`Cannot load the ${what} ${path}: ${(error as Error).message}`, EXIT.usage)
+    throw new FileNotLoadableError(what, path, (error as Error).message)
   }
   const value = mod.default
   if (typeof value === 'object' && value !== null && (value as { __esModule?: unknown }).__esModule === true && 'default' in value) {

@@ -1,4 +1,4 @@
-import { ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
+import { ClusterNotFoundError, ClusterRuleError, ConcurrentChangeError, TenantNotFoundError } from '../errors.js'
 
 /** Runs one statement in the caller's transaction. */
 export type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
@@ -66,7 +66,7 @@ export async function checkParent (run: Run, cluster: LockedCluster, parentKey: 
 /**
  * Puts a tenant in a cluster, or in none (null), keeping the rule on both
  * sides, inside the caller's transaction. A tenant moved by someone else
- * meanwhile throws a serialization failure (40001), so the caller runs again.
+ * meanwhile throws FST_TENANCY_CONCURRENT_CHANGE, so the caller runs again.
  */
 export async function moveTenant (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
   const before = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
@@ -76,15 +76,22 @@ export async function moveTenant (run: Run, tenantKey: string, clusterId: string
   const locked = await lockClusters(run, [from, clusterId])
   // Lock the tenant row and make sure no one moved it while we waited for the clusters.
   const now = await run('select tenant_cluster_id from tenants where key = ? for update', [tenantKey])
-  if ((now[0]?.tenant_cluster_id ?? null) !== from) throw Object.assign(new Error('moved meanwhile'), { code: '40001' })
+  if ((now[0]?.tenant_cluster_id ?? null) !== from) throw new ConcurrentChangeError(`tenant ${tenantKey}`)
   await run('update tenants set tenant_cluster_id = ?, updated_at = now() where key = ?', [clusterId, tenantKey])
   if (from !== null) await afterLeaving(run, locked.get(from) as LockedCluster, tenantKey)
   if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as LockedCluster, tenantKey)
 }
 
-/** Turns the database's own refusal (the deferred trigger) into the same clear error. */
+/** Transient conflicts between concurrent transactions (deadlock, serialization, a tenant moved meanwhile): safe to run again. */
+export const RETRYABLE = new Set(['40P01', '40001', 'FST_TENANCY_CONCURRENT_CHANGE'])
+
+/**
+ * Turns the database's own refusal (the deferred trigger) into the same clear
+ * error, and a conflict that retrying did not get past into a registered one.
+ */
 export function asClusterRuleError (error: unknown): unknown {
   const e = error as { code?: string, message?: string }
+  if (e.code === '40P01' || e.code === '40001') return new ConcurrentChangeError('the same tenants or clusters')
   if (e.code === '23514' && String(e.message).includes('fastify_tenancy_cluster_rule')) {
     return new ClusterRuleError('Another change to this cluster happened at the same time and this one would break its rule (a cluster with tenants needs a Parent Tenant from among them). Reload and try again.')
   }

@@ -5,7 +5,7 @@ import type { Tenant } from '../tenant.js'
 import type { TenancyEvents } from '../lifecycle/events.js'
 import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
+import { asClusterRuleError, checkParent, lockClusters, moveTenant, RETRYABLE, type Run } from './rules.js'
 
 export interface ClusterInput {
   name: string
@@ -22,8 +22,6 @@ export interface ClusterRow {
   updatedAt: Date
 }
 
-/** Transient conflicts between concurrent transactions (deadlock, serialization): safe to run again. */
-const RETRYABLE = new Set(['40P01', '40001'])
 
 function toRow (r: Record<string, any>): ClusterRow {
   return { id: r.id, name: r.name, slug: r.slug, description: r.description, parentTenantId: r.parent_tenant_id, createdAt: r.created_at, updatedAt: r.updated_at }

@@ -1,8 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
-import { asClusterRuleError, type Run } from '../clusters/rules.js'
-
-/** Transient conflicts between concurrent transactions (deadlock, serialization): safe to run again. */
-const RETRYABLE = new Set(['40P01', '40001'])
+import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
 
 /**
  * Runs `fn` in one transaction on the central database, again on a deadlock

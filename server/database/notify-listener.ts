@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { MisconfigurationError } from '../errors.js'
 
 export interface NotifyListener {
   close: () => Promise<void>
@@ -12,7 +13,7 @@ export interface NotifyListener {
  * then too, since notifications may have been missed while it was away.
  */
 export function listenOn (url: string, channel: string, onNotify: () => void, onError: (error: Error) => void): NotifyListener {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new TypeError(`Not a channel name: ${channel}`)
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new MisconfigurationError(`"${channel}" cannot be a LISTEN channel: use lowercase letters, digits and underscores.`)
   let client: pg.Client | null = null
   let stopped = false
   let timer: NodeJS.Timeout | undefined

@@ -3,6 +3,7 @@ import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/cor
 import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { ConnectionBudget, busyError, type HostConnectionStats } from './connection-budget.js'
 import { TenantEntityManager } from './tenant-entity-manager.js'
+import { TenancyClosedError } from '../errors.js'
 
 /** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
 export interface TenantLease {
@@ -99,7 +100,7 @@ export class TenantConnections {
 
   /** Borrows the pool of a tenant target (opening it when needed) and forks an EntityManager on it. */
   lease (target: TenantTarget): TenantLease {
-    if (this.closed) throw new Error('The tenant connection manager is closed.')
+    if (this.closed) throw new TenancyClosedError()
     const key = poolKey(target)
     let entry = this.live.get(key)
     if (entry === undefined) {

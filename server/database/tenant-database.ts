@@ -5,6 +5,7 @@ import { tenantMigrations } from '../../migrations/tenant/index.js'
 import { quoteIdent } from './names.js'
 import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { applyStatementSettings } from './tenant-entity-manager.js'
+import { TenantDatabaseMissingError } from '../errors.js'
 
 /** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
 export async function withServer<T> (url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -65,7 +66,7 @@ async function assertTargetExists (target: MigrationTarget): Promise<void> {
   const exists = target.schema === null
     ? await databaseExists(target.server, target.name)
     : await withServer(target.url, async (c) => (await c.query('select 1 from pg_namespace where nspname = $1', [target.schema])).rowCount === 1)
-  if (!exists) throw new Error(`The ${target.schema === null ? 'database' : 'schema'} "${target.name}" does not exist.`)
+  if (!exists) throw new TenantDatabaseMissingError(target.schema === null ? 'database' : 'schema', target.name)
 }
 
 /**

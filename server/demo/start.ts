@@ -2,7 +2,7 @@
 // with demo tenants acme and globex. Data is kept in .data/ between runs.
 import Fastify from 'fastify'
 import pg from 'pg'
-import { startEmbeddedPostgres } from '../database/embedded-postgres.js'
+import { startEmbeddedPostgres } from './embedded-postgres.js'
 import { createCentralOrm, migrateCentral } from '../database/central.js'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'

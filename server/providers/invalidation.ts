@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { ListenerLostError } from '../errors.js'
 
 /** The channel the central database's triggers notify on when tenants or domains change. */
 export const TENANT_CHANGE_CHANNEL = 'fastify_tenancy_tenants'
@@ -87,7 +88,7 @@ export function listenForTenantChanges (options: ChangeListenerOptions): ChangeL
     if (client !== c || stopped) return
     const expected = String(++beat)
     // Heard back: the notification handler below schedules the next one.
-    beatTimer = setTimeout(() => { lost(c, new Error(`The tenant change listener missed its heartbeat (${heartbeatMs} ms); reconnecting.`)) }, heartbeatMs)
+    beatTimer = setTimeout(() => { lost(c, new ListenerLostError(`missed its heartbeat (${heartbeatMs} ms)`)) }, heartbeatMs)
     beatTimer.unref()
     c.query('select pg_notify($1, $2)', [heartbeatChannel, expected]).catch(() => {})
   }
@@ -112,7 +113,7 @@ export function listenForTenantChanges (options: ChangeListenerOptions): ChangeL
       onChange(parseTenantChange(message.payload))
     })
     c.on('error', (error) => { lost(c, error) })
-    c.on('end', () => { lost(c, new Error('The tenant change listener\'s connection ended; reconnecting.')) })
+    c.on('end', () => { lost(c, new ListenerLostError('lost its connection')) })
     try {
       await c.connect()
       backendPid = (c as unknown as { processID?: number }).processID ?? null

@@ -2,6 +2,7 @@ import type { SyncChange } from './change.js'
 import type { CopyStore } from './copy-store.js'
 import type { SyncEmit, SyncEventName } from './events.js'
 import { asProperties, ident, shouldSync, type ResourceSide, type SyncedResource } from './resource.js'
+import { SyncUnknownResourceError } from '../errors.js'
 
 /** One read of the central database: a single statement, never inside a transaction of the syncer's own. */
 export type CentralRead = (sql: string, params: unknown[]) => Promise<Array<Record<string, any>>>
@@ -56,7 +57,7 @@ export class SyncApplier {
   /** Delivers `change` to tenant `tenantKey`. */
   async deliver (change: SyncChange, tenantKey: string): Promise<void> {
     const r = this.resources.get(change.resource)
-    if (r === undefined) throw new Error(`No synced resource is named "${change.resource}".`)
+    if (r === undefined) throw new SyncUnknownResourceError(change.resource)
     const written = change.op === 'update'
       ? await this.update(r, change, tenantKey)
       : await this.reconcile(r, change, tenantKey)

@@ -8,7 +8,7 @@ import type { TenantScope } from '../context/tenant-scope.js'
 import type { TenantConnections } from '../database/tenant-connections.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { QueueService } from '../jobs/queue-service.js'
-import { MisconfigurationError, NoTenantContextError, SyncUnknownGlobalIdError, SyncUnknownResourceError } from '../errors.js'
+import { MisconfigurationError, NoTenantContextError, SyncTimeoutError, SyncUnknownGlobalIdError, SyncUnknownResourceError } from '../errors.js'
 import { mapLimit } from '../lifecycle/each-tenant.js'
 import type { SyncChange } from './change.js'
 import { SyncApplier } from './applier.js'
@@ -225,7 +225,7 @@ export class SyncManager {
       await this.backgroundPass()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
-    throw new Error('Synced changes are still waiting after the timeout.')
+    throw new SyncTimeoutError(timeoutMs)
   }
 
   /** Removes a deleted tenant from every resource's mapping. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import pg from 'pg'
-import { freePort } from '../../server/database/embedded-postgres.js'
+import { freePort } from '../../server/demo/embedded-postgres.js'
 
 export const PGBOUNCER = process.env.PGBOUNCER_PATH ?? '/usr/sbin/pgbouncer'
 

@@ -6,6 +6,7 @@ import { pageOf, readListParams, sortHeaders } from '../list-view.js'
 import { check, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import type { ClusterRow } from '../../clusters/tenant-clusters.js'
+import { ClusterRuleError } from '../../errors.js'
 
 const ADMIN = { admin: 'manage_tenant_groups' as const }
 const SORTS = ['name', 'tenants', 'parent'] as const
@@ -150,7 +151,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.post('/clusters/:id/attach', { config: ADMIN }, async (request, reply) => {
     return await change(request, reply, async (cluster) => {
       const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
-      if (keys.length === 0) throw Object.assign(new Error('Choose at least one tenant to attach.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      if (keys.length === 0) throw new ClusterRuleError('Choose at least one tenant to attach.')
       await clusters.attach(cluster.id, keys)
       await ctx.audit.recordFor(request, 'cluster.attach', { cluster: { id: cluster.id, name: cluster.name }, change: { tenants: keys } })
       const after = await clusters.find(cluster.id)
@@ -207,7 +208,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.post('/clusters/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
     return await change(request, reply, async (cluster) => {
       const key = (request.params as { tenant: string }).tenant
-      if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      if (!UUID_PATTERN.test(key)) throw new ClusterRuleError('That tenant is not in this cluster.')
       const name = await identifiers([key])
       await clusters.detach(cluster.id, key)
       await ctx.audit.recordFor(request, 'cluster.detach', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: name } })
@@ -218,7 +219,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.post('/clusters/:id/parent/:tenant', { config: ADMIN }, async (request, reply) => {
     return await change(request, reply, async (cluster) => {
       const key = (request.params as { tenant: string }).tenant
-      if (!UUID_PATTERN.test(key)) throw Object.assign(new Error('That tenant is not in this cluster.'), { code: 'FST_TENANCY_CLUSTER_RULE' })
+      if (!UUID_PATTERN.test(key)) throw new ClusterRuleError('That tenant is not in this cluster.')
       await clusters.setParent(cluster.id, key)
       await ctx.audit.recordFor(request, 'cluster.parent', { cluster: { id: cluster.id, name: cluster.name }, tenant: { key, identifier: await identifiers([key]) }, change: { parentTenantId: { from: cluster.parentTenantId, to: key } } })
       return `${await identifiers([key])} is now the Parent Tenant of "${cluster.name}".`

@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { generatePassword, hashPassword } from '../../admin/password.js'
 import { EMAIL } from '../../admin/forms.js'
 import { withCentralOrm, type GlobalOptions } from '../app.js'
-import { CliError, EXIT } from '../errors.js'
+import { AdminExistsError, CliUsageError, RoleNotFoundError } from '../../errors.js'
 import { printJson } from '../output.js'
 
 /** The admin panel's password rule. */
@@ -24,18 +24,18 @@ export function registerAdminCommands (program: Command, global: () => GlobalOpt
     .action(async (flags: AdminFlags) => {
       const email = flags.email.trim().toLowerCase()
       const name = flags.name.trim()
-      if (email.length > 255 || !EMAIL.test(email)) throw new CliError(`"${flags.email.slice(0, 100)}" is not an email address.`, EXIT.usage)
-      if (name.length === 0 || name.length > 255) throw new CliError('--name must be 1 to 255 characters.', EXIT.usage)
+      if (email.length > 255 || !EMAIL.test(email)) throw new CliUsageError(`"${flags.email.slice(0, 100)}" is not an email address.`)
+      if (name.length === 0 || name.length > 255) throw new CliUsageError('--name must be 1 to 255 characters.')
       if (flags.password !== undefined && (flags.password.length < PASSWORD_MIN || flags.password.length > PASSWORD_MAX)) {
-        throw new CliError(`The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters; leave --password out to generate one.`, EXIT.usage)
+        throw new CliUsageError(`The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters; leave --password out to generate one.`)
       }
       await withCentralOrm(global(), async (orm) => {
         const conn = orm.em.getConnection()
         const taken = async (): Promise<boolean> => (await conn.execute('select 1 from admins where email = ?', [email], 'all')).length > 0
-        const refuse = (): CliError => new CliError(`An admin with the email ${email} exists already; nothing was created.`)
+        const refuse = (): Error => new AdminExistsError(email)
         if (await taken()) throw refuse()
         const role = (await conn.execute('select id from admin_roles where name = ?', [flags.role], 'all'))[0] as { id: number } | undefined
-        if (role === undefined) throw new CliError(`There is no admin role named "${flags.role}".`)
+        if (role === undefined) throw new RoleNotFoundError(flags.role)
         const password = flags.password ?? generatePassword()
         const id = uuidv7()
         try {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Tenant } from '../../tenant.js'
 import type { TenantChanges } from '../../lifecycle/events.js'
 import { withApp, type GlobalOptions } from '../app.js'
-import { CliError, EXIT } from '../errors.js'
+import { CliUsageError } from '../../errors.js'
 import { printJson } from '../output.js'
 
 /** One tenant by identifier or key; an unknown name is FST_TENANCY_TENANT_NOT_FOUND, as everywhere. */
@@ -34,7 +34,7 @@ export function registerChangeCommands (program: Command, global: () => GlobalOp
       if (flags.identifier !== undefined) changes.identifier = flags.identifier
       if (flags.name !== undefined) changes.name = flags.name
       if (flags.cluster !== undefined) changes.clusterId = flags.cluster === 'none' ? null : flags.cluster
-      if (Object.keys(changes).length === 0) throw new CliError('Give at least one of --identifier, --name or --cluster.', EXIT.usage)
+      if (Object.keys(changes).length === 0) throw new CliUsageError('Give at least one of --identifier, --name or --cluster.')
       await withApp(global(), async (app) => {
         const tenant = await app.tenancy.update(await one(app, name), changes)
         report(flags.json, tenant, `Updated tenant ${tenant.identifier} (${tenant.key}).`)

@@ -6,7 +6,7 @@ import type { FanOutOptions, TenantResult } from '../../lifecycle/tenant-migrati
 import { mapLimit } from '../../lifecycle/each-tenant.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { collectList, concurrency, names } from '../arguments.js'
-import { CliError, EXIT } from '../errors.js'
+import { CliUsageError } from '../../errors.js'
 import { progressReporter, summarize } from '../output.js'
 import { importDefault } from '../modules.js'
 
@@ -62,7 +62,7 @@ async function fanOut (global: GlobalOptions, s: Selection, label: string, work:
 /** Loads a `tenants:run` module; its default export is called once per tenant. */
 async function loadTask (modulePath: string): Promise<(scope: TenantScope) => unknown> {
   const task = await importDefault(modulePath, 'module')
-  if (typeof task !== 'function') throw new CliError(`${modulePath} must export a function as its default export: (scope) => { ... }.`, EXIT.usage)
+  if (typeof task !== 'function') throw new CliUsageError(`${modulePath} must export a function as its default export: (scope) => { ... }.`)
   return task as (scope: TenantScope) => unknown
 }
 

@@ -1,7 +1,8 @@
 import type { Command } from 'commander'
 import type { GlobalOptions } from '../app.js'
 import { loadOptions } from '../config.js'
-import { CliError, EXIT } from '../errors.js'
+import { EXIT } from '../errors.js'
+import { CliConfigError, CliUsageError } from '../../errors.js'
 import { printJson } from '../output.js'
 
 /**
@@ -19,14 +20,14 @@ export function registerRlsCommands (program: Command, global: () => GlobalOptio
     .option('--json', 'print JSON')
     .action(async (flags: { check?: boolean, json?: boolean }) => {
       const [{ resolveOptions }, { applyRls, unprotectedTables }] = await Promise.all([import('../../options/index.js'), import('../../database/shared/rls-policies.js')])
+      const options = await loadOptions(global().config)
       let shared
       try {
-        shared = resolveOptions(await loadOptions(global().config)).shared
+        shared = resolveOptions(options).shared
       } catch (error) {
-        if (error instanceof CliError) throw error
-        throw new CliError(`The tenancy options are not usable: ${(error as Error).message}`, EXIT.usage)
+        throw new CliConfigError(`The tenancy options are not usable: ${(error as Error).message}`)
       }
-      if (shared === null) throw new CliError('tenants:rls is for strategy "shared"; the options use another strategy.', EXIT.usage)
+      if (shared === null) throw new CliUsageError('tenants:rls is for strategy "shared"; the options use another strategy.')
       if (flags.check === true) {
         const missing = await unprotectedTables(shared.centralUrl, shared.schema)
         if (flags.json === true) printJson({ schema: shared.schema, missing })

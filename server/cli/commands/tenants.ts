@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Tenant } from '../../tenant.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { collectList, names } from '../arguments.js'
-import { CliError, EXIT, describeError } from '../errors.js'
+import { EXIT, describeError } from '../errors.js'
+import { NotConfirmedError, TenantNotFoundError } from '../../errors.js'
 import { printJson, printTable } from '../output.js'
 
 interface Listed {
@@ -89,7 +90,7 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
       await withApp(global(), async (app) => {
         const created = await app.tenancy.create({ identifier, name: flags.name, domains, databaseHost: flags.host })
         const [tenant] = await listTenants(app, [created.key])
-        if (tenant === undefined) throw new CliError(`Tenant ${identifier} was created but is gone already.`)
+        if (tenant === undefined) throw new TenantNotFoundError(identifier)
         if (flags.json === true) printJson(tenant)
         else process.stdout.write(`Created tenant ${tenant.identifier} (${tenant.key}), ${tenant.status}, database ${tenant.database} on host ${tenant.host ?? ''}${tenant.domains.length > 0 ? `, domains ${tenant.domains.join(', ')}` : ''}.\n`)
       })
@@ -104,8 +105,8 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
       await withApp(global(), async (app) => {
         const tenants = await app.tenancy.tenants.select(wanted)
         if (flags.force !== true) {
-          if (process.stdin.isTTY !== true) throw new CliError('tenants:delete drops tenant databases: pass --force to delete without a terminal to confirm on.')
-          if (!await confirmOnTerminal(tenants)) throw new CliError('Not confirmed: nothing was deleted.')
+          if (process.stdin.isTTY !== true) throw new NotConfirmedError('tenants:delete drops tenant databases, and there is no terminal to confirm on: pass --force to delete without one.')
+          if (!await confirmOnTerminal(tenants)) throw new NotConfirmedError('Run it again and type the identifier to delete the tenant.')
         }
         const results: Array<{ key: string, identifier: string, deleted: boolean, error?: string }> = []
         for (const t of tenants) {
