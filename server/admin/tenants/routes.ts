@@ -122,9 +122,13 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const refused: string[] = []
     for (const tenant of chosen) {
       try {
-        if (action === 'suspend') { if (tenant.status !== 'active') throw new Error('not active'); await tenancy.suspend(tenant) }
-        if (action === 'activate') { if (tenant.status !== 'suspended') throw new Error('not suspended'); await tenancy.activate(tenant) }
-        if (action === 'migrate') { const [r] = await tenancy.migrate({ tenants: [tenant.key] }); if (r === undefined || !r.ok) throw new Error(r?.error ?? 'failed') }
+        // suspend and activate refuse a tenant in the wrong status themselves (FST_TENANCY_STATUS_TRANSITION).
+        if (action === 'suspend') await tenancy.suspend(tenant)
+        if (action === 'activate') await tenancy.activate(tenant)
+        if (action === 'migrate') {
+          const [r] = await tenancy.migrate({ tenants: [tenant.key] })
+          if (r === undefined || !r.ok) { refused.push(`${tenant.identifier} (${r?.error ?? 'the migration failed'})`); continue }
+        }
         if (action === 'attach' && cluster !== null) await tenancy.clusters.move(tenant.key, cluster.id)
         done.push(tenant.identifier)
         await ctx.audit.recordFor(request, action === 'attach' ? 'cluster.attach' : `tenant.${action}`, { tenant: who(tenant), cluster: cluster === null ? null : { id: cluster.id, name: cluster.name }, change: { bulk: true } })
