@@ -37,6 +37,7 @@ import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
 import { clusterObserver } from './clusters/observer.js'
 import { SyncManager } from './sync/sync-manager.js'
+import { sharedAsTenant } from './sync/shared-tenant.js'
 import { moveTenant } from './clusters/rules.js'
 import { TenantUpdates } from './lifecycle/tenant-updates.js'
 import { TenantStatusChanges } from './lifecycle/tenant-status.js'
@@ -185,7 +186,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const clusters = new TenantClusters({ orm, events, find, invalidate })
   const sync = options.sync === null
     ? null
-    : new SyncManager({ orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) } }, {
+    : new SyncManager({
+      orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
+      // Strategy `shared`: copies and outboxes are the tenant's rows of the shared tables, reached as that tenant.
+      ...(shared === null ? {} : { asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant) })
+    }, {
       ...options.sync,
       // A fan-out never takes more than half of a host's connection budget: requests keep the rest.
       concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor(db.maxConnections / 2)))

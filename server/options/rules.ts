@@ -21,11 +21,6 @@ export function checkRules (options: ResolvedOptions): void {
     throw new InvalidOptionError('shared', 'is required by strategy "shared": give at least { url } (the app role\'s URL of the shared tables\' database)')
   }
   if (options.strategy !== 'shared' && options.shared !== null) throw new InvalidOptionError('shared', 'is only for strategy "shared"')
-  // Syncing captures a tenant's changes per pool; strategy shared has one pool for every tenant, so it would
-  // credit them to the wrong tenant. Refused until the syncer names the tenant per change.
-  if (options.strategy === 'shared' && options.sync !== null) {
-    throw new InvalidOptionError('sync', 'is not available with strategy "shared" yet: use strategy "database" or "schema" for synced resources')
-  }
   for (const name of Object.keys(providerDrivers)) {
     if (SHIPPED_DRIVERS.includes(name)) throw new InvalidOptionError(`providerDrivers.${name}`, 'is a shipped driver name; choose another')
   }

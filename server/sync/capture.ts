@@ -192,7 +192,9 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
  * own transaction. Nothing here touches the central database: the change gets
  * its version when it reaches it.
  */
-export function tenantCapture (resources: SyncedResource[], tenantKey: string, hooks: TenantHooks): EventSubscriber {
+export function tenantCapture (resources: SyncedResource[], tenantKey: string | (() => string), hooks: TenantHooks): EventSubscriber {
+  // A pool of one tenant names it once; the one pool of strategy `shared` names the tenant of each change (its context).
+  const keyOf = typeof tenantKey === 'string' ? () => tenantKey : tenantKey
   const byClass = new Map(resources.map((r) => [r.tenant.className, r]))
   const pending = new WeakSet<EntityManager>()
 
@@ -203,7 +205,7 @@ export function tenantCapture (resources: SyncedResource[], tenantKey: string, h
   }
 
   const record = async (args: EventArgs<any>, change: Omit<SyncChange, 'origin' | 'id'>): Promise<void> => {
-    await runner(args.em)('insert into fastify_tenancy_sync_outbox (change) values (?::jsonb)', [JSON.stringify({ ...change, origin: tenantKey, id: uuidv7() })])
+    await runner(args.em)('insert into fastify_tenancy_sync_outbox (change) values (?::jsonb)', [JSON.stringify({ ...change, origin: keyOf(), id: uuidv7() })])
     pending.add(args.em)
   }
 

@@ -44,7 +44,7 @@ function copyTransaction (run: Run): CopyTransaction {
       const cols = Object.keys(row)
       await run(`insert into ${ident(r.tenant.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')})`, cols.map((c) => row[c]))
       await run(`insert into fastify_tenancy_sync_state as s (resource, global_id, version) values (?, ?, ?)
-        on conflict (resource, global_id) do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
+        on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
     },
     async update (r, globalId, values, version) {
       const cols = Object.keys(values)
@@ -56,7 +56,7 @@ function copyTransaction (run: Run): CopyTransaction {
         `with v as (
            insert into fastify_tenancy_sync_state as s (resource, global_id, version)
            select ?, ?, ? where exists (select 1 from ${copy})
-           on conflict (resource, global_id) do update set version = excluded.version where s.version < excluded.version
+           on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = excluded.version where s.version < excluded.version
            returning 1)
          update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
          where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
@@ -76,14 +76,22 @@ function copyTransaction (run: Run): CopyTransaction {
 /** A leased connection to one tenant's tables, or null when the tenant is gone. */
 export type TenantConnectionLease = (tenantKey: string) => Promise<{ conn: Connection, release: () => void } | null>
 
-/** Copies in each tenant's own database (strategy `database`) or schema (strategy `schema`). */
-export function databaseCopyStore (lease: TenantConnectionLease): CopyStore {
+/** Runs `fn` as tenant `tenantKey` (strategy `shared`: its statements name that tenant), or as is. */
+export type AsTenant = <R>(tenantKey: string, fn: () => Promise<R>) => Promise<R>
+
+/**
+ * Copies in each tenant's own database (strategy `database`), schema
+ * (strategy `schema`), or its rows of the shared tables (strategy `shared`:
+ * `asTenant` makes the tenant the context, so each statement names it, RLS
+ * keeps the copy to it and its tenant key defaults to it).
+ */
+export function databaseCopyStore (lease: TenantConnectionLease, asTenant: AsTenant = async (_key, fn) => await fn()): CopyStore {
   return {
     async transaction (tenantKey, fn) {
       const held = await lease(tenantKey)
       if (held === null) return undefined
       try {
-        return await inTransaction(held.conn, async (run) => await fn(copyTransaction(run)))
+        return await asTenant(tenantKey, async () => await inTransaction(held.conn, async (run) => await fn(copyTransaction(run))))
       } finally {
         held.release()
       }

@@ -13,7 +13,7 @@ import { mapLimit } from '../lifecycle/each-tenant.js'
 import type { SyncChange } from './change.js'
 import { SyncApplier } from './applier.js'
 import { centralCapture, mappingEntities, nextVersion, recordVersion, tenantCapture, updateDeliveries } from './capture.js'
-import { databaseCopyStore, inTransaction, type CopyStore, type Run } from './copy-store.js'
+import { databaseCopyStore, inTransaction, type AsTenant, type CopyStore, type Run } from './copy-store.js'
 import { CentralOutbox, backoffMs, type RetryOptions } from './central-outbox.js'
 import { forwardChange } from './forwarder.js'
 import type { SyncEvent } from './events.js'
@@ -41,6 +41,12 @@ export interface SyncParts {
   emit: (event: SyncEvent) => Promise<void>
   /** Where tenant copies are written (default: each tenant's own database or schema). */
   copies?: CopyStore
+  /**
+   * Strategy `shared` (one pool for every tenant): runs tenant-side work as the
+   * given tenant, so its statements name it; capture then takes the tenant of
+   * each change from its context instead of from the pool.
+   */
+  asTenant?: AsTenant
 }
 
 const DEFAULTS = { concurrency: 16, batchSize: 100, pollIntervalMs: 1000, retry: { minDelayMs: 1000, maxDelayMs: 60_000 } }
@@ -97,7 +103,7 @@ export class SyncManager {
     }
     const list = [...this.resources.values()]
     const read = async (sql: string, params: unknown[]): Promise<Array<Record<string, any>>> => await this.central().execute(sql, params as any[], 'all')
-    const copies = parts.copies ?? databaseCopyStore(async (key) => await this.leaseTenant(key))
+    const copies = parts.copies ?? databaseCopyStore(async (key) => await this.leaseTenant(key), parts.asTenant)
     this.applier = new SyncApplier(this.resources, copies, read, parts.emit)
     this.outbox = new CentralOutbox(read, async (change, tenant) => { await this.applier.deliver(change, tenant) }, {
       concurrency: this.concurrency,
@@ -111,16 +117,31 @@ export class SyncManager {
       record: async (em, run, deliveries) => { await this.record(em, run, deliveries) },
       committed: async (em) => { await this.track(this.deliverRecorded(em)) }
     }))
-    parts.connections.onOpen((events, target) => {
-      events.registerSubscriber(tenantCapture(list, target.key, {
-        guard: (className) => {
-          const scope = parts.scope()
-          if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
-          if (scope.tenant.key !== target.key) throw new MisconfigurationError(`An EntityManager of tenant ${target.key} was used to save a ${className} in the context of tenant ${scope.tenant.identifier}.`)
-        },
-        committed: async () => { await this.track(this.forward(target.key)) }
-      }))
-    })
+    if (parts.asTenant !== undefined) {
+      // One pool for every tenant: the running scope is the tenant of each change (the driver names it per statement).
+      const scopeKey = (className: string): string => {
+        const scope = parts.scope()
+        if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
+        return scope.tenant.key
+      }
+      parts.connections.onOpen((events) => {
+        events.registerSubscriber(tenantCapture(list, () => scopeKey('resource'), {
+          guard: (className) => { scopeKey(className) },
+          committed: async () => { const key = parts.scope()?.tenant.key; if (key !== undefined) await this.track(this.forward(key)) }
+        }))
+      })
+    } else {
+      parts.connections.onOpen((events, target) => {
+        events.registerSubscriber(tenantCapture(list, target.key, {
+          guard: (className) => {
+            const scope = parts.scope()
+            if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
+            if (scope.tenant.key !== target.key) throw new MisconfigurationError(`An EntityManager of tenant ${target.key} was used to save a ${className} in the context of tenant ${scope.tenant.identifier}.`)
+          },
+          committed: async () => { await this.track(this.forward(target.key)) }
+        }))
+      })
+    }
   }
 
   /** Starts the queue (queued mode) and the background delivery; looks once through tenant outboxes left behind. */
@@ -319,7 +340,7 @@ export class SyncManager {
       if (held === null) return
       let rows: Array<Record<string, any>>
       try {
-        rows = await held.conn.execute('select id, change from fastify_tenancy_sync_outbox order by id limit 50', [], 'all')
+        rows = await this.asTenant(tenantKey, async () => await held.conn.execute('select id, change from fastify_tenancy_sync_outbox order by id limit 50', [], 'all'))
       } finally {
         held.release()
       }
@@ -339,7 +360,7 @@ export class SyncManager {
         const again = await this.leaseTenant(tenantKey)
         if (again === null) return
         try {
-          await again.conn.execute('delete from fastify_tenancy_sync_outbox where id = ?', [row.id], 'run')
+          await this.asTenant(tenantKey, async () => await again.conn.execute('delete from fastify_tenancy_sync_outbox where id = ?', [row.id], 'run'))
         } finally {
           again.release()
         }
@@ -358,6 +379,10 @@ export class SyncManager {
     if (tenant === null) return null
     const lease = this.parts.connections.lease(this.parts.targetOf(tenant))
     return { conn: lease.em.getConnection(), release: lease.release }
+  }
+
+  private async asTenant<R> (key: string, fn: () => Promise<R>): Promise<R> {
+    return this.parts.asTenant === undefined ? await fn() : await this.parts.asTenant(key, fn)
   }
 
   private async track<T> (work: Promise<T>): Promise<T> {

@@ -2,8 +2,8 @@ import type pg from 'pg'
 import { withServer } from '../tenant-database.js'
 import { MisconfigurationError } from '../../errors.js'
 import {
-  CENTRAL_POLICY, NOT_TENANT_TABLES, RLS_SCHEMA, TENANT_COLUMN, TENANT_POLICY,
-  grantSql, installSql, perTenantUniqueSql, policySql, tenantColumnSql
+  CENTRAL_POLICY, NOT_TENANT_TABLES, PER_TENANT_PRIMARY_KEYS, RLS_SCHEMA, TENANT_COLUMN, TENANT_POLICY,
+  grantSql, installSql, perTenantPrimaryKeySql, perTenantUniqueSql, policySql, tenantColumnSql
 } from './rls-sql.js'
 
 /** What one table of the shared schema has of the row-level security it needs. */
@@ -74,6 +74,8 @@ export async function applyRls (options: ApplyRlsOptions): Promise<string[]> {
       for (const t of await inspectTables(client, options.schema)) {
         const statements: string[] = []
         if (!t.hasColumn) statements.push(...tenantColumnSql(options.schema, t.table))
+        const key = PER_TENANT_PRIMARY_KEYS[t.table]
+        if (!t.hasColumn && key !== undefined) statements.push(...perTenantPrimaryKeySql(options.schema, t.table, key))
         for (const u of t.globalUniques) statements.push(...perTenantUniqueSql(options.schema, t.table, u.name, u.columns))
         if (!isProtected(t) || !t.centralPolicy) statements.push(...policySql(options.schema, t.table, options.centralRole))
         for (const s of statements) await client.query(s)

@@ -83,6 +83,23 @@ export function policySql (schema: string, table: string, centralRole: string): 
   ]
 }
 
+/**
+ * Tables whose primary key must hold per tenant: the syncer's version per copy
+ * (every tenant holding a copy of the same resource has its own row). The key
+ * keeps its name, which the syncer's upserts name.
+ */
+export const PER_TENANT_PRIMARY_KEYS: Readonly<Record<string, string[]>> = { fastify_tenancy_sync_state: ['resource', 'global_id'] }
+
+/** Makes a table's primary key (tenant_key, its columns), under the same name. */
+export function perTenantPrimaryKeySql (schema: string, table: string, columns: string[]): string[] {
+  const t = qualified(schema, table)
+  const name = quoteIdent(`${table}_pkey`.slice(0, 63))
+  return [
+    `alter table ${t} drop constraint if exists ${name}`,
+    `alter table ${t} add constraint ${name} primary key (${[TENANT_COLUMN, ...columns].map(quoteIdent).join(', ')})`
+  ]
+}
+
 /** Makes a global unique constraint a per-tenant one: (tenant_key, its columns). */
 export function perTenantUniqueSql (schema: string, table: string, constraint: string, columns: string[]): string[] {
   const t = qualified(schema, table)
