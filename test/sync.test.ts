@@ -2,11 +2,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
-import { sql, urlFor } from './helpers/database.js'
+import { sql, urlFor, type CentralDatabase } from './helpers/database.js'
+import { sharedTables, tenantView } from './helpers/shared.js'
 import { CentralUserEntity, TenantUserCopyEntity, TenantUserEntity, type Tenant } from '../server/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 const MODES = ['inline', 'queued'] as const
+const STRATEGIES = ['database', 'shared'] as const
+type Strategy = typeof STRATEGIES[number]
 
 interface World {
   app: FastifyInstance
@@ -28,14 +31,32 @@ async function countWrites (url: string): Promise<void> {
     create trigger users_write_log after insert or update or delete on users for each row execute function log_write();`)
 }
 
-async function world (t: import('node:test').TestContext, mode: typeof MODES[number], extra: Record<string, unknown> = {}): Promise<World> {
+/** Strategy shared: the same trigger on the shared users table, logging into a tenant table (so each tenant counts its own writes). */
+async function countSharedWrites (central: CentralDatabase): Promise<void> {
+  await sharedTables(central, [`create table if not exists write_log (op text);
+    create or replace function log_write() returns trigger language plpgsql as $$ begin
+      begin insert into tenant_shared.write_log values (tg_op); exception when others then null; end; return null; end $$;
+    drop trigger if exists users_write_log on users;
+    create trigger users_write_log after insert or update or delete on users for each row execute function log_write();`])
+}
+
+async function world (t: import('node:test').TestContext, strategy: Strategy, mode: typeof MODES[number], extra: Record<string, unknown> = {}): Promise<World> {
   const { app, central } = await buildApp(t, {
+    strategy,
     identification: ['header'],
     sync: { mode, resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'], ...extra }] }
   })
   const [a, b, c] = [await app.tenancy.create({ identifier: 'a' }), await app.tenancy.create({ identifier: 'b' }), await app.tenancy.create({ identifier: 'c' })] as [Tenant, Tenant, Tenant]
-  const db = (tenant: Tenant): string => urlFor(app.tenancy.tenants.databaseName(tenant))
-  for (const url of [central.url, db(a), db(b), db(c)]) await countWrites(url)
+  // Strategy shared: a tenant's "database" is its rows of the shared tables, seen through a tenant view.
+  const views = new Map<string, string>()
+  if (strategy === 'shared') for (const tenant of [a, b, c]) views.set(tenant.key, await tenantView(central, tenant.key))
+  const db = (tenant: Tenant): string => views.get(tenant.key) ?? urlFor(app.tenancy.tenants.databaseName(tenant))
+  if (strategy === 'shared') {
+    await countWrites(central.url)
+    await countSharedWrites(central)
+  } else {
+    for (const url of [central.url, db(a), db(b), db(c)]) await countWrites(url)
+  }
   return {
     app, central: central.url, a, b, c, db,
     settle: async () => { await app.tenancy.sync!.settle() },
@@ -54,9 +75,11 @@ async function rows (url: string): Promise<Array<Record<string, unknown>>> {
   return await sql(url, 'select global_id, name, email, role from users order by global_id')
 }
 
+for (const strategy of STRATEGIES) {
 for (const mode of MODES) {
-  test(`[${mode}] a user created centrally exists only centrally until attached; attaching copies the whole row`, async (t) => {
-    const w = await world(t, mode)
+  const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
+  test(`[${tag}] a user created centrally exists only centrally until attached; attaching copies the whole row`, async (t) => {
+    const w = await world(t, strategy, mode)
     const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
     assert.match(gid, /^[0-9a-f-]{36}$/, 'a global id is generated')
     await w.settle()
@@ -72,8 +95,8 @@ for (const mode of MODES) {
     assert.deepEqual(await sql(w.db(w.c), 'select * from fastify_tenancy_sync_state'), [], 'the tenant without the user is untouched')
   })
 
-  test(`[${mode}] central updates reach every copy; only synced attributes count; one change makes one write per copy`, async (t) => {
-    const w = await world(t, mode)
+  test(`[${tag}] central updates reach every copy; only synced attributes count; one change makes one write per copy`, async (t) => {
+    const w = await world(t, strategy, mode)
     const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
     await w.app.tenancy.sync!.attach('users', gid, w.a)
     await w.app.tenancy.sync!.attach('users', gid, w.b)
@@ -101,8 +124,8 @@ for (const mode of MODES) {
     assert.equal((await rows(w.db(w.b)))[0]?.role, 'member')
   })
 
-  test(`[${mode}] a tenant update reaches the central row and the other copies; unsynced attributes stay per side`, async (t) => {
-    const w = await world(t, mode)
+  test(`[${tag}] a tenant update reaches the central row and the other copies; unsynced attributes stay per side`, async (t) => {
+    const w = await world(t, strategy, mode)
     const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
     await w.app.tenancy.sync!.attach('users', gid, w.a)
     await w.app.tenancy.sync!.attach('users', gid, w.b)
@@ -121,8 +144,8 @@ for (const mode of MODES) {
     assert.deepEqual(await rows(w.db(w.c)), [])
   })
 
-  test(`[${mode}] a user created in a tenant with a global id creates the central row 1:1 and the pivot, and updates other copies`, async (t) => {
-    const w = await world(t, mode, { creationDefaults: { tenant: () => ({ role: 'guest' }) } })
+  test(`[${tag}] a user created in a tenant with a global id creates the central row 1:1 and the pivot, and updates other copies`, async (t) => {
+    const w = await world(t, strategy, mode, { creationDefaults: { tenant: () => ({ role: 'guest' }) } })
     // Exists centrally and in b already.
     const gid = await centralUser(w, { name: 'Old', email: 'old@x.test' })
     await w.app.tenancy.sync!.attach('users', gid, w.b)
@@ -149,8 +172,8 @@ for (const mode of MODES) {
     assert.deepEqual(await sql(w.central, 'select tenant_key from tenant_users where global_user_id = $1', [fresh]), [{ tenant_key: w.c.key }])
   })
 
-  test(`[${mode}] detaching, deleting a copy, deleting centrally and deleting a tenant each remove what they should`, async (t) => {
-    const w = await world(t, mode)
+  test(`[${tag}] detaching, deleting a copy, deleting centrally and deleting a tenant each remove what they should`, async (t) => {
+    const w = await world(t, strategy, mode)
     const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
     for (const tenant of [w.a, w.b, w.c]) await w.app.tenancy.sync!.attach('users', gid, tenant)
     await w.settle()
@@ -193,8 +216,8 @@ for (const mode of MODES) {
     assert.deepEqual(await sql(w.central, 'select 1 from tenant_users'), [])
   })
 
-  test(`[${mode}] two quick updates end with the later value everywhere, from one side or from two tenants`, async (t) => {
-    const w = await world(t, mode)
+  test(`[${tag}] two quick updates end with the later value everywhere, from one side or from two tenants`, async (t) => {
+    const w = await world(t, strategy, mode)
     const gid = await centralUser(w, { name: 'v0', email: 'v@x.test' })
     for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
     await w.settle()
@@ -213,8 +236,8 @@ for (const mode of MODES) {
     for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, 'select name from users'))[0]?.name, 'from b, later', url)
   })
 
-  test(`[${mode}] a tenant entity saved outside a tenant context is refused`, async (t) => {
-    const w = await world(t, mode)
+  test(`[${tag}] a tenant entity saved outside a tenant context is refused`, async (t) => {
+    const w = await world(t, strategy, mode)
     const lease = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
     try {
       lease.em.create(TenantUserCopyEntity, { name: 'x', email: 'x@x.test', password: 'p' } as never)
@@ -236,8 +259,8 @@ for (const mode of MODES) {
   })
 }
 
-test('resync sends the central values to every copy again, mending a copy changed behind the syncer\'s back', async (t) => {
-  const w = await world(t, 'inline')
+test(`${strategy === 'database' ? '' : `[${strategy}] `}resync sends the central values to every copy again, mending a copy changed behind the syncer's back`, async (t) => {
+  const w = await world(t, strategy, 'inline')
   const gid = await centralUser(w, { name: 'Right', email: 'r@x.test' })
   for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
   await sql(w.db(w.a), "update users set name = 'Drifted'")
@@ -245,3 +268,4 @@ test('resync sends the central values to every copy again, mending a copy change
   for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Right')
   assert.deepEqual(await rows(w.db(w.c)), [])
 })
+}

@@ -49,8 +49,8 @@ export interface CentralHooks {
 
 /** What the tenant capture needs from the sync manager. */
 export interface TenantHooks {
-  /** Throws unless the running code's tenant owns this database. */
-  guard: (className: string) => void
+  /** Throws unless the running code's tenant owns this database (and `em`, a tenant's EntityManager). */
+  guard: (className: string, em: EntityManager) => void
   /** The flush that wrote this tenant's outbox has committed: forward it to the central database. */
   committed: (em: EntityManager) => Promise<void>
 }
@@ -198,9 +198,9 @@ export function tenantCapture (resources: SyncedResource[], tenantKey: string | 
   const byClass = new Map(resources.map((r) => [r.tenant.className, r]))
   const pending = new WeakSet<EntityManager>()
 
-  const guard = (className: string): SyncedResource | undefined => {
+  const guard = (className: string, em: EntityManager): SyncedResource | undefined => {
     const r = byClass.get(className)
-    if (r !== undefined) hooks.guard(className)
+    if (r !== undefined) hooks.guard(className, em)
     return r
   }
 
@@ -211,11 +211,11 @@ export function tenantCapture (resources: SyncedResource[], tenantKey: string | 
 
   return {
     async beforeCreate (args) {
-      const r = guard(args.meta.className)
+      const r = guard(args.meta.className, args.em)
       if (r !== undefined) ensureGlobalId(r, args.entity)
     },
-    async beforeUpdate (args) { guard(args.meta.className) },
-    async beforeDelete (args) { guard(args.meta.className) },
+    async beforeUpdate (args) { guard(args.meta.className, args.em) },
+    async beforeDelete (args) { guard(args.meta.className, args.em) },
     async afterCreate (args) {
       const r = byClass.get(args.meta.className)
       if (r === undefined || !shouldSync(r, args.entity)) return

@@ -126,7 +126,12 @@ export class SyncManager {
       }
       parts.connections.onOpen((events) => {
         events.registerSubscriber(tenantCapture(list, () => scopeKey('resource'), {
-          guard: (className) => { scopeKey(className) },
+          guard: (className, em) => {
+            const key = scopeKey(className)
+            // The EntityManager a lease gave for one tenant, used in another's context: refused as in the other strategies.
+            const owner = (em as { tenantKey?: string }).tenantKey
+            if (owner !== undefined && owner !== key) throw new MisconfigurationError(`An EntityManager of tenant ${owner} was used to save a ${className} in the context of tenant ${parts.scope()?.tenant.identifier ?? key}.`)
+          },
           committed: async () => { const key = parts.scope()?.tenant.key; if (key !== undefined) await this.track(this.forward(key)) }
         }))
       })

@@ -1,4 +1,7 @@
-import { createAppRole } from '../../server/database/shared/rls-policies.js'
+import { applyRls, createAppRole, readSecret } from '../../server/database/shared/rls-policies.js'
+import { signedTenant } from '../../server/database/shared/tenant-key-driver.js'
+import { TENANT_SETTING } from '../../server/database/shared/rls-sql.js'
+import { withServer } from '../../server/database/tenant-database.js'
 import { migrateShared } from '../../server/database/shared/shared-schema.js'
 import type { CentralDatabase } from './database.js'
 
@@ -29,4 +32,24 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
   const centralRole = decodeURIComponent(new URL(central.url).username)
   await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE })
   return { url: asRole(central.url, APP_ROLE, APP_PASSWORD), schema, centralRole }
+}
+
+/**
+ * A URL that sees one tenant's rows of the shared tables the way the app does:
+ * the app role, the shared schema first on its search_path and the tenant's
+ * signed key set for the session (row-level security filters every statement,
+ * and inserts default to that tenant). Tests read and write "a tenant's
+ * database" through it, as they do through a tenant database's URL.
+ */
+export async function tenantView (central: CentralDatabase, key: string, schema = 'tenant_shared'): Promise<string> {
+  const signed = signedTenant(await readSecret(central.url), key)
+  const u = new URL(asRole(central.url, APP_ROLE, APP_PASSWORD))
+  u.searchParams.set('options', `-c search_path=${schema} -c ${TENANT_SETTING}=${signed}`)
+  return u.toString()
+}
+
+/** Runs a tenant migration's statements in the shared schema (as the central role), then gives the new tables their policies. */
+export async function sharedTables (central: CentralDatabase, statements: string[], schema = 'tenant_shared'): Promise<void> {
+  for (const statement of statements) await withServer(central.url, async (c) => { await c.query(`set search_path to "${schema}"; ${statement}`) })
+  await applyRls({ url: central.url, schema, centralRole: decodeURIComponent(new URL(central.url).username), appRole: APP_ROLE })
 }
