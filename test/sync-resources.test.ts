@@ -7,12 +7,15 @@ import { MAPPINGS, MODES, centralCompany, changeCentral, companies, companyWorld
 
 const sorted = (list: string[]): string[] => [...list].sort()
 
+const STRATEGIES = ['database', 'shared'] as const
+
+for (const strategy of STRATEGIES) {
 for (const mode of MODES) {
   for (const mapping of Object.keys(MAPPINGS) as MappingName[]) {
-    const tag = `[${mode}, ${mapping}]`
+    const tag = strategy === 'database' ? `[${mode}, ${mapping}]` : `[${strategy}, ${mode}, ${mapping}]`
 
     test(`${tag} companies sync next to users: attach copies the row, changes go both ways, one event per touched database and none for the origin`, async (t) => {
-      const w = await companyWorld(t, mode, mapping)
+      const w = await companyWorld(t, mode, mapping, { options: { strategy } })
       const gid = await centralCompany(w.app, { name: 'Acme', plan: 'pro' })
       await w.settle()
       assert.deepEqual(w.events, [], 'creating centrally touches no other database')
@@ -62,7 +65,7 @@ for (const mode of MODES) {
     })
 
     test(`${tag} soft delete and restore reach the copies, a soft delete in a tenant stays there; detach, central delete and tenant deletion clean up`, async (t) => {
-      const w = await companyWorld(t, mode, mapping)
+      const w = await companyWorld(t, mode, mapping, { options: { strategy } })
       const gid = await centralCompany(w.app, { name: 'Soft', plan: 'pro' })
       for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('companies', gid, tenant)
       await w.settle()
@@ -119,7 +122,7 @@ for (const mode of MODES) {
     })
 
     test(`${tag} shouldSync false writes nothing elsewhere; attaching an unknown global id is refused with a code and leaves no row`, async (t) => {
-      const w = await companyWorld(t, mode, mapping)
+      const w = await companyWorld(t, mode, mapping, { options: { strategy } })
       const hidden = await centralCompany(w.app, { name: 'Hidden', plan: 'private' })
       await w.app.tenancy.sync!.attach('companies', hidden, w.a)
       await changeCentral(w.app, hidden, { name: 'Hidden 2' })
@@ -155,4 +158,5 @@ for (const mode of MODES) {
       assert.deepEqual((await companies(w.db(w.a))).map((r) => r.global_id), [shown])
     })
   }
+}
 }

@@ -2,6 +2,7 @@ import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { sql, urlFor } from './database.js'
+import { sharedTables, tenantView } from './shared.js'
 import { CentralUserEntity, TenantUserCopyEntity, SYNC_EVENT_NAMES, SHARED_MAPPING, type SyncOptions, type Tenant, type TenancyOptions } from '../../server/index.js'
 import { CENTRAL_COMPANIES_SQL, COMPANY_PIVOT, TENANT_COMPANIES_SQL, CentralCompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from '../../server/demo/companies.js'
 
@@ -48,8 +49,15 @@ export async function companyWorld (t: TestContext, mode: Mode, mapping: Mapping
     sync: { mode, ...QUICK, resources: [USERS, companiesResource(MAPPINGS[mapping])], ...syncExtra }
   })
   const [a, b, c] = await Promise.all(['a', 'b', 'c'].map(async (identifier) => await app.tenancy.create({ identifier }))) as [Tenant, Tenant, Tenant]
-  const db = (tenant: Tenant): string => urlFor(app.tenancy.tenants.databaseName(tenant))
-  await companyTables(central.url, [db(a), db(b), db(c)])
+  // Strategy shared: a tenant's "database" is its rows of the shared tables, seen through a tenant view.
+  const views = new Map<string, string>()
+  if (options?.strategy === 'shared') {
+    for (const tenant of [a, b, c]) views.set(tenant.key, await tenantView(central, tenant.key))
+    for (const statement of CENTRAL_COMPANIES_SQL) await sql(central.url, statement)
+    await sharedTables(central, TENANT_COMPANIES_SQL)
+  }
+  const db = (tenant: Tenant): string => views.get(tenant.key) ?? urlFor(app.tenancy.tenants.databaseName(tenant))
+  if (options?.strategy !== 'shared') await companyTables(central.url, [db(a), db(b), db(c)])
   const names = new Map([[a.key, 'a'], [b.key, 'b'], [c.key, 'c']])
   const events: string[] = []
   for (const name of SYNC_EVENT_NAMES) {
