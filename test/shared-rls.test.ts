@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
-import { ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
+import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
 import { signedTenant } from '../server/database/shared/tenant-key-driver.js'
-import { readSecret } from '../server/database/shared/rls-policies.js'
+import { readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 async function sharedApp (t: Parameters<typeof buildApp>[0]): Promise<{ app: Awaited<ReturnType<typeof buildApp>>['app'], central: Awaited<ReturnType<typeof freshCentral>>, appUrl: string }> {
@@ -204,11 +204,24 @@ test('the admin panel in strategy shared: an operator creates a tenant (no datab
   assert.deepEqual(await sql(central.url, 'select title from tenant_shared.projects'), [])
 })
 
-test('strategy shared refuses resource syncing at register (it is not available there yet)', async (t) => {
+test('strategy shared takes resource syncing: its outbox and sync versions are tenant tables, a version kept per tenant', async (t) => {
   const central = await freshCentral(t)
   await prepareShared(central)
-  const sync = { resources: [{ name: 'projects', central: ProjectEntity, tenant: ProjectEntity, attributes: ['title'] }] }
-  await assert.rejects(buildApp(t, { strategy: 'shared', sync } as any, () => {}, central), { code: 'FST_TENANCY_INVALID_OPTION', message: /sync.*strategy "shared"/ })
+  const sync = { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
+  const { app } = await buildApp(t, { strategy: 'shared', sync } as any, () => {}, central)
+  assert.deepEqual(await unprotectedTables(central.url, 'tenant_shared'), [], 'tenants:rls --check finds every table protected, the sync ones too')
+  const key = await sql(central.url, `select array(select a.attname::text from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any (k.conkey)
+    where k.conrelid = 'tenant_shared.fastify_tenancy_sync_state'::regclass and k.contype = 'p' order by a.attnum) as columns`)
+  assert.deepEqual(key, [{ columns: ['resource', 'global_id', 'tenant_key'] }])
+  // Two tenants hold a copy of the same user: each has its own version row, and nothing leaks into the other.
+  const [a, b] = [await app.tenancy.create({ identifier: 'a' }), await app.tenancy.create({ identifier: 'b' })]
+  const em = app.tenancy.orm.em.fork()
+  const user = em.create(CentralUserEntity, { name: 'Jane', email: 'jane@x.test', password: 'p' } as never)
+  await em.flush()
+  for (const tenant of [a, b]) await app.tenancy.sync!.attach('users', String(user.globalId), tenant)
+  await app.tenancy.sync!.settle()
+  assert.deepEqual(await sql(central.url, 'select tenant_key::text as tenant from tenant_shared.fastify_tenancy_sync_state order by 1'), [a.key, b.key].sort().map((tenant) => ({ tenant })))
+  assert.deepEqual(await sql(central.url, 'select tenant_key::text as tenant, name from tenant_shared.users order by 1'), [a.key, b.key].sort().map((tenant) => ({ tenant, name: 'Jane' })))
 })
 
 test('the policy compares the column to the tenant without casting it, so a tenant\'s rows are read through the tenant key index', async (t) => {
