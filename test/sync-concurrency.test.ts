@@ -4,9 +4,13 @@ import { sql } from './helpers/database.js'
 import { CompanyEntity } from '../server/demo/companies.js'
 import { MODES, centralCompany, changeCentral, companies, companyWorld } from './helpers/companies.js'
 
+const STRATEGIES = ['database', 'shared'] as const
+
+for (const strategy of STRATEGIES) {
 for (const mode of MODES) {
-  test(`[${mode}] 20 rounds of one company updated at once from the central app and two tenants: no flush fails, every copy ends equal`, async (t) => {
-    const w = await companyWorld(t, mode, 'own pivot')
+  const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
+  test(`[${tag}] 20 rounds of one company updated at once from the central app and two tenants: no flush fails, every copy ends equal`, async (t) => {
+    const w = await companyWorld(t, mode, 'own pivot', { options: { strategy } })
     const gid = await centralCompany(w.app, { name: 'start', plan: 'pro' })
     for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('companies', gid, tenant)
     await w.settle()
@@ -37,8 +41,8 @@ for (const mode of MODES) {
     assert.match(String(names[0]), / 19$/, 'the last round wins')
   })
 
-  test(`[${mode}] an attach racing an update of the same company: the new copy has the newest values`, async (t) => {
-    const w = await companyWorld(t, mode, 'shared mapping')
+  test(`[${tag}] an attach racing an update of the same company: the new copy has the newest values`, async (t) => {
+    const w = await companyWorld(t, mode, 'shared mapping', { options: { strategy } })
     const gids = await Promise.all(Array.from({ length: 8 }, async (_, i) => await centralCompany(w.app, { name: `v0 ${i}`, plan: 'pro' })))
     await Promise.all(gids.map(async (gid, i) => {
       await Promise.all([
@@ -50,4 +54,5 @@ for (const mode of MODES) {
     const copies = await companies(w.db(w.a))
     assert.deepEqual(copies.map((c) => c.name).sort(), gids.map((_, i) => `v1 ${i}`).sort())
   })
+}
 }
