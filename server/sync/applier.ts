@@ -71,11 +71,13 @@ export class SyncApplier {
     if (change.soft !== undefined && r.softDeletes) {
       values[r.tenant.deletedAtColumn as string] = (change.values ?? {})[r.central.deletedAtColumn as string] ?? null
     }
-    const changed = await this.copies.transaction(tenantKey, async (tx) => {
-      await tx.lock(r, change.globalId)
-      // No copy yet: nothing is written; the attach that makes it reads the newest central row itself.
-      return await tx.update(r, change.globalId, values, change.version ?? '0')
-    })
+    // No copy yet: nothing is written; the attach that makes it reads the newest central row itself.
+    const changed = this.copies.lockedUpdate !== undefined
+      ? await this.copies.lockedUpdate(tenantKey, r, change.globalId, values, change.version ?? '0')
+      : await this.copies.transaction(tenantKey, async (tx) => {
+        await tx.lock(r, change.globalId)
+        return await tx.update(r, change.globalId, values, change.version ?? '0')
+      })
     if (changed !== true) return null
     return change.soft === 'deleted' ? 'sync.deleted' : change.soft === 'restored' ? 'sync.restored' : 'sync.saved'
   }

@@ -29,13 +29,49 @@ export interface CopyTransaction {
 export interface CopyStore {
   /** Runs `fn` in one transaction over tenant `tenantKey`'s copies; undefined when the tenant no longer exists. */
   transaction: <R>(tenantKey: string, fn: (tx: CopyTransaction) => Promise<R>) => Promise<R | undefined>
+  /**
+   * Optional fast path of the fan-out: `lock` then `update` of one copy in one
+   * transaction, with nothing read elsewhere in between, so a store may send
+   * both in one round trip. Same result as `transaction` with `lock` and
+   * `update`; undefined when the tenant no longer exists.
+   */
+  lockedUpdate?: (tenantKey: string, resource: SyncedResource, globalId: string, values: Record<string, unknown>, version: string) => Promise<boolean | undefined>
+}
+
+type Statement = [sql: string, params: unknown[]]
+
+/** One key per resource and global id: an attach (insert) and an update of the same copy never interleave. */
+function lockStatement (r: SyncedResource, globalId: string): Statement {
+  return ['select pg_advisory_xact_lock(hashtextextended(?, 0))', [`fastify_tenancy_sync:${r.name}:${globalId}`]]
+}
+
+/**
+ * One statement: the copy must exist, the version must be newer (then it is
+ * taken), and only a real difference is a write (the origin of a change gets
+ * it back and writes nothing). Returns a row when the copy changed.
+ */
+function updateStatement (r: SyncedResource, globalId: string, values: Record<string, unknown>, version: string): Statement | null {
+  const cols = Object.keys(values)
+  if (cols.length === 0) return null
+  const copy = `${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`
+  return [
+    `with v as (
+       insert into fastify_tenancy_sync_state as s (resource, global_id, version)
+       select ?, ?, ? where exists (select 1 from ${copy})
+       on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = excluded.version where s.version < excluded.version
+       returning 1)
+     update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+     where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
+       and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
+     returning 1 as n`,
+    [r.name, globalId, version, globalId, ...cols.map((c) => values[c]), globalId, ...cols.map((c) => values[c])]
+  ]
 }
 
 function copyTransaction (run: Run): CopyTransaction {
   return {
     async lock (r, globalId) {
-      // One key per resource and global id: an attach (insert) and an update of the same copy never interleave.
-      await run('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`fastify_tenancy_sync:${r.name}:${globalId}`])
+      await run(...lockStatement(r, globalId))
     },
     async exists (r, globalId) {
       return (await run(`select 1 from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])).length > 0
@@ -47,23 +83,9 @@ function copyTransaction (run: Run): CopyTransaction {
         on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
     },
     async update (r, globalId, values, version) {
-      const cols = Object.keys(values)
-      if (cols.length === 0) return false
-      // One round trip: the copy must exist, the version must be newer (then it is taken),
-      // and only a real difference is a write (the origin of a change gets it back and writes nothing).
-      const copy = `${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`
-      const rows = await run(
-        `with v as (
-           insert into fastify_tenancy_sync_state as s (resource, global_id, version)
-           select ?, ?, ? where exists (select 1 from ${copy})
-           on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = excluded.version where s.version < excluded.version
-           returning 1)
-         update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
-         where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
-           and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
-         returning 1 as n`,
-        [r.name, globalId, version, globalId, ...cols.map((c) => values[c]), globalId, ...cols.map((c) => values[c])])
-      return rows.length > 0
+      const statement = updateStatement(r, globalId, values, version)
+      if (statement === null) return false
+      return (await run(...statement)).length > 0
     },
     async remove (r, globalId) {
       const rows = await run(`delete from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ? returning 1 as n`, [globalId])
@@ -92,6 +114,24 @@ export function databaseCopyStore (lease: TenantConnectionLease, asTenant: AsTen
       if (held === null) return undefined
       try {
         return await asTenant(tenantKey, async () => await inTransaction(held.conn, async (run) => await fn(copyTransaction(run))))
+      } finally {
+        held.release()
+      }
+    },
+    async lockedUpdate (tenantKey, r, globalId, values, version) {
+      const update = updateStatement(r, globalId, values, version)
+      if (update === null) return false
+      const held = await lease(tenantKey)
+      if (held === null) return undefined
+      try {
+        // The lock and the update in one round trip (MikroORM inlines the parameters and sends the
+        // text with the simple protocol): two statements, so the update reads the copy as it is once
+        // the lock is taken. They run inside an explicit transaction, not the text's implicit one: a
+        // process killed while the update waits on a lock never sends COMMIT, so it writes nothing.
+        const [lockSql, lockParams] = lockStatement(r, globalId)
+        const results = await asTenant(tenantKey, async () => await inTransaction(held.conn, async (run) => await run(`${lockSql}; ${update[0]}`, [...lockParams, ...update[1]]) as unknown[]))
+        const rows = results[results.length - 1]
+        return Array.isArray(rows) && rows.length > 0
       } finally {
         held.release()
       }
