@@ -10,6 +10,10 @@ import { TenantDatabaseMissingError } from '../errors.js'
 /** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
 export async function withServer<T> (url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
+  // A server going away mid-statement rejects that statement; the client's
+  // 'error' event must not also become an uncaught exception (a spare being
+  // cloned in the background when a host shuts down).
+  client.on('error', () => {})
   await client.connect()
   try {
     return await fn(client)
