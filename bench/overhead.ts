@@ -1,47 +1,15 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import { tenancyPlugin } from '../server/index.js'
-import { freePort } from '../server/demo/embedded-postgres.js'
 import { benchCentral } from './central.js'
+import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const SERVER = new URL('./server.ts', import.meta.url)
 
 const ROUNDS = 8
 const SECONDS = 3
-
-/**
- * On a machine with two or more cores, the servers run on core 0 and the load
- * generator on core 1, so they do not take turns on one core (the same for
- * both sides). Where taskset is missing this is skipped.
- */
-function pin (pid: number, core: number): void {
-  if (cpus().length < 2) return
-  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
-}
-
-async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
-  const port = await freePort()
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-  })
-  pin(child.pid as number, 0)
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve())
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${String(code)}`)))
-  })
-  return { port, child }
-}
-
-async function stopServer (child: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.send('stop')
-    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
-  })
-}
 
 async function load (port: number, host: string, seconds: number): Promise<number> {
   const result = await autocannon({ url: `http://127.0.0.1:${port}/hello`, headers: { host }, connections: 10, pipelining: 1, duration: seconds })
@@ -65,8 +33,8 @@ export async function overhead (ctx: BenchContext): Promise<Figure[]> {
     await setup.close()
 
     pin(process.pid, 1)
-    const bare = await startServer(['bare'])
-    const tenant = await startServer(['tenant', central.url, central.prefix])
+    const bare = await startServer(SERVER, ['bare'])
+    const tenant = await startServer(SERVER, ['tenant', central.url, central.prefix])
     servers.push(bare.child, tenant.child)
     // Warm both up (JIT) before measuring.
     await load(bare.port, 'acme.localhost', 2)

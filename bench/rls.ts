@@ -1,15 +1,15 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pg from 'pg'
 import { tenancyPlugin } from '../server/index.js'
-import { freePort } from '../server/demo/embedded-postgres.js'
 import { createAppRole } from '../server/database/shared/rls-policies.js'
 import { migrateShared } from '../server/database/shared/shared-schema.js'
 import { benchCentral } from './central.js'
+import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const SERVER = new URL('./rls-server.ts', import.meta.url)
 
 const ROUNDS = 5
 const SECONDS = 3
@@ -22,33 +22,6 @@ const APP_PASSWORD = 'bench-app'
 
 /** The figure names this benchmark prints (for `--list`). */
 export const rlsFigures = ['rls.tenants100000.ratio', 'rls.tenants100000.spread', 'rls.overhead.ratio', 'rls.overhead.spread', 'rls.create.ms'] as const
-
-function pin (pid: number, core: number): void {
-  if (cpus().length < 2) return
-  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
-}
-
-async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
-  const port = await freePort()
-  const child = fork(fileURLToPath(new URL('./rls-server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-  })
-  pin(child.pid as number, 0)
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve())
-    child.once('exit', (code) => reject(new Error(`rls bench server exited with ${String(code)}`)))
-  })
-  return { port, child }
-}
-
-async function stopServer (child: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.send('stop')
-    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
-  })
-}
 
 /** req/s with IN_FLIGHT requests in flight, each naming a tenant `t<n>` with n drawn from `count` tenants. */
 async function load (port: number, count: number, seconds: number): Promise<number> {
@@ -119,8 +92,8 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
 
     pin(process.pid, 1)
     ctx.log('rls: starting the servers (every tenant into the cache once)…')
-    const secured = await startServer(['rls', central.url, central.prefix, appUrl.toString(), String(MANY)])
-    const plain = await startServer(['plain', central.url, central.prefix, appUrl.toString()])
+    const secured = await startServer(SERVER, ['rls', central.url, central.prefix, appUrl.toString(), String(MANY)])
+    const plain = await startServer(SERVER, ['plain', central.url, central.prefix, appUrl.toString()])
     servers.push(secured.child, plain.child)
     // Warm up the JIT on both servers.
     await load(secured.port, MANY, 2)

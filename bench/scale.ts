@@ -1,15 +1,15 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process'
-import { cpus } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
 import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
 import { tenancyPlugin, ProjectEntity } from '../server/index.js'
-import { freePort } from '../server/demo/embedded-postgres.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { benchCentral } from './central.js'
+import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+
+const SERVER = new URL('./scale-server.ts', import.meta.url)
 
 const ROUNDS = 5
 const SECONDS = 3
@@ -19,33 +19,6 @@ const FEW = 10
 export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak'] as const
 export const schemaFigures = ['schema.tenants10000.ratio', 'schema.tenants10000.spread'] as const
 export const realisticFigures = ['overhead.realistic.ratio', 'overhead.realistic.spread'] as const
-
-function pin (pid: number, core: number): void {
-  if (cpus().length < 2) return
-  try { execFileSync('taskset', ['-acp', String(core), String(pid)], { stdio: 'ignore' }) } catch {}
-}
-
-async function startServer (args: string[]): Promise<{ port: number, child: ChildProcess }> {
-  const port = await freePort()
-  const child = fork(fileURLToPath(new URL('./scale-server.ts', import.meta.url)), [args[0] as string, String(port), ...args.slice(1)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-  })
-  pin(child.pid as number, 0)
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve())
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${String(code)}`)))
-  })
-  return { port, child }
-}
-
-async function stopServer (child: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
-    child.send('stop')
-    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
-  })
-}
 
 /** req/s with IN_FLIGHT requests in flight, each naming a tenant `t<n>` drawn from `count` tenants. Every answer must be 200. */
 async function load (port: number, path: string, count: number, seconds: number): Promise<number> {
@@ -126,7 +99,7 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     await insertTenants(central.url, keys, 0)
     ctx.log(`connections: made in ${round((performance.now() - started) / 1000, 1)} s`)
     pin(process.pid, 1)
-    const s = await startServer(['database', central.url, central.prefix, String(MANY)])
+    const s = await startServer(SERVER, ['database', central.url, central.prefix, String(MANY)])
     server = s.child
     const peak = await sampler(ctx.serverUrl, central.prefix)
     let ratios: number[] = []
@@ -169,7 +142,7 @@ export async function schemaTenants (ctx: BenchContext): Promise<Figure[]> {
     await insertTenants(central.url, keys, 0)
     ctx.log(`schema: made in ${round((performance.now() - started) / 1000, 1)} s`)
     pin(process.pid, 1)
-    const s = await startServer(['schema', central.url, central.prefix, String(MANY)])
+    const s = await startServer(SERVER, ['schema', central.url, central.prefix, String(MANY)])
     server = s.child
     const ratios = await alternate(ctx, 'schema', s.port, MANY)
     return [
@@ -200,8 +173,8 @@ export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
     url.pathname = '/' + app.tenancy.tenants.databaseName(tenant)
     await app.close()
     pin(process.pid, 1)
-    const tenantSide = await startServer(['tenant-read', central.url, central.prefix])
-    const plainSide = await startServer(['plain-read', central.url, central.prefix, url.toString()])
+    const tenantSide = await startServer(SERVER, ['tenant-read', central.url, central.prefix])
+    const plainSide = await startServer(SERVER, ['plain-read', central.url, central.prefix, url.toString()])
     servers.push(tenantSide.child, plainSide.child)
     await load(plainSide.port, '/read', 1, 2)
     await load(tenantSide.port, '/read', 1, 2)
