@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
@@ -74,7 +74,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   }
 
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
-  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault)
+  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log)
   // Each route gets its own onRequest hook that knows the route's config
   // object: reading `request.routeOptions` on every request would build a
   // new object each time. The mode is read at request time, so a plugin's
@@ -94,25 +94,14 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
   })
 
-  // Per-tenant request counts and latency for app.tenancy.stats().
-  app.addHook('onResponse', (request, reply, done) => {
-    const tenant = (request as WithSlots)[slots.tenant] as Tenant | null
-    if (tenant !== null) runtime.requestStats.record(tenant, reply.elapsedTime, reply.statusCode)
-    done()
-  })
-
   // The landing and end routes of impersonation links, and request.impersonation
   // (after the onRoute hook above, so they resolve their tenant too).
   if (isDefault && options.impersonation) impersonationRoutes(app, runtime.impersonation)
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
-  // Custom bootstrappers may hold something per request: then every tenant
-  // request is reverted when its response closes. The shipped ones only need
-  // it once the database was used, which saves a listener on most requests.
-  const revertAlways = options.bootstrappers.length > 0
 
   /** Finds the request's tenant (from the cache without a promise when it can) or decides the route may go on without one. */
   const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
@@ -160,17 +149,23 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       assertServes(tenant)
       // Answered with 503 (unless let through by address or bypass cookie).
       if (runtime.maintenance.gate(request, reply, tenant)) return
-      const scope = runtime.scopes.open(tenant, request.log)
+      // A request's logger is its own child (unless a childLoggerFactory hands out the app's): it may be tagged in place.
+      const scope = runtime.scopes.open(tenant, request.log, request.log !== appLog)
       request[slots.tenant] = tenant
       request[slots.scope] = scope
       if (isDefault) request.tenant = tenant
       request.log = scope.log
       tagSpan?.(tenant, spanPrefix)
       // The response's 'close' comes after it finished or was aborted: the one
-      // moment the connection is surely no longer needed.
-      const leaveOnClose = (): void => { reply.raw.once('close', () => { leave(request) }) }
-      if (revertAlways) leaveOnClose()
-      else scope.onFirstLease = leaveOnClose
+      // moment the connection is surely no longer needed. One listener does
+      // both jobs of a request's end: the tenant's request stats (for
+      // app.tenancy.stats()), and reverting the scope.
+      // Timed from here: Fastify keeps no start time when it has no logger and no onResponse hook.
+      const started = performance.now()
+      reply.raw.once('close', () => {
+        runtime.requestStats.record(tenant, performance.now() - started, reply.statusCode)
+        leave(request)
+      })
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
       runtime.context.run(scope, done)

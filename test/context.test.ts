@@ -56,6 +56,12 @@ test('a log line written in a tenant route comes from a child logger tagged with
   assert.equal(typeof line('hello from the tenant route')?.reqId, 'string', 'still the request logger, with its request id')
   assert.equal(line('hello from the central route')?.tenant, undefined)
   assert.deepEqual(line('inside run')?.tenant, { key: acme.key, identifier: 'acme' })
+  // Fastify's own line for the response is the request's logger too: it names the tenant.
+  const completed = lines.filter((l) => l.msg === 'request completed')
+  assert.deepEqual(completed.map((l) => l.tenant?.identifier), ['acme', 'globex', undefined])
+  // The app's logger is never tagged in place, not after requests nor after run().
+  app.log.info('from the app')
+  assert.equal(line('from the app')?.tenant, undefined)
 
   // After a rename the lines carry the new identifier and the same key.
   await rename(app, acme.key, 'initech')

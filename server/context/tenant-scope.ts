@@ -14,17 +14,18 @@ import type { TenantStorage } from './tenant-storage.js'
 export class TenantScope<T extends Tenant = Tenant> {
   readonly tenant: T
   log: FastifyBaseLogger
+  /** True when `log` is this scope's alone (a request's own child logger), so it may be tagged in place. */
+  readonly ownsLog: boolean
   storage: TenantStorage | null = null
   cachePrefix: string | null = null
   private bag: Map<string | symbol, unknown> | null = null
   private leaseFactory: (() => TenantLease) | null = null
   private lease: TenantLease | null = null
-  /** Called once when the EntityManager is first taken (the plugin ties the scope's end to the response then). */
-  onFirstLease: (() => void) | null = null
 
-  constructor (tenant: T, log: FastifyBaseLogger) {
+  constructor (tenant: T, log: FastifyBaseLogger, ownsLog = false) {
     this.tenant = tenant
     this.log = log
+    this.ownsLog = ownsLog
   }
 
   /** Room for the app's own bootstrappers (made on first use). */
@@ -38,7 +39,6 @@ export class TenantScope<T extends Tenant = Tenant> {
     if (this.lease === null) {
       if (this.leaseFactory === null) throw new NoTenantContextError('The tenant EntityManager (the database bootstrapper is not enabled)')
       this.lease = this.leaseFactory()
-      this.onFirstLease?.()
     }
     return this.lease.em
   }

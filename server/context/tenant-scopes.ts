@@ -20,9 +20,13 @@ export class TenantScopes {
     this.log = log
   }
 
-  /** Opens a scope for `tenant`; what was bootstrapped before a failing bootstrapper is reverted. */
-  open (tenant: Tenant, log: FastifyBaseLogger = this.log): TenantScope {
-    const scope = new TenantScope(tenant, log)
+  /**
+   * Opens a scope for `tenant`; what was bootstrapped before a failing
+   * bootstrapper is reverted. `ownsLog`: the logger is the scope's alone (a
+   * request's), so bootstrappers may change it in place.
+   */
+  open (tenant: Tenant, log: FastifyBaseLogger = this.log, ownsLog = false): TenantScope {
+    const scope = new TenantScope(tenant, log, ownsLog)
     let done = 0
     try {
       for (const b of this.bootstrappers) { b.bootstrap(scope); done++ }

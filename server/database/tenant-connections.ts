@@ -300,14 +300,10 @@ export class TenantConnections {
         budget.release(entry.host)
       }
     }
-    client.acquireConnection = async () => {
-      try {
-        return await acquire()
-      } catch (error) {
-        if ((error as Error).name === 'KnexTimeoutError') throw busyError(entry.host, timeout)
-        throw error
-      }
-    }
+    // Every query passes here: a plain rejection handler, not another async frame.
+    client.acquireConnection = () => acquire().catch((error: Error) => {
+      throw error.name === 'KnexTimeoutError' ? busyError(entry.host, timeout) : error
+    })
   }
 }
 

@@ -15,6 +15,9 @@ export interface TargetSettings {
 export class TenantTargets {
   private readonly settings: TargetSettings
   private readonly strategy: Pick<DatabaseStrategy, 'target'>
+  // Tenant objects are replaced, never changed, when a tenant changes: one
+  // target per object spares every request building URLs again.
+  private readonly made = new WeakMap<object, TenantTarget>()
 
   constructor (settings: TargetSettings, strategy: Pick<DatabaseStrategy, 'target'>) {
     this.settings = settings
@@ -24,9 +27,13 @@ export class TenantTargets {
   /** The tenant's database (or schema) on its host; throws FST_TENANCY_MISCONFIGURED for a host not in the options. */
   of (tenant: Pick<Tenant, 'key' | 'databaseHost'>): TenantTarget {
     const hostName = tenant.databaseHost ?? this.settings.defaultHost
+    const known = this.made.get(tenant)
+    if (known !== undefined && known.key === tenant.key && known.host === hostName) return known
     const host = this.settings.hosts[hostName]
     if (host === undefined) throw new MisconfigurationError(`Tenant ${tenant.key} lives on database host "${hostName}", which is not in the database.hosts option.`)
-    return this.strategy.target(tenant.key, hostName, host)
+    const target = this.strategy.target(tenant.key, hostName, host)
+    this.made.set(tenant, target)
+    return target
   }
 
   /** A tenant's database (or schema) name: from its key, never its identifier. */
