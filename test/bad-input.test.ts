@@ -170,6 +170,8 @@ test('create refuses bad identifiers and domains before any database or tenant r
   // One bad domain among good ones refuses the whole tenant.
   await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['fresh.test', 'BAD.test'] }), (e: any) => e.code === 'FST_TENANCY_INVALID_DOMAIN')
   await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['acme.test'] }), (e: any) => e.code === 'FST_TENANCY_DOMAIN_TAKEN')
+  // A taken domain after a free one: neither the row nor the free domain stays.
+  await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['fresh.test', 'acme.test'] }), (e: any) => e.code === 'FST_TENANCY_DOMAIN_TAKEN' && String(e.message).includes('acme.test'))
 
   await tenancyRuntime(app.tenancy).idle()
   assert.deepEqual(await databases(), before, 'no database was made')

@@ -133,3 +133,15 @@ test('migrate and rollback fan out with bounded concurrency, filter tenants, and
   assert.match(String(results[2]?.error), /does not exist/)
   assert.equal((await app.tenancy.migrationStatus(tenants[1]!)).pending.length, 0)
 })
+
+for (const strategy of ['database', 'shared'] as const) {
+  test(`[${strategy}] create() resolves with the tenant as the central database has it, its first domain primary`, async (t) => {
+    const { app } = await buildApp(t, { strategy })
+    const created = await app.tenancy.create({ identifier: 'acme', name: 'Acme Inc', domains: ['acme.test', 'acme-two.test'], data: { plan: 'pro' } })
+    const found = await app.tenancy.tenants.find(created.key)
+    assert.ok(found !== null)
+    assert.equal(created.status, 'active')
+    assert.deepEqual({ ...created }, { ...found })
+    assert.deepEqual((await app.tenancy.domains.list(created)).map((d) => `${d.domain}${d.primary ? '*' : ''}`), ['acme.test*', 'acme-two.test'])
+  })
+}

@@ -60,8 +60,8 @@ export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn:
   }
   let broken: Error | undefined
   try {
-    await client.query('begin')
-    await client.query('select pg_advisory_xact_lock($1, $2)', [key[0], key[1]])
+    // One round trip: both ints are ours (32-bit, see lockId), so they are inlined.
+    await client.query(`begin; select pg_advisory_xact_lock(${int32(key[0])}, ${int32(key[1])})`)
     let result: T
     try {
       result = await fn(client)
@@ -106,6 +106,11 @@ export class LockPools {
     this.pools.clear()
     await Promise.all(pools.map(async (p) => { await p.end().catch(() => {}) }))
   }
+}
+
+/** A lock key part as SQL text: always an integer literal (`| 0` keeps a 32-bit int as it is). */
+function int32 (n: number): string {
+  return String(n | 0)
 }
 
 /** Takes a lock if it is free; runs `fn` with it and returns true, or returns false at once when another holder has it. */

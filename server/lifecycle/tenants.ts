@@ -84,8 +84,8 @@ export class TenantLifecycle {
     // so no other call (here or on another instance) sees this tenant
     // `provisioning` while it can still act on it: provision() and delete() wait.
     const tenant = await this.locked(draft.key, async () => {
-      await this.insert(draft, checked.domains)
-      return await this.provisionTenant(await this.mustFind(draft.key), input.adopt ?? false)
+      const inserted = await this.insert(draft, checked.domains)
+      return await this.provisionTenant(inserted, input.adopt ?? false)
     })
     await this.events.emit({ name: 'tenant.created', tenant })
     return tenant
@@ -96,19 +96,26 @@ export class TenantLifecycle {
     return await this.parts.lock(key, fn)
   }
 
-  private async insert (draft: { key: string, identifier: string, resourceKey: string, name: string, data: Record<string, unknown>, databaseHost: string }, domains: string[]): Promise<void> {
+  /** Records the tenant `provisioning` with its domains (the first is primary) and returns it as the central database has it. */
+  private async insert (draft: { key: string, identifier: string, resourceKey: string, name: string, data: Record<string, unknown>, databaseHost: string }, domains: string[]): Promise<Tenant> {
     const host = draft.databaseHost
     const checked = { identifier: draft.identifier, domains }
     const conn = this.orm.em.getConnection()
+    let rows: Array<Record<string, unknown>>
     try {
-      await conn.transactional(async (trx) => {
-        await conn.execute(
-          'insert into tenants (key, identifier, resource_key, name, status, data, database_host) values (?, ?, ?, ?, \'provisioning\', ?, ?)',
-          [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host], 'run', trx)
-        for (const [i, domain] of checked.domains.entries()) {
-          await conn.execute('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?)', [domain, draft.key, i === 0], 'run', trx)
-        }
-      })
+      // One statement: atomic without a transaction of its own, and one round
+      // trip (creating a tenant in strategy shared is little more than this).
+      rows = await conn.execute(
+        `with t as (
+           insert into tenants (key, identifier, resource_key, name, status, data, database_host)
+           values (?, ?, ?, ?, 'provisioning', ?, ?) returning *
+         ), d as (
+           insert into domains (domain, tenant_key, is_primary)
+           select u.domain, ?, u.n = 1 from json_array_elements_text(?::json) with ordinality as u(domain, n)
+           returning 1
+         )
+         select * from t`,
+        [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host, draft.key, JSON.stringify(checked.domains)], 'all')
     } catch (error) {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')
@@ -121,6 +128,12 @@ export class TenantLifecycle {
     }
     // Cached misses for the new names go (other instances hear the row triggers).
     this.parts.forget({ keys: [draft.key], identifiers: [draft.identifier], resourceKeys: [draft.resourceKey], domains })
+    return this.tenantOf(rows[0] as Record<string, unknown>)
+  }
+
+  /** A tenants row as the entity `find()` returns. */
+  private tenantOf (row: Record<string, unknown>): Tenant {
+    return this.orm.em.fork({ clear: true, useContext: false }).map(TenantEntity, row) as Tenant
   }
 
   /**
@@ -146,6 +159,7 @@ export class TenantLifecycle {
 
   private async provisionTenant (tenant: Tenant, adopt: boolean): Promise<Tenant> {
     const target = this.parts.targetOf(tenant)
+    let activated: Tenant | null = null
     const ctx: ProvisioningContext = {
       tenant,
       target,
@@ -156,7 +170,7 @@ export class TenantLifecycle {
       fromTemplate: false,
       runAsTenant: async (fn) => { await this.parts.runAsTenant(tenant, fn) },
       evictPool: async () => { await this.parts.connections.evict(target.id) },
-      activate: async () => { await this.setStatus(tenant.key, 'active', null) }
+      activate: async () => { activated = await this.setStatus(tenant.key, 'active', null) }
     }
     const done: ProvisioningStep[] = []
     for (const step of this.steps) {
@@ -178,6 +192,8 @@ export class TenantLifecycle {
         throw new ProvisioningFailedError(tenant.identifier, step.name, reason)
       }
     }
+    // With the default steps, activation is the last change: its row is the tenant now.
+    if (this.parts.settings.steps === null && activated !== null) return activated
     return await this.mustFind(tenant.key)
   }
 
@@ -256,9 +272,11 @@ export class TenantLifecycle {
     return await placement(loads)
   }
 
-  private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<void> {
-    await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ?', [status, reason, key], 'run')
+  /** Sets a tenant's status and returns the tenant as it is now (null when its row is gone). */
+  private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<Tenant | null> {
+    const rows: Array<Record<string, unknown>> = await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ? returning *', [status, reason, key], 'all')
     this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
+    return rows[0] === undefined ? null : this.tenantOf(rows[0])
   }
 
   private async mustFind (key: string): Promise<Tenant> {
