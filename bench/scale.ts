@@ -17,7 +17,7 @@ const IN_FLIGHT = 32
 const FEW = 10
 const REALISTIC_ROUNDS = 8
 
-export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak'] as const
+export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak', 'connections.tenants1000.ceiling'] as const
 export const schemaFigures = ['schema.tenants10000.ratio', 'schema.tenants10000.spread'] as const
 export const realisticFigures = ['overhead.realistic.ratio', 'overhead.realistic.spread'] as const
 
@@ -65,14 +65,38 @@ async function insertTenants (centralUrl: string, keys: string[], from: number):
   }
 }
 
-/** Alternates FEW and MANY tenants on one server, ROUNDS times; returns the per-round ratios. */
-async function alternate (ctx: BenchContext, label: string, port: number, many: number): Promise<number[]> {
+/**
+ * The most any server could answer with every request on a database whose
+ * connection is not open: `parallel` clients (the budget) each connecting to a
+ * random one of `databases`, reading its projects and disconnecting, for
+ * `seconds`. No HTTP, no ORM: PostgreSQL's own cost of a new backend.
+ */
+async function newConnectionRate (serverUrl: string, databases: string[], parallel: number, seconds: number): Promise<number> {
+  let done = 0
+  const until = performance.now() + seconds * 1000
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (performance.now() < until) {
+      const url = new URL(serverUrl)
+      url.pathname = '/' + (databases[Math.floor(Math.random() * databases.length)] as string)
+      const c = new pg.Client({ connectionString: url.toString() })
+      await c.connect()
+      await c.query('select title from projects')
+      await c.end()
+      done++
+    }
+  }))
+  return done / seconds
+}
+
+/** Alternates FEW and MANY tenants on one server, ROUNDS times; returns the per-round ratios (and the FEW req/s). */
+async function alternate (ctx: BenchContext, label: string, port: number, many: number, fewRates: number[] = []): Promise<number[]> {
   await load(port, '/projects', many, 2)
   await load(port, '/projects', FEW, 2)
   const ratios: number[] = []
   for (let i = 0; i < ROUNDS; i++) {
     const few = await load(port, '/projects', FEW, SECONDS)
     const lots = await load(port, '/projects', many, SECONDS)
+    fewRates.push(few)
     ratios.push(lots / few)
     ctx.log(`${label} round ${i + 1}: ${FEW} tenants ${Math.round(few)} req/s, ${many} tenants ${Math.round(lots)} req/s, ratio ${round(lots / few)}`)
   }
@@ -104,17 +128,25 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     server = s.child
     const peak = await sampler(ctx.serverUrl, central.prefix)
     let ratios: number[] = []
+    const fewRates: number[] = []
     let sampled = 0
     try {
-      ratios = await alternate(ctx, 'connections', s.port, MANY)
+      ratios = await alternate(ctx, 'connections', s.port, MANY, fewRates)
     } finally {
       sampled = await peak.stop()
       ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms)`)
     }
+    // The bound this figure lives under, measured here with the server idle.
+    const databases = keys.map((k) => central.prefix + k.replaceAll('-', ''))
+    const rates: number[] = []
+    for (let i = 0; i < 3; i++) rates.push(await newConnectionRate(ctx.serverUrl, databases, 20, SECONDS))
+    const ceiling = median(rates) / median(fewRates)
+    ctx.log(`connections: bare PostgreSQL, 20 clients each connecting to a random one of ${MANY} databases, one read, disconnect: ${rates.map(Math.round).join(', ')} per s; ÷ ${Math.round(median(fewRates))} req/s over ${FEW} tenants = ${round(ceiling)}`)
     return [
       { name: 'connections.tenants1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 1,000 tenant databases ÷ over 10, ${IN_FLIGHT} in flight, budget 20, median of ${ROUNDS} alternating rounds; target ≥ 0.25` },
       { name: 'connections.tenants1000.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
-      { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'tenant connections, pg_stat_activity sampled every 10 ms; target ≤ 20' }
+      { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'tenant connections, pg_stat_activity sampled every 10 ms; target ≤ 20' },
+      { name: 'connections.tenants1000.ceiling', value: round(ceiling), unit: 'ratio', note: 'bare PostgreSQL new-connection rate (20 clients: connect to a random tenant database, one read, disconnect) ÷ the same 10-tenant req/s: no server can pass this ratio when every request needs a new backend' }
     ]
   } finally {
     if (server !== null) await stopServer(server)
