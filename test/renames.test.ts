@@ -163,3 +163,16 @@ test('a name freed by a transaction still open cannot be taken by one waiting on
     await second.end()
   }
 })
+
+test('a bulk import of 25,000 tenants with domains in one transaction is not refused for lack of lock memory', async (t) => {
+  const { app, central } = await buildApp(t, { cache: { listen: false } })
+  // One name lock per row would need more than the server's lock table holds (64 per connection slot).
+  await sql(central.url, `
+    insert into tenants (key, identifier, resource_key, name, status, database_host)
+      select gen_random_uuid(), 'bulk' || i, gen_random_uuid(), 'Bulk ' || i, 'active', 'default' from generate_series(1, 25000) i;
+    insert into domains (domain, tenant_key, is_primary)
+      select t.identifier || '.import.test', t.key, true from tenants t where t.identifier like 'bulk%';`)
+  assert.deepEqual(await sql(central.url, "select count(*)::int as n from domains where domain like '%.import.test'"), [{ n: 25000 }])
+  // The name locks still guard single writes afterwards.
+  await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['bulk7.import.test'] }), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
+})

@@ -16,7 +16,7 @@ export const LockSpace = {
   centralMigrations: 0x46540003,
   /** A spare being cloned under a scratch name, on its server: a scratch database whose lock is free was left by a crash. */
   scratch: 0x46540004,
-  /** A tenant name (identifier or domain) being given up or taken; held by the central database's own triggers (Migration20261125050002). */
+  /** A tenant name (identifier or domain) being given up or taken, by bucket of names; held by the central database's own triggers (Migration20261125060001). */
   names: 0x46540005
 } as const
 
