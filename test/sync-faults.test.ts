@@ -10,6 +10,7 @@ import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../server/
 import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
 import { CompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from '../server/demo/companies.js'
 import { QUICK, centralCompany, changeCentral, companyTables, until } from './helpers/companies.js'
+import { prepareShared, tenantView } from './helpers/shared.js'
 
 const USERS = [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }]
 
@@ -72,55 +73,63 @@ test('a tenant database that is down catches up when it is back; the others are 
   assert.ok(Number(retried[0]?.n) >= 1, 'it took retries')
 })
 
-test('a worker killed in the middle of a change: the change is retried elsewhere and written exactly once', { timeout: 120_000 }, async (t) => {
-  const { app, central } = await buildApp(t, {
-    queueMaintenanceSeconds: 1,
-    sync: { mode: 'queued', worker: false, jobExpireSeconds: 2, resources: USERS }
+for (const strategy of ['database', 'shared'] as const) {
+  test(`${strategy === 'database' ? '' : `[${strategy}] `}a worker killed in the middle of a change: the change is retried elsewhere and written exactly once`, { timeout: 120_000 }, async (t) => {
+    const { app, central } = await buildApp(t, {
+      strategy,
+      queueMaintenanceSeconds: 1,
+      sync: { mode: 'queued', worker: false, jobExpireSeconds: 2, resources: USERS }
+    })
+    const tenant = await app.tenancy.create({ identifier: 'victim' })
+    // The tenant's copies: its own database, or its rows of the shared tables seen as the app sees them.
+    const db = strategy === 'database' ? urlFor(app.tenancy.tenants.databaseName(tenant)) : await tenantView(central, tenant.key)
+    // Where a superuser watches and logs: the tenant database, or the central one holding the shared tables.
+    const admin = strategy === 'database' ? db : central.url
+    const em = app.tenancy.orm.em.fork()
+    const user = em.create(CentralUserEntity, { name: 'before', email: 'k@x.test', password: 'p' } as never)
+    await em.flush()
+    const gid = String(user.globalId)
+    // Only the child process works the queue: this app sends, it does not work.
+    const extra = strategy === 'database' ? {} : { strategy, shared: { url: (await prepareShared(central)).url } }
+    const child = fork(join('test', 'fixtures', 'sync-worker.ts'), [central.url, central.prefix, JSON.stringify(extra)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    await new Promise((resolve) => child.once('message', resolve))
+    await app.tenancy.sync!.attach('users', gid, tenant)
+    await app.tenancy.sync!.settle()
+    assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before')
+    const users = strategy === 'database' ? 'users' : 'tenant_shared.users'
+    await sql(admin, `create table public.write_log (op text);
+      create function public.log_write() returns trigger language plpgsql security definer set search_path = public as $$ begin insert into public.write_log values (tg_op); return null; end $$;
+      create trigger users_write_log after update on ${users} for each row execute function public.log_write();`)
+
+    // Hold the row so the worker's write blocks mid-job.
+    const lock = new pg.Client({ connectionString: db })
+    await lock.connect()
+    await lock.query('begin')
+    await lock.query('select * from users for update')
+    await rename(app, gid, 'after')
+    // Wait until the child's update is blocked on the lock.
+    const deadline = Date.now() + 20_000
+    while (Date.now() < deadline) {
+      const waiting = await sql(admin, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
+      if (waiting.length > 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    await lock.query('rollback')
+    await lock.end()
+    assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before', 'the killed worker wrote nothing')
+
+    // Another worker (a new one in this process) picks the expired job up.
+    const { app: rescuer } = await buildApp(t, { strategy, ...extra, queueMaintenanceSeconds: 1, sync: { mode: 'queued', jobExpireSeconds: 2, resources: USERS } }, () => {}, central)
+    await rescuer.tenancy.sync!.settle(60_000)
+    assert.equal((await sql(db, 'select name from users'))[0]?.name, 'after')
+    assert.deepEqual(await sql(admin, 'select op from public.write_log'), [{ op: 'UPDATE' }], 'written exactly once')
+    const job = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' order by created_on desc limit 1")
+    assert.equal(job[0]?.state, 'completed')
+    assert.ok(Number(job[0]?.retry_count) >= 1)
   })
-  const tenant = await app.tenancy.create({ identifier: 'victim' })
-  const db = urlFor(app.tenancy.tenants.databaseName(tenant))
-  const em = app.tenancy.orm.em.fork()
-  const user = em.create(CentralUserEntity, { name: 'before', email: 'k@x.test', password: 'p' } as never)
-  await em.flush()
-  const gid = String(user.globalId)
-  // Only the child process works the queue: this app sends, it does not work.
-  const child = fork(join('test', 'fixtures', 'sync-worker.ts'), [central.url, central.prefix], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-  await new Promise((resolve) => child.once('message', resolve))
-  await app.tenancy.sync!.attach('users', gid, tenant)
-  await app.tenancy.sync!.settle()
-  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before')
-  await sql(db, `create table write_log (op text);
-    create function log_write() returns trigger language plpgsql as $$ begin insert into write_log values (tg_op); return null; end $$;
-    create trigger users_write_log after update on users for each row execute function log_write();`)
-
-  // Hold the row so the worker's write blocks mid-job.
-  const lock = new pg.Client({ connectionString: db })
-  await lock.connect()
-  await lock.query('begin')
-  await lock.query('select * from users for update')
-  await rename(app, gid, 'after')
-  // Wait until the child's update is blocked on the lock.
-  const deadline = Date.now() + 20_000
-  while (Date.now() < deadline) {
-    const waiting = await sql(db, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
-    if (waiting.length > 0) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  child.kill('SIGKILL')
-  await new Promise((resolve) => child.once('exit', resolve))
-  await lock.query('rollback')
-  await lock.end()
-  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'before', 'the killed worker wrote nothing')
-
-  // Another worker (a new one in this process) picks the expired job up.
-  const { app: rescuer } = await buildApp(t, { queueMaintenanceSeconds: 1, sync: { mode: 'queued', jobExpireSeconds: 2, resources: USERS } }, () => {}, central)
-  await rescuer.tenancy.sync!.settle(60_000)
-  assert.equal((await sql(db, 'select name from users'))[0]?.name, 'after')
-  assert.deepEqual(await sql(db, 'select op from write_log'), [{ op: 'UPDATE' }], 'written exactly once')
-  const job = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' order by created_on desc limit 1")
-  assert.equal(job[0]?.state, 'completed')
-  assert.ok(Number(job[0]?.retry_count) >= 1)
-})
+}
 
 for (const mode of ['inline', 'queued'] as const) {
   test(`[${mode}] a tenant database stopped while changes flow: central and the others take them, the stopped one catches up after its restart with no call from the app`, { timeout: 120_000 }, async (t) => {
