@@ -40,20 +40,28 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
   try { return (await c.query(text, params)).rows } finally { await c.end() }
 }
 
-/** Samples, every 10 ms on its own connection, the backends connected to databases starting with `prefix` (the template excluded). */
-async function sampler (serverUrl: string, prefix: string): Promise<{ stop: () => Promise<number> }> {
+/**
+ * Samples, every 10 ms on its own connection, the client connections to
+ * databases starting with `prefix` (the template excluded). PostgreSQL's own
+ * background workers in those databases (autovacuum visits 1,000 new
+ * databases) are no app's connections: they are counted apart.
+ */
+async function sampler (serverUrl: string, prefix: string): Promise<{ stop: () => Promise<{ peak: number, background: number }> }> {
   const c = new pg.Client({ connectionString: serverUrl })
   await c.connect()
   let peak = 0
+  let background = 0
   let running = true
   const loop = (async () => {
     while (running) {
-      const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2', [prefix, prefix + 'template'])
-      peak = Math.max(peak, rows[0]?.n ?? 0)
+      const { rows } = await c.query(`select count(*) filter (where backend_type = 'client backend')::int as clients, count(*) filter (where backend_type <> 'client backend')::int as others
+        from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
+      peak = Math.max(peak, rows[0]?.clients ?? 0)
+      background = Math.max(background, rows[0]?.others ?? 0)
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
   })()
-  return { stop: async () => { running = false; await loop; await c.end(); return peak } }
+  return { stop: async () => { running = false; await loop; await c.end(); return { peak, background } } }
 }
 
 /** Tenant rows `t<i>` (keys given), written in bulk: the benchmark measures serving them, not making them. */
@@ -133,8 +141,9 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     try {
       ratios = await alternate(ctx, 'connections', s.port, MANY, fewRates)
     } finally {
-      sampled = await peak.stop()
-      ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms)`)
+      const seen = await peak.stop()
+      sampled = seen.peak
+      ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms); PostgreSQL's own background workers in those databases at once: up to ${seen.background}`)
     }
     // The bound this figure lives under, measured here with the server idle.
     const databases = keys.map((k) => central.prefix + k.replaceAll('-', ''))
@@ -145,7 +154,7 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     return [
       { name: 'connections.tenants1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 1,000 tenant databases ÷ over 10, ${IN_FLIGHT} in flight, budget 20, median of ${ROUNDS} alternating rounds; target ≥ 0.25` },
       { name: 'connections.tenants1000.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
-      { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'tenant connections, pg_stat_activity sampled every 10 ms; target ≤ 20' },
+      { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'client connections to tenant databases, pg_stat_activity sampled every 10 ms (autovacuum workers not counted); target ≤ 20' },
       { name: 'connections.tenants1000.ceiling', value: round(ceiling), unit: 'ratio', note: 'bare PostgreSQL new-connection rate (20 clients: connect to a random tenant database, one read, disconnect) ÷ the same 10-tenant req/s: no server can pass this ratio when every request needs a new backend' }
     ]
   } finally {

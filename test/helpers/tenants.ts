@@ -13,9 +13,10 @@ export async function makeTenants (app: FastifyInstance, count: number, tag: str
 }
 
 /**
- * Samples the number of backends connected to databases whose names start
+ * Samples the number of client connections to databases whose names start
  * with `prefix` (the tenant databases of one test; its template excluded)
- * every 10 ms, from a connection of its own, and keeps the peak.
+ * every 10 ms, from a connection of its own, and keeps the peak. PostgreSQL's
+ * own workers there (autovacuum visits new databases) are not the app's.
  */
 export async function connectionSampler (serverUrl: string, prefix: string): Promise<{ peak: () => number, samples: () => number, stop: () => Promise<number> }> {
   const client = new pg.Client({ connectionString: serverUrl })
@@ -25,7 +26,7 @@ export async function connectionSampler (serverUrl: string, prefix: string): Pro
   let running = true
   const loop = (async () => {
     while (running) {
-      const { rows } = await client.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2', [prefix, prefix + 'template'])
+      const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2 and backend_type = 'client backend'`, [prefix, prefix + 'template'])
       peak = Math.max(peak, rows[0]?.n ?? 0)
       samples++
       await new Promise((resolve) => setTimeout(resolve, 10))
