@@ -182,7 +182,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
-  const jobs = new TenantJobs({ queue, context, find, runAsTenant, orm })
+  const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
   const clusters = new TenantClusters({ orm, events, find, invalidate })
   const sync = options.sync === null
     ? null

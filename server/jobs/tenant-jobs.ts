@@ -1,12 +1,11 @@
 import type PgBoss from 'pg-boss'
-import type { MikroORM } from '@mikro-orm/postgresql'
+import type { FastifyBaseLogger } from 'fastify'
 import type { TenantScope } from '../context/tenant-scope.js'
 import type { TenantContext } from '../context/tenant-context.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { QueueService } from './queue-service.js'
 import type { Tenant } from '../tenant.js'
 import { MisconfigurationError } from '../errors.js'
-import { ident } from '../sync/resource.js'
 
 /** What a tenant-aware job carries: the tenant it was sent from, and the app's data. */
 interface Envelope<T> {
@@ -40,7 +39,8 @@ const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/
  * tenant context"). `send` inside a tenant's context records the tenant's
  * key; the worker runs the handler inside that tenant's context (its
  * EntityManager, logger, storage), on every retry too. A job whose tenant has
- * been deleted fails at once with the reason, and is not retried.
+ * been deleted is cancelled at once (pg-boss state `cancelled`, never run,
+ * never retried) and the reason is logged.
  */
 export interface JobParts {
   queue: QueueService
@@ -48,7 +48,7 @@ export interface JobParts {
   /** A tenant by key, from the central database (not the cache: a job must not run for a deleted tenant). */
   find: (key: string) => Promise<Tenant | null>
   runAsTenant: RunAsTenant
-  orm: MikroORM
+  log: FastifyBaseLogger
 }
 
 export class TenantJobs {
@@ -100,10 +100,11 @@ export class TenantJobs {
       }
       const tenant = await this.parts.find(tenantKey)
       if (tenant === null) {
-        // Retrying cannot bring a deleted tenant back: fail for good, with the reason.
-        await this.parts.orm.em.getConnection().execute(
-          `update ${ident(this.parts.queue.schema)}.job set retry_limit = retry_count where name = ? and id = ?`, [name, job.id], 'run')
-        await boss.fail(name, job.id, { message: `Tenant ${tenantKey} no longer exists; the job was not run.` })
+        // Retrying cannot bring a deleted tenant back. pg-boss has no "fail
+        // without retries": cancelling ends the job for good (the worker's own
+        // completion afterwards finds it no longer active and does nothing).
+        await boss.cancel(name, job.id)
+        this.parts.log.warn({ job: job.id, queue: name, tenant: tenantKey }, `fastify-tenancy: tenant ${tenantKey} no longer exists; the job was cancelled, not run`)
         return
       }
       await this.parts.runAsTenant(tenant, async (scope) => { await handler(data, { job, scope }) })

@@ -270,9 +270,8 @@ export class SyncManager {
 
   private async waiting (): Promise<number> {
     if (this.boss === null) return await this.outbox.pending()
-    const left = await this.central().execute(
-      `select count(*)::int as n from ${ident(this.parts.queue.schema)}.job where name = ? and state < 'completed'`, [SYNC_QUEUE], 'all')
-    return Number(left[0]?.n ?? 0)
+    // Jobs created, waiting for a retry or running.
+    return await this.boss.getQueueSize(SYNC_QUEUE, { before: 'completed' })
   }
 
   private resource (name: string): SyncedResource {
