@@ -6,6 +6,10 @@ import type { OneTimeNotice } from './one-time-notice.js'
 /** What every admin route module gets. */
 export interface AdminContext {
   tenancy: TenancyApi
+  /** The tenancy's central domains (links to a tenant are built from them). */
+  centralDomains: readonly string[]
+  /** The tenancy's clock (ms), so maintenance windows agree with the core's. */
+  clock: () => number
   sessions: AdminSessions
   /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
   audit: AuditLog

@@ -15,6 +15,7 @@ import './types.js'
 import { packageRoot } from '../package-root.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
+import { tenancyRuntime } from '../tenancy.js'
 import { AdminSessions } from './sessions.js'
 import { AuditLog } from './audit/audit-log.js'
 import { OneTimeNotice } from './one-time-notice.js'
@@ -83,8 +84,12 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   if (!app.hasDecorator('tenancy')) throw new MisconfigurationError('The admin panel needs fastify-tenancy: register tenancyPlugin before adminPlugin.')
 
   const secureCookies = options.secureCookies ?? true
+  // The two settings of the core the admin needs, read once here.
+  const { centralDomains, clock } = tenancyRuntime(app.tenancy).options
   const ctx: AdminContext = {
     tenancy: app.tenancy,
+    centralDomains,
+    clock,
     sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000, idleMinutes * 60_000),
     audit: new AuditLog(app.tenancy.orm),
     oneTime: new OneTimeNotice(options.cookieSecret, { name: secureCookies ? '__Host-ft_once' : 'ft_once', path: secureCookies ? '/' : prefix, secure: secureCookies }),

@@ -5,7 +5,6 @@ import { field } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
 import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
-import { tenancyRuntime } from '../../tenancy.js'
 
 /** What the tenant page shows of renames, maintenance and impersonation. */
 export interface TenantOperationsView {
@@ -39,9 +38,9 @@ async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant:
   const domain = (domains.find((d) => d.primary) ?? domains[0])?.domain
   if (domain !== undefined) return `${request.protocol}://${domain}${port}`
   const hostname = colon > 0 ? host.slice(0, colon) : host
-  const central = tenancyRuntime(ctx.tenancy).options.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
+  const central = ctx.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
     ? hostname
-    : tenancyRuntime(ctx.tenancy).options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
+    : ctx.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
   return `${request.protocol}://${tenant.identifier}.${central}${port}`
 }
 
@@ -70,7 +69,7 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     try {
       const started = await tenancy.maintenance(tenant, {
         message: field(request.body, 'message').trim().slice(0, 1001) || null,
-        until: minutes === null ? null : tenancyRuntime(tenancy).options.clock() + minutes * 60_000,
+        until: minutes === null ? null : ctx.clock() + minutes * 60_000,
         allow
       })
       await ctx.audit.recordFor(request, 'tenant.maintenance.start', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { message: started.message, until: started.until?.toISOString() ?? null, allow: started.allow } })

@@ -8,7 +8,6 @@ import { listUrl, PAGE_SIZE, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
-import { tenancyRuntime } from '../../tenancy.js'
 import { sortHeaders } from '../list-view.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
@@ -40,7 +39,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/tenants`
   const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
-  const centralDomains = (): readonly string[] => tenancyRuntime(tenancy).options.centralDomains
+  const centralDomains = (): readonly string[] => ctx.centralDomains
   const canClusters = (request: FastifyRequest): boolean => request.admin?.permissions.has('manage_tenant_groups') === true
   const clusters = async (request: FastifyRequest): Promise<Array<{ id: string, name: string }>> =>
     canClusters(request) ? (await tenancy.clusters.list()).map((c) => ({ id: c.id, name: c.name })) : []
