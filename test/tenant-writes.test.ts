@@ -258,3 +258,35 @@ test('an unpaged list of thousands of tenants comes with every domain, and a sea
   assert.equal(all.tenants.length, 12000)
   assert.ok(all.tenants.every((x) => x.domains.length === 1 && x.domains[0] === `${x.identifier}.example.com`))
 })
+
+test('creates whose names share lock buckets in crossing order all succeed: a deadlock between them is retried, never an error', async (t) => {
+  const { app, central } = await buildApp(t, { cache: { listen: false } })
+  // The bucket of each candidate name, as the central database's name-lock triggers compute it.
+  const bucketsOf = async (kind: string, names: string[]): Promise<Map<number, string>> => {
+    const rows = await sql<{ name: string, b: number }>(central.url, 'select n as name, abs(hashtext($1 || \':\' || n) % 1024)::int as b from unnest($2::text[]) n', [kind, names])
+    const out = new Map<number, string>()
+    for (const r of rows) if (!out.has(r.b)) out.set(r.b, r.name)
+    return out
+  }
+  const ids = await bucketsOf('identifier', Array.from({ length: 4000 }, (_, i) => `cross${i}`))
+  const domains = await bucketsOf('domain', Array.from({ length: 4000 }, (_, i) => `cross${i}.test`))
+  // Pairs (A, B): A's identifier shares a bucket with B's domain, and A's domain with B's identifier.
+  const pairs: Array<[{ identifier: string, domains: string[] }, { identifier: string, domains: string[] }]> = []
+  const used = new Set<string>()
+  for (const [b1, idA] of ids) {
+    for (const [b2, idB] of ids) {
+      if (pairs.length >= 12 || b1 === b2) continue
+      const domA = domains.get(b2)
+      const domB = domains.get(b1)
+      const names = [idA, idB, domA, domB]
+      if (domA === undefined || domB === undefined || names.some((n) => used.has(n as string))) continue
+      names.forEach((n) => used.add(n as string))
+      pairs.push([{ identifier: idA, domains: [domA] }, { identifier: idB, domains: [domB] }])
+    }
+  }
+  assert.equal(pairs.length, 12)
+  for (const [a, b] of pairs) {
+    const results = await Promise.allSettled([app.tenancy.create(a), app.tenancy.create(b)])
+    assert.deepEqual(results.map((r) => r.status === 'rejected' ? String((r.reason as Error).message) : 'ok'), ['ok', 'ok'])
+  }
+})

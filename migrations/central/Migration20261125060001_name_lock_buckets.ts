@@ -9,7 +9,10 @@ const BUCKETS = 1024
  * advisory locks. A transaction that writes many names at once (a bulk import
  * of 100,000 tenants) holds at most 1,024 locks instead of one per row, which
  * ran PostgreSQL's lock table out of shared memory. Two names in one bucket
- * only take turns; buckets are taken in order, so still no circular waits.
+ * only take turns. A row takes its buckets in order, but a statement writing
+ * several rows (a tenant and its domains) takes them row by row, so two such
+ * statements can deadlock; PostgreSQL then rolls one back, and the plugin's
+ * writes run again (retryingConflicts).
  */
 export class Migration20261125060001NameLockBuckets extends Migration {
   override async up (): Promise<void> {

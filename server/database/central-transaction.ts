@@ -2,6 +2,23 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
 
 /**
+ * Runs `attempt` again (up to 8 times) when PostgreSQL rolled it back for a
+ * deadlock or a conflicting concurrent change; `attempt` must be one
+ * transaction (or one statement), so a rolled-back try left nothing behind.
+ */
+export async function retryingConflicts<T> (attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt()
+    } catch (error) {
+      if (!RETRYABLE.has((error as { code?: string }).code ?? '') || n >= 8) throw error
+      // A little random wait so that the two sides of a deadlock do not meet again.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * n))
+    }
+  }
+}
+
+/**
  * Runs `fn` in one transaction on the central database, again on a deadlock
  * or a conflicting concurrent change (so `fn` must only write through `run`),
  * and turns the database's cluster-rule refusal into FST_TENANCY_CLUSTER_RULE.
@@ -9,16 +26,9 @@ import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
  */
 export async function centralTransaction<T> (orm: MikroORM, fn: (run: Run) => Promise<T>): Promise<T> {
   const conn = orm.em.getConnection()
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await conn.transactional(async (trx) => await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)))
-    } catch (error) {
-      if (RETRYABLE.has((error as { code?: string }).code ?? '') && attempt < 8) {
-        // A little random wait so that the two sides of a deadlock do not meet again.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
-        continue
-      }
-      throw asClusterRuleError(error)
-    }
+  try {
+    return await retryingConflicts(async () => await conn.transactional(async (trx) => await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx))))
+  } catch (error) {
+    throw asClusterRuleError(error)
   }
 }

@@ -5,6 +5,7 @@ import type { Tenant, TenantStatus } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { ClusterRuleError, DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
 import type { TenantLocker } from '../database/advisory-locks.js'
+import { retryingConflicts } from '../database/central-transaction.js'
 import type { TenantChange } from '../providers/invalidation.js'
 import { checkTenantInput, type CreateTenantInput } from './tenant-input.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
@@ -105,7 +106,9 @@ export class TenantLifecycle {
     try {
       // One statement: atomic without a transaction of its own, and one round
       // trip (creating a tenant in strategy shared is little more than this).
-      rows = await conn.execute(
+      // Its name-lock triggers take their locks row by row, so two creates
+      // may deadlock on lock buckets; the loser is rolled back and runs again.
+      rows = await retryingConflicts(async () => await conn.execute(
         `with t as (
            insert into tenants (key, identifier, resource_key, name, status, data, database_host)
            values (?, ?, ?, ?, 'provisioning', ?, ?) returning *
@@ -115,7 +118,7 @@ export class TenantLifecycle {
            returning 1
          )
          select * from t`,
-        [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host, draft.key, JSON.stringify(checked.domains)], 'all')
+        [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host, draft.key, JSON.stringify(checked.domains)], 'all'))
     } catch (error) {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')
