@@ -6,7 +6,7 @@ import { ProjectEntity, type Tenant } from '../server/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 async function tenantConnections (prefix: string): Promise<number> {
-  const rows = await sql<{ n: number }>(serverUrl(), 'select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and not starts_with(datname, $2)', [prefix, prefix + 'template'])
+  const rows = await sql<{ n: number }>(serverUrl(), "select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and not starts_with(datname, $2) and backend_type = 'client backend'", [prefix, prefix + 'template'])
   return Number(rows[0]?.n ?? 0)
 }
 

@@ -105,8 +105,9 @@ test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and t
       await app.close().catch(() => {})
     }
   }
-  // Options are checked before anything connects to the database.
-  assert.equal(await openConnections(central.name), connectionsBefore)
+  // Options are checked before anything connects to the database (a connection
+  // left closing from making the database may be gone by now, never a new one).
+  assert.ok(await openConnections(central.name) <= connectionsBefore)
 })
 
 test('good options with every default register and answer', async (t) => {
@@ -126,7 +127,8 @@ test('good options with every default register and answer', async (t) => {
 
 async function openConnections (database: string): Promise<number> {
   const url = new URL(process.env.DATABASE_URL as string)
-  const rows = await sql<{ n: number }>(url.toString(), 'select count(*)::int as n from pg_stat_activity where datname = $1', [database])
+  // Client connections only: an autovacuum worker visiting the new database is PostgreSQL's own.
+  const rows = await sql<{ n: number }>(url.toString(), "select count(*)::int as n from pg_stat_activity where datname = $1 and backend_type = 'client backend'", [database])
   return Number(rows[0]?.n)
 }
 
