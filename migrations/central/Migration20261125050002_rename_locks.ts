@@ -3,6 +3,16 @@ import { Migration } from '@mikro-orm/migrations'
 // LockSpace.names in server/database/advisory-locks.ts.
 const NAMES = 0x46540005
 
+/** The name lock as this migration made it, one lock per name (Migration20261125060001 restores it on the way down). */
+export const lockNamesByName = `function fastify_tenancy_lock_names(kind text, a text, b text) returns void language plpgsql as $$
+      declare
+        name text;
+      begin
+        for name in select n from unnest(array[a, b]) as n where n is not null group by n order by n loop
+          perform pg_advisory_xact_lock(${NAMES}, hashtext(kind || ':' || name));
+        end loop;
+      end $$`
+
 /**
  * Giving a name up and taking it take turns: every write that frees or takes
  * an identifier or a domain first locks that name (transaction-level advisory
@@ -12,15 +22,7 @@ const NAMES = 0x46540005
  */
 export class Migration20261125050002RenameLocks extends Migration {
   override async up (): Promise<void> {
-    this.addSql(`
-      create function fastify_tenancy_lock_names(kind text, a text, b text) returns void language plpgsql as $$
-      declare
-        name text;
-      begin
-        for name in select n from unnest(array[a, b]) as n where n is not null group by n order by n loop
-          perform pg_advisory_xact_lock(${NAMES}, hashtext(kind || ':' || name));
-        end loop;
-      end $$`)
+    this.addSql(`create ${lockNamesByName}`)
     this.addSql(`
       create or replace function fastify_tenancy_guard_former_identifier() returns trigger language plpgsql as $$
       begin

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
+import { lockNamesByName } from './Migration20261125050002_rename_locks.js'
 
 // LockSpace.names in server/database/advisory-locks.ts.
 const NAMES = 0x46540005
@@ -28,14 +29,6 @@ export class Migration20261125060001NameLockBuckets extends Migration {
   }
 
   override async down (): Promise<void> {
-    this.addSql(`
-      create or replace function fastify_tenancy_lock_names(kind text, a text, b text) returns void language plpgsql as $$
-      declare
-        name text;
-      begin
-        for name in select n from unnest(array[a, b]) as n where n is not null group by n order by n loop
-          perform pg_advisory_xact_lock(${NAMES}, hashtext(kind || ':' || name));
-        end loop;
-      end $$`)
+    this.addSql(`create or replace ${lockNamesByName}`)
   }
 }
