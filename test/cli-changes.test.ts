@@ -1,29 +1,15 @@
 // tenants:update, tenants:suspend / activate and domains:*, run for real as child processes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { tmpdir } from 'node:os'
 import { freshCentral, sql } from './helpers/database.js'
+import { configFor, run, type Run } from './helpers/cli.js'
 
-const BIN = join(process.cwd(), 'bin', 'fastify-tenancy.mjs')
 
-interface Run { code: number, stdout: string, stderr: string }
 
 test('the CLI renames, suspends, activates and changes domains through the core, and refuses bad input with one sentence', async (t) => {
   const central = await freshCentral(t)
-  const config = join(await mkdtemp(join(tmpdir(), 'ft-cli-')), 'tenancy.config.mjs')
-  await writeFile(config, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 } }\n`)
-  const cli = async (...args: string[]): Promise<Run> => await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += String(d) })
-    child.stderr.on('data', (d) => { stderr += String(d) })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
-  })
+  const config = await configFor(central)
+  const cli = async (...args: string[]): Promise<Run> => await run(['--config', config, ...args])
   const refused = (r: Run, code: number, message: RegExp): void => {
     assert.equal(r.code, code, r.stderr)
     assert.match(r.stderr, message)

@@ -2,42 +2,14 @@
 // bin/fastify-tenancy.mjs, never a function called in this process.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { freshCentral, serverUrl, sql, urlFor, type CentralDatabase } from './helpers/database.js'
+import { BIN, ROOT, configFor, run, type Run } from './helpers/cli.js'
 import { verifyPassword } from '../server/admin/password.js'
 import { centralMigrations } from '../migrations/central/index.js'
-
-const ROOT = process.cwd()
-const BIN = join(ROOT, 'bin', 'fastify-tenancy.mjs')
-
-interface Run { code: number, stdout: string, stderr: string }
-
-/** Runs the real command as a child process (stdin, stdout and stderr are pipes: not a terminal). */
-async function run (args: string[], options: { env?: Record<string, string>, cwd?: string, command?: string[], input?: string } = {}): Promise<Run> {
-  return await new Promise((resolve, reject) => {
-    const [command, ...prefix] = options.command ?? [process.execPath, BIN]
-    const child = spawn(command as string, [...prefix, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    child.stdin?.end(options.input)
-    let stdout = ''
-    let stderr = ''
-    child.stdout?.on('data', (d) => { stdout += String(d) })
-    child.stderr?.on('data', (d) => { stderr += String(d) })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
-  })
-}
-
-/** A temporary config file giving the fresh central database and this test's own tenant database prefix. */
-async function configFor (central: CentralDatabase, extra = '', fileName = 'tenancy.config.mjs'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ft-cli-'))
-  const file = join(dir, fileName)
-  await writeFile(file, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
-  return file
-}
 
 /** The command with a config file, and DATABASE_URL naming the same central database. */
 function commandFor (central: CentralDatabase, config: string): (args: string[]) => Promise<Run> {

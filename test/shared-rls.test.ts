@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
+import { configFor, run, type Run } from './helpers/cli.js'
 import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
 import { signedTenant } from '../server/database/shared/tenant-key-driver.js'
 import { readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
@@ -147,25 +148,11 @@ test('tenants:migrate is one migration for every tenant', async (t) => {
 })
 
 test('fastify-tenancy tenants:rls --check reports a table without a policy (exit 1); tenants:rls creates it; then the plugin registers', async (t) => {
-  const { spawn } = await import('node:child_process')
-  const { mkdtemp, writeFile } = await import('node:fs/promises')
-  const { join } = await import('node:path')
-  const { tmpdir } = await import('node:os')
   const central = await freshCentral(t)
   const shared = await prepareShared(central)
   await sql(central.url, 'create table tenant_shared.invoices (id serial primary key, number text not null unique)')
-  const dir = await mkdtemp(join(tmpdir(), 'ft-rls-'))
-  const config = join(dir, 'tenancy.config.mjs')
-  await writeFile(config, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, strategy: 'shared', shared: { url: ${JSON.stringify(shared.url)} } }\n`)
-  const cli = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> => await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'fastify-tenancy.mjs'), '--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => { stdout += String(d) })
-    child.stderr.on('data', (d) => { stderr += String(d) })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
-  })
+  const config = await configFor(central, `, strategy: 'shared', shared: { url: ${JSON.stringify(shared.url)} }`)
+  const cli = async (...args: string[]): Promise<Run> => await run(['--config', config, ...args])
   const before = await cli('tenants:rls', '--check')
   assert.equal(before.code, 1, before.stderr)
   assert.match(before.stdout, /without a row-level security policy: invoices\./)

@@ -1,0 +1,35 @@
+// The fastify-tenancy command, run for real: a child process of
+// bin/fastify-tenancy.mjs, never a function called in the test's process.
+import { spawn } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import type { CentralDatabase } from './database.js'
+
+export const ROOT = process.cwd()
+export const BIN = join(ROOT, 'bin', 'fastify-tenancy.mjs')
+
+export interface Run { code: number, stdout: string, stderr: string }
+
+/** Runs the real command as a child process (stdin, stdout and stderr are pipes: not a terminal). */
+export async function run (args: string[], options: { env?: Record<string, string>, cwd?: string, command?: string[], input?: string } = {}): Promise<Run> {
+  return await new Promise((resolve, reject) => {
+    const [command, ...prefix] = options.command ?? [process.execPath, BIN]
+    const child = spawn(command as string, [...prefix, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    child.stdin?.end(options.input)
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (d) => { stdout += String(d) })
+    child.stderr?.on('data', (d) => { stderr += String(d) })
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code: code ?? 1, stdout, stderr }) })
+  })
+}
+
+/** A temporary config file giving the fresh central database and the test's own tenant database prefix; `extra` adds options (`, strategy: 'shared'`). */
+export async function configFor (central: CentralDatabase, extra = '', fileName = 'tenancy.config.mjs'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ft-cli-'))
+  const file = join(dir, fileName)
+  await writeFile(file, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
+  return file
+}
