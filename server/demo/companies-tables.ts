@@ -1,11 +1,14 @@
-/** The demo's central tables for companies (run by its central migration). */
-export const CENTRAL_COMPANIES_SQL = [
-  `create table if not exists companies (
-    id serial primary key,
+/** The columns a company has on both sides of syncing (see entities/company-fields.ts). */
+const COMPANY_COLUMNS = `id serial primary key,
     global_id varchar(64) not null unique,
     name varchar(255) not null,
     plan varchar(32) not null default 'free',
-    deleted_at timestamptz null,
+    deleted_at timestamptz null`
+
+/** The demo's central tables for companies (run by its central migration). */
+export const CENTRAL_COMPANIES_SQL = [
+  `create table if not exists companies (
+    ${COMPANY_COLUMNS},
     created_at timestamptz not null default now())`,
   `create table if not exists tenant_companies (
     tenant_key uuid not null,
@@ -16,10 +19,6 @@ export const CENTRAL_COMPANIES_SQL = [
 /** The demo's tenant table for companies (run by its tenant migration). */
 export const TENANT_COMPANIES_SQL = [
   `create table if not exists companies (
-    id serial primary key,
-    global_id varchar(64) not null unique,
-    name varchar(255) not null,
-    plan varchar(32) not null default 'free',
-    notes text null,
-    deleted_at timestamptz null)`
+    ${COMPANY_COLUMNS},
+    notes text null)`
 ]
