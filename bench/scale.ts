@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { tenancyPlugin, ProjectEntity } from '../server/index.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { benchCentral } from './central.js'
+import { connectionSampler } from '../test/helpers/tenants.js'
 import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 
@@ -38,30 +39,6 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
   const c = new pg.Client({ connectionString: url })
   await c.connect()
   try { return (await c.query(text, params)).rows } finally { await c.end() }
-}
-
-/**
- * Samples, every 10 ms on its own connection, the client connections to
- * databases starting with `prefix` (the template excluded). PostgreSQL's own
- * background workers in those databases (autovacuum visits 1,000 new
- * databases) are no app's connections: they are counted apart.
- */
-async function sampler (serverUrl: string, prefix: string): Promise<{ stop: () => Promise<{ peak: number, background: number }> }> {
-  const c = new pg.Client({ connectionString: serverUrl })
-  await c.connect()
-  let peak = 0
-  let background = 0
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      const { rows } = await c.query(`select count(*) filter (where backend_type = 'client backend')::int as clients, count(*) filter (where backend_type <> 'client backend')::int as others
-        from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
-      peak = Math.max(peak, rows[0]?.clients ?? 0)
-      background = Math.max(background, rows[0]?.others ?? 0)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  })()
-  return { stop: async () => { running = false; await loop; await c.end(); return { peak, background } } }
 }
 
 /** Tenant rows `t<i>` (keys given), written in bulk: the benchmark measures serving them, not making them. */
@@ -134,16 +111,15 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     pin(process.pid, 1)
     const s = await startServer(SERVER, ['database', central.url, central.prefix, String(MANY)])
     server = s.child
-    const peak = await sampler(ctx.serverUrl, central.prefix)
+    const peak = await connectionSampler(ctx.serverUrl, central.prefix)
     let ratios: number[] = []
     const fewRates: number[] = []
     let sampled = 0
     try {
       ratios = await alternate(ctx, 'connections', s.port, MANY, fewRates)
     } finally {
-      const seen = await peak.stop()
-      sampled = seen.peak
-      ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms); PostgreSQL's own background workers in those databases at once: up to ${seen.background}`)
+      sampled = await peak.stop()
+      ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms); PostgreSQL's own background workers in those databases at once: up to ${peak.background()}`)
     }
     // The bound this figure lives under, measured here with the server idle.
     const databases = keys.map((k) => central.prefix + k.replaceAll('-', ''))

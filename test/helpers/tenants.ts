@@ -16,24 +16,29 @@ export async function makeTenants (app: FastifyInstance, count: number, tag: str
  * Samples the number of client connections to databases whose names start
  * with `prefix` (the tenant databases of one test; its template excluded)
  * every 10 ms, from a connection of its own, and keeps the peak. PostgreSQL's
- * own workers there (autovacuum visits new databases) are not the app's.
+ * own workers there (autovacuum visits new databases) are not the app's:
+ * their peak is kept apart (`background`). The benchmark uses it too.
  */
-export async function connectionSampler (serverUrl: string, prefix: string): Promise<{ peak: () => number, samples: () => number, stop: () => Promise<number> }> {
+export async function connectionSampler (serverUrl: string, prefix: string): Promise<{ peak: () => number, background: () => number, samples: () => number, stop: () => Promise<number> }> {
   const client = new pg.Client({ connectionString: serverUrl })
   await client.connect()
   let peak = 0
+  let background = 0
   let samples = 0
   let running = true
   const loop = (async () => {
     while (running) {
-      const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and datname <> $2 and backend_type = 'client backend'`, [prefix, prefix + 'template'])
+      const { rows } = await client.query<{ n: number, others: number }>(`select count(*) filter (where backend_type = 'client backend')::int as n, count(*) filter (where backend_type <> 'client backend')::int as others
+        from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
       peak = Math.max(peak, rows[0]?.n ?? 0)
+      background = Math.max(background, rows[0]?.others ?? 0)
       samples++
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
   })()
   return {
     peak: () => peak,
+    background: () => background,
     samples: () => samples,
     stop: async () => {
       running = false
