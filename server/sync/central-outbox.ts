@@ -44,19 +44,24 @@ export class CentralOutbox {
     this.options = options
   }
 
-  /** Delivers the rows `ids` (just committed), or every row that is due (`all`: due or not). Returns how many rows were claimed. */
-  async run (filter: { ids?: string[], all?: boolean } = {}): Promise<number> {
+  /**
+   * Delivers the rows `ids` (just committed), or every row that is due (`all`:
+   * due or not; `after`: only rows past that id, so a pass over everything
+   * tries each row once). Returns the ids it claimed.
+   */
+  async run (filter: { ids?: string[], all?: boolean, after?: string } = {}): Promise<string[]> {
     const claimed = await this.execute(
       `with due as (
          select id from fastify_tenancy_sync_outbox
          where destination is not null and (?::boolean or available_at <= now())
            and (?::jsonb is null or id in (select (jsonb_array_elements_text(?::jsonb))::bigint))
+           and (?::bigint is null or id > ?::bigint)
          order by id limit ? for update skip locked)
        update fastify_tenancy_sync_outbox o set attempts = o.attempts + 1, available_at = now() + make_interval(secs => ?)
        from due where o.id = due.id
        returning o.id::text as id, o.change, o.destination::text as destination, o.attempts`,
-      [filter.all === true || filter.ids !== undefined, filter.ids === undefined ? null : JSON.stringify(filter.ids), filter.ids === undefined ? null : JSON.stringify(filter.ids), this.options.batchSize, LEASE_SECONDS])
-    if (claimed.length === 0) return 0
+      [filter.all === true || filter.ids !== undefined, filter.ids === undefined ? null : JSON.stringify(filter.ids), filter.ids === undefined ? null : JSON.stringify(filter.ids), filter.after ?? null, filter.after ?? null, this.options.batchSize, LEASE_SECONDS])
+    if (claimed.length === 0) return []
     const done: string[] = []
     await mapLimit(claimed, this.options.concurrency, async (row) => {
       const change = (typeof row.change === 'string' ? JSON.parse(row.change) : row.change) as SyncChange
@@ -71,7 +76,7 @@ export class CentralOutbox {
       }
     })
     if (done.length > 0) await this.execute('delete from fastify_tenancy_sync_outbox where id in (select (jsonb_array_elements_text(?::jsonb))::bigint)', [JSON.stringify(done)])
-    return claimed.length
+    return claimed.map((row) => String(row.id))
   }
 
   /** Rows not delivered yet (due or waiting for a retry). */

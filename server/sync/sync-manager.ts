@@ -238,7 +238,14 @@ export class SyncManager {
   /** Delivers everything left behind now, backoff or not: the central outbox and every tenant's outbox. */
   async recover (concurrency = 4): Promise<void> {
     await this.recoverTenants(concurrency)
-    if (this.mode === 'inline') while (await this.outbox.run({ all: true }) > 0);
+    if (this.mode !== 'inline') return
+    // Each row once, in id order: a row that fails again (its tenant is down) waits for its backoff, not another pass.
+    let after: string | undefined
+    for (;;) {
+      const claimed = await this.outbox.run({ all: true, after })
+      if (claimed.length === 0) return
+      after = claimed.reduce((a, b) => BigInt(a) >= BigInt(b) ? a : b)
+    }
   }
 
   /** Waits until changes handed over are applied: nothing in flight, the outbox (inline) or the queue (queued) empty. For tests and shutdown. */
@@ -412,7 +419,7 @@ export class SyncManager {
     if (this.pass !== null) return await this.pass
     this.pass = (async () => {
       try {
-        if (this.mode === 'inline') while (!this.closed && await this.outbox.run() >= (this.options.batchSize ?? DEFAULTS.batchSize));
+        if (this.mode === 'inline') while (!this.closed && (await this.outbox.run()).length >= (this.options.batchSize ?? DEFAULTS.batchSize));
         const now = Date.now()
         const due = [...this.retryTenants].filter(([, s]) => s.at <= now).map(([key]) => key)
         await mapLimit(due, this.concurrency, async (key) => { await this.forward(key) })
