@@ -218,3 +218,20 @@ test('two instances starting together on an empty central database both run the 
   const ran = await sql<{ name: string }>(urlFor(name), 'select name from fastify_tenancy_migrations order by id')
   assert.deepEqual(ran.map((r) => r.name), centralMigrations.map((m) => m.name))
 })
+
+test('lifecycle work nested deeper than the lock pool (a seeder creating a tenant, nine levels) finishes instead of waiting for a lock connection forever', async (t) => {
+  let depth = 0
+  const { app } = await buildApp(t, {
+    provisioning: {
+      spares: 0,
+      // Each seeder runs under its tenant's lock and creates the next tenant, whose lock needs a connection too.
+      seeder: async () => { if (depth < 9) { depth++; await app.tenancy.create({ identifier: `nested-${depth}` }) } }
+    }
+  })
+  const done = await Promise.race([
+    app.tenancy.create({ identifier: 'nested-0' }).then(() => true),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), 60_000).unref())
+  ])
+  assert.equal(done, true, 'the nested creates finished')
+  assert.equal((await app.tenancy.tenants.list({})).total, 10)
+})

@@ -38,13 +38,19 @@ export type LockSource = string | pg.Pool
  * dedicated connection, so a crash of this process ends the transaction and
  * frees the lock, and `fn` may use any other connection meanwhile. Waits
  * while another holder has it. `fn` gets the lock's connection, inside its
- * transaction, for statements that may run there.
+ * transaction, for statements that may run there; when it writes there
+ * (`writesOnLock`), a failed commit undid that work and is thrown.
  */
-export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn: (client: pg.ClientBase) => Promise<T>, options: { writesOnLock?: boolean } = {}): Promise<T> {
   let client: pg.ClientBase
   let done: (broken?: Error) => void
-  if (typeof source === 'string') {
-    const own = new pg.Client({ connectionString: source, application_name: 'fastify-tenancy:lock' })
+  // A pool with every connection out (slow lifecycle work, or a lock taken
+  // inside another one's work) is not waited for: this lock gets a connection
+  // of its own, as it would without a pool.
+  const full = typeof source !== 'string' && source.idleCount === 0 && source.totalCount >= (source.options.max ?? 10)
+  if (typeof source === 'string' || full) {
+    const url = typeof source === 'string' ? source : source.options.connectionString as string
+    const own = new pg.Client({ connectionString: url, application_name: 'fastify-tenancy:lock' })
     // A lost lock connection is reported by the next query on it; never an unhandled 'error'.
     own.on('error', () => {})
     await own.connect()
@@ -69,8 +75,10 @@ export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn:
       await client.query('rollback').catch((e: Error) => { broken = e })
       throw error
     }
-    // The work is done whatever happens to the lock's connection now: its outcome is `fn`'s, not the commit's.
+    // Work done on other connections stands whatever happens to this one now;
+    // work done on this one stands only if the commit does.
     await client.query('commit').catch((e: Error) => { broken = e })
+    if (broken !== undefined && options.writesOnLock === true) throw broken
     return result
   } catch (error) {
     broken ??= error as Error

@@ -91,7 +91,8 @@ export class SpareDatabases {
 
   /** Runs `fn` holding the server's spares lock (taken on the server itself, so every instance using it meets there). */
   private async locked<T> (server: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    return await withAdvisoryLock(this.lockPools.pool(server), [LockSpace.spares, lockId(this.prefix)], fn)
+    // Claims rename a spare on the lock's own connection: that rename counts only once committed.
+    return await withAdvisoryLock(this.lockPools.pool(server), [LockSpace.spares, lockId(this.prefix)], fn, { writesOnLock: true })
   }
 
   private async fill (server: string): Promise<void> {
