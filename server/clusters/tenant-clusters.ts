@@ -5,7 +5,8 @@ import type { Tenant } from '../tenant.js'
 import type { TenancyEvents } from '../lifecycle/events.js'
 import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { asClusterRuleError, checkParent, lockClusters, moveTenant, RETRYABLE, type Run } from './rules.js'
+import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
+import { isConflict, retryingConflicts } from '../database/central-transaction.js'
 
 export interface ClusterInput {
   name: string
@@ -181,20 +182,16 @@ export class TenantClusters {
   /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
   private async transaction (fn: (run: Run) => Promise<void>, name?: string): Promise<void> {
     const conn = this.parts.orm.em.getConnection()
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) })
-        return
-      } catch (error) {
-        // Two simultaneous creates: the unique name index decides; a slug taken meanwhile is simply tried again.
-        const unique = (error as { code?: string }).code === '23505' ? String((error as Error).message) : ''
-        if (unique.includes('tenant_clusters_name_unique')) throw new ClusterNameTakenError(name ?? 'this name')
-        if ((RETRYABLE.has((error as { code?: string }).code ?? '') || unique.includes('slug')) && attempt < 8) {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
-          continue
-        }
-        throw asClusterRuleError(error)
-      }
+    const uniqueViolation = (error: unknown): string => (error as { code?: string }).code === '23505' ? String((error as Error).message) : ''
+    try {
+      // A slug taken meanwhile is simply tried again, like a deadlock.
+      await retryingConflicts(
+        async () => { await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) }) },
+        (error) => isConflict(error) || uniqueViolation(error).includes('slug'))
+    } catch (error) {
+      // Two simultaneous creates: the unique name index decides.
+      if (uniqueViolation(error).includes('tenant_clusters_name_unique')) throw new ClusterNameTakenError(name ?? 'this name')
+      throw asClusterRuleError(error)
     }
   }
 }

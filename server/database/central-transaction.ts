@@ -1,17 +1,22 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
 
+/** PostgreSQL rolled the work back for a deadlock or a conflicting concurrent change. */
+export function isConflict (error: unknown): boolean {
+  return RETRYABLE.has((error as { code?: string }).code ?? '')
+}
+
 /**
  * Runs `attempt` again (up to 8 times) when PostgreSQL rolled it back for a
  * deadlock or a conflicting concurrent change; `attempt` must be one
  * transaction (or one statement), so a rolled-back try left nothing behind.
  */
-export async function retryingConflicts<T> (attempt: () => Promise<T>): Promise<T> {
+export async function retryingConflicts<T> (attempt: () => Promise<T>, retryable: (error: unknown) => boolean = isConflict): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt()
     } catch (error) {
-      if (!RETRYABLE.has((error as { code?: string }).code ?? '') || n >= 8) throw error
+      if (!retryable(error) || n >= 8) throw error
       // A little random wait so that the two sides of a deadlock do not meet again.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * n))
     }

@@ -2,14 +2,23 @@ import { Ajv, type ErrorObject } from 'ajv'
 import type { TSchema } from '@sinclair/typebox'
 import { InvalidOptionError } from '../errors.js'
 import { shapeChecks, type ShapeName } from './shapes.js'
+import { parseHost } from '../identification/host.js'
 
-const HOSTNAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
-const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/
 
 function postgresUrl (value: string): boolean {
   try {
     const { protocol } = new URL(value)
     return protocol === 'postgres:' || protocol === 'postgresql:'
+  } catch {
+    return false
+  }
+}
+
+/** A central domain is a host as requests name it (the same rules as request hosts), already in its normal form, without a port. */
+function centralDomain (value: string): boolean {
+  try {
+    const host = parseHost(value)
+    return host.name === value && !value.startsWith('[')
   } catch {
     return false
   }
@@ -29,7 +38,7 @@ function createAjv (): Ajv {
     validate: (shape: ShapeName, value: unknown) => shapeChecks[shape](value)
   })
   ajv.addFormat('postgres-url', postgresUrl)
-  ajv.addFormat('central-domain', (d: string) => (HOSTNAME.test(d) || IPV4.test(d)) && d.length <= 253 && !/(?:^|\.)xn--/.test(d))
+  ajv.addFormat('central-domain', centralDomain)
   return ajv
 }
 

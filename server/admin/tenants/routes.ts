@@ -228,7 +228,6 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const domain = field(request.body, 'domain').slice(0, 300)
-    if ((await tenancy.domains.list(tenant)).some((d) => d.domain === domain)) return await back(request, reply, tenant, 'error', `The domain "${domain}" is not valid here: ${tenant.identifier} has it already.`)
     try {
       await tenancy.domains.add(tenant, domain)
     } catch (error) {
