@@ -86,6 +86,10 @@ test('the app role with no tenant set sees 0 rows and cannot insert; it cannot n
   // Naming a tenant by hand without the signature gets nothing.
   assert.deepEqual(await sql(appUrl, `select set_config('fastify_tenancy.tenant', '${globex.key}', false), (select count(*)::int from tenant_shared.projects) as n`).then((r) => r.map((x) => x.n)), [0])
   assert.deepEqual(await sql(appUrl, `select set_config('fastify_tenancy.tenant', '${globex.key}.${'0'.repeat(64)}', false), (select count(*)::int from tenant_shared.projects) as n`).then((r) => r.map((x) => x.n)), [0])
+  // A value of the signed shape that is no key at all is nothing too, never an error (no cast before the signature holds).
+  for (const forged of [`${'z'.repeat(36)}.${'0'.repeat(64)}`, `${globex.key}x${'0'.repeat(64)}`, `${globex.key}.${'0'.repeat(63)}`]) {
+    assert.deepEqual(await sql(appUrl, `select set_config('fastify_tenancy.tenant', '${forged}', false), (select count(*)::int from tenant_shared.projects) as n`).then((r) => r.map((x) => x.n)), [0])
+  }
   // Inside a tenant, hand-written SQL that asks for another tenant's rows still gets none.
   const secret = await readSecret(central.url)
   const inAcme = `select set_config('fastify_tenancy.tenant', '${signedTenant(secret, acme.key)}', false)`
