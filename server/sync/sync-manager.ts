@@ -356,27 +356,38 @@ export class SyncManager {
         held.release()
       }
       // No tenant connection is held while the central transaction runs, nor the other way round.
-      for (const row of rows) {
-        const change = (typeof row.change === 'string' ? JSON.parse(row.change) : row.change) as SyncChange
-        const r = this.resources.get(change.resource)
-        if (r !== undefined) {
-          let events: SyncEvent[] = []
-          await this.centralWork(async (em, run) => {
-            const forwarded = await forwardChange(run, r, change)
-            events = forwarded.events
-            await this.record(em, run, forwarded.deliveries)
-          })
-          for (const event of events) await this.parts.emit(event)
+      // Forwarded rows leave the outbox together, once the batch ends or fails: one forwarded again
+      // after a crash in between is skipped by the central inbox.
+      const forwarded: unknown[] = []
+      try {
+        for (const row of rows) {
+          const change = (typeof row.change === 'string' ? JSON.parse(row.change) : row.change) as SyncChange
+          const r = this.resources.get(change.resource)
+          if (r !== undefined) {
+            let events: SyncEvent[] = []
+            await this.centralWork(async (em, run) => {
+              const result = await forwardChange(run, r, change)
+              events = result.events
+              await this.record(em, run, result.deliveries)
+            })
+            for (const event of events) await this.parts.emit(event)
+          }
+          forwarded.push(row.id)
         }
-        const again = await this.leaseTenant(tenantKey)
-        if (again === null) return
-        try {
-          await this.asTenant(tenantKey, async () => await again.conn.execute('delete from fastify_tenancy_sync_outbox where id = ?', [row.id], 'run'))
-        } finally {
-          again.release()
-        }
+      } finally {
+        if (forwarded.length > 0) await this.dropForwarded(tenantKey, forwarded)
       }
       if (rows.length < 50) return
+    }
+  }
+
+  private async dropForwarded (tenantKey: string, ids: unknown[]): Promise<void> {
+    const held = await this.leaseTenant(tenantKey)
+    if (held === null) return
+    try {
+      await this.asTenant(tenantKey, async () => await held.conn.execute(`delete from fastify_tenancy_sync_outbox where id in (${ids.map(() => '?').join(', ')})`, ids, 'run'))
+    } finally {
+      held.release()
     }
   }
 
