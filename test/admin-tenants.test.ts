@@ -55,6 +55,15 @@ test('the tenant list searches, filters by status and cluster, sorts and pages',
   assert.match(first.body, /Page 1 of 2/)
   assert.equal((first.body.match(/<tr>\s*<td><a href="\/admin\/tenants\//g) ?? []).length, 25)
   assert.match((await client.get('/admin/tenants?page=2')).body, /Page 2 of 2/)
+  // A page past the end shows the last page's tenants, not an empty page.
+  const past = await client.get('/admin/tenants?page=9')
+  assert.match(past.body, /Page 2 of 2/)
+  assert.equal((past.body.match(/<tr>\s*<td><a href="\/admin\/tenants\//g) ?? []).length, 2)
+  assert.match(past.body, />t26</)
+  // A search that matches nothing says so, which is not the empty state of a fleet without tenants.
+  const none = (await client.get('/admin/tenants?q=nothing-like-this')).body
+  assert.match(none, /No tenant matches/)
+  assert.doesNotMatch(none, /No tenants yet/)
   assert.match((await client.get('/admin/tenants?q=special')).body, /1 tenant</)
   assert.match((await client.get('/admin/tenants?q=ODD')).body, /13 tenants/)
   assert.match((await client.get('/admin/tenants?status=suspended')).body, />t03</)

@@ -4,11 +4,11 @@ import { redirectWith, renderPage } from '../render.js'
 import { confirmPage } from '../confirm.js'
 import { field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
-import { listUrl, PAGE_SIZE, readListQuery } from './list-query.js'
+import { listFilters, listUrl, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
-import { sortHeaders } from '../list-view.js'
+import { LIST_PAGE_SIZE, sortHeaders } from '../list-view.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 type Row = Record<string, any>
@@ -58,24 +58,28 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const query = readListQuery(request.query)
     const clusterView = canClusters(request)
     if (!clusterView) query.cluster = ''
-    const { total, tenants } = await tenancy.tenants.list({
+    const filters = {
       search: query.q === '' ? undefined : query.q,
       status: query.status === '' ? undefined : query.status,
       clusterId: query.cluster === '' ? undefined : query.cluster === 'none' ? null : query.cluster,
       sort: query.sort,
       dir: query.dir,
-      limit: PAGE_SIZE,
-      offset: (query.page - 1) * PAGE_SIZE
-    })
-    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+      limit: LIST_PAGE_SIZE
+    }
+    let { total, tenants } = await tenancy.tenants.list({ ...filters, offset: (query.page - 1) * LIST_PAGE_SIZE })
+    const pages = Math.max(1, Math.ceil(total / LIST_PAGE_SIZE))
     const page = Math.min(query.page, pages)
-    const extra = { status: query.status, cluster: query.cluster }
-    const counts = await tenancy.tenants.counts()
+    // A page past the end (the list shrank, or a hand-made link) shows the last one.
+    if (page < query.page && total > 0) ({ total, tenants } = await tenancy.tenants.list({ ...filters, offset: (page - 1) * LIST_PAGE_SIZE }))
+    const extra = listFilters(query)
+    const filtered = query.q !== '' || query.status !== '' || query.cluster !== ''
+    // "No tenants yet" or "none match": only an empty filtered list needs to ask.
+    const any = total > 0 || (filtered && (await tenancy.tenants.counts()).total > 0)
     return await renderPage(ctx, request, reply, 'tenants/index', 'Tenants', {
       query,
       clusterView,
       clusters: await clusters(request),
-      any: counts.total > 0,
+      any,
       tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster?.name ?? null : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
       total,
       pageNumber: page,
