@@ -144,6 +144,7 @@ test('every admin action is in the audit log with who, what, which tenant or clu
   const byAction = await client.get('/admin/audit?action=cluster.')
   assert.match(byAction.body, /<code>cluster\.create<\/code>/)
   assert.doesNotMatch(byAction.body, /<code>tenant\.update<\/code>/)
+  assert.match((await client.get('/admin/audit?page=40')).body, /<code>tenant\.suspend<\/code>/)
 })
 
 test('the fleet page shows each tenant\'s migration state; Migrate all runs in the background with progress a reload still shows, and failures with their reason', async (t) => {
@@ -159,6 +160,8 @@ test('the fleet page shows each tenant\'s migration state; Migrate all runs in t
   assert.equal(before.statusCode, 200)
   assert.match(before.body, />good<\/a><\/td>\s*<td><span class="badge badge-up-to-date">up to date</)
   assert.match(before.body, />lost<\/a><\/td>\s*<td><span class="badge badge-failed">failed</)
+  // A page past the end shows the last page, not an empty list.
+  assert.match((await client.get('/admin/fleet?page=7')).body, />good<\/a><\/td>/)
 
   const started = await client.post('/admin/fleet/migrate', {}, { from: '/admin/fleet' })
   assert.equal(started.statusCode, 303)

@@ -19,9 +19,10 @@ export function auditRoutes (app: FastifyInstance, ctx: AdminContext): void {
     }
     const params = readListParams(raw, ['at'] as const, 'at')
     const query = { actorEmail: filters.actor, action: filters.action, tenantKey: filters.tenant, clusterId: filters.cluster }
-    const { total } = await ctx.audit.list({ ...query, pageSize: 1 })
+    let { total, entries } = await ctx.audit.list({ ...query, page: params.page, pageSize: 50 })
     const p = paging(base, params, total, 'at', filters, 50)
-    const { entries } = await ctx.audit.list({ ...query, page: p.pageNumber, pageSize: 50 })
+    // A page past the end (a hand-made link) shows the last one.
+    if (p.pageNumber < params.page && total > 0) ({ total, entries } = await ctx.audit.list({ ...query, page: p.pageNumber, pageSize: 50 }))
     // Without manage_tenant_groups no cluster shows here either.
     const shown = entries.filter((e) => canClusters || !e.action.startsWith('cluster.')).map((e) => ({
       at: e.at.toISOString().replace('T', ' ').slice(0, 19),

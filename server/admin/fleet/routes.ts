@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
-import { paging, readListParams } from '../list-view.js'
+import { LIST_PAGE_SIZE, paging, readListParams } from '../list-view.js'
 import { FleetRuns } from './fleet-runs.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
@@ -14,9 +14,12 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.get('/fleet', { config: ADMIN }, async (request, reply) => {
     const params = readListParams(request.query, ['identifier'] as const, 'identifier')
-    const { total } = await tenancy.tenants.list({ limit: 1 })
+    const page = async (n: number): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>> =>
+      await tenancy.tenants.list({ sort: 'identifier', limit: LIST_PAGE_SIZE, offset: (n - 1) * LIST_PAGE_SIZE })
+    let { total, tenants } = await page(params.page)
     const p = paging(base, params, total, 'identifier')
-    const { tenants } = await tenancy.tenants.list({ sort: 'identifier', limit: p.limit, offset: p.offset })
+    // A page past the end (a hand-made link) shows the last one.
+    if (p.pageNumber < params.page && total > 0) ({ total, tenants } = await page(p.pageNumber))
     const run = await runs.latest()
     const failedInRun = new Map((run?.failures ?? []).map((f) => [f.key, f.error]))
     const rows = await Promise.all(tenants.map(async (t) => {
