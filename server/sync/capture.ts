@@ -12,16 +12,20 @@ function runner (em: EntityManager): Run {
   return async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)
 }
 
-/** A new version from the central sequence, taken inside the running central transaction. */
-export async function nextVersion (run: Run): Promise<string> {
-  const rows = await run('select nextval(\'fastify_tenancy_sync_version\')::text as v')
+/**
+ * Takes a new version from the central sequence and records it as the
+ * central row's newest, in one statement inside the running central
+ * transaction (the caller holds the row's lock, so versions only grow).
+ */
+export async function bumpVersion (run: Run, resource: string, globalId: string): Promise<string> {
+  const rows = await run(`insert into fastify_tenancy_sync_state (resource, global_id, version) values (?, ?, nextval('fastify_tenancy_sync_version'))
+    on conflict (resource, global_id) do update set version = excluded.version returning version::text as v`, [resource, globalId])
   return String(rows[0]?.v)
 }
 
-/** Records the newest version of a central row (the caller holds the row's lock, so versions only grow). */
-export async function recordVersion (run: Run, resource: string, globalId: string, version: string): Promise<void> {
-  await run(`insert into fastify_tenancy_sync_state (resource, global_id, version) values (?, ?, ?)
-    on conflict (resource, global_id) do update set version = excluded.version`, [resource, globalId, version])
+/** Locks a central row of a resource for the running transaction; its rows come back (none when it is gone). */
+export async function lockCentralRow (run: Run, r: SyncedResource, globalId: string, mode: 'update' | 'share' = 'update'): Promise<Array<Record<string, unknown>>> {
+  return await run(`select 1 as n from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for ${mode}`, [globalId])
 }
 
 /** The tenants a central row is mapped to. */
@@ -135,7 +139,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
       const m = mapped(args)
       if (m === null) return
       // An attach through the ORM: the central row must exist, and stays while the attach commits.
-      const found = await runner(args.em)(`select 1 from ${ident(m.r.central.table)} where ${ident(m.r.central.globalIdColumn)} = ? for share`, [m.globalId])
+      const found = await lockCentralRow(runner(args.em), m.r, m.globalId, 'share')
       if (found.length === 0) throw new SyncUnknownGlobalIdError(m.r.name, m.globalId)
     },
     async afterCreate (args) {
@@ -152,8 +156,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
       const run = runner(args.em)
       const globalId = globalIdOf(r, args.entity)
       // The flush's UPDATE holds the row: the version is taken after it, in the same transaction.
-      const version = await nextVersion(run)
-      await recordVersion(run, r.name, globalId, version)
+      const version = await bumpVersion(run, r.name, globalId)
       const soft = what.soft ? ((args.entity as Record<string, unknown>).deletedAt == null ? 'restored' : 'deleted') : undefined
       await record(args.em, run, await updateDeliveries(run, r, globalId, null, version, soft))
     },
@@ -162,7 +165,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
       if (r === undefined) return
       const run = runner(args.em)
       const globalId = globalIdOf(r, args.entity)
-      await run(`select 1 from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for update`, [globalId])
+      await lockCentralRow(run, r, globalId)
       deleting.set(args.entity, await mappedTenants(run, r, globalId))
     },
     async afterDelete (args) {

@@ -2,7 +2,7 @@ import type { SyncChange } from './change.js'
 import type { Run } from './copy-store.js'
 import type { SyncEvent } from './events.js'
 import { copyRow, fromSide } from './applier.js'
-import { nextVersion, recordVersion, updateDeliveries } from './capture.js'
+import { bumpVersion, lockCentralRow, updateDeliveries } from './capture.js'
 import { ident, type SyncedResource } from './resource.js'
 
 /** What forwarding one tenant change did centrally: deliveries to record and central events to fire after commit. */
@@ -29,7 +29,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
     if (fresh.length === 0) return { deliveries: [], events }
   }
   const where = `${ident(r.central.globalIdColumn)} = ?`
-  const [row] = await run(`select 1 as n from ${ident(r.central.table)} where ${where} for update`, [change.globalId])
+  const [row] = await lockCentralRow(run, r, change.globalId)
 
   if (change.op === 'delete') {
     // A tenant deleted its copy: only its mapping row goes; the central row and other copies stay.
@@ -62,7 +62,6 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
       [...cols.map((c) => synced[c]), change.globalId, ...cols.map((c) => synced[c])])
     if (updated.length > 0 && events.length === 0) event('sync.saved')
   }
-  const version = await nextVersion(run)
-  await recordVersion(run, r.name, change.globalId, version)
+  const version = await bumpVersion(run, r.name, change.globalId)
   return { deliveries: await updateDeliveries(run, r, change.globalId, origin, version), events }
 }

@@ -12,12 +12,12 @@ import { MisconfigurationError, NoTenantContextError, SyncTimeoutError, SyncUnkn
 import { mapLimit } from '../lifecycle/each-tenant.js'
 import type { SyncChange } from './change.js'
 import { SyncApplier } from './applier.js'
-import { centralCapture, mappingEntities, nextVersion, recordVersion, tenantCapture, updateDeliveries } from './capture.js'
+import { bumpVersion, centralCapture, lockCentralRow, mappingEntities, tenantCapture, updateDeliveries } from './capture.js'
 import { databaseCopyStore, inTransaction, type AsTenant, type CopyStore, type Run } from './copy-store.js'
 import { CentralOutbox, backoffMs, type RetryOptions } from './central-outbox.js'
 import { forwardChange } from './forwarder.js'
 import type { SyncEvent } from './events.js'
-import { ident, resolveResource, type SyncedResource } from './resource.js'
+import { resolveResource, type SyncedResource } from './resource.js'
 import { inTransaction as bossInTransaction, SYNC_QUEUE, SYNC_QUEUE_OPTIONS } from './queue.js'
 import type { SyncOptions } from './options.js'
 
@@ -201,7 +201,7 @@ export class SyncManager {
     const r = this.resource(resourceName)
     await this.centralWork(async (em, run) => {
       // The central row first (the lock order of every writer), held until the attach commits.
-      const found = await run(`select 1 from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for share`, [globalId])
+      const found = await lockCentralRow(run, r, globalId, 'share')
       if (found.length === 0) throw new SyncUnknownGlobalIdError(r.name, globalId)
       const [sql, params] = r.mapping.insertSql(tenant.key, globalId)
       await run(sql, params)
@@ -214,7 +214,7 @@ export class SyncManager {
   async detach (resourceName: string, globalId: string, tenant: Pick<Tenant, 'key'>): Promise<void> {
     const r = this.resource(resourceName)
     await this.centralWork(async (em, run) => {
-      await run(`select 1 from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for share`, [globalId])
+      await lockCentralRow(run, r, globalId, 'share')
       const [sql, params] = r.mapping.deleteSql(tenant.key, globalId)
       if ((await run(sql, params)).length === 0) return
       await this.record(em, run, [{ resource: r.name, globalId, op: 'detach', origin: null, tenant: tenant.key }])
@@ -225,10 +225,8 @@ export class SyncManager {
   async resync (resourceName: string, globalId: string): Promise<void> {
     const r = this.resource(resourceName)
     await this.centralWork(async (em, run) => {
-      const rows = await run(`select 1 from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for update`, [globalId])
-      if (rows.length === 0) return
-      const version = await nextVersion(run)
-      await recordVersion(run, r.name, globalId, version)
+      if ((await lockCentralRow(run, r, globalId)).length === 0) return
+      const version = await bumpVersion(run, r.name, globalId)
       const deliveries = await updateDeliveries(run, r, globalId, null, version)
       // The version is newer than any copy's; an unchanged copy still writes nothing.
       await this.record(em, run, deliveries)
