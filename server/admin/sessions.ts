@@ -58,25 +58,23 @@ export class AdminSessions {
   /** The signed-in admin of a session token, or null when the session is unknown, expired, idle too long, or its admin inactive. */
   async load (token: string): Promise<SignedInAdmin | null> {
     const id = idOf(token)
-    // Marks the session as used (at most once a minute, to spare writes) and tells whether it is still alive.
-    const alive = await this.orm.em.getConnection().execute(
-      `update admin_sessions set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
-        where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id`,
-      [id, this.idleMs / 1000], 'all')
-    if (alive.length === 0) {
-      await this.orm.em.getConnection().execute('delete from admin_sessions where id = ?', [id], 'run')
-      return null
-    }
+    // One round trip: marks the session as used (at most once a minute, to spare writes) when it is
+    // still alive, deletes it when it is not, and reads its admin (none when the admin is inactive).
     const rows = await this.orm.em.getConnection().execute(
-      `select a.id, a.email, a.name, s.id as session_id,
+      `with touched as (
+         update admin_sessions set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
+          where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id
+       ), ended as (
+         delete from admin_sessions where id = ? and not exists (select 1 from touched) returning id
+       )
+       select a.id, a.email, a.name, t.id as session_id,
               coalesce(array_agg(distinct p.permission) filter (where p.permission is not null), '{}') as permissions
-         from admin_sessions s
-         join admins a on a.id = s.admin_id and a.active
+         from touched t
+         join admins a on a.id = t.admin_id and a.active
          left join admin_role_assignments ra on ra.admin_id = a.id
          left join admin_roles r on r.id = ra.role_id
          left join lateral unnest(r.permissions) as p(permission) on true
-        where s.id = ?
-        group by a.id, s.id`, [id], 'all')
+        group by a.id, t.id`, [id, this.idleMs / 1000, id], 'all')
     const row = rows[0]
     if (row === undefined) return null
     return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, permissions: new Set(row.permissions as Permission[]) }
