@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
@@ -21,6 +22,9 @@ const kTenancyHook = Symbol.for('fastify-tenancy.hook')
 /** Where one registration keeps its scope and tenant on a request (each registration has its own symbols). */
 interface Slots { scope: symbol, tenant: symbol }
 type WithSlots = FastifyRequest & Record<symbol, unknown>
+/** What a tenant request's response carries to its 'close' listener (one symbol per registration). */
+interface Ended { request: WithSlots, tenant: Tenant, started: number }
+type ClosingResponse = ServerResponse & Record<symbol, Ended | undefined>
 
 /**
  * Register: options are checked, the central database is migrated, the
@@ -102,6 +106,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
 function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
+  // Per registration: two tenancies (tenants, and teams inside them) each leave their own scope.
+  const kEnded = Symbol(`fastify-tenancy.${options.name}.ended`)
 
   /** Finds the request's tenant (from the cache without a promise when it can) or decides the route may go on without one. */
   const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
@@ -161,17 +167,26 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       // both jobs of a request's end: the tenant's request stats (for
       // app.tenancy.stats()), and reverting the scope.
       // Timed from here: Fastify keeps no start time when it has no logger and no onResponse hook.
-      const started = performance.now()
-      reply.raw.once('close', () => {
-        runtime.requestStats.record(tenant, performance.now() - started, reply.statusCode)
-        leave(request)
-      })
+      // A response closes once, so one shared listener (no per-request closure, no once() wrapper)
+      // finds its request through the response.
+      const res = reply.raw as ClosingResponse
+      res[kEnded] = { request, tenant, started: performance.now() }
+      res.on('close', ended)
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
       runtime.context.run(scope, done)
     } catch (error) {
       done(error as Error)
     }
+  }
+
+  /** The response's 'close' listener (`this` is the response): the request's stats, and its scope reverted. */
+  function ended (this: ClosingResponse): void {
+    const end = this[kEnded]
+    if (end === undefined) return
+    this[kEnded] = undefined
+    runtime.requestStats.record(end.tenant, performance.now() - end.started, this.statusCode)
+    leave(end.request)
   }
 
   /** Reverts the scope's bootstrappers (gives the connection back), once. */

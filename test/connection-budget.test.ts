@@ -94,6 +94,30 @@ test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TE
   assert.deepEqual(app.tenancy.stats().hosts.default, { connections: 1, max: 1, waiting: 0, peak: 1 })
 })
 
+test('a request that waits for its own tenant\'s full pool longer than acquireTimeoutMs gets 503 FST_TENANCY_BUSY, and the pool serves again once its connection is back', { timeout: 120_000 }, async (t) => {
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let entered!: () => void
+  const inside = new Promise<void>((resolve) => { entered = resolve })
+  // Room on the host (10) but one connection per pool: the wait is the pool's, not the budget's.
+  const { app } = await buildApp(t, {
+    identification: ['header'],
+    provisioning: { spares: 0 },
+    database: { maxConnections: 10, poolSize: 1, acquireTimeoutMs: 300 }
+  }, routes(gate, entered))
+  const [a] = await makeTenants(app, 1, 'pool-busy') as [Tenant]
+  const holding = answered(app, a.identifier, '/hold')
+  await inside
+  const refused = await answered(app, a.identifier)
+  assertBusy(refused)
+  assert.equal(app.tenancy.stats().hosts.default?.connections, 1)
+  open()
+  assert.equal((await holding).statusCode, 200)
+  const served = await answered(app, a.identifier)
+  assert.equal(served.statusCode, 200, served.body)
+  assert.equal(served.json().tenant, a.identifier)
+})
+
 test('a pool evicted while in use keeps counting its connections until its request ends', { timeout: 120_000 }, async (t) => {
   let open!: () => void
   const gate = new Promise<void>((resolve) => { open = resolve })

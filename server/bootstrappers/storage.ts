@@ -7,15 +7,18 @@ export { TenantStorage }
 
 /** Gives the scope its tenant's storage folder (nothing is created on disk until the app writes). */
 export function storageBootstrapper (base: string): Bootstrapper {
+  // One per tenant object (the provider caches those): it holds only the base and the key.
+  const storages = new WeakMap<object, TenantStorage | null>()
   return {
     name: 'storage',
     bootstrap (scope) {
-      const key = scope.tenant.resourceKey
-      if (typeof key !== 'string' || !UUID_PATTERN.test(key)) {
-        scope.storage = null
-        return
+      let storage = storages.get(scope.tenant)
+      if (storage === undefined) {
+        const key = scope.tenant.resourceKey
+        storage = typeof key === 'string' && UUID_PATTERN.test(key) ? new TenantStorage(base, key) : null
+        storages.set(scope.tenant, storage)
       }
-      scope.storage = new TenantStorage(base, key)
+      scope.storage = storage
     },
     revert (scope) {
       scope.storage = null

@@ -63,6 +63,7 @@ interface PoolEntry {
 /** The part of knex's client the budget hooks into. */
 interface KnexClient {
   version?: string
+  pool?: { acquire: () => { promise: Promise<unknown> } }
   acquireRawConnection: () => Promise<unknown>
   destroyRawConnection: (connection: unknown) => Promise<void>
   acquireConnection: () => Promise<unknown>
@@ -90,6 +91,8 @@ export class TenantConnections {
   private metadata: MetadataStorage | undefined
   private closed = false
   private opened = 0
+  /** Key of the most recently leased pool (the last in `live`, while it is there). */
+  private newest: string | null = null
   /** Called with the events of each new pool, or of each lease of a shared pool (resource syncing registers its subscriber here). */
   private readonly openHooks: Array<(events: EventManager, target: TenantTarget) => void> = []
 
@@ -110,30 +113,27 @@ export class TenantConnections {
       // The new pool is leased already, so it is never the one evicted to make room for itself.
       this.makeRoom()
     } else {
-      // Move to the most recently used end.
-      this.live.delete(key)
-      this.live.set(key, entry)
+      // Move to the most recently used end (a tenant served again and again is there already).
+      if (key !== this.newest) {
+        this.live.delete(key)
+        this.live.set(key, entry)
+      }
       entry.leases++
     }
-    const held = entry
-    const em = this.fork(held, target)
-    let released = false
-    return {
-      orm: held.orm,
-      em,
-      release: () => {
-        if (released) return
-        released = true
-        held.leases--
-        if (held.leases > 0) return
-        if (held.draining) {
-          this.draining.delete(held)
-          this.closeEntry(held)
-        } else if (this.budget.waiting(held.host) > 0) {
-          // Someone waits for a connection to this host: idle pools give theirs back.
-          this.reclaim(held.host)
-        }
-      }
+    this.newest = key
+    return new Lease(entry, this.fork(entry, target), this.released)
+  }
+
+  /** A lease of `held` ended. */
+  private readonly released = (held: PoolEntry): void => {
+    held.leases--
+    if (held.leases > 0) return
+    if (held.draining) {
+      this.draining.delete(held)
+      this.closeEntry(held)
+    } else if (this.budget.waiting(held.host) > 0) {
+      // Someone waits for a connection to this host: idle pools give theirs back.
+      this.reclaim(held.host)
     }
   }
 
@@ -279,6 +279,10 @@ export class TenantConnections {
     const destroyRaw = client.destroyRawConnection.bind(client)
     const acquire = client.acquireConnection.bind(client)
     const timeout = this.options.acquireTimeoutMs
+    // tarn's TimeoutError (knex would turn it into a KnexTimeoutError) sets no `name` of its own.
+    const busy = (error: Error): never => {
+      throw error?.constructor?.name === 'TimeoutError' ? busyError(entry.host, timeout) : error
+    }
     client.acquireRawConnection = async () => {
       await budget.acquire(entry.host)
       entry.connections++
@@ -300,10 +304,38 @@ export class TenantConnections {
         budget.release(entry.host)
       }
     }
-    // Every query passes here: a plain rejection handler, not another async frame.
-    client.acquireConnection = () => acquire().catch((error: Error) => {
-      throw error.name === 'KnexTimeoutError' ? busyError(entry.host, timeout) : error
-    })
+    // Every query passes here, so this is knex's own acquireConnection with
+    // less on top: tarn's promise and one rejection handler, where knex's
+    // async function plus a wrapper made three promises a query (each one
+    // visited by AsyncLocalStorage's hooks). A wait for a pool at its size that
+    // runs out is FST_TENANCY_BUSY, like a wait for the host's budget.
+    client.acquireConnection = () => {
+      if (client.pool == null) return acquire()
+      return client.pool.acquire().promise.then(undefined, busy)
+    }
+  }
+}
+
+/** A lease as an object, not closures: one is made for every tenant request. */
+class Lease implements TenantLease {
+  readonly orm: MikroORM
+  readonly em: EntityManager
+  private entry: PoolEntry | null
+  private readonly ended: (entry: PoolEntry) => void
+
+  constructor (entry: PoolEntry, em: EntityManager, ended: (entry: PoolEntry) => void) {
+    this.entry = entry
+    this.orm = entry.orm
+    this.em = em
+    this.ended = ended
+  }
+
+  /** Gives the pool back; a second call does nothing. */
+  release (): void {
+    const entry = this.entry
+    if (entry === null) return
+    this.entry = null
+    this.ended(entry)
   }
 }
 

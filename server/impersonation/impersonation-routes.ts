@@ -7,8 +7,11 @@ export const IMPERSONATION_COOKIE = 'tenancy_impersonation'
 /** Where impersonation links land on a tenant app; `<path>/end` ends it. */
 export const IMPERSONATION_PATH = '/_tenancy/impersonate'
 
-const secretOf = (request: FastifyRequest): string | undefined =>
-  request.headers.cookie === undefined ? undefined : parseCookies(request.headers.cookie)[IMPERSONATION_COOKIE]
+/** The impersonation secret of a request, if it carries the cookie (other cookies are not parsed for nothing). */
+const secretOf = (request: FastifyRequest): string | undefined => {
+  const header = request.headers.cookie
+  return header === undefined || !header.includes(IMPERSONATION_COOKIE) ? undefined : parseCookies(header)[IMPERSONATION_COOKIE]
+}
 
 /**
  * The tenant side of impersonation: the link's landing route, the route that
@@ -16,12 +19,13 @@ const secretOf = (request: FastifyRequest): string | undefined =>
  * own preValidation and preHandler hooks) on every request of the session.
  */
 export function impersonationRoutes (app: FastifyInstance, impersonation: Impersonation): void {
-  app.addHook('preValidation', async (request) => {
+  // Every request passes here, nearly all without the cookie: those go on
+  // at once, with no promise (an async hook would make one per request).
+  app.addHook('preValidation', (request, _reply, done) => {
     const tenant = request.tenant
-    if (tenant === null) return
-    const secret = secretOf(request)
-    if (secret === undefined) return
-    request.impersonation = await impersonation.session(secret, tenant)
+    const secret = tenant === null ? undefined : secretOf(request)
+    if (tenant === null || secret === undefined) { done(); return }
+    impersonation.session(secret, tenant).then((session) => { request.impersonation = session; done() }, done)
   })
 
   // In a scope of their own: the end button is a plain form post, whose

@@ -46,6 +46,10 @@ export class CachedTenantProvider implements TenantProvider {
       max: options.max,
       ttl: options.ttlMs,
       ttlAutopurge: false,
+      // Read the clock on each lookup: lru-cache otherwise caches it for 1 ms
+      // behind a timer, one more timer to set and fire per millisecond of a busy
+      // server's requests, which costs more than the clock.
+      ttlResolution: 0,
       dispose: (entry, id) => { if (entry !== MISS) this.unindex(entry.key, id) }
     })
     if (inner.byDomain !== undefined) this.byDomain = async (domain) => await this.get('byDomain', domain)
