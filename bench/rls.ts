@@ -11,8 +11,8 @@ import { median, round, type BenchContext, type Figure } from './figures.js'
 
 const SERVER = new URL('./rls-server.ts', import.meta.url)
 
-const ROUNDS = 6
-const SECONDS = 3
+const ROUNDS = 10
+const SECONDS = 2
 const IN_FLIGHT = 32
 const MANY = 100_000
 const FEW = 10
