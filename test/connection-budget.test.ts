@@ -69,24 +69,34 @@ test('a burst of 64 concurrent requests over 500 tenants never holds more than 2
   assert.equal(stats.hosts.default?.waiting, 0)
 })
 
-test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TENANCY_BUSY with Retry-After; an idle pool then gives its connection back', { timeout: 120_000 }, async (t) => {
-  let open!: () => void
-  const gate = new Promise<void>((resolve) => { open = resolve })
+/**
+ * An app whose `/hold` route keeps its connection (in a transaction) until
+ * `release()`; `hold` resolves once the route has it, with the response to
+ * come (wrapped: a promise returned from an async function would be waited for).
+ */
+async function holdingApp (t: Parameters<typeof buildApp>[0], database: Record<string, number>): Promise<{ app: FastifyInstance, hold: (identifier: string) => Promise<{ holding: Promise<LightMyRequestResponse> }>, release: () => void }> {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
   let entered!: () => void
   const inside = new Promise<void>((resolve) => { entered = resolve })
-  const { app } = await buildApp(t, {
-    identification: ['header'],
-    provisioning: { spares: 0 },
-    database: { maxConnections: 1, poolSize: 1, acquireTimeoutMs: 300 }
-  }, routes(gate, entered))
+  const { app } = await buildApp(t, { identification: ['header'], provisioning: { spares: 0 }, database }, routes(gate, entered))
+  const hold = async (identifier: string): Promise<{ holding: Promise<LightMyRequestResponse> }> => {
+    const holding = answered(app, identifier, '/hold')
+    await inside
+    return { holding }
+  }
+  return { app, hold, release }
+}
+
+test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TENANCY_BUSY with Retry-After; an idle pool then gives its connection back', { timeout: 120_000 }, async (t) => {
+  const { app, hold, release } = await holdingApp(t, { maxConnections: 1, poolSize: 1, acquireTimeoutMs: 300 })
   const [a, b] = await makeTenants(app, 2, 'busy') as [Tenant, Tenant]
-  const holding = answered(app, a.identifier, '/hold')
-  await inside
+  const { holding } = await hold(a.identifier)
   const refused = await answered(app, b.identifier)
   assertBusy(refused)
   assert.equal(refused.headers['retry-after'], '1')
   assert.equal(app.tenancy.stats().hosts.default?.connections, 1)
-  open()
+  release()
   assert.equal((await holding).statusCode, 200)
   // Tenant a's pool is idle now and holds the host's one connection: it is closed to make room.
   const served = await answered(app, b.identifier)
@@ -95,23 +105,14 @@ test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TE
 })
 
 test('a request that waits for its own tenant\'s full pool longer than acquireTimeoutMs gets 503 FST_TENANCY_BUSY, and the pool serves again once its connection is back', { timeout: 120_000 }, async (t) => {
-  let open!: () => void
-  const gate = new Promise<void>((resolve) => { open = resolve })
-  let entered!: () => void
-  const inside = new Promise<void>((resolve) => { entered = resolve })
   // Room on the host (10) but one connection per pool: the wait is the pool's, not the budget's.
-  const { app } = await buildApp(t, {
-    identification: ['header'],
-    provisioning: { spares: 0 },
-    database: { maxConnections: 10, poolSize: 1, acquireTimeoutMs: 300 }
-  }, routes(gate, entered))
+  const { app, hold, release } = await holdingApp(t, { maxConnections: 10, poolSize: 1, acquireTimeoutMs: 300 })
   const [a] = await makeTenants(app, 1, 'pool-busy') as [Tenant]
-  const holding = answered(app, a.identifier, '/hold')
-  await inside
+  const { holding } = await hold(a.identifier)
   const refused = await answered(app, a.identifier)
   assertBusy(refused)
   assert.equal(app.tenancy.stats().hosts.default?.connections, 1)
-  open()
+  release()
   assert.equal((await holding).statusCode, 200)
   const served = await answered(app, a.identifier)
   assert.equal(served.statusCode, 200, served.body)
