@@ -316,7 +316,7 @@ export class TenantConnections {
   }
 }
 
-/** A lease as an object, not closures: one is made for every tenant request. */
+/** One lease; `release` may be passed around on its own (it is bound). */
 class Lease implements TenantLease {
   readonly orm: MikroORM
   readonly em: EntityManager
@@ -331,7 +331,7 @@ class Lease implements TenantLease {
   }
 
   /** Gives the pool back; a second call does nothing. */
-  release (): void {
+  readonly release = (): void => {
     const entry = this.entry
     if (entry === null) return
     this.entry = null
