@@ -213,9 +213,9 @@ export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
     for (let i = 0; i < REALISTIC_ROUNDS; i++) {
       let plain = 0
       let tenanted = 0
-      for (const pair of pairs) {
+      for (const [p, pair] of pairs.entries()) {
         // A B, then B A: neither side always runs right after the other.
-        const plainFirst = (i + pairs.indexOf(pair)) % 2 === 0
+        const plainFirst = (i + p) % 2 === 0
         const a = await load(plainFirst ? pair.plain.port : pair.tenant.port, '/read', 1, SECONDS)
         const b = await load(plainFirst ? pair.tenant.port : pair.plain.port, '/read', 1, SECONDS)
         plain += plainFirst ? a : b

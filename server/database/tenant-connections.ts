@@ -121,19 +121,26 @@ export class TenantConnections {
       entry.leases++
     }
     this.newest = key
-    return new Lease(entry, this.fork(entry, target), this.released)
-  }
-
-  /** A lease of `held` ended. */
-  private readonly released = (held: PoolEntry): void => {
-    held.leases--
-    if (held.leases > 0) return
-    if (held.draining) {
-      this.draining.delete(held)
-      this.closeEntry(held)
-    } else if (this.budget.waiting(held.host) > 0) {
-      // Someone waits for a connection to this host: idle pools give theirs back.
-      this.reclaim(held.host)
+    const held = entry
+    const em = this.fork(held, target)
+    let released = false
+    return {
+      orm: held.orm,
+      em,
+      // Bound on purpose: callers pass `release` on by itself.
+      release: () => {
+        if (released) return
+        released = true
+        held.leases--
+        if (held.leases > 0) return
+        if (held.draining) {
+          this.draining.delete(held)
+          this.closeEntry(held)
+        } else if (this.budget.waiting(held.host) > 0) {
+          // Someone waits for a connection to this host: idle pools give theirs back.
+          this.reclaim(held.host)
+        }
+      }
     }
   }
 
@@ -313,29 +320,6 @@ export class TenantConnections {
       if (client.pool == null) return acquire()
       return client.pool.acquire().promise.then(undefined, busy)
     }
-  }
-}
-
-/** One lease; `release` may be passed around on its own (it is bound). */
-class Lease implements TenantLease {
-  readonly orm: MikroORM
-  readonly em: EntityManager
-  private entry: PoolEntry | null
-  private readonly ended: (entry: PoolEntry) => void
-
-  constructor (entry: PoolEntry, em: EntityManager, ended: (entry: PoolEntry) => void) {
-    this.entry = entry
-    this.orm = entry.orm
-    this.em = em
-    this.ended = ended
-  }
-
-  /** Gives the pool back; a second call does nothing. */
-  readonly release = (): void => {
-    const entry = this.entry
-    if (entry === null) return
-    this.entry = null
-    this.ended(entry)
   }
 }
 
