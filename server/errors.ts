@@ -337,6 +337,18 @@ export const ListenerLostError = createError(
   503
 )
 
+/**
+ * A database the request needs could not be reached (PostgreSQL down or
+ * restarting, a tenant's database missing, a login refused). Carries
+ * `Retry-After`; the body says nothing internal (no host, port, database name,
+ * SQL or driver message): the log has the detail, once per fault.
+ */
+export const DatabaseUnavailableError = createError(
+  'FST_TENANCY_DATABASE_UNAVAILABLE',
+  'The database is not available right now; try again in a moment.',
+  503
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -353,5 +365,6 @@ export const errorCodes = [
   BusyError,
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
-  RoleNotFoundError, NotConfirmedError, ListenerLostError
+  RoleNotFoundError, NotConfirmedError, ListenerLostError,
+  DatabaseUnavailableError
 ].map((E) => new E().code)
