@@ -1,4 +1,4 @@
-import type { Knex } from '@mikro-orm/knex'
+import type { Knex } from '@mikro-orm/postgresql'
 
 /** The pg-boss queue that carries synced changes. */
 export const SYNC_QUEUE = 'fastify-tenancy-sync'

@@ -1,6 +1,6 @@
 import type { Connection, EntityManager } from '@mikro-orm/core'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Knex } from '@mikro-orm/knex'
+import type { Knex } from '@mikro-orm/postgresql'
 import type PgBoss from 'pg-boss'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Tenant } from '../tenant.js'
