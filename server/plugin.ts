@@ -13,6 +13,7 @@ import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './renames/unknown-tenant.js'
 import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
+import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 
@@ -69,6 +70,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     emOf: (request) => emOf(request, `request.tenancies.${name}.em`)
   })
   if (isDefault) {
+    // Span processors (tenantSpanProcessor) tag each span from this registration's tenant context.
+    const stopTagging = addTenantSource(() => runtime.context.current())
+    app.addHook('onClose', async () => { stopTagging() })
     app.decorate('tenancy', runtime.api)
     app.decorateRequest('tenant', null)
     app.decorateRequest('impersonation', null)
@@ -161,7 +165,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       request[slots.scope] = scope
       if (isDefault) request.tenant = tenant
       request.log = scope.log
-      tagSpan?.(tenant, spanPrefix)
+      tagSpan?.(tenant, spanPrefix, request)
       // The response's 'close' comes after it finished or was aborted: the one
       // moment the connection is surely no longer needed. One listener does
       // both jobs of a request's end: the tenant's request stats (for
