@@ -349,6 +349,13 @@ export const DatabaseUnavailableError = createError(
   503
 )
 
+/** The command failed for a reason that has no code of its own (an error of the database or of the app's task module). Exit code 1. */
+export const CliFailedError = createError(
+  'FST_TENANCY_CLI_FAILED',
+  '%s',
+  500
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -366,5 +373,5 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError
+  DatabaseUnavailableError, CliFailedError
 ].map((E) => new E().code)
