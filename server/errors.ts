@@ -330,10 +330,10 @@ export const NotConfirmedError = createError(
   400
 )
 
-/** The connection that follows other instances' tenant changes was lost (logged; it reconnects by itself). */
+/** The connection that follows changes made by other instances was lost (logged; it reconnects by itself). */
 export const ListenerLostError = createError(
   'FST_TENANCY_LISTENER_LOST',
-  'The tenant change listener %s; the tenant cache is emptied and off until it reconnects, which it does by itself. Check the central database if this repeats.',
+  'The central change listener %s; the tenant cache is emptied and off until it reconnects, which it does by itself, and maintenance is read again then. Check the central database if this repeats.',
   503
 )
 
