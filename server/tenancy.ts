@@ -181,11 +181,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     forget,
     lock: tenantLocker(db.url, lockPools),
     log,
-    settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
+    settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, now: options.clock, ...options.provisioning }
   })
-  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains)
+  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains, options.clock)
   const statuses = new TenantStatusChanges(orm, events, forget)
-  const domains = new TenantDomains(orm, events, forget, options.centralDomains)
+  const domains = new TenantDomains(orm, events, forget, options.centralDomains, options.clock)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
   const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
