@@ -166,6 +166,33 @@ test('requests of tenants ta and tb and a central route sharing one trace id: ev
   check('in-process gateway', local)
 })
 
+test('log lines of a tenant request carry the tenant from identification on: Fastify\'s "incoming request" line comes before it, unless the app logs that line itself after identification', async (t) => {
+  const central = await freshCentral(t)
+  /** An app whose log lines are kept as parsed JSON. */
+  const logged = async (recipe: boolean): Promise<Array<Record<string, any>>> => {
+    const lines: Array<Record<string, any>> = []
+    const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
+    const app = Fastify({ logger: { level: 'info', stream }, disableRequestLogging: recipe })
+    t.after(async () => { await app.close() })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
+    if (recipe) {
+      // As the README shows: Fastify's request lines, written once the tenant is known.
+      app.addHook('preParsing', async (request) => { request.log.info({ req: request }, 'incoming request') })
+      app.addHook('onResponse', async (request, reply) => { reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed') })
+    }
+    app.get('/hello', async (request) => { request.log.info('handler says hello'); return { tenant: request.tenant?.identifier } })
+    await app.ready()
+    if (await app.tenancy.tenants.find('acme') === null) await app.tenancy.create({ identifier: 'acme' })
+    lines.length = 0
+    assert.equal((await app.inject({ url: '/hello', headers: { host: 'acme.example.com' } })).statusCode, 200)
+    return lines.filter((l) => l.reqId !== undefined)
+  }
+  const plain = await logged(false)
+  assert.deepEqual(plain.map((l) => [l.msg, l.tenant?.identifier ?? null]), [['incoming request', null], ['handler says hello', 'acme'], ['request completed', 'acme']])
+  const recipe = await logged(true)
+  assert.deepEqual(recipe.map((l) => [l.msg, l.tenant?.identifier ?? null]), [['incoming request', 'acme'], ['handler says hello', 'acme'], ['request completed', 'acme']])
+})
+
 test('app.tenancy.stats() counts each tenant\'s requests, 5xx answers and latency', async (t) => {
   const { app } = await buildApp(t, { identification: ['subdomain'], centralDomains: ['example.com'] }, (app) => {
     app.get('/ok', async () => ({ ok: true }))
