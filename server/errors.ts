@@ -356,6 +356,13 @@ export const CliFailedError = createError(
   500
 )
 
+/** A route no tenancy hook can reach (outside the instance the plugin is registered on); `ready()` rejects with it. */
+export const UnguardedRouteError = createError(
+  'FST_TENANCY_ROUTE_UNGUARDED',
+  'These routes cannot get the tenancy decision: %s. They are outside the Fastify instance fastify-tenancy is registered on (it was registered inside an encapsulated plugin), where no hook of its reaches. Register fastify-tenancy on the app itself (app.register(tenancyPlugin, options)), before or after the routes; give routes without a tenant config: { tenancy: \'central\' }.',
+  500
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -373,5 +380,5 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError, CliFailedError
+  DatabaseUnavailableError, CliFailedError, UnguardedRouteError
 ].map((E) => new E().code)

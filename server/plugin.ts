@@ -16,12 +16,15 @@ import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
+import { assertEveryRouteGuarded, guardMarker } from './route-guard.js'
 
 type Done = (error?: Error) => void
 /** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
 const kTenancyHook = Symbol.for('fastify-tenancy.hook')
-/** Where one registration keeps its scope and tenant on a request (each registration has its own symbols). */
-interface Slots { scope: symbol, tenant: symbol }
+/** Where one registration keeps its scope and tenant on a request, and whether it decided (each registration has its own symbols). */
+interface Slots { scope: symbol, tenant: symbol, decided: symbol }
+/** What a route's config says to fastify-tenancy. */
+interface RouteConfig { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
 type WithSlots = FastifyRequest & Record<symbol, unknown>
 /** What a tenant request's response carries to its 'close' listener (one symbol per registration). */
 interface Ended { request: WithSlots, tenant: Tenant, started: number }
@@ -30,8 +33,10 @@ type ClosingResponse = ServerResponse & Record<symbol, Ended | undefined>
 /**
  * Register: options are checked, the central database is migrated, the
  * runtime is built and started, and `app.tenancy`, `request.tenant` and
- * `request.tenantEm` are declared. Then every route registered after this
- * gets a tenancy hook that resolves, enters and (on close) leaves.
+ * `request.tenantEm` are declared. Every route then gets the tenancy
+ * decision (resolve, enter, and on close leave): its own onRequest hook when
+ * it is registered after this, else the preParsing fallback; a route neither
+ * can reach fails `ready()`.
  */
 async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
@@ -55,7 +60,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // default one (named `tenants`) has the short names.
   const name = options.name
   const isDefault = name === DEFAULT_TENANCY_NAME
-  const slots: Slots = { scope: Symbol(`fastify-tenancy.${name}.scope`), tenant: Symbol(`fastify-tenancy.${name}.tenant`) }
+  const slots: Slots = { scope: Symbol(`fastify-tenancy.${name}.scope`), tenant: Symbol(`fastify-tenancy.${name}.tenant`), decided: Symbol(`fastify-tenancy.${name}.decided`) }
   const emOf = (request: FastifyRequest, what: string): EntityManager => {
     const scope = (request as WithSlots)[slots.scope] as TenantScope | null
     if (scope == null) throw new NoTenantContextError(what)
@@ -83,16 +88,22 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
   const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log)
-  // Each route gets its own onRequest hook that knows the route's config
-  // object: reading `request.routeOptions` on every request would build a
-  // new object each time. The mode is read at request time, so a plugin's
-  // later onRoute hook (the admin sets its routes central) still counts.
+  const modeOf = (config: RouteConfig | undefined): RouteMode => (isDefault ? config?.tenancy : config?.tenancies?.[name]) ?? options.defaultRouteMode
+  // Set by the route's own hook: the fallback below has nothing left to do.
+  app.decorateRequest(slots.decided, false)
+
+  // The fast path: each route registered from now on (here and in every
+  // plugin registered later) gets its own onRequest hook that knows the
+  // route's config object (reading `request.routeOptions` on every request
+  // would build a new object each time). The mode is read at request time, so
+  // a plugin's later onRoute hook (the admin sets its routes central) still counts.
   app.addHook('onRoute', (route) => {
     route.config ??= {}
-    const config = route.config as { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
-    const hook: onRequestHookHandler = isDefault
-      ? function (request, reply, done) { flow.resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done) }
-      : function (request, reply, done) { flow.resolve(request, reply, config.tenancies?.[name] ?? options.defaultRouteMode, done) }
+    const config = route.config as RouteConfig
+    const hook: onRequestHookHandler = function (request, reply, done) {
+      (request as WithSlots)[slots.decided] = true
+      flow.resolve(request, reply, modeOf(config), done)
+    }
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     // First, but after the hooks of registrations made before this one: a
     // later tenancy (teams) resolves inside an earlier one's (tenants) context.
@@ -101,6 +112,29 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     Object.assign(hook, { [kTenancyHook]: true })
     route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
   })
+
+  // The fallback, so that registration order never leaves a route open: routes
+  // declared before the plugin loaded (`app.register(plugin)` without await,
+  // then `app.get`, the CommonJS way; routes declared earlier; plugins
+  // registered earlier) have no hook of their own, but a lifecycle hook added
+  // here reaches every route of this instance and of every plugin under it,
+  // earlier ones included. It decides in preParsing, after the onRequest hooks,
+  // and before the body is read, any validation and the handler; a route with
+  // its own hook passes through.
+  const fallen = new WeakSet<object>()
+  app.addHook('preParsing', function fastifyTenancyFallback (request, reply, payload, done) {
+    if ((request as WithSlots)[slots.decided] === true || request.is404) { done(null, payload); return }
+    const route = request.routeOptions
+    if (!fallen.has(route.config)) {
+      fallen.add(route.config)
+      request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
+    }
+    (request as WithSlots)[slots.decided] = true
+    flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+  })
+  // Marks the contexts the fallback reaches; at ready, a route without the mark fails ready() (see route-guard.ts).
+  app.addHook('onTimeout', guardMarker(name))
+  app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, name) })
 
   // The landing and end routes of impersonation links, and request.impersonation
   // (after the onRoute hook above, so they resolve their tenant too).

@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify'
+import { UnguardedRouteError } from './errors.js'
+
+/** A route as Fastify prints it: methods, full path, and the names of its hooks by kind. */
+export interface PrintedRoute {
+  methods: string[]
+  path: string
+  hooks: Record<string, string[]>
+}
+
+/**
+ * The name of the no-op `onTimeout` hook that marks an encapsulation context
+ * as guarded by a registration: it goes to exactly the contexts the
+ * registration's fallback hook goes to (the instance it is registered on and
+ * every plugin under it), and, unlike the request hooks, no instrumentation
+ * wraps it (@fastify/otel wraps the request hooks), so `printRoutes` shows its name.
+ */
+export function guardMarkerName (registration: string): string {
+  return `fastifyTenancyGuard_${registration.replace(/[^\w]/g, '_')}`
+}
+
+/** A no-op onTimeout hook named for the registration (see guardMarkerName). */
+export function guardMarker (registration: string): (request: unknown, reply: unknown, done: () => void) => void {
+  const marker = function (_request: unknown, _reply: unknown, done: () => void): void { done() }
+  Object.defineProperty(marker, 'name', { value: guardMarkerName(registration) })
+  return marker
+}
+
+/**
+ * Every route of the app that does not carry the registration's marker. A
+ * lifecycle hook added to an instance reaches its routes and those of every
+ * plugin under it, registered before or after; so these are routes outside
+ * the instance the plugin is registered on (it was registered inside an
+ * encapsulated plugin). No hook of ours can reach them; `ready()` fails with
+ * FST_TENANCY_ROUTE_UNGUARDED naming them.
+ */
+export function assertEveryRouteGuarded (app: FastifyInstance, registration: string): void {
+  const marker = guardMarkerName(registration)
+  const unguarded = new Map<string, Set<string>>()
+  for (const route of printedRoutes(app.printRoutes({ includeHooks: true, commonPrefix: false }))) {
+    if ((route.hooks.onTimeout ?? []).some((name) => name.includes(marker))) continue
+    const methods = unguarded.get(route.path) ?? new Set()
+    for (const method of route.methods) methods.add(method)
+    unguarded.set(route.path, methods)
+  }
+  if (unguarded.size === 0) return
+  const named = [...unguarded].sort(([a], [b]) => a < b ? -1 : 1).map(([path, methods]) => {
+    // Fastify's own HEAD beside a GET is not worth naming.
+    const shown = methods.has('GET') ? [...methods].filter((m) => m !== 'HEAD') : [...methods]
+    return `${shown.join(', ')} ${path}`
+  })
+  throw new UnguardedRouteError(named.join('; '))
+}
+
+const TREE = /^[│├└─\s]*/
+const ROUTE = /^(.*?) \(([A-Z]+(?:, [A-Z]+)*)\)(?: \{.*\})?$/
+const META = /^• \((\w+)\) (\[.*\])$/
+
+/**
+ * Reads `printRoutes({ includeHooks: true, commonPrefix: false })`: a tree
+ * whose labels, joined from the root down (the column says the depth), are
+ * the routes' paths, each followed by its hooks as `• (kind) ["name()", …]`.
+ */
+export function printedRoutes (text: string): PrintedRoute[] {
+  const routes: PrintedRoute[] = []
+  const stack: Array<{ column: number, label: string }> = []
+  let current: PrintedRoute | null = null
+  for (const line of text.split('\n')) {
+    const column = (TREE.exec(line)?.[0] ?? '').length
+    const content = line.slice(column)
+    if (content === '') continue
+    const meta = META.exec(content)
+    if (meta !== null) {
+      if (current === null) continue
+      let names: unknown
+      try { names = JSON.parse(meta[2] as string) } catch { names = [] }
+      current.hooks[meta[1] as string] = Array.isArray(names) ? names.map(String) : []
+      continue
+    }
+    const route = ROUTE.exec(content)
+    if (route === null) { current = null; continue }
+    while (stack.length > 0 && (stack[stack.length - 1] as { column: number }).column >= column) stack.pop()
+    const label = route[1] as string
+    const path = stack.map((s) => s.label).join('') + label
+    stack.push({ column, label })
+    current = { methods: (route[2] as string).split(', '), path, hooks: {} }
+    routes.push(current)
+  }
+  return routes
+}
