@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
@@ -17,6 +17,8 @@ import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 import { assertEveryRouteGuarded, guardMarker } from './route-guard.js'
+import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
+import { FaultLog } from './telemetry/fault-log.js'
 
 type Done = (error?: Error) => void
 /** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
@@ -87,7 +89,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   }
 
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
-  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log)
+  const faults = new FaultLog(app.log)
+  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log, faults)
   const modeOf = (config: RouteConfig | undefined): RouteMode => (isDefault ? config?.tenancy : config?.tenancies?.[name]) ?? options.defaultRouteMode
   // Set by the route's own hook: the fallback below has nothing left to do.
   app.decorateRequest(slots.decided, false)
@@ -111,6 +114,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     existing.forEach((h, i) => { if ((h as { [kTenancyHook]?: true })[kTenancyHook] === true) after = i + 1 })
     Object.assign(hook, { [kTenancyHook]: true })
     route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
+    // A database the route could not reach: 503 answered here (no stack logged per request); any other error goes on as before.
+    if (isDefault) route.errorHandler = unavailableHandler(route.errorHandler)
   })
 
   // The fallback, so that registration order never leaves a route open: routes
@@ -132,6 +137,22 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     (request as WithSlots)[slots.decided] = true
     flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
   })
+  // Whatever route it comes from and whatever error handler the app has, a
+  // database that cannot be reached is FST_TENANCY_DATABASE_UNAVAILABLE (503,
+  // Retry-After) in the body, never the driver's message, address or SQL;
+  // the detail goes to the log once per burst. onError runs before any error
+  // handler and only for errors, so it costs nothing on other requests.
+  if (isDefault) {
+    app.addHook('onError', function fastifyTenancyDatabaseFaults (request, reply, error, done) {
+      const fault = unavailableFault(error)
+      if (fault !== null) {
+        const host = (request as WithSlots)[slots.tenant] as Tenant | null
+        faults.report(host === null ? 'the database' : `tenant database host "${host.databaseHost ?? options.database.defaultHost}"`, fault)
+        asUnavailable(error)
+      }
+      done()
+    })
+  }
   // Marks the contexts the fallback reaches; at ready, a route without the mark fails ready() (see route-guard.ts).
   app.addHook('onTimeout', guardMarker(name))
   app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, name) })
@@ -142,8 +163,20 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
+
+  /**
+   * The central database could not be asked (tenant lookup, a former name):
+   * 503 FST_TENANCY_DATABASE_UNAVAILABLE with Retry-After, answered here so
+   * no error handler logs a stack per request; the detail is logged once per burst.
+   */
+  const unavailable = (reply: FastifyReply, error: unknown, done: Done): void => {
+    const fault = unavailableFault(error)
+    if (fault === null) { done(error as Error); return }
+    faults.report('the central database', fault)
+    void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+  }
   // Per registration: two tenancies (tenants, and teams inside them) each leave their own scope.
   const kEnded = Symbol(`fastify-tenancy.${options.name}.ended`)
 
@@ -163,7 +196,10 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => { unknown(request, reply, error, done) })
+      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => {
+        if (identityOf(error) === null) unavailable(reply, error, done)
+        else unknown(request, reply, error, done)
+      })
     } else {
       enter(request as WithSlots, reply, found, mode, done)
     }
@@ -179,7 +215,11 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
     runtime.renames.location(request, identity).then((location) => {
       if (location === null) done(error)
       else void reply.redirect(location, 301)
-    }, () => { done(error) })
+    }, (failure) => {
+      // Whether the name redirects cannot be told without the database: 503, not a 404 that may be wrong.
+      if (unavailableFault(failure) !== null) unavailable(reply, failure, done)
+      else done(error)
+    })
   }
 
   /** Opens the tenant's scope and runs the rest of the request inside its context. */
@@ -236,6 +276,22 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
   }
 
   return { resolve }
+}
+
+/**
+ * A route's error handler that answers FST_TENANCY_DATABASE_UNAVAILABLE itself
+ * (already made safe by the onError hook) and hands every other error to the
+ * route's own handler, or on to the app's.
+ */
+function unavailableHandler (own: RouteOptions['errorHandler']): NonNullable<RouteOptions['errorHandler']> {
+  return function fastifyTenancyUnavailable (this: FastifyInstance, error, request, reply) {
+    if (error.code === 'FST_TENANCY_DATABASE_UNAVAILABLE') {
+      void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+      return
+    }
+    if (own !== undefined) return own.call(this, error, request, reply)
+    throw error
+  }
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

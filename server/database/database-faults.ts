@@ -56,14 +56,17 @@ const SQLSTATE: Record<string, DatabaseFaultKind> = {
   '53400': 'too-many-connections'
 }
 
-/** node-postgres's own messages, which carry no code. */
+/**
+ * node-postgres's own messages, which carry no code; MikroORM and knex put
+ * the SQL in front (`<sql> - <message>`).
+ */
 const MESSAGES: Array<[RegExp, DatabaseFaultKind, string]> = [
-  [/^Connection terminated unexpectedly/, 'connection-lost', 'CONNECTION_TERMINATED'],
-  [/^Connection terminated due to connection timeout/, 'unreachable', 'CONNECT_TIMEOUT'],
-  [/^Connection terminated/, 'connection-lost', 'CONNECTION_TERMINATED'],
-  [/^timeout expired/, 'unreachable', 'CONNECT_TIMEOUT'],
-  [/^Client has encountered a connection error and is not queryable/, 'connection-lost', 'CLIENT_BROKEN'],
-  [/^Client was closed and is not queryable/, 'connection-lost', 'CLIENT_CLOSED']
+  [/(?:^| - )Connection terminated due to connection timeout/, 'unreachable', 'CONNECT_TIMEOUT'],
+  [/(?:^| - )Connection terminated/, 'connection-lost', 'CONNECTION_TERMINATED'],
+  [/(?:^| - )Connection ended unexpectedly/, 'connection-lost', 'CONNECTION_TERMINATED'],
+  [/(?:^| - )timeout expired/, 'unreachable', 'CONNECT_TIMEOUT'],
+  [/(?:^| - )Client has encountered a connection error and is not queryable/, 'connection-lost', 'CLIENT_BROKEN'],
+  [/(?:^| - )Client was closed and is not queryable/, 'connection-lost', 'CLIENT_CLOSED']
 ]
 
 interface ErrorLike {
