@@ -16,7 +16,7 @@ import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
-import { assertEveryRouteGuarded, guardMarker } from './route-guard.js'
+import { assertEveryRouteGuarded, guardMarker, hasRoutes, remember } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
 import { FaultLog } from './telemetry/fault-log.js'
 
@@ -94,6 +94,11 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   const modeOf = (config: RouteConfig | undefined): RouteMode => (isDefault ? config?.tenancy : config?.tenancies?.[name]) ?? options.defaultRouteMode
   // Set by the route's own hook: the fallback below has nothing left to do.
   app.decorateRequest(slots.decided, false)
+  // Routes that exist already (declared before the plugin loaded) get no hook
+  // of their own: only then is the fallback below needed, and paid for.
+  const earlier = hasRoutes(app)
+  // The routes that get their own hook, to find at ready any that got none.
+  const seen = new Set<string>()
 
   // The fast path: each route registered from now on (here and in every
   // plugin registered later) gets its own onRequest hook that knows the
@@ -101,6 +106,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // would build a new object each time). The mode is read at request time, so
   // a plugin's later onRoute hook (the admin sets its routes central) still counts.
   app.addHook('onRoute', (route) => {
+    remember(seen, route.method, route.url)
     route.config ??= {}
     const config = route.config as RouteConfig
     const hook: onRequestHookHandler = function (request, reply, done) {
@@ -125,18 +131,23 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // here reaches every route of this instance and of every plugin under it,
   // earlier ones included. It decides in preParsing, after the onRequest hooks,
   // and before the body is read, any validation and the handler; a route with
-  // its own hook passes through.
-  const fallen = new WeakSet<object>()
-  app.addHook('preParsing', function fastifyTenancyFallback (request, reply, payload, done) {
-    if ((request as WithSlots)[slots.decided] === true || request.is404) { done(null, payload); return }
-    const route = request.routeOptions
-    if (!fallen.has(route.config)) {
-      fallen.add(route.config)
-      request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
-    }
-    (request as WithSlots)[slots.decided] = true
-    flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
-  })
+  // its own hook passes through. Added only when such routes exist, so the
+  // usual order (await the plugin, then routes) pays nothing for it.
+  if (earlier) {
+    const fallen = new WeakSet<object>()
+    app.addHook('preParsing', function fastifyTenancyFallback (request, reply, payload, done) {
+      if ((request as WithSlots)[slots.decided] === true || request.is404) { done(null, payload); return }
+      const route = request.routeOptions
+      if (!fallen.has(route.config)) {
+        fallen.add(route.config)
+        request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
+      }
+      (request as WithSlots)[slots.decided] = true
+      flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+    })
+    // Marks the contexts the fallback reaches (see route-guard.ts).
+    app.addHook('onTimeout', guardMarker(name))
+  }
   // Whatever route it comes from and whatever error handler the app has, a
   // database that cannot be reached is FST_TENANCY_DATABASE_UNAVAILABLE (503,
   // Retry-After) in the body, never the driver's message, address or SQL;
@@ -153,9 +164,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       done()
     })
   }
-  // Marks the contexts the fallback reaches; at ready, a route without the mark fails ready() (see route-guard.ts).
-  app.addHook('onTimeout', guardMarker(name))
-  app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, name) })
+  // At ready, a route with neither its own hook nor the fallback fails ready() (see route-guard.ts).
+  app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, { registration: name, seen, fallback: earlier }) })
 
   // The landing and end routes of impersonation links, and request.impersonation
   // (after the onRoute hook above, so they resolve their tenant too).

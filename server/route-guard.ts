@@ -26,29 +26,50 @@ export function guardMarker (registration: string): (request: unknown, reply: un
   return marker
 }
 
+/** True when the app has routes already (before the plugin's onRoute hook can see them). */
+export function hasRoutes (app: FastifyInstance): boolean {
+  return printedRoutes(app.printRoutes({ commonPrefix: false })).length > 0
+}
+
+/** Records a route seen by the plugin's onRoute hook, under the paths the router may print it as (a prefix route's `/api` and `/api/`). */
+export function remember (seen: Set<string>, method: string | string[], url: string): void {
+  const bare = url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url
+  for (const m of Array.isArray(method) ? method : [method]) {
+    for (const path of [bare, bare === '/' ? bare : `${bare}/`]) seen.add(`${m.toUpperCase()} ${path}`)
+  }
+}
+
+export interface GuardCheck {
+  registration: string
+  /** Routes that got the registration's own hook (see `remember`). */
+  seen: ReadonlySet<string>
+  /** Whether the registration added its fallback (and its marker). */
+  fallback: boolean
+}
+
 /**
- * Every route of the app that does not carry the registration's marker. A
- * lifecycle hook added to an instance reaches its routes and those of every
- * plugin under it, registered before or after; so these are routes outside
- * the instance the plugin is registered on (it was registered inside an
- * encapsulated plugin). No hook of ours can reach them; `ready()` fails with
- * FST_TENANCY_ROUTE_UNGUARDED naming them.
+ * Every route of the app that got neither the registration's own hook nor
+ * its fallback. A lifecycle hook added to an instance reaches its routes and
+ * those of every plugin under it, registered before or after; so these are
+ * routes outside the instance the plugin is registered on (it was
+ * registered inside an encapsulated plugin). No hook of ours can reach them;
+ * `ready()` fails with FST_TENANCY_ROUTE_UNGUARDED naming them.
  */
-export function assertEveryRouteGuarded (app: FastifyInstance, registration: string): void {
-  const marker = guardMarkerName(registration)
+export function assertEveryRouteGuarded (app: FastifyInstance, check: GuardCheck): void {
+  const marker = guardMarkerName(check.registration)
   const unguarded = new Map<string, Set<string>>()
   for (const route of printedRoutes(app.printRoutes({ includeHooks: true, commonPrefix: false }))) {
-    if ((route.hooks.onTimeout ?? []).some((name) => name.includes(marker))) continue
-    const methods = unguarded.get(route.path) ?? new Set()
-    for (const method of route.methods) methods.add(method)
-    unguarded.set(route.path, methods)
+    if (check.fallback && (route.hooks.onTimeout ?? []).some((name) => name.includes(marker))) continue
+    const methods = route.methods.filter((m) => !check.seen.has(`${m} ${route.path}`))
+    if (methods.length === 0) continue
+    const named = unguarded.get(route.path) ?? new Set()
+    for (const method of methods) named.add(method)
+    unguarded.set(route.path, named)
   }
   if (unguarded.size === 0) return
-  const named = [...unguarded].sort(([a], [b]) => a < b ? -1 : 1).map(([path, methods]) => {
-    // Fastify's own HEAD beside a GET is not worth naming.
-    const shown = methods.has('GET') ? [...methods].filter((m) => m !== 'HEAD') : [...methods]
-    return `${shown.join(', ')} ${path}`
-  })
+  // Fastify's own HEAD beside a GET is not worth naming.
+  const named = [...unguarded].sort(([a], [b]) => a < b ? -1 : 1)
+    .map(([path, methods]) => `${[...methods].filter((m) => m !== 'HEAD' || !methods.has('GET')).join(', ')} ${path}`)
   throw new UnguardedRouteError(named.join('; '))
 }
 

@@ -118,6 +118,20 @@ test('a route outside the instance the plugin is registered on cannot be guarded
     assert.doesNotMatch(error.message, /\/inside/)
     return true
   })
+
+  // The same without any route before the plugin (so without its fallback): the route outside is still found.
+  const second = Fastify()
+  t.after(async () => { await second.close() })
+  void second.register(async (tenantApi) => {
+    await tenantApi.register(tenancyPlugin, options(central))
+    tenantApi.get('/inside', who)
+  })
+  void second.register(async (other) => { other.get('/', who) }, { prefix: '/outside' })
+  await assert.rejects(async () => { await second.ready() }, (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'FST_TENANCY_ROUTE_UNGUARDED')
+    assert.match(error.message, /^These routes cannot get the tenancy decision: GET \/outside; GET \/outside\/\. They are/)
+    return true
+  })
 })
 
 test('routes in encapsulated plugins registered before the plugin, awaited or not, get the tenancy decision too', async (t) => {
