@@ -28,7 +28,7 @@ export function guardMarker (registration: string): (request: unknown, reply: un
 
 /** True when the app has routes already (before the plugin's onRoute hook can see them). */
 export function hasRoutes (app: FastifyInstance): boolean {
-  return printedRoutes(app.printRoutes({ commonPrefix: false })).length > 0
+  return printedRoutes(app.printRoutes()).length > 0
 }
 
 /** Records a route seen by the plugin's onRoute hook, under the paths the router may print it as (a prefix route's `/api` and `/api/`). */
@@ -58,7 +58,7 @@ export interface GuardCheck {
 export function assertEveryRouteGuarded (app: FastifyInstance, check: GuardCheck): void {
   const marker = guardMarkerName(check.registration)
   const unguarded = new Map<string, Set<string>>()
-  for (const route of printedRoutes(app.printRoutes({ includeHooks: true, commonPrefix: false }))) {
+  for (const route of printedRoutes(app.printRoutes({ includeHooks: true }))) {
     if (check.fallback && (route.hooks.onTimeout ?? []).some((name) => name.includes(marker))) continue
     const methods = route.methods.filter((m) => !check.seen.has(`${m} ${route.path}`))
     if (methods.length === 0) continue
@@ -74,13 +74,15 @@ export function assertEveryRouteGuarded (app: FastifyInstance, check: GuardCheck
 }
 
 const TREE = /^[│├└─\s]*/
-const ROUTE = /^(.*?) \(([A-Z]+(?:, [A-Z]+)*)\)(?: \{.*\})?$/
+const NODE = /^(.*?)(?: \(([A-Z]+(?:, [A-Z]+)*)\))?(?: \{.*\})?$/
 const META = /^• \((\w+)\) (\[.*\])$/
 
 /**
- * Reads `printRoutes({ includeHooks: true, commonPrefix: false })`: a tree
- * whose labels, joined from the root down (the column says the depth), are
- * the routes' paths, each followed by its hooks as `• (kind) ["name()", …]`.
+ * Reads `printRoutes({ includeHooks: true })`: the router's tree, whose node
+ * labels, joined from the root down (the column says the depth), are the
+ * paths; a node with routes names their methods, `(GET, HEAD)`, and is
+ * followed by their hooks as `• (kind) ["name()", …]`. (The tree without
+ * common prefixes is not used: it prints a wildcard route as `*` alone.)
  */
 export function printedRoutes (text: string): PrintedRoute[] {
   const routes: PrintedRoute[] = []
@@ -89,7 +91,7 @@ export function printedRoutes (text: string): PrintedRoute[] {
   for (const line of text.split('\n')) {
     const column = (TREE.exec(line)?.[0] ?? '').length
     const content = line.slice(column)
-    if (content === '') continue
+    if (content === '' || content === '(empty tree)') continue
     const meta = META.exec(content)
     if (meta !== null) {
       if (current === null) continue
@@ -98,14 +100,13 @@ export function printedRoutes (text: string): PrintedRoute[] {
       current.hooks[meta[1] as string] = Array.isArray(names) ? names.map(String) : []
       continue
     }
-    const route = ROUTE.exec(content)
-    if (route === null) { current = null; continue }
+    const node = NODE.exec(content) as RegExpExecArray
     while (stack.length > 0 && (stack[stack.length - 1] as { column: number }).column >= column) stack.pop()
-    const label = route[1] as string
+    const label = node[1] as string
     const path = stack.map((s) => s.label).join('') + label
     stack.push({ column, label })
-    current = { methods: (route[2] as string).split(', '), path, hooks: {} }
-    routes.push(current)
+    current = node[2] === undefined ? null : { methods: node[2].split(', '), path, hooks: {} }
+    if (current !== null) routes.push(current)
   }
   return routes
 }
