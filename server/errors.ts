@@ -330,10 +330,10 @@ export const NotConfirmedError = createError(
   400
 )
 
-/** The connection that follows other instances' tenant changes was lost (logged; it reconnects by itself). */
+/** The connection that follows changes made by other instances was lost (logged; it reconnects by itself). */
 export const ListenerLostError = createError(
   'FST_TENANCY_LISTENER_LOST',
-  'The tenant change listener %s; the tenant cache is emptied and off until it reconnects, which it does by itself. Check the central database if this repeats.',
+  'The central change listener %s; the tenant cache is emptied and off until it reconnects, which it does by itself, and maintenance is read again then. Check the central database if this repeats.',
   503
 )
 
@@ -347,6 +347,20 @@ export const DatabaseUnavailableError = createError(
   'FST_TENANCY_DATABASE_UNAVAILABLE',
   'The database is not available right now; try again in a moment.',
   503
+)
+
+/** The command failed for a reason that has no code of its own (an error of the database or of the app's task module). Exit code 1. */
+export const CliFailedError = createError(
+  'FST_TENANCY_CLI_FAILED',
+  '%s',
+  500
+)
+
+/** A route no tenancy hook can reach (outside the instance the plugin is registered on); `ready()` rejects with it. */
+export const UnguardedRouteError = createError(
+  'FST_TENANCY_ROUTE_UNGUARDED',
+  'These routes cannot get the tenancy decision: %s. They are outside the Fastify instance fastify-tenancy is registered on (it was registered inside an encapsulated plugin), where no hook of its reaches. Register fastify-tenancy on the app itself (app.register(tenancyPlugin, options)), before or after the routes; give routes without a tenant config: { tenancy: \'central\' }.',
+  500
 )
 
 /** Every code above, for the README check. */
@@ -366,5 +380,5 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError
+  DatabaseUnavailableError, CliFailedError, UnguardedRouteError
 ].map((E) => new E().code)

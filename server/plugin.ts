@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
@@ -13,14 +13,20 @@ import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './renames/unknown-tenant.js'
 import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
+import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
+import { assertEveryRouteGuarded, guardMarker, hasRoutes, remember } from './route-guard.js'
+import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
+import { FaultLog } from './telemetry/fault-log.js'
 
 type Done = (error?: Error) => void
 /** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
 const kTenancyHook = Symbol.for('fastify-tenancy.hook')
-/** Where one registration keeps its scope and tenant on a request (each registration has its own symbols). */
-interface Slots { scope: symbol, tenant: symbol }
+/** Where one registration keeps its scope and tenant on a request, and whether it decided (each registration has its own symbols). */
+interface Slots { scope: symbol, tenant: symbol, decided: symbol }
+/** What a route's config says to fastify-tenancy. */
+interface RouteConfig { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
 type WithSlots = FastifyRequest & Record<symbol, unknown>
 /** What a tenant request's response carries to its 'close' listener (one symbol per registration). */
 interface Ended { request: WithSlots, tenant: Tenant, started: number }
@@ -29,8 +35,10 @@ type ClosingResponse = ServerResponse & Record<symbol, Ended | undefined>
 /**
  * Register: options are checked, the central database is migrated, the
  * runtime is built and started, and `app.tenancy`, `request.tenant` and
- * `request.tenantEm` are declared. Then every route registered after this
- * gets a tenancy hook that resolves, enters and (on close) leaves.
+ * `request.tenantEm` are declared. Every route then gets the tenancy
+ * decision (resolve, enter, and on close leave): its own onRequest hook when
+ * it is registered after this, else the preParsing fallback; a route neither
+ * can reach fails `ready()`.
  */
 async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
@@ -54,7 +62,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // default one (named `tenants`) has the short names.
   const name = options.name
   const isDefault = name === DEFAULT_TENANCY_NAME
-  const slots: Slots = { scope: Symbol(`fastify-tenancy.${name}.scope`), tenant: Symbol(`fastify-tenancy.${name}.tenant`) }
+  const slots: Slots = { scope: Symbol(`fastify-tenancy.${name}.scope`), tenant: Symbol(`fastify-tenancy.${name}.tenant`), decided: Symbol(`fastify-tenancy.${name}.decided`) }
   const emOf = (request: FastifyRequest, what: string): EntityManager => {
     const scope = (request as WithSlots)[slots.scope] as TenantScope | null
     if (scope == null) throw new NoTenantContextError(what)
@@ -69,6 +77,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     emOf: (request) => emOf(request, `request.tenancies.${name}.em`)
   })
   if (isDefault) {
+    // Span processors (tenantSpanProcessor) tag each span from this registration's tenant context.
+    const stopTagging = addTenantSource(() => runtime.context.current())
+    app.addHook('onClose', async () => { stopTagging() })
     app.decorate('tenancy', runtime.api)
     app.decorateRequest('tenant', null)
     app.decorateRequest('impersonation', null)
@@ -78,17 +89,30 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   }
 
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
-  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log)
-  // Each route gets its own onRequest hook that knows the route's config
-  // object: reading `request.routeOptions` on every request would build a
-  // new object each time. The mode is read at request time, so a plugin's
-  // later onRoute hook (the admin sets its routes central) still counts.
+  const faults = new FaultLog(app.log)
+  const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log, faults)
+  const modeOf = (config: RouteConfig | undefined): RouteMode => (isDefault ? config?.tenancy : config?.tenancies?.[name]) ?? options.defaultRouteMode
+  // Set by the route's own hook: the fallback below has nothing left to do.
+  app.decorateRequest(slots.decided, false)
+  // Routes that exist already (declared before the plugin loaded) get no hook
+  // of their own: only then is the fallback below needed, and paid for.
+  const earlier = hasRoutes(app)
+  // The routes that get their own hook, to find at ready any that got none.
+  const seen = new Set<string>()
+
+  // The fast path: each route registered from now on (here and in every
+  // plugin registered later) gets its own onRequest hook that knows the
+  // route's config object (reading `request.routeOptions` on every request
+  // would build a new object each time). The mode is read at request time, so
+  // a plugin's later onRoute hook (the admin sets its routes central) still counts.
   app.addHook('onRoute', (route) => {
+    remember(seen, route.method, route.url)
     route.config ??= {}
-    const config = route.config as { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
-    const hook: onRequestHookHandler = isDefault
-      ? function (request, reply, done) { flow.resolve(request, reply, config.tenancy ?? options.defaultRouteMode, done) }
-      : function (request, reply, done) { flow.resolve(request, reply, config.tenancies?.[name] ?? options.defaultRouteMode, done) }
+    const config = route.config as RouteConfig
+    const hook: onRequestHookHandler = function (request, reply, done) {
+      (request as WithSlots)[slots.decided] = true
+      flow.resolve(request, reply, modeOf(config), done)
+    }
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     // First, but after the hooks of registrations made before this one: a
     // later tenancy (teams) resolves inside an earlier one's (tenants) context.
@@ -96,7 +120,52 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     existing.forEach((h, i) => { if ((h as { [kTenancyHook]?: true })[kTenancyHook] === true) after = i + 1 })
     Object.assign(hook, { [kTenancyHook]: true })
     route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
+    // A database the route could not reach: 503 answered here (no stack logged per request); any other error goes on as before.
+    if (isDefault) route.errorHandler = unavailableHandler(route.errorHandler)
   })
+
+  // The fallback, so that registration order never leaves a route open: routes
+  // declared before the plugin loaded (`app.register(plugin)` without await,
+  // then `app.get`, the CommonJS way; routes declared earlier; plugins
+  // registered earlier) have no hook of their own, but a lifecycle hook added
+  // here reaches every route of this instance and of every plugin under it,
+  // earlier ones included. It decides in preParsing, after the onRequest hooks,
+  // and before the body is read, any validation and the handler; a route with
+  // its own hook passes through. Added only when such routes exist, so the
+  // usual order (await the plugin, then routes) pays nothing for it.
+  if (earlier) {
+    const fallen = new WeakSet<object>()
+    app.addHook('preParsing', function fastifyTenancyFallback (request, reply, payload, done) {
+      if ((request as WithSlots)[slots.decided] === true || request.is404) { done(null, payload); return }
+      const route = request.routeOptions
+      if (!fallen.has(route.config)) {
+        fallen.add(route.config)
+        request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
+      }
+      (request as WithSlots)[slots.decided] = true
+      flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+    })
+    // Marks the contexts the fallback reaches (see route-guard.ts).
+    app.addHook('onTimeout', guardMarker(name))
+  }
+  // Whatever route it comes from and whatever error handler the app has, a
+  // database that cannot be reached is FST_TENANCY_DATABASE_UNAVAILABLE (503,
+  // Retry-After) in the body, never the driver's message, address or SQL;
+  // the detail goes to the log once per burst. onError runs before any error
+  // handler and only for errors, so it costs nothing on other requests.
+  if (isDefault) {
+    app.addHook('onError', function fastifyTenancyDatabaseFaults (request, reply, error, done) {
+      const fault = unavailableFault(error)
+      if (fault !== null) {
+        const host = (request as WithSlots)[slots.tenant] as Tenant | null
+        faults.report(host === null ? 'the database' : `tenant database host "${host.databaseHost ?? options.database.defaultHost}"`, fault)
+        asUnavailable(error)
+      }
+      done()
+    })
+  }
+  // At ready, a route with neither its own hook nor the fallback fails ready() (see route-guard.ts).
+  app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, { registration: name, seen, fallback: earlier }) })
 
   // The landing and end routes of impersonation links, and request.impersonation
   // (after the onRoute hook above, so they resolve their tenant too).
@@ -104,8 +173,20 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
+
+  /**
+   * The central database could not be asked (tenant lookup, a former name):
+   * 503 FST_TENANCY_DATABASE_UNAVAILABLE with Retry-After, answered here so
+   * no error handler logs a stack per request; the detail is logged once per burst.
+   */
+  const unavailable = (reply: FastifyReply, error: unknown, done: Done): void => {
+    const fault = unavailableFault(error)
+    if (fault === null) { done(error as Error); return }
+    faults.report('the central database', fault)
+    void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+  }
   // Per registration: two tenancies (tenants, and teams inside them) each leave their own scope.
   const kEnded = Symbol(`fastify-tenancy.${options.name}.ended`)
 
@@ -125,7 +206,10 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => { unknown(request, reply, error, done) })
+      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => {
+        if (identityOf(error) === null) unavailable(reply, error, done)
+        else unknown(request, reply, error, done)
+      })
     } else {
       enter(request as WithSlots, reply, found, mode, done)
     }
@@ -141,7 +225,11 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
     runtime.renames.location(request, identity).then((location) => {
       if (location === null) done(error)
       else void reply.redirect(location, 301)
-    }, () => { done(error) })
+    }, (failure) => {
+      // Whether the name redirects cannot be told without the database: 503, not a 404 that may be wrong.
+      if (unavailableFault(failure) !== null) unavailable(reply, failure, done)
+      else done(error)
+    })
   }
 
   /** Opens the tenant's scope and runs the rest of the request inside its context. */
@@ -161,7 +249,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       request[slots.scope] = scope
       if (isDefault) request.tenant = tenant
       request.log = scope.log
-      tagSpan?.(tenant, spanPrefix)
+      tagSpan?.(tenant, spanPrefix, request)
       // The response's 'close' comes after it finished or was aborted: the one
       // moment the connection is surely no longer needed. One listener does
       // both jobs of a request's end: the tenant's request stats (for
@@ -198,6 +286,22 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
   }
 
   return { resolve }
+}
+
+/**
+ * A route's error handler that answers FST_TENANCY_DATABASE_UNAVAILABLE itself
+ * (already made safe by the onError hook) and hands every other error to the
+ * route's own handler, or on to the app's.
+ */
+function unavailableHandler (own: RouteOptions['errorHandler']): NonNullable<RouteOptions['errorHandler']> {
+  return function fastifyTenancyUnavailable (this: FastifyInstance, error, request, reply) {
+    if (error.code === 'FST_TENANCY_DATABASE_UNAVAILABLE') {
+      void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+      return
+    }
+    if (own !== undefined) return own.call(this, error, request, reply)
+    throw error
+  }
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

@@ -11,7 +11,8 @@ import { makeProvider } from './providers/make-provider.js'
 import { CachedTenantProvider } from './providers/cached-provider.js'
 import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
-import { listenForTenantChanges, type ChangeListener, type TenantChange } from './providers/invalidation.js'
+import { followTenantChanges, type TenantChange } from './providers/invalidation.js'
+import { CentralListener } from './database/central-listener.js'
 import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
@@ -74,11 +75,15 @@ export interface TenancyRuntime {
   impersonation: Impersonation
   /** Per-tenant request counts and latency, fed by the plugin. */
   requestStats: RequestStats
-  /** The backend process id of the tenant change listener's connection (null when not listening), for operators and tests. */
+  /** The instance's one LISTEN connection (null when changes made elsewhere are not followed: `cache.listen` false). */
+  listener: CentralListener | null
+  /** The backend process id of the listener's connection (null when not listening), for operators and tests. */
   listenerPid: () => number | null
 }
 
 const runtimes = new WeakMap<TenancyApi, TenancyRuntime>()
+/** The listener's heartbeat with `cache: false` (the cache's `heartbeatMs` default). */
+const DEFAULT_HEARTBEAT_MS = 10_000
 
 /** @internal The runtime behind an `app.tenancy`, for the plugin and the test suite. */
 export function tenancyRuntime (api: TenancyApi): TenancyRuntime {
@@ -176,11 +181,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     forget,
     lock: tenantLocker(db.url, lockPools),
     log,
-    settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
+    settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, now: options.clock, ...options.provisioning }
   })
-  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains)
+  const updates = new TenantUpdates(orm, events, forget, moveTenant, options.centralDomains, options.clock)
   const statuses = new TenantStatusChanges(orm, events, forget)
-  const domains = new TenantDomains(orm, events, forget, options.centralDomains)
+  const domains = new TenantDomains(orm, events, forget, options.centralDomains, options.clock)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
   const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
@@ -201,18 +206,34 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   // A deleted tenant leaves no row in any synced resource's mapping.
   if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
 
-  // 5. Tenant operations: maintenance mode, impersonation links, request figures.
+  // 5. Following changes made elsewhere: one LISTEN connection (past any pooler) for the tenant cache, renames and maintenance.
+  const follows = options.cache === false || options.cache.listen
+  const listener = follows
+    ? new CentralListener({
+      url: db.directUrl ?? db.url,
+      heartbeatMs: options.cache === false ? DEFAULT_HEARTBEAT_MS : options.cache.heartbeatMs,
+      onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the central change listener; reconnecting') }
+    })
+    : null
+  if (listener !== null) {
+    followTenantChanges(listener, {
+      onChange: (change) => { if (change === null) invalidate(); else forget(change) },
+      // Down: nothing cached can be trusted (a change could not be heard); back: changes may have been missed.
+      onListening: (listening) => { cache?.setListening(listening); invalidate() }
+    })
+  }
+
+  // 6. Tenant operations: maintenance mode, impersonation links, request figures.
   const maintenance = new MaintenanceMode({
     execute,
-    url: db.url,
+    listener,
     now: options.clock,
-    listen: options.cache === false || options.cache.listen,
     onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: maintenance mode could not follow changes; retrying') }
   })
   const impersonation = new Impersonation({ execute, now: options.clock })
   const requestStats = new RequestStats()
 
-  // 6. Changes through the ORM empty the cache, and the cluster rule is kept.
+  // 7. Changes through the ORM empty the cache, and the cluster rule is kept.
   orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(forget, invalidate))
   orm.em.getEventManager().registerSubscriber(clusterObserver())
 
@@ -251,7 +272,6 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     impersonation
   }
 
-  let listener: ChangeListener | null = null
   const runtime: TenancyRuntime = {
     api,
     identification,
@@ -263,6 +283,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     maintenance,
     impersonation,
     requestStats,
+    listener,
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.
@@ -270,18 +291,10 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       if (shared !== null) sharedSecret = await assertRlsReady(shared)
       await formerNames.configure()
+      // Listening before the first reads, so no change falls between them.
+      await listener?.start()
       await maintenance.start()
       await sync?.start()
-      if (cache === null || options.cache === false || !options.cache.listen) return
-      const cached = cache
-      listener = listenForTenantChanges({
-        url: db.directUrl ?? db.url,
-        heartbeatMs: options.cache.heartbeatMs,
-        onChange: (change) => { if (change === null) invalidate(); else forget(change) },
-        onListening: (listening) => { cached.setListening(listening); formerNames.invalidate() },
-        onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the tenant change listener; reconnecting') }
-      })
-      await listener.ready
     },
     idle: async () => { await strategy.idle() },
     listenerPid: () => listener?.pid() ?? null,
@@ -290,8 +303,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await jobs.close()
       await queue.stop()
       await strategy.close()
-      await listener?.close()
       await maintenance.close()
+      await listener?.stop()
       await connections.close()
       await lockPools.close()
     }

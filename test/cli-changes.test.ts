@@ -13,7 +13,7 @@ test('the CLI renames, suspends, activates and changes domains through the core,
   const refused = (r: Run, code: number, message: RegExp): void => {
     assert.equal(r.code, code, r.stderr)
     assert.match(r.stderr, message)
-    assert.match(r.stderr, /^[A-Z"].*[.?]\n$/, 'one sentence')
+    assert.match(r.stderr, /^FST_TENANCY_[A-Z_]+: [A-Z"].*[.?]\n$/, 'the code, then one sentence')
   }
 
   assert.equal((await cli('tenants:create', 'acme', '--name', 'Acme')).code, 0)

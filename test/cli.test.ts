@@ -21,8 +21,8 @@ const databaseExists = async (name: string): Promise<boolean> => (await sql(serv
 const keyOf = async (central: CentralDatabase, identifier: string): Promise<string> =>
   (await sql(central.url, 'select key from tenants where identifier = $1', [identifier]))[0]?.key as string
 const noStack = (text: string): void => { assert.doesNotMatch(text, /\n\s+at /, 'no stack trace') }
-/** One sentence on stderr: a capital first, a full stop at the end, one line. */
-const oneSentence = (text: string): void => { assert.match(text, /^[A-Z"-].*[.?]\n$/); noStack(text) }
+/** One line on stderr: the FST_TENANCY_* code, then whole sentences (a capital first, a full stop at the end). */
+const oneSentence = (text: string): void => { assert.match(text, /^FST_TENANCY_[A-Z_]+: [A-Z"-].*[.?]\n$/); noStack(text) }
 
 // Each test has a central database and tenant prefix of its own: two run at once.
 describe('the fastify-tenancy command', { concurrency: 2 }, () => {
@@ -71,7 +71,7 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     assert.ok(await databaseExists(acme.database))
     const unknown = await cli(['tenants:delete', 'acme', 'nobody', '--force'])
     assert.equal(unknown.code, 1)
-    assert.equal(unknown.stderr, 'No tenant has the identifier or key "nobody".\n')
+    assert.equal(unknown.stderr, 'FST_TENANCY_TENANT_NOT_FOUND: No tenant has the identifier or key "nobody".\n')
     assert.ok(await databaseExists(acme.database), 'an unknown name stops the whole delete before anything is dropped')
 
     const deleted = await cli(['tenants:delete', acme.key, '--force'])
@@ -105,11 +105,11 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
 
     const unknown = await cli(['tenants:migrate', '--tenants=a1,nobody'])
     assert.equal(unknown.code, 1)
-    assert.equal(unknown.stderr, 'No tenant has the identifier or key "nobody".\n')
+    assert.equal(unknown.stderr, 'FST_TENANCY_TENANT_NOT_FOUND: No tenant has the identifier or key "nobody".\n')
     assert.equal(unknown.stdout, '')
     const verbose = await cli(['tenants:rollback', '--skip-tenants=nobody', '--verbose'])
     assert.equal(verbose.code, 1)
-    assert.match(verbose.stderr, /^No tenant has the identifier or key "nobody"\.\n.*\n\s+at /, '--verbose adds the stack')
+    assert.match(verbose.stderr, /^FST_TENANCY_TENANT_NOT_FOUND: No tenant has the identifier or key "nobody"\.\n.*\n\s+at /, '--verbose adds the stack')
 
     const values = ['0', '-1', '1.5', 'two', '']
     for (const [i, r] of (await Promise.all(values.map(async (v) => await cli(['tenants:migrate', `--concurrency=${v}`])))).entries()) {
@@ -119,14 +119,14 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     }
     const noSeeder = await cli(['tenants:seed'])
     assert.equal(noSeeder.code, 2, 'seeding without provisioning.seeder is a configuration mistake')
-    assert.equal(noSeeder.stderr, 'There is no seeder: set provisioning.seeder in the plugin options.\n')
+    assert.equal(noSeeder.stderr, 'FST_TENANCY_MISCONFIGURED: There is no seeder: set provisioning.seeder in the plugin options.\n')
     const empty = await cli(['tenants:migrate', '--tenants='])
     assert.equal(empty.code, 2, 'an empty --tenants does not mean every tenant')
     assert.equal((await cli(['no:such-command'])).code, 2)
     assert.equal((await cli(['tenants:create'])).code, 2, 'a missing argument')
     const noConfig = await run(['tenants:list'], { env: { DATABASE_URL: '' } })
     assert.equal(noConfig.code, 2)
-    assert.match(noConfig.stderr, /^Set DATABASE_URL to the URL of the central database, or give --config <file>/)
+    assert.match(noConfig.stderr, /^FST_TENANCY_CLI_CONFIG: Set DATABASE_URL to the URL of the central database, or give --config <file>/)
     oneSentence(noConfig.stderr)
 
     // a2's database is gone: the others migrate, the exit code says one failed, and it is listed with the reason.
@@ -174,7 +174,7 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
 
     const missing = await cli(['tenants:run', join(dir, 'nope.mjs')])
     assert.equal(missing.code, 2)
-    assert.match(missing.stderr, /^The module .*nope\.mjs does not exist\.\n$/)
+    assert.match(missing.stderr, /^FST_TENANCY_FILE_NOT_FOUND: The module .*nope\.mjs does not exist\.\n$/)
     await writeFile(join(dir, 'nodefault.mjs'), 'export const x = 1\n')
     const noDefault = await cli(['tenants:run', join(dir, 'nodefault.mjs')])
     assert.equal(noDefault.code, 2)
@@ -189,7 +189,7 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     const emptyUrl = urlFor(name)
     const listEarly = await run(['tenants:list'], { env: { DATABASE_URL: emptyUrl } })
     assert.equal(listEarly.code, 1)
-    assert.match(listEarly.stderr, /^Relation "tenants" does not exist\. .*central:migrate/, 'no SQL in the sentence')
+    assert.match(listEarly.stderr, /^FST_TENANCY_CLI_FAILED: Relation "tenants" does not exist\. .*central:migrate/, 'no SQL in the sentence')
     const migrated = await run(['central:migrate'], { env: { DATABASE_URL: emptyUrl } })
     assert.equal(migrated.code, 0, migrated.stderr)
     assert.match(migrated.stdout, new RegExp(`^Ran ${centralMigrations.length} central migrations: Migration20261122000001_central, `))
@@ -210,7 +210,7 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
 
     const dup = await cli(['admin:create', '--email', 'ops@example.test', '--name', 'Other', '--password', 'long enough password'])
     assert.equal(dup.code, 1)
-    assert.equal(dup.stderr, 'An admin with the email ops@example.test exists already; nothing was created.\n')
+    assert.equal(dup.stderr, 'FST_TENANCY_ADMIN_EXISTS: An admin with the email ops@example.test exists already; nothing was created.\n')
     const given = await cli(['admin:create', '--email', 'dev@example.test', '--name', 'Dev', '--password', 'correct horse battery', '--json'])
     assert.equal(given.code, 0, given.stderr)
     assert.equal(JSON.parse(given.stdout).password, undefined, 'a given password is not printed')
@@ -238,19 +238,19 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
 
     const refused = await run(['--config', await configFor(central, ', cache: "sometimes"'), 'tenants:list'])
     assert.equal(refused.code, 2)
-    assert.match(refused.stderr, /^The tenancy options are not usable: Option "cache"/)
+    assert.match(refused.stderr, /^FST_TENANCY_CLI_CONFIG: The tenancy options are not usable: Option "cache"/)
     noStack(refused.stderr)
     const broken = join(dir, 'broken.mjs')
     await writeFile(broken, 'export default {\n')
     const unloadable = await run(['--config', broken, 'tenants:list'])
     assert.equal(unloadable.code, 2)
-    assert.match(unloadable.stderr, /^Cannot load the config file .*broken\.mjs/)
+    assert.match(unloadable.stderr, /^FST_TENANCY_FILE_NOT_LOADABLE: Cannot load the config file .*broken\.mjs/)
     const missing = await run(['--config', join(dir, 'missing.mjs'), 'tenants:list'])
     assert.equal(missing.code, 2)
-    assert.match(missing.stderr, /^The config file .*missing\.mjs does not exist\.\n$/)
+    assert.match(missing.stderr, /^FST_TENANCY_FILE_NOT_FOUND: The config file .*missing\.mjs does not exist\.\n$/)
     const unreachable = await run(['tenants:list'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing' } })
-    assert.equal(unreachable.code, 1)
-    assert.match(unreachable.stderr, /^Cannot connect to PostgreSQL at 127\.0\.0\.1:1 \(ECONNREFUSED\)/)
+    assert.equal(unreachable.code, 3)
+    assert.match(unreachable.stderr, /^FST_TENANCY_DATABASE_UNAVAILABLE: Cannot connect to PostgreSQL at 127\.0\.0\.1:1: the connection was refused \(ECONNREFUSED\)/)
     oneSentence(unreachable.stderr)
   })
 

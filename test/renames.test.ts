@@ -56,6 +56,36 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
   assert.deepEqual(await one.app.tenancy.formerNames(acme), [], 'an expired name is no longer listed')
 })
 
+test('former names follow the clock option: a name redirects and stays reserved until the same moment, then is free to take', async (t) => {
+  let now = Date.now() + 7 * DAY
+  const clock = (): number => now
+  const { app } = await buildApp(t, { identification: ['subdomain', 'domain'], centralDomains: ['example.com'], clock, renames: { keepMs: 60_000 } }, routes)
+  const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test'] })
+  const bob = await app.tenancy.create({ identifier: 'bob' })
+  await app.tenancy.update(acme, { identifier: 'initech' })
+  await app.tenancy.domains.add(acme, 'initech.test', { primary: true })
+  await app.tenancy.domains.remove(acme, 'acme.test')
+  for (const former of await app.tenancy.formerNames(acme)) {
+    assert.ok(Math.abs(former.renamedAt.getTime() - now) < 5000, `${former.name} was renamed at the clock's time, not the database's`)
+    assert.equal(former.expiresAt.getTime() - former.renamedAt.getTime(), 60_000)
+  }
+  const status = async (host: string): Promise<number> => (await app.inject({ url: '/things/1', headers: { host } })).statusCode
+
+  now += 55_000
+  assert.deepEqual([await status('acme.example.com'), await status('acme.test')], [301, 301], 'still redirected')
+  await assert.rejects(app.tenancy.update(bob, { identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' }, 'and still reserved')
+  await assert.rejects(app.tenancy.domains.add(bob, 'acme.test'), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
+  await assert.rejects(app.tenancy.create({ identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
+
+  now += 10_000
+  assert.deepEqual([await status('acme.example.com'), await status('acme.test')], [404, 404], 'no longer redirected')
+  // ... and so free: never a name that neither redirects nor can be taken.
+  const other = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test'] })
+  assert.equal(other.identifier, 'acme')
+  const home = await app.inject({ url: '/things/1', headers: { host: 'acme.test' } })
+  assert.equal(home.json().tenant, 'acme')
+})
+
 test('a former domain and a former path prefix redirect to the new ones; names nobody had stay 404', async (t) => {
   const { app, central } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
     app.register(async (scoped) => { routes(scoped) }, { prefix: '/:tenant' })

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import Fastify from 'fastify'
 import rateLimit from '@fastify/rate-limit'
-import { context, trace } from '@opentelemetry/api'
+import { context, trace, TraceFlags } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
@@ -70,6 +70,127 @@ test('with OpenTelemetry, every span of a tenant request carries tenant.id, and 
     seen.set(id, traceSpans.length)
   }
   assert.deepEqual([...seen.keys()].sort(), [acme.key, bob.key].sort())
+})
+
+test('requests of tenants ta and tb and a central route sharing one trace id: every span carries its own request\'s tenant, or none on the central one', async (t) => {
+  const exporter = new InMemorySpanExporter()
+  const provider = new BasicTracerProvider({ spanProcessors: [tenantSpanProcessor(new SimpleSpanProcessor(exporter))] })
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  trace.setGlobalTracerProvider(provider)
+  t.after(async () => { await provider.shutdown(); context.disable(); trace.disable() })
+  const instrumentation = new FastifyOtelInstrumentation({ registerOnInitialization: false })
+  instrumentation.setTracerProvider(provider)
+
+  const central = await freshCentral(t)
+  const app = Fastify()
+  t.after(async () => { await app.close() })
+  await app.register(instrumentation.plugin())
+  // A hook that runs, and ends its span, before the tenant is identified.
+  app.addHook('onRequest', async function earlyHook () {})
+  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
+  const tracer = trace.getTracer('test')
+  app.get('/work', async (request) => {
+    // The app's own spans, one of them after a pause so the requests interleave.
+    return await tracer.startActiveSpan('app work', async (span) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      if (request.tenant !== null) await request.tenantEm.find(ProjectEntity, {})
+      tracer.startSpan('app detail').end()
+      span.end()
+      return { tenant: request.tenant?.identifier ?? null }
+    })
+  })
+  app.get('/central/work', { config: { tenancy: 'central' } }, async () => {
+    tracer.startSpan('central detail').end()
+    return { tenant: null }
+  })
+  await app.ready()
+  const ta = await app.tenancy.create({ identifier: 'ta' })
+  const tb = await app.tenancy.create({ identifier: 'tb' })
+  const expected: Record<string, string | undefined> = { ta: ta.key, tb: tb.key, central: undefined }
+
+  type Finished = ReturnType<InMemorySpanExporter['getFinishedSpans']>[number]
+  /** The request (by its `for` query value) each span belongs to, found through its parents in this process. */
+  const requestOf = (spans: Finished[], span: Finished): string | null => {
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]))
+    for (let s: Finished | undefined = span; s !== undefined; s = byId.get(s.parentSpanContext?.spanId ?? '')) {
+      if (s.name === 'request') return new URLSearchParams(String(s.attributes['url.path']).split('?')[1]).get('for')
+    }
+    return null
+  }
+  const check = (label: string, spans: Finished[]): void => {
+    const wrong: string[] = []
+    const counted: Record<string, number> = {}
+    for (const span of spans) {
+      const owner = requestOf(spans, span)
+      if (owner === null) {
+        if (span.attributes['tenant.id'] !== undefined) wrong.push(`${span.name} (outside any request) = ${String(span.attributes['tenant.id'])}`)
+        continue
+      }
+      counted[owner] = (counted[owner] ?? 0) + 1
+      if (span.attributes['tenant.id'] !== expected[owner]) wrong.push(`${owner}: ${span.name} = ${String(span.attributes['tenant.id'])}`)
+    }
+    assert.deepEqual(wrong, [], `${label}: spans with another request's tenant or none`)
+    for (const owner of ['ta', 'tb', 'central']) assert.ok((counted[owner] ?? 0) >= 4, `${label}: ${owner} has its request, hooks and handler spans (${JSON.stringify(counted)})`)
+  }
+  const send = async (): Promise<void> => {
+    const headers = (host: string): Record<string, string> => ({ host })
+    const responses = await Promise.all([
+      app.inject({ url: '/work?for=ta', headers: headers('ta.example.com') }),
+      app.inject({ url: '/work?for=tb', headers: headers('tb.example.com') }),
+      app.inject({ url: '/central/work?for=central', headers: headers('example.com') }),
+      app.inject({ url: '/work?for=ta', headers: headers('ta.example.com') }),
+      app.inject({ url: '/work?for=tb', headers: headers('tb.example.com') })
+    ])
+    assert.deepEqual(responses.map((r) => r.json().tenant), ['ta', 'tb', null, 'ta', 'tb'])
+  }
+
+  // A gateway elsewhere: the requests continue one remote trace (as from a traceparent header).
+  exporter.reset()
+  const remoteParent = trace.setSpanContext(context.active(), { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, isRemote: true })
+  await context.with(remoteParent, send)
+  await provider.forceFlush()
+  const remote = exporter.getFinishedSpans()
+  assert.equal(new Set(remote.map((s) => s.spanContext().traceId)).size, 1, 'one trace')
+  check('remote gateway', remote)
+
+  // A gateway in this process: the requests are made inside its span.
+  exporter.reset()
+  await tracer.startActiveSpan('gateway', async (gateway) => {
+    await send()
+    gateway.end()
+  })
+  await provider.forceFlush()
+  const local = exporter.getFinishedSpans()
+  assert.equal(new Set(local.map((s) => s.spanContext().traceId)).size, 1, 'one trace')
+  assert.equal(local.find((s) => s.name === 'gateway')?.attributes['tenant.id'], undefined, 'the gateway span names no tenant')
+  check('in-process gateway', local)
+})
+
+test('log lines of a tenant request carry the tenant from identification on: Fastify\'s "incoming request" line comes before it, unless the app logs that line itself after identification', async (t) => {
+  const central = await freshCentral(t)
+  /** An app whose log lines are kept as parsed JSON. */
+  const logged = async (recipe: boolean): Promise<Array<Record<string, any>>> => {
+    const lines: Array<Record<string, any>> = []
+    const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
+    const app = Fastify({ logger: { level: 'info', stream }, disableRequestLogging: recipe })
+    t.after(async () => { await app.close() })
+    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
+    if (recipe) {
+      // As the README shows: Fastify's request lines, written once the tenant is known.
+      app.addHook('preParsing', async (request) => { request.log.info({ req: request }, 'incoming request') })
+      app.addHook('onResponse', async (request, reply) => { reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed') })
+    }
+    app.get('/hello', async (request) => { request.log.info('handler says hello'); return { tenant: request.tenant?.identifier } })
+    await app.ready()
+    if (await app.tenancy.tenants.find('acme') === null) await app.tenancy.create({ identifier: 'acme' })
+    lines.length = 0
+    assert.equal((await app.inject({ url: '/hello', headers: { host: 'acme.example.com' } })).statusCode, 200)
+    return lines.filter((l) => l.reqId !== undefined)
+  }
+  const plain = await logged(false)
+  assert.deepEqual(plain.map((l) => [l.msg, l.tenant?.identifier ?? null]), [['incoming request', null], ['handler says hello', 'acme'], ['request completed', 'acme']])
+  const recipe = await logged(true)
+  assert.deepEqual(recipe.map((l) => [l.msg, l.tenant?.identifier ?? null]), [['incoming request', 'acme'], ['handler says hello', 'acme'], ['request completed', 'acme']])
 })
 
 test('app.tenancy.stats() counts each tenant\'s requests, 5xx answers and latency', async (t) => {

@@ -1,5 +1,8 @@
+import { CommanderError } from 'commander'
+import { databaseFault, type DatabaseFault } from '../database/database-faults.js'
+
 /** Exit codes of the command. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
+export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const
 
 // Mistakes in how the command was called or configured exit with 2; every other failure with 1.
 const USAGE_CODES = new Set([
@@ -8,12 +11,17 @@ const USAGE_CODES = new Set([
   'FST_TENANCY_INVALID_OPTION', 'FST_TENANCY_MISCONFIGURED'
 ])
 
+/** What the command reports for a failure: a stable code, one or two whole sentences, and its exit code. */
+export interface CommandFailure {
+  code: string
+  message: string
+  exitCode: number
+}
+
 interface ErrorLike {
-  message?: string
-  code?: string
-  address?: string
-  port?: number
-  severity?: string
+  message?: unknown
+  code?: unknown
+  severity?: unknown
   errors?: unknown[]
 }
 
@@ -21,30 +29,68 @@ interface ErrorLike {
 export function sentence (text: string): string {
   const t = text.trim().replace(/\s+/g, ' ')
   if (t.length === 0) return 'Something went wrong, without a message; run again with --verbose to see where.'
-  const s = t[0]?.toUpperCase() + t.slice(1)
-  return /[.!?:]$/.test(s) ? s : `${s}.`
+  const s = (t[0] as string).toUpperCase() + t.slice(1)
+  return /[.!?]$/.test(s) ? s : `${s}.`
+}
+
+/** The line printed on stderr: the code, then the sentence. */
+export function failureLine (failure: CommandFailure): string {
+  return `${failure.code}: ${failure.message}`
 }
 
 /**
- * The sentence and exit code for any error: ours as they are, the database's
- * without the SQL MikroORM puts in front, a refused connection with what to check.
+ * The code, sentence and exit code for any error: ours as they are; a
+ * database that cannot be reached or refuses the login with what to check
+ * (exit 3); the database's other errors without the SQL MikroORM puts in
+ * front; anything else as FST_TENANCY_CLI_FAILED.
  */
-export function describeError (error: unknown): { message: string, exitCode: number } {
+export function describeError (error: unknown): CommandFailure {
+  if (error instanceof CommanderError) {
+    return { code: 'FST_TENANCY_CLI_USAGE', message: `${sentence(error.message.replace(/^error: /, ''))} Run fastify-tenancy --help for usage.`, exitCode: EXIT.usage }
+  }
+  const fault = databaseFault(error)
+  if (fault !== null) return { code: 'FST_TENANCY_DATABASE_UNAVAILABLE', message: faultSentence(fault), exitCode: EXIT.unavailable }
   let e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as ErrorLike
-  // Node reports a refused connection to every address of a name (localhost) as one AggregateError without a message.
-  if ((e.message ?? '') === '' && Array.isArray(e.errors) && e.errors.length > 0) e = e.errors[0] as ErrorLike
-  const code = e.code ?? ''
-  const message = e.message ?? ''
-  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET'].includes(code)) {
-    const where = e.address !== undefined ? `${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : 'the database server'
-    return { message: `Cannot connect to PostgreSQL at ${where} (${code}): is it running, and is the database URL right?`, exitCode: EXIT.failed }
-  }
-  // A PostgreSQL error, through knex and MikroORM: "<sql> - <what PostgreSQL said>".
-  const pgMessage = e.severity !== undefined || /^[0-9A-Z]{5}$/.test(code) ? message.slice(message.lastIndexOf(' - ') + (message.includes(' - ') ? 3 : 0)) : message
+  // An AggregateError without a message of its own: its first error says what happened.
+  if (String(e.message ?? '') === '' && Array.isArray(e.errors) && e.errors.length > 0) e = e.errors[0] as ErrorLike
+  const code = typeof e.code === 'string' ? e.code : ''
+  const message = typeof e.message === 'string' ? e.message : ''
+  if (code.startsWith('FST_TENANCY_')) return { code, message: sentence(message), exitCode: USAGE_CODES.has(code) ? EXIT.usage : EXIT.failed }
+  const said = isPostgresError(e, code) ? postgresSaid(message) : message
   if (code === '42P01') {
-    return { message: `${sentence(pgMessage)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
+    return { code: 'FST_TENANCY_CLI_FAILED', message: `${sentence(said)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
   }
-  if (code === '3D000' || code === '28P01' || code === '28000') return { message: `${sentence(pgMessage)} Check the database URL.`, exitCode: EXIT.failed }
-  if (USAGE_CODES.has(code)) return { message: sentence(message), exitCode: EXIT.usage }
-  return { message: sentence(pgMessage), exitCode: EXIT.failed }
+  return { code: 'FST_TENANCY_CLI_FAILED', message: sentence(said), exitCode: EXIT.failed }
+}
+
+/** What to tell someone whose database cannot be used, by kind; the address is theirs to see (it is their URL). */
+function faultSentence (fault: DatabaseFault): string {
+  const at = fault.address === null ? '' : ` at ${fault.address}`
+  switch (fault.kind) {
+    case 'unreachable':
+      return `Cannot connect to PostgreSQL${at}: ${fault.code === 'ECONNREFUSED' ? 'the connection was refused' : 'it did not answer'} (${fault.code}). Is the server running, and are the host and port in the database URL right?`
+    case 'unknown-host':
+      return `Cannot connect to PostgreSQL: the host name${fault.address === null ? '' : ` "${fault.address}"`} is unknown (${fault.code}). Check the host in the database URL.`
+    case 'login-refused':
+      return `PostgreSQL refused the login: ${postgresSaid(fault.detail)} (${fault.code}). Check the user name and password in the database URL.`
+    case 'database-missing':
+      return `${sentence(postgresSaid(fault.detail))} Check the database name in the database URL, or create the database (${fault.code}).`
+    case 'restarting':
+      return `PostgreSQL is starting up, shutting down or restarting: ${postgresSaid(fault.detail)} (${fault.code}). Try again in a moment.`
+    case 'too-many-connections':
+      return `PostgreSQL has no connection slot free: ${postgresSaid(fault.detail)} (${fault.code}). Try again in a moment, or raise its max_connections.`
+    default:
+      return `The connection to PostgreSQL${at} was lost: ${postgresSaid(fault.detail)} (${fault.code}). Check that the server is running, then try again.`
+  }
+}
+
+function isPostgresError (e: ErrorLike, code: string): boolean {
+  return e.severity !== undefined || /^[0-9A-Z]{5}$/.test(code)
+}
+
+/** What PostgreSQL said, without the SQL that MikroORM and knex put in front (`<sql> - <message>`), trimmed of a final full stop. */
+function postgresSaid (message: string): string {
+  const cut = message.lastIndexOf(' - ')
+  const said = (cut < 0 ? message : message.slice(cut + 3)).split('\n')[0] ?? ''
+  return said.trim().replace(/\.$/, '')
 }

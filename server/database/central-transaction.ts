@@ -23,16 +23,24 @@ export async function retryingConflicts<T> (attempt: () => Promise<T>, retryable
   }
 }
 
+/** The SQL that tells the central database's triggers the plugin's clock for the rest of the transaction (former names expire by it). */
+export const SET_CLOCK = 'select set_config(\'fastify_tenancy.now\', ?, true)'
+
 /**
  * Runs `fn` in one transaction on the central database, again on a deadlock
  * or a conflicting concurrent change (so `fn` must only write through `run`),
  * and turns the database's cluster-rule refusal into FST_TENANCY_CLUSTER_RULE.
- * Any other error rolls everything back and is thrown as it is.
+ * Any other error rolls everything back and is thrown as it is. With `now`
+ * (the plugin's clock), the triggers judge time by it (see SET_CLOCK).
  */
-export async function centralTransaction<T> (orm: MikroORM, fn: (run: Run) => Promise<T>): Promise<T> {
+export async function centralTransaction<T> (orm: MikroORM, fn: (run: Run) => Promise<T>, now?: () => number): Promise<T> {
   const conn = orm.em.getConnection()
   try {
-    return await retryingConflicts(async () => await conn.transactional(async (trx) => await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx))))
+    return await retryingConflicts(async () => await conn.transactional(async (trx) => {
+      const run: Run = async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)
+      if (now !== undefined) await run(SET_CLOCK, [new Date(now()).toISOString()])
+      return await fn(run)
+    }))
   } catch (error) {
     throw asClusterRuleError(error)
   }

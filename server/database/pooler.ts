@@ -6,7 +6,7 @@ export interface PoolingPlan {
   pooler: 'none' | 'session' | 'transaction'
   /** The central URL and every host URL. */
   urls: string[]
-  /** True when the tenant cache follows changes with LISTEN. */
+  /** True when the instance follows changes made elsewhere with LISTEN (tenant cache, renames, maintenance). */
   listen: boolean
   /** URL that bypasses the pooler, for LISTEN (`database.directUrl`). */
   directUrl: string | null
@@ -22,8 +22,9 @@ export interface PoolingPlan {
  * - a session setting in a connection URL (`?options=-c search_path=...`)
  *   behind a transaction-mode pooler: the server connection carrying it is
  *   handed to other clients;
- * - LISTEN (the tenant cache's invalidation) through a transaction-mode
- *   pooler: notifications never arrive, so a renamed tenant is served stale;
+ * - LISTEN (the tenant cache, renames and maintenance follow other
+ *   instances with it) through a transaction-mode pooler: notifications never
+ *   arrive, so a renamed tenant is served stale and maintenance is missed;
  * - strategy `schema` with a tenant entity pinned to one schema: every tenant
  *   would read and write that one table.
  */
@@ -35,7 +36,7 @@ export function refuseLeakyPooling (plan: PoolingPlan): void {
       }
     }
     if (plan.listen && plan.directUrl === null) {
-      throw new InvalidOptionError('cache.listen', 'needs LISTEN, which a transaction-mode pooler (database.pooler) does not keep, so changes made elsewhere would go unnoticed: give database.directUrl (the central database, past the pooler), or set cache.listen to false')
+      throw new InvalidOptionError('cache.listen', 'needs LISTEN (on by default, for the tenant cache, renames and maintenance), which a transaction-mode pooler (database.pooler) does not keep, so changes made elsewhere would go unnoticed: give database.directUrl (the central database, past the pooler), or set cache: { listen: false } if this instance must not follow other instances')
     }
   }
   if (plan.strategy === 'schema') {

@@ -57,6 +57,52 @@ export function assertSingleHost (rawHeaders: readonly string[]): void {
   }
 }
 
+/**
+ * The origin (`scheme://hostname[:port]`) at which this request's browser
+ * would reach `hostname`: the scheme is `request.protocol` (X-Forwarded-Proto
+ * behind a trusted proxy) brought to `http` or `https`, and the port is the
+ * one in `request.host`, the same checked source the host comes from (the
+ * forwarded host behind a trusted proxy, never the raw Host header then),
+ * dropped when it is the scheme's default. X-Forwarded-Port is not read
+ * (Fastify does not trust it either). Throws FST_TENANCY_INVALID_HOST for a
+ * port that is not digits in range; returns null when the result would not
+ * name `hostname` (so nobody is sent elsewhere).
+ */
+export function originFor (request: FastifyRequest, hostname: string): string | null {
+  const scheme = request.protocol === 'https' ? 'https' : 'http'
+  const port = portOf(normalizeHost(request.host))
+  const shown = port === null || port === (scheme === 'https' ? 443 : 80) ? '' : `:${port}`
+  const origin = `${scheme}://${hostname}${shown}`
+  return sameOrigin(origin, scheme, hostname, shown) ? origin : null
+}
+
+/**
+ * True when `location` is an absolute URL on `origin` (as `originFor` made
+ * it) and nothing else: same scheme, host and port, no user information.
+ */
+export function isOnOrigin (location: string, origin: string): boolean {
+  let url: URL
+  try { url = new URL(location) } catch { return false }
+  return url.origin === new URL(origin).origin && url.username === '' && url.password === '' && location.startsWith(origin + '/')
+}
+
+function sameOrigin (origin: string, scheme: string, hostname: string, shown: string): boolean {
+  let url: URL
+  try { url = new URL(origin) } catch { return false }
+  return url.protocol === scheme + ':' && url.hostname === hostname && (url.port === '' ? '' : ':' + url.port) === shown && url.username === '' && url.password === ''
+}
+
+/** The port of a Host value (null when it has none); FST_TENANCY_INVALID_HOST when it is not 1-65535 in digits. */
+function portOf (host: string | undefined): number | null {
+  if (host === undefined || host === '') return null
+  const close = host.startsWith('[') ? host.indexOf(']') : -1
+  const colon = host.indexOf(':', close + 1)
+  if (colon < 0) return null
+  const text = host.slice(colon + 1)
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw new InvalidHostError()
+  return Number(text)
+}
+
 export function parseHost (header: string | undefined): RequestHost {
   if (typeof header !== 'string' || header.length === 0 || header.length > 260) throw new InvalidHostError()
   if (header.startsWith('[')) {
@@ -69,7 +115,7 @@ export function parseHost (header: string | undefined): RequestHost {
   let name = header
   if (colon >= 0) {
     const port = header.slice(colon + 1)
-    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new InvalidHostError()
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new InvalidHostError()
     name = header.slice(0, colon)
   }
   if (name.length === 0 || name.length > 253) throw new InvalidHostError()

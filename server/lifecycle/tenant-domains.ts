@@ -26,7 +26,9 @@ export class TenantDomains {
     private readonly orm: MikroORM,
     private readonly events: TenancyEvents,
     private readonly forget: (change: TenantChange) => void,
-    private readonly centralDomains: readonly string[]
+    private readonly centralDomains: readonly string[],
+    /** The plugin's clock: a removed domain's former name expires by it, and a former name is judged by it. */
+    private readonly now?: () => number
   ) {}
 
   /** A tenant's domains, the primary first, then by name. */
@@ -63,7 +65,7 @@ export class TenantDomains {
         // Another tenant adding the same domain at this moment waits on the unique index, then one of the two fails with 23505.
         const rows = await run('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?) returning id', [name, owner.key, primary])
         return { id: Number(rows[0]?.id), domain: name, primary }
-      })
+      }, this.now)
     } catch (error) {
       if (isUniqueViolation(error, 'domain')) throw new DomainTakenError(name)
       throw error
@@ -86,7 +88,7 @@ export class TenantDomains {
       const removed = await run('delete from domains where domain = ? and tenant_key = ? returning is_primary', [domain, owner.key])
       if (removed[0] === undefined) throw new DomainNotFoundError(domain, owner.identifier)
       if (removed[0].is_primary === true) await this.promoteOldest(run, owner.key)
-    })
+    }, this.now)
     this.forget(tenantChange([owner.key], { domains: [domain] }))
     await this.events.emit({ name: 'domain.removed', tenant: owner, domain })
   }

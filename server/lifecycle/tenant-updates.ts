@@ -54,7 +54,9 @@ export class TenantUpdates {
     private readonly events: TenancyEvents,
     private readonly forget: (change: TenantChange) => void,
     private readonly moveToCluster: MoveToCluster,
-    private readonly centralDomains: readonly string[]
+    private readonly centralDomains: readonly string[],
+    /** The plugin's clock: a rename's former name expires by it. */
+    private readonly now?: () => number
   ) {}
 
   async update (tenant: Pick<Tenant, 'key'>, changes: TenantChanges): Promise<Tenant> {
@@ -73,7 +75,7 @@ export class TenantUpdates {
         if (checked.name !== undefined) { set.push('name = ?'); params.push(checked.name) }
         if (checked.data !== undefined) { set.push('data = ?'); params.push(JSON.stringify(checked.data)) }
         if (set.length > 0) await run(`update tenants set ${set.join(', ')}, updated_at = now() where key = ?`, [...params, before.key])
-      })
+      }, checked.identifier !== undefined ? this.now : undefined)
     } catch (error) {
       if (checked.identifier !== undefined && isUniqueViolation(error, 'identifier')) throw new IdentifierTakenError(checked.identifier)
       throw error

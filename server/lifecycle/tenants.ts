@@ -38,6 +38,8 @@ export interface LifecycleParts {
     hosts: Record<string, string>
     defaultHost: string
     seeder: ((scope: TenantScope) => Promise<void>) | null
+    /** The plugin's clock: a former name the new tenant would take is judged by it. */
+    now?: () => number
     steps: ((defaults: ProvisioningStep[]) => ProvisioningStep[]) | null
     placement: ((hosts: HostLoad[]) => string | Promise<string>) | null
   }
@@ -109,16 +111,19 @@ export class TenantLifecycle {
       // Its name-lock triggers take their locks row by row, so two creates
       // may deadlock on lock buckets; the loser is rolled back and runs again.
       rows = await retryingConflicts(async () => await conn.execute(
-        `with t as (
+        // Both inserts read the clock row first, so the name triggers judge former names by the plugin's clock.
+        `with clock as (
+           select set_config('fastify_tenancy.now', ?, true)
+         ), t as (
            insert into tenants (key, identifier, resource_key, name, status, data, database_host)
-           values (?, ?, ?, ?, 'provisioning', ?, ?) returning *
+           select ?::uuid, ?, ?::uuid, ?, 'provisioning', ?::jsonb, ? from clock returning *
          ), d as (
            insert into domains (domain, tenant_key, is_primary)
-           select u.domain, ?, u.n = 1 from json_array_elements_text(?::json) with ordinality as u(domain, n)
+           select u.domain, ?::uuid, u.n = 1 from clock, json_array_elements_text(?::json) with ordinality as u(domain, n)
            returning 1
          )
          select * from t`,
-        [draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host, draft.key, JSON.stringify(checked.domains)], 'all'))
+        [new Date((this.parts.settings.now ?? Date.now)()).toISOString(), draft.key, draft.identifier, draft.resourceKey, draft.name, JSON.stringify(draft.data), host, draft.key, JSON.stringify(checked.domains)], 'all'))
     } catch (error) {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')

@@ -5,7 +5,7 @@ import { parse as parseCookies, serialize as serializeCookie } from 'cookie'
 import type { SqlExecutor } from '../providers/provider.js'
 import type { Tenant } from '../tenant.js'
 import { MaintenanceError } from '../errors.js'
-import { listenOn, type NotifyListener } from '../database/notify-listener.js'
+import type { CentralListener } from '../database/central-listener.js'
 import { allowList, checkSettings, type MaintenanceSettings, type MaintenanceState } from './maintenance-settings.js'
 import { maintenancePage } from './maintenance-page.js'
 
@@ -24,11 +24,9 @@ interface Held extends MaintenanceState {
 
 export interface MaintenanceModeOptions {
   execute: SqlExecutor
-  /** Central database URL, for LISTEN. */
-  url: string
+  /** The instance's central listener, to follow changes made by other instances (null: not followed, as in the CLI). */
+  listener: Pick<CentralListener, 'subscribe'> | null
   now: () => number
-  /** Follow changes made by other instances (off only in tests that count). */
-  listen: boolean
   onError: (error: Error) => void
 }
 
@@ -48,24 +46,23 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 export class MaintenanceMode {
   private readonly options: MaintenanceModeOptions
   private held = new Map<string, Held>()
-  private listener: NotifyListener | null = null
   private loading: Promise<void> | null = null
   private again = false
 
   constructor (options: MaintenanceModeOptions) {
     this.options = options
+    // A change notified, or the listener back after a loss (changes may have been missed meanwhile): read them again.
+    options.listener?.subscribe(MAINTENANCE_CHANNEL, {
+      onNotify: () => { this.reload() },
+      onListening: (listening) => { if (listening) this.reload() }
+    })
   }
 
   async start (): Promise<void> {
-    if (this.options.listen) {
-      this.listener = listenOn(this.options.url, MAINTENANCE_CHANNEL, () => { this.reload() }, this.options.onError)
-      await this.listener.ready
-    }
     await this.load()
   }
 
   async close (): Promise<void> {
-    await this.listener?.close()
     await this.loading?.catch(() => {})
   }
 

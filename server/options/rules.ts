@@ -31,7 +31,8 @@ export function checkRules (options: ResolvedOptions): void {
   refuseLeakyPooling({
     pooler: database.pooler,
     urls: [database.url, ...Object.values(database.hosts)],
-    listen: options.cache !== false && options.cache.listen,
+    // With `cache: false` the listener still follows maintenance and renames.
+    listen: options.cache === false || options.cache.listen,
     directUrl: database.directUrl,
     strategy: options.strategy,
     tenantEntities: options.tenantEntities

@@ -71,7 +71,7 @@ export const DatabaseOptionsSchema = Type.Object({
   acquireTimeoutMs: Default(PositiveInt(), 5_000),
   /** The connection pooler in front of these servers: `none` (default), `session` or `transaction` (PgBouncer's pool_mode). */
   pooler: Default(oneOf(POOLER_MODES, `must be one of ${POOLER_MODES.join(', ')} (PgBouncer's pool_mode; statement mode cannot run transactions)`), 'none'),
-  /** The central database's URL past the pooler, for LISTEN (needed with pooler `transaction` while the tenant cache listens). */
+  /** The central database's URL past the pooler, for the one LISTEN connection (needed with pooler `transaction` while changes are followed). */
   directUrl: Default(PostgresUrl(), null),
   /** Log every SQL statement (MikroORM's `debug`). */
   debug: Default(Bool(), false)
@@ -84,9 +84,9 @@ const CacheOptionsSchema = Type.Object({
   ttlMs: Default(PositiveInt(), 60_000),
   /** How long a miss is kept, in ms, so unknown names do not hit the database every time (default 2,000). */
   missTtlMs: Default(PositiveInt(), 2_000),
-  /** Follow changes made by other instances (PostgreSQL LISTEN/NOTIFY; default true). */
+  /** Follow changes made by other instances: tenants, renames and maintenance (one PostgreSQL LISTEN connection; default true). */
   listen: Default(Bool(), true),
-  /** How often the listening connection proves it is alive, in ms (default 10,000): a missed heartbeat empties the cache and reconnects. */
+  /** How often the listening connection proves it is alive, in ms (default 10,000): a missed heartbeat empties the cache, reloads maintenance and reconnects. */
   heartbeatMs: Default(PositiveInt(), 10_000)
 }, { additionalProperties: false })
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Identity } from '../identification/resolver.js'
-import { requestHost } from '../identification/host.js'
+import { isOnOrigin, originFor, requestHost } from '../identification/host.js'
 import type { Tenant } from '../tenant.js'
 import type { TenantProvider } from '../providers/provider.js'
 import type { SqlExecutor } from '../providers/provider.js'
@@ -35,19 +35,26 @@ export class RenameRedirects {
     if (former === null) return null
     const tenant = await this.options.tenants.byKey(former.tenantKey)
     if (tenant === null) return null
-    const host = request.headers.host ?? ''
-    const colon = host.startsWith('[') ? host.indexOf(']:') + 1 : host.lastIndexOf(':')
-    const port = colon > 0 ? host.slice(colon) : ''
-    const origin = (hostname: string): string => `${request.protocol}://${hostname}${port}`
+    const target = await this.target(request, identity, tenant)
+    // Only from checked parts (scheme, the new hostname, the port of the
+    // trusted host), and only when the result still names that hostname.
+    const origin = originFor(request, target.hostname)
+    if (origin === null) return null
+    const location = origin + target.path
+    return isOnOrigin(location, origin) ? location : null
+  }
+
+  /** The hostname and path the request would have under the tenant's current name. */
+  private async target (request: FastifyRequest, identity: Identity, tenant: Tenant): Promise<{ hostname: string, path: string }> {
     switch (identity.resolver) {
       case 'subdomain': {
         const name = requestHost(request).name
-        return origin(tenant.identifier + name.slice(identity.value.length)) + request.url
+        return { hostname: tenant.identifier + name.slice(identity.value.length), path: request.url }
       }
       case 'path':
-        return origin(requestHost(request).name) + replaceSegment(request.url, identity.value, tenant.identifier)
+        return { hostname: requestHost(request).name, path: replaceSegment(request.url, identity.value, tenant.identifier) }
       default:
-        return origin(await this.hostOf(tenant)) + request.url
+        return { hostname: await this.hostOf(tenant), path: request.url }
     }
   }
 

@@ -1,9 +1,13 @@
 import { TENANT_ID_ATTRIBUTE, TENANT_IDENTIFIER_ATTRIBUTE } from './tracing.js'
+import { activeTenant } from './span-tenants.js'
 
 // Structural types of the OpenTelemetry SDK's span processor contract, so
 // fastify-tenancy needs no OpenTelemetry package to build or run.
 interface SpanLike {
-  spanContext: () => { traceId: string }
+  spanContext: () => { spanId: string }
+  /** SDK 2.x; 1.x has `parentSpanId`. */
+  readonly parentSpanContext?: { spanId: string }
+  readonly parentSpanId?: string
   readonly attributes: Record<string, unknown>
   setAttribute: (key: string, value: string) => unknown
 }
@@ -15,99 +19,80 @@ export interface SpanProcessorLike {
   shutdown: () => Promise<void>
 }
 
-interface Trace {
-  tenant: { id: string, identifier: string | undefined } | null
-  open: Set<SpanLike>
+/** A span of this process that has not ended, and its ended descendants that wait for its tenant. */
+interface Open {
+  parentId: string | undefined
   held: SpanLike[]
 }
 
+interface SpanTenant { id: string, identifier: string | undefined }
+
 /**
- * Gives every span of a tenant request the `tenant.id` attribute, including
- * the spans that began before the tenant was known (the request span, the
- * hooks before identification): wrap the processor that exports, as in
+ * Gives every span the `tenant.id` attribute of its own request's tenant,
+ * and no other: wrap the processor that exports, as in
  * `new BasicTracerProvider({ spanProcessors: [tenantSpanProcessor(new BatchSpanProcessor(exporter))] })`.
  *
- * fastify-tenancy marks the span active when it identifies the tenant; this
- * processor spreads that mark over the trace. Spans that end before it is
- * known are held until it is, or until the trace's last open span ends.
+ * A span is tagged when it starts, from the tenant context active then
+ * (fastify-tenancy's AsyncLocalStorage), so requests of several tenants
+ * that share one trace id (a gateway calling them) each keep their own. The
+ * spans that began before the tenant was known get it from their parent:
+ * fastify-tenancy marks the request's span when it identifies the tenant,
+ * and a span that ended without a tenant while its parent was still open is
+ * held until that parent ends, then takes the parent's tenant (or none).
+ * Nothing is learnt per trace.
  */
 export function tenantSpanProcessor (inner: SpanProcessorLike): SpanProcessorLike {
-  const traces = new Map<string, Trace>()
-  // Tenants of traces whose spans all ended: a late span (an onResponse hook
-  // after the request span) still gets its tenant. Oldest forgotten first.
-  const recent = new Map<string, NonNullable<Trace['tenant']>>()
-  const remember = (id: string, tenant: Trace['tenant']): void => {
-    if (tenant === null) return
-    recent.set(id, tenant)
-    if (recent.size > 1000) recent.delete(recent.keys().next().value as string)
-  }
-
-  const learn = (trace: Trace, span: SpanLike): void => {
-    if (trace.tenant !== null) return
-    const id = span.attributes[TENANT_ID_ATTRIBUTE]
-    if (typeof id !== 'string') return
-    const identifier = span.attributes[TENANT_IDENTIFIER_ATTRIBUTE]
-    trace.tenant = { id, identifier: typeof identifier === 'string' ? identifier : undefined }
-    for (const open of trace.open) tag(open, trace)
-    const held = trace.held
-    trace.held = []
-    for (const ended of held) {
-      // An ended span refuses setAttribute; it is not exported yet, so its attributes may still be filled in.
-      tagEnded(ended, trace)
-      inner.onEnd(ended)
-    }
-  }
+  const open = new Map<string, Open>()
 
   return {
     onStart (span: SpanLike, parentContext: unknown) {
-      const id = span.spanContext().traceId
-      let trace = traces.get(id)
-      if (trace === undefined) {
-        trace = { tenant: recent.get(id) ?? null, open: new Set(), held: [] }
-        traces.set(id, trace)
+      const tenant = activeTenant()
+      if (tenant !== null && span.attributes[TENANT_ID_ATTRIBUTE] === undefined) {
+        span.setAttribute(TENANT_ID_ATTRIBUTE, tenant.key)
+        span.setAttribute(TENANT_IDENTIFIER_ATTRIBUTE, tenant.identifier)
       }
-      trace.open.add(span)
-      if (trace.tenant !== null) tag(span, trace)
+      open.set(span.spanContext().spanId, { parentId: span.parentSpanContext?.spanId ?? span.parentSpanId, held: [] })
       inner.onStart(span, parentContext)
     },
     onEnd (span: SpanLike) {
-      const id = span.spanContext().traceId
-      const trace = traces.get(id)
-      if (trace === undefined) { inner.onEnd(span); return }
-      trace.open.delete(span)
-      learn(trace, span)
-      if (trace.tenant !== null) {
-        tagEnded(span, trace)
-        inner.onEnd(span)
-      } else {
-        trace.held.push(span)
+      const id = span.spanContext().spanId
+      const entry = open.get(id)
+      open.delete(id)
+      const tenant = tenantOf(span)
+      const parent = entry?.parentId === undefined ? undefined : open.get(entry.parentId)
+      if (tenant === null && parent !== undefined) {
+        // Its parent may still learn a tenant (the request span, when the tenant is identified after this span ended).
+        parent.held.push(span, ...(entry?.held ?? []))
+        return
       }
-      if (trace.open.size === 0) {
-        traces.delete(id)
-        remember(id, trace.tenant)
-        for (const held of trace.held) inner.onEnd(held)
+      for (const held of entry?.held ?? []) {
+        if (tenant !== null) tagEnded(held, tenant)
+        inner.onEnd(held)
       }
+      inner.onEnd(span)
     },
     async forceFlush () {
       await inner.forceFlush()
     },
     async shutdown () {
-      for (const trace of traces.values()) for (const held of trace.held) inner.onEnd(held)
-      traces.clear()
+      for (const entry of open.values()) for (const held of entry.held) inner.onEnd(held)
+      open.clear()
       await inner.shutdown()
     }
   }
 }
 
-function tag (span: SpanLike, trace: Trace): void {
-  if (trace.tenant === null || span.attributes[TENANT_ID_ATTRIBUTE] !== undefined) return
-  span.setAttribute(TENANT_ID_ATTRIBUTE, trace.tenant.id)
-  if (trace.tenant.identifier !== undefined) span.setAttribute(TENANT_IDENTIFIER_ATTRIBUTE, trace.tenant.identifier)
+function tenantOf (span: SpanLike): SpanTenant | null {
+  const id = span.attributes[TENANT_ID_ATTRIBUTE]
+  if (typeof id !== 'string') return null
+  const identifier = span.attributes[TENANT_IDENTIFIER_ATTRIBUTE]
+  return { id, identifier: typeof identifier === 'string' ? identifier : undefined }
 }
 
-function tagEnded (span: SpanLike, trace: Trace): void {
-  if (trace.tenant === null || span.attributes[TENANT_ID_ATTRIBUTE] !== undefined) return
+function tagEnded (span: SpanLike, tenant: SpanTenant): void {
+  if (span.attributes[TENANT_ID_ATTRIBUTE] !== undefined) return
+  // An ended span refuses setAttribute; it is not exported yet, so its attributes may still be filled in.
   const attributes = span.attributes as Record<string, unknown>
-  attributes[TENANT_ID_ATTRIBUTE] = trace.tenant.id
-  if (trace.tenant.identifier !== undefined) attributes[TENANT_IDENTIFIER_ATTRIBUTE] = trace.tenant.identifier
+  attributes[TENANT_ID_ATTRIBUTE] = tenant.id
+  if (tenant.identifier !== undefined) attributes[TENANT_IDENTIFIER_ATTRIBUTE] = tenant.identifier
 }

@@ -5,6 +5,8 @@ import { field } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
 import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
+import { originFor, requestHost } from '../../identification/host.js'
+import { InvalidHostError } from '../../errors.js'
 
 /** What the tenant page shows of renames, maintenance and impersonation. */
 export interface TenantOperationsView {
@@ -31,17 +33,16 @@ export async function tenantOperationsView (ctx: AdminContext, request: FastifyR
  * with the admin's scheme and port.
  */
 async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant: Tenant): Promise<string> {
-  const host = request.headers.host ?? ''
-  const colon = host.lastIndexOf(':')
-  const port = colon > 0 && !host.endsWith(']') ? host.slice(colon) : ''
   const domains = await ctx.tenancy.domains.list(tenant)
   const domain = (domains.find((d) => d.primary) ?? domains[0])?.domain
-  if (domain !== undefined) return `${request.protocol}://${domain}${port}`
-  const hostname = colon > 0 ? host.slice(0, colon) : host
+  // The admin's own host, checked (the forwarded one behind a trusted proxy), never the raw Host header.
+  const hostname = requestHost(request).name
   const central = ctx.centralDomains.includes(hostname) && !/^[\d.]+$/.test(hostname)
     ? hostname
     : ctx.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? 'localhost'
-  return `${request.protocol}://${tenant.identifier}.${central}${port}`
+  const origin = originFor(request, domain ?? `${tenant.identifier}.${central}`)
+  if (origin === null) throw new InvalidHostError()
+  return origin
 }
 
 /** Maintenance switch and impersonation links, posted from the tenant page. */
