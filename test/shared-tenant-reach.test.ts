@@ -81,7 +81,7 @@ test('pg_stat_activity shows a tenant no statement text of the other sessions of
   await victim.done
 })
 
-test('tenants:rls --check reports what only a superuser can take from the app role when the installer could not; tenants:rls as a superuser takes it', async (t) => {
+test('tenants:rls --check reports what only a superuser can take from the app role when the installer could not, and session defaults a tenant may have left; tenants:rls as a superuser takes the first', async (t) => {
   const central = await freshCentral(t)
   await prepareShared(central)
   const role = `ft_app_${randomBytes(4).toString('hex')}`
@@ -113,4 +113,12 @@ test('tenants:rls --check reports what only a superuser can take from the app ro
   const after = await run(['--config', config, 'tenants:rls', '--check'])
   assert.equal(after.code, 0)
   assert.doesNotMatch(after.stdout, /Left to a superuser/)
+
+  // A role may set its own session defaults: one tenant's SQL leaves them for every later connection, and --check names them.
+  // (PostgreSQL keeps custom settings such as fastify_tenancy.tenant out of a role's own defaults; search_path and the like it allows.)
+  await assert.rejects(sql(asRole(central.url, role, 'pw'), `alter role "${role}" set fastify_tenancy.tenant = 'planted'`), /permission denied to set parameter/)
+  await sql(asRole(central.url, role, 'pw'), `alter role "${role}" set search_path = pg_temp, tenant_shared; alter role "${role}" set work_mem = '64kB'`)
+  const planted = await run(['--config', config, 'tenants:rls', '--check'])
+  assert.equal(planted.code, 0)
+  assert.match(planted.stdout, new RegExp(`session defaults \\(search_path, work_mem\\).*\`ALTER ROLE "${role}" RESET search_path\` and \`ALTER ROLE "${role}" RESET work_mem\``))
 })

@@ -21,7 +21,7 @@ import { startPgBouncer } from './pgbouncer.js'
 
 /** What the hostile tenant's route tries, one item per request. */
 export const HOSTILE_ITEMS = [
-  'temp-shadow', 'hold-cursor', 'session-setting', 'set-role', 'stat-replay', 'cancel', 'explicit-id', 'foreign-fk', 'unique-probe'
+  'temp-shadow', 'hold-cursor', 'session-setting', 'role-default', 'set-role', 'stat-replay', 'cancel', 'explicit-id', 'foreign-fk', 'unique-probe'
 ] as const
 export type HostileItem = typeof HOSTILE_ITEMS[number]
 
@@ -131,6 +131,13 @@ async function hostile (item: HostileItem, em: Em, me: string, rng: () => number
       // The tenant setting and search_path for the whole session, not the transaction: whatever the pooler hands this connection to next.
       const set = await attempt(em, "select set_config('fastify_tenancy.tenant', current_setting('fastify_tenancy.tenant', true), false), set_config('search_path', 'pg_temp, ' || current_setting('search_path'), false)")
       return { through: set.error === null, foreignRows: 0, revealed: 0 }
+    }
+    case 'role-default': {
+      // Any role may set its own session defaults (PostgreSQL keeps custom settings such as the tenant one out):
+      // every connection opened after this starts with temporary objects first on its search_path.
+      const tenantDefault = await attempt(em, "do $$ begin execute format('alter role %I set fastify_tenancy.tenant = %L', current_user, current_setting('fastify_tenancy.tenant', true)); end $$")
+      const pathDefault = await attempt(em, "do $$ begin execute format('alter role %I set search_path = pg_temp, tenant_shared', current_user); end $$")
+      return { through: tenantDefault.error === null || pathDefault.error === null, foreignRows: 0, revealed: 0 }
     }
     case 'set-role': {
       let through = false
