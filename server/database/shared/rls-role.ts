@@ -47,12 +47,12 @@ function grantee (name: string | null): string {
   return name === null ? 'PUBLIC' : ident(name)
 }
 
-interface Reached { oid: number, name: string, superuser: boolean, bypassRls: boolean, createRole: boolean, path: string[] }
+interface Reached { oid: string, name: string, superuser: boolean, bypassRls: boolean, createRole: boolean, path: string[] }
 
 /** The roles the connected role is, or can become, with the shortest chain of grants to each. */
 async function reachableRoles (client: pg.Client): Promise<Reached[]> {
   // set_option and inherit_option exist from PostgreSQL 16; before, every grant did both (to_jsonb reads them when present).
-  const rows = await client.query<{ oid: number, name: string, superuser: boolean, bypass: boolean, createrole: boolean, path: string[] }>(`
+  const rows = await client.query<{ oid: string, name: string, superuser: boolean, bypass: boolean, createrole: boolean, path: string[] }>(`
     with recursive reach (oid, path) as (
       select r.oid, array[r.rolname::text] from pg_roles r where r.rolname = current_user
       union all
@@ -65,7 +65,7 @@ async function reachableRoles (client: pg.Client): Promise<Reached[]> {
           or coalesce((to_jsonb(m) ->> 'inherit_option')::boolean, true))
         and not g.rolname::text = any (reach.path)
     )
-    select distinct on (r.oid) r.oid::int as oid, r.rolname::text as name, r.rolsuper as superuser, r.rolbypassrls as bypass, r.rolcreaterole as createrole, reach.path
+    select distinct on (r.oid) r.oid::text as oid, r.rolname::text as name, r.rolsuper as superuser, r.rolbypassrls as bypass, r.rolcreaterole as createrole, reach.path
     from reach join pg_roles r on r.oid = reach.oid
     order by r.oid, array_length(reach.path, 1)`)
   return rows.rows.map((r) => ({ oid: r.oid, name: r.name, superuser: r.superuser, bypassRls: r.bypass, createRole: r.createrole, path: r.path }))
@@ -88,16 +88,16 @@ export async function roleRisks (client: pg.Client, schema: string, centralRole:
   const risks: RoleRisk[] = []
 
   // Owners may turn row-level security off; the schema's owner may drop any table in it; the database's may set session defaults for every connection.
-  const owned = await client.query<{ what: string, owner: number, fix: string }>(`
-    select 'tenant table ' || n.nspname || '.' || c.relname as what, c.relowner::int as owner,
+  const owned = await client.query<{ what: string, owner: string, fix: string }>(`
+    select 'tenant table ' || n.nspname || '.' || c.relname as what, c.relowner::text as owner,
       'ALTER TABLE ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' OWNER TO ' || quote_ident($3) as fix
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = $1 and c.relkind in ('r', 'p') and c.relowner = any ($2::oid[])
     union all
-    select 'schema ' || n.nspname, n.nspowner::int, 'ALTER SCHEMA ' || quote_ident(n.nspname) || ' OWNER TO ' || quote_ident($3)
+    select 'schema ' || n.nspname, n.nspowner::text, 'ALTER SCHEMA ' || quote_ident(n.nspname) || ' OWNER TO ' || quote_ident($3)
     from pg_namespace n where n.nspname = $1 and n.nspowner = any ($2::oid[])
     union all
-    select 'database ' || d.datname, d.datdba::int, 'ALTER DATABASE ' || quote_ident(d.datname) || ' OWNER TO ' || quote_ident($3)
+    select 'database ' || d.datname, d.datdba::text, 'ALTER DATABASE ' || quote_ident(d.datname) || ' OWNER TO ' || quote_ident($3)
     from pg_database d where d.datname = current_database() and d.datdba = any ($2::oid[])
     order by 1`, [schema, oids, centralRole])
 
