@@ -179,10 +179,17 @@ export const RlsMissingError = createError(
   500
 )
 
-/** Strategy `shared`: the app role could read across tenants; the plugin will not register. */
+/** Strategy `shared`: a tenant table has a key that holds across tenants (a global unique or a foreign key without tenant_key); the plugin will not register. */
+export const RlsGlobalKeysError = createError(
+  'FST_TENANCY_RLS_GLOBAL_KEYS',
+  'Tenant tables in schema "%s" have keys that hold across tenants: %s. A global unique tells one tenant what another holds and a foreign key without tenant_key lets a row point at another tenant\'s: run `fastify-tenancy tenants:rls` to make them per tenant (composite with tenant_key).',
+  500
+)
+
+/** Strategy `shared`: the app role could read across tenants or leave state for the next tenant; the plugin will not register. */
 export const RlsUnsafeRoleError = createError(
   'FST_TENANCY_RLS_UNSAFE_ROLE',
-  'The role "%s" of shared.url %s, so it could read across tenants: connect shared.url as a role that owns no tenant table and has neither BYPASSRLS nor superuser.',
+  'The role "%s" of shared.url could reach past row-level security or leave state for the next tenant: it %s. Remove these rights (as a superuser or the role that granted them) and start again; the README\'s threat model lists what the app role may and may not have.',
   500
 )
 
@@ -371,7 +378,7 @@ export const errorCodes = [
   IdentifierTakenError, InvalidDomainError, DomainTakenError, ProvisioningFailedError,
   DatabaseExistsError, TenantNotFoundError, ClusterRuleError, ClusterNotFoundError,
   InvalidTenantChangeError, TenantStatusError, DomainNotFoundError,
-  RlsMissingError, RlsUnsafeRoleError,
+  RlsMissingError, RlsGlobalKeysError, RlsUnsafeRoleError,
   MaintenanceError, InvalidMaintenanceError, ImpersonationRefusedError,
   ClusterNameTakenError, SignInLimitError,
   SyncUnknownGlobalIdError, SyncUnknownResourceError,

@@ -85,32 +85,6 @@ export function policySql (schema: string, table: string, centralRole: string): 
   ]
 }
 
-/**
- * Tables whose primary key must hold per tenant: the syncer's version per copy
- * (every tenant holding a copy of the same resource has its own row). The key
- * keeps its name, which the syncer's upserts name.
- */
-export const PER_TENANT_PRIMARY_KEYS: Readonly<Record<string, string[]>> = { fastify_tenancy_sync_state: ['resource', 'global_id'] }
-
-/** Makes a table's primary key (tenant_key, its columns), under the same name. */
-export function perTenantPrimaryKeySql (schema: string, table: string, columns: string[]): string[] {
-  const t = qualified(schema, table)
-  const name = quoteIdent(`${table}_pkey`.slice(0, 63))
-  return [
-    `alter table ${t} drop constraint if exists ${name}`,
-    `alter table ${t} add constraint ${name} primary key (${[TENANT_COLUMN, ...columns].map(quoteIdent).join(', ')})`
-  ]
-}
-
-/** Makes a global unique constraint a per-tenant one: (tenant_key, its columns). */
-export function perTenantUniqueSql (schema: string, table: string, constraint: string, columns: string[]): string[] {
-  const t = qualified(schema, table)
-  return [
-    `alter table ${t} drop constraint ${quoteIdent(constraint)}`,
-    `alter table ${t} add constraint ${quoteIdent(constraint)} unique (${[TENANT_COLUMN, ...columns].map(quoteIdent).join(', ')})`
-  ]
-}
-
 /** What the app role may do in the shared schema: use its tables, never own them. */
 export function grantSql (schema: string, appRole: string): string[] {
   const s = quoteIdent(schema)
@@ -123,9 +97,115 @@ export function grantSql (schema: string, appRole: string): string[] {
   ]
 }
 
-/** A migration helper: the SQL that makes `table` (made by a migration in the shared schema) a tenant table. */
+/**
+ * A migration helper: the SQL that makes `table` (made by a migration in the
+ * shared schema) a tenant table: its tenant key column, forced RLS and the
+ * policies, and its keys per tenant, with those of every other tenant table
+ * (perTenantKeysSql). Call it for each new table after the tables it
+ * references; `tenants:rls` does the same for every table.
+ */
 export function tenantTableSql (schema: string, table: string, centralRole: string): string[] {
-  return [...tenantColumnSql(schema, table), ...policySql(schema, table, centralRole)]
+  return [...tenantColumnSql(schema, table), ...policySql(schema, table, centralRole), perTenantKeysSql(schema)]
+}
+
+/** Tables of the schema that have the tenant key column: the tenant tables, as SQL (the schema a literal). */
+export function tenantTablesSql (schemaLiteral: string): string {
+  return `select c.oid from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = '${TENANT_COLUMN}' and not a.attisdropped
+    where c.relnamespace = (select oid from pg_namespace where nspname = ${schemaLiteral}) and c.relkind in ('r', 'p')`
+}
+
+/** True (as SQL) when foreign key `k` pairs tenant_key with tenant_key. */
+export const PAIRS_TENANT = `exists (select 1 from unnest(k.conkey, k.confkey) u(a, b)
+    join pg_attribute x on x.attrelid = k.conrelid and x.attnum = u.a
+    join pg_attribute y on y.attrelid = k.confrelid and y.attnum = u.b
+    where x.attname = '${TENANT_COLUMN}' and y.attname = '${TENANT_COLUMN}')`
+
+/** True (as SQL) when unique index `x` has tenant_key among its key columns. */
+export const INDEX_HAS_TENANT = `exists (select 1 from unnest(x.indkey::int2[]) with ordinality u(a, o) join pg_attribute t on t.attrelid = x.indrelid and t.attnum = u.a
+    where u.o <= x.indnkeyatts and t.attname = '${TENANT_COLUMN}')`
+
+function literal (value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
+}
+
+/**
+ * One statement that makes every key of the tenant tables of `schema` per
+ * tenant, as inspectKeys sees them: it drops the foreign keys between tenant
+ * tables that do not pair tenant_key with tenant_key, gives every primary
+ * key, unique constraint and unique index tenant_key first (same names, same
+ * options), and adds the foreign keys back with tenant_key on both sides. A
+ * key a table outside the tenant tables references stays (reported), and so
+ * do the tenant tables' foreign keys to it. The
+ * foreign keys come back NOT VALID and are then validated; when rows made
+ * before already point at another tenant's row, that one stays NOT VALID (it
+ * holds for every new row; inspectKeys reports it), and a key left so before
+ * is tried again. ON DELETE SET NULL / SET DEFAULT touch only the key's own
+ * columns, never tenant_key, and MATCH FULL becomes MATCH SIMPLE (with
+ * tenant_key never null, FULL would refuse a row whose own columns are null).
+ * Idempotent; one statement so that a migration can run it (tenantTableSql)
+ * as well as tenants:rls.
+ */
+export function perTenantKeysSql (schema: string): string {
+  const tenant = tenantTablesSql(literal(schema))
+  return `do $fastify_tenancy$
+declare
+  r record;
+  cols text;
+  refs text;
+  sets text;
+  adds text[] := '{}';
+  stmt text;
+begin
+  for r in
+    select k.* , to_jsonb(k) -> 'confdelsetcols' as delset from pg_constraint k
+    where k.contype = 'f' and k.conparentid = 0 and k.conrelid in (${tenant}) and k.confrelid in (${tenant}) and not ${PAIRS_TENANT}
+      -- Its target stays global while a table outside the tenant tables references it.
+      and not exists (select 1 from pg_constraint o where o.contype = 'f' and o.conindid = k.conindid and o.conrelid not in (${tenant}))
+  loop
+    select string_agg(quote_ident(a.attname), ', ' order by u.o) into cols
+      from unnest(r.conkey) with ordinality u(n, o) join pg_attribute a on a.attrelid = r.conrelid and a.attnum = u.n;
+    select string_agg(quote_ident(a.attname), ', ' order by u.o) into refs
+      from unnest(r.confkey) with ordinality u(n, o) join pg_attribute a on a.attrelid = r.confrelid and a.attnum = u.n;
+    sets := cols;
+    if jsonb_typeof(r.delset) = 'array' and jsonb_array_length(r.delset) > 0 then
+      select string_agg(quote_ident(a.attname), ', ') into sets
+        from jsonb_array_elements_text(r.delset) e(n) join pg_attribute a on a.attrelid = r.conrelid and a.attnum = e.n::int2;
+    end if;
+    adds := adds || format('alter table %s add constraint %I foreign key (${TENANT_COLUMN}, %s) references %s (${TENANT_COLUMN}, %s) on update %s on delete %s%s%s not valid',
+      r.conrelid::regclass, r.conname, cols, r.confrelid::regclass, refs,
+      case r.confupdtype when 'r' then 'restrict' when 'c' then 'cascade' when 'n' then 'set null' when 'd' then 'set default' else 'no action' end,
+      case r.confdeltype when 'r' then 'restrict' when 'c' then 'cascade' when 'n' then 'set null (' || sets || ')' when 'd' then 'set default (' || sets || ')' else 'no action' end,
+      case when r.condeferrable then ' deferrable' else '' end, case when r.condeferred then ' initially deferred' else '' end);
+    execute format('alter table %s drop constraint %I', r.conrelid::regclass, r.conname);
+  end loop;
+  for r in
+    select x.indexrelid, x.indrelid, k.conname, pg_get_indexdef(x.indexrelid) as idef, pg_get_constraintdef(k.oid) as cdef
+    from pg_index x join pg_class c on c.oid = x.indrelid
+    left join pg_constraint k on k.conindid = x.indexrelid and k.conrelid = x.indrelid and k.contype in ('p', 'u')
+    where x.indrelid in (${tenant}) and not c.relispartition and x.indisunique and not ${INDEX_HAS_TENANT}
+      and not exists (select 1 from pg_constraint f where f.contype = 'f' and f.conindid = x.indexrelid)
+  loop
+    if r.conname is not null then
+      execute format('alter table %s drop constraint %I, add constraint %I %s', r.indrelid::regclass, r.conname, r.conname,
+        regexp_replace(r.cdef, '^(PRIMARY KEY|UNIQUE(?: NULLS NOT DISTINCT)?) \\(', '\\1 (${TENANT_COLUMN}, '));
+    else
+      execute format('drop index %s', r.indexrelid::regclass);
+      execute regexp_replace(r.idef, ' USING (\\w+) \\(', ' USING \\1 (${TENANT_COLUMN}, ');
+    end if;
+  end loop;
+  foreach stmt in array adds loop execute stmt; end loop;
+  for r in
+    select k.conrelid, k.conname from pg_constraint k
+    where k.contype = 'f' and not k.convalidated and k.conrelid in (${tenant}) and k.confrelid in (${tenant})
+  loop
+    begin
+      execute format('alter table %s validate constraint %I', r.conrelid::regclass, r.conname);
+    exception when foreign_key_violation then
+      null;
+    end;
+  end loop;
+end
+$fastify_tenancy$`
 }
 
 function indexName (table: string, suffix: string): string {
