@@ -349,6 +349,45 @@ export const DatabaseUnavailableError = createError(
   503
 )
 
+/**
+ * A move holds the tenant's requests (for under a second online), and this
+ * request waited `database.acquireTimeoutMs` without the move ending. Carries
+ * `Retry-After`.
+ */
+export const TenantMovingError = createError(
+  'FST_TENANCY_MOVING',
+  'Tenant "%s" is moving to another database host; try again in a moment.',
+  503
+)
+
+/** A move asks for something that cannot be (an unknown host, the host the tenant is on, strategy shared, nothing to abort). */
+export const InvalidMoveError = createError(
+  'FST_TENANCY_INVALID_MOVE',
+  'Cannot move tenant "%s": %s.',
+  400
+)
+
+/** The servers cannot replicate the tenant online (wal_level, rights, a table without a primary key). */
+export const MoveUnavailableError = createError(
+  'FST_TENANCY_MOVE_UNAVAILABLE',
+  'Tenant "%s" cannot move online: %s. Fix that, or move it offline (--offline, { offline: true }): its requests are then held while it is copied.',
+  409
+)
+
+/** Another move of this tenant is under way (or was cut short) to another host. */
+export const MoveInProgressError = createError(
+  'FST_TENANCY_MOVE_IN_PROGRESS',
+  'Tenant "%s" is already moving to host "%s": finish that move (move it there again) or undo it (--abort) first.',
+  409
+)
+
+/** The tenant's data (a database, a bundle) was made by newer migrations than this app has. */
+export const SchemaTooNewError = createError(
+  'FST_TENANCY_SCHEMA_TOO_NEW',
+  'The tenant data is at migration %s, which this app does not have: deploy the app version that has it first.',
+  409
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -366,5 +405,6 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError
+  DatabaseUnavailableError,
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError
 ].map((E) => new E().code)
