@@ -4,7 +4,7 @@ import { centralTransaction } from '../database/central-transaction.js'
 
 /**
  * The steps of a move, in the order an online move passes them; an offline
- * move passes `held` and `fenced` before `target` and `copied`. A step is
+ * move passes `held` and `fenced` before `copied`. A step is
  * recorded once it is done, so a move cut short starts again after it.
  */
 export const MOVE_STEPS = ['started', 'target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done'] as const

@@ -18,7 +18,8 @@ import { executedMigrations, makeTargetAt } from './target-schema.js'
 
 /** The steps of each kind of move after `started`, in order. */
 const ONLINE: readonly MoveStep[] = ['target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done']
-const OFFLINE: readonly MoveStep[] = ['held', 'fenced', 'target', 'copied', 'sequences', 'switched', 'done']
+// The target's schema is made before the hold (migrations cannot run meanwhile: the move holds the tenant's lock).
+const OFFLINE: readonly MoveStep[] = ['target', 'held', 'fenced', 'copied', 'sequences', 'switched', 'done']
 
 export interface MoveSettings {
   /** How long a moved tenant's source database is kept before a sweep drops it, in ms. */
@@ -191,9 +192,7 @@ export class TenantMover {
     const { source, target, name } = sides
     switch (step) {
       case 'target': {
-        const executed = move.mode === 'online'
-          ? await withServer(source.url, async (c) => await executedMigrations(c, source.schema))
-          : await executedMigrations((await fenced()).client, source.schema)
+        const executed = await withServer(source.url, async (c) => await executedMigrations(c, source.schema))
         // A kept source of an earlier move away from this host is replaced by the new copy.
         for (const kept of await store.keptOn(move.toHost, target.name)) await store.sourceDropped(kept.id)
         await makeTargetAt(this.parts.strategy, target, executed)
