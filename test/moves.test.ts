@@ -4,6 +4,10 @@ import type { FastifyInstance } from 'fastify'
 import { logicalServers, moveInChild, moveWorld, startWriter, type MoveWorld, type WriterResult } from './helpers/moves.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { until } from './helpers/companies.js'
+import { run } from './helpers/cli.js'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 let servers: Awaited<ReturnType<typeof logicalServers>>
 before(async () => { servers = await logicalServers() })
@@ -227,4 +231,25 @@ test('killed after each step before the switch, an abort undoes the move: the so
     assert.deepEqual(await sql(servers.a.url, 'select slot_name from pg_replication_slots'), [])
     assert.deepEqual(await sql(dbOn(world, 'a'), 'select pubname from pg_publication'), [])
   }
+})
+
+test('tenants:move moves a tenant from the command line, prints each step, and --status, --abort and usage mistakes answer with a sentence', async (t) => {
+  const world = await moveWorld(t, servers, 200)
+  const dir = await mkdtemp(join(tmpdir(), 'ft-move-'))
+  const config = join(dir, 'tenancy.config.mjs')
+  await writeFile(config, `export default ${JSON.stringify({ database: { url: world.central.url, prefix: world.central.prefix, hosts: world.hosts, defaultHost: 'a' }, provisioning: { spares: 0 } })}\n`)
+  const usage = await run(['tenants:move', 'acme', '-c', config])
+  assert.equal(usage.code, 2)
+  assert.match(usage.stderr, /Give exactly one of --to <host>, --abort or --status\./)
+  const nothing = await run(['tenants:move', 'acme', '--abort', '-c', config])
+  assert.equal(nothing.code, 1)
+  assert.equal(nothing.stderr.trim(), 'Cannot move tenant "acme": no move of it is under way.')
+  const moved = await run(['tenants:move', 'acme', '--to', 'b', '-c', config])
+  assert.equal(moved.code, 0, moved.stderr)
+  assert.match(moved.stdout, /^ {2}target\n {2}published\n[\s\S]* {2}switched\n {2}done\nTenant acme: online move a -> b: done, last step done; the source on a is kept until /)
+  const status = await run(['tenants:move', 'acme', '--status', '--json', '-c', config])
+  assert.equal(status.code, 0)
+  assert.deepEqual((({ fromHost, toHost, state }) => ({ fromHost, toHost, state }))(JSON.parse(status.stdout)), { fromHost: 'a', toHost: 'b', state: 'done' })
+  // The running server follows: its next request reads the new host.
+  assert.equal((await countsVia(world.other)).body.port, String(servers.b.port))
 })

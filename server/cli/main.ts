@@ -7,6 +7,7 @@ import { registerFanOutCommands } from './commands/fan-out.js'
 import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
 import { registerRlsCommands } from './commands/rls.js'
+import { registerMoveCommands } from './commands/moves.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -25,6 +26,7 @@ function buildProgram (): Command {
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)
   registerRlsCommands(program, global)
+  registerMoveCommands(program, global)
   return program
 }
 
