@@ -388,6 +388,13 @@ export const SchemaTooNewError = createError(
   409
 )
 
+/** A tenant bundle cannot be read (not a bundle, a format this version does not read, cut short). */
+export const InvalidBundleError = createError(
+  'FST_TENANCY_INVALID_BUNDLE',
+  'This is not a tenant bundle this version can import: %s.',
+  400
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -406,5 +413,5 @@ export const errorCodes = [
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError,
-  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError
 ].map((E) => new E().code)

@@ -36,7 +36,7 @@ export async function copyTables (source: pg.ClientBase, sourceSchema: string | 
 }
 
 /** The tables in an order where a table comes after the tables its foreign keys point at (as far as cycles allow). */
-async function referencedFirst<T extends { schema: string, table: string }> (client: pg.ClientBase, tables: T[]): Promise<T[]> {
+export async function referencedFirst<T extends { schema: string, table: string }> (client: pg.ClientBase, tables: T[]): Promise<T[]> {
   const { rows } = await client.query<{ from_schema: string, from_table: string, to_schema: string, to_table: string }>(`
     select fn.nspname as from_schema, f.relname as from_table, tn.nspname as to_schema, t.relname as to_table
       from pg_constraint c
