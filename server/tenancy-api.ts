@@ -17,6 +17,9 @@ import type { Impersonation } from './impersonation/impersonation.js'
 import type { TenantRequestStats } from './telemetry/request-stats.js'
 import type { MoveOptions } from './moves/tenant-mover.js'
 import type { MoveRecord } from './moves/move-store.js'
+import type { BundleManifest } from './moves/bundle-format.js'
+import type { ImportOptions } from './moves/tenant-bundles.js'
+import type { Readable, Writable } from 'node:stream'
 
 /**
  * `app.tenancy`: everything an app, the admin panel and the CLI may use.
@@ -95,5 +98,14 @@ export interface TenancyApi {
     status: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord | null>
     history: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord[]>
     sweep: () => Promise<number>
+  }
+  /**
+   * One tenant as a portable bundle: `export(identifierOrKey, out)` writes it
+   * (one consistent snapshot); `import(input, { as, host })` makes a tenant of
+   * it in this app's strategy, refusing a bundle of a newer schema.
+   */
+  bundles: {
+    export: (tenant: string, out: Writable) => Promise<BundleManifest>
+    import: (input: Readable, options?: ImportOptions) => Promise<Tenant>
   }
 }

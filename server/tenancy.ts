@@ -52,6 +52,7 @@ import { RequestStats } from './telemetry/request-stats.js'
 import { RequestHold } from './moves/request-hold.js'
 import { MoveStore } from './moves/move-store.js'
 import { TenantMover } from './moves/tenant-mover.js'
+import { TenantBundles } from './moves/tenant-bundles.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -244,6 +245,17 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     if (strategy.kind !== 'shared' && await mover.status(event.tenant).then((m) => m?.state === 'running')) await mover.abortLocked(event.tenant.key, true)
   })
 
+  const bundles = new TenantBundles({
+    strategy,
+    targetOf,
+    hosts: db.hosts,
+    defaultHost: db.defaultHost,
+    shared,
+    execute,
+    find: async (name) => await lifecycle.find(name),
+    create: async (input) => await lifecycle.create(input)
+  })
+
   // 7. Changes through the ORM empty the cache, and the cluster rule is kept.
   orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(forget, invalidate))
   orm.em.getEventManager().registerSubscriber(clusterObserver())
@@ -287,6 +299,10 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       status: async (tenant) => await mover.status(tenant),
       history: async (tenant) => await mover.history(tenant),
       sweep: async () => await mover.sweep()
+    },
+    bundles: {
+      export: async (tenant, out) => await bundles.export(tenant, out),
+      import: async (input, importOptions) => await bundles.import(input, importOptions)
     }
   }
 
