@@ -5,6 +5,9 @@ import type { FastifyInstance } from 'fastify'
 import type { Tenant } from '../server/index.js'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
+import { configFor, run } from './helpers/cli.js'
+import { writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 
 const STRATEGIES = ['database', 'schema', 'shared'] as const
 type Strategy = typeof STRATEGIES[number]
@@ -124,4 +127,23 @@ test('a bundle from a newer schema is refused with FST_TENANCY_SCHEMA_TOO_NEW, a
   await assert.rejects(app.tenancy.bundles.import(Readable.from(bundle)), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
   assert.deepEqual((await app.tenancy.tenants.select()).map((x) => x.identifier), ['acme'])
   assert.deepEqual(await sql(app.tenancy.tenants.target(tenant).server, 'select count(*)::int as n from pg_database'), before, 'no database left by a refused import')
+})
+
+test('tenants:export writes a bundle to stdout and tenants:import restores it under a new identifier', async (t) => {
+  const { app, central } = await buildApp(t, { identification: ['header'], cache: { listen: false }, provisioning: { spares: 0 } })
+  const tenant = await app.tenancy.create({ identifier: 'acme' })
+  await seed(app, tenant, 50)
+  const config = await configFor(central)
+  const out = await run(['tenants:export', 'acme', '-c', config])
+  assert.equal(out.code, 0, out.stderr)
+  assert.match(out.stderr, /^Exported tenant acme \(.+\) at migration Migration\d+_sync\.\n$/)
+  const file = join(dirname(config), 'acme.tenancy')
+  await writeFile(file, out.stdout)
+  const imported = await run(['tenants:import', file, '--as', 'acme-restored', '--json', '-c', config])
+  assert.equal(imported.code, 0, imported.stderr)
+  const copy = await app.tenancy.tenants.find('acme-restored') as Tenant
+  assert.equal(JSON.parse(imported.stdout).key, copy.key)
+  assert.deepEqual(await checksums(app, copy, true), await checksums(app, tenant, true))
+  const missing = await run(['tenants:import', join(dirname(config), 'nothing.tenancy'), '-c', config])
+  assert.equal(missing.code, 2)
 })

@@ -8,6 +8,7 @@ import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
 import { registerRlsCommands } from './commands/rls.js'
 import { registerMoveCommands } from './commands/moves.js'
+import { registerBundleCommands } from './commands/bundles.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -27,6 +28,7 @@ function buildProgram (): Command {
   registerAdminCommands(program, global)
   registerRlsCommands(program, global)
   registerMoveCommands(program, global)
+  registerBundleCommands(program, global)
   return program
 }
 
