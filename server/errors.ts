@@ -388,6 +388,13 @@ export const SchemaTooNewError = createError(
   409
 )
 
+/** A step of a move did not finish in time or PostgreSQL's replication reported an error; the move stays where it was. */
+export const MoveStalledError = createError(
+  'FST_TENANCY_MOVE_STALLED',
+  'The move stalled: %s. Run it again to go on from its last step, or undo it (--abort).',
+  503
+)
+
 /** A tenant bundle cannot be read (not a bundle, a format this version does not read, cut short). */
 export const InvalidBundleError = createError(
   'FST_TENANCY_INVALID_BUNDLE',
@@ -413,5 +420,5 @@ export const errorCodes = [
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError,
-  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError
 ].map((E) => new E().code)

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { quoteIdent } from '../database/names.js'
 import { withServer } from '../database/tenant-database.js'
 import { waitUntil } from './wait-until.js'
+import { MoveStalledError } from '../errors.js'
 
 /**
  * PostgreSQL's logical replication from a tenant's source database (or
@@ -124,9 +125,9 @@ export async function waitCopied (target: ReplicaSide, name: string, timeoutMs: 
       const { rows: [r] } = await c.query<{ pending: number }>(`
         select count(*) filter (where r.srsubstate <> 'r')::int as pending from pg_subscription_rel r
           join pg_subscription s on s.oid = r.srsubid where s.subname = $1`, [name])
-      if (await subscriptionErrors(c, name) > 0) throw new Error(`the subscription on the target reports errors while copying (see the target server's log)`)
+      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError(`the subscription on the target reports errors while copying (see the target server's log)`)
       return r?.pending === 0 ? true : undefined
-    }, { timeoutMs, everyMs: 50, onTimeout: () => new Error(`the tenant's rows were not copied within ${timeoutMs} ms`) })
+    }, { timeoutMs, everyMs: 50, onTimeout: () => new MoveStalledError(`the tenant's rows were not copied within ${timeoutMs} ms`) })
   })
 }
 
@@ -140,9 +141,9 @@ export async function waitCaughtUp (target: ReplicaSide, name: string, lsn: stri
   await withServer(target.url, async (c) => {
     await waitUntil(async () => {
       const { rows } = await c.query<{ done: boolean }>('select latest_end_lsn >= $2::pg_lsn as done from pg_stat_subscription where subname = $1 and relid is null', [name, lsn])
-      if (await subscriptionErrors(c, name) > 0) throw new Error('the subscription on the target reports errors while streaming (see the target server\'s log)')
+      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError('the subscription on the target reports errors while streaming (see the target server\'s log)')
       return rows[0]?.done === true ? true : undefined
-    }, { timeoutMs, everyMs: 5, onTimeout: () => new Error(`the target did not catch up with the source within ${timeoutMs} ms`) })
+    }, { timeoutMs, everyMs: 5, onTimeout: () => new MoveStalledError(`the target did not catch up with the source within ${timeoutMs} ms`) })
   })
 }
 
@@ -171,7 +172,7 @@ export async function dropSlot (sourceServerUrl: string, name: string, timeoutMs
       const { rows } = await c.query<{ active: boolean }>('select active from pg_replication_slots where slot_name = $1', [name])
       if (rows[0] === undefined) return false
       return rows[0].active ? undefined : true
-    }, { timeoutMs, everyMs: 20, onTimeout: () => new Error(`the replication slot ${name} stayed in use for ${timeoutMs} ms`) })
+    }, { timeoutMs, everyMs: 20, onTimeout: () => new MoveStalledError(`the replication slot ${name} stayed in use for ${timeoutMs} ms`) })
     if (present) await c.query('select pg_drop_replication_slot($1) where exists (select 1 from pg_replication_slots where slot_name = $1)', [name])
   })
 }

@@ -2,6 +2,7 @@ import pg from 'pg'
 import { quoteIdent } from '../database/names.js'
 import { withServer } from '../database/tenant-database.js'
 import { waitUntil } from './wait-until.js'
+import { MoveStalledError } from '../errors.js'
 
 /**
  * The fence around a tenant's source database at the switch: once it is up,
@@ -41,10 +42,10 @@ export async function raiseFence (serverUrl: string, name: string, drainMs: numb
     try {
       const pid = (client as unknown as { processID: number }).processID
       // In-flight requests end on their own; after drainMs whatever is left is ended.
-      await waitUntil(async () => await others(server, name, pid) === 0 ? true : undefined, { timeoutMs: drainMs, everyMs: 5, onTimeout: () => new Error('drain') }).catch(() => {})
+      await waitUntil(async () => await others(server, name, pid) === 0 ? true : undefined, { timeoutMs: drainMs, everyMs: 5, onTimeout: () => new MoveStalledError('drain') }).catch(() => {})
       await server.query(`alter database ${quoteIdent(name)} allow_connections false`)
       await server.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> $2 and backend_type = \'client backend\'', [name, pid])
-      await waitUntil(async () => await others(server, name, pid) === 0 ? true : undefined, { timeoutMs: 10_000, everyMs: 5, onTimeout: () => new Error(`connections to the source database ${name} did not end`) })
+      await waitUntil(async () => await others(server, name, pid) === 0 ? true : undefined, { timeoutMs: 10_000, everyMs: 5, onTimeout: () => new MoveStalledError(`connections to the source database ${name} did not end`) })
     } catch (error) {
       await client.end().catch(() => {})
       throw error
