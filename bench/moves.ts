@@ -56,8 +56,12 @@ export async function moves (ctx: BenchContext): Promise<Figure[]> {
       const load = Promise.all(Array.from({ length: 8 }, async (_, c) => { await client(c) }))
       host = host === 'a' ? 'b' : 'a'
       const started = performance.now()
-      await app.tenancy.move(tenant, { host })
+      const at: Array<[string, number]> = []
+      await app.tenancy.move(tenant, { host, onStep: (step) => { at.push([step, performance.now()]) } })
       durations.push((performance.now() - started) / 1000)
+      // Where the hold's time went: each step from held to switched.
+      const held = at.findIndex(([step]) => step === 'copied')
+      ctx.log(`move ${i + 1} hold steps: ${at.slice(held + 1).map(([step, t], j) => `${step} ${round(t - (at[held + j]?.[1] ?? t), 0)} ms`).join(', ')}`)
       running = false
       await load
       holds.push(longest)
