@@ -11,6 +11,7 @@ import { migrate200, provision } from './provision.js'
 import { rls, rlsFigures } from './rls.js'
 import { syncFanout } from './sync-fanout.js'
 import { consumerInstall, installFigures } from './install.js'
+import { moves, moveFigures } from './moves.js'
 import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
 
 /**
@@ -26,7 +27,8 @@ const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) =
   { figures: schemaFigures, run: schemaTenants },
   { figures: rlsFigures, run: rls },
   { figures: ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'], run: syncFanout },
-  { figures: installFigures, run: consumerInstall }
+  { figures: installFigures, run: consumerInstall },
+  { figures: moveFigures, run: moves }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } }, allowPositionals: true })

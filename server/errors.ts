@@ -370,6 +370,59 @@ export const UnguardedRouteError = createError(
   500
 )
 
+/**
+ * A move holds the tenant's requests (for under a second online), and this
+ * request waited `database.acquireTimeoutMs` without the move ending. Carries
+ * `Retry-After`.
+ */
+export const TenantMovingError = createError(
+  'FST_TENANCY_MOVING',
+  'Tenant "%s" is moving to another database host; try again in a moment.',
+  503
+)
+
+/** A move asks for something that cannot be (an unknown host, the host the tenant is on, strategy shared, nothing to abort). */
+export const InvalidMoveError = createError(
+  'FST_TENANCY_INVALID_MOVE',
+  'Cannot move tenant "%s": %s.',
+  400
+)
+
+/** The servers cannot replicate the tenant online (wal_level, rights, a table without a primary key). */
+export const MoveUnavailableError = createError(
+  'FST_TENANCY_MOVE_UNAVAILABLE',
+  'Tenant "%s" cannot move online: %s. Fix that, or move it offline (--offline, { offline: true }): its requests are then held while it is copied.',
+  409
+)
+
+/** Another move of this tenant is under way (or was cut short) to another host. */
+export const MoveInProgressError = createError(
+  'FST_TENANCY_MOVE_IN_PROGRESS',
+  'Tenant "%s" is already moving to host "%s": finish that move (move it there again) or undo it (--abort) first.',
+  409
+)
+
+/** The tenant's data (a database, a bundle) was made by newer migrations than this app has. */
+export const SchemaTooNewError = createError(
+  'FST_TENANCY_SCHEMA_TOO_NEW',
+  'The tenant data is at migration %s, which this app does not have: deploy the app version that has it first.',
+  409
+)
+
+/** A step of a move did not finish in time or PostgreSQL's replication reported an error; the move stays where it was. */
+export const MoveStalledError = createError(
+  'FST_TENANCY_MOVE_STALLED',
+  'The move stalled: %s. Run it again to go on from its last step, or undo it (--abort).',
+  503
+)
+
+/** A tenant bundle cannot be read (not a bundle, a format this version does not read, cut short). */
+export const InvalidBundleError = createError(
+  'FST_TENANCY_INVALID_BUNDLE',
+  'This is not a tenant bundle this version can import: %s.',
+  400
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -387,5 +440,6 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError, CliFailedError, UnguardedRouteError
+  DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError
 ].map((E) => new E().code)

@@ -239,6 +239,11 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       done(mode === 'tenant' ? new TenantNotIdentifiedError() : undefined)
       return
     }
+    // A move holds the tenant's requests at its switch: this one waits (bounded), then goes on with the tenant as it is then.
+    if (tenant.heldAt != null) {
+      runtime.hold.wait(tenant).then((fresh) => { enter(request, reply, fresh, mode, done) }, (error) => { done(error) })
+      return
+    }
     try {
       assertServes(tenant)
       // Answered with 503 (unless let through by address or bypass cookie).
@@ -260,6 +265,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       const res = reply.raw as ClosingResponse
       res[kEnded] = { request, tenant, started: performance.now() }
       res.on('close', ended)
+      runtime.hold.entered(tenant.key)
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
       runtime.context.run(scope, done)
@@ -273,6 +279,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
     const end = this[kEnded]
     if (end === undefined) return
     this[kEnded] = undefined
+    runtime.hold.left(end.tenant.key)
     runtime.requestStats.record(end.tenant, performance.now() - end.started, this.statusCode)
     leave(end.request)
   }

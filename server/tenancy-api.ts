@@ -15,6 +15,11 @@ import type { MaintenanceStarted } from './maintenance/maintenance-mode.js'
 import type { FormerName } from './renames/former-names.js'
 import type { Impersonation } from './impersonation/impersonation.js'
 import type { TenantRequestStats } from './telemetry/request-stats.js'
+import type { MoveOptions } from './moves/tenant-mover.js'
+import type { MoveRecord } from './moves/move-store.js'
+import type { BundleManifest } from './moves/bundle-format.js'
+import type { ImportOptions } from './moves/tenant-bundles.js'
+import type { Readable, Writable } from 'node:stream'
 
 /**
  * `app.tenancy`: everything an app, the admin panel and the CLI may use.
@@ -81,4 +86,26 @@ export interface TenancyApi {
   formerNames: (tenant: Pick<Tenant, 'key'>) => Promise<FormerName[]>
   /** Single-use impersonation links (`issue`), and `onUse(fn)` for every issue, start, refusal and end. */
   impersonation: Impersonation
+  /**
+   * Moves a tenant's database to another host (`{ host }`), online with
+   * PostgreSQL logical replication (its requests wait only at the switch), or
+   * `offline: true`. Called again after a crash, it finishes the move.
+   */
+  move: (tenant: Pick<Tenant, 'key'>, options: MoveOptions) => Promise<MoveRecord>
+  /** Moves: `abort(t)` undoes one not yet switched, `status(t)` the latest, `history(t)` all, `sweep()` drops kept sources due. */
+  moves: {
+    abort: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord>
+    status: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord | null>
+    history: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord[]>
+    sweep: () => Promise<number>
+  }
+  /**
+   * One tenant as a portable bundle: `export(identifierOrKey, out)` writes it
+   * (one consistent snapshot); `import(input, { as, host })` makes a tenant of
+   * it in this app's strategy, refusing a bundle of a newer schema.
+   */
+  bundles: {
+    export: (tenant: string, out: Writable) => Promise<BundleManifest>
+    import: (input: Readable, options?: ImportOptions) => Promise<Tenant>
+  }
 }

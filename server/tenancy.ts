@@ -50,6 +50,10 @@ import { RenameRedirects } from './renames/redirect.js'
 import { MaintenanceMode } from './maintenance/maintenance-mode.js'
 import { Impersonation } from './impersonation/impersonation.js'
 import { RequestStats } from './telemetry/request-stats.js'
+import { RequestHold } from './moves/request-hold.js'
+import { MoveStore } from './moves/move-store.js'
+import { TenantMover } from './moves/tenant-mover.js'
+import { TenantBundles } from './moves/tenant-bundles.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -77,6 +81,8 @@ export interface TenancyRuntime {
   requestStats: RequestStats
   /** The instance's one LISTEN connection (null when changes made elsewhere are not followed: `cache.listen` false). */
   listener: CentralListener | null
+  /** Holds a moving tenant's requests at the switch, and counts each tenant's requests in flight. */
+  hold: RequestHold
   /** The backend process id of the listener's connection (null when not listening), for operators and tests. */
   listenerPid: () => number | null
 }
@@ -155,8 +161,16 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
   const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, centralDomains: options.centralDomains })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
+  // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
+  const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
   // What one change touched, and nothing else (a change to one tenant keeps the others cached).
-  const forget = (change: TenantChange): void => { cache?.forget(change); formerNames.forget(change) }
+  // A changed tenant's pools go too (after a move they would reach its old host), then its held requests look again.
+  const forget = (change: TenantChange): void => {
+    cache?.forget(change)
+    formerNames.forget(change)
+    for (const key of change.keys) connections.retire(key)
+    hold.changed(change)
+  }
   const identification = new TenantIdentification(resolvers, { centralDomains: options.centralDomains }, lookups, cache)
 
   // 3. The tenant context and what each scope gets.
@@ -233,6 +247,36 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const impersonation = new Impersonation({ execute, now: options.clock })
   const requestStats = new RequestStats()
 
+  // 6b. Moving tenants between hosts, under their lifecycle lock (a delete undoes an unfinished move first).
+  const mover = new TenantMover({
+    store: new MoveStore(orm, execute),
+    lock: tenantLocker(db.url, lockPools),
+    find,
+    strategy,
+    hosts: db.hosts,
+    defaultHost: db.defaultHost,
+    replicationUrls: options.moves.replicationUrls,
+    connections,
+    forget,
+    hold,
+    settings: options.moves,
+    log
+  })
+  events.on('tenant.deleting', async (event) => {
+    if (strategy.kind !== 'shared' && await mover.status(event.tenant).then((m) => m?.state === 'running')) await mover.abortLocked(event.tenant.key, true)
+  })
+
+  const bundles = new TenantBundles({
+    strategy,
+    targetOf,
+    hosts: db.hosts,
+    defaultHost: db.defaultHost,
+    shared,
+    execute,
+    find: async (name) => await lifecycle.find(name),
+    create: async (input) => await lifecycle.create(input)
+  })
+
   // 7. Changes through the ORM empty the cache, and the cluster rule is kept.
   orm.em.getEventManager().registerSubscriber(invalidatingSubscriber(forget, invalidate))
   orm.em.getEventManager().registerSubscriber(clusterObserver())
@@ -269,7 +313,18 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     endMaintenance: async (tenant) => { await maintenance.end(tenant) },
     maintenanceOf: (tenant) => maintenance.of(tenant),
     formerNames: async (tenant) => await formerNames.of(tenant.key),
-    impersonation
+    impersonation,
+    move: async (tenant, moveOptions) => await mover.move(tenant, moveOptions),
+    moves: {
+      abort: async (tenant) => await mover.abort(tenant),
+      status: async (tenant) => await mover.status(tenant),
+      history: async (tenant) => await mover.history(tenant),
+      sweep: async () => await mover.sweep()
+    },
+    bundles: {
+      export: async (tenant, out) => await bundles.export(tenant, out),
+      import: async (input, importOptions) => await bundles.import(input, importOptions)
+    }
   }
 
   const runtime: TenancyRuntime = {
@@ -284,6 +339,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     impersonation,
     requestStats,
     listener,
+    hold,
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.
@@ -295,6 +351,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await listener?.start()
       await maintenance.start()
       await sync?.start()
+      // Sources of finished moves whose keeping time is over are dropped (one query when there are none).
+      await mover.sweep().catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not drop the kept sources of moved tenants') })
     },
     idle: async () => { await strategy.idle() },
     listenerPid: () => listener?.pid() ?? null,

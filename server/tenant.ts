@@ -29,6 +29,8 @@ export interface Tenant {
   readonly status: TenantStatus
   /** Name of the database host (from the `databaseHosts` option) holding the tenant's database. */
   readonly databaseHost?: string | null
+  /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in the README). */
+  readonly heldAt?: Date | null
   readonly data?: Partial<TenantAttributes> & Record<string, unknown>
 }
 
@@ -54,15 +56,17 @@ export class GenericTenant implements Tenant {
   readonly name: string
   readonly status: TenantStatus
   readonly databaseHost: string | null
+  readonly heldAt: Date | null
   readonly data: Record<string, unknown>
 
-  constructor (row: { key: string, identifier: string, resource_key?: string | null, name?: string | null, status?: string | null, database_host?: string | null, data?: Record<string, unknown> | null }) {
+  constructor (row: { key: string, identifier: string, resource_key?: string | null, name?: string | null, status?: string | null, database_host?: string | null, held_at?: Date | null, data?: Record<string, unknown> | null }) {
     this.key = row.key
     this.identifier = row.identifier
     this.resourceKey = row.resource_key ?? null
     this.name = row.name ?? row.identifier
     this.status = (row.status ?? 'active') as TenantStatus
     this.databaseHost = row.database_host ?? null
+    this.heldAt = row.held_at ?? null
     this.data = row.data ?? {}
   }
 }

@@ -10,7 +10,8 @@ import { buildApp } from './helpers/app.js'
 const DOCUMENTED = [
   'run', 'current', 'scope', 'em', 'tenants', 'create', 'provision', 'update', 'suspend', 'activate', 'delete', 'domains',
   'migrate', 'rollback', 'seed', 'migrationStatus', 'events', 'jobs', 'clusters', 'sync',
-  'invalidate', 'stats', 'orm', 'maintenance', 'endMaintenance', 'maintenanceOf', 'formerNames', 'impersonation'
+  'invalidate', 'stats', 'orm', 'maintenance', 'endMaintenance', 'maintenanceOf', 'formerNames', 'impersonation',
+  'move', 'moves', 'bundles'
 ] as const
 type Documented = typeof DOCUMENTED[number]
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false

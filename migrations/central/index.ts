@@ -11,6 +11,7 @@ import { Migration20261125050001Operations } from './Migration20261125050001_ope
 import { Migration20261125050002RenameLocks } from './Migration20261125050002_rename_locks.js'
 import { Migration20261125060001NameLockBuckets } from './Migration20261125060001_name_lock_buckets.js'
 import { Migration20261126010001RenameClock } from './Migration20261126010001_rename_clock.js'
+import { Migration20261126010001TenantMoves } from './Migration20261126010001_tenant_moves.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -26,5 +27,6 @@ export const centralMigrations = [
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations },
   { name: 'Migration20261125050002_rename_locks', class: Migration20261125050002RenameLocks },
   { name: 'Migration20261125060001_name_lock_buckets', class: Migration20261125060001NameLockBuckets },
-  { name: 'Migration20261126010001_rename_clock', class: Migration20261126010001RenameClock }
+  { name: 'Migration20261126010001_rename_clock', class: Migration20261126010001RenameClock },
+  { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves }
 ]

@@ -10,6 +10,8 @@ import { registerFanOutCommands } from './commands/fan-out.js'
 import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
 import { registerRlsCommands } from './commands/rls.js'
+import { registerMoveCommands } from './commands/moves.js'
+import { registerBundleCommands } from './commands/bundles.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -30,6 +32,8 @@ function buildProgram (): Command {
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)
   registerRlsCommands(program, global)
+  registerMoveCommands(program, global)
+  registerBundleCommands(program, global)
   return program
 }
 

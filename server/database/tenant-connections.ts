@@ -48,6 +48,8 @@ export interface ConnectionStats {
 
 interface PoolEntry {
   readonly key: string
+  /** The tenant whose pool it is (null for a pool many tenants share). */
+  readonly tenant: string | null
   /** Name of the database host (its budget). */
   readonly host: string
   readonly orm: MikroORM
@@ -160,6 +162,26 @@ export class TenantConnections {
     }
   }
 
+  /**
+   * Forgets the pools of tenant `key` (a pool many tenants share stays): an
+   * idle one closes now, one in use once its last lease ends. The next lease
+   * opens a pool at the tenant's target as it is then (after a move, on its
+   * new host).
+   */
+  retire (key: string): void {
+    for (const entry of this.live.values()) {
+      if (entry.tenant !== key) continue
+      this.live.delete(entry.key)
+      if (this.newest === entry.key) this.newest = null
+      if (entry.leases === 0) {
+        this.closeEntry(entry)
+      } else {
+        entry.draining = true
+        this.draining.add(entry)
+      }
+    }
+  }
+
   /** Runs `hook` with the events of every pool opened from now on (of every lease, for a pool shared by schema tenants). */
   onOpen (hook: (events: EventManager, target: TenantTarget) => void): void {
     this.openHooks.push(hook)
@@ -268,7 +290,7 @@ export class TenantConnections {
     }
     const orm = this.metadata === undefined ? MikroORM.initSync(options) : withSharedMetadata(new MikroORM(options), this.metadata)
     this.metadata ??= orm.getMetadata()
-    const entry: PoolEntry = { key: poolKey(target), host: target.host, orm, shared, leases: 0, connections: 0, draining: false }
+    const entry: PoolEntry = { key: poolKey(target), tenant: shared ? null : target.key, host: target.host, orm, shared, leases: 0, connections: 0, draining: false }
     this.countConnections(entry, target.server)
     if (!shared) for (const hook of this.openHooks) hook(orm.em.getEventManager(), target)
     return entry

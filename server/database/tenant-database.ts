@@ -74,14 +74,15 @@ async function assertTargetExists (target: MigrationTarget): Promise<void> {
 }
 
 /**
- * Runs the tenant migrations on a target: `up` to the newest, or `down` one
- * step. Returns the names of the migrations it ran.
+ * Runs the tenant migrations on a target: `up` to the newest (or to migration
+ * `to`, a moved tenant's version), or `down` one step. Returns the names of
+ * the migrations it ran.
  */
-export async function runTenantMigrations (target: MigrationTarget, direction: MigrationDirection = 'up'): Promise<string[]> {
+export async function runTenantMigrations (target: MigrationTarget, direction: MigrationDirection = 'up', to?: string): Promise<string[]> {
   await assertTargetExists(target)
   const orm = migratorOrm(target)
   try {
-    const ran = direction === 'up' ? await orm.migrator.up() : await orm.migrator.down()
+    const ran = direction === 'up' ? await orm.migrator.up(to === undefined ? undefined : { to }) : await orm.migrator.down()
     return ran.map((m) => m.name)
   } finally {
     await orm.close(true)

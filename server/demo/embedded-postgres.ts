@@ -22,6 +22,8 @@ export interface EmbeddedServerOptions {
   /** With `persistent` and a fixed port: use a server already answering there (one left running by an earlier run). Default true. */
   reuseRunning?: boolean
   onLog?: (line: string) => void
+  /** More server settings, as `-c name=value` pairs (`{ wal_level: 'logical' }` for moves between servers). */
+  settings?: Record<string, string | number>
 }
 
 const USER = 'postgres'
@@ -110,9 +112,12 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
     createPostgresUser: process.getuid?.() === 0,
     // Throwaway servers (tests, benchmarks) create and drop many databases and
     // need no durability; a kept one (the demo) keeps PostgreSQL's defaults.
-    postgresFlags: options.persistent === true
-      ? ['-c', 'max_connections=300']
-      : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    postgresFlags: [
+      ...(options.persistent === true
+        ? ['-c', 'max_connections=300']
+        : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300']),
+      ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${String(value)}`])
+    ],
     onLog: log,
     onError: (error: unknown) => log(String(error))
   })

@@ -14,6 +14,8 @@ export interface ProvisioningContext {
   events: TenancyEvents
   /** Use a database that exists already instead of refusing. */
   adopt: boolean
+  /** The tenant's rows were restored (an imported bundle): the seeder does not run. */
+  restoring?: boolean
   /** This run made the database (so undoing may drop it; an adopted one is never dropped). */
   created: boolean
   /** The database came from the template, already at the newest migration. */
@@ -73,7 +75,7 @@ export function seedStep (seeder: ((scope: TenantScope) => Promise<void>) | null
   return {
     name: 'seed',
     async run (ctx) {
-      if (seeder === null) return
+      if (seeder === null || ctx.restoring === true) return
       await ctx.events.emit({ name: 'tenant.seeding', tenant: ctx.tenant })
       await ctx.runAsTenant(seeder)
       await ctx.events.emit({ name: 'tenant.seeded', tenant: ctx.tenant })

@@ -67,7 +67,7 @@ export class TenantLifecycle {
    * tenant. A failed step is undone and the tenant is left `failed` with the
    * reason; `provision()` retries it.
    */
-  async create (input: CreateTenantInput & { key?: string, adopt?: boolean }): Promise<Tenant> {
+  async create (input: CreateTenantInput & { key?: string, adopt?: boolean, restoring?: boolean }): Promise<Tenant> {
     const opts = this.parts.settings
     const checked = checkTenantInput(input, opts.centralDomains)
     if (input.key !== undefined && !UUID_PATTERN.test(input.key)) throw new MisconfigurationError(`A tenant key must be a lowercase UUID, not "${String(input.key).slice(0, 40)}".`)
@@ -88,7 +88,7 @@ export class TenantLifecycle {
     // `provisioning` while it can still act on it: provision() and delete() wait.
     const tenant = await this.locked(draft.key, async () => {
       const inserted = await this.insert(draft, checked.domains)
-      return await this.provisionTenant(inserted, input.adopt ?? false)
+      return await this.provisionTenant(inserted, input.adopt ?? false, input.restoring ?? false)
     })
     await this.events.emit({ name: 'tenant.created', tenant })
     return tenant
@@ -165,7 +165,7 @@ export class TenantLifecycle {
     })
   }
 
-  private async provisionTenant (tenant: Tenant, adopt: boolean): Promise<Tenant> {
+  private async provisionTenant (tenant: Tenant, adopt: boolean, restoring = false): Promise<Tenant> {
     const target = this.parts.targetOf(tenant)
     let activated: Tenant | null = null
     const ctx: ProvisioningContext = {
@@ -174,6 +174,7 @@ export class TenantLifecycle {
       strategy: this.parts.strategy,
       events: this.events,
       adopt,
+      restoring,
       created: false,
       fromTemplate: false,
       runAsTenant: async (fn) => { await this.parts.runAsTenant(tenant, fn) },

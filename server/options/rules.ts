@@ -17,6 +17,9 @@ export function checkRules (options: ResolvedOptions): void {
   if (database.hosts[database.defaultHost] === undefined) {
     throw new InvalidOptionError('database.defaultHost', `must be one of database.hosts (${Object.keys(database.hosts).join(', ')})`)
   }
+  for (const host of Object.keys(options.moves.replicationUrls)) {
+    if (database.hosts[host] === undefined) throw new InvalidOptionError(`moves.replicationUrls.${host}`, `names no host of database.hosts (${Object.keys(database.hosts).join(', ')})`)
+  }
   if (options.strategy === 'shared' && options.shared === null) {
     throw new InvalidOptionError('shared', 'is required by strategy "shared": give at least { url } (the app role\'s URL of the shared tables\' database)')
   }

@@ -233,6 +233,19 @@ export const TenancyOptionsSchema = Type.Object({
     /** In ms (default 90 days). */
     keepMs: Default(Type.Integer({ minimum: 0, problem: 'must be a whole number of milliseconds, 0 or more' }), 90 * 24 * 60 * 60 * 1000)
   }, { additionalProperties: false, problem: 'must be an object such as { keepMs }' }), {}),
+  /** Moving tenants between database hosts (`app.tenancy.move`, `tenants:move`; see README "Moving a tenant"). */
+  moves: Default(Type.Object({
+    /** How long a moved tenant's source database is kept before it is dropped, in ms (default 7 days; 0: at the next sweep). */
+    keepSourceMs: Default(Type.Integer({ minimum: 0, problem: 'must be a whole number of milliseconds, 0 or more' }), 7 * 24 * 60 * 60 * 1000),
+    /** How long the switch waits for the tenant's requests in flight (on every instance) before it ends their connections, in ms (default 2,000). */
+    drainMs: Default(PositiveInt(), 2_000),
+    /** How long the first copy of the rows may take, in ms (default 1 hour). */
+    copyTimeoutMs: Default(PositiveInt(), 60 * 60 * 1000),
+    /** How long the target may take to catch up with the source, in ms (default 60,000). */
+    catchUpTimeoutMs: Default(PositiveInt(), 60_000),
+    /** The URL a target server uses to reach each host for logical replication, by host name (default: `database.hosts`; set it when the app reaches hosts through a pooler). */
+    replicationUrls: Default(Type.Record(Type.String({ pattern: '^[a-z0-9_-]{1,63}$' }), PostgresUrl(), { problem: 'must map host names to postgres:// URLs' }), {})
+  }, { additionalProperties: false, problem: 'must be an object such as { keepSourceMs, drainMs }' }), {}),
   /** The clock (ms since the epoch) by which renames, maintenance and impersonation tokens expire; tests move it instead of sleeping. Default `Date.now`. */
   clock: Default(Fn<() => number>('must be a function returning milliseconds since the epoch'), Date.now),
   /** Serve impersonation links on tenant hosts (`/_tenancy/impersonate`, default true). */

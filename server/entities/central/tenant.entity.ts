@@ -17,6 +17,8 @@ export const TenantEntity = defineEntity({
     data: p.json<Record<string, unknown>>().default('{}'),
     cluster: () => p.manyToOne(TenantClusterEntity).fieldName('tenant_cluster_id').nullable(),
     databaseHost: p.string().length(63).nullable(),
+    /** Set while a move holds the tenant's requests (see server/moves/). */
+    heldAt: p.datetime().nullable(),
     domains: () => p.oneToMany(DomainEntity).mappedBy('tenant'),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date())

@@ -1,0 +1,55 @@
+import type { Command } from 'commander'
+import type { Tenant } from '../../tenant.js'
+import type { MoveRecord } from '../../moves/move-store.js'
+import { withApp, type GlobalOptions } from '../app.js'
+import { CliUsageError } from '../../errors.js'
+import { printJson } from '../output.js'
+
+function described (move: MoveRecord): string {
+  const when = move.state === 'done' && move.keepUntil !== null ? `; the source on ${move.fromHost} is kept until ${move.keepUntil.toISOString()}` : ''
+  return `${move.mode} move ${move.fromHost} -> ${move.toHost}: ${move.state}, last step ${move.step}${move.error === null ? '' : ` (failed: ${move.error})`}${when}`
+}
+
+/** tenants:move (and --abort, --status) and moves:sweep. */
+export function registerMoveCommands (program: Command, global: () => GlobalOptions): void {
+  program.command('tenants:move')
+    .description('move a tenant\'s database to another database host: online with logical replication (requests held only at the switch), or --offline; run it again to finish a move cut short, or --abort to undo it')
+    .argument('<tenant>', 'identifier or key')
+    .option('--to <host>', 'the database host to move to, a name from database.hosts')
+    .option('--offline', 'copy with the tenant\'s requests held (no logical replication needed)')
+    .option('--abort', 'undo the tenant\'s move that has not switched yet')
+    .option('--status', 'print the tenant\'s latest move and change nothing')
+    .option('--json', 'print the move as JSON')
+    .action(async (name: string, flags: { to?: string, offline?: boolean, abort?: boolean, status?: boolean, json?: boolean }) => {
+      const chosen = [flags.to !== undefined, flags.abort === true, flags.status === true].filter(Boolean).length
+      if (chosen !== 1) throw new CliUsageError('Give exactly one of --to <host>, --abort or --status.')
+      await withApp(global(), async (app) => {
+        const [tenant] = await app.tenancy.tenants.select([name]) as [Tenant]
+        let move: MoveRecord | null
+        if (flags.status === true) {
+          move = await app.tenancy.moves.status(tenant)
+        } else if (flags.abort === true) {
+          move = await app.tenancy.moves.abort(tenant)
+        } else {
+          move = await app.tenancy.move(tenant, {
+            host: flags.to as string,
+            offline: flags.offline === true,
+            onStep: (step) => { if (flags.json !== true) process.stdout.write(`  ${step}\n`) }
+          })
+        }
+        if (flags.json === true) printJson(move)
+        else process.stdout.write(move === null ? `Tenant ${tenant.identifier} has never moved.\n` : `Tenant ${tenant.identifier}: ${described(move)}.\n`)
+      })
+    })
+
+  program.command('moves:sweep')
+    .description('drop the kept source databases of moved tenants whose keeping time (moves.keepSourceMs) is over')
+    .option('--json', 'print { dropped } as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      await withApp(global(), async (app) => {
+        const dropped = await app.tenancy.moves.sweep()
+        if (flags.json === true) printJson({ dropped })
+        else process.stdout.write(`Dropped ${dropped} kept source database${dropped === 1 ? '' : 's'}.\n`)
+      })
+    })
+}

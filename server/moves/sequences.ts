@@ -1,0 +1,30 @@
+import type pg from 'pg'
+import { quoteAny } from './replication.js'
+
+/** A sequence's position: its last value given out (null: none yet). */
+export interface SequenceValue {
+  schema: string
+  name: string
+  lastValue: string | null
+}
+
+/** Every sequence of the tenant's tables (in `schema`, or every schema of the database) and its last value. */
+export async function readSequences (client: pg.ClientBase, schema: string | null): Promise<SequenceValue[]> {
+  const { rows } = await client.query<{ schema: string, name: string, last_value: string | null }>(`
+    select schemaname as schema, sequencename as name, last_value::text as last_value from pg_sequences
+     where schemaname not in ('pg_catalog', 'information_schema') and ($1::text is null or schemaname = $1)
+     order by 1, 2`, [schema])
+  return rows.map((r) => ({ schema: r.schema, name: r.name, lastValue: r.last_value }))
+}
+
+/**
+ * Carries sequence positions over: logical replication copies rows, not
+ * sequences, so without this the target would hand out ids the source gave
+ * out already. A sequence never used stays as it is.
+ */
+export async function writeSequences (client: pg.ClientBase, values: readonly SequenceValue[]): Promise<void> {
+  for (const s of values) {
+    if (s.lastValue === null) continue
+    await client.query('select setval($1::regclass, $2::bigint, true)', [`${quoteAny(s.schema)}.${quoteAny(s.name)}`, s.lastValue])
+  }
+}

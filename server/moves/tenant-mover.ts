@@ -1,0 +1,276 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Tenant } from '../tenant.js'
+import type { TenantLocker } from '../database/advisory-locks.js'
+import type { DatabaseStrategy } from '../database/strategy.js'
+import type { TenantTarget } from '../database/tenant-target.js'
+import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TenantChange } from '../providers/invalidation.js'
+import { databaseUrl } from '../database/names.js'
+import { withServer } from '../database/tenant-database.js'
+import { InvalidMoveError, MoveInProgressError, MoveUnavailableError, TenantNotFoundError } from '../errors.js'
+import type { MoveRecord, MoveStep, MoveStore } from './move-store.js'
+import type { RequestHold } from './request-hold.js'
+import { dropSlot, publish, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, walPosition, type ReplicaSide } from './replication.js'
+import { lowerFence, raiseFence, type Fence } from './source-fence.js'
+import { readSequences, writeSequences } from './sequences.js'
+import { copyTables } from './copy-tables.js'
+import { executedMigrations, makeTargetAt } from './target-schema.js'
+
+/** The steps of each kind of move after `started`, in order. */
+const ONLINE: readonly MoveStep[] = ['target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done']
+// The target's schema is made before the hold (migrations cannot run meanwhile: the move holds the tenant's lock).
+const OFFLINE: readonly MoveStep[] = ['target', 'held', 'fenced', 'copied', 'sequences', 'switched', 'done']
+
+export interface MoveSettings {
+  /** How long a moved tenant's source database is kept before a sweep drops it, in ms. */
+  keepSourceMs: number
+  /** How long the switch waits for in-flight requests (on every instance) before it ends their connections, in ms. */
+  drainMs: number
+  /** How long copying the rows may take, in ms. */
+  copyTimeoutMs: number
+  /** How long the target may take to catch up with the source, in ms. */
+  catchUpTimeoutMs: number
+}
+
+export interface MoverParts {
+  store: MoveStore
+  lock: TenantLocker
+  /** A tenant by key, from the central database (not cached). */
+  find: (key: string) => Promise<Tenant | null>
+  strategy: Pick<DatabaseStrategy, 'kind' | 'target' | 'exists' | 'create' | 'drop'>
+  hosts: Record<string, string>
+  defaultHost: string
+  /** How a target server reaches each host for replication (default: `hosts`). */
+  replicationUrls: Record<string, string>
+  connections: Pick<TenantConnections, 'retire'>
+  forget: (change: TenantChange) => void
+  hold: Pick<RequestHold, 'idle'>
+  settings: MoveSettings
+  log: FastifyBaseLogger
+}
+
+export interface MoveOptions {
+  /** The database host to move to, a name from `database.hosts`. */
+  host: string
+  /** Copy under a hold instead of replicating (no logical replication needed; requests wait, then get 503, while the rows are copied). */
+  offline?: boolean
+  /** Called after each step is recorded (progress; tests end the process at a chosen step). */
+  onStep?: (step: MoveStep, move: MoveRecord) => void | Promise<void>
+}
+
+/**
+ * Moves a tenant's database (or schema) to another database host, under the
+ * tenant's lifecycle lock, one recorded step at a time (see README "Moving a
+ * tenant"). Online: logical replication copies the rows and streams changes,
+ * and requests are held only for the switch. Offline: requests are held for
+ * the whole copy. A move cut short is finished by `move` again, or undone by
+ * `abort`; until the switch the source serves.
+ */
+export class TenantMover {
+  constructor (private readonly parts: MoverParts) {}
+
+  async move (tenant: Pick<Tenant, 'key'>, options: MoveOptions): Promise<MoveRecord> {
+    return await this.parts.lock(tenant.key, async () => {
+      const current = await this.mustFind(tenant.key)
+      let move = await this.parts.store.running(current.key)
+      if (move !== null && move.toHost !== options.host) throw new MoveInProgressError(current.identifier, move.toHost)
+      move ??= await this.begin(current, options)
+      return await this.drive(current, move, options.onStep)
+    })
+  }
+
+  /** Undoes a move that has not switched yet: the source serves as before, the target is dropped. */
+  async abort (tenant: Pick<Tenant, 'key'>): Promise<MoveRecord> {
+    return await this.parts.lock(tenant.key, async () => await this.abortLocked(tenant.key))
+  }
+
+  /** Undoes the tenant's unfinished move, if any; for a caller already holding its lock (delete). */
+  async abortLocked (key: string, quiet = false): Promise<MoveRecord> {
+    const { store } = this.parts
+    const current = await this.parts.find(key)
+    const identifier = current?.identifier ?? key
+    const move = await store.running(key)
+    if (move === null) throw new InvalidMoveError(identifier, 'no move of it is under way')
+    if (move.step === 'switched') {
+      if (quiet) return move
+      throw new InvalidMoveError(identifier, `its move has switched to host "${move.toHost}" already; run the move again to finish it, or move it back`)
+    }
+    const { source, target, name } = this.sides(key, move)
+    if (move.mode === 'online') {
+      await unsubscribe(this.replica(target), name)
+      await dropSlot(source.server, name, this.parts.settings.drainMs + 10_000)
+    }
+    await lowerFence(source.server, source.name)
+    await store.hold(key, false)
+    this.changed(key)
+    if (move.mode === 'online') await unpublish(this.replica(source), name)
+    if ((await store.hostOf(key) ?? this.parts.defaultHost) !== move.toHost && await this.parts.strategy.exists(target)) await this.parts.strategy.drop(target)
+    await store.finish(move.id, 'aborted')
+    return { ...move, state: 'aborted' }
+  }
+
+  /** The tenant's latest move (running, done or aborted), or null. */
+  async status (tenant: Pick<Tenant, 'key'>): Promise<MoveRecord | null> {
+    return (await this.parts.store.history(tenant.key, 1))[0] ?? null
+  }
+
+  /** The tenant's moves, newest first. */
+  async history (tenant: Pick<Tenant, 'key'>): Promise<MoveRecord[]> {
+    return await this.parts.store.history(tenant.key)
+  }
+
+  /** Drops the sources of finished moves whose keeping time is over; returns how many. */
+  async sweep (): Promise<number> {
+    let dropped = 0
+    for (const move of await this.parts.store.dueSources()) {
+      await this.parts.lock(move.tenantKey, async () => {
+        const host = await this.parts.store.hostOf(move.tenantKey)
+        // A tenant that moved back there lives in that database again: it is not a kept source any more.
+        if (host !== undefined && (host ?? this.parts.defaultHost) === move.fromHost) {
+          await this.parts.store.sourceDropped(move.id)
+          return
+        }
+        const { source } = this.sides(move.tenantKey, move)
+        await this.parts.strategy.drop(source)
+        await this.parts.store.sourceDropped(move.id)
+        dropped++
+      })
+    }
+    return dropped
+  }
+
+  private async begin (tenant: Tenant, options: MoveOptions): Promise<MoveRecord> {
+    const { strategy, hosts, defaultHost } = this.parts
+    const refuse = (why: string): never => { throw new InvalidMoveError(tenant.identifier, why) }
+    if (strategy.kind === 'shared') refuse('strategy shared keeps every tenant in the same tables, so there is no database of its own to move')
+    if (strategy.kind === 'schema') refuse('moving a schema tenant between hosts is not supported yet; move tenants of strategy database')
+    if (typeof options.host !== 'string' || hosts[options.host] === undefined) refuse(`host "${String(options.host).slice(0, 63)}" is not in the database.hosts option`)
+    const from = tenant.databaseHost ?? defaultHost
+    if (from === options.host) refuse(`it is on host "${from}" already`)
+    if (tenant.status !== 'active' && tenant.status !== 'suspended') refuse(`it is ${tenant.status}; only active and suspended tenants move`)
+    const mode = options.offline === true ? 'offline' : 'online'
+    const sides = this.sides(tenant.key, { fromHost: from, toHost: options.host })
+    if (mode === 'online') {
+      const problems = await replicationProblems(this.replica(sides.source), { url: databaseUrl(hosts[options.host] as string, 'postgres'), schema: null }, from, options.host)
+      if (problems.length > 0) throw new MoveUnavailableError(tenant.identifier, problems.join('; '))
+    }
+    return await this.parts.store.begin({ tenantKey: tenant.key, mode, fromHost: from, toHost: options.host, databaseName: sides.source.name })
+  }
+
+  /** Runs the move's remaining steps, recording each. */
+  private async drive (tenant: Tenant, start: MoveRecord, onStep: MoveOptions['onStep']): Promise<MoveRecord> {
+    const { store } = this.parts
+    const steps = start.mode === 'online' ? ONLINE : OFFLINE
+    let move = start
+    let fence: Fence | null = null
+    const fenced = async (): Promise<Fence> => {
+      fence ??= await raiseFence(sides.source.server, sides.source.name, this.parts.settings.drainMs)
+      return fence
+    }
+    const sides = this.sides(tenant.key, move)
+    try {
+      for (let at = steps.indexOf(move.step) + 1; at < steps.length; at++) {
+        const step = steps[at] as MoveStep
+        await this.run(step, tenant, move, sides, fenced)
+        if (step === 'done') await store.finish(move.id, 'done')
+        else if (step !== 'switched') await store.step(move.id, step)
+        move = { ...move, step, state: step === 'done' ? 'done' : 'running' }
+        this.parts.log.info({ tenant: tenant.key, move: move.id, step }, 'fastify-tenancy: move step done')
+        await onStep?.(step, move)
+      }
+    } catch (error) {
+      await store.failed(move.id, (error as Error).message).catch(() => {})
+      throw error
+    } finally {
+      await (fence as Fence | null)?.close()
+    }
+    return (await store.history(tenant.key, 1))[0] ?? move
+  }
+
+  private async run (step: MoveStep, tenant: Tenant, move: MoveRecord, sides: Sides, fenced: () => Promise<Fence>): Promise<void> {
+    const { store, settings } = this.parts
+    const { source, target, name } = sides
+    switch (step) {
+      case 'target': {
+        const executed = await withServer(source.url, async (c) => await executedMigrations(c, source.schema))
+        // A kept source of an earlier move away from this host is replaced by the new copy.
+        for (const kept of await store.keptOn(move.toHost, target.name)) await store.sourceDropped(kept.id)
+        await makeTargetAt(this.parts.strategy, target, executed)
+        return
+      }
+      case 'published': await publish(this.replica(source), name); return
+      case 'subscribed': {
+        const from = this.parts.replicationUrls[move.fromHost] ?? this.parts.hosts[move.fromHost] as string
+        await subscribe(this.replica(target), name, source.schema === null ? databaseUrl(from, source.name) : from)
+        return
+      }
+      case 'copied': {
+        if (move.mode === 'online') {
+          await waitCopied(this.replica(target), name, settings.copyTimeoutMs)
+          // Close to the source before the hold, so the switch has only the last changes to wait for.
+          const lsn = await withServer(source.server, walPosition)
+          await waitCaughtUp(this.replica(target), name, lsn, settings.catchUpTimeoutMs)
+        } else {
+          const { client } = await fenced()
+          await withServer(target.url, async (c) => { await copyTables(client, source.schema, c, target.schema) })
+        }
+        return
+      }
+      case 'held':
+        await store.hold(tenant.key, true)
+        this.changed(tenant.key)
+        // This instance's requests of the tenant end (the others' are awaited at the fence).
+        await this.parts.hold.idle(tenant.key, settings.drainMs)
+        return
+      case 'fenced': await fenced(); return
+      case 'caught-up': {
+        const { client } = await fenced()
+        await waitCaughtUp(this.replica(target), name, await walPosition(client), settings.catchUpTimeoutMs)
+        return
+      }
+      case 'sequences': {
+        const { client } = await fenced()
+        const values = await readSequences(client, source.schema)
+        await withServer(target.url, async (c) => { await writeSequences(c, values) })
+        return
+      }
+      case 'switched':
+        await store.switch(move, settings.keepSourceMs)
+        this.changed(tenant.key)
+        return
+      case 'done':
+        if (move.mode === 'online') {
+          await unsubscribe(this.replica(target), name)
+          await dropSlot(source.server, name, settings.drainMs + 10_000)
+        }
+        return
+      default:
+    }
+  }
+
+  /** This instance forgets the tenant (its cached row and its pools) at once; the others hear the row's change notice. */
+  private changed (key: string): void {
+    this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
+  }
+
+  private sides (key: string, move: Pick<MoveRecord, 'fromHost' | 'toHost'>): Sides {
+    const at = (host: string): TenantTarget => {
+      const url = this.parts.hosts[host]
+      if (url === undefined) throw new InvalidMoveError(key, `host "${host}" is not in the database.hosts option`)
+      return this.parts.strategy.target(key, host, url)
+    }
+    return { source: at(move.fromHost), target: at(move.toHost), name: replicationName(key) }
+  }
+
+  private replica (target: TenantTarget): ReplicaSide {
+    return { url: target.url, schema: target.schema }
+  }
+
+  private async mustFind (key: string): Promise<Tenant> {
+    const tenant = await this.parts.find(key)
+    if (tenant === null) throw new TenantNotFoundError(key)
+    return tenant
+  }
+}
+
+interface Sides { source: TenantTarget, target: TenantTarget, name: string }
