@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache'
+import { Lru } from '../lru.js'
 import type { Tenant } from '../tenant.js'
 import type { TenantProvider } from './provider.js'
 import type { TenantChange } from './invalidation.js'
@@ -30,7 +30,7 @@ export class CachedTenantProvider implements TenantProvider {
   readonly byDomain?: (domain: string) => Promise<Tenant | null>
   private readonly inner: TenantProvider
   private readonly options: TenantCacheOptions
-  private readonly lru: LRUCache<string, Entry>
+  private readonly lru: Lru<string, Entry>
   private readonly inflight = new Map<string, Promise<Tenant | null>>()
   /** Cache ids by the key of the tenant they hold, so a change to one tenant finds all its entries (by identifier, domain, key, resource key). */
   private readonly byTenant = new Map<string, Set<string>>()
@@ -42,14 +42,9 @@ export class CachedTenantProvider implements TenantProvider {
     this.inner = inner
     this.name = inner.name
     this.options = options
-    this.lru = new LRUCache<string, Entry>({
+    this.lru = new Lru<string, Entry>({
       max: options.max,
       ttl: options.ttlMs,
-      ttlAutopurge: false,
-      // Read the clock on each lookup: lru-cache otherwise caches it for 1 ms
-      // behind a timer, one more timer to set and fire per millisecond of a busy
-      // server's requests, which costs more than the clock.
-      ttlResolution: 0,
       dispose: (entry, id) => { if (entry !== MISS) this.unindex(entry.key, id) }
     })
     if (inner.byDomain !== undefined) this.byDomain = async (domain) => await this.get('byDomain', domain)

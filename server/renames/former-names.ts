@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache'
+import { Lru } from '../lru.js'
 import type { SqlExecutor } from '../providers/provider.js'
 
 /** A name a tenant had: an identifier (subdomain, path) or a whole domain. */
@@ -35,7 +35,7 @@ export class FormerNames {
   private readonly execute: SqlExecutor
   private readonly now: () => number
   readonly keepMs: number
-  private readonly cache = new LRUCache<string, Entry>({ max: 10_000, ttl: 500 })
+  private readonly cache = new Lru<string, Entry>({ max: 10_000, ttl: 500 })
 
   constructor (options: FormerNamesOptions) {
     this.execute = options.execute

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache'
+import { Lru } from '../lru.js'
 import type { Tenant } from '../tenant.js'
 
 /** Upper bounds (ms) of the latency buckets; percentiles are read from them. */
@@ -36,10 +36,10 @@ interface Counter {
  * fleet of 100,000 tenants cannot grow it without bound.
  */
 export class RequestStats {
-  private readonly counters: LRUCache<string, Counter>
+  private readonly counters: Lru<string, Counter>
 
   constructor (max = 10_000) {
-    this.counters = new LRUCache({ max })
+    this.counters = new Lru({ max })
   }
 
   record (tenant: Tenant, elapsedMs: number, statusCode: number): void {
