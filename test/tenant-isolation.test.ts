@@ -42,7 +42,7 @@ for (const strategy of STRATEGIES) {
       const batch = order.slice(start, start + 250)
       const responses = await Promise.all(batch.map(async (tenant) => ({ tenant, res: await app.inject({ url: '/rows', headers: { 'x-tenant': tenant.identifier } }) })))
       for (const { tenant, res } of responses) {
-        assert.equal(res.statusCode, 200)
+        assert.equal(res.statusCode, 200, res.body)
         const body = res.json()
         const own = [`${tenant.identifier}-a`, `${tenant.identifier}-b`]
         assert.deepEqual(body, { tenant: tenant.identifier, current: tenant.identifier, before: own, after: own })
