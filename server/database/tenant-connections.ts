@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net'
+import type pg from 'pg'
 import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postgresql'
 import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/core'
 import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
@@ -79,6 +81,29 @@ interface PoolEntry {
   draining: boolean
   /** The pool's knex client, once made (its pool says whether a request still waits for a connection). */
   client: TenantKnexClient | null
+  /** The MikroORM instance serving it (another pool's after this one closed, and its again later). */
+  readonly shell: Shell
+  /** URL of the server's maintenance database (its PostgreSQL version is known per server). */
+  readonly server: string
+  /** The node-postgres Client class of its connections. */
+  readonly Client: typeof pg.Client
+  /** The error a caller gets for a failure of one of its connections. */
+  readonly fault: (error: Error) => Error
+  /** node-postgres's `stream` option for its connections. */
+  readonly stream: () => Socket
+}
+
+/**
+ * A MikroORM instance with its entities discovered, serving one pool at a
+ * time: when its pool closes it waits for the next one, so a new pool costs
+ * no discovery (MikroORM's `initSync` spends milliseconds there). Its knex
+ * client is made anew for each pool, from `driverOptions` (MikroORM's public
+ * option, read again on `connect()`); what the client needs to know of its
+ * pool it reads through `slot`.
+ */
+interface Shell {
+  readonly orm: MikroORM
+  readonly slot: { entry: PoolEntry }
 }
 
 /**
@@ -114,8 +139,11 @@ export class TenantConnections {
   private opened = 0
   /** Key of the most recently leased pool (the last in `live`, while it is there). */
   private newest: string | null = null
-  /** Called with the events of each new pool, or of each lease of a shared pool (resource syncing registers its subscriber here). */
+  /** Called with the events of each lease (resource syncing registers its subscriber here). */
   private readonly openHooks: Array<(events: EventManager, target: TenantTarget) => void> = []
+  /** MikroORM instances whose pools closed, ready for the next pool of a tenant database. */
+  private readonly shells: Shell[] = []
+  private readonly dialects = new WeakMap<Shell, unknown>()
 
   constructor (options: TenantConnectionsOptions) {
     this.options = options
@@ -183,17 +211,17 @@ export class TenantConnections {
     const entry = this.live.get(id)
     if (entry !== undefined) {
       this.live.delete(id)
-      await entry.orm.close(true)
+      await this.shut(entry)
     }
     for (const draining of this.draining) {
       if (draining.key === id) {
         this.draining.delete(draining)
-        await draining.orm.close(true)
+        await this.shut(draining)
       }
     }
   }
 
-  /** Runs `hook` with the events of every pool opened from now on (of every lease, for a pool shared by schema tenants). */
+  /** Runs `hook` with the events of every lease's EntityManager from now on (each lease has events of its own then). */
   onOpen (hook: (events: EventManager, target: TenantTarget) => void): void {
     this.openHooks.push(hook)
   }
@@ -217,13 +245,15 @@ export class TenantConnections {
     const all = [...this.live.values(), ...this.draining]
     this.live.clear()
     this.draining.clear()
-    await Promise.allSettled([...all.map(async (e) => await e.orm.close(true)), ...this.closing])
+    await Promise.allSettled([...all.map(async (e) => { await this.shut(e) }), ...this.closing])
+    this.shells.length = 0
   }
 
   private fork (entry: PoolEntry, target: TenantTarget): EntityManager {
-    // A pool of schema tenants: the lease's own schema (schema-qualified ORM SQL) and, with hooks, its own events.
+    // A pool of schema tenants: the lease's own schema (schema-qualified ORM SQL). With hooks, events of its own
+    // (a MikroORM instance serves many tenants in turn, so nothing of one is registered on it).
     const schema = entry.shared ? target.schema as string : undefined
-    const hooks = entry.shared && this.openHooks.length > 0
+    const hooks = this.openHooks.length > 0
     const em = entry.orm.em.fork({ clear: true, useContext: false, ...(schema === undefined ? {} : { schema }), ...(hooks ? { cloneEventManager: true } : {}) }) as unknown as TenantEntityManager
     em.tenantKey = target.key
     em.running = this.options.running ?? null
@@ -262,8 +292,19 @@ export class TenantConnections {
   }
 
   private closeEntry (entry: PoolEntry): void {
-    const done = entry.orm.close(true).catch(() => {}).finally(() => this.closing.delete(done))
+    const done = this.shut(entry).catch(() => {}).finally(() => this.closing.delete(done))
     this.closing.add(done)
+  }
+
+  /**
+   * Closes a pool's knex client (and so its connections) and keeps its
+   * MikroORM instance for the next pool of a tenant database. The driver is
+   * closed, not the instance: MikroORM 6.4's `close()` checks the connection
+   * with a query first, which would open one to close it.
+   */
+  private async shut (entry: PoolEntry): Promise<void> {
+    await entry.orm.em.getDriver().close(true)
+    if (!entry.shared && !this.closed && this.shells.length < this.cap) this.shells.push(entry.shell)
   }
 
   /** The waits so far of the running request (null outside one). */
@@ -281,40 +322,40 @@ export class TenantConnections {
   private open (target: TenantTarget): PoolEntry {
     this.opened++
     const shared = target.pool !== undefined && target.schema !== null
-    const version = this.versions.get(target.server)
-    const { budget, options } = this
+    const { options } = this
     const host = target.host
     const fault = (error: Error): Error => options.fault?.(host, error) ?? error
-    const entry: PoolEntry = { key: poolKey(target), host, orm: undefined as unknown as MikroORM, shared, leases: 0, connections: 0, draining: false, client: null }
-    // Its connections' Client: each statement with its tenant's setup (pools tenants share), or refused in another tenant's context (a tenant's own database).
-    const Client = statementClient({
-      setup: options.setup ?? noSetup,
-      reset: options.setup !== undefined && (options.reset ?? true),
-      fault,
-      ...(options.setup === undefined && options.running !== undefined ? { refuse: refuseOthers(options.running, target.key) } : {})
-    })
-    const dialect = tenantDialect({
+    // A pool of a tenant's own database reuses a MikroORM instance whose pool closed, when there is one.
+    const spare = shared || target.id === options.pinned?.[0] ? undefined : this.shells.pop()
+    const slot: { entry: PoolEntry } = spare?.slot ?? { entry: undefined as unknown as PoolEntry }
+    const shell: Shell = spare ?? { orm: undefined as unknown as MikroORM, slot }
+    const entry: PoolEntry = {
+      key: poolKey(target),
       host,
-      Client,
-      acquireTimeoutMs: options.acquireTimeoutMs,
-      waitOf: () => this.waitOf(),
+      orm: spare?.orm as MikroORM,
+      shared,
+      leases: 0,
+      connections: 0,
+      draining: false,
+      client: null,
+      shell,
+      server: target.server,
+      // Its connections' Client: each statement with its tenant's setup (pools tenants share), or refused in another tenant's context (a tenant's own database).
+      Client: statementClient({
+        setup: options.setup ?? noSetup,
+        reset: options.setup !== undefined && (options.reset ?? true),
+        fault,
+        ...(options.setup === undefined && options.running !== undefined ? { refuse: refuseOthers(options.running, target.key) } : {})
+      }),
       fault,
-      attach: (client) => { entry.client = client }
-    })
-    // Each connection holds a permit of the host's budget from before it connects until its socket closes.
-    const stream = budgetedStream({
-      take: async (socket) => {
-        await budget.acquire(host, {
-          cold: entry.connections === 0,
-          needed: () => !socket.destroyed && (entry.client?.pool?.numPendingAcquires() ?? 1) > 0
-        })
-        entry.connections++
-      },
-      give: () => {
-        entry.connections--
-        budget.release(host)
-      }
-    })
+      stream: this.permits(() => slot.entry)
+    }
+    slot.entry = entry
+    if (spare !== undefined) {
+      spare.orm.config.set('driverOptions', this.driverOptions(shell, target))
+      void spare.orm.em.getConnection().connect()
+      return entry
+    }
     const ormOptions = {
       driver: PostgreSqlDriver,
       entityManager: TenantEntityManager,
@@ -326,36 +367,96 @@ export class TenantConnections {
       pool: {
         min: 0,
         // A shared pool serves every schema tenant of its host: the host's budget is its limit.
-        max: shared ? budget.max(host) : options.poolSize,
+        max: shared ? this.budget.max(host) : options.poolSize,
         idleTimeoutMillis: options.idleTimeoutMs,
         // Waiting for a connection is bounded per request (tenant-dialect.ts); this is the bound of a wait outside one.
         acquireTimeoutMillis: options.acquireTimeoutMs,
         // Opening a connection includes waiting for the budget, inside the bound above.
         createTimeoutMillis: options.acquireTimeoutMs + 30_000,
         afterCreate: (connection: unknown, done: (error: Error | null, connection: unknown) => void) => {
-          const known = entry.client?.version
-          if (known !== undefined && !this.versions.has(target.server)) this.versions.set(target.server, known)
-          options.reached?.(host)
+          const served = slot.entry
+          const known = served.client?.version
+          if (known !== undefined && !this.versions.has(served.server)) this.versions.set(served.server, known)
+          options.reached?.(served.host)
           done(null, connection)
         }
       },
-      driverOptions: {
-        client: dialect,
-        connection: { stream },
-        acquireConnectionTimeout: options.acquireTimeoutMs,
-        // Knowing the server's version spares knex a `select version()` on every new pool.
-        ...(version === undefined ? {} : { version })
-      },
+      driverOptions: this.driverOptions(shell, target),
       debug: options.debug ?? false,
       allowGlobalContext: false,
       // A missing database is an error, never silently created (a deleted tenant stays deleted).
       ensureDatabase: false
     }
     const orm = MikroORM.initSync(ormOptions as any)
+    ;(shell as { orm: MikroORM }).orm = orm
     ;(entry as { orm: MikroORM }).orm = orm
     this.metadata ??= orm.getMetadata()
-    if (!shared) for (const hook of this.openHooks) hook(orm.em.getEventManager(), target)
     return entry
+  }
+
+  /**
+   * MikroORM's `driverOptions` for a shell serving `target`: knex's client
+   * class (tenant-dialect.ts, reading its pool through the shell's slot), the
+   * connection's database and credentials (over whatever the shell was first
+   * made for) and its budgeted socket.
+   */
+  private driverOptions (shell: Shell, target: TenantTarget): Record<string, unknown> {
+    const slot = shell.slot
+    const url = new URL(target.url)
+    const version = this.versions.get(target.server)
+    return {
+      client: this.dialectOf(shell),
+      connection: {
+        host: decodeURIComponent(url.hostname),
+        port: Number(url.port === '' ? 5432 : url.port),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: decodeURIComponent(url.pathname.slice(1)),
+        stream: () => slot.entry.stream()
+      },
+      acquireConnectionTimeout: this.options.acquireTimeoutMs,
+      // Knowing the server's version spares knex a `select version()` on every new pool.
+      ...(version === undefined ? {} : { version })
+    }
+  }
+
+  /** The knex client class of a shell: what it needs of its pool, read from the pool it serves now. */
+  private dialectOf (shell: Shell): unknown {
+    const known = this.dialects.get(shell)
+    if (known !== undefined) return known
+    const slot = shell.slot
+    const dialect = tenantDialect({
+      get host () { return slot.entry.host },
+      get Client () { return slot.entry.Client },
+      acquireTimeoutMs: this.options.acquireTimeoutMs,
+      waitOf: () => this.waitOf(),
+      fault: (error) => slot.entry.fault(error),
+      attach: (client) => { slot.entry.client = client }
+    })
+    this.dialects.set(shell, dialect)
+    return dialect
+  }
+
+  /** Each connection of the pool holds a permit of its host's budget from before it connects until its socket closes. */
+  private permits (entryOf: () => PoolEntry): () => Socket {
+    const { budget } = this
+    return () => {
+      // The pool this socket is for, fixed when it is made (the shell may serve another later).
+      const entry = entryOf()
+      return budgetedStream({
+        take: async (socket) => {
+          await budget.acquire(entry.host, {
+            cold: entry.connections === 0,
+            needed: () => !socket.destroyed && (entry.client?.pool?.numPendingAcquires() ?? 1) > 0
+          })
+          entry.connections++
+        },
+        give: () => {
+          entry.connections--
+          budget.release(entry.host)
+        }
+      })()
+    }
   }
 }
 

@@ -51,7 +51,6 @@ export interface TenantKnexClient {
 type Dialect = new (config: unknown) => { acquireConnection (): Promise<unknown>, _driver (): unknown }
 
 export function tenantDialect (hooks: DialectHooks): typeof PostgreSqlKnexDialect {
-  const driver = { ...pg, Client: hooks.Client }
   const convert = (error: Error): Error =>
     error?.name === 'KnexTimeoutError' ? busyError(hooks.host, hooks.acquireTimeoutMs) : hooks.fault(error)
 
@@ -63,7 +62,8 @@ export function tenantDialect (hooks: DialectHooks): typeof PostgreSqlKnexDialec
     }
 
     override _driver (): unknown {
-      return driver
+      // Once per knex client: node-postgres with the pool's Client class.
+      return { ...pg, Client: hooks.Client }
     }
 
     override acquireConnection (): Promise<unknown> {
