@@ -33,6 +33,12 @@ export interface StatementClientOptions {
 const BEGIN = /^\s*(?:begin|start\s+transaction)\b/i
 /** Other transaction control (knex's COMMIT, ROLLBACK, savepoints): nothing it runs reads a table, so no setup. */
 const CONTROL = /^\s*(?:commit|end|rollback|abort|savepoint|release|prepare\s+transaction|set\s+transaction)\b/i
+/**
+ * Always the first step of its pipeline (a transaction another tenant left
+ * open is rolled back before it, on a Sync of its own): PostgreSQL then runs
+ * it and commits it at once, before the statements after it, so a failing
+ * statement of the next tenant cannot roll the reset back.
+ */
 const RESET: Step = { text: 'DISCARD ALL', values: [] }
 
 type Callback = (error: Error | null, result?: unknown) => void
