@@ -371,6 +371,17 @@ export const UnguardedRouteError = createError(
 )
 
 /**
+ * An EntityManager leased for one tenant, used while another tenant's context
+ * runs (kept in a closure or a module from an earlier request): refused
+ * before it reads its identity map, which holds the first tenant's entities.
+ */
+export const TenantMismatchError = createError(
+  'FST_TENANCY_WRONG_TENANT',
+  'An EntityManager of tenant %s was used in the context of tenant %s: use the running tenant\'s (request.tenantEm, or app.tenancy.em()), never one kept from another request.',
+  500
+)
+
+/**
  * A move holds the tenant's requests (for under a second online), and this
  * request waited `database.acquireTimeoutMs` without the move ending. Carries
  * `Retry-After`.
@@ -423,6 +434,16 @@ export const InvalidBundleError = createError(
   400
 )
 
+/**
+ * A transaction-mode pooler in front of a database that tenants share keeps
+ * one client's session state on the server connection it hands to the next.
+ */
+export const PoolerResetError = createError(
+  'FST_TENANCY_POOLER_RESET',
+  'The pooler in front of %s hands server connections on with their session state (a setting made in one transaction was still there in the next): set server_reset_query = DISCARD ALL and server_reset_query_always = 1 in PgBouncer, or declare database.pooler: \'session\' if it pools whole sessions.',
+  500
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -441,5 +462,6 @@ export const errorCodes = [
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
-  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
+  TenantMismatchError, PoolerResetError
 ].map((E) => new E().code)

@@ -16,18 +16,16 @@ import { CentralListener } from './database/central-listener.js'
 import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
-import { TenantConnections } from './database/tenant-connections.js'
-import { speedUpScram } from './database/scram-keys.js'
+import type { TenantConnections } from './database/tenant-connections.js'
+import { tenantPools } from './database/tenant-pools.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
 import { tenantMigrationStatus } from './database/tenant-database.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
-import { tenantKeyDriver } from './database/shared/tenant-key-driver.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
 import { sharedMigrationStatus } from './database/shared/shared-schema.js'
-import type { TenantTarget } from './database/tenant-target.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -121,31 +119,20 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const strategy = shared !== null ? sharedStrategy(shared) : options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
   const targets = new TenantTargets({ hosts: db.hosts, defaultHost: db.defaultHost, prefix: db.prefix, suffix: db.suffix }, strategy)
   const targetOf = targets.of.bind(targets)
-  // Strategy `shared`: statements name the tenant of the running context (database/shared/tenant-key-driver.ts),
-  // signed with the shared database's secret, read at start.
+  // Strategy `shared`: every statement proves the tenant of the running context (database/shared/tenant-proof.ts).
   const keyOf = (): string | null => context.current()?.key ?? null
-  let sharedSecret = ''
   // Warm connections for the per-tenant lifecycle locks (closed with the runtime).
   const lockPools = new LockPools()
-  // A cold tenant's new connection logs in without deriving the SCRAM key again (database/scram-keys.ts).
-  speedUpScram()
-  const connections = new TenantConnections({
+  const pools = tenantPools({
+    options,
     entities: shared === null ? options.tenantEntities : sharedTenantEntities(options.tenantEntities, keyOf),
-    cap: db.poolCap,
-    poolSize: shared === null ? db.poolSize : shared.poolSize,
-    maxConnections: db.maxConnections,
-    acquireTimeoutMs: db.acquireTimeoutMs,
-    idleTimeoutMs: db.idleTimeoutMs,
-    debug: db.debug,
-    ...(shared === null
-      ? {}
-      : {
-          driver: tenantKeyDriver({ keyOf, schema: shared.schema, secret: () => sharedSecret }),
-          // No search_path startup option (PgBouncer refuses it): each statement sets its own.
-          ormOptions: (target: TenantTarget) => ({ clientUrl: target.url, schema: shared.schema }),
-          pinned: [SHARED_POOL_ID]
-        })
+    current: () => context.current(),
+    scope: () => context.scope(),
+    targetOf,
+    centralPool: (orm.config.get('pool') as { max?: number } | undefined)?.max ?? 10,
+    log
   })
+  const connections = pools.connections
 
   // 2. Finding tenants: provider, its cache, and the resolvers in front.
   const provider = makeProvider(options.provider, options.providerDrivers, orm)
@@ -210,12 +197,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     ? null
     : new SyncManager({
       orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
-      // Strategy `shared`: copies and outboxes are the tenant's rows of the shared tables, reached as that tenant.
-      ...(shared === null ? {} : { asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant) })
+      // Copies and outboxes are reached as their tenant: its proof (shared), its search_path (schema), its own connections (database).
+      asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant)
     }, {
       ...options.sync,
       // A fan-out never takes more than half of a host's connection budget: requests keep the rest.
-      concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor(db.maxConnections / 2)))
+      concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor((db.maxConnections ?? 32) / 2)))
     })
   // A deleted tenant leaves no row in any synced resource's mapping.
   if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
@@ -345,7 +332,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // missing: run central:migrate), before any other part reads its tables.
       await orm.em.getConnection().execute('select 1 from tenants limit 0')
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
-      if (shared !== null) sharedSecret = await assertRlsReady(shared)
+      const sharedSecret = shared === null ? null : await assertRlsReady(shared)
+      // Budgets worked out from the servers, poolers checked, and the proofs' secret and clock.
+      await pools.start(sharedSecret)
       await formerNames.configure()
       // Listening before the first reads, so no change falls between them.
       await listener?.start()

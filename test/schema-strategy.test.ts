@@ -90,7 +90,7 @@ test('a schema tenant\'s search_path never outlives its statement\'s transaction
   const [a] = await schemaTenants(app, 1, 'sp') as [Tenant]
   const schema = app.tenancy.tenants.databaseName(a)
   const inside = await app.tenancy.run(a, async (scope) => await scope.em.getConnection().execute('show search_path', [], 'all'))
-  assert.deepEqual(inside, [{ search_path: `"${schema}"` }], 'the tenant\'s statement runs with its schema as the search_path')
+  assert.deepEqual(inside, [{ search_path: `"${schema}", pg_temp` }], 'the tenant\'s statement runs with its schema as the search_path, temporary tables last')
   assert.equal((await app.inject({ url: '/raw-in-transaction', headers: { 'x-tenant': a.identifier } })).statusCode, 200)
   // The host's one connection ran the tenant's transactions; the session itself never took the schema.
   const lease = tenancyRuntime(app.tenancy).connections.lease(app.tenancy.tenants.target(a))

@@ -5,7 +5,7 @@ import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
 import { configFor, run, type Run } from './helpers/cli.js'
 import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
-import { signedTenant } from '../server/database/shared/tenant-key-driver.js'
+import { signProof } from '../server/database/shared/tenant-proof.js'
 import { readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
@@ -76,7 +76,7 @@ test('shared tables: outside a tenant context the tenant EntityManager refuses t
   await app.tenancy.run(acme, async (s) => { leaked = s.em.fork() })
   await tenancyRuntime(app.tenancy).context.exit(async () => {
     await assert.rejects(leaked.find(ProjectEntity, {}), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
-    leaked.create(ProjectEntity, { title: 'nowhere' })
+    assert.throws(() => leaked.create(ProjectEntity, { title: 'nowhere' }), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
     await assert.rejects(leaked.flush(), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
     await assert.rejects(leaked.execute('select 1'), { code: 'FST_TENANCY_NO_TENANT_CONTEXT' })
   })
@@ -102,18 +102,27 @@ test('the app role with no tenant set sees 0 rows and cannot insert; it cannot n
   }
   // Inside a tenant, hand-written SQL that asks for another tenant's rows still gets none.
   const secret = await readSecret(central.url)
-  const inAcme = `select set_config('fastify_tenancy.tenant', '${signedTenant(secret, acme.key)}', false)`
+  const proof = signProof(secret, acme.key, Date.now() / 1000 + 600)
   const client = new (await import('pg')).default.Client({ connectionString: appUrl })
   await client.connect()
+  // Each statement in a transaction of its own that proves acme first, as the app's statements are.
+  const inAcme = async (text: string): Promise<Array<Record<string, unknown>>> => {
+    await client.query('begin')
+    try {
+      await client.query('select fastify_tenancy_rls.enter($1)', [proof])
+      return (await client.query(text)).rows
+    } finally {
+      await client.query('rollback')
+    }
+  }
   try {
-    await client.query(inAcme)
-    assert.deepEqual((await client.query(`select title from tenant_shared.projects where tenant_key = '${globex.key}' or true`)).rows, [{ title: 'a1' }])
-    await assert.rejects(client.query(`update tenant_shared.projects set tenant_key = '${globex.key}'`), /row-level security/)
-    await assert.rejects(client.query('alter table tenant_shared.projects disable row level security'), /must be owner/)
-    await assert.rejects(client.query('alter table tenant_shared.projects no force row level security'), /must be owner/)
-    await assert.rejects(client.query('drop policy fastify_tenancy_tenant on tenant_shared.projects'), /must be owner/)
-    await assert.rejects(client.query('set row_security = off; select * from tenant_shared.projects'), /row-level security/)
-    await assert.rejects(client.query('select value from fastify_tenancy_rls.secret'), /permission denied/)
+    assert.deepEqual(await inAcme(`select title from tenant_shared.projects where tenant_key = '${globex.key}' or true`), [{ title: 'a1' }])
+    await assert.rejects(inAcme(`update tenant_shared.projects set tenant_key = '${globex.key}'`), /row-level security/)
+    await assert.rejects(inAcme('alter table tenant_shared.projects disable row level security'), /must be owner/)
+    await assert.rejects(inAcme('alter table tenant_shared.projects no force row level security'), /must be owner/)
+    await assert.rejects(inAcme('drop policy fastify_tenancy_tenant on tenant_shared.projects'), /must be owner/)
+    await assert.rejects(inAcme('set row_security = off; select * from tenant_shared.projects'), /row-level security/)
+    await assert.rejects(inAcme('select value from fastify_tenancy_rls.secret'), /permission denied/)
   } finally {
     await client.end()
   }
@@ -234,12 +243,14 @@ test('the policy compares the column to the tenant without casting it, so a tena
   const client = new (await import('pg')).default.Client({ connectionString: appUrl })
   await client.connect()
   try {
-    await client.query(`select set_config('fastify_tenancy.tenant', '${signedTenant(secret, acme.key)}', false)`)
+    await client.query('begin')
+    await client.query('select fastify_tenancy_rls.enter($1)', [signProof(secret, acme.key, Date.now() / 1000 + 600)])
     const plan = (await client.query('explain select title from tenant_shared.projects')).rows.map((r) => r['QUERY PLAN'] as string).join('\n')
     // The tenant key index, or the primary key, which is per tenant and so leads with tenant_key.
     assert.match(plan, /projects_tenant_key_idx|projects_pkey/)
     assert.match(plan, /Index Cond: \(tenant_key = \(InitPlan 1\)|Index Cond: \(tenant_key = \$0\)/)
     assert.deepEqual((await client.query('select title from tenant_shared.projects order by title')).rows, [{ title: 'a1' }, { title: 'a2' }])
+    await client.query('commit')
   } finally {
     await client.end()
   }

@@ -1,9 +1,14 @@
+import type { Socket } from 'node:net'
+import type pg from 'pg'
 import { MikroORM, PostgreSqlDriver, type EntityManager } from '@mikro-orm/postgresql'
 import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/core'
-import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
-import { ConnectionBudget, busyError, type HostConnectionStats } from './connection-budget.js'
-import { TenantEntityManager } from './tenant-entity-manager.js'
-import { TenancyClosedError } from '../errors.js'
+import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
+import { ConnectionBudget, type HostConnectionStats } from './connection-budget.js'
+import { TenantEntityManager, type RunningTenant } from './tenant-entity-manager.js'
+import { budgetedStream } from './budget-socket.js'
+import { statementClient, type StatementSetup } from './statement-client.js'
+import { tenantDialect, type RequestWait, type TenantKnexClient } from './tenant-dialect.js'
+import { TenancyClosedError, TenantMismatchError } from '../errors.js'
 
 /** One borrowed use of a tenant database; give it back with `release()` when the work ends. */
 export interface TenantLease {
@@ -13,25 +18,41 @@ export interface TenantLease {
 }
 
 export interface TenantConnectionsOptions {
-  /** Entities of the tenant databases (the metadata every pool shares). */
+  /** Entities of the tenant databases. */
   entities: EntitySchema<any, any>[]
   /** Most pools kept open at once. */
   cap: number
   /** Most connections of one tenant's pool (strategy `database`). */
   poolSize: number
-  /** Most connections open to one database host, every pool counted (draining ones too). */
+  /** Most connections open to one database host, every pool counted (draining ones too), until `setMaxConnections` says otherwise for a host. */
   maxConnections: number
-  /** How long a request waits for a connection before FST_TENANCY_BUSY. */
+  /** How long a request waits for connections, all its waits together, before FST_TENANCY_BUSY. */
   acquireTimeoutMs: number
   /** How long an idle connection stays open. */
   idleTimeoutMs: number
   debug?: boolean
-  /** The driver class (strategy `shared` names each statement's tenant through its own). */
-  driver?: typeof PostgreSqlDriver
   /** MikroORM options that point an instance at a target (default: targetOrmOptions). */
   ormOptions?: (target: TenantTarget) => Record<string, unknown>
   /** Pool ids never closed for one tenant (the pool every tenant shares). */
   pinned?: string[]
+  /**
+   * Pools that tenants share (strategies `schema` and `shared`): the setup of
+   * each statement for the running tenant (statement-client.ts). Without it,
+   * each pool serves one tenant's database and its statements go as they are.
+   */
+  setup?: () => StatementSetup | null
+  /** Reset a shared pool's connection before another tenant uses it (off behind a transaction-mode pooler, which resets them itself). */
+  reset?: boolean
+  /** The key of the running tenant context, so an EntityManager refuses to serve another tenant. */
+  running?: RunningTenant
+  /** EntityManagers work only inside their tenant's context (strategy `shared`). */
+  needsContext?: boolean
+  /** The running request (or job, or `run()`), whose waits for connections add up to one bound; null outside one. */
+  waitOf?: () => object | null
+  /** The error a caller gets for a failure of a connection to `host` (connection faults become FST_TENANCY_DATABASE_UNAVAILABLE). */
+  fault?: (host: string, error: Error) => Error
+  /** Called when a new connection to `host` opened (a burst of faults there ended). */
+  reached?: (host: string) => void
 }
 
 /** Pools, and the connections of each host, for `app.tenancy.stats()`. */
@@ -56,30 +77,52 @@ interface PoolEntry {
   /** True for a pool every schema tenant of a host shares (the schema is chosen per lease). */
   readonly shared: boolean
   leases: number
-  /** Physical connections open, or being opened. */
+  /** Physical connections open (each holds a permit of the host's budget). */
   connections: number
   /** Evicted while in use: closes when its last lease ends. */
   draining: boolean
+  /** The pool's knex client, once made (its pool says whether a request still waits for a connection). */
+  client: TenantKnexClient | null
+  /** The MikroORM instance serving it (another pool's after this one closed, and its again later). */
+  readonly shell: Shell
+  /** URL of the server's maintenance database (its PostgreSQL version is known per server). */
+  readonly server: string
+  /** The node-postgres Client class of its connections. */
+  readonly Client: typeof pg.Client
+  /** The error a caller gets for a failure of one of its connections. */
+  readonly fault: (error: Error) => Error
+  /** node-postgres's `stream` option for its connections. */
+  readonly stream: () => Socket
 }
 
-/** The part of knex's client the budget hooks into. */
-interface KnexClient {
-  version?: string
-  pool?: { acquire: () => { promise: Promise<unknown> } }
-  acquireRawConnection: () => Promise<unknown>
-  destroyRawConnection: (connection: unknown) => Promise<void>
-  acquireConnection: () => Promise<unknown>
+/**
+ * A MikroORM instance with its entities discovered, serving one pool at a
+ * time: when its pool closes it waits for the next one, so a new pool costs
+ * no discovery (MikroORM's `initSync` spends milliseconds there). Its knex
+ * client is made anew for each pool, from `driverOptions` (MikroORM's public
+ * option, read again on `connect()`); what the client needs to know of its
+ * pool it reads through `slot`.
+ */
+interface Shell {
+  readonly orm: MikroORM
+  readonly slot: { entry: PoolEntry }
 }
 
 /**
  * Holds the pools of tenant databases: one MikroORM instance per tenant
- * database (strategy `database`) or per host (strategy `schema`), all sharing
- * one discovered metadata, in an LRU capped at `cap` open pools. Pools open
- * no connection until used. Every connection a pool opens counts against its
- * host's budget (`maxConnections`): on a full host the least recently used
- * idle pool is closed to make room, and a request that still finds none in
- * `acquireTimeoutMs` fails with FST_TENANCY_BUSY. A pool evicted while in use
- * closes once its last request ends; its connections count until then.
+ * database (strategy `database`) or per host (strategies `schema` and
+ * `shared`), in an LRU capped at `cap` open pools. Pools open no connection
+ * until used. Every connection a pool opens holds a permit of its host's
+ * budget (`maxConnections`) from before it connects until its socket closes:
+ * on a full host a pool with no connection of its own closes the least
+ * recently used idle pool to make room, a pool whose connections are busy
+ * waits for one of them, and a request that waited `acquireTimeoutMs` in all
+ * fails with FST_TENANCY_BUSY. A pool evicted while in use closes once its
+ * last request ends; its connections count until then.
+ *
+ * Everything here goes through public seams: MikroORM's `driverOptions`
+ * (knex's `client` class and its `connection` and `pool` settings), knex's
+ * dialect class, node-postgres's `Client` class and `stream` option.
  */
 export class TenantConnections {
   private readonly options: TenantConnectionsOptions
@@ -90,17 +133,35 @@ export class TenantConnections {
   private readonly budget: ConnectionBudget
   /** PostgreSQL version of each server, so a new pool skips knex's `select version()`. */
   private readonly versions = new Map<string, string>()
+  /** The waits of each running request, by request. */
+  private readonly waits = new WeakMap<object, RequestWait>()
+  private cap: number
   private metadata: MetadataStorage | undefined
   private closed = false
   private opened = 0
   /** Key of the most recently leased pool (the last in `live`, while it is there). */
   private newest: string | null = null
-  /** Called with the events of each new pool, or of each lease of a shared pool (resource syncing registers its subscriber here). */
+  /** Called with the events of each lease (resource syncing registers its subscriber here). */
   private readonly openHooks: Array<(events: EventManager, target: TenantTarget) => void> = []
+  /** MikroORM instances whose pools closed, ready for the next pool of a tenant database. */
+  private readonly shells: Shell[] = []
+  private readonly dialects = new WeakMap<Shell, unknown>()
 
   constructor (options: TenantConnectionsOptions) {
     this.options = options
+    this.cap = options.cap
     this.budget = new ConnectionBudget({ max: options.maxConnections, acquireTimeoutMs: options.acquireTimeoutMs, reclaim: (host) => this.reclaim(host) })
+  }
+
+  /** The budget of database host `host` (worked out from its server when `database.maxConnections` is not given). */
+  setMaxConnections (host: string, max: number): void {
+    this.budget.setMax(host, max)
+  }
+
+  /** Most pools kept open at once (worked out with the budgets when `database.poolCap` is not given). */
+  setCap (cap: number): void {
+    this.cap = cap
+    this.makeRoom()
   }
 
   /** Borrows the pool of a tenant target (opening it when needed) and forks an EntityManager on it. */
@@ -138,8 +199,8 @@ export class TenantConnections {
         if (held.draining) {
           this.draining.delete(held)
           this.closeEntry(held)
-        } else if (this.budget.waiting(held.host) > 0) {
-          // Someone waits for a connection to this host: idle pools give theirs back.
+        } else if (this.budget.coldWaiting(held.host)) {
+          // A request waits for a first connection to a database of this host: idle pools give theirs back.
           this.reclaim(held.host)
         }
       }
@@ -152,12 +213,12 @@ export class TenantConnections {
     const entry = this.live.get(id)
     if (entry !== undefined) {
       this.live.delete(id)
-      await entry.orm.close(true)
+      await this.shut(entry)
     }
     for (const draining of this.draining) {
       if (draining.key === id) {
         this.draining.delete(draining)
-        await draining.orm.close(true)
+        await this.shut(draining)
       }
     }
   }
@@ -182,7 +243,7 @@ export class TenantConnections {
     }
   }
 
-  /** Runs `hook` with the events of every pool opened from now on (of every lease, for a pool shared by schema tenants). */
+  /** Runs `hook` with the events of every lease's EntityManager from now on (each lease has events of its own then). */
   onOpen (hook: (events: EventManager, target: TenantTarget) => void): void {
     this.openHooks.push(hook)
   }
@@ -206,22 +267,19 @@ export class TenantConnections {
     const all = [...this.live.values(), ...this.draining]
     this.live.clear()
     this.draining.clear()
-    await Promise.allSettled([...all.map(async (e) => await e.orm.close(true)), ...this.closing])
+    await Promise.allSettled([...all.map(async (e) => { await this.shut(e) }), ...this.closing])
+    this.shells.length = 0
   }
 
   private fork (entry: PoolEntry, target: TenantTarget): EntityManager {
-    if (!entry.shared) {
-      const em = entry.orm.em.fork({ clear: true, useContext: false }) as unknown as TenantEntityManager
-      em.tenantKey = target.key
-      return em
-    }
-    // A shared pool: the lease's own schema (schema-qualified ORM SQL), its
-    // search_path in front of each raw statement, and its own events.
-    const schema = target.schema as string
+    // A pool of schema tenants: the lease's own schema (schema-qualified ORM SQL). With hooks, events of its own
+    // (a MikroORM instance serves many tenants in turn, so nothing of one is registered on it).
+    const schema = entry.shared ? target.schema as string : undefined
     const hooks = this.openHooks.length > 0
-    const em = entry.orm.em.fork({ clear: true, useContext: false, schema, cloneEventManager: hooks }) as unknown as TenantEntityManager
+    const em = entry.orm.em.fork({ clear: true, useContext: false, ...(schema === undefined ? {} : { schema }), ...(hooks ? { cloneEventManager: true } : {}) }) as unknown as TenantEntityManager
     em.tenantKey = target.key
-    em.useStatementSettings(schemaSettings(schema))
+    em.running = this.options.running ?? null
+    em.needsContext = this.options.needsContext ?? false
     if (hooks) for (const hook of this.openHooks) hook(em.getEventManager(), target)
     return em
   }
@@ -239,7 +297,7 @@ export class TenantConnections {
   }
 
   private makeRoom (): void {
-    while (this.live.size > this.options.cap) {
+    while (this.live.size > this.cap) {
       let victim: PoolEntry | undefined
       for (const entry of this.live.values()) {
         if (entry.leases === 0) { victim = entry; break }
@@ -256,110 +314,186 @@ export class TenantConnections {
   }
 
   private closeEntry (entry: PoolEntry): void {
-    const done = entry.orm.close(true).catch(() => {}).finally(() => this.closing.delete(done))
+    const done = this.shut(entry).catch(() => {}).finally(() => this.closing.delete(done))
     this.closing.add(done)
+  }
+
+  /**
+   * Closes a pool's knex client (and so its connections) and keeps its
+   * MikroORM instance for the next pool of a tenant database. The driver is
+   * closed, not the instance: MikroORM 6.4's `close()` checks the connection
+   * with a query first, which would open one to close it.
+   */
+  private async shut (entry: PoolEntry): Promise<void> {
+    await entry.orm.em.getDriver().close(true)
+    if (!entry.shared && !this.closed && this.shells.length < this.cap) this.shells.push(entry.shell)
+  }
+
+  /** The waits so far of the running request (null outside one). */
+  private waitOf (): RequestWait | null {
+    const request = this.options.waitOf?.() ?? null
+    if (request === null) return null
+    let wait = this.waits.get(request)
+    if (wait === undefined) {
+      wait = { spentMs: 0 }
+      this.waits.set(request, wait)
+    }
+    return wait
   }
 
   private open (target: TenantTarget): PoolEntry {
     this.opened++
     const shared = target.pool !== undefined && target.schema !== null
-    const version = this.versions.get(target.server)
-    const options = {
-      driver: this.options.driver ?? PostgreSqlDriver,
+    const { options } = this
+    const host = target.host
+    const fault = (error: Error): Error => options.fault?.(host, error) ?? error
+    // A pool of a tenant's own database reuses a MikroORM instance whose pool closed, when there is one.
+    const spare = shared || target.id === options.pinned?.[0] ? undefined : this.shells.pop()
+    const slot: { entry: PoolEntry } = spare?.slot ?? { entry: undefined as unknown as PoolEntry }
+    const shell: Shell = spare ?? { orm: undefined as unknown as MikroORM, slot }
+    const entry: PoolEntry = {
+      key: poolKey(target),
+      tenant: shared ? null : target.key,
+      host,
+      orm: spare?.orm as MikroORM,
+      shared,
+      leases: 0,
+      connections: 0,
+      draining: false,
+      client: null,
+      shell,
+      server: target.server,
+      // Its connections' Client: each statement with its tenant's setup (pools tenants share), or refused in another tenant's context (a tenant's own database).
+      Client: statementClient({
+        setup: options.setup ?? noSetup,
+        reset: options.setup !== undefined && (options.reset ?? true),
+        fault,
+        ...(options.setup === undefined && options.running !== undefined ? { refuse: refuseOthers(options.running, target.key) } : {})
+      }),
+      fault,
+      stream: this.permits(() => slot.entry)
+    }
+    slot.entry = entry
+    if (spare !== undefined) {
+      spare.orm.config.set('driverOptions', this.driverOptions(shell, target))
+      void spare.orm.em.getConnection().connect()
+      return entry
+    }
+    const ormOptions = {
+      driver: PostgreSqlDriver,
       entityManager: TenantEntityManager,
       // A pool of schema tenants names the schema per lease, not per instance.
-      ...(this.options.ormOptions ?? targetOrmOptions)(shared ? { ...target, schema: null } : target),
-      entities: this.options.entities,
+      ...(options.ormOptions ?? targetOrmOptions)(shared ? { ...target, schema: null } : target),
+      entities: options.entities,
       // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
       contextName: `fastify-tenancy:tenant:${this.opened}`,
       pool: {
         min: 0,
         // A shared pool serves every schema tenant of its host: the host's budget is its limit.
-        max: shared ? this.options.maxConnections : this.options.poolSize,
-        idleTimeoutMillis: this.options.idleTimeoutMs,
-        acquireTimeoutMillis: this.options.acquireTimeoutMs,
-        // Opening a connection includes waiting for the budget; that wait has its own bound.
-        createTimeoutMillis: this.options.acquireTimeoutMs + 30_000
+        max: shared ? this.budget.max(host) : options.poolSize,
+        idleTimeoutMillis: options.idleTimeoutMs,
+        // Waiting for a connection is bounded per request (tenant-dialect.ts); this is the bound of a wait outside one.
+        acquireTimeoutMillis: options.acquireTimeoutMs,
+        // Opening a connection includes waiting for the budget, inside the bound above.
+        createTimeoutMillis: options.acquireTimeoutMs + 30_000,
+        afterCreate: (connection: unknown, done: (error: Error | null, connection: unknown) => void) => {
+          const served = slot.entry
+          const known = served.client?.version
+          if (known !== undefined && !this.versions.has(served.server)) this.versions.set(served.server, known)
+          options.reached?.(served.host)
+          done(null, connection)
+        }
       },
-      // Knowing the server's version spares knex a `select version()` on every new pool.
-      driverOptions: { acquireConnectionTimeout: this.options.acquireTimeoutMs, ...(version === undefined ? {} : { version }) },
-      debug: this.options.debug ?? false,
+      driverOptions: this.driverOptions(shell, target),
+      debug: options.debug ?? false,
       allowGlobalContext: false,
       // A missing database is an error, never silently created (a deleted tenant stays deleted).
       ensureDatabase: false
     }
-    const orm = this.metadata === undefined ? MikroORM.initSync(options) : withSharedMetadata(new MikroORM(options), this.metadata)
+    const orm = MikroORM.initSync(ormOptions as any)
+    ;(shell as { orm: MikroORM }).orm = orm
+    ;(entry as { orm: MikroORM }).orm = orm
     this.metadata ??= orm.getMetadata()
-    const entry: PoolEntry = { key: poolKey(target), tenant: shared ? null : target.key, host: target.host, orm, shared, leases: 0, connections: 0, draining: false }
-    this.countConnections(entry, target.server)
-    if (!shared) for (const hook of this.openHooks) hook(orm.em.getEventManager(), target)
     return entry
   }
 
   /**
-   * Every physical connection of the pool takes a permit from its host's
-   * budget before it opens and gives it back once closed. Knex's own wait for
-   * a pool at its size ends in FST_TENANCY_BUSY too.
+   * MikroORM's `driverOptions` for a shell serving `target`: knex's client
+   * class (tenant-dialect.ts, reading its pool through the shell's slot), the
+   * connection's database and credentials (over whatever the shell was first
+   * made for) and its budgeted socket.
    */
-  private countConnections (entry: PoolEntry, server: string): void {
-    const client = (entry.orm.em.getConnection() as unknown as { getKnex: () => { client: KnexClient } }).getKnex().client
-    const { budget, versions } = this
-    const acquireRaw = client.acquireRawConnection.bind(client)
-    const destroyRaw = client.destroyRawConnection.bind(client)
-    const acquire = client.acquireConnection.bind(client)
-    const timeout = this.options.acquireTimeoutMs
-    // tarn's TimeoutError (knex would turn it into a KnexTimeoutError) sets no `name` of its own.
-    const busy = (error: Error): never => {
-      throw error?.constructor?.name === 'TimeoutError' ? busyError(entry.host, timeout) : error
+  private driverOptions (shell: Shell, target: TenantTarget): Record<string, unknown> {
+    const slot = shell.slot
+    const url = new URL(target.url)
+    const version = this.versions.get(target.server)
+    return {
+      client: this.dialectOf(shell),
+      connection: {
+        host: decodeURIComponent(url.hostname),
+        port: Number(url.port === '' ? 5432 : url.port),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: decodeURIComponent(url.pathname.slice(1)),
+        stream: () => slot.entry.stream()
+      },
+      acquireConnectionTimeout: this.options.acquireTimeoutMs,
+      // Knowing the server's version spares knex a `select version()` on every new pool.
+      ...(version === undefined ? {} : { version })
     }
-    client.acquireRawConnection = async () => {
-      await budget.acquire(entry.host)
-      entry.connections++
-      try {
-        const connection = await acquireRaw()
-        if (client.version !== undefined && !versions.has(server)) versions.set(server, client.version)
-        return connection
-      } catch (error) {
-        entry.connections--
-        budget.release(entry.host)
-        throw error
-      }
+  }
+
+  /** The knex client class of a shell: what it needs of its pool, read from the pool it serves now. */
+  private dialectOf (shell: Shell): unknown {
+    const known = this.dialects.get(shell)
+    if (known !== undefined) return known
+    const slot = shell.slot
+    const dialect = tenantDialect({
+      get host () { return slot.entry.host },
+      get Client () { return slot.entry.Client },
+      acquireTimeoutMs: this.options.acquireTimeoutMs,
+      waitOf: () => this.waitOf(),
+      fault: (error) => slot.entry.fault(error),
+      attach: (client) => { slot.entry.client = client }
+    })
+    this.dialects.set(shell, dialect)
+    return dialect
+  }
+
+  /** Each connection of the pool holds a permit of its host's budget from before it connects until its socket closes. */
+  private permits (entryOf: () => PoolEntry): () => Socket {
+    const { budget } = this
+    return () => {
+      // The pool this socket is for, fixed when it is made (the shell may serve another later).
+      const entry = entryOf()
+      return budgetedStream({
+        take: async (socket) => {
+          await budget.acquire(entry.host, {
+            cold: entry.connections === 0,
+            needed: () => !socket.destroyed && (entry.client?.pool?.numPendingAcquires() ?? 1) > 0
+          })
+          entry.connections++
+        },
+        give: () => {
+          entry.connections--
+          budget.release(entry.host)
+        }
+      })()
     }
-    client.destroyRawConnection = async (connection) => {
-      try {
-        await destroyRaw(connection)
-      } finally {
-        entry.connections--
-        budget.release(entry.host)
-      }
-    }
-    // Every query passes here, so this is knex's own acquireConnection with
-    // less on top: tarn's promise and one rejection handler, where knex's
-    // async function plus a wrapper made three promises a query (each one
-    // visited by AsyncLocalStorage's hooks). A wait for a pool at its size that
-    // runs out is FST_TENANCY_BUSY, like a wait for the host's budget.
-    client.acquireConnection = () => {
-      if (client.pool == null) return acquire()
-      return client.pool.acquire().promise.then(undefined, busy)
-    }
+  }
+}
+
+const noSetup = (): null => null
+
+/** A tenant database's connections refuse statements sent while another tenant's context runs (a kept EntityManager's raw SQL). */
+function refuseOthers (running: RunningTenant, owner: string): () => Error | null {
+  return () => {
+    const key = running()
+    return key === null || key === owner ? null : new TenantMismatchError(owner, key)
   }
 }
 
 /** Targets sharing a pool name it in `pool`; any other target has a pool of its own. */
 function poolKey (target: TenantTarget): string {
   return target.pool ?? target.id
-}
-
-/**
- * Gives a new MikroORM instance the metadata another instance already
- * discovered, skipping discovery (the costly part of `initSync`). It does what
- * `initSync` does after discovery; `createEntityManager` is private in
- * MikroORM 6, hence the cast.
- */
-function withSharedMetadata (orm: MikroORM, metadata: MetadataStorage): MikroORM {
-  const internals = orm as unknown as { metadata: MetadataStorage, createEntityManager: () => void, driver: { getPlatform: () => { init: (orm: MikroORM) => void } } }
-  internals.metadata = metadata
-  internals.createEntityManager()
-  internals.driver.getPlatform().init(orm)
-  return orm
 }

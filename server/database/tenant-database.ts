@@ -3,8 +3,8 @@ import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { tenantMigrations } from '../../migrations/tenant/index.js'
 import { quoteIdent } from './names.js'
-import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
-import { applyStatementSettings } from './tenant-entity-manager.js'
+import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
+import { schemaDriverOptions } from './tenant-dialect.js'
 import { TenantDatabaseMissingError } from '../errors.js'
 
 /** Runs `fn` with a single connection to `url` (a server's maintenance database, or any database). */
@@ -52,10 +52,10 @@ function migratorOrm (target: Pick<TenantTarget, 'url' | 'schema' | 'name'>): Mi
     // A missing database is an error, never silently created (a deleted tenant stays deleted).
     ensureDatabase: false,
     extensions: [Migrator],
-    migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true }
+    migrations: { tableName: 'fastify_tenancy_migrations', migrationsList: tenantMigrations, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    // Migrations are raw SQL: a schema tenant's run with its schema first on the search_path of each transaction.
+    ...(target.schema === null ? {} : { driverOptions: schemaDriverOptions(target.schema) })
   })
-  // Migrations are raw SQL: a schema tenant's run with its search_path in front of each statement.
-  if (target.schema !== null) applyStatementSettings(orm.em.getConnection(), schemaSettings(target.schema))
   return orm
 }
 

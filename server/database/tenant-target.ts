@@ -1,5 +1,5 @@
 import { quoteIdent } from './names.js'
-import type { StatementSettings } from './statement-prefix.js'
+import type { StatementSetup } from './statement-client.js'
 
 /**
  * Where one tenant's tables live: a database of its own (strategy `database`)
@@ -30,15 +30,29 @@ export interface TenantTarget {
 /**
  * MikroORM options that point an instance at a target. A schema is named for
  * the ORM's own SQL (schema-qualified); raw SQL gets the schema through
- * `schemaSettings()` per statement, never per session (a session setting
- * would leak to other tenants behind a transaction-mode pooler).
+ * `schemaSetup()` in each statement's transaction, never per session (a
+ * session setting would leak to other tenants behind a transaction-mode
+ * pooler).
  */
 export function targetOrmOptions (target: Pick<TenantTarget, 'url' | 'schema'>): { clientUrl: string, schema?: string } {
   if (target.schema === null) return { clientUrl: target.url }
   return { clientUrl: target.url, schema: target.schema }
 }
 
-/** The settings that choose a tenant's schema: its search_path, local to each statement's transaction. */
-export function schemaSettings (schema: string): StatementSettings {
-  return [['search_path', quoteIdent(schema)]]
+const SEARCH_PATH_SQL = "select pg_catalog.set_config('search_path', $1, true)"
+const setups = new Map<string, StatementSetup>()
+
+/**
+ * The setup of a schema tenant's statements: its schema on the search_path,
+ * local to the statement's transaction, with pg_temp explicitly last (so no
+ * temporary table shadows one of the tenant's).
+ */
+export function schemaSetup (schema: string): StatementSetup {
+  let setup = setups.get(schema)
+  if (setup === undefined) {
+    setup = { owner: schema, text: SEARCH_PATH_SQL, values: [`${quoteIdent(schema)}, pg_temp`] }
+    if (setups.size >= 10_000) setups.clear()
+    setups.set(schema, setup)
+  }
+  return setup
 }

@@ -59,14 +59,22 @@ export const DatabaseOptionsSchema = Type.Object({
   /** Tenant database names are `prefix + key without dashes + suffix`. */
   prefix: Default(Type.String({ pattern: NAME_PART, problem: 'must be at most 40 lowercase letters, digits or underscores' }), 'tenant_'),
   suffix: Default(Type.String({ pattern: NAME_PART, problem: 'must be at most 40 lowercase letters, digits or underscores' }), ''),
-  /** Most tenant pools open at once (default 50). */
-  poolCap: Default(PositiveInt(), 50),
+  /** Most tenant pools open at once (default: the sum of the hosts' `maxConnections`, see README "Connection defaults"). */
+  poolCap: Type.Optional(PositiveInt()),
   /** Most connections in one tenant pool (default 2). */
   poolSize: Default(PositiveInt(), 2),
   /** How long an idle tenant connection stays open, in ms (default 10,000). */
   idleTimeoutMs: Default(PositiveInt(), 10_000),
-  /** Most tenant connections open to one database host at once, every pool counted (default 20). */
-  maxConnections: Default(PositiveInt(), 20),
+  /**
+   * Most tenant connections open to one database host at once, every pool
+   * counted. Default: worked out from each server when the plugin starts,
+   * (max_connections − superuser_reserved_connections − reserved_connections
+   * − this library's own connections on the central database's server) ÷
+   * `instances` (README "Connection defaults").
+   */
+  maxConnections: Type.Optional(PositiveInt()),
+  /** How many instances of the app share the database servers (default 1): the worked-out `maxConnections` is split between them. */
+  instances: Default(PositiveInt(), 1),
   /** How long a request waits for a tenant connection on a full host before it gets 503 FST_TENANCY_BUSY, in ms (default 5,000). */
   acquireTimeoutMs: Default(PositiveInt(), 5_000),
   /** The connection pooler in front of these servers: `none` (default), `session` or `transaction` (PgBouncer's pool_mode). */

@@ -24,10 +24,12 @@ async function freePort (): Promise<number> {
 
 /**
  * Debian's PgBouncer in transaction mode in front of the test server, with
- * `defaultPoolSize` server connections per database and user. `users` are
- * the roles (and passwords) it may log in as.
+ * `defaultPoolSize` server connections per database and user, each reset
+ * after every transaction (`reset`: what the plugin requires in front of a
+ * database tenants share). `users` are the roles (and passwords) it may log
+ * in as.
  */
-export async function startPgBouncer (serverUrl: string, users: Array<{ role: string, password: string }>, defaultPoolSize = 1): Promise<Bouncer> {
+export async function startPgBouncer (serverUrl: string, users: Array<{ role: string, password: string }>, defaultPoolSize = 1, reset = true): Promise<Bouncer> {
   const server = new URL(serverUrl)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ft-bouncer-'))
@@ -46,7 +48,7 @@ auth_type = md5
 auth_file = ${join(dir, 'users.txt')}
 pool_mode = transaction
 default_pool_size = ${defaultPoolSize}
-max_client_conn = 1000
+${reset ? 'server_reset_query = DISCARD ALL\nserver_reset_query_always = 1\n' : ''}max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits,options
 logfile = ${join(dir, 'pgbouncer.log')}
 `, { mode: 0o644 })

@@ -16,11 +16,26 @@ export function urlFor (database: string, server = serverUrl()): string {
   return url.toString()
 }
 
+/**
+ * Runs `text` on a new connection to `url`. A tenant view's URL (helpers/
+ * shared.ts) runs it in a transaction that first proves the view's tenant,
+ * as the app's shared pool does.
+ */
 export async function sql<T = Record<string, any>> (url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url })
+  const u = new URL(url)
+  const view = u.searchParams.get('fastify_tenancy_view')
+  u.searchParams.delete('fastify_tenancy_view')
+  const client = new pg.Client({ connectionString: u.toString() })
   await client.connect()
   try {
-    return (await client.query(text, params)).rows as T[]
+    if (view === null) return (await client.query(text, params)).rows as T[]
+    const [proof, schema] = view.split(',') as [string, string]
+    await client.query('begin')
+    await client.query("select fastify_tenancy_rls.enter($1), set_config('search_path', $2, true)", [proof, `"${schema}", pg_temp`])
+    const result = await client.query(text, params)
+    await client.query('commit')
+    // A text of several statements gives one result each: the last is what the tests read.
+    return (Array.isArray(result) ? result[result.length - 1].rows : result.rows) as T[]
   } finally {
     await client.end()
   }

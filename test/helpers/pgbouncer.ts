@@ -23,6 +23,8 @@ export interface PgBouncerOptions {
   mode?: 'transaction' | 'session'
   /** Server connections per user and database (default 20). */
   poolSize?: number
+  /** Reset each server connection after every transaction (server_reset_query_always; default true). */
+  reset?: boolean
 }
 
 /**
@@ -53,6 +55,8 @@ export async function startPgBouncer (server: string, options: PgBouncerOptions 
     `admin_users = ${user}`,
     `pool_mode = ${options.mode ?? 'transaction'}`,
     `default_pool_size = ${options.poolSize ?? 20}`,
+    // What the plugin requires in front of a database tenants share: every server connection reset after each transaction.
+    ...(options.reset === false ? [] : ['server_reset_query = DISCARD ALL', 'server_reset_query_always = 1']),
     'max_client_conn = 2000',
     // Tenant databases come and go; PgBouncer closes server connections to a dropped one on its own.
     'server_check_delay = 0',

@@ -1,6 +1,5 @@
 import { applyRls, createAppRole, readSecret } from '../../server/database/shared/rls-policies.js'
-import { signedTenant } from '../../server/database/shared/tenant-key-driver.js'
-import { TENANT_SETTING } from '../../server/database/shared/rls-sql.js'
+import { signProof } from '../../server/database/shared/tenant-proof.js'
 import { withServer } from '../../server/database/tenant-database.js'
 import { migrateShared } from '../../server/database/shared/shared-schema.js'
 import type { CentralDatabase } from './database.js'
@@ -36,17 +35,21 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
 
 /**
  * A URL that sees one tenant's rows of the shared tables the way the app does:
- * the app role, the shared schema first on its search_path and the tenant's
- * signed key set for the session (row-level security filters every statement,
- * and inserts default to that tenant). Tests read and write "a tenant's
- * database" through it, as they do through a tenant database's URL.
+ * the app role, and a tenant proof (good for an hour) that `sql()` (helpers/
+ * database.ts) proves at the start of the transaction it wraps each text in,
+ * with the shared schema first on the search_path. Row-level security filters
+ * every statement, and inserts default to that tenant. Tests read and write
+ * "a tenant's database" through it, as they do through a tenant database's URL.
  */
 export async function tenantView (central: CentralDatabase, key: string, schema = 'tenant_shared'): Promise<string> {
-  const signed = signedTenant(await readSecret(central.url), key)
+  const proof = signProof(await readSecret(central.url), key, Date.now() / 1000 + 3600)
   const u = new URL(asRole(central.url, APP_ROLE, APP_PASSWORD))
-  u.searchParams.set('options', `-c search_path=${schema} -c ${TENANT_SETTING}=${signed}`)
+  u.searchParams.set(TENANT_VIEW_PARAM, `${proof},${schema}`)
   return u.toString()
 }
+
+/** The URL parameter of a tenant view: `<proof>,<schema>` (read by `sql()`, never sent to the server). */
+export const TENANT_VIEW_PARAM = 'fastify_tenancy_view'
 
 /** Runs a tenant migration's statements in the shared schema (as the central role), then gives the new tables their policies. */
 export async function sharedTables (central: CentralDatabase, statements: string[], schema = 'tenant_shared'): Promise<void> {
