@@ -37,7 +37,7 @@ import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
 import { clusterObserver } from './clusters/observer.js'
-import { SyncManager } from './sync/sync-manager.js'
+import { createSyncing } from './sync/syncing.js'
 import { sharedAsTenant } from './sync/shared-tenant.js'
 import { moveTenant } from './clusters/rules.js'
 import { TenantUpdates } from './lifecycle/tenant-updates.js'
@@ -187,19 +187,20 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
   const clusters = new TenantClusters({ orm, events, find, invalidate })
-  const sync = options.sync === null
+  const syncing = options.sync === null
     ? null
-    : new SyncManager({
-      orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
+    : createSyncing({
+      orm, connections, queues: queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
       // Strategy `shared`: copies and outboxes are the tenant's rows of the shared tables, reached as that tenant.
       ...(shared === null ? {} : { asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant) })
     }, {
       ...options.sync,
       // A fan-out never takes more than half of a host's connection budget: requests keep the rest.
-      concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor(db.maxConnections / 2)))
+      concurrency: Math.min(options.sync.concurrency, Math.max(1, Math.floor(db.maxConnections / 2)))
     })
+  syncing?.install()
   // A deleted tenant leaves no row in any synced resource's mapping.
-  if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
+  if (syncing !== null) events.on('tenant.deleted', async (event) => { await syncing.forgetTenant(event.tenant.key) })
 
   // 5. Tenant operations: maintenance mode, impersonation links, request figures.
   const maintenance = new MaintenanceMode({
@@ -240,7 +241,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     events,
     jobs,
     clusters,
-    sync,
+    sync: syncing?.api ?? null,
     invalidate,
     stats: () => ({ ...connections.stats(), tenants: requestStats.snapshot() }),
     orm,
@@ -271,7 +272,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       if (shared !== null) sharedSecret = await assertRlsReady(shared)
       await formerNames.configure()
       await maintenance.start()
-      await sync?.start()
+      await syncing?.start()
       if (cache === null || options.cache === false || !options.cache.listen) return
       const cached = cache
       listener = listenForTenantChanges({
@@ -286,7 +287,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     idle: async () => { await strategy.idle() },
     listenerPid: () => listener?.pid() ?? null,
     async close () {
-      await sync?.close()
+      await syncing?.close()
       await jobs.close()
       await queue.stop()
       await strategy.close()
