@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid'
 import type { EntityManager, EventArgs, EventSubscriber, FlushEventArgs, TransactionEventArgs } from '@mikro-orm/core'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import { entityProperties, type ResourceSide, type SourceRow, type SyncedResource } from './resource.js'
 
 /** Runs statements inside the flush's own transaction (the same connection: never a second one). */

@@ -1,5 +1,5 @@
 import type { SyncChange } from './change.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import { ident, type SyncedResource } from './resource.js'
 
 /**

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { SyncChange } from './change.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import type { Deliveries, RecordedDelivery } from './deliveries.js'
 
 /** A central transaction of the syncer's own: its statements, and deliveries recorded in it. */

@@ -1,7 +1,6 @@
 import type { Connection } from '@mikro-orm/core'
+import type { Run } from './run.js'
 import { ident, type SyncedResource } from './resource.js'
-
-export type Run = (sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>
 
 /** Runs `fn` in a transaction of `conn`, with a statement runner bound to it. */
 export async function inTransaction<T> (conn: Connection, fn: (run: Run) => Promise<T>): Promise<T> {

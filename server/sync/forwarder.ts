@@ -1,5 +1,5 @@
 import type { SyncChange } from './change.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import type { SyncEvent } from './events.js'
 import { copyRow, fromSide } from './applier.js'
 import { lockCentralRow, updateDeliveries } from './central-rows.js'

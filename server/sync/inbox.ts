@@ -1,4 +1,4 @@
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 
 // Every statement on the central inbox: the ids of tenant changes that reached the central database.
 const INBOX = 'fastify_tenancy_sync_inbox'

@@ -3,7 +3,7 @@ import { SyncTimeoutError, SyncUnknownGlobalIdError, SyncUnknownResourceError } 
 import { mapLimit } from '../lifecycle/each-tenant.js'
 import { lockCentralRow, updateDeliveries } from './central-rows.js'
 import type { CentralWriter } from './central-writer.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import type { InFlight } from './in-flight.js'
 import type { SyncQueue } from './queue.js'
 import type { SyncedResource } from './resource.js'

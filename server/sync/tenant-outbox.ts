@@ -1,6 +1,6 @@
 import type { Connection } from '@mikro-orm/core'
 import type { SyncChange } from './change.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 
 // Every statement on a tenant's outbox: the changes made in that tenant, kept
 // in its own database until they are forwarded to the central database.

@@ -1,4 +1,4 @@
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import { ident, type SyncedResource } from './resource.js'
 
 // Every statement on the central versions: the sequence ordering all synced
