@@ -1,9 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import pg from 'pg'
 import { sql } from './helpers/database.js'
 import { TenantResourceEntity } from '../server/index.js'
 import { CentralCompanyEntity, CompanyEntity, TenantCompanyEntity, companiesResource } from '../server/demo/companies.js'
-import { MODES, USERS, centralCompany, changeCentral, companies, companyWorld, type MappingName } from './helpers/companies.js'
+import { MODES, USERS, centralCompany, changeCentral, companies, companyWorld, until, type MappingName } from './helpers/companies.js'
 
 for (const mode of MODES) {
   test(`[${mode}] a company attached while shouldSync said no gets its copy on its next save, and by resync`, async (t) => {
@@ -118,3 +119,33 @@ for (const mode of MODES) {
     assert.deepEqual((await companies(w.db(w.a))).map((c) => [c.name, c.plan]), [['Builder', 'pro']], 'resync sends the central row as it is')
   })
 }
+
+test('[inline] a copy the tenant deleted stays deleted when a delivery reaches it before its delete reached the central database', async (t) => {
+  const w = await companyWorld(t, 'inline', 'own pivot')
+  const gid = await centralCompany(w.app, { name: 'Acme', plan: 'pro' })
+  for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('companies', gid, tenant)
+  await w.settle()
+  // The central inbox locked from outside: tenant a's delete is committed there but waits to be forwarded.
+  const blocker = new pg.Client({ connectionString: w.central })
+  blocker.on('error', () => {})
+  await blocker.connect()
+  t.after(async () => { await blocker.end().catch(() => {}) })
+  await blocker.query('begin')
+  await blocker.query('lock table fastify_tenancy_sync_inbox in exclusive mode')
+  const deleting = w.app.tenancy.run(w.a, async (scope) => {
+    scope.em.remove(await scope.em.findOneOrFail(CompanyEntity, { globalId: gid }))
+    await scope.em.flush()
+  })
+  assert.ok(await until(async () => (await companies(w.db(w.a))).length === 0), 'the tenant deleted its copy')
+  assert.deepEqual((await w.mappingRows()).map((m) => m.tenant), ['a', 'b'], 'its mapping row is still there centrally')
+  // A delivery to every mapped tenant (inline: done when resync returns) finds tenant a mapped and without a copy.
+  await w.app.tenancy.sync!.resync('companies', gid)
+  assert.deepEqual(await companies(w.db(w.a)), [], 'the delivery did not bring the deleted copy back')
+  await blocker.query('rollback')
+  await blocker.end()
+  await deleting
+  await w.settle()
+  assert.deepEqual(await companies(w.db(w.a)), [])
+  assert.deepEqual((await w.mappingRows()).map((m) => m.tenant), ['b'], 'the delete reached the central database')
+  assert.equal((await companies(w.db(w.b)))[0]?.name, 'Acme')
+})

@@ -93,6 +93,8 @@ export class SyncApplier {
       if (central !== undefined && !shouldSync(r, rowProperties(r.central, central.row))) return null
       if (central?.mapped === true) {
         if (!has) {
+          // Deleted in the tenant, its mapping row not removed centrally yet: it stays deleted.
+          if (await tx.deletedHere(r, change.globalId)) return null
           await tx.insert(r, copyRow(central.row, r.central, r.tenant, r.definition.creationDefaults?.tenant), central.version)
           return 'sync.attached'
         }

@@ -1,6 +1,7 @@
 import type { Connection } from '@mikro-orm/core'
 import type { Run } from './run.js'
 import { ident, type SyncedResource } from './resource.js'
+import { deleteWaiting } from './tenant-outbox.js'
 
 /** Runs `fn` in a transaction of `conn`, with a statement runner bound to it. */
 export async function inTransaction<T> (conn: Connection, fn: (run: Run) => Promise<T>): Promise<T> {
@@ -21,6 +22,8 @@ export interface CopyTransaction {
   lock: (resource: SyncedResource, globalId: string) => Promise<void>
   /** Whether the tenant has a copy. */
   exists: (resource: SyncedResource, globalId: string) => Promise<boolean>
+  /** Whether the tenant deleted its copy in a change it has not forwarded yet (so it stays deleted). */
+  deletedHere: (resource: SyncedResource, globalId: string) => Promise<boolean>
   /** Inserts a copy (tenant columns) and records the version it holds. */
   insert: (resource: SyncedResource, row: Record<string, unknown>, version: string) => Promise<void>
   /** Writes columns (tenant columns) of an existing copy when `version` is newer than the copy's. */
@@ -94,6 +97,9 @@ function copyTransaction (run: Run): CopyTransaction {
     },
     async exists (r, globalId) {
       return (await run(`select 1 from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])).length > 0
+    },
+    async deletedHere (r, globalId) {
+      return await deleteWaiting(run, r.name, globalId)
     },
     async insert (r, row, version) {
       const cols = Object.keys(row)

@@ -24,3 +24,8 @@ export async function readOutbox (conn: Connection): Promise<Array<{ id: unknown
 export async function dropFromOutbox (conn: Connection, ids: unknown[]): Promise<void> {
   await conn.execute(`delete from ${OUTBOX} where id in (${ids.map(() => '?').join(', ')})`, ids, 'run')
 }
+
+/** Whether the tenant deleted its copy in a change still waiting here (its mapping row is still there centrally until it is forwarded). */
+export async function deleteWaiting (run: Run, resource: string, globalId: string): Promise<boolean> {
+  return (await run(`select 1 from ${OUTBOX} where change->>'op' = 'delete' and change->>'resource' = ? and change->>'globalId' = ? limit 1`, [resource, globalId])).length > 0
+}
