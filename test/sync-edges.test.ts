@@ -129,20 +129,24 @@ test('[inline] a copy the tenant deleted stays deleted when a delivery reaches i
   const blocker = new pg.Client({ connectionString: w.central })
   blocker.on('error', () => {})
   await blocker.connect()
-  t.after(async () => { await blocker.end().catch(() => {}) })
   await blocker.query('begin')
   await blocker.query('lock table fastify_tenancy_sync_inbox in exclusive mode')
-  const deleting = w.app.tenancy.run(w.a, async (scope) => {
-    scope.em.remove(await scope.em.findOneOrFail(CompanyEntity, { globalId: gid }))
-    await scope.em.flush()
-  })
-  assert.ok(await until(async () => (await companies(w.db(w.a))).length === 0), 'the tenant deleted its copy')
-  assert.deepEqual((await w.mappingRows()).map((m) => m.tenant), ['a', 'b'], 'its mapping row is still there centrally')
-  // A delivery to every mapped tenant (inline: done when resync returns) finds tenant a mapped and without a copy.
-  await w.app.tenancy.sync!.resync('companies', gid)
-  assert.deepEqual(await companies(w.db(w.a)), [], 'the delivery did not bring the deleted copy back')
-  await blocker.query('rollback')
-  await blocker.end()
+  // Released before the app closes (closing waits for the blocked forward), even when an assertion fails.
+  const release = async (): Promise<void> => { await blocker.query('rollback').catch(() => {}); await blocker.end().catch(() => {}) }
+  let deleting: Promise<void> = Promise.resolve()
+  try {
+    deleting = w.app.tenancy.run(w.a, async (scope) => {
+      scope.em.remove(await scope.em.findOneOrFail(CompanyEntity, { globalId: gid }))
+      await scope.em.flush()
+    })
+    assert.ok(await until(async () => (await companies(w.db(w.a))).length === 0), 'the tenant deleted its copy')
+    assert.deepEqual((await w.mappingRows()).map((m) => m.tenant), ['a', 'b'], 'its mapping row is still there centrally')
+    // A delivery to every mapped tenant (inline: done when resync returns) finds tenant a mapped and without a copy.
+    await w.app.tenancy.sync!.resync('companies', gid)
+    assert.deepEqual(await companies(w.db(w.a)), [], 'the delivery did not bring the deleted copy back')
+  } finally {
+    await release()
+  }
   await deleting
   await w.settle()
   assert.deepEqual(await companies(w.db(w.a)), [])
