@@ -9,7 +9,7 @@ import type { BenchContext, Figure } from './figures.js'
 import { overhead } from './overhead.js'
 import { migrate200, provision } from './provision.js'
 import { rls, rlsFigures } from './rls.js'
-import { syncFanout } from './sync-fanout.js'
+import { SYNC_FIGURES, syncFanout } from './sync-fanout.js'
 import { consumerInstall, installFigures } from './install.js'
 import { moves, moveFigures } from './moves.js'
 import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
@@ -26,7 +26,7 @@ const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) =
   { figures: connectionsFigures, run: connections },
   { figures: schemaFigures, run: schemaTenants },
   { figures: rlsFigures, run: rls },
-  { figures: ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'], run: syncFanout },
+  { figures: SYNC_FIGURES, run: syncFanout },
   { figures: installFigures, run: consumerInstall },
   { figures: moveFigures, run: moves }
 ]

@@ -8,7 +8,7 @@ import type { TenancyEvents, TenantChanges } from './lifecycle/events.js'
 import type { TenantDomains } from './lifecycle/tenant-domains.js'
 import type { TenantJobs } from './jobs/tenant-jobs.js'
 import type { TenantClusters } from './clusters/tenant-clusters.js'
-import type { SyncManager } from './sync/sync-manager.js'
+import type { SyncApi } from './sync/sync-api.js'
 import type { ConnectionStats } from './database/tenant-connections.js'
 import type { MaintenanceSettings, MaintenanceState } from './maintenance/maintenance-settings.js'
 import type { MaintenanceStarted } from './maintenance/maintenance-mode.js'
@@ -65,7 +65,7 @@ export interface TenancyApi {
   /** Tenant clusters with a Parent Tenant. */
   clusters: TenantClusters
   /** Resource syncing (`attach`, `detach`, `resync`), or null when `sync` is not configured. */
-  sync: SyncManager | null
+  sync: SyncApi | null
   /** Forgets cached tenants (done for you when tenants or domains change, on every instance). */
   invalidate: () => void
   /** Open pools and connections, and `tenants`: each tenant's request count, 5xx count and latency on this instance, by key. */

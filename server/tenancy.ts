@@ -36,7 +36,7 @@ import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
 import { clusterObserver } from './clusters/observer.js'
-import { SyncManager } from './sync/sync-manager.js'
+import { createSyncing } from './sync/syncing.js'
 import { sharedAsTenant } from './sync/shared-tenant.js'
 import { moveTenant } from './clusters/rules.js'
 import { TenantUpdates } from './lifecycle/tenant-updates.js'
@@ -193,19 +193,20 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
   const clusters = new TenantClusters({ orm, events, find, invalidate })
-  const sync = options.sync === null
+  const syncing = options.sync === null
     ? null
-    : new SyncManager({
-      orm, connections, queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
+    : createSyncing({
+      orm, connections, queues: queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
       // Copies and outboxes are reached as their tenant: its proof (shared), its search_path (schema), its own connections (database).
       asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant)
     }, {
       ...options.sync,
       // A fan-out never takes more than half of a host's connection budget: requests keep the rest.
-      concurrency: Math.min(options.sync.concurrency ?? 16, Math.max(1, Math.floor((db.maxConnections ?? 32) / 2)))
+      concurrency: Math.min(options.sync.concurrency, Math.max(1, Math.floor((db.maxConnections ?? 32) / 2)))
     })
+  syncing?.install()
   // A deleted tenant leaves no row in any synced resource's mapping.
-  if (sync !== null) events.on('tenant.deleted', async (event) => { await sync.forgetTenant(event.tenant.key) })
+  if (syncing !== null) events.on('tenant.deleted', async (event) => { await syncing.forgetTenant(event.tenant.key) })
 
   // 5. Following changes made elsewhere: one LISTEN connection (past any pooler) for the tenant cache, renames and maintenance.
   const follows = options.cache === false || options.cache.listen
@@ -292,7 +293,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     events,
     jobs,
     clusters,
-    sync,
+    sync: syncing?.api ?? null,
     invalidate,
     stats: () => ({ ...connections.stats(), tenants: requestStats.snapshot() }),
     orm,
@@ -339,14 +340,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // Listening before the first reads, so no change falls between them.
       await listener?.start()
       await maintenance.start()
-      await sync?.start()
+      await syncing?.start()
       // Sources of finished moves whose keeping time is over are dropped (one query when there are none).
       await mover.sweep().catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not drop the kept sources of moved tenants') })
     },
     idle: async () => { await strategy.idle() },
     listenerPid: () => listener?.pid() ?? null,
     async close () {
-      await sync?.close()
+      await syncing?.close()
       await jobs.close()
       await queue.stop()
       await strategy.close()

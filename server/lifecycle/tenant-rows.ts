@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Run } from '../clusters/rules.js'
-import type { Tenant } from '../tenant.js'
+import { UUID_PATTERN, type Tenant } from '../tenant.js'
 import { TenantNotFoundError } from '../errors.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 
@@ -18,6 +18,20 @@ export async function freshTenant (orm: MikroORM, key: string): Promise<Tenant> 
  */
 export async function lockTenant (run: Run, key: string): Promise<{ identifier: string, status: string }> {
   const rows = await run('select identifier, status from tenants where key = ? for update', [key])
+  const row = rows[0]
+  if (row === undefined) throw new TenantNotFoundError(key)
+  return { identifier: String(row.identifier), status: String(row.status) }
+}
+
+/**
+ * Holds a tenant's row for the rest of the transaction without serializing
+ * other holders (FOR SHARE): it is not deleted, nor marked deleting, until
+ * the transaction ends. FST_TENANCY_TENANT_NOT_FOUND when there is no such
+ * tenant; its status otherwise.
+ */
+export async function shareTenant (run: Run, key: string): Promise<{ identifier: string, status: string }> {
+  if (!UUID_PATTERN.test(key)) throw new TenantNotFoundError(key)
+  const rows = await run('select identifier, status from tenants where key = ? for share', [key])
   const row = rows[0]
   if (row === undefined) throw new TenantNotFoundError(key)
   return { identifier: String(row.identifier), status: String(row.status) }

@@ -140,25 +140,27 @@ export const SharedOptionsSchema = Type.Object({
 }, { additionalProperties: false, problem: 'must be an object with at least { url } (the app role\'s URL of the shared tables\' database)' })
 
 export const SyncOptionsSchema = Type.Object({
-  /** `inline`: changes reach the other copies before the flush resolves. `queued`: a pg-boss job carries each (default). */
-  mode: Type.Optional(oneOf(['inline', 'queued'], 'must be "inline" or "queued"')),
-  /** Run a worker for queued changes in this process (default true). */
-  worker: Type.Optional(Bool()),
-  /** Seconds a worker may hold a change before it is given to another worker (default 120): a worker that died loses its jobs after this. */
-  jobExpireSeconds: Type.Optional(PositiveInt('must be a whole number of seconds, at least 1')),
+  /** `queued` (default): a worker delivers changes in the background. `inline`: changes reach the other copies before the flush resolves. */
+  mode: Default(oneOf(['inline', 'queued'] as const, 'must be "inline" or "queued"'), 'queued'),
+  /** Deliver changes in this process: queued ones, and those other instances left behind (default true). */
+  worker: Default(Bool(), true),
+  /** Seconds a worker may hold a queued change before another worker takes it over (default 5): a worker that died loses its changes after this. */
+  jobExpireSeconds: Default(PositiveInt('must be a whole number of seconds, at least 1'), 5),
+  /** How long a change committed by one instance is left to it before any running instance delivers it instead (a crash in between), in ms (default 2,000). */
+  takeoverMs: Default(PositiveInt('must be a whole number of ms, at least 1'), 2_000),
   /** Most tenant databases written at once by one fan-out or one batch of jobs (default 16, and never more than half of `database.maxConnections`). */
-  concurrency: Type.Optional(PositiveInt('must be a whole number, at least 1')),
-  /** Changes taken at once from the outbox or the queue (default 100). */
-  batchSize: Type.Optional(PositiveInt('must be a whole number, at least 1')),
+  concurrency: Default(PositiveInt('must be a whole number, at least 1'), 16),
+  /** Changes taken at once from the queue (default 100). */
+  batchSize: Default(PositiveInt('must be a whole number, at least 1'), 100),
   /** Backoff of changes that could not be delivered (a tenant database down): first wait and longest wait, in ms (defaults 1,000 and 60,000). */
-  retry: Type.Optional(Type.Object({
-    minDelayMs: Type.Optional(Type.Number({ minimum: 0, problem: 'must be a number of ms, 0 or more' })),
-    maxDelayMs: Type.Optional(Type.Number({ minimum: 0, problem: 'must be a number of ms, 0 or more' }))
-  }, { additionalProperties: false, problem: 'must be { minDelayMs, maxDelayMs } in ms' })),
-  /** How often the background delivery looks for changes due again, in ms (default 1,000). */
-  pollIntervalMs: Type.Optional(PositiveInt('must be a whole number, at least 1')),
+  retry: Default(Type.Object({
+    minDelayMs: Default(Type.Number({ minimum: 0, problem: 'must be a number of ms, 0 or more' }), 1_000),
+    maxDelayMs: Default(Type.Number({ minimum: 0, problem: 'must be a number of ms, 0 or more' }), 60_000)
+  }, { additionalProperties: false, problem: 'must be { minDelayMs, maxDelayMs } in ms' }), {}),
+  /** How often the background delivery looks for changes due (retries, changes left behind), in ms (default 1,000). */
+  pollIntervalMs: Default(PositiveInt('must be a whole number, at least 1'), 1_000),
   /** At start, look once through every tenant's outbox for changes a crash left behind (default true). */
-  recoverOnStart: Type.Optional(Bool()),
+  recoverOnStart: Default(Bool(), true),
   // Checked last (the validator goes in this order): a wrong setting above is named before any resource is looked at.
   /** The synced resources (see README "Resource syncing"). */
   resources: Type.Array(SyncedResourceSchema, { minItems: 1, problem: 'must list at least one synced resource' })
@@ -272,6 +274,8 @@ export type TenancyOptions = Static<typeof TenancyOptionsSchema>
 export type TenancyDatabaseOptions = Static<typeof DatabaseOptionsSchema>
 export type ProvisioningOptions = Static<typeof ProvisioningOptionsSchema>
 export type SyncOptions = Static<typeof SyncOptionsSchema>
+/** The `sync` option with every default filled in. */
+export type ResolvedSyncOptions = Resolved<typeof SyncOptionsSchema>
 export type SharedOptions = Static<typeof SharedOptionsSchema>
 
 /** Options with every default filled in. */

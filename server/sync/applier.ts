@@ -1,11 +1,10 @@
 import type { SyncChange } from './change.js'
-import type { CopyStore } from './copy-store.js'
+import type { CopyStore, CopyUpdate } from './copy-store.js'
+import type { Run } from './run.js'
 import type { SyncEmit, SyncEventName } from './events.js'
-import { asProperties, ident, shouldSync, type ResourceSide, type SyncedResource } from './resource.js'
+import { ident, rowProperties, shouldSync, type ResourceSide, type SourceRow, type SyncedResource } from './resource.js'
+import { centralRowFor } from './versions.js'
 import { SyncUnknownResourceError } from '../errors.js'
-
-/** One read of the central database: a single statement, never inside a transaction of the syncer's own. */
-export type CentralRead = (sql: string, params: unknown[]) => Promise<Array<Record<string, any>>>
 
 /** Renames synced column values from one side's columns to the other's. */
 export function fromSide (resource: SyncedResource, from: ResourceSide, to: ResourceSide, values: Record<string, unknown>): Record<string, unknown> {
@@ -18,14 +17,14 @@ export function fromSide (resource: SyncedResource, from: ResourceSide, to: Reso
 }
 
 /** A whole row from one side as the other side's columns (properties both have), plus creation defaults. */
-export function copyRow (row: Record<string, unknown>, from: ResourceSide, to: ResourceSide, defaults?: (source: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+export function copyRow (row: Record<string, unknown>, from: ResourceSide, to: ResourceSide, defaults?: (source: SourceRow) => Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [prop, column] of from.columns) {
     const targetColumn = to.columns.get(prop)
     if (targetColumn !== undefined && row[column] !== undefined) out[targetColumn] = row[column]
   }
   if (defaults !== undefined) {
-    for (const [prop, value] of Object.entries(defaults(row))) {
+    for (const [prop, value] of Object.entries(defaults(rowProperties(from, row)))) {
       const column = to.columns.get(prop) ?? prop
       ident(column)
       out[column] = value
@@ -37,17 +36,19 @@ export function copyRow (row: Record<string, unknown>, from: ResourceSide, to: R
 /**
  * Applies a change to one tenant's copy. Updates carry the central values
  * and version: a copy takes them only when they are newer than what it holds,
- * so changes may come twice or out of order. Attach, detach and delete look
- * at the central database as it is now, under a lock on the copy, so an
- * attach racing an update always ends with the newest values.
+ * so changes may come twice or out of order. Attach, detach, delete, and an
+ * update that finds no copy look at the central database as it is now, under
+ * the copy's lock: a mapped row that syncs gets its copy (an attach racing an
+ * update always ends with the newest values), an unmapped one loses it.
  */
 export class SyncApplier {
   private readonly resources: ReadonlyMap<string, SyncedResource>
   private readonly copies: CopyStore
-  private readonly read: CentralRead
+  private readonly read: Run
   private readonly emit: SyncEmit
 
-  constructor (resources: ReadonlyMap<string, SyncedResource>, copies: CopyStore, read: CentralRead, emit: SyncEmit) {
+  /** `read` runs one statement on the central database, outside any transaction of the syncer's. */
+  constructor (resources: ReadonlyMap<string, SyncedResource>, copies: CopyStore, read: Run, emit: SyncEmit) {
     this.resources = resources
     this.copies = copies
     this.read = read
@@ -71,40 +72,34 @@ export class SyncApplier {
     if (change.soft !== undefined && r.softDeletes) {
       values[r.tenant.deletedAtColumn as string] = (change.values ?? {})[r.central.deletedAtColumn as string] ?? null
     }
-    // No copy yet: nothing is written; the attach that makes it reads the newest central row itself.
-    const changed = this.copies.lockedUpdate !== undefined
+    const result: CopyUpdate | undefined = this.copies.lockedUpdate !== undefined
       ? await this.copies.lockedUpdate(tenantKey, r, change.globalId, values, change.version ?? '0')
       : await this.copies.transaction(tenantKey, async (tx) => {
         await tx.lock(r, change.globalId)
         return await tx.update(r, change.globalId, values, change.version ?? '0')
       })
-    if (changed !== true) return null
+    // No copy although the tenant is mapped (attached while shouldSync said no, or deleted behind the syncer's back): made now.
+    if (result === 'missing') return await this.reconcile(r, change, tenantKey)
+    if (result !== 'changed') return null
     return change.soft === 'deleted' ? 'sync.deleted' : change.soft === 'restored' ? 'sync.restored' : 'sync.saved'
   }
 
-  /** Makes the tenant's copy what the central database says now: there (newest values) when mapped, gone when not. */
+  /** Makes the tenant's copy what the central database says now: there (newest values) when mapped and synced, gone when not mapped. */
   private async reconcile (r: SyncedResource, change: SyncChange, tenantKey: string): Promise<SyncEventName | null> {
     return await this.copies.transaction(tenantKey, async (tx) => {
       await tx.lock(r, change.globalId)
-      const [central] = await this.read(
-        `select t.*, coalesce(s.version, 0)::text as "__version", ${r.mapping.existsSql('t', r.central.globalIdColumn)} as "__mapped"
-         from ${ident(r.central.table)} t
-         left join fastify_tenancy_sync_state s on s.resource = ? and s.global_id = t.${ident(r.central.globalIdColumn)}
-         where t.${ident(r.central.globalIdColumn)} = ?`,
-        [...r.mapping.existsBind(tenantKey), r.name, change.globalId])
+      const central = await centralRowFor(this.read, r, change.globalId, tenantKey)
       const has = await tx.exists(r, change.globalId)
-      if (central !== undefined && !shouldSync(r, asProperties(r.central, central))) return null
-      if (central !== undefined && central.__mapped === true) {
-        const version = String(central.__version)
-        const row = { ...central }
-        delete row.__version
-        delete row.__mapped
+      if (central !== undefined && !shouldSync(r, rowProperties(r.central, central.row))) return null
+      if (central?.mapped === true) {
         if (!has) {
-          await tx.insert(r, copyRow(row, r.central, r.tenant, r.definition.creationDefaults?.tenant), version)
+          // Deleted in the tenant, its mapping row not removed centrally yet: it stays deleted.
+          if (await tx.deletedHere(r, change.globalId)) return null
+          await tx.insert(r, copyRow(central.row, r.central, r.tenant, r.definition.creationDefaults?.tenant), central.version)
           return 'sync.attached'
         }
-        const changed = await tx.update(r, change.globalId, fromSide(r, r.central, r.tenant, row), version)
-        return changed ? (change.op === 'attach' ? 'sync.attached' : 'sync.saved') : null
+        const changed = await tx.update(r, change.globalId, fromSide(r, r.central, r.tenant, central.row), central.version)
+        return changed === 'changed' ? (change.op === 'attach' ? 'sync.attached' : 'sync.saved') : null
       }
       if (!has) return null
       await tx.remove(r, change.globalId)

@@ -1,7 +1,8 @@
 /**
- * One synced change bound for one database, as written to an outbox (or a
- * queued job) in the same transaction as the change itself. Values are the
- * columns' stored values, so custom types and accessors sync as they are stored.
+ * One synced change bound for one database, written in the same transaction
+ * as the change itself: a tenant's change to its outbox, a central change as
+ * one queued job per tenant it is for. Values are the columns' stored values,
+ * so custom types and accessors sync as they are stored.
  */
 export interface SyncChange {
   resource: string
@@ -17,8 +18,6 @@ export interface SyncChange {
   origin: string | null
   /** The tenant this change is for (every change a tenant database receives names it). */
   tenant?: string
-  /** Legacy: tenants of an attach, detach or central delete. */
-  tenants?: string[]
   /** Column values (synced columns for update; the whole row for create). */
   values?: Record<string, unknown>
   /** For a central update that soft-deleted or restored the row: the copies' `deletedAt` column takes `values.deletedAt`. */

@@ -1,9 +1,11 @@
 import type { SyncChange } from './change.js'
-import type { Run } from './copy-store.js'
+import type { Run } from './run.js'
 import type { SyncEvent } from './events.js'
 import { copyRow, fromSide } from './applier.js'
-import { bumpVersion, lockCentralRow, updateDeliveries } from './capture.js'
+import { lockCentralRow, updateDeliveries } from './central-rows.js'
+import { receivedFirst } from './inbox.js'
 import { ident, type SyncedResource } from './resource.js'
+import { bumpVersion } from './versions.js'
 
 /** What forwarding one tenant change did centrally: deliveries to record and central events to fire after commit. */
 export interface Forwarded {
@@ -24,10 +26,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
   const events: SyncEvent[] = []
   const event = (name: SyncEvent['name']): void => { events.push({ name, resource: r.name, globalId: change.globalId, tenant: null, origin }) }
   // Applied once: a change forwarded again after a crash between the two commits is skipped.
-  if (change.id !== undefined) {
-    const fresh = await run('insert into fastify_tenancy_sync_inbox (id) values (?) on conflict do nothing returning 1 as n', [change.id])
-    if (fresh.length === 0) return { deliveries: [], events }
-  }
+  if (change.id !== undefined && !await receivedFirst(run, change.id)) return { deliveries: [], events }
   const where = `${ident(r.central.globalIdColumn)} = ?`
   const [row] = await lockCentralRow(run, r, change.globalId)
 
@@ -43,7 +42,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
     if (row === undefined) {
       const copy = copyRow(values, r.tenant, r.central, r.definition.creationDefaults?.central)
       const cols = Object.keys(copy)
-      const made = await run(`insert into ${ident(r.central.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`, cols.map((c) => copy[c]))
+      const made = await run(`insert into ${r.central.sqlTable} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`, cols.map((c) => copy[c]))
       if (made.length > 0) event('sync.saved')
     }
     const [sql, params] = r.mapping.insertSql(origin, change.globalId)
@@ -57,7 +56,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
   const cols = Object.keys(synced)
   if (cols.length > 0) {
     const updated = await run(
-      `update ${ident(r.central.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+      `update ${r.central.sqlTable} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
        where ${where} and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null) returning 1 as n`,
       [...cols.map((c) => synced[c]), change.globalId, ...cols.map((c) => synced[c])])
     if (updated.length > 0 && events.length === 0) event('sync.saved')

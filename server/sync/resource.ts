@@ -1,6 +1,6 @@
 import type { EntityMetadata, EntitySchema } from '@mikro-orm/core'
 import { MisconfigurationError } from '../errors.js'
-import { defaultMappingOf, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
+import { defaultMappingOf, ident, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
 
 export { ident } from './mapping.js'
 
@@ -27,23 +27,40 @@ export interface SyncedResourceDefinition {
   mapping?: SyncMapping
   /** @deprecated the same as `mapping` (an own pivot table). */
   pivot?: SyncMapping
-  /** Values for columns the other side lacks when a copy is made: central row from a tenant row, tenant row from the central row. */
+  /**
+   * Values for properties the other side lacks when a copy is made: `central`
+   * makes the central row from a tenant's copy, `tenant` a tenant's copy from
+   * the central row. Each gets the source row as a {@link SourceRow} and
+   * returns values by property name of the side being made.
+   */
   creationDefaults?: {
-    central?: (source: Record<string, unknown>) => Record<string, unknown>
-    tenant?: (source: Record<string, unknown>) => Record<string, unknown>
+    central?: (source: SourceRow) => Record<string, unknown>
+    tenant?: (source: SourceRow) => Record<string, unknown>
   }
   /**
-   * Whether a row takes part in syncing (properties by name). False: saving
-   * or deleting it changes nothing elsewhere, and attaching or detaching it
-   * writes the mapping only, no tenant copy.
+   * Whether a row takes part in syncing, given as a {@link SourceRow} of the
+   * side the change comes from. False: saving or deleting it changes nothing
+   * elsewhere, and attaching or detaching it writes the mapping only, no
+   * tenant copy; once a save makes it true, mapped tenants get their copies.
    */
-  shouldSync?: (row: Record<string, unknown>) => boolean
+  shouldSync?: (row: SourceRow) => boolean
 }
+
+/**
+ * What `shouldSync` and `creationDefaults` receive: one side's row as a plain
+ * object of its entity's scalar properties, by property name (`globalId`,
+ * `deletedAt`), as stored. Properties only that side has are there too; a
+ * primary key the database generates (a serial id, meaningless on the other
+ * side) is not.
+ */
+export type SourceRow = Record<string, unknown>
 
 /** One side of a resource, in database terms: table, global id column and column of each property. */
 export interface ResourceSide {
   className: string
   table: string
+  /** The table as SQL names it: quoted, and schema-qualified when the entity names a schema (central side). */
+  sqlTable: string
   globalIdColumn: string
   /** Column of each synced attribute, in the order of `attributes`. */
   syncedColumns: string[]
@@ -66,7 +83,7 @@ export interface SyncedResource {
   globalIdProperty: string
 }
 
-function side (meta: EntityMetadata, globalId: string, attributes: string[], which: string): ResourceSide {
+function side (meta: EntityMetadata, globalId: string, attributes: string[], which: 'central' | 'tenant'): ResourceSide {
   const columns = new Map<string, string>()
   for (const prop of Object.values(meta.properties)) {
     if (prop.kind !== 'scalar' || prop.persist === false || prop.formula !== undefined) continue
@@ -81,7 +98,10 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
     if (c === undefined) throw new MisconfigurationError(`The ${which} entity ${meta.className} has no synced attribute "${a}".`)
     return c
   })
-  return { className: meta.className, table: meta.tableName, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
+  // Tenant tables are named by each tenant's own search path (its database, schema or shared tables).
+  const schema = which === 'central' && meta.schema !== undefined && meta.schema !== '*' ? meta.schema : null
+  const sqlTable = schema === null ? ident(meta.tableName) : `${ident(schema)}.${ident(meta.tableName)}`
+  return { className: meta.className, table: meta.tableName, sqlTable, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
 }
 
 /** Checks a definition against the entities' metadata (central from the central ORM, tenant from a discovered tenant ORM). */
@@ -105,14 +125,21 @@ export function resolveResource (definition: SyncedResourceDefinition, centralMe
   }
 }
 
-/** A row of one side (columns) as properties by name, for `shouldSync` and creation defaults. */
-export function asProperties (side: ResourceSide, row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+/** A row of one side, read by column names, as a {@link SourceRow}. */
+export function rowProperties (side: ResourceSide, row: Record<string, unknown>): SourceRow {
+  const out: SourceRow = {}
   for (const [prop, column] of side.columns) if (column in row) out[prop] = row[column]
   return out
 }
 
-/** Whether a row (properties by name) takes part in syncing. */
-export function shouldSync (resource: SyncedResource, properties: Record<string, unknown>): boolean {
-  return resource.definition.shouldSync === undefined || resource.definition.shouldSync(properties)
+/** An entity of one side as a {@link SourceRow}. */
+export function entityProperties (side: ResourceSide, entity: object): SourceRow {
+  const out: SourceRow = {}
+  for (const prop of side.columns.keys()) if (prop in entity) out[prop] = (entity as Record<string, unknown>)[prop]
+  return out
+}
+
+/** Whether a row (a {@link SourceRow}) takes part in syncing. */
+export function shouldSync (resource: SyncedResource, row: SourceRow): boolean {
+  return resource.definition.shouldSync === undefined || resource.definition.shouldSync(row)
 }
