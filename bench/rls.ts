@@ -79,10 +79,10 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
     // 100,000 tenants with three rows each, written in bulk (the central role crosses tenants).
     ctx.log('rls: writing 100,000 tenants and 300,000 rows…')
     await query(central.url, `
-      insert into tenants (key, identifier, resource_key, name, status, database_host)
+      insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)
       select gen_random_uuid(), 't' || i, gen_random_uuid(), 'Tenant ' || i, 'active', 'default' from generate_series(0, ${MANY - 1}) i;
       insert into tenant_shared.projects (tenant_key, title)
-      select t.key, t.identifier || ':' || j from tenants t, generate_series(1, 3) j where t.identifier ~ '^t[0-9]+$';
+      select t.key, t.identifier || ':' || j from tenancy.tenants t, generate_series(1, 3) j where t.identifier ~ '^t[0-9]+$';
       create schema tenant_plain;
       create table tenant_plain.projects (like tenant_shared.projects including all);
       insert into tenant_plain.projects select * from tenant_shared.projects;

@@ -46,7 +46,7 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
 async function insertTenants (centralUrl: string, keys: string[], from: number): Promise<void> {
   for (let at = 0; at < keys.length; at += 1000) {
     const chunk = keys.slice(at, at + 1000)
-    await sql(centralUrl, `insert into tenants (key, identifier, resource_key, name, status, database_host)
+    await sql(centralUrl, `insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)
       select k::uuid, 't' || (i - 1 + $2::int), gen_random_uuid(), 'Tenant ' || (i - 1 + $2::int), 'active', 'default' from unnest($1::text[]) with ordinality as u(k, i)`, [chunk, from + at])
   }
 }

@@ -3,7 +3,8 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ResolvedOptions } from './options/index.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
-import { MisconfigurationError, NoTenantContextError } from './errors.js'
+import { CentralNotMigratedError, MisconfigurationError, NoTenantContextError } from './errors.js'
+import { centralTables } from './database/central-schema.js'
 import { TenantContext } from './context/tenant-context.js'
 import { TenantScopes } from './context/tenant-scopes.js'
 import { TenancyEvents } from './lifecycle/events.js'
@@ -146,9 +147,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const lookups = cache ?? provider
   const execute = async (sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> =>
     await orm.em.getConnection().execute(sql, params as any[], 'all')
+  // Raw central SQL names our tables through this (they live in database.schema, beside the app's own).
+  const tables = centralTables(orm)
   // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
-  const formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
-  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, centralDomains: options.centralDomains })
+  const formerNames = new FormerNames({ execute, tables, now: options.clock, keepMs: options.renames.keepMs })
+  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, tables, centralDomains: options.centralDomains })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // What one change touched, and nothing else (a change to one tenant keeps the others cached).
   const forget = (change: TenantChange): void => { cache?.forget(change); formerNames.forget(change) }
@@ -204,12 +207,13 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   // 5. Tenant operations: maintenance mode, impersonation links, request figures.
   const maintenance = new MaintenanceMode({
     execute,
+    tables,
     url: db.url,
     now: options.clock,
     listen: options.cache === false || options.cache.listen,
     onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: maintenance mode could not follow changes; retrying') }
   })
-  const impersonation = new Impersonation({ execute, now: options.clock })
+  const impersonation = new Impersonation({ execute, tables, now: options.clock })
   const requestStats = new RequestStats()
 
   // 6. Changes through the ORM empty the cache, and the cluster rule is kept.
@@ -266,7 +270,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.
-      await orm.em.getConnection().execute('select 1 from tenants limit 0')
+      const found = await orm.em.getConnection().execute('select to_regclass(?) is not null as migrated', [`${tables.schema}.tenants`], 'all')
+      if (found[0]?.migrated !== true) throw new CentralNotMigratedError(tables.schema)
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       if (shared !== null) sharedSecret = await assertRlsReady(shared)
       await formerNames.configure()

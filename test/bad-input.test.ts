@@ -26,7 +26,7 @@ const show = (value: unknown): string => String(JSON.stringify(value)).slice(0, 
 
 async function tenantsTable (url: string): Promise<{ exists: boolean, identifiers: string[] }> {
   const [table] = await sql<{ t: string | null }>(url, "select to_regclass('public.tenants')::text as t")
-  const rows = await sql<{ identifier: string }>(url, 'select identifier from tenants order by identifier')
+  const rows = await sql<{ identifier: string }>(url, 'select identifier from tenancy.tenants order by identifier')
   return { exists: table?.t === 'tenants', identifiers: rows.map((r) => r.identifier) }
 }
 
@@ -176,5 +176,5 @@ test('create refuses bad identifiers and domains before any database or tenant r
   await tenancyRuntime(app.tenancy).idle()
   assert.deepEqual(await databases(), before, 'no database was made')
   assert.deepEqual(await tenantsTable(central.url), { exists: true, identifiers: ['acme'] }, 'no tenant row was left behind')
-  assert.deepEqual((await sql(central.url, 'select domain from domains order by domain')).map((r) => r.domain), ['acme.test'])
+  assert.deepEqual((await sql(central.url, 'select domain from tenancy.domains order by domain')).map((r) => r.domain), ['acme.test'])
 })

@@ -19,7 +19,7 @@ function commandFor (central: CentralDatabase, config: string): (args: string[])
 const databaseOf = (central: CentralDatabase, key: string): string => `${central.prefix}${key.replaceAll('-', '')}`
 const databaseExists = async (name: string): Promise<boolean> => (await sql(serverUrl(), 'select 1 from pg_database where datname = $1', [name])).length === 1
 const keyOf = async (central: CentralDatabase, identifier: string): Promise<string> =>
-  (await sql(central.url, 'select key from tenants where identifier = $1', [identifier]))[0]?.key as string
+  (await sql(central.url, 'select key from tenancy.tenants where identifier = $1', [identifier]))[0]?.key as string
 const noStack = (text: string): void => { assert.doesNotMatch(text, /\n\s+at /, 'no stack trace') }
 /** One sentence on stderr: a capital first, a full stop at the end, one line. */
 const oneSentence = (text: string): void => { assert.match(text, /^[A-Z"-].*[.?]\n$/); noStack(text) }
@@ -78,8 +78,8 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     assert.equal(deleted.code, 0, deleted.stderr)
     assert.match(deleted.stdout, /Deleted tenant acme/)
     assert.equal(await databaseExists(acme.database), false)
-    assert.deepEqual(await sql(central.url, 'select identifier from tenants'), [{ identifier: 'globex' }])
-    assert.deepEqual(await sql(central.url, 'select domain from domains'), [])
+    assert.deepEqual(await sql(central.url, 'select identifier from tenancy.tenants'), [{ identifier: 'globex' }])
+    assert.deepEqual(await sql(central.url, 'select domain from tenancy.domains'), [])
   })
 
   test('migrate and rollback: --tenants and --skip-tenants filter, --concurrency is checked, unknown tenants and failed ones exit 1', async (t) => {
@@ -202,7 +202,7 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     assert.equal(admin.code, 0, admin.stderr)
     const password = /Password \(shown only this once\): (\S{20})\n$/.exec(admin.stdout)?.[1]
     assert.ok(password !== undefined, admin.stdout)
-    const [row] = await sql(central.url, "select a.name, a.password_hash, array_agg(r.name) as roles from admins a join admin_role_assignments ra on ra.admin_id = a.id join admin_roles r on r.id = ra.role_id where a.email = 'ops@example.test' group by a.id")
+    const [row] = await sql(central.url, "select a.name, a.password_hash, array_agg(r.name) as roles from tenancy.admins a join tenancy.admin_role_assignments ra on ra.admin_id = a.id join tenancy.admin_roles r on r.id = ra.role_id where a.email = 'ops@example.test' group by a.id")
     assert.equal(row?.name, 'Ops')
     assert.deepEqual(row?.roles, ['owner'])
     assert.match(row?.password_hash, /^scrypt\$\d+\$\d+\$\d+\$[\w-]+\$[\w-]+$/)
@@ -214,12 +214,12 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     const given = await cli(['admin:create', '--email', 'dev@example.test', '--name', 'Dev', '--password', 'correct horse battery', '--json'])
     assert.equal(given.code, 0, given.stderr)
     assert.equal(JSON.parse(given.stdout).password, undefined, 'a given password is not printed')
-    const [dev] = await sql(central.url, "select password_hash from admins where email = 'dev@example.test'")
+    const [dev] = await sql(central.url, "select password_hash from tenancy.admins where email = 'dev@example.test'")
     assert.ok(await verifyPassword('correct horse battery', dev?.password_hash))
     assert.equal((await cli(['admin:create', '--email', 'not-an-email', '--name', 'X'])).code, 2)
     assert.equal((await cli(['admin:create', '--email', 'x@example.test', '--name', 'X', '--password', 'short'])).code, 2)
     assert.equal((await cli(['admin:create', '--email', 'x@example.test'])).code, 2, '--name is required')
-    assert.equal((await sql(central.url, 'select count(*)::int as n from admins'))[0]?.n, 2)
+    assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admins'))[0]?.n, 2)
   })
 
   test('configuration: tenancy.config.* in the working folder, a function export, DATABASE_URL alone, and options the plugin refuses', async (t) => {
@@ -282,6 +282,6 @@ describe('the fastify-tenancy command', { concurrency: 2 }, () => {
     assert.equal(right.code, 0, right.stdout)
     assert.match(right.stdout, /Deleted tenant p1/)
     assert.equal(await databaseExists(databaseOf(central, key)), false)
-    assert.deepEqual(await sql(central.url, 'select identifier from tenants'), [{ identifier: 'p2' }])
+    assert.deepEqual(await sql(central.url, 'select identifier from tenancy.tenants'), [{ identifier: 'p2' }])
   })
 })

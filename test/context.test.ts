@@ -134,7 +134,7 @@ test('a bootstrapper of your own runs after the shipped ones when a tenant reque
   })
   const acme = await app.tenancy.create({ identifier: 'acme' })
   const paused = await app.tenancy.create({ identifier: 'paused' })
-  await app.tenancy.orm.em.getConnection().execute("update tenants set status = 'suspended' where key = ?", [paused.key])
+  await app.tenancy.orm.em.getConnection().execute("update tenancy.tenants set status = 'suspended' where key = ?", [paused.key])
   app.tenancy.invalidate()
   calls.length = 0 // provisioning may have run bootstrappers (the seeder runs as the tenant)
 

@@ -66,7 +66,7 @@ for (const strategy of STRATEGIES) {
       await tenancyRuntime(app.tenancy).idle()
       const tenant = await app.tenancy.tenants.find('acme')
       assert.equal(tenant?.status, 'failed')
-      const reason = (await sql(central.url, 'select failure_reason from tenants where key = $1', [tenant!.key]))[0]?.failure_reason
+      const reason = (await sql(central.url, 'select failure_reason from tenancy.tenants where key = $1', [tenant!.key]))[0]?.failure_reason
       assert.match(String(reason), new RegExp(`^${where}: `))
       assert.equal((await storage(app, central, tenant!)).exists, false, 'nothing half-made is left')
       assert.deepEqual(failed, [where])
@@ -82,14 +82,14 @@ for (const strategy of STRATEGIES) {
       a.get('/n', async (request) => ({ n: await request.tenantEm.count(ProjectEntity, {}) }))
     })
     const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test', 'www.acme.test'] })
-    await sql(central.url, "insert into users (global_id, name, email, password) values ('g1', 'U', 'u@x.test', 'p')")
-    await sql(central.url, "insert into tenant_users (tenant_key, global_user_id) values ($1, 'g1')", [acme.key])
+    await sql(central.url, "insert into tenancy.users (global_id, name, email, password) values ('g1', 'U', 'u@x.test', 'p')")
+    await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) values ($1, 'g1')", [acme.key])
     assert.equal((await app.inject({ url: '/n', headers: { 'x-tenant': 'acme' } })).statusCode, 200, 'its pool is open')
     await app.tenancy.delete(acme)
     assert.equal((await storage(app, central, acme)).exists, false)
     for (const table of ['tenants', 'domains', 'tenant_users']) {
       const column = table === 'tenants' ? 'key' : 'tenant_key'
-      assert.deepEqual(await sql(central.url, `select 1 from ${table} where ${column} = $1`, [acme.key]), [], table)
+      assert.deepEqual(await sql(central.url, `select 1 from tenancy.${table} where ${column} = $1`, [acme.key]), [], table)
     }
     await app.tenancy.delete(acme)
     assert.equal((await app.inject({ url: '/n', headers: { 'x-tenant': 'acme' } })).statusCode, 404)
@@ -109,7 +109,7 @@ test('a user step runs in the pipeline, and an existing database is refused unle
   await sql(urlFor(name), 'create table keep_me (id int)')
   await assert.rejects(app.tenancy.create({ identifier: 'globex', key }), (e: any) => e.code === 'FST_TENANCY_PROVISIONING_FAILED' && /exists already/.test(e.message))
   assert.equal((await sql(urlFor(name), "select count(*)::int as n from information_schema.tables where table_name = 'keep_me'"))[0]?.n, 1, 'the existing database is untouched')
-  await sql(central.url, 'delete from tenants where key = $1', [key])
+  await sql(central.url, 'delete from tenancy.tenants where key = $1', [key])
   const adopted = await app.tenancy.create({ identifier: 'globex', key, adopt: true })
   assert.equal(adopted.status, 'active')
   assert.deepEqual((await app.tenancy.migrationStatus(adopted)).pending, [])

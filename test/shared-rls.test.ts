@@ -199,7 +199,7 @@ test('the admin panel in strategy shared: an operator creates a tenant (no datab
   await seed(app, acme, ['a1'])
   const deleted = await client.post(`${url}/delete`, { confirm: 'acme' }, { from: `${url}/delete` })
   assert.equal(deleted.statusCode, 303)
-  assert.deepEqual(await sql(central.url, 'select key from tenants'), [])
+  assert.deepEqual(await sql(central.url, 'select key from tenancy.tenants'), [])
   assert.deepEqual(await sql(central.url, 'select title from tenant_shared.projects'), [])
 })
 

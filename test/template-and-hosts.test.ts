@@ -58,7 +58,7 @@ test('with two database hosts, tenants land on both, are served from the right o
   })
   const made = []
   for (const id of ['h1', 'h2', 'h3', 'h4']) made.push(await app.tenancy.create({ identifier: id }))
-  const placed = await sql(central.url, 'select identifier, database_host from tenants order by identifier')
+  const placed = await sql(central.url, 'select identifier, database_host from tenancy.tenants order by identifier')
   assert.deepEqual(placed.map((r) => r.database_host), ['one', 'two', 'one', 'two'], 'the host with the fewest tenants gets the next one')
   for (const tenant of made) {
     const host = tenant.databaseHost as 'one' | 'two'

@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity } from '../index.js'
 import { hashPassword, generatePassword } from '../admin/password.js'
 import { demoApp } from './app.js'
+import { centralTables } from '../database/central-schema.js'
 import { CentralCompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from './companies.js'
 import { runDemoMigrations } from './migrations/index.js'
 import type { ProvisioningStep } from '../lifecycle/steps.js'
@@ -96,18 +97,19 @@ for (const tenant of await app.tenancy.tenants.select()) {
 
 // The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
 const conn = app.tenancy.orm.em.getConnection()
+const t = centralTables(app.tenancy.orm)
 const adminEmail = (process.env.ADMIN_EMAIL ?? 'admin@example.test').toLowerCase()
-const existingAdmin = await conn.execute('select id from admins where email = ?', [adminEmail], 'all')
+const existingAdmin = await conn.execute(`select id from ${t.admins} where email = ?`, [adminEmail], 'all')
 let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; password as before)`
 if (existingAdmin.length === 0 || process.env.ADMIN_PASSWORD !== undefined) {
   const password = process.env.ADMIN_PASSWORD ?? generatePassword()
   const hash = await hashPassword(password)
   if (existingAdmin.length === 0) {
     const id = (await import('uuid')).v7()
-    await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, adminEmail, 'Demo Admin', hash], 'run')
-    await conn.execute('insert into admin_role_assignments (admin_id, role_id) select ?, id from admin_roles where name = \'owner\'', [id], 'run')
+    await conn.execute(`insert into ${t.admins} (id, email, name, password_hash) values (?, ?, ?, ?)`, [id, adminEmail, 'Demo Admin', hash], 'run')
+    await conn.execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) select ?, id from ${t.admin_roles} where name = 'owner'`, [id], 'run')
   } else {
-    await conn.execute('update admins set password_hash = ? where email = ?', [hash, adminEmail], 'run')
+    await conn.execute(`update ${t.admins} set password_hash = ? where email = ?`, [hash, adminEmail], 'run')
   }
   adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail} / ${process.env.ADMIN_PASSWORD === undefined ? password : 'ADMIN_PASSWORD'})`
 }

@@ -17,6 +17,9 @@ export function checkRules (options: ResolvedOptions): void {
   if (database.hosts[database.defaultHost] === undefined) {
     throw new InvalidOptionError('database.defaultHost', `must be one of database.hosts (${Object.keys(database.hosts).join(', ')})`)
   }
+  if (database.schema === options.queueSchema || database.schema === options.shared?.schema) {
+    throw new InvalidOptionError('database.schema', `is "${database.schema}", the schema of ${database.schema === options.queueSchema ? 'the job queue (queueSchema)' : 'the shared tenant tables (shared.schema)'}; the central tables need a schema of their own`)
+  }
   if (options.strategy === 'shared' && options.shared === null) {
     throw new InvalidOptionError('shared', 'is required by strategy "shared": give at least { url } (the app role\'s URL of the shared tables\' database)')
   }

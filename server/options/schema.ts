@@ -47,6 +47,8 @@ const oneOf = <T extends string>(values: readonly T[], problem: string) => Type.
 export const DatabaseOptionsSchema = Type.Object({
   /** URL of the central (landlord) database. */
   url: PostgresUrl(),
+  /** The PostgreSQL schema of the central tables in the central database (default `tenancy`), apart from the app's own tables. */
+  schema: Default(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', problem: 'must be a lowercase schema name (letters, digits, underscores)' }), 'tenancy'),
   /** Servers that hold tenant databases, by name: `{ main: 'postgres://…' }`. Default: the central database's server, named `default`. */
   hosts: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z0-9_-]{1,63}$' }), PostgresUrl(), {
     minProperties: 1,

@@ -88,8 +88,8 @@ export class SyncApplier {
       await tx.lock(r, change.globalId)
       const [central] = await this.read(
         `select t.*, coalesce(s.version, 0)::text as "__version", ${r.mapping.existsSql('t', r.central.globalIdColumn)} as "__mapped"
-         from ${ident(r.central.table)} t
-         left join fastify_tenancy_sync_state s on s.resource = ? and s.global_id = t.${ident(r.central.globalIdColumn)}
+         from ${r.central.sql} t
+         left join ${r.centralTables.fastify_tenancy_sync_state} s on s.resource = ? and s.global_id = t.${ident(r.central.globalIdColumn)}
          where t.${ident(r.central.globalIdColumn)} = ?`,
         [...r.mapping.existsBind(tenantKey), r.name, change.globalId])
       const has = await tx.exists(r, change.globalId)

@@ -17,15 +17,16 @@ function runner (em: EntityManager): Run {
  * central row's newest, in one statement inside the running central
  * transaction (the caller holds the row's lock, so versions only grow).
  */
-export async function bumpVersion (run: Run, resource: string, globalId: string): Promise<string> {
-  const rows = await run(`insert into fastify_tenancy_sync_state (resource, global_id, version) values (?, ?, nextval('fastify_tenancy_sync_version'))
-    on conflict (resource, global_id) do update set version = excluded.version returning version::text as v`, [resource, globalId])
+export async function bumpVersion (run: Run, r: SyncedResource, globalId: string): Promise<string> {
+  const t = r.centralTables
+  const rows = await run(`insert into ${t.fastify_tenancy_sync_state} (resource, global_id, version) values (?, ?, nextval(${t.literal('fastify_tenancy_sync_version')}))
+    on conflict (resource, global_id) do update set version = excluded.version returning version::text as v`, [r.name, globalId])
   return String(rows[0]?.v)
 }
 
 /** Locks a central row of a resource for the running transaction; its rows come back (none when it is gone). */
 export async function lockCentralRow (run: Run, r: SyncedResource, globalId: string, mode: 'update' | 'share' = 'update'): Promise<Array<Record<string, unknown>>> {
-  return await run(`select 1 as n from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ? for ${mode}`, [globalId])
+  return await run(`select 1 as n from ${r.central.sql} where ${ident(r.central.globalIdColumn)} = ? for ${mode}`, [globalId])
 }
 
 /** The tenants a central row is mapped to. */
@@ -37,7 +38,7 @@ export async function mappedTenants (run: Run, r: SyncedResource, globalId: stri
 /** Central update deliveries for every mapped tenant, with the central row's synced values as they are now. */
 export async function updateDeliveries (run: Run, r: SyncedResource, globalId: string, origin: string | null, version: string, soft?: 'deleted' | 'restored'): Promise<SyncChange[]> {
   const columns = [...r.central.syncedColumns, ...(soft === undefined ? [] : [r.central.deletedAtColumn as string])]
-  const [values] = await run(`select ${columns.map(ident).join(', ')} from ${ident(r.central.table)} where ${ident(r.central.globalIdColumn)} = ?`, [globalId])
+  const [values] = await run(`select ${columns.map(ident).join(', ')} from ${r.central.sql} where ${ident(r.central.globalIdColumn)} = ?`, [globalId])
   if (values === undefined) return []
   const tenants = await mappedTenants(run, r, globalId)
   return tenants.map((tenant) => ({ resource: r.name, globalId, op: 'update', origin, tenant, values, version, ...(soft === undefined ? {} : { soft }) }))
@@ -156,7 +157,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
       const run = runner(args.em)
       const globalId = globalIdOf(r, args.entity)
       // The flush's UPDATE holds the row: the version is taken after it, in the same transaction.
-      const version = await bumpVersion(run, r.name, globalId)
+      const version = await bumpVersion(run, r, globalId)
       const soft = what.soft ? ((args.entity as Record<string, unknown>).deletedAt == null ? 'restored' : 'deleted') : undefined
       await record(args.em, run, await updateDeliveries(run, r, globalId, null, version, soft))
     },
@@ -176,7 +177,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
         const tenants = deleting.get(args.entity) ?? []
         const [sql, params] = r.mapping.deleteAllSql(globalId)
         await run(sql, params)
-        await run('delete from fastify_tenancy_sync_state where resource = ? and global_id = ?', [r.name, globalId])
+        await run(`delete from ${r.centralTables.fastify_tenancy_sync_state} where resource = ? and global_id = ?`, [r.name, globalId])
         if (!shouldSync(r, args.entity)) return
         await record(args.em, run, tenants.map((tenant) => ({ resource: r.name, globalId, op: 'delete', origin: null, tenant })))
         return
@@ -223,7 +224,7 @@ export function tenantCapture (resources: SyncedResource[], tenantKey: string | 
       const r = byClass.get(args.meta.className)
       if (r === undefined || !shouldSync(r, args.entity)) return
       const globalId = globalIdOf(r, args.entity)
-      const [row] = await runner(args.em)(`select * from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])
+      const [row] = await runner(args.em)(`select * from ${r.tenant.sql} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])
       await record(args, { resource: r.name, globalId, op: 'create', values: row ?? {} })
     },
     async afterUpdate (args) {
@@ -231,7 +232,7 @@ export function tenantCapture (resources: SyncedResource[], tenantKey: string | 
       // A soft delete (or restore) made in a tenant stays in that tenant.
       if (r === undefined || !changed(args, r).synced || !shouldSync(r, args.entity)) return
       const globalId = globalIdOf(r, args.entity)
-      const [row] = await runner(args.em)(`select ${r.tenant.syncedColumns.map(ident).join(', ')} from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])
+      const [row] = await runner(args.em)(`select ${r.tenant.syncedColumns.map(ident).join(', ')} from ${r.tenant.sql} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])
       await record(args, { resource: r.name, globalId, op: 'update', values: row ?? {} })
     },
     async afterDelete (args) {

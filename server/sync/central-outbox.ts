@@ -1,6 +1,7 @@
 import type { SyncChange } from './change.js'
 import type { CentralRead } from './applier.js'
 import { mapLimit } from '../lifecycle/each-tenant.js'
+import type { CentralTables } from '../database/central-schema.js'
 
 export interface RetryOptions {
   /** First wait after a failed delivery, in ms (default 1,000). */
@@ -19,6 +20,8 @@ export function backoffMs (attempts: number, retry: RetryOptions): number {
 const LEASE_SECONDS = 60
 
 export interface CentralOutboxOptions {
+  /** The central tables' names in SQL. */
+  tables: CentralTables
   concurrency: number
   batchSize: number
   retry: RetryOptions
@@ -52,12 +55,12 @@ export class CentralOutbox {
   async run (filter: { ids?: string[], all?: boolean, after?: string } = {}): Promise<string[]> {
     const claimed = await this.execute(
       `with due as (
-         select id from fastify_tenancy_sync_outbox
+         select id from ${this.options.tables.fastify_tenancy_sync_outbox}
          where destination is not null and (?::boolean or available_at <= now())
            and (?::jsonb is null or id in (select (jsonb_array_elements_text(?::jsonb))::bigint))
            and (?::bigint is null or id > ?::bigint)
          order by id limit ? for update skip locked)
-       update fastify_tenancy_sync_outbox o set attempts = o.attempts + 1, available_at = now() + make_interval(secs => ?)
+       update ${this.options.tables.fastify_tenancy_sync_outbox} o set attempts = o.attempts + 1, available_at = now() + make_interval(secs => ?)
        from due where o.id = due.id
        returning o.id::text as id, o.change, o.destination::text as destination, o.attempts`,
       [filter.all === true || filter.ids !== undefined, filter.ids === undefined ? null : JSON.stringify(filter.ids), filter.ids === undefined ? null : JSON.stringify(filter.ids), filter.after ?? null, filter.after ?? null, this.options.batchSize, LEASE_SECONDS])
@@ -71,17 +74,17 @@ export class CentralOutbox {
       } catch (error) {
         const attempts = Number(row.attempts)
         this.options.onFailure(error as Error, change, String(row.destination), attempts)
-        await this.execute('update fastify_tenancy_sync_outbox set available_at = now() + make_interval(secs => ?), last_error = ? where id = ?',
+        await this.execute(`update ${this.options.tables.fastify_tenancy_sync_outbox} set available_at = now() + make_interval(secs => ?), last_error = ? where id = ?`,
           [backoffMs(attempts, this.options.retry) / 1000, String((error as Error).message).slice(0, 500), row.id]).catch(() => {})
       }
     })
-    if (done.length > 0) await this.execute('delete from fastify_tenancy_sync_outbox where id in (select (jsonb_array_elements_text(?::jsonb))::bigint)', [JSON.stringify(done)])
+    if (done.length > 0) await this.execute(`delete from ${this.options.tables.fastify_tenancy_sync_outbox} where id in (select (jsonb_array_elements_text(?::jsonb))::bigint)`, [JSON.stringify(done)])
     return claimed.map((row) => String(row.id))
   }
 
   /** Rows not delivered yet (due or waiting for a retry). */
   async pending (): Promise<number> {
-    const rows = await this.execute('select count(*)::int as n from fastify_tenancy_sync_outbox where destination is not null', [])
+    const rows = await this.execute(`select count(*)::int as n from ${this.options.tables.fastify_tenancy_sync_outbox} where destination is not null`, [])
     return Number(rows[0]?.n ?? 0)
   }
 }

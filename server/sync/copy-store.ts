@@ -53,14 +53,14 @@ function lockStatement (r: SyncedResource, globalId: string): Statement {
 function updateStatement (r: SyncedResource, globalId: string, values: Record<string, unknown>, version: string): Statement | null {
   const cols = Object.keys(values)
   if (cols.length === 0) return null
-  const copy = `${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`
+  const copy = `${r.tenant.sql} where ${ident(r.tenant.globalIdColumn)} = ?`
   return [
     `with v as (
        insert into fastify_tenancy_sync_state as s (resource, global_id, version)
        select ?, ?, ? where exists (select 1 from ${copy})
        on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = excluded.version where s.version < excluded.version
        returning 1)
-     update ${ident(r.tenant.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+     update ${r.tenant.sql} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
      where ${ident(r.tenant.globalIdColumn)} = ? and exists (select 1 from v)
        and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null)
      returning 1 as n`,
@@ -74,11 +74,11 @@ function copyTransaction (run: Run): CopyTransaction {
       await run(...lockStatement(r, globalId))
     },
     async exists (r, globalId) {
-      return (await run(`select 1 from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])).length > 0
+      return (await run(`select 1 from ${r.tenant.sql} where ${ident(r.tenant.globalIdColumn)} = ?`, [globalId])).length > 0
     },
     async insert (r, row, version) {
       const cols = Object.keys(row)
-      await run(`insert into ${ident(r.tenant.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')})`, cols.map((c) => row[c]))
+      await run(`insert into ${r.tenant.sql} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')})`, cols.map((c) => row[c]))
       await run(`insert into fastify_tenancy_sync_state as s (resource, global_id, version) values (?, ?, ?)
         on conflict on constraint fastify_tenancy_sync_state_pkey do update set version = greatest(s.version, excluded.version)`, [r.name, row[r.tenant.globalIdColumn], version])
     },
@@ -88,7 +88,7 @@ function copyTransaction (run: Run): CopyTransaction {
       return (await run(...statement)).length > 0
     },
     async remove (r, globalId) {
-      const rows = await run(`delete from ${ident(r.tenant.table)} where ${ident(r.tenant.globalIdColumn)} = ? returning 1 as n`, [globalId])
+      const rows = await run(`delete from ${r.tenant.sql} where ${ident(r.tenant.globalIdColumn)} = ? returning 1 as n`, [globalId])
       await run('delete from fastify_tenancy_sync_state where resource = ? and global_id = ?', [r.name, globalId])
       return rows.length > 0
     }

@@ -25,7 +25,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
   const event = (name: SyncEvent['name']): void => { events.push({ name, resource: r.name, globalId: change.globalId, tenant: null, origin }) }
   // Applied once: a change forwarded again after a crash between the two commits is skipped.
   if (change.id !== undefined) {
-    const fresh = await run('insert into fastify_tenancy_sync_inbox (id) values (?) on conflict do nothing returning 1 as n', [change.id])
+    const fresh = await run(`insert into ${r.centralTables.fastify_tenancy_sync_inbox} (id) values (?) on conflict do nothing returning 1 as n`, [change.id])
     if (fresh.length === 0) return { deliveries: [], events }
   }
   const where = `${ident(r.central.globalIdColumn)} = ?`
@@ -43,7 +43,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
     if (row === undefined) {
       const copy = copyRow(values, r.tenant, r.central, r.definition.creationDefaults?.central)
       const cols = Object.keys(copy)
-      const made = await run(`insert into ${ident(r.central.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`, cols.map((c) => copy[c]))
+      const made = await run(`insert into ${r.central.sql} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`, cols.map((c) => copy[c]))
       if (made.length > 0) event('sync.saved')
     }
     const [sql, params] = r.mapping.insertSql(origin, change.globalId)
@@ -57,11 +57,11 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
   const cols = Object.keys(synced)
   if (cols.length > 0) {
     const updated = await run(
-      `update ${ident(r.central.table)} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
+      `update ${r.central.sql} set ${cols.map((c) => `${ident(c)} = ?`).join(', ')}
        where ${where} and (${cols.map(ident).join(', ')}, null) is distinct from (${cols.map(() => '?').join(', ')}, null) returning 1 as n`,
       [...cols.map((c) => synced[c]), change.globalId, ...cols.map((c) => synced[c])])
     if (updated.length > 0 && events.length === 0) event('sync.saved')
   }
-  const version = await bumpVersion(run, r.name, change.globalId)
+  const version = await bumpVersion(run, r, change.globalId)
   return { deliveries: await updateDeliveries(run, r, change.globalId, origin, version), events }
 }

@@ -1,6 +1,7 @@
 import type { EntityMetadata, EntitySchema } from '@mikro-orm/core'
 import { MisconfigurationError } from '../errors.js'
-import { defaultMappingOf, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
+import { defaultMappingOf, ident, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
+import { centralTablesIn, type CentralTables } from '../database/central-schema.js'
 
 export { ident } from './mapping.js'
 
@@ -43,7 +44,10 @@ export interface SyncedResourceDefinition {
 /** One side of a resource, in database terms: table, global id column and column of each property. */
 export interface ResourceSide {
   className: string
+  /** The table's name, as the entity's metadata has it. */
   table: string
+  /** The table as SQL names it: quoted, and qualified when the entity names its schema (our central `users`). */
+  sql: string
   globalIdColumn: string
   /** Column of each synced attribute, in the order of `attributes`. */
   syncedColumns: string[]
@@ -64,6 +68,8 @@ export interface SyncedResource {
   /** Both sides have `deletedAt`: a central soft delete or restore reaches the copies. */
   softDeletes: boolean
   globalIdProperty: string
+  /** Our central tables (versions, outbox, inbox) in SQL. */
+  centralTables: CentralTables
 }
 
 function side (meta: EntityMetadata, globalId: string, attributes: string[], which: string): ResourceSide {
@@ -81,16 +87,25 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
     if (c === undefined) throw new MisconfigurationError(`The ${which} entity ${meta.className} has no synced attribute "${a}".`)
     return c
   })
-  return { className: meta.className, table: meta.tableName, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
+  const sql = meta.schema === undefined || meta.schema === '*' ? ident(meta.tableName) : `${ident(meta.schema)}.${ident(meta.tableName)}`
+  return { className: meta.className, table: meta.tableName, sql, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
 }
 
-/** Checks a definition against the entities' metadata (central from the central ORM, tenant from a discovered tenant ORM). */
-export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata): SyncedResource {
+/**
+ * Checks a definition against the entities' metadata (central from the
+ * central ORM, tenant from a discovered tenant ORM). `centralSchema` holds our
+ * central tables; a mapping table that names no schema sits beside the
+ * resource's central table (our `tenant_users` beside our `users`, an app's
+ * pivot beside its own table), and the shipped `tenant_resources` in the central schema.
+ */
+export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata, centralSchema: string): SyncedResource {
   if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw new MisconfigurationError(`A synced resource needs a name of 1 to 63 lowercase letters, digits, dashes or underscores, not "${definition.name}".`)
   if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw new MisconfigurationError(`Synced resource "${definition.name}" lists no attributes.`)
   if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw new MisconfigurationError(`Synced resource "${definition.name}": shouldSync must be a function.`)
   const globalId = definition.globalId ?? 'globalId'
-  const mapping = new ResolvedMapping(definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING, definition.name)
+  const given = definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING
+  const mappingSchema = given.schema ?? (given === SHARED_MAPPING ? centralSchema : centralMeta.schema === '*' ? undefined : centralMeta.schema)
+  const mapping = new ResolvedMapping({ ...given, schema: mappingSchema }, definition.name)
   const central = side(centralMeta, globalId, definition.attributes, 'central')
   const tenant = side(tenantMeta, globalId, definition.attributes, 'tenant')
   return {
@@ -101,7 +116,8 @@ export function resolveResource (definition: SyncedResourceDefinition, centralMe
     attributes: definition.attributes,
     mapping,
     softDeletes: central.deletedAtColumn !== null && tenant.deletedAtColumn !== null,
-    globalIdProperty: globalId
+    globalIdProperty: globalId,
+    centralTables: centralTablesIn(centralSchema)
   }
 }
 

@@ -20,6 +20,7 @@ import type { SyncEvent } from './events.js'
 import { resolveResource, type SyncedResource } from './resource.js'
 import { inTransaction as bossInTransaction, SYNC_QUEUE, SYNC_QUEUE_OPTIONS } from './queue.js'
 import type { SyncOptions } from './options.js'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 
 export type { SyncOptions } from './options.js'
 
@@ -83,10 +84,13 @@ export class SyncManager {
   private closed = false
   private pass: Promise<void> | null = null
   private pruned = 0
+  /** Our central tables in SQL. */
+  private readonly tables: CentralTables
 
   constructor (parts: SyncParts, options: SyncOptions) {
     this.parts = parts
     this.options = options
+    this.tables = centralTables(parts.orm)
     this.mode = options.mode ?? 'queued'
     if (this.mode !== 'inline' && this.mode !== 'queued') throw new MisconfigurationError('sync.mode must be "inline" or "queued".')
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULTS.concurrency)
@@ -99,13 +103,14 @@ export class SyncManager {
       const t = tenantMeta.find(definition.tenant.meta.className)
       if (c === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.central.meta.className} is not a central entity (add it to centralEntities).`)
       if (t === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.tenant.meta.className} is not in tenantEntities.`)
-      this.resources.set(definition.name, resolveResource(definition, c, t))
+      this.resources.set(definition.name, resolveResource(definition, c, t, this.tables.schema))
     }
     const list = [...this.resources.values()]
     const read = async (sql: string, params: unknown[]): Promise<Array<Record<string, any>>> => await this.central().execute(sql, params as any[], 'all')
     const copies = parts.copies ?? databaseCopyStore(async (key) => await this.leaseTenant(key), parts.asTenant)
     this.applier = new SyncApplier(this.resources, copies, read, parts.emit)
     this.outbox = new CentralOutbox(read, async (change, tenant) => { await this.applier.deliver(change, tenant) }, {
+      tables: this.tables,
       concurrency: this.concurrency,
       batchSize: options.batchSize ?? DEFAULTS.batchSize,
       retry: this.retry,
@@ -226,7 +231,7 @@ export class SyncManager {
     const r = this.resource(resourceName)
     await this.centralWork(async (em, run) => {
       if ((await lockCentralRow(run, r, globalId)).length === 0) return
-      const version = await bumpVersion(run, r.name, globalId)
+      const version = await bumpVersion(run, r, globalId)
       const deliveries = await updateDeliveries(run, r, globalId, null, version)
       // The version is newer than any copy's; an unchanged copy still writes nothing.
       await this.record(em, run, deliveries)
@@ -310,7 +315,7 @@ export class SyncManager {
       await this.boss.insert(deliveries.map((data) => ({ name: SYNC_QUEUE, data })), { db: bossInTransaction(trx) })
       return
     }
-    const rows = await run(`insert into fastify_tenancy_sync_outbox (change, destination)
+    const rows = await run(`insert into ${this.tables.fastify_tenancy_sync_outbox} (change, destination)
       select e, (e->>'tenant')::uuid from jsonb_array_elements(?::jsonb) as e returning id::text as id`, [JSON.stringify(deliveries)])
     const ids = this.recorded.get(em) ?? []
     ids.push(...rows.map((row) => String(row.id)))
@@ -435,7 +440,7 @@ export class SyncManager {
         // The inbox only has to outlive a retry: a week is plenty; pruned now and then, not on every pass.
         if (Date.now() - this.pruned > 600_000) {
           this.pruned = Date.now()
-          await this.central().execute('delete from fastify_tenancy_sync_inbox where received_at < now() - interval \'7 days\'', [], 'run')
+          await this.central().execute(`delete from ${this.tables.fastify_tenancy_sync_inbox} where received_at < now() - interval '7 days'`, [], 'run')
         }
       } catch (error) {
         this.parts.log.warn({ err: error }, 'fastify-tenancy: background delivery of synced changes failed; it will run again')
