@@ -8,6 +8,9 @@ import { migrateShared } from '../server/database/shared/shared-schema.js'
 import { benchCentral } from './central.js'
 import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+import { TenantMigrator } from '../server/database/tenant-migrator.js'
+import { appMigrationSet } from '../server/database/migration-sets.js'
+import { tenantMigrations, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const SERVER = new URL('./rls-server.ts', import.meta.url)
 
@@ -58,14 +61,14 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
   try {
     try { await createAppRole(ctx.serverUrl, APP_ROLE, APP_PASSWORD) } catch (e) { if ((e as { code?: string }).code !== '42710') throw e }
     const centralRole = decodeURIComponent(new URL(central.url).username)
-    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE })
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE }, new TenantMigrator([appMigrationSet(tenantMigrations)]))
     const appUrl = new URL(central.url)
     appUrl.username = APP_ROLE
     appUrl.password = APP_PASSWORD
 
     // rls.create.ms: the plugin's own create(), one tenant at a time.
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, strategy: 'shared', shared: { url: appUrl.toString() }, cache: { listen: false } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, strategy: 'shared', shared: { url: appUrl.toString() }, cache: { listen: false } })
     await app.tenancy.create({ identifier: 'warm' })
     const creates: number[] = []
     for (let i = 0; i < CREATES; i++) {

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { CentralUserEntity, TenantUserCopyEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { CentralUserEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { TenantUserCopyEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
@@ -14,7 +15,7 @@ async function appOn (url: string, prefix: string, mode: 'inline' | 'queued'): P
   const app = Fastify({ logger: false })
   // Room for every tenant's pool (and a budget of connections to match, so the fan-out may use 16),
   // so the figure is the syncer's and not pools being opened and closed.
-  await app.register(tenancyPlugin, { database: { url, prefix, poolCap: TENANTS + 10, poolSize: 1, maxConnections: 2 * (TENANTS + 10) }, cache: { listen: false }, sync: { mode, resources: [USERS] } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url, prefix, poolCap: TENANTS + 10, poolSize: 1, maxConnections: 2 * (TENANTS + 10) }, cache: { listen: false }, sync: { mode, resources: [USERS] } })
   await app.ready()
   return app
 }

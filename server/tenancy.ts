@@ -21,12 +21,12 @@ import { speedUpScram } from './database/scram-keys.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
-import { tenantMigrationStatus } from './database/tenant-database.js'
+import { TenantMigrator } from './database/tenant-migrator.js'
+import { appMigrationSet, librarySet } from './database/migration-sets.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { tenantKeyDriver } from './database/shared/tenant-key-driver.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
-import { sharedMigrationStatus } from './database/shared/shared-schema.js'
 import type { TenantTarget } from './database/tenant-target.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
@@ -99,8 +99,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const events = new TenancyEvents()
   const context = new TenantContext()
 
-  // 1. Where tenants' tables live.
+  // 1. What a tenant's tables are (our syncing bookkeeping first, when syncing
+  // is on, then the app's own migrations), and where they live.
+  const migrator = new TenantMigrator([
+    ...(options.sync === null ? [] : [librarySet]),
+    ...(options.tenantMigrations === null ? [] : [appMigrationSet(options.tenantMigrations)])
+  ])
   const strategyOptions = {
+    migrator,
     prefix: db.prefix,
     suffix: db.suffix,
     template: options.provisioning.template ? assertSafeName(`${db.prefix}template`) : null,
@@ -177,6 +183,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     runAsTenant,
     invalidate,
     forget,
+    migrator,
     lock: tenantLocker(db.url, lockPools),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, ...options.provisioning }
@@ -185,7 +192,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const statuses = new TenantStatusChanges(orm, events, forget)
   const domains = new TenantDomains(orm, events, forget, options.centralDomains)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
-  const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
+  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared })
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
@@ -240,7 +247,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     migrate: async (fanOut = {}) => await migrations.run('migrate', fanOut),
     rollback: async (fanOut = {}) => await migrations.run('rollback', fanOut),
     seed: async (fanOut = {}) => await migrations.run('seed', fanOut),
-    migrationStatus: async (tenant) => shared === null ? await tenantMigrationStatus(targetOf(tenant)) : await sharedMigrationStatus(shared),
+    migrationStatus: async (tenant) => await migrations.status(tenant),
     events,
     jobs,
     clusters,

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AdminClient, buildAdminApp, makeAdmin } from './helpers/admin.js'
 import { sql, urlFor } from './helpers/database.js'
-import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
+import { CentralUserEntity } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 
 const SYNC = { sync: { mode: 'inline' as const, resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] } }
 

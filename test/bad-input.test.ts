@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql } from './helpers/database.js'
-import { tenancyPlugin, tenantDatabaseName, ProjectEntity } from '../server/index.js'
+import { tenancyPlugin, tenantDatabaseName } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Values no identifier may be: each breaks a rule of DESIGN.md (lowercase [a-z0-9-], 1-63, no dash at either end, no punycode). */
@@ -83,7 +84,7 @@ test('hostile identifiers in the X-Tenant header, the tenant cookie and the path
   const central = await freshCentral(null)
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 1000 } })
   t.after(async () => { await app.close(); await central.drop() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['path', 'header', 'cookie'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['path', 'header', 'cookie'] })
   tenantRoute(app)
   app.register(async (scoped) => { tenantRoute(scoped) }, { prefix: '/p/:tenant' })
   await app.ready()

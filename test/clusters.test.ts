@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
-import { ProjectEntity, TenantClusterEntity, TenantEntity, type Tenant } from '../server/index.js'
+import { TenantClusterEntity, TenantEntity, type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import type { FastifyInstance } from 'fastify'
 
 async function tenants (app: FastifyInstance, ...identifiers: string[]): Promise<Tenant[]> {

@@ -7,7 +7,8 @@ import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
 import { buildApp } from './helpers/app.js'
 import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
-import { ProjectEntity, tenancyPlugin } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { centralMigrations } from '../migrations/central/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
@@ -212,7 +213,7 @@ test('two instances starting together on an empty central database both run the 
   await Promise.all([0, 1].map(async () => {
     const app = Fastify()
     apps.push(app)
-    await app.register(tenancyPlugin, { database: { url: urlFor(name), prefix: `${name}_t_` }, migrateCentral: true })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: urlFor(name), prefix: `${name}_t_` }, migrateCentral: true })
     await app.ready()
   }))
   const ran = await sql<{ name: string }>(urlFor(name), 'select name from fastify_tenancy_migrations order by id')

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { sharedTables, tenantView } from './helpers/shared.js'
-import { CentralUserEntity, TenantUserCopyEntity, TenantUserEntity, type Tenant } from '../server/index.js'
+import { CentralUserEntity, TenantUserEntity, type Tenant } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 const MODES = ['inline', 'queued'] as const

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../server/demo/embedded-postgres.js'
-import { ProjectEntity } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Tables, columns, indexes and constraints of a database, with its own name taken out. */

@@ -15,6 +15,7 @@ import { fewestTenants } from './placement.js'
 import type { TenancyEvents } from './events.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TenantMigrator } from '../database/tenant-migrator.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
@@ -31,6 +32,8 @@ export interface LifecycleParts {
   invalidate: () => void
   /** Forgets the cached entries one change touched. */
   forget: (change: TenantChange) => void
+  /** The tenant migrations (provisioning runs them when the database is not cloned from the template). */
+  migrator: Pick<TenantMigrator, 'up'>
   /** Runs a function holding a tenant's advisory lock (see database/advisory-locks.ts). */
   lock: TenantLocker
   log: FastifyBaseLogger
@@ -177,6 +180,7 @@ export class TenantLifecycle {
       adopt,
       created: false,
       fromTemplate: false,
+      migrate: async () => await this.parts.migrator.up(target),
       runAsTenant: async (fn) => { await this.parts.runAsTenant(tenant, fn) },
       evictPool: async () => { await this.parts.connections.evict(target.id) },
       activate: async () => { activated = await this.setStatus(tenant.key, 'active', null) }

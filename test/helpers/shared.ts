@@ -3,6 +3,9 @@ import { signedTenant } from '../../server/database/shared/tenant-key-driver.js'
 import { TENANT_SETTING } from '../../server/database/shared/rls-sql.js'
 import { withServer } from '../../server/database/tenant-database.js'
 import { migrateShared } from '../../server/database/shared/shared-schema.js'
+import { TenantMigrator } from '../../server/database/tenant-migrator.js'
+import { appMigrationSet, librarySet, type TenantMigrationsOptions } from '../../server/database/migration-sets.js'
+import { tenantMigrations } from './tenant-schema.js'
 import type { CentralDatabase } from './database.js'
 
 /** The app role the shared-strategy tests connect as: a plain login role (no superuser, no BYPASSRLS, owns nothing). */
@@ -22,7 +25,7 @@ export function asRole (url: string, role: string, password: string): string {
  * per server), the shared tables migrated with their policies. Returns the
  * `shared` plugin options.
  */
-export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared'): Promise<{ url: string, schema: string, centralRole: string }> {
+export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared', migrations: TenantMigrationsOptions = tenantMigrations): Promise<{ url: string, schema: string, centralRole: string }> {
   try {
     await createAppRole(central.url, APP_ROLE, APP_PASSWORD)
   } catch (error) {
@@ -30,7 +33,8 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
     if (!['42710', '23505'].includes((error as { code?: string }).code ?? '')) throw error
   }
   const centralRole = decodeURIComponent(new URL(central.url).username)
-  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE })
+  // The test app's tables and syncing's bookkeeping (tests that sync expect it), with their policies.
+  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, new TenantMigrator([librarySet, appMigrationSet(migrations)]))
   return { url: asRole(central.url, APP_ROLE, APP_PASSWORD), schema, centralRole }
 }
 

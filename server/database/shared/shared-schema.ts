@@ -1,6 +1,8 @@
 import { quoteIdent } from '../names.js'
-import { runTenantMigrations, tenantMigrationStatus, withServer, type MigrationDirection } from '../tenant-database.js'
+import { withServer } from '../tenant-database.js'
+import type { MigrationDirection, MigrationStatus, TenantMigrator } from '../tenant-migrator.js'
 import { applyRls, inspectTables } from './rls-policies.js'
+import { installSql } from './rls-sql.js'
 import type { ResolvedSharedOptions } from './shared-options.js'
 
 type Where = Pick<ResolvedSharedOptions, 'centralUrl' | 'schema' | 'centralRole'>
@@ -10,20 +12,37 @@ function migrationTarget (o: Where): { url: string, schema: string, name: string
 }
 
 /**
- * Migrates the shared tables once for every tenant (as the central role), then
- * gives any table a migration made its tenant key, per-tenant uniques and
- * policies. Returns the migrations run.
+ * Migrates the shared tables once for every tenant (as the central role):
+ * the same tenant migrations the other strategies run per tenant, with the
+ * shared schema as each statement's search path. A migration that adds a
+ * tenant table gives it its tenant key and policy with
+ * `TenantMigration.tenantTable()` (so row-level security is installed
+ * first); any table still without them gets them after. Returns the
+ * migrations run.
  */
-export async function migrateShared (o: Where & { appRole?: string }, direction: MigrationDirection = 'up'): Promise<string[]> {
-  await withServer(o.centralUrl, async (c) => { await c.query(`create schema if not exists ${quoteIdent(o.schema)}`) })
-  const ran = await runTenantMigrations(migrationTarget(o), direction)
+export async function migrateShared (o: Where & { appRole?: string }, migrator: TenantMigrator, direction: MigrationDirection = 'up'): Promise<string[]> {
+  await withServer(o.centralUrl, async (c) => {
+    await c.query('begin')
+    try {
+      // One installer at a time (two instances starting together), as applyRls does.
+      await c.query('select pg_advisory_xact_lock(hashtext($1))', [`fastify-tenancy:rls:${o.schema}`])
+      await c.query(`create schema if not exists ${quoteIdent(o.schema)}`)
+      for (const statement of installSql()) await c.query(statement)
+      await c.query('commit')
+    } catch (error) {
+      await c.query('rollback')
+      throw error
+    }
+  })
+  const context = { schema: o.schema, centralRole: o.centralRole }
+  const ran = direction === 'up' ? await migrator.up(migrationTarget(o), context) : await migrator.down(migrationTarget(o), context)
   await applyRls({ url: o.centralUrl, schema: o.schema, centralRole: o.centralRole, appRole: o.appRole })
   return ran
 }
 
 /** Which migrations the shared tables have run, and which not. */
-export async function sharedMigrationStatus (o: Where): Promise<{ executed: string[], pending: string[] }> {
-  return await tenantMigrationStatus(migrationTarget(o))
+export async function sharedMigrationStatus (o: Where, migrator: TenantMigrator): Promise<MigrationStatus> {
+  return await migrator.status(migrationTarget(o))
 }
 
 /**

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto'
+import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
+import { Migrator } from '@mikro-orm/migrations'
+import type { Configuration } from '@mikro-orm/core'
+import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
+import { applyStatementSettings } from './tenant-entity-manager.js'
+import { databaseExists, withServer } from './tenant-database.js'
+import { TenantDatabaseMissingError } from '../errors.js'
+import type { MigrationSet, TenantMigrationEntry } from './migration-sets.js'
+
+/** The one table of a tenant (database, schema, or the shared schema) that records which tenant migrations ran, ours and the app's. */
+export const TENANT_MIGRATIONS_TABLE = 'fastify_tenancy_migrations'
+
+export type MigrationDirection = 'up' | 'down'
+
+export type MigrationTarget = Pick<TenantTarget, 'url' | 'schema' | 'name' | 'server'>
+
+/** Strategy `shared`: where the shared tables are and which role may cross tenants (for TenantMigration.tenantTable). */
+export interface SharedMigrationContext {
+  schema: string
+  centralRole: string
+}
+
+/** The shared context of a running migrator, by its configuration (what a migration is given). */
+const sharedContexts = new WeakMap<Configuration, SharedMigrationContext>()
+
+/** The strategy-`shared` context a migration runs in, or undefined in the other strategies. */
+export function sharedMigrationContext (config: Configuration): SharedMigrationContext | undefined {
+  return sharedContexts.get(config)
+}
+
+/** A tenant's migrations: which ran, which have not. */
+export interface MigrationStatus {
+  executed: string[]
+  pending: string[]
+}
+
+/**
+ * Runs the tenant migrations on one tenant's database or schema: the sets in
+ * order (fastify-tenancy's own first, when a configured feature needs them,
+ * then the app's), each through MikroORM's Migrator, all recorded in the one
+ * migrations table. Every path that makes or migrates a tenant uses this one:
+ * provisioning, the template, the fan-out, the CLI, the admin.
+ */
+export class TenantMigrator {
+  private readonly sets: readonly MigrationSet[]
+
+  constructor (sets: readonly MigrationSet[]) {
+    this.sets = sets
+  }
+
+  /** Every set with its migrations as they are now. */
+  async lists (): Promise<Array<{ set: MigrationSet, migrations: TenantMigrationEntry[] }>> {
+    return await Promise.all(this.sets.map(async (set) => ({ set, migrations: await set.list() })))
+  }
+
+  /** Names of every tenant migration, in the order they run. */
+  async names (): Promise<string[]> {
+    return (await this.lists()).flatMap((l) => l.migrations.map((m) => m.name))
+  }
+
+  /** A fingerprint of the migrations (template and spares are rebuilt when it changes). */
+  async fingerprint (): Promise<string> {
+    return createHash('sha256').update([TENANT_MIGRATIONS_TABLE, ...await this.names()].join('\n')).digest('hex').slice(0, 16)
+  }
+
+  /** Runs every pending migration on the target; returns the names it ran. */
+  async up (target: MigrationTarget, shared?: SharedMigrationContext): Promise<string[]> {
+    await assertTargetExists(target)
+    const lists = await this.lists()
+    return await withMigratorOrm(target, shared, async (orm) => {
+      const ran: string[] = []
+      for (const { set, migrations } of lists) {
+        if (migrations.length > 0) ran.push(...(await migratorFor(orm, set, migrations).up()).map((m) => m.name))
+      }
+      return ran
+    })
+  }
+
+  /** Rolls the app's newest migration on the target back (ours stay: the library needs its tables); returns its name, or nothing. */
+  async down (target: MigrationTarget, shared?: SharedMigrationContext): Promise<string[]> {
+    await assertTargetExists(target)
+    const lists = (await this.lists()).filter((l) => l.set.owner === 'app')
+    return await withMigratorOrm(target, shared, async (orm) => {
+      for (const { set, migrations } of lists.reverse()) {
+        if (migrations.length === 0) continue
+        const migrator = migratorFor(orm, set, migrations)
+        if ((await migrator.getExecutedMigrations()).length === 0) continue
+        return (await migrator.down()).map((m) => m.name)
+      }
+      return []
+    })
+  }
+
+  /** Which migrations the target has run, and which not (ours first, then the app's). */
+  async status (target: MigrationTarget): Promise<MigrationStatus> {
+    await assertTargetExists(target)
+    const lists = await this.lists()
+    return await withMigratorOrm(target, undefined, async (orm) => {
+      const status: MigrationStatus = { executed: [], pending: [] }
+      for (const { set, migrations } of lists) {
+        if (migrations.length === 0) continue
+        const migrator = migratorFor(orm, set, migrations)
+        // Only the set's own names: the table also holds the other set's, and older ones.
+        const names = new Set(migrations.map((m) => m.name))
+        const executed = new Set((await migrator.getExecutedMigrations()).map((m) => m.name).filter((name) => names.has(name)))
+        for (const m of migrations) (executed.has(m.name) ? status.executed : status.pending).push(m.name)
+      }
+      return status
+    })
+  }
+
+  /** Brings database `name` on the server to the newest migrations (strategy `database`: the template). */
+  async upDatabase (serverUrl: string, name: string): Promise<string[]> {
+    const url = new URL(serverUrl)
+    url.pathname = '/' + name
+    return await this.up({ url: url.toString(), schema: null, name, server: serverUrl })
+  }
+}
+
+/** A short-lived MikroORM instance (no entities: migrations are SQL) on the target, closed after `fn`. */
+async function withMigratorOrm<T> (target: MigrationTarget, shared: SharedMigrationContext | undefined, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
+  const orm = MikroORM.initSync({
+    driver: PostgreSqlDriver,
+    ...targetOrmOptions(target),
+    entities: [],
+    discovery: { warnWhenNoEntities: false },
+    contextName: `fastify-tenancy:migrate:${target.name}`,
+    pool: { min: 0, max: 1 },
+    allowGlobalContext: true,
+    // A missing database is an error, never silently created (a deleted tenant stays deleted).
+    ensureDatabase: false
+  })
+  // Migrations are raw SQL: a schema tenant's run with its search_path in front of each statement.
+  if (target.schema !== null) applyStatementSettings(orm.em.getConnection(), schemaSettings(target.schema))
+  if (shared !== undefined) sharedContexts.set(orm.config, shared)
+  try {
+    return await fn(orm)
+  } finally {
+    await orm.close(true)
+  }
+}
+
+/** MikroORM's Migrator for one set, on `orm`'s connection, recording into the tenant migrations table. */
+function migratorFor (orm: MikroORM, set: MigrationSet, migrations: TenantMigrationEntry[]): Migrator {
+  orm.config.set('migrations', {
+    ...orm.config.get('migrations'),
+    tableName: TENANT_MIGRATIONS_TABLE,
+    migrationsList: migrations,
+    transactional: set.transactional,
+    allOrNothing: set.allOrNothing,
+    disableForeignKeys: set.disableForeignKeys,
+    snapshot: false,
+    silent: true
+  })
+  return new Migrator(orm.em)
+}
+
+/**
+ * MikroORM's migrator creates a missing database (and schema) on its own;
+ * a tenant whose database is gone must get an error instead, not an empty
+ * database in its name.
+ */
+async function assertTargetExists (target: MigrationTarget): Promise<void> {
+  const exists = target.schema === null
+    ? await databaseExists(target.server, target.name)
+    : await withServer(target.url, async (c) => (await c.query('select 1 from pg_namespace where nspname = $1', [target.schema])).rowCount === 1)
+  if (!exists) throw new TenantDatabaseMissingError(target.schema === null ? 'database' : 'schema', target.name)
+}
