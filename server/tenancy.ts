@@ -21,8 +21,7 @@ import { speedUpScram } from './database/scram-keys.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
-import { TenantMigrator } from './database/tenant-migrator.js'
-import { appMigrationSet, librarySet } from './database/migration-sets.js'
+import { tenantMigratorFor } from './database/tenant-migrator.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { tenantKeyDriver } from './database/shared/tenant-key-driver.js'
@@ -101,10 +100,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
 
   // 1. What a tenant's tables are (our syncing bookkeeping first, when syncing
   // is on, then the app's own migrations), and where they live.
-  const migrator = new TenantMigrator([
-    ...(options.sync === null ? [] : [librarySet]),
-    ...(options.tenantMigrations === null ? [] : [appMigrationSet(options.tenantMigrations)])
-  ])
+  const migrator = tenantMigratorFor(options)
   const strategyOptions = {
     migrator,
     prefix: db.prefix,

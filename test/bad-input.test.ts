@@ -26,9 +26,9 @@ const HOSTILE = [
 const show = (value: unknown): string => String(JSON.stringify(value)).slice(0, 60)
 
 async function tenantsTable (url: string): Promise<{ exists: boolean, identifiers: string[] }> {
-  const [table] = await sql<{ t: string | null }>(url, "select to_regclass('public.tenants')::text as t")
+  const [table] = await sql<{ t: string | null }>(url, "select to_regclass('tenancy.tenants')::text as t")
   const rows = await sql<{ identifier: string }>(url, 'select identifier from tenancy.tenants order by identifier')
-  return { exists: table?.t === 'tenants', identifiers: rows.map((r) => r.identifier) }
+  return { exists: table?.t === 'tenancy.tenants', identifiers: rows.map((r) => r.identifier) }
 }
 
 async function acmeWithAProject (app: FastifyInstance): Promise<void> {

@@ -9,3 +9,6 @@ import { Migration20261122000002TenantSync } from './Migration20261122000002_syn
 export const libraryTenantMigrations = [
   { name: 'Migration20261122000002_sync', class: Migration20261122000002TenantSync }
 ]
+
+/** The tables those migrations make (not the app's: a diff of the app's entities leaves them out). */
+export const libraryTenantTables = ['fastify_tenancy_sync_state', 'fastify_tenancy_sync_outbox'] as const

@@ -7,6 +7,7 @@ import { registerFanOutCommands } from './commands/fan-out.js'
 import { registerCentralCommands } from './commands/central.js'
 import { registerAdminCommands } from './commands/admin.js'
 import { registerRlsCommands } from './commands/rls.js'
+import { registerMigrationCommands } from './commands/migrations.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -22,6 +23,7 @@ function buildProgram (): Command {
   registerTenantCommands(program, global)
   registerChangeCommands(program, global)
   registerFanOutCommands(program, global)
+  registerMigrationCommands(program, global)
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)
   registerRlsCommands(program, global)

@@ -6,7 +6,7 @@ import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-ta
 import { applyStatementSettings } from './tenant-entity-manager.js'
 import { databaseExists, withServer } from './tenant-database.js'
 import { TenantDatabaseMissingError } from '../errors.js'
-import type { MigrationSet, TenantMigrationEntry } from './migration-sets.js'
+import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
 
 /** The one table of a tenant (database, schema, or the shared schema) that records which tenant migrations ran, ours and the app's. */
 export const TENANT_MIGRATIONS_TABLE = 'fastify_tenancy_migrations'
@@ -116,6 +116,17 @@ export class TenantMigrator {
     url.pathname = '/' + name
     return await this.up({ url: url.toString(), schema: null, name, server: serverUrl })
   }
+}
+
+/**
+ * The tenant migrations of a configuration: fastify-tenancy's own syncing
+ * tables when syncing is on (`sync` given), then the app's `tenantMigrations`.
+ */
+export function tenantMigratorFor (options: { sync: unknown, tenantMigrations: TenantMigrationsOptions | null }): TenantMigrator {
+  return new TenantMigrator([
+    ...(options.sync === null || options.sync === undefined ? [] : [librarySet]),
+    ...(options.tenantMigrations === null ? [] : [appMigrationSet(options.tenantMigrations)])
+  ])
 }
 
 /** A short-lived MikroORM instance (no entities: migrations are SQL) on the target, closed after `fn`. */

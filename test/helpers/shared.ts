@@ -22,10 +22,10 @@ export function asRole (url: string, role: string, password: string): string {
 
 /**
  * Makes a central database ready for strategy `shared`: the app role (once
- * per server), the shared tables migrated with their policies. Returns the
- * `shared` plugin options.
+ * per server), the shared tables migrated with their policies (the test
+ * app's, or `app.migrations`). Returns the `shared` plugin options.
  */
-export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared', migrations: TenantMigrationsOptions = tenantMigrations): Promise<{ url: string, schema: string, centralRole: string }> {
+export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared', app: { migrations?: TenantMigrationsOptions, sync?: boolean } = {}): Promise<{ url: string, schema: string, centralRole: string }> {
   try {
     await createAppRole(central.url, APP_ROLE, APP_PASSWORD)
   } catch (error) {
@@ -33,8 +33,9 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
     if (!['42710', '23505'].includes((error as { code?: string }).code ?? '')) throw error
   }
   const centralRole = decodeURIComponent(new URL(central.url).username)
-  // The test app's tables and syncing's bookkeeping (tests that sync expect it), with their policies.
-  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, new TenantMigrator([librarySet, appMigrationSet(migrations)]))
+  // The app's tables (the test app's by default) and syncing's bookkeeping (unless sync: false), with their policies.
+  const sets = [...(app.sync === false ? [] : [librarySet]), appMigrationSet(app.migrations ?? tenantMigrations)]
+  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, new TenantMigrator(sets))
   return { url: asRole(central.url, APP_ROLE, APP_PASSWORD), schema, centralRole }
 }
 

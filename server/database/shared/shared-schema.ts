@@ -1,3 +1,5 @@
+import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
+import type { EntitySchema } from '@mikro-orm/core'
 import { quoteIdent } from '../names.js'
 import { withServer } from '../tenant-database.js'
 import type { MigrationDirection, MigrationStatus, TenantMigrator } from '../tenant-migrator.js'
@@ -43,6 +45,21 @@ export async function migrateShared (o: Where & { appRole?: string }, migrator: 
 /** Which migrations the shared tables have run, and which not. */
 export async function sharedMigrationStatus (o: Where, migrator: TenantMigrator): Promise<MigrationStatus> {
   return await migrator.status(migrationTarget(o))
+}
+
+/**
+ * The tables of the app's tenant entities (`entities`) that the shared schema
+ * does not have: no policy covers them (`tenants:rls --check` reports them).
+ */
+export async function missingEntityTables (url: string, schema: string, entities: Array<EntitySchema<any, any>>): Promise<string[]> {
+  // The entities' table names as MikroORM maps them (discovery only, no connection).
+  const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities, discovery: { warnWhenNoEntities: false }, contextName: 'fastify-tenancy:rls-check', allowGlobalContext: false })
+  const wanted = Object.values(orm.getMetadata().getAll()).filter((meta) => meta.tableName !== undefined && !meta.embeddable && !meta.virtual).map((meta) => meta.tableName)
+  return await withServer(url, async (c) => {
+    const have = new Set((await c.query<{ t: string }>(`select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('r', 'p')`, [schema])).rows.map((r) => r.t))
+    return [...new Set(wanted)].filter((table) => !have.has(table)).sort()
+  })
 }
 
 /**
