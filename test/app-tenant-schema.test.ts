@@ -102,7 +102,7 @@ for (const strategy of STRATEGIES) {
     assert.deepEqual(results.filter((r) => !r.ok || r.migrations.join() !== INVOICE_MIGRATIONS[2]), [], 'every tenant ran the third migration, and only it')
     assert.equal(await withColumn(app, central, strategy, tenants, 'notes'), 201)
 
-    const status = await run(['--config', config, 'tenants:status', '--json'])
+    const status = await run(['--config', config, 'tenants:status', '--concurrency', '8', '--json'])
     assert.equal(status.code, 0, status.stderr)
     const rows = JSON.parse(status.stdout) as Array<{ identifier: string, executed: string[], pending: string[] }>
     assert.equal(rows.length, 201)

@@ -45,7 +45,7 @@ export class Migration20261201000001TenancySchema extends Migration {
   override async up (): Promise<void> {
     const schema = this.centralSchema()
     const s = `"${schema}"`
-    this.addSql(`create schema if not exists ${s}`)
+    // The schema is made before any central migration runs (migrateCentral), by a role that may.
     this.addSql(`
       do $$
       declare

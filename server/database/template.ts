@@ -55,6 +55,10 @@ async function buildTemplateLocked (serverUrl: string, name: string, migrator: T
   await createDatabase(serverUrl, scratch)
   await migrator.upDatabase(serverUrl, scratch)
   await withServer(serverUrl, async (c) => {
+    // A template database cannot be dropped while it is one (the older template, when the migrations changed).
+    if (have !== null || (await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1) {
+      await c.query(`alter database ${quoteIdent(name)} with is_template false`)
+    }
     await c.query(`drop database if exists ${quoteIdent(name)} with (force)`)
     await c.query(`alter database ${quoteIdent(scratch)} rename to ${quoteIdent(name)}`)
     await c.query(`comment on database ${quoteIdent(name)} is '${want}'`)

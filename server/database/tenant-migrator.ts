@@ -4,7 +4,6 @@ import { Migrator } from '@mikro-orm/migrations'
 import type { Configuration } from '@mikro-orm/core'
 import { schemaSettings, targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { applyStatementSettings } from './tenant-entity-manager.js'
-import { databaseExists, withServer } from './tenant-database.js'
 import { TenantDatabaseMissingError } from '../errors.js'
 import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
 
@@ -66,7 +65,6 @@ export class TenantMigrator {
 
   /** Runs every pending migration on the target; returns the names it ran. */
   async up (target: MigrationTarget, shared?: SharedMigrationContext): Promise<string[]> {
-    await assertTargetExists(target)
     const lists = await this.lists()
     return await withMigratorOrm(target, shared, async (orm) => {
       const ran: string[] = []
@@ -79,7 +77,6 @@ export class TenantMigrator {
 
   /** Rolls the app's newest migration on the target back (ours stay: the library needs its tables); returns its name, or nothing. */
   async down (target: MigrationTarget, shared?: SharedMigrationContext): Promise<string[]> {
-    await assertTargetExists(target)
     const lists = (await this.lists()).filter((l) => l.set.owner === 'app')
     return await withMigratorOrm(target, shared, async (orm) => {
       for (const { set, migrations } of lists.reverse()) {
@@ -94,7 +91,6 @@ export class TenantMigrator {
 
   /** Which migrations the target has run, and which not (ours first, then the app's). */
   async status (target: MigrationTarget): Promise<MigrationStatus> {
-    await assertTargetExists(target)
     const lists = await this.lists()
     return await withMigratorOrm(target, undefined, async (orm) => {
       const status: MigrationStatus = { executed: [], pending: [] }
@@ -146,6 +142,7 @@ async function withMigratorOrm<T> (target: MigrationTarget, shared: SharedMigrat
   if (target.schema !== null) applyStatementSettings(orm.em.getConnection(), schemaSettings(target.schema))
   if (shared !== undefined) sharedContexts.set(orm.config, shared)
   try {
+    await assertTargetExists(orm, target)
     return await fn(orm)
   } finally {
     await orm.close(true)
@@ -170,11 +167,17 @@ function migratorFor (orm: MikroORM, set: MigrationSet, migrations: TenantMigrat
 /**
  * MikroORM's migrator creates a missing database (and schema) on its own;
  * a tenant whose database is gone must get an error instead, not an empty
- * database in its name.
+ * database in its name. Asked on the migrator's own connection (no second
+ * connection per tenant): a missing database refuses it.
  */
-async function assertTargetExists (target: MigrationTarget): Promise<void> {
-  const exists = target.schema === null
-    ? await databaseExists(target.server, target.name)
-    : await withServer(target.url, async (c) => (await c.query('select 1 from pg_namespace where nspname = $1', [target.schema])).rowCount === 1)
-  if (!exists) throw new TenantDatabaseMissingError(target.schema === null ? 'database' : 'schema', target.name)
+async function assertTargetExists (orm: MikroORM, target: MigrationTarget): Promise<void> {
+  const missing = new TenantDatabaseMissingError(target.schema === null ? 'database' : 'schema', target.name)
+  let rows: Array<{ n: number }>
+  try {
+    rows = await orm.em.getConnection().execute(target.schema === null ? 'select 1 as n' : 'select 1 as n from pg_namespace where nspname = ?', target.schema === null ? [] : [target.schema], 'all')
+  } catch (error) {
+    if ((error as { code?: string }).code === '3D000') throw missing
+    throw error
+  }
+  if (rows.length === 0) throw missing
 }
