@@ -61,7 +61,11 @@ test('a database made by the previous version moves to schema tenancy with every
   const name = `ft_upgrade_${randomBytes(4).toString('hex')}`
   const prefix = `${name}_t_`
   await sql(serverUrl(), `create database ${name}`)
-  t.after(async () => { await dropDatabases(serverUrl(), name, prefix) })
+  const server = Fastify()
+  t.after(async () => {
+    await server.close()
+    await dropDatabases(serverUrl(), name, prefix)
+  })
   const url = urlFor(name)
   assert.equal((await previousVersion(url)).length, previousMigrations.length)
   // An app's own table beside ours in public, which the upgrade must not touch.
@@ -137,8 +141,6 @@ test('a database made by the previous version moves to schema tenancy with every
   ]), /still redirects/, 'the former-domain guard still holds')
 
   // The plugin registers on it and serves its tenants.
-  const server = Fastify()
-  t.after(async () => { await server.close() })
   await server.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url, prefix }, migrateCentral: true, identification: ['domain'], cache: { listen: false } })
   server.get('/who', async (request) => ({ tenant: request.tenant?.identifier }))
   await server.ready()
