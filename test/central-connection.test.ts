@@ -53,7 +53,7 @@ test('each connection failure at register is an FST_TENANCY_* error with a sente
   const port = await closedPort()
   const refused = await registerOn(`postgres://postgres:postgres@127.0.0.1:${port}/central`)
   assert.equal(refused?.code, 'FST_TENANCY_CENTRAL_UNREACHABLE')
-  assert.match(String(refused?.message), new RegExp(`^Cannot reach the central database of database\\.url: the server at 127\\.0\\.0\\.1:${port} refused the connection; is PostgreSQL running there`))
+  assert.match(String(refused?.message), new RegExp(`^Cannot reach the central database of database\\.url: the server at 127\\.0\\.0\\.1:${port} refused the connection \\(start PostgreSQL there, or fix the port\\)\\.$`))
 
   const unknown = await registerOn('postgres://postgres:postgres@no-such-host.invalid:5432/central')
   assert.equal(unknown?.code, 'FST_TENANCY_CENTRAL_UNREACHABLE')

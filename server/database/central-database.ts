@@ -30,16 +30,16 @@ export function centralConnectionError (error: unknown, url: string): Error | nu
   const e = rootCause(error)
   switch (e.code) {
     case 'ECONNREFUSED':
-      return new CentralUnreachableError(`the server at ${place(u)} refused the connection; is PostgreSQL running there, and is the port right?`)
+      return new CentralUnreachableError(`the server at ${place(u)} refused the connection (start PostgreSQL there, or fix the port)`)
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new CentralUnreachableError(`the host name "${u.hostname}" does not resolve; check the host in database.url`)
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new CentralUnreachableError(`the server at ${place(u)} does not answer (${e.code}); check the host, the port and the network`)
+      return new CentralUnreachableError(`the server at ${place(u)} does not answer (${e.code ?? 'timeout'}): check the host, the port and the network`)
     case 'ECONNRESET':
-      return new CentralUnreachableError(`the server at ${place(u)} closed the connection at once; is it a PostgreSQL server, and does it accept this client (pg_hba.conf)?`)
+      return new CentralUnreachableError(`the server at ${place(u)} closed the connection at once (is it a PostgreSQL server, and does its pg_hba.conf accept this client)`)
     case '28P01':
       return new CentralLoginRefusedError(roleOf(u), 'wrong password')
     case '28000':
