@@ -216,7 +216,7 @@ test('two instances starting together on an empty central database both run the 
     await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: urlFor(name), prefix: `${name}_t_` }, migrateCentral: true })
     await app.ready()
   }))
-  const ran = await sql<{ name: string }>(urlFor(name), 'select name from fastify_tenancy_migrations order by id')
+  const ran = await sql<{ name: string }>(urlFor(name), 'select name from tenancy.fastify_tenancy_migrations order by id')
   assert.deepEqual(ran.map((r) => r.name), centralMigrations.map((m) => m.name))
 })
 
