@@ -29,7 +29,7 @@ test('the plugin shares a database whose public schema has the app\'s own users,
     insert into admins (login) values ('root');`)
   const before = await appTables(url)
 
-  const app = Fastify()
+  const app = Fastify({ pluginTimeout: 60_000 })   // central migrations at register; avvio's 10 s is short on a loaded 2-core machine
   t.after(async () => {
     await app.close()
     await dropDatabases(serverUrl(), name, prefix)
@@ -70,7 +70,7 @@ test('the plugin shares a database whose public schema has the app\'s own users,
 test('database.schema renames the central schema', async (t) => {
   const name = `ft_landlord_${randomBytes(4).toString('hex')}`
   const url = urlFor(name)
-  const app = Fastify()
+  const app = Fastify({ pluginTimeout: 60_000 })   // central migrations at register; avvio's 10 s is short on a loaded 2-core machine
   t.after(async () => {
     await app.close()
     await dropDatabases(serverUrl(), name, `${name}_t_`)
