@@ -5,6 +5,7 @@ import { tenancyPlugin } from '../server/index.js'
 import { benchCentral } from './central.js'
 import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+import { TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const SERVER = new URL('./server.ts', import.meta.url)
 
@@ -28,7 +29,7 @@ export async function overhead (ctx: BenchContext): Promise<Figure[]> {
   try {
     // The tenant the requests name, made once.
     const setup = Fastify({ logger: false })
-    await setup.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false } })
+    await setup.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false } })
     await setup.tenancy.create({ identifier: 'acme' })
     await setup.close()
 

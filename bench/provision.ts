@@ -4,12 +4,13 @@ import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const SAMPLES = 11
 
 async function appOn (url: string, prefix: string, provisioning: TenancyOptions['provisioning']): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
-  await app.register(tenancyPlugin, { database: { url, prefix }, cache: { listen: false }, provisioning })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url, prefix }, cache: { listen: false }, provisioning })
   await app.ready()
   return app
 }

@@ -3,12 +3,14 @@
 // argv: rls|plain port centralUrl prefix appUrl [tenants to put in the cache before ready]
 import Fastify from 'fastify'
 import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
-import { tenancyPlugin, ProjectEntity, tenantEntities } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, tenantEntities, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { sharedTenantEntities } from '../server/database/shared/tenant-entities.js'
 
 const [mode, port, centralUrl, prefix, appUrl, warm] = process.argv.slice(2) as [string, string, string, string, string, string | undefined]
 const app = Fastify({ logger: false })
 await app.register(tenancyPlugin, {
+  ...TEST_TENANT_SCHEMA,
   database: { url: centralUrl, prefix },
   strategy: 'shared',
   shared: { url: appUrl, poolSize: 10 },

@@ -8,6 +8,9 @@ import { migrateShared } from '../server/database/shared/shared-schema.js'
 import { benchCentral } from './central.js'
 import { pin, startServer, stopServer } from './server-process.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
+import { TenantMigrator } from '../server/database/tenant-migrator.js'
+import { appMigrationSet } from '../server/database/migration-sets.js'
+import { tenantMigrations, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const SERVER = new URL('./rls-server.ts', import.meta.url)
 
@@ -59,14 +62,14 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
     // On the shared tables' database: createAppRole also takes TEMP there from PUBLIC, which the plugin checks.
     await createAppRole(central.url, APP_ROLE, APP_PASSWORD)
     const centralRole = decodeURIComponent(new URL(central.url).username)
-    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE })
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE }, new TenantMigrator([appMigrationSet(tenantMigrations)]))
     const appUrl = new URL(central.url)
     appUrl.username = APP_ROLE
     appUrl.password = APP_PASSWORD
 
     // rls.create.ms: the plugin's own create(), one tenant at a time.
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, strategy: 'shared', shared: { url: appUrl.toString() }, cache: { listen: false } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, strategy: 'shared', shared: { url: appUrl.toString() }, cache: { listen: false } })
     await app.tenancy.create({ identifier: 'warm' })
     const creates: number[] = []
     for (let i = 0; i < CREATES; i++) {
@@ -80,10 +83,10 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
     // 100,000 tenants with three rows each, written in bulk (the central role crosses tenants).
     ctx.log('rls: writing 100,000 tenants and 300,000 rows…')
     await query(central.url, `
-      insert into tenants (key, identifier, resource_key, name, status, database_host)
+      insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)
       select gen_random_uuid(), 't' || i, gen_random_uuid(), 'Tenant ' || i, 'active', 'default' from generate_series(0, ${MANY - 1}) i;
       insert into tenant_shared.projects (tenant_key, title)
-      select t.key, t.identifier || ':' || j from tenants t, generate_series(1, 3) j where t.identifier ~ '^t[0-9]+$';
+      select t.key, t.identifier || ':' || j from tenancy.tenants t, generate_series(1, 3) j where t.identifier ~ '^t[0-9]+$';
       create schema tenant_plain;
       create table tenant_plain.projects (like tenant_shared.projects including all);
       insert into tenant_plain.projects select * from tenant_shared.projects;

@@ -7,7 +7,8 @@
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { MikroORM, PostgreSqlDriver, RequestContext } from '@mikro-orm/postgresql'
-import { tenancyPlugin, ProjectEntity, tenantEntities } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, tenantEntities, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const [mode, port, centralUrl, prefix, extra] = process.argv.slice(2) as [string, string, string, string, string | undefined]
 // Logging on, to a stream that discards: the cost of the logger counts, not the terminal's.
@@ -21,6 +22,7 @@ if (mode === 'plain-read') {
   app.get('/read', async () => await orm.em.findOne(ProjectEntity, { id: 1 }))
 } else {
   await app.register(tenancyPlugin, {
+  ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl, prefix, maxConnections: 20, poolSize: 2 },
     strategy: mode === 'schema' ? 'schema' : 'database',
     identification: ['header'],

@@ -3,7 +3,8 @@ import autocannon from 'autocannon'
 import Fastify from 'fastify'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
-import { tenancyPlugin, ProjectEntity } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { benchCentral } from './central.js'
 import { connectionSampler } from '../test/helpers/tenants.js'
@@ -46,7 +47,7 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
 async function insertTenants (centralUrl: string, keys: string[], from: number): Promise<void> {
   for (let at = 0; at < keys.length; at += 1000) {
     const chunk = keys.slice(at, at + 1000)
-    await sql(centralUrl, `insert into tenants (key, identifier, resource_key, name, status, database_host)
+    await sql(centralUrl, `insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)
       select k::uuid, 't' || (i - 1 + $2::int), gen_random_uuid(), 'Tenant ' || (i - 1 + $2::int), 'active', 'default' from unnest($1::text[]) with ordinality as u(k, i)`, [chunk, from + at])
   }
 }
@@ -96,7 +97,7 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
   let server: ChildProcess | null = null
   try {
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
     const first = await app.tenancy.create({ identifier: 'first' })
     await app.tenancy.run(first, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })
     const firstDb = app.tenancy.tenants.databaseName(first)
@@ -148,7 +149,7 @@ export async function schemaTenants (ctx: BenchContext): Promise<Figure[]> {
   let server: ChildProcess | null = null
   try {
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, strategy: 'schema', cache: { listen: false } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, strategy: 'schema', cache: { listen: false } })
     const first = await app.tenancy.create({ identifier: 'first' })
     const firstSchema = app.tenancy.tenants.databaseName(first)
     await app.close()
@@ -185,7 +186,7 @@ export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
   const servers: ChildProcess[] = []
   try {
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
     // Tenant t0, the only one: every request of both sides reads the same row of the same database.
     const tenant = await app.tenancy.create({ identifier: 't0' })
     await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })

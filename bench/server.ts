@@ -2,11 +2,13 @@
 // generator and the server do not share one event loop. argv: bare|tenant port [centralUrl prefix]
 import Fastify from 'fastify'
 import { tenancyPlugin } from '../server/index.js'
+import { TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const [mode, port, centralUrl, prefix] = process.argv.slice(2)
 const app = Fastify({ logger: false })
 if (mode === 'tenant') {
   await app.register(tenancyPlugin, {
+  ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl as string, prefix },
     centralDomains: ['localhost'],
     identification: ['subdomain', 'domain']

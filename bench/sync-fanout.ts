@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { CentralUserEntity, TenantUserCopyEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { CentralUserEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { TenantUserCopyEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
@@ -18,7 +19,7 @@ async function appOn (url: string, prefix: string, setup: Setup): Promise<Fastif
   // may use 16), so the figure is the syncer's and not pools being opened and closed. default: the
   // options as they come (queued; 100 tenants are more than poolCap, so pools open and close).
   const database = setup === 'default' ? { url, prefix } : { url, prefix, poolCap: TENANTS + 10, poolSize: 1, maxConnections: 2 * (TENANTS + 10) }
-  await app.register(tenancyPlugin, { database, cache: { listen: false }, sync: { ...(setup === 'default' ? {} : { mode: setup }), resources: [USERS] } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database, cache: { listen: false }, sync: { ...(setup === 'default' ? {} : { mode: setup }), resources: [USERS] } })
   await app.ready()
   return app
 }

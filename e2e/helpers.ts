@@ -39,8 +39,8 @@ export async function makeAdmin (permissions: string[]): Promise<{ email: string
   const id = uuidv7()
   const email = `limited-${id.slice(-8)}@example.test`
   const password = 'limited admin password'
-  await sql(centralDbUrl(), 'insert into admins (id, email, name, password_hash) values ($1, $2, $3, $4)', [id, email, 'Limited Admin', await hashPassword(password)])
-  const role = await sql<{ id: number }>(centralDbUrl(), 'insert into admin_roles (name, permissions) values ($1, $2) returning id', [`limited-${id}`, permissions])
-  await sql(centralDbUrl(), 'insert into admin_role_assignments (admin_id, role_id) values ($1, $2)', [id, role[0]?.id])
+  await sql(centralDbUrl(), 'insert into tenancy.admins (id, email, name, password_hash) values ($1, $2, $3, $4)', [id, email, 'Limited Admin', await hashPassword(password)])
+  const role = await sql<{ id: number }>(centralDbUrl(), 'insert into tenancy.admin_roles (name, permissions) values ($1, $2) returning id', [`limited-${id}`, permissions])
+  await sql(centralDbUrl(), 'insert into tenancy.admin_role_assignments (admin_id, role_id) values ($1, $2)', [id, role[0]?.id])
   return { email, password }
 }

@@ -133,7 +133,7 @@ for (const mode of MODES) {
     test(`confirmations name what will happen, and a refused change shows the form again with the reason on the field (${mode.name})`, async ({ page }) => {
       test.skip(!mode.heavy, 'uses the tenants the bulk flow made')
       await signIn(page)
-      const [keyA] = (await sql<{ key: string }>(centralDbUrl(), 'select key from tenants where identifier = $1', [a])).map((r) => r.key)
+      const [keyA] = (await sql<{ key: string }>(centralDbUrl(), 'select key from tenancy.tenants where identifier = $1', [a])).map((r) => r.key)
       const cluster = `Flows ${tag}`
 
       // A refused cluster change: a is the Parent Tenant of its cluster while b remains.
@@ -215,7 +215,7 @@ for (const mode of MODES) {
       await shot(page, '14-sorted-descending')
 
       // Paging, with the search kept: more than a page (25) of admins match "limited".
-      const have = Number((await sql(centralDbUrl(), "select count(*) as n from admins where email like 'limited-%'"))[0]?.n)
+      const have = Number((await sql(centralDbUrl(), "select count(*) as n from tenancy.admins where email like 'limited-%'"))[0]?.n)
       await Promise.all(Array.from({ length: Math.max(0, 26 - have) }, async () => await makeAdmin(['manage_tenants'])))
       await page.goto('/admin/admins')
       await page.getByRole('searchbox').fill('limited')

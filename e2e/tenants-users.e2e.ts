@@ -3,7 +3,7 @@ import { E2E, serverUrl, centralDbUrl } from './env.js'
 import { expectAccessible, keepScreenshot, signIn, sql } from './helpers.js'
 
 async function tenantDbUrl (identifier: string): Promise<string> {
-  const rows = await sql<{ key: string }>(centralDbUrl(), 'select key from tenants where identifier = $1', [identifier])
+  const rows = await sql<{ key: string }>(centralDbUrl(), 'select key from tenancy.tenants where identifier = $1', [identifier])
   const url = new URL(serverUrl())
   url.pathname = `/demo_${String(rows[0]?.key).replaceAll('-', '')}`
   return url.toString()

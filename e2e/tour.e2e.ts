@@ -17,11 +17,11 @@ const MODES = [
 async function ids (): Promise<{ acme: string, globex: string, cluster: string, user: string, admin: string }> {
   const one = async (q: string, p: unknown[] = []): Promise<string> => String((await sql(centralDbUrl(), q, p))[0]?.id)
   return {
-    acme: await one("select key as id from tenants where identifier = 'acme'"),
-    globex: await one("select key as id from tenants where identifier = 'globex'"),
-    cluster: await one("select id from tenant_clusters where name = 'Tour Region'"),
-    user: await one("select global_id as id from users where email = 'ada@example.test'"),
-    admin: await one('select id from admins order by created_at limit 1')
+    acme: await one("select key as id from tenancy.tenants where identifier = 'acme'"),
+    globex: await one("select key as id from tenancy.tenants where identifier = 'globex'"),
+    cluster: await one("select id from tenancy.tenant_clusters where name = 'Tour Region'"),
+    user: await one("select global_id as id from tenancy.users where email = 'ada@example.test'"),
+    admin: await one('select id from tenancy.admins order by created_at limit 1')
   }
 }
 
@@ -66,7 +66,7 @@ test.describe.configure({ mode: 'serial' })
 
 test('setup for the tour: a cluster with two tenants and a user in acme', async ({ page }) => {
   await signIn(page)
-  if ((await sql(centralDbUrl(), "select 1 from tenant_clusters where name = 'Tour Region'")).length === 0) {
+  if ((await sql(centralDbUrl(), "select 1 from tenancy.tenant_clusters where name = 'Tour Region'")).length === 0) {
     await page.goto('/admin/clusters/new')
     await page.getByLabel('Name').fill('Tour Region')
     await page.getByRole('button', { name: 'Save' }).click()
@@ -75,7 +75,7 @@ test('setup for the tour: a cluster with two tenants and a user in acme', async 
     await page.getByRole('button', { name: 'Attach', exact: true }).click()
     await expect(page.getByRole('status')).toContainText('Attached')
   }
-  if ((await sql(centralDbUrl(), "select 1 from users where email = 'ada@example.test'")).length === 0) {
+  if ((await sql(centralDbUrl(), "select 1 from tenancy.users where email = 'ada@example.test'")).length === 0) {
     await page.goto('/admin/users/new')
     await page.getByLabel('Name').fill('Ada Lovelace')
     await page.getByLabel('Email').fill('ada@example.test')

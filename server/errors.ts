@@ -444,6 +444,48 @@ export const PoolerResetError = createError(
   500
 )
 
+/** The central database's server cannot be reached at register (refused, unknown host, timed out). */
+export const CentralUnreachableError = createError(
+  'FST_TENANCY_CENTRAL_UNREACHABLE',
+  'Cannot reach the central database of database.url: %s.',
+  500
+)
+
+/** The central database's server refused the login of database.url (wrong password, unknown role). */
+export const CentralLoginRefusedError = createError(
+  'FST_TENANCY_CENTRAL_LOGIN_REFUSED',
+  'The central database refused the login of role "%s" given in database.url (%s): check the user name and password in database.url.',
+  500
+)
+
+/** The central database does not exist, and the role of database.url may not create it. */
+export const CentralDatabaseMissingError = createError(
+  'FST_TENANCY_CENTRAL_DATABASE_MISSING',
+  'The central database "%s" named in database.url does not exist, and role "%s" may not create databases: create it (createdb %s), or let the role create databases (ALTER ROLE ... CREATEDB).',
+  500
+)
+
+/** The central schema cannot be made: the role of database.url may not create schemas there. */
+export const CentralSchemaError = createError(
+  'FST_TENANCY_CENTRAL_SCHEMA',
+  'Cannot create schema "%s" for the central tables: role "%s" may not create schemas in database "%s". Create the schema for the role (CREATE SCHEMA <schema> AUTHORIZATION <role>), or grant the role CREATE on the database.',
+  500
+)
+
+/** The central database has not been migrated. */
+export const CentralNotMigratedError = createError(
+  'FST_TENANCY_CENTRAL_NOT_MIGRATED',
+  'The central database has no fastify-tenancy tables in schema "%s": run `fastify-tenancy central:migrate`, or register the plugin with migrateCentral: true.',
+  500
+)
+
+/** The app's tenant entities and its tenant migrations disagree (migration:check). */
+export const TenantMigrationsOutdatedError = createError(
+  'FST_TENANCY_MIGRATIONS_OUTDATED',
+  'The tenant entities and the tenant migrations disagree (%s): run `fastify-tenancy migration:create` to write the missing migration, then `fastify-tenancy tenants:migrate`.',
+  500
+)
+
 /** Every code above, for the README check. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -463,5 +505,7 @@ export const errorCodes = [
   RoleNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
   TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
-  TenantMismatchError, PoolerResetError
+  TenantMismatchError, PoolerResetError,
+  CentralUnreachableError, CentralLoginRefusedError, CentralDatabaseMissingError, CentralSchemaError, CentralNotMigratedError,
+  TenantMigrationsOutdatedError
 ].map((E) => new E().code)

@@ -6,6 +6,7 @@ import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
+import { ensureCentralDatabase } from './database/central-database.js'
 import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
@@ -42,6 +43,8 @@ type ClosingResponse = ServerResponse & Record<symbol, Ended | undefined>
  */
 async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
+  // A missing central database is made (when the role may); an unreachable one is a coded error naming database.url.
+  await ensureCentralDatabase(options.database.url)
   const { orm, owned } = centralOrmFor(options)
   let runtime: TenancyRuntime
   try {

@@ -3,7 +3,8 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ResolvedOptions } from './options/index.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
-import { MisconfigurationError, NoTenantContextError } from './errors.js'
+import { CentralNotMigratedError, MisconfigurationError, NoTenantContextError } from './errors.js'
+import { centralTables } from './database/central-schema.js'
 import { TenantContext } from './context/tenant-context.js'
 import { TenantScopes } from './context/tenant-scopes.js'
 import { TenancyEvents } from './lifecycle/events.js'
@@ -21,11 +22,12 @@ import { tenantPools } from './database/tenant-pools.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
-import { tenantMigrationStatus } from './database/tenant-database.js'
+import { tenantMigratorFor } from './database/tenant-migrator.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
 import { sharedMigrationStatus } from './database/shared/shared-schema.js'
+import type { TenantTarget } from './database/tenant-target.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -107,8 +109,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const events = new TenancyEvents()
   const context = new TenantContext()
 
-  // 1. Where tenants' tables live.
+  // 1. What a tenant's tables are (our syncing bookkeeping first, when syncing
+  // is on, then the app's own migrations), and where they live.
+  const migrator = tenantMigratorFor(options)
   const strategyOptions = {
+    migrator,
     prefix: db.prefix,
     suffix: db.suffix,
     template: options.provisioning.template ? assertSafeName(`${db.prefix}template`) : null,
@@ -144,9 +149,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const lookups = cache ?? provider
   const execute = async (sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> =>
     await orm.em.getConnection().execute(sql, params as any[], 'all')
+  // Raw central SQL names our tables through this (they live in database.schema, beside the app's own).
+  const tables = centralTables(orm)
   // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
-  const formerNames = new FormerNames({ execute, now: options.clock, keepMs: options.renames.keepMs })
-  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, centralDomains: options.centralDomains })
+  const formerNames = new FormerNames({ execute, tables, now: options.clock, keepMs: options.renames.keepMs })
+  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, tables, centralDomains: options.centralDomains })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
   const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
@@ -180,6 +187,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     runAsTenant,
     invalidate,
     forget,
+    migrator,
     lock: tenantLocker(db.url, lockPools),
     log,
     settings: { centralDomains: options.centralDomains, hosts: db.hosts, defaultHost: db.defaultHost, now: options.clock, ...options.provisioning }
@@ -188,7 +196,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const statuses = new TenantStatusChanges(orm, events, forget)
   const domains = new TenantDomains(orm, events, forget, options.centralDomains, options.clock)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
-  const migrations = new TenantMigrations(lifecycle, targetOf, runAsTenant, options.provisioning.seeder, shared)
+  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared })
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
@@ -229,14 +237,16 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const maintenance = new MaintenanceMode({
     execute,
     listener,
+    tables,
     now: options.clock,
     onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: maintenance mode could not follow changes; retrying') }
   })
-  const impersonation = new Impersonation({ execute, now: options.clock })
+  const impersonation = new Impersonation({ execute, tables, now: options.clock })
   const requestStats = new RequestStats()
 
   // 6b. Moving tenants between hosts, under their lifecycle lock (a delete undoes an unfinished move first).
   const mover = new TenantMover({
+    migrator,
     store: new MoveStore(orm, execute),
     lock: tenantLocker(db.url, lockPools),
     find,
@@ -255,6 +265,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   })
 
   const bundles = new TenantBundles({
+    migrator,
+    tables,
     strategy,
     targetOf,
     hosts: db.hosts,
@@ -289,7 +301,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     migrate: async (fanOut = {}) => await migrations.run('migrate', fanOut),
     rollback: async (fanOut = {}) => await migrations.run('rollback', fanOut),
     seed: async (fanOut = {}) => await migrations.run('seed', fanOut),
-    migrationStatus: async (tenant) => shared === null ? await tenantMigrationStatus(targetOf(tenant)) : await sharedMigrationStatus(shared),
+    migrationStatus: async (tenant) => await migrations.status(tenant),
     events,
     jobs,
     clusters,
@@ -331,7 +343,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.
-      await orm.em.getConnection().execute('select 1 from tenants limit 0')
+      const found = await orm.em.getConnection().execute('select to_regclass(?) is not null as migrated', [`${tables.schema}.tenants`], 'all')
+      if (found[0]?.migrated !== true) throw new CentralNotMigratedError(tables.schema)
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       const sharedSecret = shared === null ? null : await assertRlsReady(shared)
       // Budgets worked out from the servers, poolers checked, and the proofs' secret and clock.

@@ -9,7 +9,7 @@ test('an admin creates another with a role; it sees only its areas; deactivating
   const client = new AdminClient(app)
   await client.signIn(boss.email, boss.password)
   await client.post('/admin/admins/roles', { name: 'tenant ops', permissions: ['manage_tenants'] }, { from: '/admin/admins/roles' })
-  const role = (await sql(central.url, "select id from admin_roles where name = 'tenant ops'"))[0]?.id
+  const role = (await sql(central.url, "select id from tenancy.admin_roles where name = 'tenant ops'"))[0]?.id
   const created = await client.post('/admin/admins/new', { name: 'Ops', email: 'ops@example.test', password: '', roles: [String(role)] }, { from: '/admin/admins/new' })
   assert.equal(created.statusCode, 303)
   const list = await client.get('/admin/admins')
@@ -24,7 +24,7 @@ test('an admin creates another with a role; it sees only its areas; deactivating
   assert.doesNotMatch(home.body, /href="\/admin\/admins"/)
   assert.equal((await ops.get('/admin/admins')).statusCode, 403)
 
-  const id = (await sql(central.url, "select id from admins where email = 'ops@example.test'"))[0]?.id
+  const id = (await sql(central.url, "select id from tenancy.admins where email = 'ops@example.test'"))[0]?.id
   const saved = await client.post(`/admin/admins/${String(id)}/edit`, { name: 'Ops', roles: [String(role)] }, { from: `/admin/admins/${String(id)}/edit` })
   assert.equal(saved.statusCode, 303)
   const after = await ops.get('/admin/tenants')
@@ -37,7 +37,7 @@ test('an admin cannot deactivate themselves or remove their own last manage_admi
   const me = await makeAdmin(app, ['manage_admins'])
   const client = new AdminClient(app)
   await client.signIn(me.email, me.password)
-  const roles = await sql(central.url, 'select id, name from admin_roles')
+  const roles = await sql(central.url, 'select id, name from tenancy.admin_roles')
   const owner = roles.find((r) => r.name === 'owner')?.id
   const url = `/admin/admins/${me.id}/edit`
   const off = await client.post(url, { name: 'Me', roles: [String(owner)] }, { from: url })

@@ -38,14 +38,14 @@ test('an operator creates a tenant cluster, attaches tenants, switches the paren
   assert.match((await client.get(clusterUrl)).body, /bravo is now the Parent Tenant of &quot;North America&quot;/)
   await client.post(`${clusterUrl}/detach/${a.key}`, {}, { from: clusterUrl })
   const clusterId = clusterUrl.split('/').pop()
-  assert.deepEqual(await sql(url, 'select parent_tenant_id from tenant_clusters where id = $1', [clusterId]), [{ parent_tenant_id: b.key }])
+  assert.deepEqual(await sql(url, 'select parent_tenant_id from tenancy.tenant_clusters where id = $1', [clusterId]), [{ parent_tenant_id: b.key }])
 
   const list = await client.get('/admin/clusters')
   assert.match(list.body, /North America<\/a><\/td>\s*<td><code>north-america<\/code><\/td>\s*<td>1<\/td>\s*<td>bravo<\/td>/)
 
   const deleted = await client.post(`${clusterUrl}/delete`, {}, { from: `${clusterUrl}/delete` })
   assert.equal(deleted.statusCode, 303)
-  assert.deepEqual(await sql(url, 'select tenant_cluster_id from tenants where key = $1', [b.key]), [{ tenant_cluster_id: null }])
+  assert.deepEqual(await sql(url, 'select tenant_cluster_id from tenancy.tenants where key = $1', [b.key]), [{ tenant_cluster_id: null }])
 })
 
 test('bad input in the cluster forms gets a field message and keeps what was typed, escaped', async (t) => {
@@ -95,11 +95,11 @@ test('the tenant form moves a tenant between clusters by the same rules, and sho
   assert.equal(refused.statusCode, 422)
   assert.match(refused.body, /id="cluster-error" class="field-error">&quot;alpha&quot; is the Parent Tenant of &quot;East&quot;/)
   assert.match(refused.body, /value="Alpha Renamed"/)
-  assert.deepEqual(await sql(central.url, 'select name from tenants where key = $1', [a.key]), [{ name: 'Alpha' }])
+  assert.deepEqual(await sql(central.url, 'select name from tenancy.tenants where key = $1', [a.key]), [{ name: 'Alpha' }])
   await client.post(`/admin/tenants/${b.key}/edit`, { identifier: 'bravo', name: 'Bravo', cluster: west.id }, { from: `/admin/tenants/${b.key}/edit` })
-  const rows = await sql(central.url, 'select c.name, p.identifier as parent from tenant_clusters c left join tenants p on p.key = c.parent_tenant_id order by c.name')
+  const rows = await sql(central.url, 'select c.name, p.identifier as parent from tenancy.tenant_clusters c left join tenancy.tenants p on p.key = c.parent_tenant_id order by c.name')
   assert.deepEqual(rows, [{ name: 'East', parent: 'alpha' }, { name: 'West', parent: 'bravo' }])
   const created = await client.post('/admin/tenants/new', { identifier: 'charlie', name: 'Charlie', cluster: west.id }, { from: '/admin/tenants/new' })
   assert.equal(created.statusCode, 303)
-  assert.deepEqual(await sql(central.url, "select c.name from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id where t.identifier = 'charlie'"), [{ name: 'West' }])
+  assert.deepEqual(await sql(central.url, "select c.name from tenancy.tenants t join tenancy.tenant_clusters c on c.id = t.tenant_cluster_id where t.identifier = 'charlie'"), [{ name: 'West' }])
 })

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { AdminClient, buildAdminApp, makeAdmin } from './helpers/admin.js'
 import { sql } from './helpers/database.js'
 import { AuditLog } from '../server/admin/audit/audit-log.js'
-import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
+import { CentralUserEntity } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 
 const SYNC = { sync: { mode: 'inline' as const, resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] } }
 
@@ -28,7 +29,7 @@ test('without manage_tenant_groups no cluster appears on tenant pages and no ten
   assert.equal(created.statusCode, 303)
   const bulk = await client.post('/admin/tenants/bulk', { action: 'attach', cluster: secret.id, tenants: [b.key], confirmed: 'yes' }, { from: '/admin/tenants' })
   assert.equal(bulk.statusCode, 403)
-  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenants order by identifier'), [
+  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenancy.tenants order by identifier'), [
     { identifier: 'alpha', name: 'Alpha', tenant_cluster_id: secret.id },
     { identifier: 'bravo', name: 'Bravo 2', tenant_cluster_id: null },
     { identifier: 'charlie', name: 'Charlie', tenant_cluster_id: null }
@@ -49,7 +50,7 @@ test('two simultaneous creates of one cluster name give one cluster and one form
   assert.deepEqual([x.statusCode, y.statusCode].sort(), [303, 409])
   const loser = x.statusCode === 409 ? x : y
   assert.match(loser.body, /id="name-error" class="field-error">A tenant cluster named &quot;[Ee]urope&quot; exists already/)
-  assert.equal((await sql(central.url, 'select count(*)::int as n from tenant_clusters'))[0]?.n, 1)
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.tenant_clusters'))[0]?.n, 1)
   // The core API refuses the same way.
   await assert.rejects(app.tenancy.clusters.create({ name: 'EUROPE' }), { code: 'FST_TENANCY_CLUSTER_NAME_TAKEN' })
 })
@@ -66,15 +67,15 @@ test('bulk actions ask first, then suspend, activate, migrate and attach the sel
   assert.equal(asked.statusCode, 200)
   assert.match(asked.body, /Suspend 2 tenant\(s\)\?/)
   assert.match(asked.body, /alpha, bravo will answer 403/)
-  assert.deepEqual(await sql(central.url, "select count(*)::int as n from tenants where status = 'suspended'"), [{ n: 0 }], 'nothing happens before the confirmation')
+  assert.deepEqual(await sql(central.url, "select count(*)::int as n from tenancy.tenants where status = 'suspended'"), [{ n: 0 }], 'nothing happens before the confirmation')
   const done = await client.post('/admin/tenants/bulk', { action: 'suspend', tenants: `${a.key} ${b.key}`, confirmed: 'yes' }, { from: '/admin/tenants' })
   assert.equal(done.statusCode, 303)
-  assert.deepEqual(await sql(central.url, 'select status from tenants order by identifier'), [{ status: 'suspended' }, { status: 'suspended' }])
+  assert.deepEqual(await sql(central.url, 'select status from tenancy.tenants order by identifier'), [{ status: 'suspended' }, { status: 'suspended' }])
   await client.post('/admin/tenants/bulk', { action: 'activate', tenants: a.key, confirmed: 'yes' }, { from: '/admin/tenants' })
   await client.post('/admin/tenants/bulk', { action: 'migrate', tenants: a.key, confirmed: 'yes' }, { from: '/admin/tenants' })
   assert.match((await client.get('/admin/tenants')).body, /Migrated: alpha\./)
   await client.post('/admin/tenants/bulk', { action: 'attach', cluster: east.id, tenants: `${a.key} ${b.key}`, confirmed: 'yes' }, { from: '/admin/tenants' })
-  assert.deepEqual(await sql(central.url, 'select t.identifier, t.status, c.parent_tenant_id = t.key as parent from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id order by t.identifier'), [
+  assert.deepEqual(await sql(central.url, 'select t.identifier, t.status, c.parent_tenant_id = t.key as parent from tenancy.tenants t join tenancy.tenant_clusters c on c.id = t.tenant_cluster_id order by t.identifier'), [
     { identifier: 'alpha', status: 'active', parent: true },
     { identifier: 'bravo', status: 'suspended', parent: false }
   ])
@@ -91,7 +92,7 @@ test('actions that lose data or change the Parent Tenant ask first, naming what 
   const client = new AdminClient(app)
   await client.signIn(admin.email, admin.password)
   await client.post('/admin/users/new', { name: 'Ada', email: 'ada@example.test', password: 'analytical' }, { from: '/admin/users/new' })
-  const ada = (await app.tenancy.orm.em.getConnection().execute("select global_id from users where email = 'ada@example.test'"))[0]?.global_id as string
+  const ada = (await app.tenancy.orm.em.getConnection().execute("select global_id from tenancy.users where email = 'ada@example.test'"))[0]?.global_id as string
   await client.post(`/admin/users/${ada}/attach`, { tenants: acme.key }, { from: `/admin/users/${ada}` })
   const domainId = (await app.tenancy.domains.list(acme))[0]?.id
   const pages: Array<[string, RegExp]> = [
@@ -177,8 +178,8 @@ test('the fleet page shows each tenant\'s migration state; Migrate all runs in t
   assert.match(page.body, />lost<\/a>: /)
   assert.ok(good.key.length > 0)
   // While a run goes on (here: one another instance is running), a press starts nothing new.
-  await sql(central.url, "insert into admin_fleet_runs (started_by, total) values ('other@example.test', 2)")
+  await sql(central.url, "insert into tenancy.admin_fleet_runs (started_by, total) values ('other@example.test', 2)")
   await client.post('/admin/fleet/migrate', {}, { from: '/admin/fleet' })
   assert.match((await client.get('/admin/fleet')).body, /A &quot;Migrate all&quot; run is going on already/)
-  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_fleet_runs'))[0]?.n, 2)
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admin_fleet_runs'))[0]?.n, 2)
 })

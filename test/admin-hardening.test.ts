@@ -77,7 +77,7 @@ test('cookies planted by a tenant subdomain for the parent domain cannot pass CS
 
   const forged = await victim.request('POST', CENTRAL, '/admin/clusters/new', { _csrf: attackerToken, name: 'Planted', description: '' })
   assert.equal(forged.statusCode, 403)
-  assert.equal((await sql(central.url, "select count(*)::int as n from tenant_clusters where name = 'Planted'"))[0]?.n, 0)
+  assert.equal((await sql(central.url, "select count(*)::int as n from tenancy.tenant_clusters where name = 'Planted'"))[0]?.n, 0)
   // The victim's own token still works: the refusal above was the attack's, not the page's.
   const own = String(csrfOf((await victim.request('GET', CENTRAL, '/admin/clusters/new')).body))
   assert.equal((await victim.request('POST', CENTRAL, '/admin/clusters/new', { _csrf: own, name: 'Real', description: '' })).statusCode, 303)
@@ -175,21 +175,21 @@ test('a session ends after the idle timeout and at its absolute end, and ended s
   const busy = new AdminClient(app)
   await busy.signIn(admin.email, admin.password)
   assert.equal((await idle.get('/admin')).statusCode, 200)
-  const sessions = await sql(central.url, 'select id from admin_sessions order by created_at')
+  const sessions = await sql(central.url, 'select id from tenancy.admin_sessions order by created_at')
   assert.equal(sessions.length, 2)
   // 31 minutes without a request for the first; the second was used a minute ago but is past its absolute end.
-  await sql(central.url, "update admin_sessions set last_seen_at = now() - interval '31 minutes' where id = $1", [sessions[0]?.id])
-  await sql(central.url, "update admin_sessions set last_seen_at = now() - interval '1 minute', expires_at = now() - interval '1 second' where id = $1", [sessions[1]?.id])
+  await sql(central.url, "update tenancy.admin_sessions set last_seen_at = now() - interval '31 minutes' where id = $1", [sessions[0]?.id])
+  await sql(central.url, "update tenancy.admin_sessions set last_seen_at = now() - interval '1 minute', expires_at = now() - interval '1 second' where id = $1", [sessions[1]?.id])
   assert.equal((await idle.get('/admin')).statusCode, 303)
   assert.equal((await busy.get('/admin')).statusCode, 303)
-  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_sessions'))[0]?.n, 0, 'both rows are gone')
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admin_sessions'))[0]?.n, 0, 'both rows are gone')
 
   // Sessions nobody comes back to are deleted at the next sign-in.
   const left = new AdminClient(app)
   await left.signIn(admin.email, admin.password)
-  await sql(central.url, "update admin_sessions set last_seen_at = now() - interval '2 hours'")
+  await sql(central.url, "update tenancy.admin_sessions set last_seen_at = now() - interval '2 hours'")
   await new AdminClient(app).signIn(admin.email, admin.password)
-  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_sessions'))[0]?.n, 1)
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admin_sessions'))[0]?.n, 1)
   // A session in use stays.
   const active = new AdminClient(app)
   await active.signIn(admin.email, admin.password)
@@ -212,9 +212,9 @@ test('passwords are hashed with scrypt at OWASP cost (N=2^17, r=8, p=1); older h
     const salt = randomBytes(16)
     return `${salt.toString('base64url')}$${scryptSync(admin.password, salt, 64, { N: 16384, r: 8, p: 1 }).toString('base64url')}`
   })()
-  await sql(central.url, 'update admins set password_hash = $1 where id = $2', [old, admin.id])
+  await sql(central.url, 'update tenancy.admins set password_hash = $1 where id = $2', [old, admin.id])
   assert.equal((await new AdminClient(app).signIn(admin.email, admin.password)).statusCode, 303)
-  const stored = (await sql(central.url, 'select password_hash from admins where id = $1', [admin.id]))[0]?.password_hash
+  const stored = (await sql(central.url, 'select password_hash from tenancy.admins where id = $1', [admin.id]))[0]?.password_hash
   assert.match(String(stored), /^scrypt\$131072\$8\$1\$/)
 })
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import Fastify, { type RouteOptions } from 'fastify'
-import { CentralUserEntity, tenancyPlugin, TenantUserCopyEntity } from '../server/index.js'
+import { CentralUserEntity, tenancyPlugin } from '../server/index.js'
+import { TenantUserCopyEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { adminPlugin } from '../server/admin/index.js'
 import { PERMISSIONS, type Permission } from '../server/entities/central/admin.entity.js'
 import { freshCentral } from './helpers/database.js'
@@ -22,6 +23,7 @@ async function appWithRoutes (t: import('node:test').TestContext): Promise<{ app
     }
   })
   await app.register(tenancyPlugin, {
+  ...TEST_TENANT_SCHEMA,
     database: { url: central.url, prefix: central.prefix },
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
   })

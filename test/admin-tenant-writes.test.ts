@@ -27,7 +27,7 @@ test('renaming a tenant in the edit form to a reserved or central name gets a fo
     assert.match(res.body, new RegExp(`The identifier &quot;${identifier}&quot; is taken`), identifier)
     assert.ok(res.body.includes(`value="${identifier}"`), 'the form keeps what was typed')
   }
-  assert.deepEqual(await sql(url, 'select identifier, name from tenants'), [{ identifier: 'acme', name: 'Acme' }])
+  assert.deepEqual(await sql(url, 'select identifier, name from tenancy.tenants'), [{ identifier: 'acme', name: 'Acme' }])
   assert.equal((await app.tenancy.tenants.byIdentifier('acme'))?.name, 'Acme')
   assert.deepEqual(seen, [])
   // The same form with a good identifier saves, through app.tenancy.update.
@@ -49,7 +49,7 @@ test('a rename with a cluster move the rule refuses saves neither', async (t) =>
   assert.equal(refused.statusCode, 422)
   assert.match(refused.body, /id="cluster-error" class="field-error">&quot;alpha&quot; is the Parent Tenant of &quot;East&quot;/)
   assert.ok(refused.body.includes('value="alpha-renamed"'))
-  assert.deepEqual(await sql(url, 'select t.identifier, t.name, c.name as cluster from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id where t.key = $1', [a.key]),
+  assert.deepEqual(await sql(url, 'select t.identifier, t.name, c.name as cluster from tenancy.tenants t join tenancy.tenant_clusters c on c.id = t.tenant_cluster_id where t.key = $1', [a.key]),
     [{ identifier: 'alpha', name: 'Alpha', cluster: 'East' }])
 })
 

@@ -47,7 +47,7 @@ test('an operator creates a tenant, sees it active with its database, and manage
 test('the tenant list searches, filters by status and cluster, sorts and pages', async (t) => {
   const { client, app, url } = await operator(t)
   for (let i = 0; i < 27; i++) await app.tenancy.create({ identifier: `t${String(i).padStart(2, '0')}`, name: i % 2 === 0 ? `Even ${i}` : `Odd ${i}`, domains: i === 5 ? ['special.example.org'] : [] })
-  await sql(url, "update tenants set status = 'suspended' where identifier = 't03'")
+  await sql(url, "update tenancy.tenants set status = 'suspended' where identifier = 't03'")
   const cluster = await app.tenancy.clusters.create({ name: 'Group' })
   await app.tenancy.clusters.attach(cluster.id, [(await app.tenancy.tenants.find('t07'))!.key])
   const first = await client.get('/admin/tenants')
@@ -127,7 +127,7 @@ test('renaming a tenant moves its subdomain, and deleting needs the identifier t
   const name = app.tenancy.tenants.databaseName(acme)
   const right = await client.post(`${page}/delete`, { confirm: 'acme-corp' }, { from: `${page}/delete` })
   assert.equal(right.statusCode, 303)
-  assert.deepEqual(await sql(url, 'select key from tenants'), [])
+  assert.deepEqual(await sql(url, 'select key from tenancy.tenants'), [])
   assert.deepEqual(await sql(serverUrl(), 'select datname from pg_database where datname = $1', [name]), [])
 })
 

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AdminClient, buildAdminApp, makeAdmin } from './helpers/admin.js'
 import { sql, urlFor } from './helpers/database.js'
-import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
+import { CentralUserEntity } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 
 const SYNC = { sync: { mode: 'inline' as const, resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] } }
 
@@ -19,7 +20,7 @@ test('an operator creates a user, attaches it to two tenants, renames it, detach
   const page = String(created.headers.location)
   const globalId = page.split('/').pop() as string
   assert.match((await client.get(page)).body, /None yet: the user exists only centrally/)
-  const stored = await sql(central.url, 'select password from users where global_id = $1', [globalId])
+  const stored = await sql(central.url, 'select password from tenancy.users where global_id = $1', [globalId])
   assert.match(String(stored[0]?.password), /^scrypt\$/, 'the password is stored hashed')
 
   await client.post(`${page}/attach`, { tenants: [a.key, b.key] }, { from: page })
@@ -40,7 +41,7 @@ test('an operator creates a user, attaches it to two tenants, renames it, detach
 
   await client.post(`${page}/delete`, {}, { from: `${page}/delete` })
   assert.deepEqual(await copies(b), [])
-  assert.deepEqual(await sql(central.url, 'select 1 from users'), [])
+  assert.deepEqual(await sql(central.url, 'select 1 from tenancy.users'), [])
 })
 
 test('bad input in the user forms gets a field message, never a 500, and text is escaped', async (t) => {

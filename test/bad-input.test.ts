@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql } from './helpers/database.js'
-import { tenancyPlugin, tenantDatabaseName, ProjectEntity } from '../server/index.js'
+import { tenancyPlugin, tenantDatabaseName } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Values no identifier may be: each breaks a rule of DESIGN.md (lowercase [a-z0-9-], 1-63, no dash at either end, no punycode). */
@@ -25,9 +26,9 @@ const HOSTILE = [
 const show = (value: unknown): string => String(JSON.stringify(value)).slice(0, 60)
 
 async function tenantsTable (url: string): Promise<{ exists: boolean, identifiers: string[] }> {
-  const [table] = await sql<{ t: string | null }>(url, "select to_regclass('public.tenants')::text as t")
-  const rows = await sql<{ identifier: string }>(url, 'select identifier from tenants order by identifier')
-  return { exists: table?.t === 'tenants', identifiers: rows.map((r) => r.identifier) }
+  const [table] = await sql<{ t: string | null }>(url, "select to_regclass('tenancy.tenants')::text as t")
+  const rows = await sql<{ identifier: string }>(url, 'select identifier from tenancy.tenants order by identifier')
+  return { exists: table?.t === 'tenancy.tenants', identifiers: rows.map((r) => r.identifier) }
 }
 
 async function acmeWithAProject (app: FastifyInstance): Promise<void> {
@@ -83,7 +84,7 @@ test('hostile identifiers in the X-Tenant header, the tenant cookie and the path
   const central = await freshCentral(null)
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 1000 } })
   t.after(async () => { await app.close(); await central.drop() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['path', 'header', 'cookie'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['path', 'header', 'cookie'] })
   tenantRoute(app)
   app.register(async (scoped) => { tenantRoute(scoped) }, { prefix: '/p/:tenant' })
   await app.ready()
@@ -176,5 +177,5 @@ test('create refuses bad identifiers and domains before any database or tenant r
   await tenancyRuntime(app.tenancy).idle()
   assert.deepEqual(await databases(), before, 'no database was made')
   assert.deepEqual(await tenantsTable(central.url), { exists: true, identifiers: ['acme'] }, 'no tenant row was left behind')
-  assert.deepEqual((await sql(central.url, 'select domain from domains order by domain')).map((r) => r.domain), ['acme.test'])
+  assert.deepEqual((await sql(central.url, 'select domain from tenancy.domains order by domain')).map((r) => r.domain), ['acme.test'])
 })

@@ -5,6 +5,7 @@ import { MikroORM } from '@mikro-orm/postgresql'
 import { defineEntity, p } from '@mikro-orm/core'
 import { tenancyPlugin, centralEntities, TenantEntity } from '../server/index.js'
 import { freshCentral, sql } from './helpers/database.js'
+import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** An entity of the app's own, next to ours in its central database. */
 const InvoiceEntity = defineEntity({
@@ -20,7 +21,7 @@ test('an app passes its own central MikroORM as `orm`: the plugin uses it, migra
   t.after(async () => { await orm.close(true) })
 
   const app = Fastify()
-  await app.register(tenancyPlugin, { orm, database: { url: central.url, prefix: central.prefix }, migrateCentral: true, provisioning: { spares: 0 } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, orm, database: { url: central.url, prefix: central.prefix }, migrateCentral: true, provisioning: { spares: 0 } })
   app.get('/whoami', async (request) => ({ tenant: request.tenant?.identifier }))
   await app.ready()
   assert.equal(app.tenancy.orm, orm, 'app.tenancy.orm is the app\'s own instance')
@@ -44,7 +45,7 @@ test('an `orm` without the central entities is refused at register with FST_TENA
   const orm = await MikroORM.init({ clientUrl: central.url, entities: [InvoiceEntity], contextName: 'app-central-bare', allowGlobalContext: false })
   t.after(async () => { await orm.close(true) })
   const app = Fastify()
-  app.register(tenancyPlugin, { orm, database: { url: central.url, prefix: central.prefix } })
+  app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, orm, database: { url: central.url, prefix: central.prefix } })
   await assert.rejects(async () => { await app.ready() }, (error: Error & { code?: string }) => {
     assert.equal(error.code, 'FST_TENANCY_INVALID_OPTION')
     assert.match(error.message, /"orm"/)

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
-import { ProjectEntity, TenantClusterEntity, TenantEntity, type Tenant } from '../server/index.js'
+import { TenantClusterEntity, TenantEntity, type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import type { FastifyInstance } from 'fastify'
 
 async function tenants (app: FastifyInstance, ...identifiers: string[]): Promise<Tenant[]> {
@@ -12,15 +13,15 @@ async function tenants (app: FastifyInstance, ...identifiers: string[]): Promise
 }
 
 async function parentOf (url: string, clusterId: string): Promise<string | null> {
-  return (await sql(url, 'select parent_tenant_id from tenant_clusters where id = $1', [clusterId]))[0]?.parent_tenant_id ?? null
+  return (await sql(url, 'select parent_tenant_id from tenancy.tenant_clusters where id = $1', [clusterId]))[0]?.parent_tenant_id ?? null
 }
 
 /** The rule, checked in SQL: clusters with tenants have a parent among them; clusters without have none. */
 async function brokenClusters (url: string): Promise<unknown[]> {
   return await sql(url, `
-    select c.id from tenant_clusters c
-     where (exists (select 1 from tenants t where t.tenant_cluster_id = c.id) and c.parent_tenant_id is null)
-        or (c.parent_tenant_id is not null and not exists (select 1 from tenants t where t.key = c.parent_tenant_id and t.tenant_cluster_id = c.id))`)
+    select c.id from tenancy.tenant_clusters c
+     where (exists (select 1 from tenancy.tenants t where t.tenant_cluster_id = c.id) and c.parent_tenant_id is null)
+        or (c.parent_tenant_id is not null and not exists (select 1 from tenancy.tenants t where t.key = c.parent_tenant_id and t.tenant_cluster_id = c.id))`)
 }
 
 const STRATEGIES = ['database', 'shared'] as const
@@ -81,7 +82,7 @@ for (const strategy of STRATEGIES) {
     await app.tenancy.clusters.attach(c.id, [a!.key, b!.key])
     if (strategy === 'shared') await app.tenancy.run(a!, async (scope) => { scope.em.create(ProjectEntity, { title: 'kept' }); await scope.em.flush() })
     await assert.rejects(app.tenancy.delete(a!), /make another tenant the Parent Tenant before deleting it/)
-    assert.equal((await sql(central.url, 'select count(*)::int as n from tenants where key = $1', [a!.key]))[0]?.n, 1, 'nothing was deleted')
+    assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.tenants where key = $1', [a!.key]))[0]?.n, 1, 'nothing was deleted')
     if (strategy === 'database') {
       assert.equal((await sql(central.url, 'select count(*)::int as n from pg_database where datname = $1', [app.tenancy.tenants.databaseName(a!)]))[0]?.n, 1, 'its database is still there')
     } else {
@@ -95,7 +96,7 @@ for (const strategy of STRATEGIES) {
     const [x] = await tenants(app, 'xray')
     await app.tenancy.clusters.attach(d.id, [x!.key])
     await app.tenancy.clusters.delete(d.id)
-    assert.equal((await sql(central.url, 'select tenant_cluster_id from tenants where key = $1', [x!.key]))[0]?.tenant_cluster_id, null)
+    assert.equal((await sql(central.url, 'select tenant_cluster_id from tenancy.tenants where key = $1', [x!.key]))[0]?.tenant_cluster_id, null)
   })
 
   test(`[${strategy}] changes made through the ORM follow the same rules (the observer)`, async (t) => {
@@ -134,12 +135,12 @@ for (const strategy of STRATEGIES) {
     const [a, b] = await tenants(app, 'alpha', 'bravo')
     const c = await app.tenancy.clusters.create({ name: 'Raw' })
     await app.tenancy.clusters.attach(c.id, [a!.key, b!.key])
-    await assert.rejects(sql(central.url, 'update tenant_clusters set parent_tenant_id = null where id = $1', [c.id]), /has tenants but no parent tenant/)
-    await assert.rejects(sql(central.url, 'update tenant_clusters set parent_tenant_id = null where id = $1', [c.id]), (e: any) => e.code === '23514')
-    await assert.rejects(sql(central.url, 'update tenants set tenant_cluster_id = null where key = $1', [a!.key]), /not one of its tenants/)
-    await assert.rejects(sql(central.url, 'delete from tenants where key = $1', [a!.key]), /no parent tenant|not one of its tenants/)
+    await assert.rejects(sql(central.url, 'update tenancy.tenant_clusters set parent_tenant_id = null where id = $1', [c.id]), /has tenants but no parent tenant/)
+    await assert.rejects(sql(central.url, 'update tenancy.tenant_clusters set parent_tenant_id = null where id = $1', [c.id]), (e: any) => e.code === '23514')
+    await assert.rejects(sql(central.url, 'update tenancy.tenants set tenant_cluster_id = null where key = $1', [a!.key]), /not one of its tenants/)
+    await assert.rejects(sql(central.url, 'delete from tenancy.tenants where key = $1', [a!.key]), /no parent tenant|not one of its tenants/)
     // A change that keeps the rule within one transaction is fine: the check waits for the commit.
-    await sql(central.url, `begin; update tenant_clusters set parent_tenant_id = null where id = '${c.id}'; update tenant_clusters set parent_tenant_id = '${b!.key}' where id = '${c.id}'; commit;`)
+    await sql(central.url, `begin; update tenancy.tenant_clusters set parent_tenant_id = null where id = '${c.id}'; update tenancy.tenant_clusters set parent_tenant_id = '${b!.key}' where id = '${c.id}'; commit;`)
     assert.equal(await parentOf(central.url, c.id), b!.key)
   })
 

@@ -5,7 +5,8 @@ import { buildApp } from './helpers/app.js'
 import { serverUrl } from './helpers/database.js'
 import { connectionSampler, makeTenants } from './helpers/tenants.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 /** A route that reads through the tenant's EntityManager, and one that holds its connection (in a transaction) until `gate` opens. */
 function routes (gate?: Promise<void>, entered?: () => void) {

@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql } from './helpers/database.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 async function tenantConnections (prefix: string): Promise<number> {

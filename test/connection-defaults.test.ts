@@ -4,7 +4,8 @@ import { buildApp } from './helpers/app.js'
 import { serverUrl, sql } from './helpers/database.js'
 import { makeTenants } from './helpers/tenants.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 const TENANTS = 100
 const IN_FLIGHT = 64

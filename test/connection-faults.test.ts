@@ -5,7 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { freePort } from '../server/demo/embedded-postgres.js'
-import { tenancyPlugin, ProjectEntity } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** What must never reach a client: addresses, database names, SQL, driver words. */
 function assertNothingInternal (body: string, databaseName: string): void {
@@ -52,7 +53,7 @@ test('a tenant whose database is missing gets 503 FST_TENANCY_DATABASE_UNAVAILAB
   const lines: Array<Record<string, unknown>> = []
   const app = Fastify({ logger: { level: 'info', stream: new Writable({ write (chunk, _e, done) { lines.push(JSON.parse(chunk.toString())); done() } }) } })
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['header'], provisioning: { spares: 0 }, cache: { listen: false } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['header'], provisioning: { spares: 0 }, cache: { listen: false } })
   app.get('/projects', async (request) => await request.tenantEm.find(ProjectEntity, {}))
   app.get('/raw', async (request) => await request.tenantEm.getKnex().raw('select 1'))
   await app.ready()
@@ -81,7 +82,7 @@ async function appWithHost (t: Parameters<typeof buildApp>[0], url: (central: st
   }, central)
   const tenant = await app.tenancy.create({ identifier: 'moved' })
   // The tenant now lives on the other host (as if it had been moved there by hand).
-  await sql(central.url, "update tenants set database_host = 'other' where key = $1", [tenant.key])
+  await sql(central.url, "update tenancy.tenants set database_host = 'other' where key = $1", [tenant.key])
   app.tenancy.invalidate()
   return { app, name: app.tenancy.tenants.databaseName(tenant) }
 }

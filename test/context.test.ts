@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { tenancyPlugin, TenantEntity, type Bootstrapper, type Tenant } from '../server/index.js'
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
+import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** A storage root of this test's own, removed when it ends. */
 function storageRoot (t: { after: (fn: () => Promise<void>) => void }): string {
@@ -38,7 +39,7 @@ test('a log line written in a tenant route comes from a child logger tagged with
   const stream = new Writable({ write (chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done() } })
   const app = Fastify({ logger: { level: 'info', stream } })
   t.after(async () => { await app.close(); await central.drop() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['header'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['header'] })
   app.get('/hello', async (request) => { request.log.info('hello from the tenant route'); return { ok: true } })
   app.get('/later', async (request) => { await sleep(5); request.log.info('after an await'); return { ok: true } })
   app.get('/central', { config: { tenancy: 'central' } }, async (request) => { request.log.info('hello from the central route'); return { ok: true } })
@@ -134,7 +135,7 @@ test('a bootstrapper of your own runs after the shipped ones when a tenant reque
   })
   const acme = await app.tenancy.create({ identifier: 'acme' })
   const paused = await app.tenancy.create({ identifier: 'paused' })
-  await app.tenancy.orm.em.getConnection().execute("update tenants set status = 'suspended' where key = ?", [paused.key])
+  await app.tenancy.orm.em.getConnection().execute("update tenancy.tenants set status = 'suspended' where key = ?", [paused.key])
   app.tenancy.invalidate()
   calls.length = 0 // provisioning may have run bootstrappers (the seeder runs as the tenant)
 

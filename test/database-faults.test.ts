@@ -4,11 +4,12 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../server/demo/embedded-postgres.js'
-import { ProjectEntity, tenancyPlugin, type Tenant } from '../server/index.js'
+import { tenancyPlugin, type Tenant } from '../server/index.js'
 import { freshCentral, sql, urlFor } from './helpers/database.js'
 import { buildApp } from './helpers/app.js'
 import { makeTenants } from './helpers/tenants.js'
 import { until } from './helpers/companies.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 const UNAVAILABLE = {
   statusCode: 503,
@@ -42,7 +43,7 @@ test('PostgreSQL stopped and started again under 32 requests in flight over 50 t
     await server.stop().catch(() => {})
     await rm(dataDir, { recursive: true, force: true })
   })
-  await app.register(tenancyPlugin, {
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
     // Pools and waits sized for the fleet on a loaded machine, so every 503 here is the fault's, not FST_TENANCY_BUSY of a full budget.
     database: { url: central.url, prefix: central.prefix, maxConnections: 110, poolSize: 2, poolCap: 64, acquireTimeoutMs: 20_000 },
     identification: ['subdomain'],
@@ -135,7 +136,7 @@ test('a tenant database host that refuses the login answers 503 with the code an
   const log = keptLog()
   const app = Fastify({ logger: { level: 'warn', stream: log.stream } })
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, {
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
     database: { url: central.url, prefix: central.prefix, hosts: { default: hostUrl.toString() } },
     identification: ['subdomain'],
     centralDomains: ['example.com'],

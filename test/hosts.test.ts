@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
 import { tenancyPlugin } from '../server/index.js'
+import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 function routes (app: FastifyInstance): void {
   app.get('/whoami', { config: { tenancy: 'universal' } }, async (request) => ({ tenant: request.tenant?.identifier ?? null }))
@@ -82,7 +83,7 @@ test('over HTTP/2 the tenant comes from :authority, as Fastify reads the host', 
   const central = await freshCentral(null)
   const app = Fastify({ http2: true })
   t.after(async () => { await app.close(); await central.drop() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, centralDomains: ['localhost'], identification: ['subdomain'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, centralDomains: ['localhost'], identification: ['subdomain'] })
   routes(app as unknown as FastifyInstance)
   await app.ready()
   await app.tenancy.create({ identifier: 'acme' })

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
-import { ProjectEntity } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import type { FastifyInstance } from 'fastify'
 
 /** Tenant routes that answer with the tenant and its own rows. */

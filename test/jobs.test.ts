@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
-import { ProjectEntity } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 async function until (check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms

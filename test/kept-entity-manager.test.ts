@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { EntityManager } from '@mikro-orm/postgresql'
 import { buildApp } from './helpers/app.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 const STRATEGIES = ['database', 'schema', 'shared'] as const
 

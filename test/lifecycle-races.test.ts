@@ -7,7 +7,8 @@ import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
 import { buildApp } from './helpers/app.js'
 import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
-import { ProjectEntity, tenancyPlugin } from '../server/index.js'
+import { tenancyPlugin } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { centralMigrations } from '../migrations/central/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
@@ -49,7 +50,7 @@ test('50 concurrent creates, provisions, deletes and migrates of the same tenant
     const code = (r.reason as { code?: string }).code
     assert.ok(['FST_TENANCY_IDENTIFIER_TAKEN', 'FST_TENANCY_MISCONFIGURED', 'FST_TENANCY_TENANT_NOT_FOUND'].includes(String(code)), `${ops[i]?.op}: ${String((r.reason as Error).message)}`)
   }
-  const rows = await sql<{ key: string, status: string }>(one.central.url, 'select key, status from tenants order by key')
+  const rows = await sql<{ key: string, status: string }>(one.central.url, 'select key, status from tenancy.tenants order by key')
   assert.deepEqual(rows.filter((r) => r.status !== 'active'), [], 'nothing left provisioning, failed or deleting')
   const expected = rows.map((r) => prefix + r.key.replaceAll('-', '')).sort()
   assert.deepEqual(await tenantDatabases(prefix), expected, 'no database without a tenant row, no tenant row without its database')
@@ -80,7 +81,7 @@ test('provision() waits for a create still running on another instance and never
   const provisioning = two.app.tenancy.provision({ key }).then((tenant) => { provisioned = true; return tenant })
   // Give the provision every chance to act wrongly: its database must stay while the create runs.
   for (let i = 0; i < 20; i++) {
-    const [row] = await sql<{ status: string }>(one.central.url, 'select status from tenants where key = $1', [key])
+    const [row] = await sql<{ status: string }>(one.central.url, 'select status from tenancy.tenants where key = $1', [key])
     assert.equal(row?.status, 'provisioning')
     assert.equal(provisioned, false, 'provision() waits for the tenant lock')
     assert.equal((await tenantDatabases(one.central.prefix)).length, 1)
@@ -96,7 +97,7 @@ test('a tenant left provisioning by a crashed create is finished by provision(),
   const { app, central } = await buildApp(t, { provisioning: { spares: 0 } })
   const key = uuidv7()
   // What a create that died after its first step leaves: the row, and an empty database (no migrations).
-  await sql(central.url, 'insert into tenants (key, identifier, name, status) values ($1, $2, $2, \'provisioning\')', [key, 'orphan'])
+  await sql(central.url, 'insert into tenancy.tenants (key, identifier, name, status) values ($1, $2, $2, \'provisioning\')', [key, 'orphan'])
   const name = app.tenancy.tenants.databaseName({ key })
   await sql(serverUrl(), `create database "${name}"`)
   const tenant = await app.tenancy.provision({ key })
@@ -116,7 +117,7 @@ test('an instance killed in the middle of a create frees the tenant\'s lock, and
   })
   child.kill('SIGKILL')
   await exited
-  const [row] = await sql<{ status: string }>(central.url, 'select status from tenants where key = $1', [key])
+  const [row] = await sql<{ status: string }>(central.url, 'select status from tenancy.tenants where key = $1', [key])
   assert.equal(row?.status, 'provisioning', 'the crash left the tenant provisioning')
   assert.equal((await tenantDatabases(central.prefix)).length, 1, 'with its half-made database')
   // PostgreSQL ended the dead process's lock transaction with its connection: provision() does not wait forever.
@@ -135,7 +136,7 @@ test('a delete that fails halfway leaves the tenant deleting and not served, and
   // A template database cannot be dropped: the drop step fails.
   await sql(serverUrl(), `alter database "${name}" with is_template true`)
   await assert.rejects(app.tenancy.delete(acme), /template database/)
-  const [row] = await sql<{ status: string }>(central.url, 'select status from tenants where key = $1', [acme.key])
+  const [row] = await sql<{ status: string }>(central.url, 'select status from tenancy.tenants where key = $1', [acme.key])
   assert.equal(row?.status, 'deleting')
   const served = await app.inject({ url: '/t', headers: { 'x-tenant': 'acme' } })
   assert.equal(served.statusCode, 503)
@@ -143,8 +144,8 @@ test('a delete that fails halfway leaves the tenant deleting and not served, and
   await assert.rejects(app.tenancy.provision(acme), { code: 'FST_TENANCY_TENANT_DELETING' })
   await sql(serverUrl(), `alter database "${name}" with is_template false`)
   await app.tenancy.delete(acme)
-  assert.deepEqual(await sql(central.url, 'select key from tenants'), [])
-  assert.deepEqual(await sql(central.url, 'select domain from domains'), [])
+  assert.deepEqual(await sql(central.url, 'select key from tenancy.tenants'), [])
+  assert.deepEqual(await sql(central.url, 'select domain from tenancy.domains'), [])
   assert.deepEqual(await tenantDatabases(central.prefix), [])
 })
 
@@ -156,7 +157,7 @@ test('deleting a Parent Tenant with other members is refused before anything is 
   await app.tenancy.clusters.attach(cluster.id, [parent.key])
   await app.tenancy.clusters.attach(cluster.id, [member.key])
   await assert.rejects(app.tenancy.delete(parent), { code: 'FST_TENANCY_CLUSTER_RULE' })
-  const [row] = await sql<{ status: string }>(central.url, 'select status from tenants where key = $1', [parent.key])
+  const [row] = await sql<{ status: string }>(central.url, 'select status from tenancy.tenants where key = $1', [parent.key])
   assert.equal(row?.status, 'active')
   assert.equal((await tenantDatabases(central.prefix)).length, 2)
 })
@@ -212,10 +213,10 @@ test('two instances starting together on an empty central database both run the 
   await Promise.all([0, 1].map(async () => {
     const app = Fastify()
     apps.push(app)
-    await app.register(tenancyPlugin, { database: { url: urlFor(name), prefix: `${name}_t_` }, migrateCentral: true })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: urlFor(name), prefix: `${name}_t_` }, migrateCentral: true })
     await app.ready()
   }))
-  const ran = await sql<{ name: string }>(urlFor(name), 'select name from fastify_tenancy_migrations order by id')
+  const ran = await sql<{ name: string }>(urlFor(name), 'select name from tenancy.fastify_tenancy_migrations order by id')
   assert.deepEqual(ran.map((r) => r.name), centralMigrations.map((m) => m.name))
 })
 

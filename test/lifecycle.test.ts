@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
-import { ProjectEntity, type ProvisioningStep, type TenancyEventName, type Tenant } from '../server/index.js'
+import { type ProvisioningStep, type TenancyEventName, type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import type { FastifyInstance } from 'fastify'
 import { tenancyRuntime } from '../server/tenancy.js'
 
@@ -22,7 +23,8 @@ async function storage (app: FastifyInstance, central: { url: string }, tenant: 
   return { exists, tables: tables.map((r) => r.t) }
 }
 
-const TABLES = ['fastify_tenancy_migrations', 'fastify_tenancy_sync_outbox', 'fastify_tenancy_sync_state', 'projects', 'users']
+// The test app's tables and the one migrations table: nothing of syncing's, which is off.
+const TABLES = ['fastify_tenancy_migrations', 'projects', 'users']
 
 for (const strategy of STRATEGIES) {
   test(`[${strategy}] a created tenant has its own storage with every tenant migration, and the events come in pairs`, async (t) => {
@@ -66,7 +68,7 @@ for (const strategy of STRATEGIES) {
       await tenancyRuntime(app.tenancy).idle()
       const tenant = await app.tenancy.tenants.find('acme')
       assert.equal(tenant?.status, 'failed')
-      const reason = (await sql(central.url, 'select failure_reason from tenants where key = $1', [tenant!.key]))[0]?.failure_reason
+      const reason = (await sql(central.url, 'select failure_reason from tenancy.tenants where key = $1', [tenant!.key]))[0]?.failure_reason
       assert.match(String(reason), new RegExp(`^${where}: `))
       assert.equal((await storage(app, central, tenant!)).exists, false, 'nothing half-made is left')
       assert.deepEqual(failed, [where])
@@ -82,14 +84,14 @@ for (const strategy of STRATEGIES) {
       a.get('/n', async (request) => ({ n: await request.tenantEm.count(ProjectEntity, {}) }))
     })
     const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test', 'www.acme.test'] })
-    await sql(central.url, "insert into users (global_id, name, email, password) values ('g1', 'U', 'u@x.test', 'p')")
-    await sql(central.url, "insert into tenant_users (tenant_key, global_user_id) values ($1, 'g1')", [acme.key])
+    await sql(central.url, "insert into tenancy.users (global_id, name, email, password) values ('g1', 'U', 'u@x.test', 'p')")
+    await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) values ($1, 'g1')", [acme.key])
     assert.equal((await app.inject({ url: '/n', headers: { 'x-tenant': 'acme' } })).statusCode, 200, 'its pool is open')
     await app.tenancy.delete(acme)
     assert.equal((await storage(app, central, acme)).exists, false)
     for (const table of ['tenants', 'domains', 'tenant_users']) {
       const column = table === 'tenants' ? 'key' : 'tenant_key'
-      assert.deepEqual(await sql(central.url, `select 1 from ${table} where ${column} = $1`, [acme.key]), [], table)
+      assert.deepEqual(await sql(central.url, `select 1 from tenancy.${table} where ${column} = $1`, [acme.key]), [], table)
     }
     await app.tenancy.delete(acme)
     assert.equal((await app.inject({ url: '/n', headers: { 'x-tenant': 'acme' } })).statusCode, 404)
@@ -109,7 +111,7 @@ test('a user step runs in the pipeline, and an existing database is refused unle
   await sql(urlFor(name), 'create table keep_me (id int)')
   await assert.rejects(app.tenancy.create({ identifier: 'globex', key }), (e: any) => e.code === 'FST_TENANCY_PROVISIONING_FAILED' && /exists already/.test(e.message))
   assert.equal((await sql(urlFor(name), "select count(*)::int as n from information_schema.tables where table_name = 'keep_me'"))[0]?.n, 1, 'the existing database is untouched')
-  await sql(central.url, 'delete from tenants where key = $1', [key])
+  await sql(central.url, 'delete from tenancy.tenants where key = $1', [key])
   const adopted = await app.tenancy.create({ identifier: 'globex', key, adopt: true })
   assert.equal(adopted.status, 'active')
   assert.deepEqual((await app.tenancy.migrationStatus(adopted)).pending, [])
@@ -121,7 +123,7 @@ test('migrate and rollback fan out with bounded concurrency, filter tenants, and
   const tenants: Tenant[] = []
   for (const id of ['a1', 'a2', 'a3', 'a4', 'a5']) tenants.push(await app.tenancy.create({ identifier: id }))
   const back = await app.tenancy.rollback({ tenants: ['a1', tenants[1]!.key], concurrency: 2 })
-  assert.deepEqual(back.map((r) => [r.identifier, r.ok, r.migrations]), [['a1', true, ['Migration20261122000002_sync']], ['a2', true, ['Migration20261122000002_sync']]])
+  assert.deepEqual(back.map((r) => [r.identifier, r.ok, r.migrations]), [['a1', true, ['Migration20261122000001_tenant']], ['a2', true, ['Migration20261122000001_tenant']]])
   const skipped = await app.tenancy.migrate({ skipTenants: ['a2'] })
   assert.deepEqual(skipped.map((r) => [r.identifier, r.migrations.length]), [['a1', 1], ['a3', 0], ['a4', 0], ['a5', 0]])
   assert.equal((await app.tenancy.migrationStatus(tenants[1]!)).pending.length, 1, 'a2 was skipped')

@@ -6,7 +6,7 @@ import { freshCentral, sql } from './helpers/database.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 import { resolveOptions } from '../server/options/index.js'
 import { createCentralOrm } from '../server/database/central.js'
-import { ProjectEntity } from '../server/entities/tenant/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and the message names the option', async (t) => {
   const central = await freshCentral(t)
@@ -70,7 +70,11 @@ test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and t
     ['cache.missTtlMs', { database: db, cache: { missTtlMs: 1.5 } }],
     ['cache.listen', { database: db, cache: { listen: 'yes' } }],
     // Context, provisioning and the rest.
-    ['tenantEntities', { database: db, tenantEntities: [] }],
+    ['tenantEntities', { database: db, tenantEntities: {} }],
+    ['tenantMigrations', { database: db, tenantMigrations: {} }],
+    ['tenantMigrations', { database: db, tenantMigrations: 'migrations/tenant' }],
+    ['tenantMigrations.tableName', { database: db, tenantMigrations: { path: 'migrations/tenant', tableName: 'mine' } }],
+    ['tenantMigrations.migrationsList', { database: db, tenantMigrations: { migrationsList: ['Migration1'] } }],
     ['bootstrappers', { database: db, bootstrappers: {} }],
     ['bootstrappers', { database: db, bootstrappers: [{ name: 'x' }] }],
     ['storageRoot', { database: db, storageRoot: '' }],
@@ -113,7 +117,7 @@ test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and t
 test('good options with every default register and answer', async (t) => {
   const central = await freshCentral(t)
   const app = Fastify({ logger: false })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix } })
   app.get('/health', { config: { tenancy: 'central' } }, async () => ({ ok: true }))
   await app.ready()
   t.after(async () => { await app.close() })

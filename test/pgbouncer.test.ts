@@ -5,7 +5,8 @@ import { buildApp } from './helpers/app.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
 import { makeTenants } from './helpers/tenants.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 function routes (app: FastifyInstance): void {
   // Reads through the ORM, writes and reads in a transaction, and raw SQL: every path a request can take to its database.

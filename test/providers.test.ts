@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Utils } from '@mikro-orm/core'
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
-import { GenericTenant, ProjectEntity, tenancyPlugin, type ProviderDriver, type Tenant, type TenancyOptions } from '../server/index.js'
+import { GenericTenant, tenancyPlugin, type ProviderDriver, type Tenant, type TenancyOptions } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** A well-formed UUID (v7) that no tenant has. */
 const NOBODY = '01a20000-0000-7000-8000-000000000000'
@@ -94,7 +95,7 @@ test('the database provider returns plain GenericTenant objects, not ORM entitie
   // Configured without a resource key column, a resource key lookup is a misconfiguration (at run time, as in Sprout).
   const noResources = Fastify({ logger: false })
   try {
-    await noResources.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['header'], provider: { driver: 'database', resourceKeyColumn: null }, cache: false })
+    await noResources.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['header'], provider: { driver: 'database', resourceKeyColumn: null }, cache: false })
     routes(noResources)
     await noResources.ready()
     await assert.rejects(noResources.tenancy.tenants.byResourceKey(acme.resourceKey as string), (e: any) => e.code === 'FST_TENANCY_MISCONFIGURED' && /resource key/.test(e.message))
@@ -110,7 +111,7 @@ test('the database provider without a domains table cannot serve the domain reso
   const central = await freshCentral(t)
   const app = Fastify({ logger: false })
   await assert.rejects(async () => {
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['domain'], provider: { driver: 'database', domainsTable: null } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['domain'], provider: { driver: 'database', domainsTable: null } })
     await app.ready()
   }, (e: any) => e.code === 'FST_TENANCY_MISCONFIGURED' && /domain/.test(e.message))
   await app.close().catch(() => {})
@@ -173,14 +174,14 @@ test('a provider of your own without byDomain makes ready() reject with FST_TENA
   for (const [label, options, message] of cases) {
     const app = Fastify({ logger: false })
     await assert.rejects(async () => {
-      await app.register(tenancyPlugin, { ...options, database: { url: central.url, prefix: central.prefix } })
+      await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, ...options, database: { url: central.url, prefix: central.prefix } })
       await app.ready()
     }, (e: any) => e.code === 'FST_TENANCY_MISCONFIGURED' && message.test(e.message), label)
     await app.close().catch(() => {})
   }
   // Without the domain resolver the same provider is fine.
   const fine = Fastify({ logger: false })
-  await fine.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['header', 'subdomain'], providerDrivers: { memory: noDomains }, provider: { driver: 'memory' } })
+  await fine.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['header', 'subdomain'], providerDrivers: { memory: noDomains }, provider: { driver: 'memory' } })
   await fine.ready()
   await fine.close()
 })

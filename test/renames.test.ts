@@ -35,7 +35,7 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
   // The second instance has acme cached when the rename happens.
   assert.equal((await ask(two.app, 'acme.example.com')).body.tenant, 'acme')
 
-  await sql(one.central.url, 'update tenants set identifier = $1 where key = $2', ['initech', acme.key])
+  await sql(one.central.url, 'update tenancy.tenants set identifier = $1 where key = $2', ['initech', acme.key])
   const took = await within(1000, async () => (await ask(two.app, 'acme.example.com:8080')).status === 301)
   const moved = await ask(two.app, 'acme.example.com:8080')
   assert.equal(moved.location, 'http://initech.example.com:8080/things/7?x=1&y=two', 'same path and query, same port, new subdomain')
@@ -129,7 +129,7 @@ test('while a former name redirects, no other tenant can take it; its own tenant
   await assert.rejects(app.tenancy.update(bob, { identifier: 'acme' }), { code: 'FST_TENANCY_IDENTIFIER_TAKEN' })
   await assert.rejects(app.tenancy.domains.add(bob, 'acme.test'), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
   assert.equal((await app.tenancy.tenants.find(bob.key))?.identifier, 'bob')
-  await assert.rejects(sql(central.url, 'update tenants set identifier = $1 where key = $2', ['acme', bob.key]), { code: '23505' }, 'raw SQL is refused as well')
+  await assert.rejects(sql(central.url, 'update tenancy.tenants set identifier = $1 where key = $2', ['acme', bob.key]), { code: '23505' }, 'raw SQL is refused as well')
 
   await app.tenancy.update(acme, { identifier: 'acme' })
   const home = await app.inject({ url: '/things/1', headers: { host: 'acme.example.com' } })
@@ -175,8 +175,8 @@ test('a name freed by a transaction still open cannot be taken by one waiting on
     }
 
     for (const [free, take] of [
-      ['update tenants set identifier = \'new-name\' where key = $1', 'update tenants set identifier = \'old-name\' where key = $1'],
-      ['delete from domains where domain = \'old.test\' and tenant_key = $1', 'insert into domains (domain, tenant_key) values (\'old.test\', $1)']
+      ['update tenancy.tenants set identifier = \'new-name\' where key = $1', 'update tenancy.tenants set identifier = \'old-name\' where key = $1'],
+      ['delete from tenancy.domains where domain = \'old.test\' and tenant_key = $1', 'insert into tenancy.domains (domain, tenant_key) values (\'old.test\', $1)']
     ] as const) {
       await first.query('begin')
       await first.query(free, [a.key])
@@ -198,11 +198,11 @@ test('a bulk import of 25,000 tenants with domains in one transaction is not ref
   const { app, central } = await buildApp(t, { cache: { listen: false } })
   // One name lock per row would need more than the server's lock table holds (64 per connection slot).
   await sql(central.url, `
-    insert into tenants (key, identifier, resource_key, name, status, database_host)
+    insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)
       select gen_random_uuid(), 'bulk' || i, gen_random_uuid(), 'Bulk ' || i, 'active', 'default' from generate_series(1, 25000) i;
-    insert into domains (domain, tenant_key, is_primary)
-      select t.identifier || '.import.test', t.key, true from tenants t where t.identifier like 'bulk%';`)
-  assert.deepEqual(await sql(central.url, "select count(*)::int as n from domains where domain like '%.import.test'"), [{ n: 25000 }])
+    insert into tenancy.domains (domain, tenant_key, is_primary)
+      select t.identifier || '.import.test', t.key, true from tenancy.tenants t where t.identifier like 'bulk%';`)
+  assert.deepEqual(await sql(central.url, "select count(*)::int as n from tenancy.domains where domain like '%.import.test'"), [{ n: 25000 }])
   // The name locks still guard single writes afterwards.
   await assert.rejects(app.tenancy.create({ identifier: 'fresh', domains: ['bulk7.import.test'] }), { code: 'FST_TENANCY_DOMAIN_TAKEN' })
 })

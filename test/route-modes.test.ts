@@ -115,7 +115,7 @@ test('a suspended tenant gets a 403 FST_TENANCY_TENANT_SUSPENDED, a provisioning
     ['failed', 503, 'FST_TENANCY_TENANT_INACTIVE', /"acme" is failed/]
   ] as const
   for (const [status, http, code, message] of cases) {
-    await sql(central.url, 'update tenants set status = $1 where key = $2', [status, acme.key])
+    await sql(central.url, 'update tenancy.tenants set status = $1 where key = $2', [status, acme.key])
     app.tenancy.invalidate()
     for (const url of ['/t', '/u']) {
       const res = await get(app, url, { 'x-tenant': 'acme' })
@@ -126,7 +126,7 @@ test('a suspended tenant gets a 403 FST_TENANCY_TENANT_SUSPENDED, a provisioning
     // A central route does not care.
     assert.equal((await get(app, '/c', { host: 'localhost', 'x-tenant': 'acme' })).status, 200)
   }
-  await sql(central.url, "update tenants set status = 'active' where key = $1", [acme.key])
+  await sql(central.url, "update tenancy.tenants set status = 'active' where key = $1", [acme.key])
   app.tenancy.invalidate()
   assert.deepEqual(await get(app, '/t', { 'x-tenant': 'acme' }), { status: 200, body: { mode: 'tenant', tenant: 'acme' } })
 })

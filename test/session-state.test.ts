@@ -5,7 +5,8 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql, type CentralDatabase } from './helpers/database.js'
 import { APP_ROLE, prepareShared } from './helpers/shared.js'
 import { startPgBouncer, type Bouncer } from './helpers/bouncer.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 const ATTEMPTS = 20
 

@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import { v7 as uuidv7 } from 'uuid'
 import { tenancyPlugin, GenericTenant, type Tenant, type TenantProvider } from '../server/index.js'
 import { freshCentral } from './helpers/database.js'
+import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** Teams live in the app's own store here: a provider driver of its own. */
 function teamsDriver (teams: Map<string, Tenant>, seen: { tenantsAround: Set<string | undefined> }, current: () => Tenant | null): Record<string, () => TenantProvider> {
@@ -26,11 +27,12 @@ test('two tenancies registered together (tenants by subdomain, teams by path) ke
   const central = await freshCentral(t)
   const app = Fastify()
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'] })
   const teams = new Map<string, Tenant>()
   const seen = { tenantsAround: new Set<string | undefined>() }
   for (const name of ['red', 'blue', 'green', 'gold']) teams.set(name, new GenericTenant({ key: uuidv7(), identifier: name, name: `Team ${name}`, status: 'active' }))
   await app.register(tenancyPlugin, {
+  ...TEST_TENANT_SCHEMA,
     name: 'teams',
     database: { url: central.url, prefix: `${central.prefix}team_` },
     orm: app.tenancy.orm,
@@ -91,8 +93,8 @@ test('registering two tenancies under one name is refused at register', async (t
   const central = await freshCentral(t)
   const app = Fastify()
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix } })
   await assert.rejects(async () => {
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, orm: app.tenancy.orm })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, orm: app.tenancy.orm })
   }, { code: 'FST_TENANCY_MISCONFIGURED', message: /registered twice under the name "tenants"/ })
 })

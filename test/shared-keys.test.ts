@@ -4,9 +4,10 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, sql, type CentralDatabase } from './helpers/database.js'
 import { prepareShared, sharedTables } from './helpers/shared.js'
 import { configFor, run } from './helpers/cli.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
 import { applyRls } from '../server/database/shared/rls-policies.js'
 import { tenantTableSql } from '../server/database/shared/rls-sql.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 /**
  * Keys of the shared tables hold inside one tenant: a unique index or a

@@ -4,7 +4,8 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl } from './helpers/database.js'
 import { APP_ROLE, prepareShared } from './helpers/shared.js'
 import { startPgBouncer } from './helpers/bouncer.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 const TENANTS = 100
 const REQUESTS = Number(process.env.RLS_REQUESTS ?? 100_000)

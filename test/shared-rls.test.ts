@@ -4,7 +4,8 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
 import { configFor, run, type Run } from './helpers/cli.js'
-import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity, type Tenant } from '../server/index.js'
+import { CentralUserEntity, type Tenant } from '../server/index.js'
+import { ProjectEntity, TenantUserCopyEntity } from './helpers/tenant-schema.js'
 import { signProof } from '../server/database/shared/tenant-proof.js'
 import { readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
 import { tenancyRuntime } from '../server/tenancy.js'
@@ -208,7 +209,7 @@ test('the admin panel in strategy shared: an operator creates a tenant (no datab
   await seed(app, acme, ['a1'])
   const deleted = await client.post(`${url}/delete`, { confirm: 'acme' }, { from: `${url}/delete` })
   assert.equal(deleted.statusCode, 303)
-  assert.deepEqual(await sql(central.url, 'select key from tenants'), [])
+  assert.deepEqual(await sql(central.url, 'select key from tenancy.tenants'), [])
   assert.deepEqual(await sql(central.url, 'select title from tenant_shared.projects'), [])
 })
 

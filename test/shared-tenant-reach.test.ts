@@ -7,9 +7,10 @@ import { freshCentral, serverUrl, sql, type CentralDatabase } from './helpers/da
 import { APP_ROLE, asRole, prepareShared } from './helpers/shared.js'
 import { configFor, run } from './helpers/cli.js'
 import { until } from './helpers/companies.js'
-import { ProjectEntity, type Tenant } from '../server/index.js'
+import { type Tenant } from '../server/index.js'
 import { applyRls, createAppRole } from '../server/database/shared/rls-policies.js'
 import { harden, hardeningGaps } from '../server/database/shared/rls-hardening.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 
 /**
  * What one tenant's SQL can learn about, or do to, another tenant's work

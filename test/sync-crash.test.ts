@@ -64,7 +64,7 @@ test('[inline] a central change cut off mid-delivery by a crash is delivered by 
   await killed(child)
   await release()
   const since = Date.now()
-  assert.equal((await sql(w.central.url, 'select name from users'))[0]?.name, 'after', 'the change was committed centrally')
+  assert.equal((await sql(w.central.url, 'select name from tenancy.users'))[0]?.name, 'after', 'the change was committed centrally')
   assert.ok(await until(async () => await w.copy(w.tenant) === 'after' && await w.copy(w.other) === 'after', 5_000), 'every copy has it within 5 s')
   t.diagnostic(`delivered ${Date.now() - since} ms after the crash`)
 })
@@ -74,14 +74,14 @@ for (const mode of ['inline', 'queued'] as const) {
     const w = await world(t, { mode }, { sync: { mode } })
     const child = w.child
     // The forward's central transaction waits on the central row.
-    const release = await holdRows(w.central.url, 'select * from users where global_id = $1 for update', [w.gid])
+    const release = await holdRows(w.central.url, 'select * from tenancy.users where global_id = $1 for update', [w.gid])
     child.send({ op: 'tenant', tenant: w.tenant.key, globalId: w.gid, name: 'from the tenant' })
     assert.ok(await until(async () => await w.copy(w.tenant) === 'from the tenant'), 'the tenant change committed')
     assert.ok(await someoneWaits(w.central.url), 'the other instance is forwarding it, blocked on the central row')
     await killed(child)
     await release()
     const since = Date.now()
-    assert.ok(await until(async () => (await sql(w.central.url, 'select name from users'))[0]?.name === 'from the tenant' && await w.copy(w.other) === 'from the tenant', 5_000),
+    assert.ok(await until(async () => (await sql(w.central.url, 'select name from tenancy.users'))[0]?.name === 'from the tenant' && await w.copy(w.other) === 'from the tenant', 5_000),
       'the central row and the other copy have it within 5 s')
     t.diagnostic(`forwarded ${Date.now() - since} ms after the crash`)
   })

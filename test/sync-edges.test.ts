@@ -130,7 +130,7 @@ test('[inline] a copy the tenant deleted stays deleted when a delivery reaches i
   blocker.on('error', () => {})
   await blocker.connect()
   await blocker.query('begin')
-  await blocker.query('lock table fastify_tenancy_sync_inbox in exclusive mode')
+  await blocker.query('lock table tenancy.fastify_tenancy_sync_inbox in exclusive mode')
   // Released before the app closes (closing waits for the blocked forward), even when an assertion fails.
   const release = async (): Promise<void> => { await blocker.query('rollback').catch(() => {}); await blocker.end().catch(() => {}) }
   let deleting: Promise<void> = Promise.resolve()

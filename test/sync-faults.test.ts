@@ -7,8 +7,10 @@ import pg from 'pg'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../server/demo/embedded-postgres.js'
-import { CentralUserEntity, TenantUserCopyEntity } from '../server/index.js'
-import { CompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from '../server/demo/companies.js'
+import { CentralUserEntity } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
+import { CompanyEntity, companiesResource, demoCentralEntities } from '../server/demo/companies.js'
+import { demoTenantEntities } from '../server/demo/tenant-schema.js'
 import { QUICK, centralCompany, changeCentral, companyTables, until } from './helpers/companies.js'
 import { prepareShared, tenantView } from './helpers/shared.js'
 
@@ -49,7 +51,7 @@ test('a tenant database that is down catches up when it is back; the others are 
   const deadline = Date.now() + 10_000
   while ((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   assert.equal((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
-  assert.equal((await sql(central.url, 'select name from users'))[0]?.name, 'v2')
+  assert.equal((await sql(central.url, 'select name from tenancy.users'))[0]?.name, 'v2')
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
   assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
 
@@ -66,7 +68,7 @@ test('a tenant database that is down catches up when it is back; the others are 
   }
   await app.tenancy.sync!.settle(60_000)
   for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), downUrl()]) {
-    assert.equal((await sql(url, 'select name from users'))[0]?.name, 'v2', url)
+    assert.equal((await sql(url, `select name from ${url === central.url ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
   }
   // A failed try ends its job and queues the change again, counting the tries.
   const retried = await sql(central.url, "select max((data->>'attempts')::int) as n from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync'")

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { sharedTables, tenantView } from './helpers/shared.js'
-import { CentralUserEntity, TenantUserCopyEntity, TenantUserEntity, type Tenant } from '../server/index.js'
+import { CentralUserEntity, TenantUserEntity, type Tenant } from '../server/index.js'
+import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 const MODES = ['inline', 'queued'] as const
@@ -138,7 +139,7 @@ for (const mode of MODES) {
       await scope.em.flush()
     })
     await w.settle()
-    assert.deepEqual((await sql(w.central, 'select name, email from users'))[0], { name: 'Jane From A', email: 'jane@a.test' })
+    assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users'))[0], { name: 'Jane From A', email: 'jane@a.test' })
     assert.deepEqual(await rows(w.db(w.b)), [{ global_id: gid, name: 'Jane From A', email: 'jane@a.test', role: 'member' }])
     assert.equal((await rows(w.db(w.a)))[0]?.role, 'admin')
     assert.deepEqual(await rows(w.db(w.c)), [])
@@ -156,8 +157,8 @@ for (const mode of MODES) {
       await scope.em.flush()
     })
     await w.settle()
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenant_users order by tenant_key'), [w.a.key, w.b.key].sort().map((k) => ({ tenant_key: k })))
-    assert.deepEqual((await sql(w.central, 'select name, email from users')), [{ name: 'New', email: 'new@x.test' }])
+    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users order by tenant_key'), [w.a.key, w.b.key].sort().map((k) => ({ tenant_key: k })))
+    assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users')), [{ name: 'New', email: 'new@x.test' }])
     assert.deepEqual((await rows(w.db(w.b)))[0], { global_id: gid, name: 'New', email: 'new@x.test', role: 'guest' })
 
     // A brand-new user created in a tenant: the central row is a 1:1 copy.
@@ -168,8 +169,8 @@ for (const mode of MODES) {
       fresh = String(u.globalId)
     })
     await w.settle()
-    assert.deepEqual(await sql(w.central, 'select name, email, password from users where global_id = $1', [fresh]), [{ name: 'Only C', email: 'c@x.test', password: 'secret-hash' }])
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenant_users where global_user_id = $1', [fresh]), [{ tenant_key: w.c.key }])
+    assert.deepEqual(await sql(w.central, 'select name, email, password from tenancy.users where global_id = $1', [fresh]), [{ name: 'Only C', email: 'c@x.test', password: 'secret-hash' }])
+    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users where global_user_id = $1', [fresh]), [{ tenant_key: w.c.key }])
   })
 
   test(`[${tag}] detaching, deleting a copy, deleting centrally and deleting a tenant each remove what they should`, async (t) => {
@@ -196,8 +197,8 @@ for (const mode of MODES) {
       await scope.em.flush()
     })
     await w.settle()
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenant_users'), [{ tenant_key: w.a.key }])
-    assert.equal((await sql(w.central, 'select 1 from users')).length, 1, 'the central row stays')
+    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users'), [{ tenant_key: w.a.key }])
+    assert.equal((await sql(w.central, 'select 1 from tenancy.users')).length, 1, 'the central row stays')
     assert.equal((await rows(w.db(w.a))).length, 1)
 
     // A central delete removes every copy and the pivot rows.
@@ -206,14 +207,14 @@ for (const mode of MODES) {
     await em2.flush()
     await w.settle()
     assert.deepEqual(await rows(w.db(w.a)), [])
-    assert.deepEqual(await sql(w.central, 'select 1 from tenant_users'), [])
+    assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
 
     // Deleting a tenant removes its pivot rows.
     const other = await centralUser(w, { name: 'Other', email: 'o@x.test' })
     await w.app.tenancy.sync!.attach('users', other, w.b)
     await w.settle()
     await w.app.tenancy.delete(w.b)
-    assert.deepEqual(await sql(w.central, 'select 1 from tenant_users'), [])
+    assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
   })
 
   test(`[${tag}] two quick updates end with the later value everywhere, from one side or from two tenants`, async (t) => {
@@ -228,12 +229,12 @@ for (const mode of MODES) {
     user.name = 'v2'
     await em.flush()
     await w.settle()
-    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, 'select name from users'))[0]?.name, 'v2', url)
+    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
 
     await w.app.tenancy.run(w.a, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from a'; await scope.em.flush() })
     await w.app.tenancy.run(w.b, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from b, later'; await scope.em.flush() })
     await w.settle()
-    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, 'select name from users'))[0]?.name, 'from b, later', url)
+    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'from b, later', url)
   })
 
   test(`[${tag}] a tenant entity saved outside a tenant context is refused`, async (t) => {

@@ -6,7 +6,8 @@ import { context, trace, TraceFlags } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { tenancyPlugin, tenantSpanProcessor, ProjectEntity } from '../server/index.js'
+import { tenancyPlugin, tenantSpanProcessor } from '../server/index.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
 
@@ -24,7 +25,7 @@ test('with OpenTelemetry, every span of a tenant request carries tenant.id, and 
   const app = Fastify()
   t.after(async () => { await app.close() })
   await app.register(instrumentation.plugin())
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'] })
   app.addHook('preHandler', async () => {})
   const tracer = trace.getTracer('test')
   app.get('/projects', async (request) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { buildApp } from './helpers/app.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../server/demo/embedded-postgres.js'
-import { ProjectEntity } from '../server/index.js'
+import { ProjectEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 /** Tables, columns, indexes and constraints of a database, with its own name taken out. */
@@ -58,7 +58,7 @@ test('with two database hosts, tenants land on both, are served from the right o
   })
   const made = []
   for (const id of ['h1', 'h2', 'h3', 'h4']) made.push(await app.tenancy.create({ identifier: id }))
-  const placed = await sql(central.url, 'select identifier, database_host from tenants order by identifier')
+  const placed = await sql(central.url, 'select identifier, database_host from tenancy.tenants order by identifier')
   assert.deepEqual(placed.map((r) => r.database_host), ['one', 'two', 'one', 'two'], 'the host with the fewest tenants gets the next one')
   for (const tenant of made) {
     const host = tenant.databaseHost as 'one' | 'two'

@@ -76,10 +76,10 @@ test('renaming an identifier and adding or removing a domain take effect on the 
   await eventually(1000, async () => await ask(two.app, 'acme-corp.example.com') === 'acme-corp' && await ask(two.app, 'acme.example.com') === null)
 
   // Plain SQL from outside (an operator): both instances follow through LISTEN/NOTIFY within a second.
-  await sql(one.central.url, 'insert into domains (domain, tenant_key) values ($1, $2)', ['shop.test', acme.key])
+  await sql(one.central.url, 'insert into tenancy.domains (domain, tenant_key) values ($1, $2)', ['shop.test', acme.key])
   for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'shop.test') === 'acme-corp')
-  await sql(one.central.url, 'delete from domains where domain = $1', ['acme.test'])
+  await sql(one.central.url, 'delete from tenancy.domains where domain = $1', ['acme.test'])
   for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'acme.test') === null)
-  await sql(one.central.url, 'update tenants set identifier = $1 where key = $2', ['acme-inc', acme.key])
+  await sql(one.central.url, 'update tenancy.tenants set identifier = $1 where key = $2', ['acme-inc', acme.key])
   for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'acme-inc.example.com') === 'acme-inc')
 })

@@ -45,7 +45,7 @@ test('a stalled change listener is noticed by its heartbeat, and a rename made m
   // The server process stops answering, but its TCP connection stays up: only a heartbeat can tell.
   process.kill(pid, 'SIGSTOP')
   try {
-    await sql(central.url, 'update tenants set identifier = $1 where identifier = $2', ['acme-corp', 'acme'])
+    await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['acme-corp', 'acme'])
     const took = await eventually(5000, async () => await ask(app, 'acme.localhost') === null && await ask(app, 'acme-corp.localhost') === 'acme-corp')
     t.diagnostic(`rename served after ${took} ms`)
     await eventually(5000, async () => { const now = tenancyRuntime(app.tenancy).listenerPid(); return now !== null && now !== pid })
@@ -53,7 +53,7 @@ test('a stalled change listener is noticed by its heartbeat, and a rename made m
     process.kill(pid, 'SIGCONT')
   }
   // The new connection hears changes again.
-  await sql(central.url, 'update tenants set identifier = $1 where identifier = $2', ['acme-inc', 'acme-corp'])
+  await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['acme-inc', 'acme-corp'])
   await eventually(2000, async () => await ask(app, 'acme-inc.localhost') === 'acme-inc')
 })
 
@@ -86,9 +86,9 @@ test('a change to one tenant forgets only that tenant\'s cache entries, and the 
   assert.equal(counts.queries, 0, 'every tenant is cached')
 
   // Plain SQL, as an operator would: the row triggers say which tenant and which names changed.
-  await sql(central.url, 'update tenants set identifier = $1 where identifier = $2', ['renamed', 'shop-0'])
+  await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['renamed', 'shop-0'])
   await eventually(2000, async () => await ask(app, 'renamed.localhost') === 'renamed' && await ask(app, 'shop-0.localhost') === null)
-  await sql(central.url, 'insert into domains (domain, tenant_key) select $1, key from tenants where identifier = $2', ['renamed.example', 'renamed'])
+  await sql(central.url, 'insert into tenancy.domains (domain, tenant_key) select $1, key from tenancy.tenants where identifier = $2', ['renamed.example', 'renamed'])
   await eventually(2000, async () => await ask(app, 'renamed.example') === 'renamed')
   // The tenant's other entries went too (its domain now answers with the new identifier).
   assert.equal(await ask(app, 'shop-0.test'), 'renamed')

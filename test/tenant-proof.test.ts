@@ -5,10 +5,11 @@ import Fastify from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
-import { tenancyPlugin, ProjectEntity, type Tenant } from '../server/index.js'
+import { tenancyPlugin, type Tenant } from '../server/index.js'
 import { readSecret } from '../server/database/shared/rls-policies.js'
 import { signProof } from '../server/database/shared/tenant-proof.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** Anything shaped like a tenant proof or a signed tenant value: a key followed by a signature. */
 const PROOF_SHAPED = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9a-f.]{64,}/g
@@ -94,7 +95,7 @@ test('a tenant statement that fails: neither the 500 body nor the log holds its 
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'trace', stream: new Writable({ write (chunk, _e, done) { lines.push(chunk.toString()); done() } }) } })
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix, debug: true }, strategy: 'shared', shared: { url: shared.url }, identification: ['header'] })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix, debug: true }, strategy: 'shared', shared: { url: shared.url }, identification: ['header'] })
   app.get('/fail', async (request) => await request.tenantEm.execute('select 1 / 0 from projects'))
   app.get('/fail-knex', async (request) => await request.tenantEm.getKnex().raw('select title from no_such_table'))
   await app.ready()

@@ -66,11 +66,11 @@ test('update refuses reserved, central, malformed and taken identifiers and bad 
     [{ clusterId: '01a20000-0000-7000-8000-000000000000', name: 'Renamed' }, 'FST_TENANCY_CLUSTER_NOT_FOUND']
   ]
   for (const [changes, code] of refused) await rejectsWith(app.tenancy.update(acme, changes as never), code)
-  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenants where key = $1', [acme.key]), [{ identifier: 'acme', name: 'Acme', tenant_cluster_id: null }])
+  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenancy.tenants where key = $1', [acme.key]), [{ identifier: 'acme', name: 'Acme', tenant_cluster_id: null }])
   assert.deepEqual(seen, [], 'a refused change emits nothing')
   await rejectsWith(app.tenancy.update({ key: '01a20000-0000-7000-8000-000000000000' }, { name: 'x' }), 'FST_TENANCY_TENANT_NOT_FOUND')
   // A tenant made before the rules (or by hand) keeps its identifier through an edit that does not change it.
-  await sql(central.url, "insert into tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000002', 'www', 'Legacy', 'active')")
+  await sql(central.url, "insert into tenancy.tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000002', 'www', 'Legacy', 'active')")
   assert.equal((await app.tenancy.update({ key: '01a20000-0000-7000-8000-000000000002' }, { identifier: 'www', name: 'Legacy site' })).name, 'Legacy site')
 })
 
@@ -82,12 +82,12 @@ test('a cluster change in update follows the Parent Tenant rule, and a refused o
   const west = await app.tenancy.clusters.create({ name: 'West' })
   await app.tenancy.clusters.attach(east.id, [a.key, b.key])
   await rejectsWith(app.tenancy.update(a, { identifier: 'alpha-two', name: 'Alpha Two', clusterId: west.id }), 'FST_TENANCY_CLUSTER_RULE', /Parent Tenant of "East"/)
-  assert.deepEqual(await sql(central.url, 'select identifier, name from tenants where key = $1', [a.key]), [{ identifier: 'alpha', name: 'Alpha' }])
+  assert.deepEqual(await sql(central.url, 'select identifier, name from tenancy.tenants where key = $1', [a.key]), [{ identifier: 'alpha', name: 'Alpha' }])
   const moved = await app.tenancy.update(b, { name: 'Bravo West', clusterId: west.id })
   assert.equal(moved.name, 'Bravo West')
   await app.tenancy.update(a, { clusterId: null })
-  const rows = await sql(central.url, `select c.name, p.identifier as parent, (select count(*)::int from tenants t where t.tenant_cluster_id = c.id) as n
-    from tenant_clusters c left join tenants p on p.key = c.parent_tenant_id order by c.name`)
+  const rows = await sql(central.url, `select c.name, p.identifier as parent, (select count(*)::int from tenancy.tenants t where t.tenant_cluster_id = c.id) as n
+    from tenancy.tenant_clusters c left join tenancy.tenants p on p.key = c.parent_tenant_id order by c.name`)
   assert.deepEqual(rows, [{ name: 'East', parent: null, n: 0 }, { name: 'West', parent: 'bravo', n: 1 }])
 })
 
@@ -169,7 +169,7 @@ test('two instances adding the same domain to two tenants at once: one wins, the
     const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as { code: string }
     assert.equal(reason.code, 'FST_TENANCY_DOMAIN_TAKEN', domain)
   }
-  assert.deepEqual(await sql(central.url, "select count(*)::int as n from domains where domain like 'race-%'"), [{ n: 10 }])
+  assert.deepEqual(await sql(central.url, "select count(*)::int as n from tenancy.domains where domain like 'race-%'"), [{ n: 10 }])
   for (const tenant of [a, b]) {
     const list = await app.tenancy.domains.list(tenant)
     assert.equal(list.filter((d) => d.primary).length, list.length === 0 ? 0 : 1, 'exactly one primary')
@@ -205,11 +205,11 @@ test('a change that loses a race midway is rolled back whole, and a listener tha
   const a = await app.tenancy.create({ identifier: 'alpha' })
   const group = await app.tenancy.clusters.create({ name: 'Group' })
   // Between the checks and the write, another instance takes the identifier.
-  const off = app.tenancy.events.on('tenant.updating', async () => { await sql(central.url, "insert into tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000001', 'wanted', 'Other', 'active')") })
+  const off = app.tenancy.events.on('tenant.updating', async () => { await sql(central.url, "insert into tenancy.tenants (key, identifier, name, status) values ('01a20000-0000-7000-8000-000000000001', 'wanted', 'Other', 'active')") })
   await rejectsWith(app.tenancy.update(a, { identifier: 'wanted', name: 'Renamed', clusterId: group.id }), 'FST_TENANCY_IDENTIFIER_TAKEN')
   off()
-  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenants where key = $1', [a.key]), [{ identifier: 'alpha', name: 'alpha', tenant_cluster_id: null }], 'the cluster move made in the same transaction is undone')
-  assert.deepEqual(await sql(central.url, 'select parent_tenant_id from tenant_clusters'), [{ parent_tenant_id: null }])
+  assert.deepEqual(await sql(central.url, 'select identifier, name, tenant_cluster_id from tenancy.tenants where key = $1', [a.key]), [{ identifier: 'alpha', name: 'alpha', tenant_cluster_id: null }], 'the cluster move made in the same transaction is undone')
+  assert.deepEqual(await sql(central.url, 'select parent_tenant_id from tenancy.tenant_clusters'), [{ parent_tenant_id: null }])
   // A listener may veto a change: nothing is written and no -ed event follows.
   const seen = record(app)
   const veto = app.tenancy.events.on('domain.adding', () => { throw new Error('not on a Friday') })
@@ -229,7 +229,7 @@ test('two instances renaming two tenants to the same identifier at once: one win
     const results = await Promise.allSettled([app.tenancy.update(a, { identifier: wanted }), second.tenancy.update(b, { identifier: wanted })])
     assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], wanted)
     assert.equal(((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as { code: string }).code, 'FST_TENANCY_IDENTIFIER_TAKEN')
-    assert.equal((await sql(central.url, 'select 1 from tenants where identifier = $1', [wanted])).length, 1)
+    assert.equal((await sql(central.url, 'select 1 from tenancy.tenants where identifier = $1', [wanted])).length, 1)
   }
 })
 
@@ -241,7 +241,7 @@ test('a burst of domain changes over many tenants from two instances leaves each
     await (n % 2 === 0 ? app : second).tenancy.domains.add(tenant, `d${n}.t${i}.example.com`, { primary: n === 3 }))))
   await Promise.all(tenants.map(async (tenant, i) => await second.tenancy.domains.remove(tenant, `d3.t${i}.example.com`)))
   const rows = await sql<{ identifier: string, n: number, primaries: number }>(central.url, `select t.identifier, count(d.id)::int as n, count(d.id) filter (where d.is_primary)::int as primaries
-    from tenants t join domains d on d.tenant_key = t.key group by t.identifier`)
+    from tenancy.tenants t join tenancy.domains d on d.tenant_key = t.key group by t.identifier`)
   assert.equal(rows.length, 12)
   for (const r of rows) assert.deepEqual([r.n, r.primaries], [3, 1], r.identifier)
 })
@@ -249,9 +249,9 @@ test('a burst of domain changes over many tenants from two instances leaves each
 test('an unpaged list of thousands of tenants comes with every domain, and a search through domains finds them all', async (t) => {
   const { app, central } = await buildApp(t)
   // Rows only (no databases): list reads the central tables and nothing else.
-  await sql(central.url, `insert into tenants (key, identifier, name, status)
+  await sql(central.url, `insert into tenancy.tenants (key, identifier, name, status)
     select ('01a20000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bulk-' || i, 'Bulk ' || i, 'active' from generate_series(1, 12000) i`)
-  await sql(central.url, `insert into domains (domain, tenant_key, is_primary)
+  await sql(central.url, `insert into tenancy.domains (domain, tenant_key, is_primary)
     select 'bulk-' || i || '.example.com', ('01a20000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, true from generate_series(1, 12000) i`)
   const all = await app.tenancy.tenants.list({ search: 'example.com' })
   assert.equal(all.total, 12000)

@@ -54,6 +54,11 @@ function formerNameTriggers (now: string): string[] {
  * redirecting and becomes free to take at the same moment. Writes without it
  * (plain SQL) use the database's now().
  */
+/** The functions this migration (re)creates: triggers run with the writer's search path, so each keeps the central schema's. */
+const FUNCTIONS = ['fastify_tenancy_guard_former_identifier()', 'fastify_tenancy_record_former_identifier()', 'fastify_tenancy_guard_former_domain()', 'fastify_tenancy_record_former_domain()']
+/** The migration runs with the central schema as its search path (centralMigrationsIn): `from current` keeps that. */
+const pinned = (fn: string): string => `alter function ${fn} set search_path from current`
+
 export class Migration20261126010001RenameClock extends Migration {
   override async up (): Promise<void> {
     this.addSql(`
@@ -61,10 +66,12 @@ export class Migration20261126010001RenameClock extends Migration {
         select coalesce(nullif(current_setting('fastify_tenancy.now', true), '')::timestamptz, now())
       $$`)
     for (const sql of formerNameTriggers(CLOCK)) this.addSql(sql)
+    for (const fn of [...FUNCTIONS, 'fastify_tenancy_now()']) this.addSql(pinned(fn))
   }
 
   override async down (): Promise<void> {
     for (const sql of formerNameTriggers(NOW)) this.addSql(sql)
+    for (const fn of FUNCTIONS) this.addSql(pinned(fn))
     this.addSql('drop function if exists fastify_tenancy_now()')
   }
 }

@@ -12,8 +12,11 @@ import { Migration20261125050002RenameLocks } from './Migration20261125050002_re
 import { Migration20261125060001NameLockBuckets } from './Migration20261125060001_name_lock_buckets.js'
 import { Migration20261126010001RenameClock } from './Migration20261126010001_rename_clock.js'
 import { Migration20261126010001TenantMoves } from './Migration20261126010001_tenant_moves.js'
+import { Migration20261125070001TenancySchema } from './Migration20261125070001_tenancy_schema.js'
+import type { Migration } from '@mikro-orm/migrations'
+import { quoteIdent } from '../../server/database/names.js'
 
-/** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
+/** Central migrations in the order they run, as written (run them through centralMigrationsIn); listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
   { name: 'Migration20261122000001_central', class: Migration20261122000001Central },
   { name: 'Migration20261122000002_sync', class: Migration20261122000002Sync },
@@ -27,6 +30,33 @@ export const centralMigrations = [
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations },
   { name: 'Migration20261125050002_rename_locks', class: Migration20261125050002RenameLocks },
   { name: 'Migration20261125060001_name_lock_buckets', class: Migration20261125060001NameLockBuckets },
+  // Before every migration after it: an installation made before moves its tables into the central schema first.
+  { name: 'Migration20261125070001_tenancy_schema', class: Migration20261125070001TenancySchema },
   { name: 'Migration20261126010001_rename_clock', class: Migration20261126010001RenameClock },
   { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves }
 ]
+
+type MigrationClass = new (...args: any[]) => Migration
+/** What the wrapper below calls on a migration (Migration's `up` is abstract in its type). */
+interface RunnableMigration { up(): Promise<void> | void, down(): Promise<void> | void, addSql(sql: string): void }
+type Runnable = new (...args: any[]) => RunnableMigration
+
+/**
+ * The central migrations for the central schema `schema`: each runs with
+ * that schema as its search path (local to the migrations' transaction), so
+ * the tables, sequences and functions it makes land there and the names it
+ * uses mean ours. A migration that creates or replaces a function must give
+ * it `set search_path = <schema>` itself (Migration20261125070001 set it on
+ * the ones before): a trigger runs with the search path of whoever wrote.
+ */
+export function centralMigrationsIn (schema: string): Array<{ name: string, class: MigrationClass }> {
+  const searchPath = `set local search_path to ${quoteIdent(schema)}`
+  return centralMigrations.map(({ name, class: Base }) => ({
+    name,
+    class: class extends (Base as unknown as Runnable) {
+      centralSchema (): string { return schema }
+      override async up (): Promise<void> { this.addSql(searchPath); await super.up() }
+      override async down (): Promise<void> { this.addSql(searchPath); await super.down() }
+    } as unknown as MigrationClass
+  }))
+}

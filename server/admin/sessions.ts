@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Permission } from '../entities/central/admin.entity.js'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 
 export interface SignedInAdmin {
   id: string
@@ -31,6 +32,11 @@ export class AdminSessions {
   private readonly ttlMs: number
   private readonly idleMs: number
 
+  /** The central tables' names in SQL. */
+  private get t (): CentralTables {
+    return centralTables(this.orm)
+  }
+
   constructor (orm: MikroORM, ttlMs: number, idleMs: number) {
     this.orm = orm
     this.ttlMs = ttlMs
@@ -42,7 +48,7 @@ export class AdminSessions {
     const token = randomBytes(32).toString('base64url')
     await this.sweep()
     await this.orm.em.getConnection().execute(
-      'insert into admin_sessions (id, admin_id, expires_at) values (?, ?, ?)',
+      `insert into ${this.t.admin_sessions} (id, admin_id, expires_at) values (?, ?, ?)`,
       [idOf(token), adminId, new Date(Date.now() + this.ttlMs)], 'run')
     return token
   }
@@ -50,7 +56,7 @@ export class AdminSessions {
   /** Deletes every session past its lifetime or idle for too long. */
   async sweep (): Promise<number> {
     const rows = await this.orm.em.getConnection().execute(
-      'delete from admin_sessions where expires_at <= now() or last_seen_at <= now() - make_interval(secs => ?) returning id',
+      `delete from ${this.t.admin_sessions} where expires_at <= now() or last_seen_at <= now() - make_interval(secs => ?) returning id`,
       [this.idleMs / 1000], 'all')
     return rows.length
   }
@@ -62,17 +68,17 @@ export class AdminSessions {
     // still alive, deletes it when it is not, and reads its admin (none when the admin is inactive).
     const rows = await this.orm.em.getConnection().execute(
       `with touched as (
-         update admin_sessions set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
+         update ${this.t.admin_sessions} set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
           where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id
        ), ended as (
-         delete from admin_sessions where id = ? and not exists (select 1 from touched) returning id
+         delete from ${this.t.admin_sessions} where id = ? and not exists (select 1 from touched) returning id
        )
        select a.id, a.email, a.name, t.id as session_id,
               coalesce(array_agg(distinct p.permission) filter (where p.permission is not null), '{}') as permissions
          from touched t
-         join admins a on a.id = t.admin_id and a.active
-         left join admin_role_assignments ra on ra.admin_id = a.id
-         left join admin_roles r on r.id = ra.role_id
+         join ${this.t.admins} a on a.id = t.admin_id and a.active
+         left join ${this.t.admin_role_assignments} ra on ra.admin_id = a.id
+         left join ${this.t.admin_roles} r on r.id = ra.role_id
          left join lateral unnest(r.permissions) as p(permission) on true
         group by a.id, t.id`, [id, this.idleMs / 1000, id], 'all')
     const row = rows[0]
@@ -81,23 +87,23 @@ export class AdminSessions {
   }
 
   async destroy (token: string): Promise<void> {
-    await this.orm.em.getConnection().execute('delete from admin_sessions where id = ?', [idOf(token)], 'run')
+    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sessions} where id = ?`, [idOf(token)], 'run')
   }
 
   /** Ends every session of an admin (deactivation, role changes that remove access). */
   async destroyAll (adminId: string): Promise<void> {
-    await this.orm.em.getConnection().execute('delete from admin_sessions where admin_id = ?', [adminId], 'run')
+    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sessions} where admin_id = ?`, [adminId], 'run')
   }
 
   async pushFlash (sessionId: string, message: FlashMessage): Promise<void> {
     await this.orm.em.getConnection().execute(
-      'update admin_sessions set flash = flash || ?::jsonb where id = ?', [JSON.stringify([message]), sessionId], 'run')
+      `update ${this.t.admin_sessions} set flash = flash || ?::jsonb where id = ?`, [JSON.stringify([message]), sessionId], 'run')
   }
 
   /** Returns and clears the session's flash messages. */
   async takeFlash (sessionId: string): Promise<FlashMessage[]> {
     const rows = await this.orm.em.getConnection().execute(
-      `update admin_sessions s set flash = '[]' from (select flash from admin_sessions where id = ? for update) old
+      `update ${this.t.admin_sessions} s set flash = '[]' from (select flash from ${this.t.admin_sessions} where id = ? for update) old
         where s.id = ? returning old.flash`, [sessionId, sessionId], 'all')
     const flash = rows[0]?.flash
     return (typeof flash === 'string' ? JSON.parse(flash) : flash ?? []) as FlashMessage[]

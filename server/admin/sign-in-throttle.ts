@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 
 export interface ThrottleOptions {
   /** Failures for one account from one address before backoff starts (default 5). */
@@ -25,6 +26,11 @@ export const DEFAULT_THROTTLE: ThrottleOptions = { freeFailures: 5, firstDelaySe
 export class SignInThrottle {
   constructor (private readonly orm: MikroORM, private readonly options: ThrottleOptions = DEFAULT_THROTTLE) {}
 
+  /** The central tables' names in SQL. */
+  private get t (): CentralTables {
+    return centralTables(this.orm)
+  }
+
   private key (email: string, address: string): string {
     return createHash('sha256').update(`${email.toLowerCase()}\n${address}`).digest('hex')
   }
@@ -32,7 +38,7 @@ export class SignInThrottle {
   /** Seconds to wait before this email may be tried from this address again; 0 when it may now. */
   async wait (email: string, address: string): Promise<number> {
     const rows = await this.orm.em.getConnection().execute(
-      'select ceil(extract(epoch from blocked_until - now()))::int as wait from admin_sign_in_failures where key = ? and blocked_until > now()',
+      `select ceil(extract(epoch from blocked_until - now()))::int as wait from ${this.t.admin_sign_in_failures} where key = ? and blocked_until > now()`,
       [this.key(email, address)], 'all')
     return Number(rows[0]?.wait ?? 0)
   }
@@ -42,7 +48,7 @@ export class SignInThrottle {
     const { freeFailures, firstDelaySeconds, maxDelaySeconds } = this.options
     // A quiet day forgets old failures, so a typo a week ago does not start a backoff today.
     const rows = await this.orm.em.getConnection().execute(
-      `insert into admin_sign_in_failures as f (key, failures, blocked_until, last_failure_at) values (?, 1, null, now())
+      `insert into ${this.t.admin_sign_in_failures} as f (key, failures, blocked_until, last_failure_at) values (?, 1, null, now())
        on conflict (key) do update set
          failures = case when f.last_failure_at < now() - interval '1 day' then 1 else f.failures + 1 end,
          last_failure_at = now()
@@ -51,17 +57,17 @@ export class SignInThrottle {
     if (failures < freeFailures) return 0
     const wait = Math.min(maxDelaySeconds, firstDelaySeconds * 2 ** Math.min(30, failures - freeFailures))
     await this.orm.em.getConnection().execute(
-      'update admin_sign_in_failures set blocked_until = now() + make_interval(secs => ?) where key = ?', [wait, this.key(email, address)], 'run')
+      `update ${this.t.admin_sign_in_failures} set blocked_until = now() + make_interval(secs => ?) where key = ?`, [wait, this.key(email, address)], 'run')
     return wait
   }
 
   /** A successful sign-in from this address forgets its failures. */
   async succeed (email: string, address: string): Promise<void> {
-    await this.orm.em.getConnection().execute('delete from admin_sign_in_failures where key = ?', [this.key(email, address)], 'run')
+    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sign_in_failures} where key = ?`, [this.key(email, address)], 'run')
   }
 
   /** Forgets failures older than a day. */
   async sweep (): Promise<void> {
-    await this.orm.em.getConnection().execute("delete from admin_sign_in_failures where last_failure_at < now() - interval '1 day' and (blocked_until is null or blocked_until < now())", [], 'run')
+    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sign_in_failures} where last_failure_at < now() - interval '1 day' and (blocked_until is null or blocked_until < now())`, [], 'run')
   }
 }

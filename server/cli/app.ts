@@ -51,8 +51,11 @@ export async function withApp<T> (global: GlobalOptions, fn: (app: FastifyInstan
 /** A MikroORM instance on the central database alone (no plugin): for central:migrate and admin:create. */
 export async function withCentralOrm<T> (global: GlobalOptions, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
   const options = await loadOptions(global.config)
-  const { createCentralOrm } = await import('../database/central.js')
-  const orm = createCentralOrm({ url: centralUrl(options), poolSize: 2 })
+  const [{ createCentralOrm }, { ensureCentralDatabase }] = await Promise.all([import('../database/central.js'), import('../database/central-database.js')])
+  const url = centralUrl(options)
+  await ensureCentralDatabase(url)
+  const schema = (options.database as { schema?: unknown }).schema
+  const orm = createCentralOrm({ url, poolSize: 2, ...(typeof schema === 'string' ? { schema } : {}) })
   try {
     return await fn(orm)
   } finally {

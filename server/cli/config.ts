@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { TenancyOptions } from '../options/index.js'
+import type { ResolvedOptions, TenancyOptions } from '../options/index.js'
 import { CliConfigError } from '../errors.js'
 import { importDefault } from './modules.js'
 
@@ -35,6 +35,17 @@ async function optionsFromFile (file: string, cwd: string): Promise<TenancyOptio
     throw new CliConfigError(`${file} must have the tenancy plugin options (or a function returning them) as its default export.`)
   }
   return value as TenancyOptions
+}
+
+/** The plugin options of `--config` (or the defaults), checked and filled in as the plugin does, without registering it (no database needed). */
+export async function resolvedOptions (global: { config?: string }): Promise<ResolvedOptions> {
+  const options = await loadOptions(global.config)
+  const { resolveOptions } = await import('../options/index.js')
+  try {
+    return resolveOptions(options)
+  } catch (error) {
+    throw new CliConfigError(`The tenancy options are not usable: ${(error as Error).message}`)
+  }
 }
 
 /** The central database URL of the options, or a usage error saying what is missing. */

@@ -10,6 +10,10 @@ const USAGE_CODES = new Set([
   // The plugin's options cannot do what was asked (no seeder, an unknown database host): configuration, like a usage mistake.
   'FST_TENANCY_INVALID_OPTION', 'FST_TENANCY_MISCONFIGURED'
 ])
+// A database that cannot be reached or refuses the login exits with 3, whichever part of ours found it.
+const UNAVAILABLE_CODES = new Set([
+  'FST_TENANCY_DATABASE_UNAVAILABLE', 'FST_TENANCY_CENTRAL_UNREACHABLE', 'FST_TENANCY_CENTRAL_LOGIN_REFUSED', 'FST_TENANCY_CENTRAL_DATABASE_MISSING'
+])
 
 /** What the command reports for a failure: a stable code, one or two whole sentences, and its exit code. */
 export interface CommandFailure {
@@ -48,14 +52,15 @@ export function describeError (error: unknown): CommandFailure {
   if (error instanceof CommanderError) {
     return { code: 'FST_TENANCY_CLI_USAGE', message: `${sentence(error.message.replace(/^error: /, ''))} Run fastify-tenancy --help for usage.`, exitCode: EXIT.usage }
   }
-  const fault = databaseFault(error)
+  const own = (error as ErrorLike | null)?.code
+  const fault = typeof own === 'string' && own.startsWith('FST_TENANCY_') ? null : databaseFault(error)
   if (fault !== null) return { code: 'FST_TENANCY_DATABASE_UNAVAILABLE', message: faultSentence(fault), exitCode: EXIT.unavailable }
   let e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as ErrorLike
   // An AggregateError without a message of its own: its first error says what happened.
   if (String(e.message ?? '') === '' && Array.isArray(e.errors) && e.errors.length > 0) e = e.errors[0] as ErrorLike
   const code = typeof e.code === 'string' ? e.code : ''
   const message = typeof e.message === 'string' ? e.message : ''
-  if (code.startsWith('FST_TENANCY_')) return { code, message: sentence(message), exitCode: USAGE_CODES.has(code) ? EXIT.usage : EXIT.failed }
+  if (code.startsWith('FST_TENANCY_')) return { code, message: sentence(message), exitCode: USAGE_CODES.has(code) ? EXIT.usage : UNAVAILABLE_CODES.has(code) ? EXIT.unavailable : EXIT.failed }
   const said = isPostgresError(e, code) ? postgresSaid(message) : message
   if (code === '42P01') {
     return { code: 'FST_TENANCY_CLI_FAILED', message: `${sentence(said)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }

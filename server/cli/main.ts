@@ -12,6 +12,7 @@ import { registerAdminCommands } from './commands/admin.js'
 import { registerRlsCommands } from './commands/rls.js'
 import { registerMoveCommands } from './commands/moves.js'
 import { registerBundleCommands } from './commands/bundles.js'
+import { registerMigrationCommands } from './commands/migrations.js'
 
 /** The `fastify-tenancy` program: global options and every command group. */
 function buildProgram (): Command {
@@ -29,6 +30,7 @@ function buildProgram (): Command {
   registerTenantCommands(program, global)
   registerChangeCommands(program, global)
   registerFanOutCommands(program, global)
+  registerMigrationCommands(program, global)
   registerCentralCommands(program, global)
   registerAdminCommands(program, global)
   registerRlsCommands(program, global)

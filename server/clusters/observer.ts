@@ -2,11 +2,11 @@ import type { EntityManager, EventArgs, EventSubscriber } from '@mikro-orm/core'
 import { TenantClusterEntity } from '../entities/central/tenant-cluster.entity.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { afterJoining, afterLeaving, checkParent, lockClusters, type Run } from './rules.js'
+import { centralRun } from '../database/central-transaction.js'
+import { centralTables } from '../database/central-schema.js'
 
 function runner (em: EntityManager): Run {
-  const conn = em.getConnection()
-  const trx = em.getTransactionContext()
-  return async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)
+  return centralRun(em.getConnection(), centralTables(em), em.getTransactionContext())
 }
 
 /** The id a relation holds in a change set (an entity, a reference, or a bare key). */

@@ -6,7 +6,8 @@ import type { TenancyEvents } from '../lifecycle/events.js'
 import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
-import { isConflict, retryingConflicts } from '../database/central-transaction.js'
+import { centralRun, isConflict, retryingConflicts } from '../database/central-transaction.js'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 
 export interface ClusterInput {
   name: string
@@ -49,12 +50,12 @@ export class TenantClusters {
     // Deleting a Parent Tenant while others remain is refused before anything is dropped.
     parts.events.on('tenant.deleting', async ({ tenant }) => {
       await this.transaction(async (run) => {
-        const rows = await run('select tenant_cluster_id from tenants where key = ?', [tenant.key])
+        const rows = await run(`select tenant_cluster_id from ${this.tables.tenants} where key = ?`, [tenant.key])
         const clusterId = rows[0]?.tenant_cluster_id as string | null | undefined
         if (clusterId == null) return
         const cluster = (await lockClusters(run, [clusterId])).get(clusterId)
         if (cluster?.parentTenantId !== tenant.key) return
-        const others = await run('select count(*)::int as n from tenants where tenant_cluster_id = ? and key <> ?', [clusterId, tenant.key])
+        const others = await run(`select count(*)::int as n from ${this.tables.tenants} where tenant_cluster_id = ? and key <> ?`, [clusterId, tenant.key])
         if (Number(others[0]?.n) > 0) {
           throw new ClusterRuleError(`"${tenant.identifier}" is the Parent Tenant of "${cluster.name}" and other tenants remain: make another tenant the Parent Tenant before deleting it.`)
         }
@@ -64,27 +65,27 @@ export class TenantClusters {
 
   async list (): Promise<Array<ClusterRow & { tenants: number, parentIdentifier: string | null }>> {
     const rows = await this.run(`
-      select c.*, p.identifier as parent_identifier, (select count(*) from tenants t where t.tenant_cluster_id = c.id)::int as tenants
-        from tenant_clusters c left join tenants p on p.key = c.parent_tenant_id order by c.name`)
+      select c.*, p.identifier as parent_identifier, (select count(*) from ${this.tables.tenants} t where t.tenant_cluster_id = c.id)::int as tenants
+        from ${this.tables.tenant_clusters} c left join ${this.tables.tenants} p on p.key = c.parent_tenant_id order by c.name`)
     return rows.map((r) => ({ ...toRow(r), tenants: Number(r.tenants), parentIdentifier: r.parent_identifier }))
   }
 
   async find (id: string): Promise<ClusterRow | null> {
     if (!UUID_PATTERN.test(id)) return null
-    const rows = await this.run('select * from tenant_clusters where id = ?', [id])
+    const rows = await this.run(`select * from ${this.tables.tenant_clusters} where id = ?`, [id])
     return rows[0] === undefined ? null : toRow(rows[0])
   }
 
   /** The tenants of a cluster (the seed's `ofTenantCluster`), by identifier. */
   async tenantsOf (id: string): Promise<Tenant[]> {
-    const rows = await this.run('select key from tenants where tenant_cluster_id = ? order by identifier', [id])
+    const rows = await this.run(`select key from ${this.tables.tenants} where tenant_cluster_id = ? order by identifier`, [id])
     const tenants = await Promise.all(rows.map(async (r) => await this.parts.find(String(r.key))))
     return tenants.filter((t): t is Tenant => t !== null)
   }
 
   /** True when the tenant is the Parent Tenant of its cluster. */
   async isClusterManager (tenant: Pick<Tenant, 'key'>): Promise<boolean> {
-    const rows = await this.run('select 1 from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id and c.parent_tenant_id = t.key where t.key = ?', [tenant.key])
+    const rows = await this.run(`select 1 from ${this.tables.tenants} t join ${this.tables.tenant_clusters} c on c.id = t.tenant_cluster_id and c.parent_tenant_id = t.key where t.key = ?`, [tenant.key])
     return rows.length === 1
   }
 
@@ -94,7 +95,7 @@ export class TenantClusters {
     await this.transaction(async (run) => {
       await this.nameFree(run, input.name, null)
       const slug = await this.uniqueSlug(run, input.name, null)
-      await run('insert into tenant_clusters (id, name, slug, description) values (?, ?, ?, ?)', [id, input.name, slug, input.description ?? null])
+      await run(`insert into ${this.tables.tenant_clusters} (id, name, slug, description) values (?, ?, ?, ?)`, [id, input.name, slug, input.description ?? null])
     }, input.name)
     return await this.mustFind(id)
   }
@@ -104,7 +105,7 @@ export class TenantClusters {
       const cluster = (await lockClusters(run, [id])).get(id)
       await this.nameFree(run, input.name, id)
       const slug = cluster?.name === input.name ? null : await this.uniqueSlug(run, input.name, id)
-      await run(`update tenant_clusters set name = ?, description = ?, ${slug === null ? '' : 'slug = ?, '}updated_at = now() where id = ?`,
+      await run(`update ${this.tables.tenant_clusters} set name = ?, description = ?, ${slug === null ? '' : 'slug = ?, '}updated_at = now() where id = ?`,
         slug === null ? [input.name, input.description ?? null, id] : [input.name, input.description ?? null, slug, id])
     }, input.name)
     return await this.mustFind(id)
@@ -114,9 +115,9 @@ export class TenantClusters {
   async delete (id: string): Promise<void> {
     await this.transaction(async (run) => {
       await lockClusters(run, [id])
-      await run('update tenant_clusters set parent_tenant_id = null where id = ?', [id])
-      await run('update tenants set tenant_cluster_id = null, updated_at = now() where tenant_cluster_id = ?', [id])
-      await run('delete from tenant_clusters where id = ?', [id])
+      await run(`update ${this.tables.tenant_clusters} set parent_tenant_id = null where id = ?`, [id])
+      await run(`update ${this.tables.tenants} set tenant_cluster_id = null, updated_at = now() where tenant_cluster_id = ?`, [id])
+      await run(`delete from ${this.tables.tenant_clusters} where id = ?`, [id])
     })
     this.parts.invalidate()
   }
@@ -129,7 +130,7 @@ export class TenantClusters {
   /** Takes a tenant out of a cluster; refused for the Parent Tenant while others remain. */
   async detach (id: string, tenantKey: string): Promise<void> {
     await this.transaction(async (run) => {
-      const rows = await run('select tenant_cluster_id from tenants where key = ?', [tenantKey])
+      const rows = await run(`select tenant_cluster_id from ${this.tables.tenants} where key = ?`, [tenantKey])
       if (rows[0] === undefined) throw new TenantNotFoundError(tenantKey)
       if (rows[0].tenant_cluster_id !== id) throw new ClusterRuleError('That tenant is not in this cluster.')
       await this.moveIn(run, tenantKey, null)
@@ -147,7 +148,7 @@ export class TenantClusters {
       const cluster = (await lockClusters(run, [id])).get(id)
       if (cluster === undefined) throw new ClusterNotFoundError(id)
       await checkParent(run, cluster, tenantKey)
-      await run('update tenant_clusters set parent_tenant_id = ?, updated_at = now() where id = ?', [tenantKey, id])
+      await run(`update ${this.tables.tenant_clusters} set parent_tenant_id = ?, updated_at = now() where id = ?`, [tenantKey, id])
     })
   }
 
@@ -156,7 +157,7 @@ export class TenantClusters {
   }
 
   private async nameFree (run: Run, name: string, exceptId: string | null): Promise<void> {
-    const rows = await run('select 1 from tenant_clusters where lower(name) = lower(?) and id is distinct from ?', [name, exceptId])
+    const rows = await run(`select 1 from ${this.tables.tenant_clusters} where lower(name) = lower(?) and id is distinct from ?`, [name, exceptId])
     if (rows.length > 0) throw new ClusterNameTakenError(name)
   }
 
@@ -164,7 +165,7 @@ export class TenantClusters {
     const base = (slugify(name, { lower: true, strict: true, trim: true }) || 'cluster').slice(0, 200)
     for (let n = 1; ; n++) {
       const slug = n === 1 ? base : `${base}-${n}`
-      const rows = await run('select 1 from tenant_clusters where slug = ? and id is distinct from ?', [slug, exceptId])
+      const rows = await run(`select 1 from ${this.tables.tenant_clusters} where slug = ? and id is distinct from ?`, [slug, exceptId])
       if (rows.length === 0) return slug
     }
   }
@@ -179,6 +180,11 @@ export class TenantClusters {
     return await this.parts.orm.em.getConnection().execute(sql, params as any[], 'all')
   }
 
+  /** The central tables' names in SQL. */
+  private get tables (): CentralTables {
+    return centralTables(this.parts.orm)
+  }
+
   /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
   private async transaction (fn: (run: Run) => Promise<void>, name?: string): Promise<void> {
     const conn = this.parts.orm.em.getConnection()
@@ -186,7 +192,7 @@ export class TenantClusters {
     try {
       // A slug taken meanwhile is simply tried again, like a deadlock.
       await retryingConflicts(
-        async () => { await conn.transactional(async (trx) => { await fn(async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)) }) },
+        async () => { await conn.transactional(async (trx) => { await fn(centralRun(conn, this.tables, trx)) }) },
         (error) => isConflict(error) || uniqueViolation(error).includes('slug'))
     } catch (error) {
       // Two simultaneous creates: the unique name index decides.

@@ -1,5 +1,12 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
+import type { Connection, Transaction } from '@mikro-orm/core'
 import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
+import { centralTables, type CentralTables } from './central-schema.js'
+
+/** A `Run` of statements on the central connection `conn` (inside `trx` when given), naming the central tables through `tables`. */
+export function centralRun (conn: Pick<Connection, 'execute'>, tables: CentralTables, trx?: Transaction): Run {
+  return Object.assign(async (sql: string, params: unknown[] = []) => await conn.execute(sql, params as any[], 'all', trx), { tables })
+}
 
 /** PostgreSQL rolled the work back for a deadlock or a conflicting concurrent change. */
 export function isConflict (error: unknown): boolean {
@@ -36,8 +43,9 @@ export const SET_CLOCK = 'select set_config(\'fastify_tenancy.now\', ?, true)'
 export async function centralTransaction<T> (orm: MikroORM, fn: (run: Run) => Promise<T>, now?: () => number): Promise<T> {
   const conn = orm.em.getConnection()
   try {
+    const tables = centralTables(orm)
     return await retryingConflicts(async () => await conn.transactional(async (trx) => {
-      const run: Run = async (sql, params = []) => await conn.execute(sql, params as any[], 'all', trx)
+      const run = centralRun(conn, tables, trx)
       if (now !== undefined) await run(SET_CLOCK, [new Date(now()).toISOString()])
       return await fn(run)
     }))

@@ -3,7 +3,8 @@ import { assertSafeName, quoteIdent } from './names.js'
 import { createDatabase, dropDatabase, withServer } from './tenant-database.js'
 import { LockPools, LockSpace, lockId, withAdvisoryLock, withAdvisoryLockIfFree } from './advisory-locks.js'
 import type pg from 'pg'
-import { ensureTemplate, migrationsFingerprint } from './template.js'
+import { ensureTemplate } from './template.js'
+import type { TenantMigrator } from './tenant-migrator.js'
 
 /**
  * Spare databases, cloned from the template ahead of time. CREATE DATABASE
@@ -27,23 +28,26 @@ export class SpareDatabases {
   private readonly template: string
   private readonly count: number
   private readonly onError: (error: Error) => void
+  /** The tenant migrations: a spare is cloned at, and claimed only at, their current fingerprint. */
+  private readonly migrator: TenantMigrator
   private readonly refills = new Map<string, Promise<void>>()
   /** Warm connections for the spares lock: a claim is on the path of every create. */
   private readonly lockPools = new LockPools()
   private closed = false
 
-  constructor (options: { prefix: string, template: string, count: number, onError: (error: Error) => void }) {
+  constructor (options: { prefix: string, template: string, count: number, migrator: TenantMigrator, onError: (error: Error) => void }) {
     this.prefix = assertSafeName(`${options.prefix}spare_`)
     this.scratchPrefix = assertSafeName(`${options.prefix}scratch_`)
     this.template = options.template
     this.count = options.count
     this.onError = options.onError
+    this.migrator = options.migrator
   }
 
   /** Renames a current spare on the server to `name`; false when none was free. */
   async claim (server: string, name: string): Promise<boolean> {
     if (this.count === 0) return false
-    const fingerprint = migrationsFingerprint()
+    const fingerprint = await this.migrator.fingerprint()
     // Everything on the lock's own connection, inside its transaction (a rename may run in one): no other connection to open.
     const claimed = await this.locked(server, async (c) => {
       const spares = await c.query(
@@ -97,16 +101,15 @@ export class SpareDatabases {
 
   private async fill (server: string): Promise<void> {
     if (this.closed) return
-    await ensureTemplate(server, this.template)
-    const missing = await this.locked(server, async () => await this.tidy(server))
+    const fingerprint = await ensureTemplate(server, this.template, this.migrator)
+    const missing = await this.locked(server, async () => await this.tidy(server, fingerprint))
     for (let i = 0; i < missing && !this.closed; i++) {
-      if (!await this.cloneOne(server)) break
+      if (!await this.cloneOne(server, fingerprint)) break
     }
   }
 
   /** Under the lock: drops spares of older migrations and scratch databases left by a crash; returns how many spares are missing. */
-  private async tidy (server: string): Promise<number> {
-    const fingerprint = migrationsFingerprint()
+  private async tidy (server: string, fingerprint: string): Promise<number> {
     const rows = await withServer(server, async (c) => (await c.query(
       'select datname, shobj_description(oid, \'pg_database\') as fingerprint from pg_database where starts_with(datname, $1) or starts_with(datname, $2)',
       [this.prefix, this.scratchPrefix])).rows as Array<{ datname: string, fingerprint: string | null }>)
@@ -125,9 +128,8 @@ export class SpareDatabases {
   }
 
   /** Clones one spare under a scratch name, then renames it in place if the server still lacks one; false when it was not needed. */
-  private async cloneOne (server: string): Promise<boolean> {
+  private async cloneOne (server: string, fingerprint: string): Promise<boolean> {
     const scratch = assertSafeName(this.scratchPrefix + randomBytes(4).toString('hex'))
-    const fingerprint = migrationsFingerprint()
     return await withAdvisoryLock(server, [LockSpace.scratch, lockId(scratch)], async () => {
       await createDatabase(server, scratch, this.template)
       const kept = await this.locked(server, async () => await withServer(server, async (c) => {

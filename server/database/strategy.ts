@@ -3,6 +3,7 @@ import { createDatabase, databaseExists, dropDatabase, withServer } from './tena
 import { ensureTemplate, forgetTemplate } from './template.js'
 import { SpareDatabases } from './spares.js'
 import type { TenantTarget } from './tenant-target.js'
+import type { TenantMigrator } from './tenant-migrator.js'
 
 /** How tenants' tables are kept apart: a database each, a schema each, or shared tables with a tenant key under row-level security. */
 export type StrategyName = 'database' | 'schema' | 'shared'
@@ -27,6 +28,8 @@ export interface StrategyOptions {
   template: string | null
   /** Spare databases kept cloned from the template on each host (strategy `database`). */
   spares: number
+  /** The tenant migrations the template is kept at. */
+  migrator: TenantMigrator
   onError: (error: Error) => void
 }
 
@@ -34,7 +37,7 @@ export interface StrategyOptions {
 export function databaseStrategy (options: StrategyOptions): DatabaseStrategy {
   const spares = options.template === null
     ? null
-    : new SpareDatabases({ prefix: options.prefix, template: options.template, count: options.spares, onError: options.onError })
+    : new SpareDatabases({ prefix: options.prefix, template: options.template, count: options.spares, migrator: options.migrator, onError: options.onError })
   return {
     kind: 'database',
     target (key, hostName, host) {
@@ -46,7 +49,7 @@ export function databaseStrategy (options: StrategyOptions): DatabaseStrategy {
     async create (target) {
       if (options.template !== null && spares !== null) {
         try {
-          await ensureTemplate(target.server, options.template)
+          await ensureTemplate(target.server, options.template, options.migrator)
           if (await spares.claim(target.server, target.name)) return { fromTemplate: true }
           await createDatabase(target.server, target.name, options.template)
           return { fromTemplate: true }

@@ -251,7 +251,7 @@ export class TenantConnections {
   /** The tenant entities' metadata, discovered once (without connecting anywhere). */
   discover (): MetadataStorage {
     if (this.metadata === undefined) {
-      const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities: this.options.entities, contextName: 'fastify-tenancy:tenant-discovery', allowGlobalContext: false })
+      const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities: this.options.entities, discovery: { warnWhenNoEntities: false }, contextName: 'fastify-tenancy:tenant-discovery', allowGlobalContext: false })
       this.metadata = orm.getMetadata()
     }
     return this.metadata
@@ -385,6 +385,8 @@ export class TenantConnections {
       // A pool of schema tenants names the schema per lease, not per instance.
       ...(options.ormOptions ?? targetOrmOptions)(shared ? { ...target, schema: null } : target),
       entities: options.entities,
+      // An app may have no tenant entities (raw SQL only).
+      discovery: { warnWhenNoEntities: false },
       // Each instance needs a name of its own, or MikroORM's RequestContext would mix them.
       contextName: `fastify-tenancy:tenant:${this.opened}`,
       pool: {

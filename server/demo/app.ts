@@ -3,7 +3,8 @@ import fp from 'fastify-plugin'
 import { packageRoot } from '../package-root.js'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import { tenancyPlugin, ProjectEntity, TenantEntity, TenantUserCopyEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
+import { tenancyPlugin, TenantEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
+import { ProjectEntity, TenantUserCopyEntity } from './tenant-schema.js'
 import { adminPlugin, type AdminOptions } from '../admin/index.js'
 
 export interface DemoOptions {

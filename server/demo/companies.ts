@@ -1,4 +1,4 @@
-import { tenantEntities, type SyncedResourceDefinition } from '../index.js'
+import type { SyncedResourceDefinition } from '../index.js'
 import { CentralCompanyEntity } from './entities/central-company.entity.js'
 import { CompanyEntity } from './entities/company.entity.js'
 import { TenantCompanyEntity } from './entities/tenant-company.entity.js'
@@ -22,6 +22,5 @@ export function companiesResource (mapping: SyncedResourceDefinition['mapping'] 
 }
 
 export const demoCentralEntities = [CentralCompanyEntity, TenantCompanyEntity]
-export const demoTenantEntities = [...tenantEntities, CompanyEntity]
 
 export { CENTRAL_COMPANIES_SQL, TENANT_COMPANIES_SQL } from './companies-tables.js'

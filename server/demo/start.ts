@@ -6,19 +6,13 @@ import { startEmbeddedPostgres } from './embedded-postgres.js'
 import { createCentralOrm, migrateCentral } from '../database/central.js'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { CentralUserEntity, ProjectEntity, TenantUserCopyEntity } from '../index.js'
+import { CentralUserEntity } from '../index.js'
 import { hashPassword, generatePassword } from '../admin/password.js'
 import { demoApp } from './app.js'
-import { CentralCompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from './companies.js'
-import { runDemoMigrations } from './migrations/index.js'
-import type { ProvisioningStep } from '../lifecycle/steps.js'
-
-/** The demo's tenant migrations run right after the library's, while a tenant is provisioned. */
-function withDemoTenantMigrations (defaults: ProvisioningStep[]): ProvisioningStep[] {
-  const step: ProvisioningStep = { name: 'demo-migrate', run: async (ctx) => { await runDemoMigrations(ctx.target.url, 'tenant') } }
-  const at = defaults.findIndex((s) => s.name === 'migrate')
-  return [...defaults.slice(0, at + 1), step, ...defaults.slice(at + 1)]
-}
+import { centralTables } from '../database/central-schema.js'
+import { CentralCompanyEntity, companiesResource, demoCentralEntities } from './companies.js'
+import { demoTenantEntities, demoTenantMigrations, ProjectEntity, TenantUserCopyEntity } from './tenant-schema.js'
+import { runDemoCentralMigrations } from './migrations/central-migrations.js'
 
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
@@ -51,7 +45,7 @@ const orm = createCentralOrm({ url: centralUrl.toString() })
 const ran = await migrateCentral(orm)
 await orm.close(true)
 // The demo's own central tables (synced companies), tracked apart from the library's.
-ran.push(...await runDemoMigrations(centralUrl.toString(), 'central'))
+ran.push(...await runDemoCentralMigrations(centralUrl.toString()))
 if (ran.length > 0) console.log(`Central migrations applied: ${ran.join(', ')}`)
 
 // The cookie secret is kept in .data/ so sessions survive a restart.
@@ -75,8 +69,9 @@ await app.register(demoApp, {
     storageRoot: `${dataDir}/storage`,
     // Two synced resources: the shipped users, and the demo's companies with their own pivot.
     centralEntities: demoCentralEntities,
+    // The demo's tenant tables, as any app gives its own: entities, and the folder of their migrations.
     tenantEntities: demoTenantEntities,
-    provisioning: { steps: (defaults) => withDemoTenantMigrations(defaults) },
+    tenantMigrations: demoTenantMigrations,
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }, companiesResource()] }
   },
   // __Host- cookies (Secure) work on https:// and on http://localhost; ADMIN_HTTP_COOKIES=1 serves
@@ -89,25 +84,27 @@ await app.register(demoApp, {
   }
 })
 await app.ready()
-// Tenants made before the demo had companies get the table now (new ones get it while provisioning).
-for (const tenant of await app.tenancy.tenants.select()) {
-  if (tenant.status === 'active' || tenant.status === 'suspended') await runDemoMigrations(app.tenancy.tenants.target(tenant).url, 'tenant')
+// Tenants made before a new tenant migration get it now (new ones are made at the newest), as `fastify-tenancy tenants:migrate` would.
+for (const result of await app.tenancy.migrate()) {
+  if (!result.ok) console.warn(`Tenant ${result.identifier} could not be migrated: ${result.error ?? ''}`)
+  else if (result.migrations.length > 0) console.log(`Tenant ${result.identifier}: ran ${result.migrations.join(', ')}`)
 }
 
 // The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
 const conn = app.tenancy.orm.em.getConnection()
+const t = centralTables(app.tenancy.orm)
 const adminEmail = (process.env.ADMIN_EMAIL ?? 'admin@example.test').toLowerCase()
-const existingAdmin = await conn.execute('select id from admins where email = ?', [adminEmail], 'all')
+const existingAdmin = await conn.execute(`select id from ${t.admins} where email = ?`, [adminEmail], 'all')
 let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; password as before)`
 if (existingAdmin.length === 0 || process.env.ADMIN_PASSWORD !== undefined) {
   const password = process.env.ADMIN_PASSWORD ?? generatePassword()
   const hash = await hashPassword(password)
   if (existingAdmin.length === 0) {
     const id = (await import('uuid')).v7()
-    await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, adminEmail, 'Demo Admin', hash], 'run')
-    await conn.execute('insert into admin_role_assignments (admin_id, role_id) select ?, id from admin_roles where name = \'owner\'', [id], 'run')
+    await conn.execute(`insert into ${t.admins} (id, email, name, password_hash) values (?, ?, ?, ?)`, [id, adminEmail, 'Demo Admin', hash], 'run')
+    await conn.execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) select ?, id from ${t.admin_roles} where name = 'owner'`, [id], 'run')
   } else {
-    await conn.execute('update admins set password_hash = ? where email = ?', [hash, adminEmail], 'run')
+    await conn.execute(`update ${t.admins} set password_hash = ? where email = ?`, [hash, adminEmail], 'run')
   }
   adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail} / ${process.env.ADMIN_PASSWORD === undefined ? password : 'ADMIN_PASSWORD'})`
 }

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import type { SqlExecutor } from '../providers/provider.js'
 import type { Tenant } from '../tenant.js'
 import { ImpersonationRefusedError } from '../errors.js'
+import type { CentralTables } from '../database/central-schema.js'
 
 /** How long an impersonation link works: once, within a minute. */
 export const TOKEN_TTL_MS = 60_000
@@ -33,6 +34,8 @@ const sha256 = (value: string): string => createHash('sha256').update(value).dig
 
 export interface ImpersonationOptions {
   execute: SqlExecutor
+  /** The central tables' names in SQL. */
+  tables: CentralTables
   now: () => number
 }
 
@@ -63,7 +66,7 @@ export class Impersonation {
     const expiresAt = new Date(this.options.now() + TOKEN_TTL_MS)
     const admin = { id: input.admin?.id ?? null, email: input.admin?.email ?? null }
     await this.options.execute(
-      'insert into impersonation_tokens (id, token_hash, tenant_key, user_id, admin_id, admin_email, expires_at) values (?, ?, ?, ?, ?, ?, ?)',
+      `insert into ${this.options.tables.impersonation_tokens} (id, token_hash, tenant_key, user_id, admin_id, admin_email, expires_at) values (?, ?, ?, ?, ?, ?, ?)`,
       [uuidv7(), sha256(token), input.tenant.key, input.userId, admin.id, admin.email, expiresAt])
     await this.emit({ action: 'issued', tenant: input.tenant, userId: input.userId, admin })
     return { token, expiresAt }
@@ -78,11 +81,11 @@ export class Impersonation {
     const hash = typeof token === 'string' && token.length > 0 && token.length <= 200 ? sha256(token) : ''
     const secret = randomBytes(32).toString('base64url')
     const rows = await this.options.execute(
-      'update impersonation_tokens set used_at = now(), session_hash = ? where token_hash = ? and used_at is null returning tenant_key, user_id, admin_id, admin_email, expires_at, used_at',
+      `update ${this.options.tables.impersonation_tokens} set used_at = now(), session_hash = ? where token_hash = ? and used_at is null returning tenant_key, user_id, admin_id, admin_email, expires_at, used_at`,
       [sha256(secret), hash])
     const row = rows[0]
     if (row === undefined) {
-      const known = await this.options.execute('select tenant_key, user_id, admin_id, admin_email from impersonation_tokens where token_hash = ?', [hash])
+      const known = await this.options.execute(`select tenant_key, user_id, admin_id, admin_email from ${this.options.tables.impersonation_tokens} where token_hash = ?`, [hash])
       const old = known[0]
       const reason = old === undefined ? 'it is not a link we made' : 'it was used already'
       await this.emit({ action: 'refused', tenant, userId: (old?.user_id as string | undefined) ?? null, admin: adminOf(old), reason })
@@ -93,7 +96,7 @@ export class Impersonation {
     else if (new Date(row.expires_at as string).getTime() <= this.options.now()) reason = 'it expired (links work for 60 seconds)'
     if (reason !== null) {
       // Burnt, and the session it would have opened is closed before it was ever handed out.
-      await this.options.execute('update impersonation_tokens set ended_at = now() where token_hash = ?', [hash])
+      await this.options.execute(`update ${this.options.tables.impersonation_tokens} set ended_at = now() where token_hash = ?`, [hash])
       await this.emit({ action: 'refused', tenant, userId: String(row.user_id), admin: adminOf(row), reason })
       throw new ImpersonationRefusedError(reason)
     }
@@ -106,7 +109,7 @@ export class Impersonation {
   async session (secret: string, tenant: Pick<Tenant, 'key'>): Promise<ImpersonationSession | null> {
     if (secret.length === 0 || secret.length > 200) return null
     const rows = await this.options.execute(
-      'select tenant_key, user_id, admin_id, admin_email, used_at from impersonation_tokens where session_hash = ? and ended_at is null',
+      `select tenant_key, user_id, admin_id, admin_email, used_at from ${this.options.tables.impersonation_tokens} where session_hash = ? and ended_at is null`,
       [sha256(secret)])
     const row = rows[0]
     if (row === undefined || row.tenant_key !== tenant.key) return null
@@ -119,7 +122,7 @@ export class Impersonation {
   async end (secret: string, tenant: Pick<Tenant, 'key' | 'identifier'>): Promise<ImpersonationSession | null> {
     if (secret.length === 0 || secret.length > 200) return null
     const rows = await this.options.execute(
-      'update impersonation_tokens set ended_at = now() where session_hash = ? and tenant_key = ? and ended_at is null returning user_id, admin_id, admin_email, used_at',
+      `update ${this.options.tables.impersonation_tokens} set ended_at = now() where session_hash = ? and tenant_key = ? and ended_at is null returning user_id, admin_id, admin_email, used_at`,
       [sha256(secret), tenant.key])
     const row = rows[0]
     if (row === undefined) return null

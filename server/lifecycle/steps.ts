@@ -2,7 +2,6 @@ import type { Tenant } from '../tenant.js'
 import type { TenantTarget } from '../database/tenant-target.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TenantScope } from '../context/tenant-scope.js'
-import { runTenantMigrations } from '../database/tenant-database.js'
 import { DatabaseExistsError } from '../errors.js'
 import type { TenancyEvents } from './events.js'
 
@@ -20,6 +19,8 @@ export interface ProvisioningContext {
   created: boolean
   /** The database came from the template, already at the newest migration. */
   fromTemplate: boolean
+  /** Runs the tenant migrations (fastify-tenancy's, then the app's) on the tenant's database or schema; returns the names run. */
+  migrate: () => Promise<string[]>
   /** Runs a function as the tenant (for seeders). */
   runAsTenant: (fn: (scope: TenantScope) => Promise<void>) => Promise<void>
   /** Closes the tenant's open pool (before a drop). */
@@ -65,7 +66,7 @@ export const migrateStep: ProvisioningStep = {
   name: 'migrate',
   async run (ctx) {
     await ctx.events.emit({ name: 'tenant.migrating', tenant: ctx.tenant })
-    const ran = ctx.fromTemplate ? [] : await runTenantMigrations(ctx.target, 'up')
+    const ran = ctx.fromTemplate ? [] : await ctx.migrate()
     await ctx.events.emit({ name: 'tenant.migrated', tenant: ctx.tenant, migrations: ran })
   }
 }

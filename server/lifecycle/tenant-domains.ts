@@ -57,13 +57,13 @@ export class TenantDomains {
     try {
       added = await centralTransaction(this.orm, async (run) => {
         await lockTenant(run, owner.key)
-        const existing = (await run('select tenant_key from domains where domain = ?', [name]))[0]
+        const existing = (await run(`select tenant_key from ${run.tables.domains} where domain = ?`, [name]))[0]
         if (existing !== undefined) throw this.refusal(name, owner, String(existing.tenant_key))
-        const hasAny = (await run('select 1 from domains where tenant_key = ? limit 1', [owner.key])).length > 0
+        const hasAny = (await run(`select 1 from ${run.tables.domains} where tenant_key = ? limit 1`, [owner.key])).length > 0
         const primary = options.primary === true || !hasAny
-        if (primary) await run('update domains set is_primary = false where tenant_key = ? and is_primary', [owner.key])
+        if (primary) await run(`update ${run.tables.domains} set is_primary = false where tenant_key = ? and is_primary`, [owner.key])
         // Another tenant adding the same domain at this moment waits on the unique index, then one of the two fails with 23505.
-        const rows = await run('insert into domains (domain, tenant_key, is_primary) values (?, ?, ?) returning id', [name, owner.key, primary])
+        const rows = await run(`insert into ${run.tables.domains} (domain, tenant_key, is_primary) values (?, ?, ?) returning id`, [name, owner.key, primary])
         return { id: Number(rows[0]?.id), domain: name, primary }
       }, this.now)
     } catch (error) {
@@ -85,7 +85,7 @@ export class TenantDomains {
     await this.events.emit({ name: 'domain.removing', tenant: owner, domain })
     await centralTransaction(this.orm, async (run) => {
       await lockTenant(run, owner.key)
-      const removed = await run('delete from domains where domain = ? and tenant_key = ? returning is_primary', [domain, owner.key])
+      const removed = await run(`delete from ${run.tables.domains} where domain = ? and tenant_key = ? returning is_primary`, [domain, owner.key])
       if (removed[0] === undefined) throw new DomainNotFoundError(domain, owner.identifier)
       if (removed[0].is_primary === true) await this.promoteOldest(run, owner.key)
     }, this.now)
@@ -99,11 +99,11 @@ export class TenantDomains {
     await this.events.emit({ name: 'domain.primary-changing', tenant: owner, domain })
     await centralTransaction(this.orm, async (run) => {
       await lockTenant(run, owner.key)
-      const found = await run('select 1 from domains where domain = ? and tenant_key = ?', [domain, owner.key])
+      const found = await run(`select 1 from ${run.tables.domains} where domain = ? and tenant_key = ?`, [domain, owner.key])
       if (found.length === 0) throw new DomainNotFoundError(domain, owner.identifier)
       // Two statements, not one: the old primary is cleared before the new one is set.
-      await run('update domains set is_primary = false where tenant_key = ? and is_primary and domain <> ?', [owner.key, domain])
-      await run('update domains set is_primary = true where domain = ?', [domain])
+      await run(`update ${run.tables.domains} set is_primary = false where tenant_key = ? and is_primary and domain <> ?`, [owner.key, domain])
+      await run(`update ${run.tables.domains} set is_primary = true where domain = ?`, [domain])
     })
     this.forget(tenantChange([owner.key], { domains: [domain] }))
     await this.events.emit({ name: 'domain.primary-changed', tenant: owner, domain })
@@ -123,6 +123,6 @@ export class TenantDomains {
   }
 
   private async promoteOldest (run: Run, tenantKey: string): Promise<void> {
-    await run('update domains set is_primary = true where id = (select min(id) from domains where tenant_key = ?)', [tenantKey])
+    await run(`update ${run.tables.domains} set is_primary = true where id = (select min(id) from ${run.tables.domains} where tenant_key = ?)`, [tenantKey])
   }
 }

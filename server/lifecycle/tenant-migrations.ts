@@ -2,10 +2,10 @@ import type { Tenant } from '../tenant.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
-import { runTenantMigrations } from '../database/tenant-database.js'
+import type { MigrationStatus, TenantMigrator } from '../database/tenant-migrator.js'
 import { MisconfigurationError, TenantNotFoundError } from '../errors.js'
 import { mapLimit } from './each-tenant.js'
-import { migrateShared } from '../database/shared/shared-schema.js'
+import { migrateShared, sharedMigrationStatus } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 
@@ -33,21 +33,40 @@ export interface TenantResult {
 
 type Operation = 'migrate' | 'rollback' | 'seed'
 
+/** What the fan-out works with. */
+export interface TenantMigrationsParts {
+  lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>
+  targetOf: TargetOf
+  runAsTenant: RunAsTenant
+  /** The tenant migrations (fastify-tenancy's own, then the app's). */
+  migrator: TenantMigrator
+  seeder: ((scope: TenantScope) => Promise<void>) | null
+  /** Strategy `shared`: the shared tables, migrated once for every tenant. */
+  shared: ResolvedSharedOptions | null
+}
+
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
 export class TenantMigrations {
   private readonly lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>
   private readonly targetOf: TargetOf
   private readonly runAsTenant: RunAsTenant
+  private readonly migrator: TenantMigrator
   private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
-  /** Strategy `shared`: the shared tables, migrated once for every tenant. */
   private readonly shared: ResolvedSharedOptions | null
 
-  constructor (lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>, targetOf: TargetOf, runAsTenant: RunAsTenant, seeder: ((scope: TenantScope) => Promise<void>) | null, shared: ResolvedSharedOptions | null = null) {
-    this.lifecycle = lifecycle
-    this.targetOf = targetOf
-    this.runAsTenant = runAsTenant
-    this.seeder = seeder
-    this.shared = shared
+  constructor (parts: TenantMigrationsParts) {
+    this.lifecycle = parts.lifecycle
+    this.targetOf = parts.targetOf
+    this.runAsTenant = parts.runAsTenant
+    this.migrator = parts.migrator
+    this.seeder = parts.seeder
+    this.shared = parts.shared
+  }
+
+  /** Which tenant migrations a tenant has run, and which not (in strategy `shared`: the shared tables'). */
+  async status (tenant: Tenant): Promise<MigrationStatus> {
+    if (this.shared !== null) return await sharedMigrationStatus(this.shared, this.migrator)
+    return await this.migrator.status(this.targetOf(tenant))
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
@@ -74,7 +93,8 @@ export class TenantMigrations {
             await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
             return []
           }
-          return await runTenantMigrations(this.targetOf(current), operation === 'migrate' ? 'up' : 'down')
+          const target = this.targetOf(current)
+          return operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target)
         })
         result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
       } catch (error) {
@@ -94,7 +114,7 @@ export class TenantMigrations {
     let migrations: string[] = []
     let error: string | undefined
     try {
-      migrations = await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, operation === 'migrate' ? 'up' : 'down')
+      migrations = await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, this.migrator, operation === 'migrate' ? 'up' : 'down')
     } catch (e) {
       error = (e as Error).message
     }

@@ -17,7 +17,7 @@ export async function freshTenant (orm: MikroORM, key: string): Promise<Tenant> 
  * one tenant (its domains, its status) take turns, across instances too.
  */
 export async function lockTenant (run: Run, key: string): Promise<{ identifier: string, status: string }> {
-  const rows = await run('select identifier, status from tenants where key = ? for update', [key])
+  const rows = await run(`select identifier, status from ${run.tables.tenants} where key = ? for update`, [key])
   const row = rows[0]
   if (row === undefined) throw new TenantNotFoundError(key)
   return { identifier: String(row.identifier), status: String(row.status) }
@@ -31,7 +31,7 @@ export async function lockTenant (run: Run, key: string): Promise<{ identifier: 
  */
 export async function shareTenant (run: Run, key: string): Promise<{ identifier: string, status: string }> {
   if (!UUID_PATTERN.test(key)) throw new TenantNotFoundError(key)
-  const rows = await run('select identifier, status from tenants where key = ? for share', [key])
+  const rows = await run(`select identifier, status from ${run.tables.tenants} where key = ? for share`, [key])
   const row = rows[0]
   if (row === undefined) throw new TenantNotFoundError(key)
   return { identifier: String(row.identifier), status: String(row.status) }

@@ -45,7 +45,7 @@ export class TenantStatusChanges {
       // Checked again under the row lock: of two concurrent calls, the second finds the status changed.
       const row = await lockTenant(run, before.key)
       if (row.status !== t.from) throw new TenantStatusError(row.identifier, row.status, t.verb)
-      await run('update tenants set status = ?, updated_at = now() where key = ?', [t.to, before.key])
+      await run(`update ${run.tables.tenants} set status = ?, updated_at = now() where key = ?`, [t.to, before.key])
     })
     this.forget(tenantChange([before.key]))
     const after = await freshTenant(this.orm, before.key)

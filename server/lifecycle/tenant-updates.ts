@@ -74,7 +74,7 @@ export class TenantUpdates {
         if (checked.identifier !== undefined) { set.push('identifier = ?'); params.push(checked.identifier) }
         if (checked.name !== undefined) { set.push('name = ?'); params.push(checked.name) }
         if (checked.data !== undefined) { set.push('data = ?'); params.push(JSON.stringify(checked.data)) }
-        if (set.length > 0) await run(`update tenants set ${set.join(', ')}, updated_at = now() where key = ?`, [...params, before.key])
+        if (set.length > 0) await run(`update ${run.tables.tenants} set ${set.join(', ')}, updated_at = now() where key = ?`, [...params, before.key])
       }, checked.identifier !== undefined ? this.now : undefined)
     } catch (error) {
       if (checked.identifier !== undefined && isUniqueViolation(error, 'identifier')) throw new IdentifierTakenError(checked.identifier)

@@ -6,6 +6,7 @@ import { UUID_PATTERN } from '../tenant.js'
 import { ClusterRuleError, DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
 import type { TenantLocker } from '../database/advisory-locks.js'
 import { retryingConflicts } from '../database/central-transaction.js'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 import type { TenantChange } from '../providers/invalidation.js'
 import { checkTenantInput, type CreateTenantInput } from './tenant-input.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
@@ -14,6 +15,7 @@ import { fewestTenants } from './placement.js'
 import type { TenancyEvents } from './events.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TenantConnections } from '../database/tenant-connections.js'
+import type { TenantMigrator } from '../database/tenant-migrator.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
@@ -30,6 +32,8 @@ export interface LifecycleParts {
   invalidate: () => void
   /** Forgets the cached entries one change touched. */
   forget: (change: TenantChange) => void
+  /** The tenant migrations (provisioning runs them when the database is not cloned from the template). */
+  migrator: Pick<TenantMigrator, 'up'>
   /** Runs a function holding a tenant's advisory lock (see database/advisory-locks.ts). */
   lock: TenantLocker
   log: FastifyBaseLogger
@@ -94,6 +98,11 @@ export class TenantLifecycle {
     return tenant
   }
 
+  /** The central tables' names in SQL. */
+  private get tables (): CentralTables {
+    return centralTables(this.orm)
+  }
+
   /** Runs `fn` holding the tenant's advisory lock: lifecycle operations on one tenant never interleave, across instances too. */
   async locked<T> (key: string, fn: () => Promise<T>): Promise<T> {
     return await this.parts.lock(key, fn)
@@ -115,10 +124,10 @@ export class TenantLifecycle {
         `with clock as (
            select set_config('fastify_tenancy.now', ?, true)
          ), t as (
-           insert into tenants (key, identifier, resource_key, name, status, data, database_host)
+           insert into ${this.tables.tenants} (key, identifier, resource_key, name, status, data, database_host)
            select ?::uuid, ?, ?::uuid, ?, 'provisioning', ?::jsonb, ? from clock returning *
          ), d as (
-           insert into domains (domain, tenant_key, is_primary)
+           insert into ${this.tables.domains} (domain, tenant_key, is_primary)
            select u.domain, ?::uuid, u.n = 1 from clock, json_array_elements_text(?::json) with ordinality as u(domain, n)
            returning 1
          )
@@ -177,6 +186,7 @@ export class TenantLifecycle {
       restoring,
       created: false,
       fromTemplate: false,
+      migrate: async () => await this.parts.migrator.up(target),
       runAsTenant: async (fn) => { await this.parts.runAsTenant(tenant, fn) },
       evictPool: async () => { await this.parts.connections.evict(target.id) },
       activate: async () => { activated = await this.setStatus(tenant.key, 'active', null) }
@@ -226,8 +236,8 @@ export class TenantLifecycle {
       await this.parts.strategy.drop(target)
       const conn = this.orm.em.getConnection()
       await conn.transactional(async (trx) => {
-        await conn.execute('delete from domains where tenant_key = ?', [tenant.key], 'run', trx)
-        await conn.execute('delete from tenants where key = ?', [tenant.key], 'run', trx)
+        await conn.execute(`delete from ${this.tables.domains} where tenant_key = ?`, [tenant.key], 'run', trx)
+        await conn.execute(`delete from ${this.tables.tenants} where key = ?`, [tenant.key], 'run', trx)
       })
       this.parts.forget({ keys: [tenant.key], identifiers: [], resourceKeys: [], domains: [] })
       await this.events.emit({ name: 'tenant.deleted', tenant: subject })
@@ -238,18 +248,18 @@ export class TenantLifecycle {
   private async markDeleting (tenant: Tenant): Promise<void> {
     const conn = this.orm.em.getConnection()
     await conn.transactional(async (trx) => {
-      const rows: Array<{ tenant_cluster_id: string | null }> = await conn.execute('select tenant_cluster_id from tenants where key = ? for update', [tenant.key], 'all', trx)
+      const rows: Array<{ tenant_cluster_id: string | null }> = await conn.execute(`select tenant_cluster_id from ${this.tables.tenants} where key = ? for update`, [tenant.key], 'all', trx)
       const cluster = rows[0]?.tenant_cluster_id ?? null
       if (cluster !== null) {
-        const [c]: Array<{ name: string, parent_tenant_id: string | null }> = await conn.execute('select name, parent_tenant_id from tenant_clusters where id = ? for update', [cluster], 'all', trx)
+        const [c]: Array<{ name: string, parent_tenant_id: string | null }> = await conn.execute(`select name, parent_tenant_id from ${this.tables.tenant_clusters} where id = ? for update`, [cluster], 'all', trx)
         if (c?.parent_tenant_id === tenant.key) {
-          const [others]: Array<{ n: number }> = await conn.execute('select count(*)::int as n from tenants where tenant_cluster_id = ? and key <> ?', [cluster, tenant.key], 'all', trx)
+          const [others]: Array<{ n: number }> = await conn.execute(`select count(*)::int as n from ${this.tables.tenants} where tenant_cluster_id = ? and key <> ?`, [cluster, tenant.key], 'all', trx)
           if (Number(others?.n ?? 0) > 0) {
             throw new ClusterRuleError(`"${tenant.identifier}" is the Parent Tenant of "${c.name}" and other tenants remain: make another tenant the Parent Tenant first, then delete it.`)
           }
         }
       }
-      await conn.execute('update tenants set status = \'deleting\', updated_at = now() where key = ?', [tenant.key], 'run', trx)
+      await conn.execute(`update ${this.tables.tenants} set status = 'deleting', updated_at = now() where key = ?`, [tenant.key], 'run', trx)
     })
     this.parts.forget({ keys: [tenant.key], identifiers: [], resourceKeys: [], domains: [] })
   }
@@ -275,7 +285,7 @@ export class TenantLifecycle {
   private async place (): Promise<string> {
     const hosts = Object.keys(this.parts.settings.hosts)
     if (hosts.length === 1) return hosts[0] as string
-    const rows: Array<{ database_host: string | null, n: number }> = await this.orm.em.getConnection().execute('select database_host, count(*)::int as n from tenants group by database_host', [], 'all')
+    const rows: Array<{ database_host: string | null, n: number }> = await this.orm.em.getConnection().execute(`select database_host, count(*)::int as n from ${this.tables.tenants} group by database_host`, [], 'all')
     const loads = hosts.map((name) => ({ name, tenants: Number(rows.find((r) => (r.database_host ?? this.parts.settings.defaultHost) === name)?.n ?? 0) }))
     const placement = this.parts.settings.placement ?? fewestTenants
     return await placement(loads)
@@ -283,7 +293,7 @@ export class TenantLifecycle {
 
   /** Sets a tenant's status and returns the tenant as it is now (null when its row is gone). */
   private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<Tenant | null> {
-    const rows: Array<Record<string, unknown>> = await this.orm.em.getConnection().execute('update tenants set status = ?, failure_reason = ?, updated_at = now() where key = ? returning *', [status, reason, key], 'all')
+    const rows: Array<Record<string, unknown>> = await this.orm.em.getConnection().execute(`update ${this.tables.tenants} set status = ?, failure_reason = ?, updated_at = now() where key = ? returning *`, [status, reason, key], 'all')
     this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
     return rows[0] === undefined ? null : this.tenantOf(rows[0])
   }

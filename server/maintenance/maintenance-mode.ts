@@ -8,6 +8,7 @@ import { MaintenanceError } from '../errors.js'
 import type { CentralListener } from '../database/central-listener.js'
 import { allowList, checkSettings, type MaintenanceSettings, type MaintenanceState } from './maintenance-settings.js'
 import { maintenancePage } from './maintenance-page.js'
+import type { CentralTables } from '../database/central-schema.js'
 
 /** The channel the `tenant_maintenance` trigger notifies on. */
 export const MAINTENANCE_CHANNEL = 'fastify_tenancy_maintenance'
@@ -26,6 +27,8 @@ export interface MaintenanceModeOptions {
   execute: SqlExecutor
   /** The instance's central listener, to follow changes made by other instances (null: not followed, as in the CLI). */
   listener: Pick<CentralListener, 'subscribe'> | null
+  /** The central tables' names in SQL. */
+  tables: CentralTables
   now: () => number
   onError: (error: Error) => void
 }
@@ -71,7 +74,7 @@ export class MaintenanceMode {
     const checked = checkSettings(settings, this.options.now())
     const token = randomBytes(24).toString('base64url')
     await this.options.execute(`
-      insert into tenant_maintenance (tenant_key, message, until, allow, bypass_hash, started_at) values (?, ?, ?, ?::text[], ?, now())
+      insert into ${this.options.tables.tenant_maintenance} (tenant_key, message, until, allow, bypass_hash, started_at) values (?, ?, ?, ?::text[], ?, now())
       on conflict (tenant_key) do update set message = excluded.message, until = excluded.until, allow = excluded.allow, bypass_hash = excluded.bypass_hash, started_at = excluded.started_at`,
     [tenant.key, checked.message, checked.until, `{${checked.allow.map((a) => `"${a}"`).join(',')}}`, sha256(token).toString('hex')])
     await this.load()
@@ -81,7 +84,7 @@ export class MaintenanceMode {
 
   /** Ends a tenant's maintenance; harmless when there is none. */
   async end (tenant: Pick<Tenant, 'key'>): Promise<void> {
-    await this.options.execute('delete from tenant_maintenance where tenant_key = ?', [tenant.key])
+    await this.options.execute(`delete from ${this.options.tables.tenant_maintenance} where tenant_key = ?`, [tenant.key])
     await this.load()
   }
 
@@ -153,7 +156,7 @@ export class MaintenanceMode {
     this.loading = (async () => {
       do {
         this.again = false
-        const rows = await this.options.execute('select tenant_key, message, until, allow, bypass_hash, started_at from tenant_maintenance', [])
+        const rows = await this.options.execute(`select tenant_key, message, until, allow, bypass_hash, started_at from ${this.options.tables.tenant_maintenance}`, [])
         const next = new Map<string, Held>()
         for (const r of rows) {
           const allow = (r.allow as string[] | null) ?? []

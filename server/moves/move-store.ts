@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { SqlExecutor } from '../providers/provider.js'
 import { centralTransaction } from '../database/central-transaction.js'
+import { centralTables, type CentralTables } from '../database/central-schema.js'
 
 /**
  * The steps of a move, in the order an online move passes them; an offline
@@ -58,38 +59,42 @@ function record (row: Record<string, unknown>): MoveRecord {
  * trigger, so every instance hears of a hold and of a switch.
  */
 export class MoveStore {
-  constructor (private readonly orm: MikroORM, private readonly execute: SqlExecutor) {}
+  private readonly t: CentralTables
+
+  constructor (private readonly orm: MikroORM, private readonly execute: SqlExecutor) {
+    this.t = centralTables(orm)
+  }
 
   /** The tenant's move that has not finished (running), or null. */
   async running (tenantKey: string): Promise<MoveRecord | null> {
-    const rows = await this.execute('select * from tenant_moves where tenant_key = ? and state = \'running\'', [tenantKey])
+    const rows = await this.execute(`select * from ${this.t.tenant_moves} where tenant_key = ? and state = 'running'`, [tenantKey])
     return rows[0] === undefined ? null : record(rows[0])
   }
 
   /** The tenant's moves, newest first. */
   async history (tenantKey: string, limit = 20): Promise<MoveRecord[]> {
-    return (await this.execute('select * from tenant_moves where tenant_key = ? order by id desc limit ?', [tenantKey, limit])).map(record)
+    return (await this.execute(`select * from ${this.t.tenant_moves} where tenant_key = ? order by id desc limit ?`, [tenantKey, limit])).map(record)
   }
 
   async begin (move: Pick<MoveRecord, 'tenantKey' | 'mode' | 'fromHost' | 'toHost' | 'databaseName'>): Promise<MoveRecord> {
     const rows = await this.execute(
-      'insert into tenant_moves (tenant_key, mode, from_host, to_host, database_name, step) values (?, ?, ?, ?, ?, \'started\') returning *',
+      `insert into ${this.t.tenant_moves} (tenant_key, mode, from_host, to_host, database_name, step) values (?, ?, ?, ?, ?, 'started') returning *`,
       [move.tenantKey, move.mode, move.fromHost, move.toHost, move.databaseName])
     return record(rows[0] as Record<string, unknown>)
   }
 
   async step (id: string, step: MoveStep): Promise<void> {
-    await this.execute('update tenant_moves set step = ?, error = null, updated_at = now() where id = ?', [step, id])
+    await this.execute(`update ${this.t.tenant_moves} set step = ?, error = null, updated_at = now() where id = ?`, [step, id])
   }
 
   /** Notes why a step failed (the move stays running: `move` again retries it, `--abort` undoes it). */
   async failed (id: string, error: string): Promise<void> {
-    await this.execute('update tenant_moves set error = ?, updated_at = now() where id = ?', [error.slice(0, 2000), id])
+    await this.execute(`update ${this.t.tenant_moves} set error = ?, updated_at = now() where id = ?`, [error.slice(0, 2000), id])
   }
 
   /** Holds (or releases) the tenant's requests on every instance. */
   async hold (tenantKey: string, held: boolean): Promise<void> {
-    await this.execute(`update tenants set held_at = ${held ? 'now()' : 'null'} where key = ? and (held_at is ${held ? '' : 'not '}null)`, [tenantKey])
+    await this.execute(`update ${this.t.tenants} set held_at = ${held ? 'now()' : 'null'} where key = ? and (held_at is ${held ? '' : 'not '}null)`, [tenantKey])
   }
 
   /**
@@ -99,32 +104,32 @@ export class MoveStore {
    */
   async switch (move: MoveRecord, keepMs: number): Promise<void> {
     await centralTransaction(this.orm, async (run) => {
-      await run('update tenants set database_host = ?, held_at = null, updated_at = now() where key = ?', [move.toHost, move.tenantKey])
-      await run(`update tenant_moves set step = 'switched', error = null, switched_at = now(), keep_until = now() + (? * interval '1 millisecond'), updated_at = now() where id = ?`, [keepMs, move.id])
+      await run(`update ${this.t.tenants} set database_host = ?, held_at = null, updated_at = now() where key = ?`, [move.toHost, move.tenantKey])
+      await run(`update ${this.t.tenant_moves} set step = 'switched', error = null, switched_at = now(), keep_until = now() + (? * interval '1 millisecond'), updated_at = now() where id = ?`, [keepMs, move.id])
     })
   }
 
   async finish (id: string, state: 'done' | 'aborted'): Promise<void> {
-    await this.execute('update tenant_moves set state = ?, step = case when ? = \'done\' then \'done\' else step end, updated_at = now() where id = ?', [state, state, id])
+    await this.execute(`update ${this.t.tenant_moves} set state = ?, step = case when ? = 'done' then 'done' else step end, updated_at = now() where id = ?`, [state, state, id])
   }
 
   /** Finished moves whose kept source is due to be dropped. */
   async dueSources (): Promise<MoveRecord[]> {
-    return (await this.execute('select * from tenant_moves where state = \'done\' and source_dropped_at is null and keep_until <= now() order by id', [])).map(record)
+    return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and keep_until <= now() order by id`, [])).map(record)
   }
 
   /** Finished moves whose kept source is the database `name` on `host` (a move back there replaces it). */
   async keptOn (host: string, name: string): Promise<MoveRecord[]> {
-    return (await this.execute('select * from tenant_moves where state = \'done\' and source_dropped_at is null and from_host = ? and database_name = ?', [host, name])).map(record)
+    return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and from_host = ? and database_name = ?`, [host, name])).map(record)
   }
 
   async sourceDropped (id: string): Promise<void> {
-    await this.execute('update tenant_moves set source_dropped_at = now(), updated_at = now() where id = ?', [id])
+    await this.execute(`update ${this.t.tenant_moves} set source_dropped_at = now(), updated_at = now() where id = ?`, [id])
   }
 
   /** The tenant's database host now (null: the default host), straight from the central database. */
   async hostOf (tenantKey: string): Promise<string | null | undefined> {
-    const rows = await this.execute('select database_host from tenants where key = ?', [tenantKey])
+    const rows = await this.execute(`select database_host from ${this.t.tenants} where key = ?`, [tenantKey])
     return rows[0] === undefined ? undefined : (rows[0].database_host as string | null)
   }
 }

@@ -1,15 +1,15 @@
-import { tenantMigrations } from '../../migrations/tenant/index.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TenantTarget } from '../database/tenant-target.js'
 import type pg from 'pg'
 import { quoteIdent } from '../database/names.js'
-import { createDatabase, runTenantMigrations, withServer } from '../database/tenant-database.js'
+import { createDatabase, withServer } from '../database/tenant-database.js'
+import type { TenantMigrator } from '../database/tenant-migrator.js'
 import { SchemaTooNewError } from '../errors.js'
 import { tenantTables } from './replication.js'
 
 /** The tenant migrations a source has run, refusing any this app does not have (its tables would not exist on the target). */
-export function checkVersion (executed: readonly string[]): string[] {
-  const known = new Set(tenantMigrations.map((m) => m.name))
+export async function checkVersion (migrator: Pick<TenantMigrator, 'names'>, executed: readonly string[]): Promise<string[]> {
+  const known = new Set(await migrator.names())
   const unknown = executed.find((name) => !known.has(name))
   if (unknown !== undefined) throw new SchemaTooNewError(unknown)
   return [...executed]
@@ -23,17 +23,18 @@ export function checkVersion (executed: readonly string[]): string[] {
  * earlier move) is replaced. The rows come afterwards (replication, a COPY, a
  * bundle), so whatever a migration inserted is removed.
  */
-export async function makeTargetAt (strategy: Pick<DatabaseStrategy, 'kind' | 'exists' | 'create' | 'drop'>, target: TenantTarget, executed: readonly string[]): Promise<void> {
-  checkVersion(executed)
+export async function makeTargetAt (strategy: Pick<DatabaseStrategy, 'kind' | 'exists' | 'create' | 'drop'>, migrator: Pick<TenantMigrator, 'names' | 'up'>, target: TenantTarget, executed: readonly string[]): Promise<void> {
+  await checkVersion(migrator, executed)
   if (await strategy.exists(target)) await strategy.drop(target)
-  const newest = executed.length === tenantMigrations.length
-  const last = tenantMigrations.map((m) => m.name).filter((name) => executed.includes(name)).at(-1)
+  const names = await migrator.names()
+  const newest = names.every((name) => executed.includes(name))
+  const last = names.filter((name) => executed.includes(name)).at(-1)
   if (newest || strategy.kind !== 'database') {
     const { fromTemplate } = await strategy.create(target)
-    if (!fromTemplate && last !== undefined) await runTenantMigrations(target, 'up', last)
+    if (!fromTemplate && last !== undefined) await migrator.up(target, undefined, last)
   } else {
     await createDatabase(target.server, target.name)
-    if (last !== undefined) await runTenantMigrations(target, 'up', last)
+    if (last !== undefined) await migrator.up(target, undefined, last)
   }
   await withServer(target.url, async (c) => {
     const tables = await tenantTables(c, target.schema)

@@ -14,8 +14,14 @@ import { BundleWriter, readBundle, type BundleManifest, type BundleTable } from 
 import { literal, quoteAny, tenantTables } from './replication.js'
 import { referencedFirst } from './copy-tables.js'
 import { checkVersion, executedMigrations, makeTargetAt } from './target-schema.js'
+import type { TenantMigrator } from '../database/tenant-migrator.js'
+import type { CentralTables } from '../database/central-schema.js'
 
 export interface BundleParts {
+  /** The central tables' names in SQL. */
+  tables: CentralTables
+  /** The tenant migrations (ours and the app's): an import is made at the bundle's version. */
+  migrator: Pick<TenantMigrator, 'names' | 'up'>
   strategy: Pick<DatabaseStrategy, 'kind' | 'target' | 'exists' | 'create' | 'drop'>
   targetOf: TargetOf
   hosts: Record<string, string>
@@ -62,7 +68,7 @@ export class TenantBundles {
     if (tenant === null) throw new TenantNotFoundError(name)
     const place = this.placeOf(tenant.key, tenant)
     const shared = place.key !== null
-    const domains = (await this.parts.execute('select domain, is_primary from domains where tenant_key = ? order by is_primary desc, id', [tenant.key]))
+    const domains = (await this.parts.execute(`select domain, is_primary from ${this.parts.tables.domains} where tenant_key = ? order by is_primary desc, id`, [tenant.key]))
       .map((d) => ({ domain: String(d.domain), primary: d.is_primary === true }))
     const client = await connect(place.url)
     try {
@@ -125,14 +131,14 @@ export class TenantBundles {
     try {
       await readBundle(input, async (m) => {
         manifest = m
-        checkVersion(m.migrations)
+        await checkVersion(this.parts.migrator, m.migrations)
         const identifier = options.as ?? m.tenant.identifier
         if (await this.parts.find(identifier) !== null) throw new IdentifierTakenError(identifier)
         key = options.as === undefined ? m.tenant.key : uuidv7()
         if (await this.parts.find(key) !== null) throw new InvalidBundleError(`a tenant with its key ${key} exists here already; import it under a new identifier (--as)`)
         place = this.placeOf(key, { key, databaseHost: host })
         if (strategy.kind !== 'shared') {
-          await makeTargetAt(strategy, this.parts.targetOf({ key, databaseHost: host }), m.migrations)
+          await makeTargetAt(strategy, this.parts.migrator, this.parts.targetOf({ key, databaseHost: host }), m.migrations)
           made = true
         }
         client = await connect(place.url)

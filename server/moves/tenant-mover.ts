@@ -15,6 +15,7 @@ import { lowerFence, raiseFence, type Fence } from './source-fence.js'
 import { readSequences, writeSequences } from './sequences.js'
 import { copyTables } from './copy-tables.js'
 import { executedMigrations, makeTargetAt } from './target-schema.js'
+import type { TenantMigrator } from '../database/tenant-migrator.js'
 
 /** The steps of each kind of move after `started`, in order. */
 const ONLINE: readonly MoveStep[] = ['target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done']
@@ -33,6 +34,8 @@ export interface MoveSettings {
 }
 
 export interface MoverParts {
+  /** The tenant migrations (ours and the app's): a target is made at the source's version. */
+  migrator: Pick<TenantMigrator, 'names' | 'up'>
   store: MoveStore
   lock: TenantLocker
   /** A tenant by key, from the central database (not cached). */
@@ -195,7 +198,7 @@ export class TenantMover {
         const executed = await withServer(source.url, async (c) => await executedMigrations(c, source.schema))
         // A kept source of an earlier move away from this host is replaced by the new copy.
         for (const kept of await store.keptOn(move.toHost, target.name)) await store.sourceDropped(kept.id)
-        await makeTargetAt(this.parts.strategy, target, executed)
+        await makeTargetAt(this.parts.strategy, this.parts.migrator, target, executed)
         return
       }
       case 'published': await publish(this.replica(source), name); return

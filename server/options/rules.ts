@@ -20,6 +20,13 @@ export function checkRules (options: ResolvedOptions): void {
   for (const host of Object.keys(options.moves.replicationUrls)) {
     if (database.hosts[host] === undefined) throw new InvalidOptionError(`moves.replicationUrls.${host}`, `names no host of database.hosts (${Object.keys(database.hosts).join(', ')})`)
   }
+  if (database.schema === options.queueSchema || database.schema === options.shared?.schema) {
+    throw new InvalidOptionError('database.schema', `is "${database.schema}", the schema of ${database.schema === options.queueSchema ? 'the job queue (queueSchema)' : 'the shared tenant tables (shared.schema)'}; the central tables need a schema of their own`)
+  }
+  const migrations = options.tenantMigrations
+  if (migrations !== null && migrations.path === undefined && migrations.pathTs === undefined && migrations.migrationsList === undefined) {
+    throw new InvalidOptionError('tenantMigrations', 'needs `path` (and `pathTs` for TypeScript sources), a folder of migration files, or `migrationsList`')
+  }
   if (options.strategy === 'shared' && options.shared === null) {
     throw new InvalidOptionError('shared', 'is required by strategy "shared": give at least { url } (the app role\'s URL of the shared tables\' database)')
   }

@@ -9,7 +9,7 @@ import type { ProvisioningStep } from '../lifecycle/steps.js'
 import type { HostLoad } from '../lifecycle/placement.js'
 import type { SyncedResourceDefinition } from '../sync/resource.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
-import { tenantEntities as shippedTenantEntities } from '../entities/tenant/index.js'
+import type { TenantMigrationsOptions } from '../database/migration-sets.js'
 import { Default, type Resolved } from './defaults.js'
 import { Shape } from './shapes.js'
 
@@ -47,6 +47,8 @@ const oneOf = <T extends string>(values: readonly T[], problem: string) => Type.
 export const DatabaseOptionsSchema = Type.Object({
   /** URL of the central (landlord) database. */
   url: PostgresUrl(),
+  /** The PostgreSQL schema of the central tables in the central database (default `tenancy`), apart from the app's own tables. */
+  schema: Default(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', problem: 'must be a lowercase schema name (letters, digits, underscores)' }), 'tenancy'),
   /** Servers that hold tenant databases, by name: `{ main: 'postgres://…' }`. Default: the central database's server, named `default`. */
   hosts: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z0-9_-]{1,63}$' }), PostgresUrl(), {
     minProperties: 1,
@@ -166,6 +168,29 @@ export const SyncOptionsSchema = Type.Object({
   resources: Type.Array(SyncedResourceSchema, { minItems: 1, problem: 'must list at least one synced resource' })
 }, { additionalProperties: false, problem: 'must be an object with resources' })
 
+// MikroORM's own migrations settings, the part that names the app's tenant
+// migrations and shapes the files migration:create writes. The migrations
+// table is ours (one per tenant, beside fastify-tenancy's own migrations).
+const MigrationClassShape = Fn('must be a migration class')
+const TenantMigrationsSchema = Type.Unsafe<TenantMigrationsOptions>(Type.Object({
+  path: Type.Optional(Type.String({ minLength: 1, problem: 'must be a folder path' })),
+  pathTs: Type.Optional(Type.String({ minLength: 1, problem: 'must be a folder path' })),
+  migrationsList: Type.Optional(Type.Array(Type.Union([
+    MigrationClassShape,
+    Type.Object({ name: Type.String({ minLength: 1 }), class: MigrationClassShape })
+  ], { problem: 'must be a migration class or { name, class }' }), { problem: 'must be a list of migrations' })),
+  transactional: Type.Optional(Bool()),
+  allOrNothing: Type.Optional(Bool()),
+  disableForeignKeys: Type.Optional(Bool()),
+  emit: Type.Optional(oneOf(['ts', 'js', 'cjs'], 'must be "ts", "js" or "cjs"')),
+  fileName: Type.Optional(Fn()),
+  dropTables: Type.Optional(Bool()),
+  safe: Type.Optional(Bool())
+}, {
+  additionalProperties: false,
+  problem: 'must be MikroORM migrations settings: { path, pathTs } (a folder of migration files) or { migrationsList }'
+}))
+
 /** Which provider loads tenants: the shipped `orm` or `database` drivers, or one registered in `providerDrivers`. */
 export type ProviderConfig =
   | { driver: 'orm', entity?: EntitySchema<any, any> }
@@ -184,8 +209,14 @@ export const TenancyOptionsSchema = Type.Object({
   database: DatabaseOptionsSchema,
   /** Your app's MikroORM instance for the central database, instead of one made by the plugin (its `entities` must include `centralEntities`; the plugin never closes it). */
   orm: Default(Shape<MikroORM>('mikroOrm', 'must be a MikroORM instance (MikroORM.init or initSync) of the central database'), null),
-  /** Entities of the tenant databases, for `request.tenantEm` (default: the shipped users and projects). */
-  tenantEntities: Default(Type.Array(EntitySchemaShape, { minItems: 1, problem: 'must list at least one entity' }), shippedTenantEntities),
+  /** Your tenant entities (the tables of each tenant), for `request.tenantEm`; their tables come from `tenantMigrations`. */
+  tenantEntities: Default(Type.Array(EntitySchemaShape, { problem: 'must be a list of entities' }), []),
+  /**
+   * Your tenant migrations, as MikroORM's migrations settings: `{ path, pathTs }`
+   * (a folder, as `fastify-tenancy migration:create` and `mikro-orm migration:create`
+   * write it) or `{ migrationsList }`. Every path that makes or migrates a tenant runs them.
+   */
+  tenantMigrations: Default(TenantMigrationsSchema, null),
   /** Your own central entities, next to the shipped ones (the central entity of a synced resource such as companies). */
   centralEntities: Default(Type.Array(EntitySchemaShape, { problem: 'must be a list of entities' }), []),
   /** Hosts of the central app; they never identify a tenant. Default `['localhost', '127.0.0.1']`. */

@@ -1,13 +1,14 @@
 import { MisconfigurationError } from '../errors.js'
 import { assertSafeName } from '../database/names.js'
+import { DEFAULT_CENTRAL_SCHEMA } from '../database/central-schema.js'
 import { GenericTenant, UUID_PATTERN, type Tenant } from '../tenant.js'
 import type { SqlExecutor, TenantProvider } from './provider.js'
 
 export interface DatabaseProviderOptions {
   execute: SqlExecutor
-  /** Table of tenants (default `tenants`). */
+  /** Table of tenants, `table` or `schema.table` (default `tenancy.tenants`). */
   table?: string
-  /** Table of tenant domains (default `domains`), or null when there is none. */
+  /** Table of tenant domains, `table` or `schema.table` (default `tenancy.domains`), or null when there is none. */
   domainsTable?: string | null
   /** Column holding the resource key (default `resource_key`), or null when tenants have none. */
   resourceKeyColumn?: string | null
@@ -15,10 +16,17 @@ export interface DatabaseProviderOptions {
   tenantClass?: new (row: any) => Tenant
 }
 
+/** `name` or `schema.name`, each part checked and quoted. */
+function tableName (name: string): string {
+  const parts = name.split('.')
+  if (parts.length > 2) assertSafeName(name)
+  return parts.map((part) => `"${assertSafeName(part)}"`).join('.')
+}
+
 /** Loads tenants with plain SQL, as plain objects: no ORM, no events. */
 export function databaseProvider (options: DatabaseProviderOptions): TenantProvider {
-  const table = `"${assertSafeName(options.table ?? 'tenants')}"`
-  const domains = options.domainsTable === null ? null : `"${assertSafeName(options.domainsTable ?? 'domains')}"`
+  const table = tableName(options.table ?? `${DEFAULT_CENTRAL_SCHEMA}.tenants`)
+  const domains = options.domainsTable === null ? null : tableName(options.domainsTable ?? `${DEFAULT_CENTRAL_SCHEMA}.domains`)
   const resourceColumn = options.resourceKeyColumn === null ? null : assertSafeName(options.resourceKeyColumn ?? 'resource_key')
   const Make = options.tenantClass ?? GenericTenant
   const select = `select t.*${resourceColumn === null ? '' : `, t."${resourceColumn}" as resource_key`} from ${table} t`

@@ -3,6 +3,7 @@ import type { ProviderDriver, SqlExecutor, TenantProvider } from './provider.js'
 import { ormProvider } from './orm-provider.js'
 import { databaseProvider } from './database-provider.js'
 import { MisconfigurationError } from '../errors.js'
+import { centralSchemaOf } from '../database/central-schema.js'
 
 export type ProviderConfig =
   | { driver: 'orm', entity?: unknown }
@@ -15,7 +16,9 @@ export function makeProvider (config: ProviderConfig, drivers: Record<string, Pr
   if (config.driver === 'orm') return ormProvider({ orm, entity: (config as { entity?: any }).entity })
   if (config.driver === 'database') {
     const c = config as { table?: string, domainsTable?: string | null, resourceKeyColumn?: string | null }
-    return databaseProvider({ execute, table: c.table, domainsTable: c.domainsTable, resourceKeyColumn: c.resourceKeyColumn })
+    // Our own tables by default, in the central schema of the options.
+    const schema = centralSchemaOf(orm)
+    return databaseProvider({ execute, table: c.table ?? `${schema}.tenants`, domainsTable: c.domainsTable === undefined ? `${schema}.domains` : c.domainsTable, resourceKeyColumn: c.resourceKeyColumn })
   }
   const driver = drivers[config.driver] as ProviderDriver
   const provider = driver(config as Record<string, unknown>, { orm, execute })

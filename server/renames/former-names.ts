@@ -1,5 +1,6 @@
 import { Lru } from '../lru.js'
 import type { SqlExecutor } from '../providers/provider.js'
+import type { CentralTables } from '../database/central-schema.js'
 
 /** A name a tenant had: an identifier (subdomain, path) or a whole domain. */
 export type FormerNameKind = 'identifier' | 'domain'
@@ -15,6 +16,8 @@ export interface FormerName {
 
 export interface FormerNamesOptions {
   execute: SqlExecutor
+  /** The central tables' names in SQL. */
+  tables: CentralTables
   /** The clock the expiry is judged by (tests move it instead of sleeping). */
   now: () => number
   /** How long a former name is kept, in ms. */
@@ -33,12 +36,14 @@ type Entry = FormerName | typeof MISS
  */
 export class FormerNames {
   private readonly execute: SqlExecutor
+  private readonly t: CentralTables
   private readonly now: () => number
   readonly keepMs: number
   private readonly cache = new Lru<string, Entry>({ max: 10_000, ttl: 500 })
 
   constructor (options: FormerNamesOptions) {
     this.execute = options.execute
+    this.t = options.tables
     this.now = options.now
     this.keepMs = options.keepMs
   }
@@ -46,7 +51,7 @@ export class FormerNames {
   /** Tells the database triggers how long a former name is kept (written at start; instances share one value). */
   async configure (): Promise<void> {
     await this.execute(
-      'insert into fastify_tenancy_settings (name, value) values (\'renames.keep_ms\', ?) on conflict (name) do update set value = excluded.value',
+      `insert into ${this.t.fastify_tenancy_settings} (name, value) values ('renames.keep_ms', ?) on conflict (name) do update set value = excluded.value`,
       [String(this.keepMs)])
   }
 
@@ -55,7 +60,7 @@ export class FormerNames {
     const id = kind + '\u0000' + name
     let entry = this.cache.get(id)
     if (entry === undefined) {
-      const rows = await this.execute('select tenant_key, renamed_at, expires_at from tenant_former_names where kind = ? and name = ?', [kind, name])
+      const rows = await this.execute(`select tenant_key, renamed_at, expires_at from ${this.t.tenant_former_names} where kind = ? and name = ?`, [kind, name])
       const row = rows[0]
       entry = row === undefined ? MISS : toFormerName(kind, name, row)
       this.cache.set(id, entry, { ttl: entry === MISS ? 500 : 5_000 })
@@ -66,7 +71,7 @@ export class FormerNames {
 
   /** A tenant's former names that still redirect, newest first. */
   async of (tenantKey: string): Promise<FormerName[]> {
-    const rows = await this.execute('select kind, name, tenant_key, renamed_at, expires_at from tenant_former_names where tenant_key = ? order by renamed_at desc, name', [tenantKey])
+    const rows = await this.execute(`select kind, name, tenant_key, renamed_at, expires_at from ${this.t.tenant_former_names} where tenant_key = ? order by renamed_at desc, name`, [tenantKey])
     return rows.map((r) => toFormerName(r.kind as FormerNameKind, String(r.name), r)).filter((f) => f.expiresAt.getTime() > this.now())
   }
 

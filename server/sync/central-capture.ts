@@ -92,7 +92,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
       const run = runner(args.em)
       const globalId = globalIdOf(r, args.entity)
       // The flush's UPDATE holds the row: the version is taken after it, in the same transaction.
-      const version = await bumpVersion(run, r.name, globalId)
+      const version = await bumpVersion(run, r, globalId)
       const soft = what.soft ? ((args.entity as Record<string, unknown>).deletedAt == null ? 'restored' : 'deleted') : undefined
       await record(args.em, await updateDeliveries(run, r, globalId, null, version, soft))
     },
@@ -110,7 +110,7 @@ export function centralCapture (resources: SyncedResource[], mappings: Map<strin
         const run = runner(args.em)
         const globalId = globalIdOf(r, args.entity)
         const tenants = deleting.get(args.entity) ?? []
-        await forgetVersion(run, r.name, globalId)
+        await forgetVersion(run, r, globalId)
         const [sql, params] = r.mapping.deleteAllSql(globalId)
         await run(sql, params)
         if (!shouldSync(r, sourceRow(r.central, args))) return

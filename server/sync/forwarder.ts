@@ -26,7 +26,7 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
   const events: SyncEvent[] = []
   const event = (name: SyncEvent['name']): void => { events.push({ name, resource: r.name, globalId: change.globalId, tenant: null, origin }) }
   // Applied once: a change forwarded again after a crash between the two commits is skipped.
-  if (change.id !== undefined && !await receivedFirst(run, change.id)) return { deliveries: [], events }
+  if (change.id !== undefined && !await receivedFirst(run, r.centralTables, change.id)) return { deliveries: [], events }
   const where = `${ident(r.central.globalIdColumn)} = ?`
   const [row] = await lockCentralRow(run, r, change.globalId)
 
@@ -61,6 +61,6 @@ export async function forwardChange (run: Run, r: SyncedResource, change: SyncCh
       [...cols.map((c) => synced[c]), change.globalId, ...cols.map((c) => synced[c])])
     if (updated.length > 0 && events.length === 0) event('sync.saved')
   }
-  const version = await bumpVersion(run, r.name, change.globalId)
+  const version = await bumpVersion(run, r, change.globalId)
   return { deliveries: await updateDeliveries(run, r, change.globalId, origin, version), events }
 }

@@ -15,6 +15,8 @@ export function ident (name: string): string {
  */
 export interface SyncMapping {
   table: string
+  /** The table's schema (default: the schema of the resource's central table). */
+  schema?: string
   tenantColumn: string
   globalIdColumn: string
   /** For a shared mapping table: the column holding the resource type. */
@@ -41,6 +43,8 @@ export function defaultMappingOf (entity: object): SyncMapping | undefined {
 /** A checked mapping with its SQL pieces. */
 export class ResolvedMapping {
   readonly table: string
+  /** The table as SQL names it (quoted, qualified when it has a schema). */
+  private readonly sql: string
   readonly tenantColumn: string
   readonly globalIdColumn: string
   readonly typeColumn: string | null
@@ -48,11 +52,12 @@ export class ResolvedMapping {
 
   constructor (mapping: SyncMapping, resourceName: string) {
     this.table = mapping.table
+    this.sql = mapping.schema === undefined ? ident(mapping.table) : `${ident(mapping.schema)}.${ident(mapping.table)}`
     this.tenantColumn = mapping.tenantColumn
     this.globalIdColumn = mapping.globalIdColumn
     this.typeColumn = mapping.typeColumn ?? null
     this.type = mapping.type ?? resourceName
-    ident(this.table); ident(this.tenantColumn); ident(this.globalIdColumn)
+    ident(this.tenantColumn); ident(this.globalIdColumn)
     if (this.typeColumn !== null) ident(this.typeColumn)
   }
 
@@ -67,13 +72,13 @@ export class ResolvedMapping {
   }
 
   tenantsSql (globalId: string): [string, unknown[]] {
-    return [`select ${ident(this.tenantColumn)}::text as key from ${ident(this.table)} where ${this.where()} order by 1`, this.bind(globalId)]
+    return [`select ${ident(this.tenantColumn)}::text as key from ${this.sql} where ${this.where()} order by 1`, this.bind(globalId)]
   }
 
   /** An `exists(...)` telling whether tenant `?` has the global id of the outer query's `outer.column`. */
   existsSql (outer: string, column: string): string {
     const type = this.typeColumn === null ? '' : ` and m.${ident(this.typeColumn)} = ?`
-    return `exists (select 1 from ${ident(this.table)} m where m.${ident(this.tenantColumn)}::text = ? and m.${ident(this.globalIdColumn)} = ${outer}.${ident(column)}${type})`
+    return `exists (select 1 from ${this.sql} m where m.${ident(this.tenantColumn)}::text = ? and m.${ident(this.globalIdColumn)} = ${outer}.${ident(column)}${type})`
   }
 
   existsBind (tenantKey: string): unknown[] {
@@ -82,21 +87,21 @@ export class ResolvedMapping {
 
   insertSql (tenantKey: string, globalId: string): [string, unknown[]] {
     const cols = [this.tenantColumn, this.globalIdColumn, ...(this.typeColumn === null ? [] : [this.typeColumn])]
-    return [`insert into ${ident(this.table)} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`,
+    return [`insert into ${this.sql} (${cols.map(ident).join(', ')}) values (${cols.map(() => '?').join(', ')}) on conflict do nothing returning 1 as n`,
       [tenantKey, globalId, ...(this.typeColumn === null ? [] : [this.type])]]
   }
 
   deleteSql (tenantKey: string, globalId: string): [string, unknown[]] {
-    return [`delete from ${ident(this.table)} where ${ident(this.tenantColumn)}::text = ? and ${this.where()} returning 1 as n`, [tenantKey, ...this.bind(globalId)]]
+    return [`delete from ${this.sql} where ${ident(this.tenantColumn)}::text = ? and ${this.where()} returning 1 as n`, [tenantKey, ...this.bind(globalId)]]
   }
 
   deleteAllSql (globalId: string): [string, unknown[]] {
-    return [`delete from ${ident(this.table)} where ${this.where()}`, this.bind(globalId)]
+    return [`delete from ${this.sql} where ${this.where()}`, this.bind(globalId)]
   }
 
   /** Forgets a tenant (it was deleted): every row of it in this mapping. */
   forgetTenantSql (tenantKey: string): [string, unknown[]] {
-    return [`delete from ${ident(this.table)} where ${ident(this.tenantColumn)}::text = ?` + (this.typeColumn === null ? '' : ` and ${ident(this.typeColumn)} = ?`),
+    return [`delete from ${this.sql} where ${ident(this.tenantColumn)}::text = ?` + (this.typeColumn === null ? '' : ` and ${ident(this.typeColumn)} = ?`),
       this.typeColumn === null ? [tenantKey] : [tenantKey, this.type]]
   }
 }

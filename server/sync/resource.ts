@@ -1,6 +1,7 @@
 import type { EntityMetadata, EntitySchema } from '@mikro-orm/core'
 import { MisconfigurationError } from '../errors.js'
 import { defaultMappingOf, ident, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
+import { centralTablesIn, type CentralTables } from '../database/central-schema.js'
 
 export { ident } from './mapping.js'
 
@@ -81,6 +82,8 @@ export interface SyncedResource {
   /** Both sides have `deletedAt`: a central soft delete or restore reaches the copies. */
   softDeletes: boolean
   globalIdProperty: string
+  /** Our central tables (versions, inbox) in SQL. */
+  centralTables: CentralTables
 }
 
 function side (meta: EntityMetadata, globalId: string, attributes: string[], which: 'central' | 'tenant'): ResourceSide {
@@ -104,13 +107,21 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
   return { className: meta.className, table: meta.tableName, sqlTable, globalIdColumn: gid, syncedColumns, columns, deletedAtColumn: columns.get('deletedAt') ?? null }
 }
 
-/** Checks a definition against the entities' metadata (central from the central ORM, tenant from a discovered tenant ORM). */
-export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata): SyncedResource {
+/**
+ * Checks a definition against the entities' metadata (central from the
+ * central ORM, tenant from a discovered tenant ORM). `centralSchema` holds our
+ * central tables; a mapping table that names no schema sits beside the
+ * resource's central table (our `tenant_users` beside our `users`, an app's
+ * pivot beside its own table), and the shipped `tenant_resources` in the central schema.
+ */
+export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata, centralSchema: string): SyncedResource {
   if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw new MisconfigurationError(`A synced resource needs a name of 1 to 63 lowercase letters, digits, dashes or underscores, not "${definition.name}".`)
   if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw new MisconfigurationError(`Synced resource "${definition.name}" lists no attributes.`)
   if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw new MisconfigurationError(`Synced resource "${definition.name}": shouldSync must be a function.`)
   const globalId = definition.globalId ?? 'globalId'
-  const mapping = new ResolvedMapping(definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING, definition.name)
+  const given = definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING
+  const mappingSchema = given.schema ?? (given === SHARED_MAPPING ? centralSchema : centralMeta.schema === '*' ? undefined : centralMeta.schema)
+  const mapping = new ResolvedMapping({ ...given, schema: mappingSchema }, definition.name)
   const central = side(centralMeta, globalId, definition.attributes, 'central')
   const tenant = side(tenantMeta, globalId, definition.attributes, 'tenant')
   return {
@@ -121,7 +132,8 @@ export function resolveResource (definition: SyncedResourceDefinition, centralMe
     attributes: definition.attributes,
     mapping,
     softDeletes: central.deletedAtColumn !== null && tenant.deletedAtColumn !== null,
-    globalIdProperty: globalId
+    globalIdProperty: globalId,
+    centralTables: centralTablesIn(centralSchema)
   }
 }
 

@@ -89,7 +89,7 @@ export class SyncService implements SyncApi {
     await this.parts.central.run(async (tx) => {
       if ((await lockCentralRow(tx.run, r, globalId)).length === 0) return
       // Newer than any copy's version: a copy that differs takes the values, a missing one is made, an equal one writes nothing.
-      const version = await bumpVersion(tx.run, r.name, globalId)
+      const version = await bumpVersion(tx.run, r, globalId)
       await tx.record(await updateDeliveries(tx.run, r, globalId, null, version))
     })
   }

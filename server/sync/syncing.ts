@@ -1,4 +1,5 @@
 import type { Connection } from '@mikro-orm/core'
+import { centralTables } from '../database/central-schema.js'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Tenant } from '../tenant.js'
@@ -71,7 +72,7 @@ function resolveResources (parts: SyncParts, options: ResolvedSyncOptions): Map<
     const t = tenantMeta.find(definition.tenant.meta.className)
     if (c === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.central.meta.className} is not a central entity (add it to centralEntities).`)
     if (t === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.tenant.meta.className} is not in tenantEntities.`)
-    resources.set(definition.name, resolveResource(definition, c, t))
+    resources.set(definition.name, resolveResource(definition, c, t, centralTables(parts.orm).schema))
   }
   return resources
 }
@@ -101,7 +102,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
   const forwarding = new TenantForwarding({ resources, central, queue, lease, asTenant, emit: parts.emit, log: parts.log, takeoverMs: options.takeoverMs })
   const work = new SyncWork({ queue, deliver, forward: async (tenant) => { await forwarding.forward(tenant) }, log: parts.log }, options)
   const lockTenant = async (run: Run, key: string): Promise<void> => {
-    const tenant = await shareTenant(run, key)
+    const tenant = await shareTenant(Object.assign(run, { tables: centralTables(parts.orm) }), key)
     if (tenant.status === 'deleting') throw new TenantDeletingError(tenant.identifier)
   }
   const live = async (): Promise<Array<Pick<Tenant, 'key'>>> => (await parts.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
@@ -115,7 +116,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
     // Jobs of a worker that died go back to the queue within a pass of expiring, not at pg-boss's next maintenance.
     if (Date.now() - expired >= options.pollIntervalMs) { expired = Date.now(); await queue.expire() }
     // The inbox only has to outlive a second forward of a change: pruned now and then.
-    if (Date.now() - pruned > 600_000) { pruned = Date.now(); await pruneInbox(read) }
+    if (Date.now() - pruned > 600_000) { pruned = Date.now(); await pruneInbox(read, centralTables(parts.orm)) }
     return took > 0
   }
 

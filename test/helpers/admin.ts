@@ -21,9 +21,9 @@ export async function makeAdmin (app: FastifyInstance, permissions: Permission[]
   const password = 'correct horse battery staple'
   const conn = app.tenancy.orm.em.getConnection()
   const id = uuidv7()
-  await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, 'Test Admin', await hashPassword(password)], 'run')
-  const role = await conn.execute('insert into admin_roles (name, permissions) values (?, ?::text[]) returning id', [`role-${id}`, `{${permissions.join(',')}}`], 'all')
-  await conn.execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role[0]?.id], 'run')
+  await conn.execute('insert into tenancy.admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, 'Test Admin', await hashPassword(password)], 'run')
+  const role = await conn.execute('insert into tenancy.admin_roles (name, permissions) values (?, ?::text[]) returning id', [`role-${id}`, `{${permissions.join(',')}}`], 'all')
+  await conn.execute('insert into tenancy.admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role[0]?.id], 'run')
   return { email, password, id }
 }
 

@@ -3,6 +3,7 @@ import type { TestContext } from 'node:test'
 import { tenancyPlugin, type TenancyDatabaseOptions, type TenancyOptions } from '../../server/index.js'
 import { freshCentral, type CentralDatabase } from './database.js'
 import { prepareShared } from './shared.js'
+import { TEST_TENANT_SCHEMA } from './tenant-schema.js'
 
 /** Apps sharing a central database made by another buildApp call: closed before it is dropped. */
 const sharers = new WeakMap<object, FastifyInstance[]>()
@@ -14,7 +15,8 @@ export interface TestApp {
 
 /**
  * A Fastify app with fastify-tenancy on a fresh central database; `routes`
- * adds the test's routes. Closed when the test ends.
+ * adds the test's routes. Closed when the test ends. Its tenants have the
+ * test app's tables (TEST_TENANT_SCHEMA) unless the test gives its own.
  */
 export async function buildApp (
   t: TestContext,
@@ -29,6 +31,7 @@ export async function buildApp (
   // Strategy `shared` without its options: the app role and the shared tables (with their policies) made here.
   const shared = options.strategy === 'shared' && options.shared === undefined ? { shared: { url: (await prepareShared(db)).url } } : {}
   await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
     ...options,
     ...shared,
     database: { url: db.url, prefix: db.prefix, ...options.database }

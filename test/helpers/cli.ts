@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
+import { pathToFileURL } from 'node:url'
 import type { CentralDatabase } from './database.js'
 
 export const ROOT = process.cwd()
@@ -26,10 +27,15 @@ export async function run (args: string[], options: { env?: Record<string, strin
   })
 }
 
-/** A temporary config file giving the fresh central database and the test's own tenant database prefix; `extra` adds options (`, strategy: 'shared'`). */
+/**
+ * A temporary config file giving the fresh central database, the test's own
+ * tenant database prefix and the test app's tenant schema; `extra` adds
+ * options (`, strategy: 'shared'`, or `, tenantMigrations: ...` to replace it).
+ */
 export async function configFor (central: CentralDatabase, extra = '', fileName = 'tenancy.config.mjs'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ft-cli-'))
   const file = join(dir, fileName)
-  await writeFile(file, `export default { database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
+  const schema = pathToFileURL(join(ROOT, 'test', 'helpers', 'tenant-schema.ts')).href
+  await writeFile(file, `import { TEST_TENANT_SCHEMA } from ${JSON.stringify(schema)}\nexport default { ...TEST_TENANT_SCHEMA, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
   return file
 }

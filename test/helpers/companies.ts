@@ -3,8 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { sql, urlFor } from './database.js'
 import { sharedTables, tenantView } from './shared.js'
-import { CentralUserEntity, TenantUserCopyEntity, SYNC_EVENT_NAMES, SHARED_MAPPING, type SyncOptions, type Tenant, type TenancyOptions } from '../../server/index.js'
-import { CENTRAL_COMPANIES_SQL, COMPANY_PIVOT, TENANT_COMPANIES_SQL, CentralCompanyEntity, companiesResource, demoCentralEntities, demoTenantEntities } from '../../server/demo/companies.js'
+import { CentralUserEntity, SYNC_EVENT_NAMES, SHARED_MAPPING, type SyncOptions, type Tenant, type TenancyOptions } from '../../server/index.js'
+import { TenantUserCopyEntity } from './tenant-schema.js'
+import { CENTRAL_COMPANIES_SQL, COMPANY_PIVOT, TENANT_COMPANIES_SQL, CentralCompanyEntity, companiesResource, demoCentralEntities } from '../../server/demo/companies.js'
+import { demoTenantEntities } from '../../server/demo/tenant-schema.js'
 
 /** The shipped users resource, declared next to companies. */
 export const USERS = { name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }
@@ -68,7 +70,7 @@ export async function companyWorld (t: TestContext, mode: Mode, mapping: Mapping
     app, central: central.url, a, b, c, db, events,
     settle: async () => { await app.tenancy.sync!.settle() },
     mappingRows: async () => (await sql<{ tenant: string, global_id: string }>(central.url,
-      `select ${m.tenantColumn}::text as tenant, ${m.globalIdColumn} as global_id from ${m.table} order by 1, 2`)).map((r) => ({ tenant: names.get(r.tenant) ?? r.tenant, global_id: r.global_id }))
+      `select ${m.tenantColumn}::text as tenant, ${m.globalIdColumn} as global_id from ${m === SHARED_MAPPING ? `tenancy.${m.table}` : m.table} order by 1, 2`)).map((r) => ({ tenant: names.get(r.tenant) ?? r.tenant, global_id: r.global_id }))
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import { tenancyPlugin, ProjectEntity, type Tenant } from '../../server/index.js'
+import { tenancyPlugin, type Tenant } from '../../server/index.js'
 import { createAppRole } from '../../server/database/shared/rls-policies.js'
 import { migrateShared } from '../../server/database/shared/shared-schema.js'
 import { tenantTableSql } from '../../server/database/shared/rls-sql.js'
@@ -8,6 +8,9 @@ import { mapLimit } from '../../server/lifecycle/each-tenant.js'
 import { freshCentral, sql } from './database.js'
 import { asRole } from './shared.js'
 import { startPgBouncer } from './pgbouncer.js'
+import { ProjectEntity, TEST_TENANT_SCHEMA, tenantMigrations } from './tenant-schema.js'
+import { TenantMigrator } from '../../server/database/tenant-migrator.js'
+import { appMigrationSet, librarySet } from '../../server/database/migration-sets.js'
 
 /**
  * Strategy `shared` under attack from inside: many tenants' requests
@@ -226,7 +229,7 @@ export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
   try {
     await createAppRole(central.url, role, password)
     const centralRole = decodeURIComponent(new URL(central.url).username)
-    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: role })
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: role }, new TenantMigrator([librarySet, appMigrationSet(tenantMigrations)]))
     // The app's own tables, made the way a migration in strategy shared makes them.
     const tables = [
       'create table tenant_shared.contacts (id serial primary key, owner text not null, email text not null)',
@@ -263,7 +266,7 @@ export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
     const world = { maxProjectId: 0, others: [] as string[] }
 
     app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, {
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix },
       identification: ['header'],
       cache: { listen: false },

@@ -2,6 +2,9 @@ import { applyRls, createAppRole, readSecret } from '../../server/database/share
 import { signProof } from '../../server/database/shared/tenant-proof.js'
 import { withServer } from '../../server/database/tenant-database.js'
 import { migrateShared } from '../../server/database/shared/shared-schema.js'
+import { TenantMigrator } from '../../server/database/tenant-migrator.js'
+import { appMigrationSet, librarySet, type TenantMigrationsOptions } from '../../server/database/migration-sets.js'
+import { tenantMigrations } from './tenant-schema.js'
 import type { CentralDatabase } from './database.js'
 
 /** The app role the shared-strategy tests connect as: a plain login role (no superuser, no BYPASSRLS, owns nothing). */
@@ -18,10 +21,10 @@ export function asRole (url: string, role: string, password: string): string {
 
 /**
  * Makes a central database ready for strategy `shared`: the app role (once
- * per server), the shared tables migrated with their policies. Returns the
- * `shared` plugin options.
+ * per server), the shared tables migrated with their policies (the test
+ * app's, or `app.migrations`). Returns the `shared` plugin options.
  */
-export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared'): Promise<{ url: string, schema: string, centralRole: string }> {
+export async function prepareShared (central: CentralDatabase, schema = 'tenant_shared', app: { migrations?: TenantMigrationsOptions, sync?: boolean } = {}): Promise<{ url: string, schema: string, centralRole: string }> {
   try {
     await createAppRole(central.url, APP_ROLE, APP_PASSWORD)
   } catch (error) {
@@ -29,7 +32,9 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
     if (!['42710', '23505'].includes((error as { code?: string }).code ?? '')) throw error
   }
   const centralRole = decodeURIComponent(new URL(central.url).username)
-  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE })
+  // The app's tables (the test app's by default) and syncing's bookkeeping (unless sync: false), with their policies.
+  const sets = [...(app.sync === false ? [] : [librarySet]), appMigrationSet(app.migrations ?? tenantMigrations)]
+  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, new TenantMigrator(sets))
   return { url: asRole(central.url, APP_ROLE, APP_PASSWORD), schema, centralRole }
 }
 

@@ -7,6 +7,7 @@ import { generatePassword, hashPassword } from '../password.js'
 import { PERMISSIONS, type Permission } from '../../entities/central/admin.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import { pageOf, readListParams, sortHeaders } from '../list-view.js'
+import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_admins' as const }
 const ADMIN_SORTS = ['name', 'email', 'last'] as const
@@ -18,12 +19,13 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const base = `${ctx.prefix}/admins`
   const conn = (): ReturnType<typeof ctx.tenancy.orm.em.getConnection> => ctx.tenancy.orm.em.getConnection()
   const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await conn().execute(sql, params as any[], 'all')
+  const t = centralTables(ctx.tenancy.orm)
   const roles = async (): Promise<Array<{ id: number, name: string, permissions: string[] }>> =>
-    (await db('select id, name, permissions from admin_roles order by name')).map((r) => ({ id: r.id, name: r.name, permissions: r.permissions }))
+    (await db(`select id, name, permissions from ${t.admin_roles} order by name`)).map((r) => ({ id: r.id, name: r.name, permissions: r.permissions }))
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Row | null> => {
     const id = (request.params as { id: string }).id
-    const row = UUID_PATTERN.test(id) ? (await db('select id, email, name, active from admins where id = ?', [id]))[0] : undefined
+    const row = UUID_PATTERN.test(id) ? (await db(`select id, email, name, active from ${t.admins} where id = ?`, [id]))[0] : undefined
     if (row === undefined) {
       await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such admin.' }, 404)
       return null
@@ -34,7 +36,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/admins', { config: ADMIN }, async (request, reply) => {
     const rows = await db(`select a.id, a.email, a.name, a.active, a.last_login_at,
       coalesce(string_agg(r.name, ', ' order by r.name), '') as roles
-      from admins a left join admin_role_assignments ra on ra.admin_id = a.id left join admin_roles r on r.id = ra.role_id
+      from ${t.admins} a left join ${t.admin_role_assignments} ra on ra.admin_id = a.id left join ${t.admin_roles} r on r.id = ra.role_id
       group by a.id order by a.name, a.email`)
     const once = ctx.oneTime.take(request, reply)
     const params = readListParams(request.query, ADMIN_SORTS, 'name')
@@ -55,7 +57,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   /** The permissions a set of role ids grants. */
   const permissionsOf = async (roleIds: number[]): Promise<Set<string>> => {
     if (roleIds.length === 0) return new Set()
-    const rows = await db('select unnest(permissions) as p from admin_roles where id in (?)', [roleIds])
+    const rows = await db(`select unnest(permissions) as p from ${t.admin_roles} where id in (?)`, [roleIds])
     return new Set(rows.map((r) => String(r.p)))
   }
 
@@ -78,14 +80,14 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (password.length > 0 && password.length < 12) errors.password = 'Password must be at least 12 characters, or leave it empty to generate one.'
     if (password.length > 200) errors.password = 'Password must be at most 200 characters.'
     const roleIds = await readRoles(request.body, errors)
-    if (errors.email === undefined && (await db('select 1 from admins where email = ?', [email])).length > 0) errors.email = 'Another admin has this email.'
+    if (errors.email === undefined && (await db(`select 1 from ${t.admins} where email = ?`, [email])).length > 0) errors.email = 'Another admin has this email.'
     if (hasErrors(errors)) return await formPage(request, reply, { name, email, roles: roleIds.map(String), active: true }, errors, null, 422)
     const generated = password === ''
     if (generated) password = generatePassword()
     const id = uuidv7()
     await conn().transactional(async (trx) => {
-      await conn().execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
-      for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, roleId], 'run', trx)
+      await conn().execute(`insert into ${t.admins} (id, email, name, password_hash) values (?, ?, ?, ?)`, [id, email, name, await hashPassword(password)], 'run', trx)
+      for (const roleId of roleIds) await conn().execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) values (?, ?)`, [id, roleId], 'run', trx)
     })
     await ctx.audit.recordFor(request, 'admin.create', { change: { email, name, roles: roleIds, password: generated ? 'generated' : 'set' } })
     if (!generated) return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${email} created.` })
@@ -97,7 +99,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
     const admin = await load(request, reply)
     if (admin === null) return reply
-    const assigned = (await db('select role_id from admin_role_assignments where admin_id = ?', [admin.id])).map((r) => String(r.role_id))
+    const assigned = (await db(`select role_id from ${t.admin_role_assignments} where admin_id = ?`, [admin.id])).map((r) => String(r.role_id))
     return await formPage(request, reply, { name: admin.name, email: admin.email, roles: assigned, active: admin.active }, {}, admin)
   })
 
@@ -113,9 +115,9 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (self && !(await permissionsOf(roleIds)).has('manage_admins' satisfies Permission)) errors.roles = 'You cannot remove your own last manage_admins permission.'
     if (hasErrors(errors)) return await formPage(request, reply, { name, email: admin.email, roles: roleIds.map(String), active }, errors, admin, 422)
     await conn().transactional(async (trx) => {
-      await conn().execute('update admins set name = ?, active = ? where id = ?', [name, active, admin.id], 'run', trx)
-      await conn().execute('delete from admin_role_assignments where admin_id = ?', [admin.id], 'run', trx)
-      for (const roleId of roleIds) await conn().execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [admin.id, roleId], 'run', trx)
+      await conn().execute(`update ${t.admins} set name = ?, active = ? where id = ?`, [name, active, admin.id], 'run', trx)
+      await conn().execute(`delete from ${t.admin_role_assignments} where admin_id = ?`, [admin.id], 'run', trx)
+      for (const roleId of roleIds) await conn().execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) values (?, ?)`, [admin.id, roleId], 'run', trx)
     })
     // A deactivated admin is signed out everywhere at once.
     if (!active) await ctx.sessions.destroyAll(admin.id)
@@ -138,9 +140,9 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const name = check(errors, 'name', field(request.body, 'name'), { label: 'Role name', required: true, max: 63, pattern: /^[a-z0-9][a-z0-9 _-]*$/i, patternMessage: 'Use letters, digits, spaces, dashes and underscores.' })
     const permissions = fields(request.body, 'permissions')
     if (permissions.some((p) => !(PERMISSIONS as readonly string[]).includes(p))) errors.permissions = 'Choose permissions from the list.'
-    if (errors.name === undefined && (await db('select 1 from admin_roles where name = ?', [name])).length > 0) errors.name = 'A role has this name already.'
+    if (errors.name === undefined && (await db(`select 1 from ${t.admin_roles} where name = ?`, [name])).length > 0) errors.name = 'A role has this name already.'
     if (hasErrors(errors)) return await rolesPage(request, reply, { name, permissions }, errors, 422)
-    await db('insert into admin_roles (name, permissions) values (?, ?::text[])', [name, `{${permissions.join(',')}}`])
+    await db(`insert into ${t.admin_roles} (name, permissions) values (?, ?::text[])`, [name, `{${permissions.join(',')}}`])
     await ctx.audit.recordFor(request, 'role.create', { change: { name, permissions } })
     return await redirectWith(ctx, request, reply, `${base}/roles`, { type: 'success', text: `Role ${name} created.` })
   })

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
+import { centralTables, type CentralTables } from '../../database/central-schema.js'
 
 /** Who did it: a signed-in admin, or null for the system (CLI, jobs). */
 export interface AuditActor {
@@ -64,9 +65,14 @@ function toEntry (r: Record<string, any>): AuditEntry {
 export class AuditLog {
   constructor (private readonly orm: MikroORM) {}
 
+  /** The central tables' names in SQL. */
+  private get t (): CentralTables {
+    return centralTables(this.orm)
+  }
+
   async record (entry: AuditRecord): Promise<void> {
     await this.orm.em.getConnection().execute(
-      `insert into admin_audit_log (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change)
+      `insert into ${this.t.admin_audit_log} (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change)
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
       [entry.actor?.id ?? null, entry.actor?.email ?? SYSTEM, entry.action.slice(0, 64),
         entry.tenant?.key ?? null, entry.tenant?.identifier ?? null, entry.cluster?.id ?? null, entry.cluster?.name ?? null,
@@ -92,14 +98,14 @@ export class AuditLog {
     const pageSize = Math.min(200, Math.max(1, query.pageSize ?? 50))
     const page = Math.max(1, query.page ?? 1)
     const conn = this.orm.em.getConnection()
-    const total = Number((await conn.execute(`select count(*)::int as n from admin_audit_log ${clause}`, params as any[], 'all'))[0]?.n ?? 0)
-    const rows = await conn.execute(`select * from admin_audit_log ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}`, params as any[], 'all')
+    const total = Number((await conn.execute(`select count(*)::int as n from ${this.t.admin_audit_log} ${clause}`, params as any[], 'all'))[0]?.n ?? 0)
+    const rows = await conn.execute(`select * from ${this.t.admin_audit_log} ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}`, params as any[], 'all')
     return { entries: rows.map(toEntry), total }
   }
 
   /** The distinct actions recorded so far, for a filter's choices. */
   async actions (): Promise<string[]> {
-    const rows = await this.orm.em.getConnection().execute('select distinct action from admin_audit_log order by action', [], 'all')
+    const rows = await this.orm.em.getConnection().execute(`select distinct action from ${this.t.admin_audit_log} order by action`, [], 'all')
     return rows.map((r) => String(r.action))
   }
 }

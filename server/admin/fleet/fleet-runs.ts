@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { TenancyApi } from '../../tenancy-api.js'
+import { centralTables, type CentralTables } from '../../database/central-schema.js'
 
 export interface FleetRun {
   id: number
@@ -41,13 +42,18 @@ function toRun (r: Record<string, any>): FleetRun {
 export class FleetRuns {
   constructor (private readonly orm: MikroORM, private readonly tenancy: TenancyApi) {}
 
+  /** The central tables' names in SQL. */
+  private get t (): CentralTables {
+    return centralTables(this.orm)
+  }
+
   private async sql (text: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
     return await this.orm.em.getConnection().execute(text, params as any[], 'all')
   }
 
   async latest (): Promise<FleetRun | null> {
-    await this.sql(`update admin_fleet_runs set finished_at = now(), interrupted = true where finished_at is null and heartbeat_at < now() - interval '${STALE}'`)
-    const rows = await this.sql('select * from admin_fleet_runs order by id desc limit 1')
+    await this.sql(`update ${this.t.admin_fleet_runs} set finished_at = now(), interrupted = true where finished_at is null and heartbeat_at < now() - interval '${STALE}'`)
+    const rows = await this.sql(`select * from ${this.t.admin_fleet_runs} order by id desc limit 1`)
     return rows[0] === undefined ? null : toRun(rows[0])
   }
 
@@ -58,7 +64,7 @@ export class FleetRuns {
     const total = (counts.byStatus.active ?? 0) + (counts.byStatus.suspended ?? 0)
     let row: Record<string, any> | undefined
     try {
-      row = (await this.sql('insert into admin_fleet_runs (started_by, total) values (?, ?) returning *', [startedBy, total]))[0]
+      row = (await this.sql(`insert into ${this.t.admin_fleet_runs} (started_by, total) values (?, ?) returning *`, [startedBy, total]))[0]
     } catch (error) {
       if ((error as { code?: string }).code === '23505') return null
       throw error
@@ -77,7 +83,7 @@ export class FleetRuns {
         concurrency,
         onResult: (result) => {
           writes = writes.then(async () => {
-            await this.sql(`update admin_fleet_runs set done = done + 1, failed = failed + ?, heartbeat_at = now(),
+            await this.sql(`update ${this.t.admin_fleet_runs} set done = done + 1, failed = failed + ?, heartbeat_at = now(),
                 failures = case when ? then failures || ?::jsonb else failures end where id = ?`,
             [result.ok ? 0 : 1, !result.ok, JSON.stringify([{ identifier: result.identifier, key: result.key, error: result.error ?? 'failed' }]), id])
           }).catch(() => {})
@@ -85,7 +91,7 @@ export class FleetRuns {
       })
     } finally {
       await writes
-      await this.sql('update admin_fleet_runs set finished_at = now(), heartbeat_at = now() where id = ? and finished_at is null', [id]).catch(() => {})
+      await this.sql(`update ${this.t.admin_fleet_runs} set finished_at = now(), heartbeat_at = now() where id = ? and finished_at is null`, [id]).catch(() => {})
     }
   }
 }

@@ -30,7 +30,7 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
         const lastError = failedInRun.get(t.key)
         if (status.pending.length > 0 && lastError !== undefined) return { key: t.key, identifier: t.identifier, state: 'failed', detail: `Migration failed: ${lastError}` }
         return status.pending.length === 0
-          ? { key: t.key, identifier: t.identifier, state: 'up-to-date', detail: `${status.executed.length} migration(s) ran.` }
+          ? { key: t.key, identifier: t.identifier, state: 'up-to-date', detail: `${status.executed.length} migration(s) ran${status.executed.length === 0 ? '' : `, the newest ${status.executed.at(-1) as string}`}.` }
           : { key: t.key, identifier: t.identifier, state: 'pending', detail: `Pending: ${status.pending.join(', ')}` }
       } catch (error) {
         return { key: t.key, identifier: t.identifier, state: 'failed', detail: `The database cannot be read: ${(error as Error).message}` }

@@ -5,6 +5,7 @@ import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../passwor
 import { check, field, hasErrors, EMAIL, type FieldErrors } from '../forms.js'
 import type { SignInThrottle } from '../sign-in-throttle.js'
 import { SignInLimitError } from '../../errors.js'
+import { centralTables } from '../../database/central-schema.js'
 
 export interface SessionRouteOptions {
   throttle: SignInThrottle
@@ -72,7 +73,8 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
       return await again(429)
     }
     const conn = ctx.tenancy.orm.em.getConnection()
-    const rows = await conn.execute('select id, password_hash, active from admins where email = ?', [email], 'all')
+    const t = centralTables(ctx.tenancy.orm)
+    const rows = await conn.execute(`select id, password_hash, active from ${t.admins} where email = ?`, [email], 'all')
     const row = rows[0]
     const ok = await verifyPassword(password, row?.password_hash ?? await dummyHash())
     if (row === undefined || !ok || row.active !== true) {
@@ -83,7 +85,7 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
     await throttle.succeed(email, address)
     // Hashes made at an older cost are upgraded while the password is at hand.
     const upgrade = needsRehash(String(row.password_hash)) ? await hashPassword(password) : null
-    await conn.execute(`update admins set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?`, upgrade === null ? [row.id] : [upgrade, row.id], 'run')
+    await conn.execute(`update ${t.admins} set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?`, upgrade === null ? [row.id] : [upgrade, row.id], 'run')
     const old = sessionToken(request)
     if (old !== null) await ctx.sessions.destroy(old)
     const token = await ctx.sessions.create(String(row.id))

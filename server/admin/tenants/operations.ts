@@ -7,6 +7,7 @@ import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
 import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
 import { originFor, requestHost } from '../../identification/host.js'
 import { InvalidHostError } from '../../errors.js'
+import { centralTables } from '../../database/central-schema.js'
 
 /** What the tenant page shows of renames, maintenance and impersonation. */
 export interface TenantOperationsView {
@@ -94,7 +95,8 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const user = field(request.body, 'user').slice(0, 255)
-    const attached = await tenancy.orm.em.getConnection().execute('select u.name from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? and p.global_user_id = ?', [tenant.key, user], 'all')
+    const t = centralTables(tenancy.orm)
+    const attached = await tenancy.orm.em.getConnection().execute(`select u.name from ${t.tenant_users} p join ${t.users} u on u.global_id = p.global_user_id where p.tenant_key = ? and p.global_user_id = ?`, [tenant.key, user], 'all')
     if (attached.length === 0) return await back(request, reply, tenant, 'error', 'That user is not one of this tenant\'s users.')
     if (tenant.status !== 'active') return await back(request, reply, tenant, 'error', `Tenant ${tenant.identifier} is ${tenant.status}; only an active tenant can be opened.`)
     const admin = request.admin

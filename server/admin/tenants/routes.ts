@@ -9,6 +9,7 @@ import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
 import { LIST_PAGE_SIZE, sortHeaders } from '../list-view.js'
+import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 type Row = Record<string, any>
@@ -39,6 +40,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/tenants`
   const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  const t = centralTables(tenancy.orm)
   const centralDomains = (): readonly string[] => ctx.centralDomains
   const canClusters = (request: FastifyRequest): boolean => request.admin?.permissions.has('manage_tenant_groups') === true
   const clusters = async (request: FastifyRequest): Promise<Array<{ id: string, name: string }>> =>
@@ -197,7 +199,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     }
     const row = await listing(tenant.key)
     const domains = await tenancy.domains.list(tenant)
-    const users = await db('select u.global_id, u.name, u.email from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? order by u.name', [tenant.key])
+    const users = await db(`select u.global_id, u.name, u.email from ${t.tenant_users} p join ${t.users} u on u.global_id = p.global_user_id where p.tenant_key = ? order by u.name`, [tenant.key])
     const copies = tenant.status === 'active' || tenant.status === 'suspended' ? await tenantCopies(tenancy, tenant) : []
     const history = await ctx.audit.list({ tenantKey: tenant.key, pageSize: 10 })
     return await renderPage(ctx, request, reply, 'tenants/show', tenant.identifier, {

@@ -8,6 +8,7 @@ import { TenantUserEntity } from '../../entities/central/tenant-user.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import { paging, readListParams, sortHeaders } from '../list-view.js'
 import { confirmPage } from '../confirm.js'
+import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_users' as const }
 const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
@@ -35,6 +36,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/users`
   const db = async (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
+  const t = centralTables(tenancy.orm)
 
   /** Syncing must be on, with a resource named `users`; otherwise the area says so. */
   const syncReady = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
@@ -46,7 +48,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Record<string, any> | null> => {
     if (!await syncReady(request, reply)) return null
     const id = (request.params as { id: string }).id
-    const user = GLOBAL_ID.test(id) ? (await db('select global_id, name, email, created_at from users where global_id = ?', [id]))[0] : undefined
+    const user = GLOBAL_ID.test(id) ? (await db(`select global_id, name, email, created_at from ${t.users} where global_id = ?`, [id]))[0] : undefined
     if (user === undefined) {
       await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such user.' }, 404)
       return null
@@ -61,10 +63,10 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
     const where = q === '' ? '' : 'where lower(u.name) like ? or lower(u.email) like ?'
     const args = q === '' ? [] : [like, like]
-    const total = Number((await db(`select count(*)::int as n from users u ${where}`, args))[0]?.n ?? 0)
+    const total = Number((await db(`select count(*)::int as n from ${t.users} u ${where}`, args))[0]?.n ?? 0)
     const p = paging(base, params, total, 'name')
-    const rows = await db(`select u.global_id, u.name, u.email, (select count(*) from tenant_users p where p.global_user_id = u.global_id)::int as tenants
-      from users u ${where} order by ${USER_ORDER[params.sort]} ${params.dir}, u.email limit ${p.limit} offset ${p.offset}`, args)
+    const rows = await db(`select u.global_id, u.name, u.email, (select count(*) from ${t.tenant_users} p where p.global_user_id = u.global_id)::int as tenants
+      from ${t.users} u ${where} order by ${USER_ORDER[params.sort]} ${params.dir}, u.email limit ${p.limit} offset ${p.offset}`, args)
     return await renderPage(ctx, request, reply, 'users/index', 'Users', {
       q,
       any: q !== '' || total > 0,
@@ -86,7 +88,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (!await syncReady(request, reply)) return reply
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors, true)
-    if (errors.email === undefined && (await db('select 1 from users where email = ?', [values.email])).length > 0) errors.email = 'Another user has this email.'
+    if (errors.email === undefined && (await db(`select 1 from ${t.users} where email = ?`, [values.email])).length > 0) errors.email = 'Another user has this email.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     const em = tenancy.orm.em.fork()
     const user = em.create(CentralUserEntity, { name: values.name, email: values.email, password: await hashPassword(values.password) } as never)
@@ -120,7 +122,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (user === null) return reply
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors, false)
-    if (errors.email === undefined && (await db('select 1 from users where email = ? and global_id <> ?', [values.email, user.global_id])).length > 0) errors.email = 'Another user has this email.'
+    if (errors.email === undefined && (await db(`select 1 from ${t.users} where email = ? and global_id <> ?`, [values.email, user.global_id])).length > 0) errors.email = 'Another user has this email.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, { globalId: user.global_id }, 422)
     // Through the ORM, so resource syncing carries the change to every tenant copy.
     const em = tenancy.orm.em.fork()

@@ -5,6 +5,7 @@ import { EMAIL } from '../../admin/forms.js'
 import { withCentralOrm, type GlobalOptions } from '../app.js'
 import { AdminExistsError, CliUsageError, RoleNotFoundError } from '../../errors.js'
 import { printJson } from '../output.js'
+import { centralTables } from '../../database/central-schema.js'
 
 /** The admin panel's password rule. */
 const PASSWORD_MIN = 12
@@ -31,17 +32,18 @@ export function registerAdminCommands (program: Command, global: () => GlobalOpt
       }
       await withCentralOrm(global(), async (orm) => {
         const conn = orm.em.getConnection()
-        const taken = async (): Promise<boolean> => (await conn.execute('select 1 from admins where email = ?', [email], 'all')).length > 0
+        const t = centralTables(orm)
+        const taken = async (): Promise<boolean> => (await conn.execute(`select 1 from ${t.admins} where email = ?`, [email], 'all')).length > 0
         const refuse = (): Error => new AdminExistsError(email)
         if (await taken()) throw refuse()
-        const role = (await conn.execute('select id from admin_roles where name = ?', [flags.role], 'all'))[0] as { id: number } | undefined
+        const role = (await conn.execute(`select id from ${t.admin_roles} where name = ?`, [flags.role], 'all'))[0] as { id: number } | undefined
         if (role === undefined) throw new RoleNotFoundError(flags.role)
         const password = flags.password ?? generatePassword()
         const id = uuidv7()
         try {
           await conn.transactional(async (trx) => {
-            await conn.execute('insert into admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, name, await hashPassword(password)], 'run', trx)
-            await conn.execute('insert into admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role.id], 'run', trx)
+            await conn.execute(`insert into ${t.admins} (id, email, name, password_hash) values (?, ?, ?, ?)`, [id, email, name, await hashPassword(password)], 'run', trx)
+            await conn.execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) values (?, ?)`, [id, role.id], 'run', trx)
           })
         } catch (error) {
           // Another admin:create (or the panel) took the email between the check and the insert.

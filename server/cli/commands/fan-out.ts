@@ -9,6 +9,7 @@ import { collectList, concurrency, names } from '../arguments.js'
 import { CliUsageError } from '../../errors.js'
 import { progressReporter, summarize } from '../output.js'
 import { importDefault } from '../modules.js'
+import { resolvedOptions } from '../config.js'
 
 /** The default number of tenants worked on at once. */
 export const DEFAULT_CONCURRENCY = 4
@@ -82,6 +83,31 @@ async function runInEach (app: FastifyInstance, tenants: Tenant[], options: FanO
   })
 }
 
+/**
+ * Strategy `shared`: the shared tables are migrated once for every tenant,
+ * before the plugin registers (which it refuses while a tenant table lacks
+ * its row-level security: a first migrate is what makes them). Returns the
+ * migrations run, or null in the other strategies.
+ */
+async function sharedTablesFirst (global: GlobalOptions, direction: 'up' | 'down'): Promise<{ ran: string[], ms: number } | null> {
+  const options = await resolvedOptions(global)
+  if (options.shared === null) return null
+  const [{ migrateShared }, { tenantMigratorFor }] = await Promise.all([import('../../database/shared/shared-schema.js'), import('../../database/tenant-migrator.js')])
+  const started = performance.now()
+  const appRole = decodeURIComponent(new URL(options.shared.url).username)
+  const ran = await migrateShared({ ...options.shared, appRole }, tenantMigratorFor(options), direction)
+  return { ran, ms: performance.now() - started }
+}
+
+/** Each tenant's result of the one shared migration. */
+function sharedResults (tenants: Tenant[], shared: { ran: string[], ms: number }, options: FanOutOptions): TenantResult[] {
+  return tenants.map((tenant) => {
+    const result: TenantResult = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations: shared.ran, ms: shared.ms }
+    options.onResult?.(result)
+    return result
+  })
+}
+
 /** tenants:migrate, tenants:rollback, tenants:seed and tenants:run. */
 export function registerFanOutCommands (program: Command, global: () => GlobalOptions): void {
   const operations = [
@@ -92,7 +118,8 @@ export function registerFanOutCommands (program: Command, global: () => GlobalOp
   for (const op of operations) {
     withFanOutOptions(program.command(op.name).description(op.description)).action(async (flags: FanOutFlags) => {
       const s = selection(flags)
-      process.exitCode = await fanOut(global(), s, op.label, async (app, _tenants, options) => await op.run(app, options))
+      const shared = op.name === 'tenants:seed' ? null : await sharedTablesFirst(global(), op.name === 'tenants:migrate' ? 'up' : 'down')
+      process.exitCode = await fanOut(global(), s, op.label, async (app, tenants, options) => shared === null ? await op.run(app, options) : sharedResults(tenants, shared, options))
     })
   }
 

@@ -24,13 +24,16 @@ export function registerRlsCommands (program: Command, global: () => GlobalOptio
     .option('--check', 'change nothing; report what the plugin would refuse and exit 1 when there is any')
     .option('--json', 'print JSON')
     .action(async (flags: { check?: boolean, json?: boolean }) => {
-      const [{ resolveOptions }, { applyRls }, { checkRls }] = await Promise.all([
-        import('../../options/index.js'), import('../../database/shared/rls-policies.js'), import('../../database/shared/rls-guard.js')
+      const [{ resolveOptions }, { applyRls }, { checkRls }, { missingEntityTables }] = await Promise.all([
+        import('../../options/index.js'), import('../../database/shared/rls-policies.js'), import('../../database/shared/rls-guard.js'), import('../../database/shared/shared-schema.js')
       ])
       const options = await loadOptions(global().config)
       let shared
+      let entities
       try {
-        shared = resolveOptions(options).shared
+        const resolved = resolveOptions(options)
+        shared = resolved.shared
+        entities = resolved.tenantEntities
       } catch (error) {
         throw new CliConfigError(`The tenancy options are not usable: ${(error as Error).message}`)
       }
@@ -38,6 +41,8 @@ export function registerRlsCommands (program: Command, global: () => GlobalOptio
       const out = (line: string): void => { process.stdout.write(line + '\n') }
       if (flags.check === true) {
         const check = await checkRls(shared)
+        // A tenant entity whose table is not there yet (its migration not run) is not covered either.
+        check.missing.push(...await missingEntityTables(shared.centralUrl, shared.schema, entities))
         const failed = check.missing.length + check.globalKeys.length + check.unvalidated.length + check.unsafeRole.length > 0
         if (flags.json === true) {
           printJson(check)

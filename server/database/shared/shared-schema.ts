@@ -1,7 +1,10 @@
+import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
+import type { EntitySchema } from '@mikro-orm/core'
 import { quoteIdent } from '../names.js'
-import { runTenantMigrations, tenantMigrationStatus, withServer, type MigrationDirection } from '../tenant-database.js'
+import { withServer } from '../tenant-database.js'
+import type { MigrationDirection, MigrationStatus, TenantMigrator } from '../tenant-migrator.js'
 import { applyRls, inspectTables } from './rls-policies.js'
-import { TENANT_COLUMN } from './rls-sql.js'
+import { installSql, TENANT_COLUMN } from './rls-sql.js'
 import { deletionOrder } from './tenant-keys.js'
 import type { ResolvedSharedOptions } from './shared-options.js'
 
@@ -12,20 +15,52 @@ function migrationTarget (o: Where): { url: string, schema: string, name: string
 }
 
 /**
- * Migrates the shared tables once for every tenant (as the central role), then
- * gives any table a migration made its tenant key and policies, and makes
- * every key per tenant (applyRls). Returns the migrations run.
+ * Migrates the shared tables once for every tenant (as the central role):
+ * the same tenant migrations the other strategies run per tenant, with the
+ * shared schema as each statement's search path. A migration that adds a
+ * tenant table gives it its tenant key and policy with
+ * `TenantMigration.tenantTable()` (so row-level security is installed
+ * first); any table still without them gets them after, and every key is
+ * made per tenant (applyRls). Returns the migrations run.
  */
-export async function migrateShared (o: Where & { appRole?: string }, direction: MigrationDirection = 'up'): Promise<string[]> {
-  await withServer(o.centralUrl, async (c) => { await c.query(`create schema if not exists ${quoteIdent(o.schema)}`) })
-  const ran = await runTenantMigrations(migrationTarget(o), direction)
+export async function migrateShared (o: Where & { appRole?: string }, migrator: TenantMigrator, direction: MigrationDirection = 'up'): Promise<string[]> {
+  await withServer(o.centralUrl, async (c) => {
+    await c.query('begin')
+    try {
+      // One installer at a time (two instances starting together), as applyRls does.
+      await c.query('select pg_advisory_xact_lock(hashtext($1))', [`fastify-tenancy:rls:${o.schema}`])
+      await c.query(`create schema if not exists ${quoteIdent(o.schema)}`)
+      for (const statement of installSql()) await c.query(statement)
+      await c.query('commit')
+    } catch (error) {
+      await c.query('rollback')
+      throw error
+    }
+  })
+  const context = { schema: o.schema, centralRole: o.centralRole }
+  const ran = direction === 'up' ? await migrator.up(migrationTarget(o), context) : await migrator.down(migrationTarget(o), context)
   await applyRls({ url: o.centralUrl, schema: o.schema, centralRole: o.centralRole, appRole: o.appRole })
   return ran
 }
 
 /** Which migrations the shared tables have run, and which not. */
-export async function sharedMigrationStatus (o: Where): Promise<{ executed: string[], pending: string[] }> {
-  return await tenantMigrationStatus(migrationTarget(o))
+export async function sharedMigrationStatus (o: Where, migrator: TenantMigrator): Promise<MigrationStatus> {
+  return await migrator.status(migrationTarget(o))
+}
+
+/**
+ * The tables of the app's tenant entities (`entities`) that the shared schema
+ * does not have: no policy covers them (`tenants:rls --check` reports them).
+ */
+export async function missingEntityTables (url: string, schema: string, entities: Array<EntitySchema<any, any>>): Promise<string[]> {
+  // The entities' table names as MikroORM maps them (discovery only, no connection).
+  const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities, discovery: { warnWhenNoEntities: false }, contextName: 'fastify-tenancy:rls-check', allowGlobalContext: false })
+  const wanted = Object.values(orm.getMetadata().getAll()).filter((meta) => meta.tableName !== undefined && !meta.embeddable && !meta.virtual).map((meta) => meta.tableName)
+  return await withServer(url, async (c) => {
+    const have = new Set((await c.query<{ t: string }>(`select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = $1 and c.relkind in ('r', 'p')`, [schema])).rows.map((r) => r.t))
+    return [...new Set(wanted)].filter((table) => !have.has(table)).sort()
+  })
 }
 
 /**

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
+import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 /** The permissions an admin role can hold. */
 export const PERMISSIONS = ['manage_tenants', 'manage_tenant_groups', 'manage_users', 'manage_admins', 'impersonate_users'] as const
@@ -7,6 +8,7 @@ export type Permission = typeof PERMISSIONS[number]
 export const RoleEntity = defineEntity({
   name: 'Role',
   tableName: 'admin_roles',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     id: p.integer().primary().autoincrement(),
     name: p.string().length(63).unique(),
@@ -19,6 +21,7 @@ export type RoleRecord = InferEntity<typeof RoleEntity>
 export const AdminEntity = defineEntity({
   name: 'Admin',
   tableName: 'admins',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     id: p.uuid().primary(),
     email: p.string().length(255).unique(),

@@ -1,4 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
+import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 /**
  * The shared mapping of synced resources to tenants (one row per tenant,
@@ -7,6 +8,7 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 export const TenantResourceEntity = defineEntity({
   name: 'TenantResource',
   tableName: 'tenant_resources',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   uniques: [{ properties: ['tenantKey', 'resourceType', 'globalId'] }],
   properties: {
     id: p.bigint().primary().autoincrement(),

@@ -1,11 +1,13 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 import { defaultMapping } from '../../sync/mapping.js'
 import { CentralUserEntity } from './user.entity.js'
+import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 /** The pivot saying that a synced user exists in a tenant's database. */
 export const TenantUserEntity = defineEntity({
   name: 'TenantUser',
   tableName: 'tenant_users',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   uniques: [{ properties: ['tenantKey', 'globalUserId'] }],
   properties: {
     id: p.integer().primary().autoincrement(),

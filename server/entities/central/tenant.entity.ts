@@ -1,5 +1,6 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 import type { TenantStatus } from '../../tenant.js'
+import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 // A tenant, its domains and its cluster refer to each other both ways, so
 // they are defined in one module: split, they would import each other.
@@ -7,6 +8,7 @@ import type { TenantStatus } from '../../tenant.js'
 export const TenantEntity = defineEntity({
   name: 'Tenant',
   tableName: 'tenants',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     key: p.uuid().primary(),
     identifier: p.string().length(63).unique(),
@@ -30,6 +32,7 @@ export type TenantRecord = InferEntity<typeof TenantEntity>
 export const DomainEntity = defineEntity({
   name: 'Domain',
   tableName: 'domains',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     id: p.integer().primary().autoincrement(),
     domain: p.string().length(253).unique(),
@@ -44,6 +47,7 @@ export type DomainRecord = InferEntity<typeof DomainEntity>
 export const TenantClusterEntity = defineEntity({
   name: 'TenantCluster',
   tableName: 'tenant_clusters',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     id: p.uuid().primary(),
     name: p.string().length(255),

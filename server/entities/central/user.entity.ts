@@ -1,9 +1,11 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
+import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 /** The central copy of a synced user (the SyncMaster side of resource syncing). */
 export const CentralUserEntity = defineEntity({
   name: 'CentralUser',
   tableName: 'users',
+  schema: DEFAULT_CENTRAL_SCHEMA,
   properties: {
     id: p.integer().primary().autoincrement(),
     globalId: p.string().length(64).unique(),

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
-import { CENTRAL_COMPANIES_SQL } from '../companies-tables.js'
+import { CENTRAL_COMPANIES_SQL } from '../../companies-tables.js'
 
 /** The demo's central tables for synced companies: the central rows and their own pivot. */
 export class Migration20261125020002CompaniesCentral extends Migration {

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations'
 
-/** Every tenant database: its copies of synced users, and the demo's projects. */
+/** The demo's tenant tables: its copies of synced users (the users resource's tenant side), and its projects. */
 export class Migration20261122000001Tenant extends Migration {
   override async up (): Promise<void> {
     this.addSql(`

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
-import { TENANT_COMPANIES_SQL } from '../companies-tables.js'
+import { TENANT_COMPANIES_SQL } from '../../companies-tables.js'
 
 /** The demo's tenant table for synced companies. */
 export class Migration20261125020003CompaniesTenant extends Migration {
