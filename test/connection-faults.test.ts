@@ -69,9 +69,9 @@ test('a tenant whose database is missing gets 503 FST_TENANCY_DATABASE_UNAVAILAB
       assertNothingInternal(res.body, name)
     }
   }
-  const warnings = lines.filter((l) => l.level === 40 && String(l.msg).includes('cannot be reached'))
+  const warnings = lines.filter((l) => l.level === 40 && String(l.msg).includes('is unavailable'))
   assert.equal(warnings.length, 1, 'one warning for the burst')
-  assert.equal(warnings[0]?.code, '3D000', 'with the cause')
+  assert.equal((warnings[0]?.fault as { code?: string } | undefined)?.code, '3D000', 'with the cause')
 })
 
 /** An app with a tenant whose database host is `url` (another server, or the same one with other credentials). */

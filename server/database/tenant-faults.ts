@@ -11,9 +11,9 @@ export interface DatabaseFaultsOptions {
 /**
  * Turns connection faults of tenant databases into FST_TENANCY_DATABASE_UNAVAILABLE
  * (503, Retry-After, a body without host, port, database name, SQL or driver
- * message), and logs the detail once per fault burst and host: the first
- * fault logs a warning with the cause, the faults after it stay quiet until a
- * connection to that host succeeds again, which logs that it recovered.
+ * message), the driver's error kept as its cause for the one warning per
+ * burst the plugin logs; a connection to that host succeeding again after
+ * faults logs that it recovered.
  */
 export class DatabaseFaults {
   private readonly options: DatabaseFaultsOptions
@@ -24,16 +24,15 @@ export class DatabaseFaults {
     this.options = options
   }
 
-  /** The error a caller gets for `error` on `host`: the coded 503 for a connection fault, else `error` itself. */
+  /**
+   * The error a caller gets for `error` on `host`: the coded 503 for a
+   * connection fault (the original as its cause: the plugin's fault log
+   * writes one warning per burst from it), else `error` itself.
+   */
   convert (host: string, error: Error): Error {
     if (databaseFault(error) === null) return error
-    const seen = this.bursts.get(host)
-    if (seen === undefined) {
-      const { code, message } = error as { code?: string, message: string }
-      this.options.log.warn({ host, code, cause: message }, `fastify-tenancy: tenant database host "${host}" cannot be reached (${code ?? 'no code'}: ${message}); requests get 503 FST_TENANCY_DATABASE_UNAVAILABLE until it can`)
-    }
-    this.bursts.set(host, (seen ?? 0) + 1)
-    return databaseUnavailable(this.options.retryAfterSeconds)
+    this.bursts.set(host, (this.bursts.get(host) ?? 0) + 1)
+    return databaseUnavailable(this.options.retryAfterSeconds, error)
   }
 
   /** A connection to `host` worked: ends its burst of faults, if any. */
@@ -51,8 +50,10 @@ export class DatabaseFaults {
  * knex puts the failed statement's SQL in front of the message of any error a
  * statement ends with, and that must not reach a client.
  */
-export function databaseUnavailable (retryAfterSeconds: number): Error {
+export function databaseUnavailable (retryAfterSeconds: number, cause?: Error): Error {
   const error = new DatabaseUnavailableError() as Error & { headers?: Record<string, string> }
+  // Not enumerable: a serializer of the whole error must not show the driver's message.
+  if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause, enumerable: false, configurable: true })
   const message = error.message
   Object.defineProperty(error, 'message', { get: () => message, set: () => {}, enumerable: false, configurable: true })
   error.headers = { 'retry-after': String(Math.max(1, retryAfterSeconds)) }
