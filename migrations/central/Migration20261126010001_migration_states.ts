@@ -1,0 +1,25 @@
+import { Migration } from '@mikro-orm/migrations'
+
+/**
+ * What each tenant database has run of the tenant migrations, as last seen
+ * (by a migrate, a rollback, provisioning or a status check): the fleet can
+ * be shown from here without opening a connection to every tenant database.
+ * Also the index a user's tenant count needs.
+ */
+export class Migration20261126010001MigrationStates extends Migration {
+  override async up (): Promise<void> {
+    this.addSql(`
+      create table tenant_migration_states (
+        tenant_key uuid primary key references tenants (key) on delete cascade,
+        executed text[] not null default '{}',
+        error text null,
+        checked_at timestamptz not null default now()
+      )`)
+    this.addSql('create index if not exists tenant_users_global_user_id_index on tenant_users (global_user_id)')
+  }
+
+  override async down (): Promise<void> {
+    this.addSql('drop index if exists tenant_users_global_user_id_index')
+    this.addSql('drop table if exists tenant_migration_states')
+  }
+}
