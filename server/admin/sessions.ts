@@ -16,7 +16,7 @@ export interface FlashMessage {
 }
 
 /** A session token's database id: its SHA-256, so a leaked table cannot be replayed as cookies. */
-function idOf (token: string): string {
+export function idOf (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
@@ -37,14 +37,29 @@ export class AdminSessions {
     this.idleMs = idleMs
   }
 
-  /** Starts a new session (a new id at every sign-in) and returns its token for the cookie. */
-  async create (adminId: string): Promise<string> {
+  /**
+   * Starts a new session (a new id at every sign-in) and returns its token
+   * for the cookie. Given the password hash the sign-in checked, the session
+   * is made only while that is still the admin's password: a password
+   * changed during the check (which ends every session) wins, and the
+   * answer is null.
+   */
+  async create (adminId: string, checkedHash?: string): Promise<string | null> {
     const token = randomBytes(32).toString('base64url')
     await this.sweep()
-    await this.orm.em.getConnection().execute(
-      'insert into admin_sessions (id, admin_id, expires_at) values (?, ?, ?)',
-      [idOf(token), adminId, new Date(Date.now() + this.ttlMs)], 'run')
-    return token
+    const rows = await this.orm.em.getConnection().execute(
+      `insert into admin_sessions (id, admin_id, expires_at)
+       select ?, ?, ? where ${checkedHash === undefined ? 'true' : 'exists (select 1 from admins where id = ? and password_hash = ? and active)'}
+       returning id`,
+      [idOf(token), adminId, new Date(Date.now() + this.ttlMs), ...(checkedHash === undefined ? [] : [adminId, checkedHash])], 'all')
+    return rows.length === 0 ? null : token
+  }
+
+  /** How many live sessions an admin has (browsers signed in). */
+  async countOf (adminId: string): Promise<number> {
+    const rows = await this.orm.em.getConnection().execute(
+      'select count(*)::int as n from admin_sessions where admin_id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?)', [adminId, this.idleMs / 1000], 'all')
+    return Number(rows[0]?.n ?? 0)
   }
 
   /** Deletes every session past its lifetime or idle for too long. */
