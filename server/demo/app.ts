@@ -5,6 +5,7 @@ import view from '@fastify/view'
 import { Eta } from 'eta'
 import { tenancyPlugin, ProjectEntity, TenantEntity, TenantUserCopyEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
 import { adminPlugin, type AdminOptions } from '../admin/index.js'
+import { tenantErrorPages } from './tenant-error-pages.js'
 
 export interface DemoOptions {
   tenancy: TenancyOptions
@@ -22,6 +23,8 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
   })
   await app.register(tenancyPlugin, options.tenancy)
   await app.register(adminPlugin, options.admin)
+  // A browser visiting a suspended or unknown tenant gets a page, not JSON.
+  tenantErrorPages(app)
 
   // One page, two faces: on a central domain the list of tenants, on a
   // tenant's domain its name and the rows of its own database.

@@ -31,7 +31,13 @@ export class RenameRedirects {
   /** Where a request that named `identity` (unknown now) should go, or null when the name is not a kept former name. */
   async location (request: FastifyRequest, identity: Identity): Promise<string | null> {
     if (!IN_URL.has(identity.resolver)) return null
-    const former = await this.options.formerNames.find(identity.by === 'domain' ? 'domain' : 'identifier', identity.value)
+    let resolver = identity.resolver
+    let former = await this.options.formerNames.find(identity.by === 'domain' ? 'domain' : 'identifier', identity.value)
+    if (former === null && resolver === 'subdomain') {
+      // A removed domain under a central domain (shop.example.com on example.com) reads as a subdomain now: it redirects as the domain it was.
+      former = await this.options.formerNames.find('domain', requestHost(request).name)
+      resolver = 'domain'
+    }
     if (former === null) return null
     const tenant = await this.options.tenants.byKey(former.tenantKey)
     if (tenant === null) return null
@@ -39,7 +45,7 @@ export class RenameRedirects {
     const colon = host.startsWith('[') ? host.indexOf(']:') + 1 : host.lastIndexOf(':')
     const port = colon > 0 ? host.slice(colon) : ''
     const origin = (hostname: string): string => `${request.protocol}://${hostname}${port}`
-    switch (identity.resolver) {
+    switch (resolver) {
       case 'subdomain': {
         const name = requestHost(request).name
         return origin(tenant.identifier + name.slice(identity.value.length)) + request.url
