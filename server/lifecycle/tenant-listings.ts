@@ -15,6 +15,8 @@ export interface TenantListQuery {
   notInClusterId?: string
   /** Only these tenants (keys). */
   keys?: readonly string[]
+  /** Not these tenants (keys): a picker leaves out the ones attached already. */
+  excludeKeys?: readonly string[]
   sort?: 'identifier' | 'name' | 'created' | 'status'
   dir?: 'asc' | 'desc'
   /** A page: at most `limit` tenants after skipping `offset` (default: all). */
@@ -63,6 +65,7 @@ export class TenantListings {
     if (query.clusterId !== undefined) and.push({ cluster: query.clusterId })
     if (query.notInClusterId !== undefined) and.push({ $or: [{ cluster: null }, { cluster: { $ne: query.notInClusterId } }] })
     if (query.keys !== undefined) and.push({ key: { $in: [...query.keys] } })
+    if (query.excludeKeys !== undefined && query.excludeKeys.length > 0) and.push({ key: { $nin: [...query.excludeKeys] } })
     const dir = query.dir === 'desc' ? 'desc' : 'asc'
     const sort = SORT_PROPERTIES[query.sort ?? 'identifier'] ?? 'identifier'
     const [rows, total] = await em.findAndCount(TenantEntity, and.length === 0 ? {} : { $and: and }, {

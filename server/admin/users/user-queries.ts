@@ -1,0 +1,79 @@
+import type { MikroORM } from '@mikro-orm/postgresql'
+
+/** A central synced user as the admin shows it. */
+export interface UserRow { globalId: string, name: string, email: string, tenants?: number }
+
+const USER_ORDER = { name: 'lower(u.name)', email: 'u.email', tenants: 'tenants' } as const
+export type UserSort = keyof typeof USER_ORDER
+
+/** `%` `_` and `\` stand for themselves in a search. */
+const like = (text: string): string => `%${text.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
+
+/**
+ * Every statement the admin runs on the central `users` and `tenant_users`
+ * tables, in one place. Tenants themselves are read through
+ * `app.tenancy.tenants`; changes to users go through the ORM, so resource
+ * syncing carries them to the tenant copies.
+ */
+export class UserQueries {
+  constructor (private readonly orm: MikroORM) {}
+
+  private async sql (text: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
+    return await this.orm.em.getConnection().execute(text, params as any[], 'all')
+  }
+
+  /** A page of users matching `q` (name or email), with how many tenants each is in, and how many match in all. */
+  async list (query: { q: string, sort: UserSort, dir: 'asc' | 'desc', limit: number, offset: number }): Promise<{ total: number, rows: UserRow[] }> {
+    const where = query.q === '' ? '' : "where lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\'"
+    const args = query.q === '' ? [] : [like(query.q), like(query.q)]
+    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total,
+        (select count(*) from tenant_users p where p.global_user_id = u.global_id)::int as tenants
+      from users u ${where} order by ${USER_ORDER[query.sort]} ${query.dir === 'desc' ? 'desc' : 'asc'}, u.email limit ${query.limit} offset ${query.offset}`, args)
+    const total = rows.length > 0 ? Number(rows[0]?.total) : query.offset > 0 ? await this.count(where, args) : 0
+    return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
+  }
+
+  private async count (where: string, args: unknown[]): Promise<number> {
+    return Number((await this.sql(`select count(*)::int as n from users u ${where}`, args))[0]?.n ?? 0)
+  }
+
+  async find (globalId: string): Promise<UserRow | null> {
+    const r = (await this.sql('select global_id, name, email from users where global_id = ?', [globalId]))[0]
+    return r === undefined ? null : { globalId: r.global_id, name: r.name, email: r.email }
+  }
+
+  /** Whether another user has this email. */
+  async emailTaken (email: string, exceptGlobalId: string | null = null): Promise<boolean> {
+    return (await this.sql('select 1 from users where email = ? and global_id is distinct from ?', [email, exceptGlobalId])).length > 0
+  }
+
+  /** The keys of the tenants a user is attached to. */
+  async tenantKeysOf (globalId: string): Promise<string[]> {
+    return (await this.sql('select tenant_key from tenant_users where global_user_id = ?', [globalId])).map((r) => String(r.tenant_key))
+  }
+
+  /** A page of the users attached to a tenant, matching `q`, and how many match in all. */
+  async ofTenant (tenantKey: string, query: { q: string, limit: number, offset: number }): Promise<{ total: number, rows: UserRow[] }> {
+    const search = query.q === '' ? '' : "and (lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\')"
+    const args = [tenantKey, ...(query.q === '' ? [] : [like(query.q), like(query.q)])]
+    const from = `from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? ${search}`
+    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total ${from} order by lower(u.name), u.email limit ${query.limit} offset ${query.offset}`, args)
+    const total = rows.length > 0 ? Number(rows[0]?.total) : query.offset > 0 ? Number((await this.sql(`select count(*)::int as n ${from}`, args))[0]?.n ?? 0) : 0
+    return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email })) }
+  }
+
+  /** Users not attached to a tenant yet, matching `find`, for the tenant's attach picker. */
+  async notInTenant (tenantKey: string, find: string, limit: number): Promise<{ total: number, rows: UserRow[] }> {
+    const search = find === '' ? '' : "and (lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\')"
+    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total from users u
+      where not exists (select 1 from tenant_users p where p.tenant_key = ? and p.global_user_id = u.global_id) ${search}
+      order by lower(u.name), u.email limit ${limit}`, [tenantKey, ...(find === '' ? [] : [like(find), like(find)])])
+    return { total: rows.length > 0 ? Number(rows[0]?.total) : 0, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email })) }
+  }
+
+  /** The user's name when attached to the tenant, else null. */
+  async attachedName (tenantKey: string, globalId: string): Promise<string | null> {
+    const r = (await this.sql('select u.name from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? and p.global_user_id = ?', [tenantKey, globalId]))[0]
+    return r === undefined ? null : String(r.name)
+  }
+}
