@@ -11,6 +11,7 @@ import { migrate200, provision } from './provision.js'
 import { rls, rlsFigures } from './rls.js'
 import { syncFanout } from './sync-fanout.js'
 import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
+import { adminPages } from './admin-pages.js'
 
 /**
  * Each benchmark with the names of the figures it prints, listed here so
@@ -24,7 +25,8 @@ const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) =
   { figures: connectionsFigures, run: connections },
   { figures: schemaFigures, run: schemaTenants },
   { figures: rlsFigures, run: rls },
-  { figures: ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'], run: syncFanout }
+  { figures: ['sync.fanout100.inline.ms', 'sync.fanout100.queued.ms'], run: syncFanout },
+  { figures: ['admin.pages.p95.ms'], run: adminPages }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } }, allowPositionals: true })

@@ -29,7 +29,7 @@ export async function renderPage (ctx: AdminContext, request: FastifyRequest, re
   // A refusal asked for by admin.js comes back as a notice it shows in place.
   if (view === 'error' && wantsJson(request)) return await reply.status(status).send({ ok: false, notice: { type: 'error', text: String(model.message ?? title) } } satisfies ActionResult)
   const admin = request.admin
-  const flash = admin === null ? [] : await ctx.sessions.takeFlash(admin.sessionId)
+  const flash = admin === null || admin.hasFlash === false ? [] : await ctx.sessions.takeFlash(admin.sessionId)
   const page: PageModel = {
     title,
     prefix: ctx.prefix,

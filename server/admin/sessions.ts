@@ -8,6 +8,8 @@ export interface SignedInAdmin {
   name: string
   permissions: Set<Permission>
   sessionId: string
+  /** Whether notices wait in the session's flash (a page with none spares the query that takes them). */
+  hasFlash?: boolean
 }
 
 export interface FlashMessage {
@@ -78,21 +80,21 @@ export class AdminSessions {
     const rows = await this.orm.em.getConnection().execute(
       `with touched as (
          update admin_sessions set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
-          where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id
+          where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id, jsonb_array_length(flash) > 0 as has_flash
        ), ended as (
          delete from admin_sessions where id = ? and not exists (select 1 from touched) returning id
        )
-       select a.id, a.email, a.name, t.id as session_id,
+       select a.id, a.email, a.name, t.id as session_id, t.has_flash,
               coalesce(array_agg(distinct p.permission) filter (where p.permission is not null), '{}') as permissions
          from touched t
          join admins a on a.id = t.admin_id and a.active
          left join admin_role_assignments ra on ra.admin_id = a.id
          left join admin_roles r on r.id = ra.role_id
          left join lateral unnest(r.permissions) as p(permission) on true
-        group by a.id, t.id`, [id, this.idleMs / 1000, id], 'all')
+        group by a.id, t.id, t.has_flash`, [id, this.idleMs / 1000, id], 'all')
     const row = rows[0]
     if (row === undefined) return null
-    return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, permissions: new Set(row.permissions as Permission[]) }
+    return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, hasFlash: row.has_flash === true, permissions: new Set(row.permissions as Permission[]) }
   }
 
   async destroy (token: string): Promise<void> {

@@ -102,9 +102,12 @@ export class AuditLog {
     const pageSize = Math.min(200, Math.max(1, query.pageSize ?? 50))
     const page = Math.max(1, query.page ?? 1)
     const conn = this.orm.em.getConnection()
-    // The page and the count of all matching entries in one pass.
-    const rows = await conn.execute(`select *, count(*) over ()::int as total from admin_audit_log ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}`, params as any[], 'all')
-    const total = rows.length > 0 ? Number(rows[0]?.total) : page > 1 ? Number((await conn.execute(`select count(*)::int as n from admin_audit_log ${clause}`, params as any[], 'all'))[0]?.n ?? 0) : 0
+    // The count apart from the page: a window count would make a page far back read every entry's columns.
+    const total = Number((await conn.execute(`select count(*)::int as n from admin_audit_log ${clause}`, params as any[], 'all'))[0]?.n ?? 0)
+    const rows = total === 0
+      ? []
+      : await conn.execute(`select l.* from (select id from admin_audit_log ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}) p
+          join admin_audit_log l on l.id = p.id order by l.at desc, l.id desc`, params as any[], 'all')
     const entries = rows.map(toEntry)
     if (query.withClusters === false) {
       for (const e of entries) e.change = Object.fromEntries(Object.entries(e.change).filter(([field]) => !isClusterField(field)))

@@ -4,6 +4,7 @@ import { redirectWith, renderPage } from '../render.js'
 import { confirmPage } from '../confirm.js'
 import { field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
+import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import { listFilters, listUrl, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
@@ -59,7 +60,8 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
+    // The listing is the tenant with its cluster and domains, read in one statement.
+    const tenant = UUID_PATTERN.test(key) ? await listing(key) : null
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
@@ -217,7 +219,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tab: Tab = (TABS as readonly string[]).includes(rawTab ?? '') ? rawTab as Tab : 'overview'
     const url = `${base}/${tenant.key}`
     const clusterView = canClusters(request)
-    const row = await listing(tenant.key)
+    const row = tenant as TenantListing
     const domains = await tenancy.domains.list(tenant)
     const userCount = (await users.ofTenant(tenant.key, { q: '', limit: 1, offset: 0 })).total
     const model: Record<string, unknown> = {

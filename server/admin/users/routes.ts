@@ -89,8 +89,8 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   })
 
   /** Tenants the user is not in yet, matching `find`, for the attach picker. */
-  const candidates = async (user: UserRow, find: string): Promise<{ total: number, options: Array<{ value: string, label: string }> }> => {
-    const { total, tenants } = await tenancy.tenants.list({ status: 'active', excludeKeys: await users.tenantKeysOf(user.globalId), search: find === '' ? undefined : find, limit: PICKER_SIZE })
+  const candidates = async (user: UserRow, find: string, attached?: string[]): Promise<{ total: number, options: Array<{ value: string, label: string }> }> => {
+    const { total, tenants } = await tenancy.tenants.list({ status: 'active', excludeKeys: attached ?? await users.tenantKeysOf(user.globalId), search: find === '' ? undefined : find, limit: PICKER_SIZE })
     return { total, options: tenants.map((t) => ({ value: t.key, label: `${t.identifier} — ${t.name}` })) }
   }
 
@@ -108,7 +108,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     let { total, tenants } = await list(params.page)
     const p = paging(url, params, total, 'identifier', extra)
     if (p.pageNumber < params.page && total > 0) ({ total, tenants } = await list(p.pageNumber))
-    const picker = await candidates(user, find)
+    const picker = await candidates(user, find, keys)
     return await renderPage(ctx, request, reply, 'users/show', user.name, {
       user,
       params,

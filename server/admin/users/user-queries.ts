@@ -26,11 +26,17 @@ export class UserQueries {
   async list (query: { q: string, sort: UserSort, dir: 'asc' | 'desc', limit: number, offset: number }): Promise<{ total: number, rows: UserRow[] }> {
     const where = query.q === '' ? '' : "where lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\'"
     const args = query.q === '' ? [] : [like(query.q), like(query.q)]
-    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total,
-        (select count(*) from tenant_users p where p.global_user_id = u.global_id)::int as tenants
-      from users u ${where} order by ${USER_ORDER[query.sort]} ${query.dir === 'desc' ? 'desc' : 'asc'}, u.email limit ${query.limit} offset ${query.offset}`, args)
-    const total = rows.length > 0 ? Number(rows[0]?.total) : query.offset > 0 ? await this.count(where, args) : 0
-    return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
+    const dir = query.dir === 'desc' ? 'desc' : 'asc'
+    // Only the page's users are counted, unless the page is chosen by that count.
+    const page = query.sort === 'tenants'
+      ? `select u.global_id, u.name, u.email, coalesce(c.n, 0) as tenants from users u
+           left join (select global_user_id, count(*)::int as n from tenant_users group by global_user_id) c on c.global_user_id = u.global_id
+           ${where} order by tenants ${dir}, u.email limit ${query.limit} offset ${query.offset}`
+      : `select u.global_id, u.name, u.email from users u ${where} order by ${USER_ORDER[query.sort]} ${dir}, u.email limit ${query.limit} offset ${query.offset}`
+    const rows = await this.sql(`with page as (${page})
+      select p.global_id, p.name, p.email, (select count(*) from tenant_users t where t.global_user_id = p.global_id)::int as tenants
+        from page p order by ${query.sort === 'tenants' ? `p.tenants ${dir}` : `${USER_ORDER[query.sort].replace('u.', 'p.')} ${dir}`}, p.email`, args)
+    return { total: await this.count(where, args), rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
   }
 
   private async count (where: string, args: unknown[]): Promise<number> {
