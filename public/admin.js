@@ -172,12 +172,16 @@
     }
   }
 
+  // A form's own attributes: a field named "action" or "method" hides the properties of the same names.
+  const actionOf = (form) => new URL(form.getAttribute('action') || window.location.href, window.location.href).href
+  const methodOf = (form) => (form.getAttribute('method') || 'get').toLowerCase()
+
   // ---- Forms: in the dialog or marked data-inplace, posted without leaving the page.
   async function submit (form, submitter) {
     const body = new URLSearchParams(new FormData(form, submitter || undefined))
     const done = busy(form, submitter)
     try {
-      const res = await fetch(form.action, {
+      const res = await fetch(actionOf(form), {
         method: 'POST',
         body,
         credentials: 'same-origin',
@@ -228,10 +232,10 @@
   document.addEventListener('submit', (event) => {
     const form = event.target
     if (!(form instanceof HTMLFormElement) || event.defaultPrevented) return
-    if (form.method.toLowerCase() === 'get') {
+    if (methodOf(form) === 'get') {
       if (!form.hasAttribute('data-confirm')) return
       event.preventDefault()
-      void openConfirm(form.action)
+      void openConfirm(actionOf(form))
       return
     }
     const inDialog = dialog !== null && dialog.contains(form)

@@ -115,7 +115,10 @@ test('every admin page and JSON answer is allowed with its permission and refuse
     if (r.needs === 'manage_tenant_groups') continue
     for (const url of [fill(r.url), `${fill(r.url)}?tab=users`, `${fill(r.url)}?tab=domains`]) {
       const res = await noClusters.get(url)
-      for (const secret of secrets) assert.ok(!res.body.includes(secret), `${url} shows "${secret}" to an admin without manage_tenant_groups`)
+      // The roles page names what each permission covers, manage_tenant_groups included: words, not data.
+      for (const secret of url === '/admin/admins/roles' ? secrets.filter((s) => s !== 'Tenant Cluster') : secrets) {
+        assert.ok(!res.body.includes(secret), `${url} shows "${secret}" to an admin without manage_tenant_groups`)
+      }
     }
   }
   // The audit log's count agrees with the rows shown: the hidden entries are not counted.

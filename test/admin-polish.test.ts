@@ -2,18 +2,22 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import { AdminClient, buildAdminApp, makeAdmin } from './helpers/admin.js'
+import { AdminClient, buildAdminApp, COOKIE_SECRET, makeAdmin } from './helpers/admin.js'
+import { adminPlugin } from '../server/admin/index.js'
 import { buildApp } from './helpers/app.js'
 import { tenantErrorPages } from '../server/demo/tenant-error-pages.js'
 import { PERMISSIONS } from '../server/entities/central/admin.entity.js'
 
 test('a domain removed in the admin under a central domain redirects to the tenant, as the tenant page says, until it expires', async (t) => {
-  const { app } = await buildAdminApp(t, { centralDomains: ['example.test'] })
+  const { app } = await buildApp(t, { identification: ['subdomain', 'domain'], centralDomains: ['localhost', 'example.test'] }, async (app) => {
+    await app.register(adminPlugin, { cookieSecret: COOKIE_SECRET, secureCookies: false })
+    app.get('/projects', { config: { tenancy: 'tenant' } }, async (request) => ({ tenant: request.tenant?.identifier }))
+  })
   const admin = await makeAdmin(app, ['manage_tenants'])
   const client = new AdminClient(app)
   await client.signIn(admin.email, admin.password)
   const acme = await app.tenancy.create({ identifier: 'acme', name: 'Acme', domains: ['shop.example.test', 'acme.org.test'] })
-  app.get('/hello', { config: { tenancy: 'tenant' } }, async () => 'unused')
+  assert.equal((await app.inject({ url: '/projects', headers: { host: 'shop.example.test' } })).json().tenant, 'acme', 'the domain serves acme before')
   const shop = (await app.tenancy.domains.list(acme)).find((d) => d.domain === 'shop.example.test')
   const page = `/admin/tenants/${acme.key}`
   const confirm = await client.get(`${page}/domains/${String(shop?.id)}/delete`)
