@@ -128,13 +128,24 @@
     swapMain(parse(await res.text()))
   }
 
-  /** After an action: the same page is drawn again (keeping its search and tab); another page is opened. */
-  async function follow (location) {
-    if (!location) return await refresh()
-    const to = new URL(location, window.location.href)
-    if (to.pathname === window.location.pathname) return await refresh()
-    window.location.assign(to.href)
+  /**
+   * After an action: the same page is drawn again (keeping its search and
+   * tab); another page (the list, after a delete) is opened, and the result
+   * is shown there: it rides along in this tab's session storage.
+   */
+  async function follow (location, notice) {
+    if (location) {
+      const to = new URL(location, window.location.href)
+      if (to.pathname !== window.location.pathname) {
+        if (notice) { try { window.sessionStorage.setItem(CARRIED, JSON.stringify(notice)) } catch {} }
+        window.location.assign(to.href)
+        return
+      }
+    }
+    toast(notice)
+    await refresh()
   }
+  const CARRIED = 'ft-admin-notice'
 
   // ---- Progress of slow actions.
   function busy (form, submitter) {
@@ -192,8 +203,7 @@
         done()
         if (result.once) { showOnce(result); return }
         closeDialog()
-        toast(result.notice)
-        await follow(result.location)
+        await follow(result.location, result.notice)
         return
       }
       const doc = parse(await res.text())
@@ -355,4 +365,9 @@
   }
 
   enhance(main)
+  // A result carried over from the page the action was taken on.
+  try {
+    const carried = window.sessionStorage.getItem(CARRIED)
+    if (carried !== null) { window.sessionStorage.removeItem(CARRIED); toast(JSON.parse(carried)) }
+  } catch {}
 })()
