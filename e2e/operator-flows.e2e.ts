@@ -49,7 +49,8 @@ async function bulk (page: Page, search: string, identifiers: string[], action: 
   await expect(dialog(page)).toBeVisible()
 }
 
-test.describe.configure({ mode: 'serial' })
+// Flows of many steps with axe runs: minutes each on a loaded machine.
+test.describe.configure({ mode: 'serial', timeout: 900_000 })
 
 for (const mode of MODES) {
   test.describe(mode.name, () => {

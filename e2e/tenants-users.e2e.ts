@@ -28,7 +28,7 @@ test('an operator creates a tenant, sees it active, adds a domain and opens the 
   await page.getByLabel('Add a domain').fill('initech.localhost')
   await page.getByRole('button', { name: 'Add domain' }).click()
   await expectNotice(page, 'Domain initech.localhost added.')
-  await expect(page.getByRole('region', { name: 'Domains' })).toContainText('initech.localhost')
+  await expect(page.getByRole('region', { name: 'Domains of initech' })).toContainText('initech.localhost')
   // Chromium resolves *.localhost to this machine: the tenant's own page answers there.
   await page.goto(`http://initech.localhost:${E2E.port}/`)
   await expect(page.getByRole('heading', { name: 'Initech' })).toBeVisible()

@@ -72,7 +72,8 @@ async function noSidewaysScroll (page: Page, label: string): Promise<void> {
   expect(overflow, `${label} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0)
 }
 
-test.describe.configure({ mode: 'serial' })
+// Flows of many steps with axe runs: minutes each on a loaded machine.
+test.describe.configure({ mode: 'serial', timeout: 900_000 })
 
 test('setup for the tour: a cluster with two tenants and a user in acme', async ({ page }) => {
   await signIn(page)

@@ -76,16 +76,17 @@ export class TenantListings {
     const order = (alias: string): string => `${alias}.${sort} ${dir}, ${alias}.identifier asc`
     const limit = query.limit === undefined ? '' : ` limit ${Math.max(0, Math.floor(query.limit))}`
     const offset = query.offset === undefined || query.offset <= 0 ? '' : ` offset ${Math.floor(query.offset)}`
-    // The page first (with the count of every match), then its clusters and domains: only the page's rows are looked up.
+    // The page first (an index walk when sorted by identifier), then its clusters and domains, and the count of every
+    // match as a subquery run once: one round trip, and only the page's rows are looked up.
     const rows = await this.sql(`with page as (
-        select t.key, t.identifier, t.resource_key, t.name, t.status, t.database_host, t.data, t.failure_reason, t.created_at, t.tenant_cluster_id,
-               count(*) over ()::int as total
+        select t.key, t.identifier, t.resource_key, t.name, t.status, t.database_host, t.data, t.failure_reason, t.created_at, t.tenant_cluster_id
           from tenants t ${clause} order by ${order('t')}${limit}${offset}
       )
       select p.*, c.name as cluster_name,
-             coalesce((select array_agg(d.domain order by d.is_primary desc, d.domain) from domains d where d.tenant_key = p.key), '{}') as domains
+             coalesce((select array_agg(d.domain order by d.is_primary desc, d.domain) from domains d where d.tenant_key = p.key), '{}') as domains,
+             (select count(*)::int from tenants t ${clause}) as total
         from page p left join tenant_clusters c on c.id = p.tenant_cluster_id
-       order by ${order('p')}`, params)
+       order by ${order('p')}`, [...params, ...params])
     // A page past the end has no row to carry the count.
     const total = rows.length > 0
       ? Number(rows[0]?.total)
