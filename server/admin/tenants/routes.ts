@@ -221,7 +221,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const clusterView = canClusters(request)
     const row = tenant as TenantListing
     const domains = await tenancy.domains.list(tenant)
-    const userCount = (await users.ofTenant(tenant.key, { q: '', limit: 1, offset: 0 })).total
+    const userCount = await users.countOfTenant(tenant.key)
     const model: Record<string, unknown> = {
       tab,
       tabs: [

@@ -36,7 +36,9 @@ export class UserQueries {
     const rows = await this.sql(`with page as (${page})
       select p.global_id, p.name, p.email, (select count(*) from tenant_users t where t.global_user_id = p.global_id)::int as tenants
         from page p order by ${query.sort === 'tenants' ? `p.tenants ${dir}` : `${USER_ORDER[query.sort].replace('u.', 'p.')} ${dir}`}, p.email`, args)
-    return { total: await this.count(where, args), rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
+    // A page that is not full says how many match; a full one (or one past the end) asks.
+    const total = rows.length > 0 && rows.length < query.limit ? query.offset + rows.length : rows.length === 0 && query.offset === 0 ? 0 : await this.count(where, args)
+    return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
   }
 
   private async count (where: string, args: unknown[]): Promise<number> {
@@ -63,18 +65,29 @@ export class UserQueries {
     const search = query.q === '' ? '' : "and (lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\')"
     const args = [tenantKey, ...(query.q === '' ? [] : [like(query.q), like(query.q)])]
     const from = `from tenant_users p join users u on u.global_id = p.global_user_id where p.tenant_key = ? ${search}`
-    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total ${from} order by lower(u.name), u.email limit ${query.limit} offset ${query.offset}`, args)
-    const total = rows.length > 0 ? Number(rows[0]?.total) : query.offset > 0 ? Number((await this.sql(`select count(*)::int as n ${from}`, args))[0]?.n ?? 0) : 0
+    const rows = await this.sql(`select u.global_id, u.name, u.email ${from} order by lower(u.name), u.email limit ${query.limit} offset ${query.offset}`, args)
+    const total = rows.length > 0 && rows.length < query.limit ? query.offset + rows.length : rows.length === 0 && query.offset === 0 ? 0 : Number((await this.sql(`select count(*)::int as n ${from}`, args))[0]?.n ?? 0)
     return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email })) }
   }
 
   /** Users not attached to a tenant yet, matching `find`, for the tenant's attach picker. */
   async notInTenant (tenantKey: string, find: string, limit: number): Promise<{ total: number, rows: UserRow[] }> {
     const search = find === '' ? '' : "and (lower(u.name) like ? escape '\\' or lower(u.email) like ? escape '\\')"
-    const rows = await this.sql(`select u.global_id, u.name, u.email, count(*) over ()::int as total from users u
-      where not exists (select 1 from tenant_users p where p.tenant_key = ? and p.global_user_id = u.global_id) ${search}
-      order by lower(u.name), u.email limit ${limit}`, [tenantKey, ...(find === '' ? [] : [like(find), like(find)])])
-    return { total: rows.length > 0 ? Number(rows[0]?.total) : 0, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email })) }
+    const from = `from users u where not exists (select 1 from tenant_users p where p.tenant_key = ? and p.global_user_id = u.global_id) ${search}`
+    const args = [tenantKey, ...(find === '' ? [] : [like(find), like(find)])]
+    const rows = await this.sql(`select u.global_id, u.name, u.email ${from} order by lower(u.name), u.email limit ${limit}`, args)
+    // Without a search, every user not in the tenant: two counts instead of the anti-join over every user.
+    const total = rows.length < limit
+      ? rows.length
+      : find === ''
+        ? Number((await this.sql('select (select count(*) from users) - (select count(*) from tenant_users where tenant_key = ?) as n', [tenantKey]))[0]?.n ?? 0)
+        : Number((await this.sql(`select count(*)::int as n ${from}`, args))[0]?.n ?? 0)
+    return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email })) }
+  }
+
+  /** How many users are attached to a tenant. */
+  async countOfTenant (tenantKey: string): Promise<number> {
+    return Number((await this.sql('select count(*)::int as n from tenant_users where tenant_key = ?', [tenantKey]))[0]?.n ?? 0)
   }
 
   /** The user's name when attached to the tenant, else null. */
