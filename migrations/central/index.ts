@@ -10,7 +10,7 @@ import { Migration20261125040002AdminFleetRuns } from './Migration20261125040002
 import { Migration20261125050001Operations } from './Migration20261125050001_operations.js'
 import { Migration20261125050002RenameLocks } from './Migration20261125050002_rename_locks.js'
 import { Migration20261125060001NameLockBuckets } from './Migration20261125060001_name_lock_buckets.js'
-import { Migration20261126010001MigrationStates } from './Migration20261126010001_migration_states.js'
+import { Migration20261126020001MigrationStates } from './Migration20261126020001_migration_states.js'
 
 /** Central migrations in the order they run; listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -26,5 +26,5 @@ export const centralMigrations = [
   { name: 'Migration20261125050001_operations', class: Migration20261125050001Operations },
   { name: 'Migration20261125050002_rename_locks', class: Migration20261125050002RenameLocks },
   { name: 'Migration20261125060001_name_lock_buckets', class: Migration20261125060001NameLockBuckets },
-  { name: 'Migration20261126010001_migration_states', class: Migration20261126010001MigrationStates }
+  { name: 'Migration20261126020001_migration_states', class: Migration20261126020001MigrationStates }
 ]

@@ -7,7 +7,7 @@ import { Migration } from '@mikro-orm/migrations'
  * Also the indexes a user's tenant count, a page of users by name and a far
  * page of the audit log need.
  */
-export class Migration20261126010001MigrationStates extends Migration {
+export class Migration20261126020001MigrationStates extends Migration {
   override async up (): Promise<void> {
     this.addSql(`
       create table tenant_migration_states (
