@@ -173,7 +173,7 @@ for (const mode of MODES) {
       await expect(asked.getByRole('heading', { name: `Reset the password of ${other.email}?` })).toBeVisible()
       await expectAccessible(page)
       await asked.getByRole('button', { name: 'Reset password' }).click()
-      await expect(asked.getByRole('heading', { name: 'Shown only this once' })).toBeVisible()
+      await expect(asked.getByRole('heading', { name: 'Shown only this once' })).toBeVisible({ timeout: 30_000 })
       const shown = await asked.locator('.secret-once').textContent() ?? ''
       const password = /shown only this once: (\S{20}) /.exec(shown)?.[1]
       expect(password).toBeDefined()
