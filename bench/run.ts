@@ -13,6 +13,7 @@ import { SYNC_FIGURES, syncFanout } from './sync-fanout.js'
 import { consumerInstall, installFigures } from './install.js'
 import { moves, moveFigures } from './moves.js'
 import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
+import { adminPages } from './admin-pages.js'
 
 /**
  * Each benchmark with the names of the figures it prints, listed here so
@@ -28,7 +29,8 @@ const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) =
   { figures: rlsFigures, run: rls },
   { figures: SYNC_FIGURES, run: syncFanout },
   { figures: installFigures, run: consumerInstall },
-  { figures: moveFigures, run: moves }
+  { figures: moveFigures, run: moves },
+  { figures: ['admin.pages.p95.ms'], run: adminPages }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } }, allowPositionals: true })

@@ -37,7 +37,7 @@ test('a form posted without its CSRF token is refused with 403', async ({ page }
 test('an admin without manage_users sees no Users link and gets 403 on its URL', async ({ page }) => {
   const limited = await makeAdmin(['manage_tenants'])
   await signIn(page, limited.email, limited.password)
-  await expect(page.getByRole('link', { name: 'Tenant Groups' })).toHaveCount(0)
+  await expect(page.getByRole('link', { name: 'Tenant Clusters' })).toHaveCount(0)
   await expect(page.getByRole('link', { name: 'Users' })).toHaveCount(0)
   const response = await page.goto('/admin/users')
   expect(response?.status()).toBe(403)

@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test'
+import { expect, type Locator, type Page } from '@playwright/test'
 import { AxeBuilder } from '@axe-core/playwright'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
@@ -43,4 +43,14 @@ export async function makeAdmin (permissions: string[]): Promise<{ email: string
   const role = await sql<{ id: number }>(centralDbUrl(), 'insert into tenancy.admin_roles (name, permissions) values ($1, $2) returning id', [`limited-${id}`, permissions])
   await sql(centralDbUrl(), 'insert into tenancy.admin_role_assignments (admin_id, role_id) values ($1, $2)', [id, role[0]?.id])
   return { email, password }
+}
+
+/** A result the admin shows: a toast (an action taken in place) or a notice at the top of a page (after a plain form). */
+export async function expectNotice (page: Page, text: string | RegExp): Promise<void> {
+  await expect(page.locator('.toast, main .notice').filter({ hasText: text }).first()).toBeVisible()
+}
+
+/** The open confirmation dialog. */
+export function dialog (page: Page): Locator {
+  return page.getByRole('dialog')
 }

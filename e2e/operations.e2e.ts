@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test'
 import { E2E } from './env.js'
-import { expectAccessible, keepScreenshot, signIn } from './helpers.js'
+import { expectAccessible, expectNotice, keepScreenshot, signIn } from './helpers.js'
 
 const tenantUrl = (identifier: string, path = '/'): string => `http://${identifier}.localhost:${E2E.port}${path}`
 
@@ -37,7 +37,7 @@ test('an operator renames a tenant; its old subdomain redirects with path and qu
 
 test('an operator switches maintenance on and off; visitors get the maintenance page, the bypass link lets the operator in', async ({ page, browser }) => {
   await signIn(page)
-  await page.goto('/admin/tenants?search=piedpiper')
+  await page.goto('/admin/tenants?q=piedpiper')
   await page.getByRole('link', { name: 'piedpiper' }).first().click()
   await page.getByLabel('Message').fill('Back after the database upgrade.')
   await page.getByLabel('For minutes (empty: until ended)').fill('30')
@@ -79,12 +79,14 @@ test('an operator opens the tenant app as one of its users, sees the app as them
   await page.getByLabel('Email').fill('richard@example.test')
   await page.getByLabel('Password').fill('middle out compression')
   await page.getByRole('button', { name: 'Create user' }).click()
-  await page.getByLabel('Attach to tenants').selectOption([{ label: 'piedpiper — Pied Piper' }])
-  await page.getByRole('button', { name: 'Attach' }).click()
-  await expect(page.getByRole('status')).toContainText('Attached to piedpiper')
+  await page.getByLabel('Find tenants to attach to').fill('piedpiper')
+  await page.getByRole('checkbox', { name: 'piedpiper — Pied Piper' }).check()
+  await page.getByRole('button', { name: 'Attach', exact: true }).click()
+  await expectNotice(page, 'Attached to piedpiper')
 
-  await page.goto('/admin/tenants?search=piedpiper')
+  await page.goto('/admin/tenants?q=piedpiper')
   await page.getByRole('link', { name: 'piedpiper' }).first().click()
+  await page.getByRole('navigation', { name: 'Tenant sections' }).getByRole('link', { name: /^Users/ }).click()
   const landing: string[] = []
   page.on('request', (request) => { if (request.url().includes('/_tenancy/impersonate?token=')) landing.push(request.url()) })
   await page.getByRole('button', { name: 'Open as Richard Hendricks' }).click()

@@ -8,7 +8,8 @@ export default defineConfig({
   fullyParallel: false,
   workers: 1,
   retries: 0,
-  timeout: 60_000,
+  // Generous: this machine is shared, and a flow with several axe runs can take minutes under load.
+  timeout: 180_000,
   reporter: [['list']],
   use: {
     baseURL: `http://localhost:${E2E.port}`,

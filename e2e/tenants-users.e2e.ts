@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test'
 import { E2E, serverUrl, centralDbUrl } from './env.js'
-import { expectAccessible, keepScreenshot, signIn, sql } from './helpers.js'
+import { expectAccessible, expectNotice, keepScreenshot, signIn, sql } from './helpers.js'
 
 async function tenantDbUrl (identifier: string): Promise<string> {
   const rows = await sql<{ key: string }>(centralDbUrl(), 'select key from tenancy.tenants where identifier = $1', [identifier])
@@ -24,9 +24,11 @@ test('an operator creates a tenant, sees it active, adds a domain and opens the 
   await expectAccessible(page)
   await keepScreenshot(page, 'tenant-page')
 
+  await page.getByRole('navigation', { name: 'Tenant sections' }).getByRole('link', { name: /^Domains/ }).click()
   await page.getByLabel('Add a domain').fill('initech.localhost')
   await page.getByRole('button', { name: 'Add domain' }).click()
-  await expect(page.getByRole('status')).toContainText('Domain initech.localhost added.')
+  await expectNotice(page, 'Domain initech.localhost added.')
+  await expect(page.getByRole('region', { name: 'Domains of initech' })).toContainText('initech.localhost')
   // Chromium resolves *.localhost to this machine: the tenant's own page answers there.
   await page.goto(`http://initech.localhost:${E2E.port}/`)
   await expect(page.getByRole('heading', { name: 'Initech' })).toBeVisible()
@@ -43,9 +45,14 @@ test('an operator creates a user, attaches it to two tenants and renames it; bot
   await page.getByLabel('Password').fill('super genius')
   await page.getByRole('button', { name: 'Create user' }).click()
   await expect(page.getByRole('status')).toContainText('User Wile E. Coyote created')
-  await page.getByLabel('Attach to tenants').selectOption([{ label: 'acme — Acme Corporation' }, { label: 'globex — Globex' }])
-  await page.getByRole('button', { name: 'Attach' }).click()
-  await expect(page.getByRole('status')).toContainText('Attached to acme, globex')
+  const find = page.getByLabel('Find tenants to attach to')
+  await find.fill('acme')
+  await page.getByRole('checkbox', { name: 'acme — Acme Corporation' }).check()
+  await find.fill('globex')
+  await page.getByRole('checkbox', { name: 'globex — Globex' }).check()
+  await page.getByRole('button', { name: 'Attach', exact: true }).click()
+  await expectNotice(page, 'Attached to acme, globex')
+  await expect(page.getByRole('region', { name: 'Tenants of Wile E. Coyote' })).toContainText('globex')
   await expectAccessible(page)
   await keepScreenshot(page, 'user-page')
 

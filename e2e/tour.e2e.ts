@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test'
-import { expectAccessible, keepScreenshot, signIn, sql } from './helpers.js'
-import { centralDbUrl } from './env.js'
+import { dialog, expectAccessible, expectNotice, keepScreenshot, makeAdmin, signIn, sql } from './helpers.js'
+import { E2E, centralDbUrl } from './env.js'
 
 /**
  * Every admin page at 1280 px and 390 px, light and dark: axe finds
@@ -14,14 +14,16 @@ const MODES = [
   { name: 'phone-dark', width: 390, height: 844, colorScheme: 'dark' as const }
 ]
 
-async function ids (): Promise<{ acme: string, globex: string, cluster: string, user: string, admin: string }> {
+async function ids (): Promise<{ acme: string, globex: string, cluster: string, user: string, admin: string, other: string, domain: string }> {
   const one = async (q: string, p: unknown[] = []): Promise<string> => String((await sql(centralDbUrl(), q, p))[0]?.id)
   return {
     acme: await one("select key as id from tenancy.tenants where identifier = 'acme'"),
     globex: await one("select key as id from tenancy.tenants where identifier = 'globex'"),
     cluster: await one("select id from tenancy.tenant_clusters where name = 'Tour Region'"),
     user: await one("select global_id as id from tenancy.users where email = 'ada@example.test'"),
-    admin: await one('select id from tenancy.admins order by created_at limit 1')
+    admin: await one('select id from tenancy.admins order by created_at limit 1'),
+    other: await one("select id from tenancy.admins where email <> $1 order by created_at limit 1", [E2E.adminEmail]),
+    domain: await one("select d.id from tenancy.domains d join tenancy.tenants t on t.key = d.tenant_key where t.identifier = 'acme' order by d.id limit 1")
   }
 }
 
@@ -32,6 +34,10 @@ async function pages (): Promise<Array<[string, string]>> {
     ['tenants', '/admin/tenants'],
     ['tenant-new', '/admin/tenants/new'],
     ['tenant', `/admin/tenants/${i.acme}`],
+    ['tenant-domains', `/admin/tenants/${i.acme}?tab=domains`],
+    ['tenant-users', `/admin/tenants/${i.acme}?tab=users`],
+    ['tenant-domain-remove-confirm', `/admin/tenants/${i.acme}/domains/${i.domain}/delete`],
+    ['tenant-status-confirm', `/admin/tenants/${i.acme}/status`],
     ['tenant-edit', `/admin/tenants/${i.acme}/edit`],
     ['tenant-delete', `/admin/tenants/${i.acme}/delete`],
     ['clusters', '/admin/clusters'],
@@ -42,6 +48,7 @@ async function pages (): Promise<Array<[string, string]>> {
     ['cluster-delete', `/admin/clusters/${i.cluster}/delete`],
     ['cluster-parent-confirm', `/admin/clusters/${i.cluster}/parent/${i.globex}`],
     ['cluster-detach-confirm', `/admin/clusters/${i.cluster}/detach/${i.globex}`],
+    ['cluster-find', `/admin/clusters/${i.cluster}?find=a`],
     ['users', '/admin/users'],
     ['user-new', '/admin/users/new'],
     ['user', `/admin/users/${i.user}`],
@@ -51,6 +58,9 @@ async function pages (): Promise<Array<[string, string]>> {
     ['admins', '/admin/admins'],
     ['admin-new', '/admin/admins/new'],
     ['admin-edit', `/admin/admins/${i.admin}/edit`],
+    ['admin-reset-confirm', `/admin/admins/${i.other}/password`],
+    ['account', '/admin/account'],
+    ['fleet', '/admin/fleet'],
     ['roles', '/admin/admins/roles'],
     ['audit', '/admin/audit'],
     ['not-found', '/admin/nothing-here']
@@ -62,7 +72,8 @@ async function noSidewaysScroll (page: Page, label: string): Promise<void> {
   expect(overflow, `${label} scrolls sideways by ${overflow}px`).toBeLessThanOrEqual(0)
 }
 
-test.describe.configure({ mode: 'serial' })
+// Flows of many steps with axe runs: minutes each on a loaded machine.
+test.describe.configure({ mode: 'serial', timeout: 900_000 })
 
 test('setup for the tour: a cluster with two tenants and a user in acme', async ({ page }) => {
   await signIn(page)
@@ -70,20 +81,24 @@ test('setup for the tour: a cluster with two tenants and a user in acme', async 
     await page.goto('/admin/clusters/new')
     await page.getByLabel('Name').fill('Tour Region')
     await page.getByRole('button', { name: 'Save' }).click()
-    await page.getByRole('checkbox', { name: /^acme/ }).check()
-    await page.getByRole('checkbox', { name: /^globex/ }).check()
+    await page.getByLabel('Find tenants to attach').fill('acme')
+    await page.getByRole('checkbox', { name: /^acme — / }).check()
+    await page.getByLabel('Find tenants to attach').fill('globex')
+    await page.getByRole('checkbox', { name: /^globex — / }).check()
     await page.getByRole('button', { name: 'Attach', exact: true }).click()
-    await expect(page.getByRole('status')).toContainText('Attached')
+    await expectNotice(page, 'Attached')
   }
+  if ((await sql(centralDbUrl(), 'select 1 from tenancy.admins where email <> $1', [E2E.adminEmail])).length === 0) await makeAdmin(['manage_tenants'])
   if ((await sql(centralDbUrl(), "select 1 from tenancy.users where email = 'ada@example.test'")).length === 0) {
     await page.goto('/admin/users/new')
     await page.getByLabel('Name').fill('Ada Lovelace')
     await page.getByLabel('Email').fill('ada@example.test')
     await page.getByLabel('Password').fill('analytical engine')
     await page.getByRole('button', { name: 'Create user' }).click()
-    await page.getByLabel('Attach to tenants').selectOption([{ label: 'acme — Acme Corporation' }])
-    await page.getByRole('button', { name: 'Attach' }).click()
-    await expect(page.getByRole('status')).toContainText('Attached to acme')
+    await page.getByLabel('Find tenants to attach to').fill('acme')
+    await page.getByRole('checkbox', { name: 'acme — Acme Corporation' }).check()
+    await page.getByRole('button', { name: 'Attach', exact: true }).click()
+    await expectNotice(page, 'Attached to acme')
   }
 })
 
@@ -105,6 +120,30 @@ for (const mode of MODES) {
         await noSidewaysScroll(page, name)
         await keepScreenshot(page, `${mode.name}/${name}`)
       }
+      // The same confirmations as dialogs over their pages, and a toast.
+      const i = await ids()
+      await page.goto(`/admin/clusters/${i.cluster}`)
+      await page.getByRole('switch', { name: /Parent Tenant: / }).and(page.locator('[aria-checked="false"]')).first().click()
+      await expect(dialog(page)).toBeVisible()
+      await expectAccessible(page)
+      await noSidewaysScroll(page, 'parent-dialog')
+      await keepScreenshot(page, `${mode.name}/parent-dialog`)
+      await page.keyboard.press('Escape')
+      await expect(dialog(page)).toBeHidden()
+      await page.goto(`/admin/tenants/${i.acme}`)
+      await page.getByRole('button', { name: 'Delete' }).click()
+      await expect(dialog(page).getByLabel(/Type acme to confirm/)).toBeFocused()
+      await expectAccessible(page)
+      await keepScreenshot(page, `${mode.name}/delete-dialog`)
+      await dialog(page).getByRole('button', { name: 'Delete tenant' }).click()
+      await expect(dialog(page).getByText('Type acme to confirm.')).toBeVisible()
+      await expectAccessible(page)
+      await page.keyboard.press('Escape')
+      await page.goto(`/admin/tenants/${i.acme}`)
+      await page.getByRole('button', { name: 'Check now' }).click()
+      await expectNotice(page, 'acme is up to date')
+      await expectAccessible(page)
+      await keepScreenshot(page, `${mode.name}/toast`)
     })
 
     test(`the Parent Tenant switch shows on and off apart, by colour and aria-checked (${mode.name})`, async ({ page }) => {
@@ -134,7 +173,7 @@ test('at 390 px the navigation collapses behind Menu, Sign out stays on screen, 
   await expect(nav).toBeHidden()
   await page.getByRole('link', { name: 'Menu' }).click()
   await expect(nav).toBeVisible()
-  await expect(nav.getByRole('link', { name: 'Tenant Groups' })).toBeInViewport()
+  await expect(nav.getByRole('link', { name: 'Tenant Clusters' })).toBeInViewport()
   await keepScreenshot(page, 'phone-menu-open')
   await page.goto(`/admin/users/${i.user}`)
   const detach = page.getByRole('button', { name: 'Detach acme' })

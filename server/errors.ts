@@ -330,6 +330,13 @@ export const RoleNotFoundError = createError(
   404
 )
 
+/** No admin account has this email. */
+export const AdminNotFoundError = createError(
+  'FST_TENANCY_ADMIN_NOT_FOUND',
+  'There is no admin with the email %s; nothing was changed. fastify-tenancy admin:create makes one.',
+  404
+)
+
 /** Something that destroys data was not confirmed. */
 export const NotConfirmedError = createError(
   'FST_TENANCY_NOT_CONFIRMED',
@@ -502,7 +509,7 @@ export const errorCodes = [
   BusyError,
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
-  RoleNotFoundError, NotConfirmedError, ListenerLostError,
+  RoleNotFoundError, AdminNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
   TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
   TenantMismatchError, PoolerResetError,

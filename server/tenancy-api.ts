@@ -4,6 +4,7 @@ import type { TenantScope } from './context/tenant-scope.js'
 import type { TenantDirectory } from './providers/tenant-directory.js'
 import type { CreateTenantInput } from './lifecycle/tenant-input.js'
 import type { FanOutOptions, TenantResult } from './lifecycle/tenant-migrations.js'
+import type { MigrationState } from './lifecycle/migration-states.js'
 import type { TenancyEvents, TenantChanges } from './lifecycle/events.js'
 import type { TenantDomains } from './lifecycle/tenant-domains.js'
 import type { TenantJobs } from './jobs/tenant-jobs.js'
@@ -58,6 +59,13 @@ export interface TenancyApi {
   seed: (options?: FanOutOptions) => Promise<TenantResult[]>
   /** Which tenant migrations a tenant's database has run, and which it has not. */
   migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[] }>
+  /**
+   * What each of these tenants' databases had run when last seen (by a
+   * migrate, a rollback, provisioning or `migrationStatus`), read from the
+   * central database without connecting to theirs; a tenant never seen yet
+   * is not in the map.
+   */
+  migrationStates: (keys: readonly string[]) => Promise<Map<string, MigrationState>>
   /** Lifecycle events, in pairs: `app.tenancy.events.on('tenant.created', fn)`. */
   events: TenancyEvents
   /** Tenant-aware jobs: `define(name, handler)`, `send(name, data)`. */

@@ -33,7 +33,8 @@ import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
 import { cacheBootstrapper } from './bootstrappers/cache.js'
 import { TenantLifecycle } from './lifecycle/tenants.js'
-import { TenantMigrations } from './lifecycle/tenant-migrations.js'
+import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
+import { MigrationStates, type MigrationState } from './lifecycle/migration-states.js'
 import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
@@ -197,6 +198,44 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const domains = new TenantDomains(orm, events, forget, options.centralDomains, options.clock)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
   const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared })
+  // What each tenant database has run, as last seen: screens over the fleet read it instead of every database.
+  const migrationStates = new MigrationStates(execute, tables, async () => await migrator.names())
+  events.on('tenant.migrated', async ({ tenant }) => {
+    await migrationStates.record(tenant.key, { executed: await migrator.names() }).catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not record a tenant\'s migration state') })
+  })
+  const migrationStatus = async (tenant: Tenant): Promise<{ executed: string[], pending: string[] }> => {
+    if (shared !== null) return await migrations.status(tenant)
+    const since = Date.now()
+    let status: { executed: string[], pending: string[] }
+    try {
+      status = await migrations.status(tenant)
+    } catch (error) {
+      await migrationStates.record(tenant.key, { error: (error as Error).message }, since).catch(() => {})
+      throw error
+    }
+    await migrationStates.record(tenant.key, { executed: status.executed }, since).catch(() => {})
+    return status
+  }
+  /** A fan-out whose results are recorded as the tenants' migration states. */
+  const fanOut = async (operation: 'migrate' | 'rollback' | 'seed', fanOutOptions: FanOutOptions): Promise<TenantResult[]> => {
+    if (shared !== null) return await migrations.run(operation, fanOutOptions)
+    const followed = migrationStates.follow(operation, fanOutOptions, async (key) => {
+      const tenant = await lifecycle.find(key)
+      if (tenant !== null) await migrationStatus(tenant).catch(() => {})
+    })
+    try {
+      return await migrations.run(operation, followed.options)
+    } finally {
+      await followed.settled()
+    }
+  }
+  const migrationStatesOf = async (keys: readonly string[]): Promise<Map<string, MigrationState>> => {
+    if (shared === null) return await migrationStates.of(keys)
+    // Strategy `shared`: one set of shared tables, so one state for every tenant.
+    const status = await sharedMigrationStatus(shared, migrator)
+    const state: MigrationState = { executed: status.executed, pending: status.pending, error: null, checkedAt: new Date() }
+    return new Map(keys.map((key) => [key, state]))
+  }
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
@@ -298,10 +337,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     activate: async (tenant) => await statuses.activate(tenant),
     delete: async (tenant) => { await lifecycle.delete(tenant) },
     domains,
-    migrate: async (fanOut = {}) => await migrations.run('migrate', fanOut),
-    rollback: async (fanOut = {}) => await migrations.run('rollback', fanOut),
-    seed: async (fanOut = {}) => await migrations.run('seed', fanOut),
-    migrationStatus: async (tenant) => await migrations.status(tenant),
+    migrate: async (options = {}) => await fanOut('migrate', options),
+    rollback: async (options = {}) => await fanOut('rollback', options),
+    seed: async (options = {}) => await fanOut('seed', options),
+    migrationStatus,
+    migrationStates: migrationStatesOf,
     events,
     jobs,
     clusters,

@@ -20,14 +20,14 @@ test('an operator creates a tenant cluster, attaches tenants, switches the paren
   assert.equal(created.statusCode, 303)
   const clusterUrl = String(created.headers.location)
   const page = await client.get(clusterUrl)
-  assert.match(page.body, /Tenant cluster &quot;North America&quot; created, with the slug &quot;north-america&quot;/)
+  assert.match(page.body, /Tenant Cluster &quot;North America&quot; created, with the slug &quot;north-america&quot;/)
   assert.match(page.body, /Attach Existing/)
 
   const attach = await client.post(`${clusterUrl}/attach`, { tenants: [a.key, b.key] }, { from: clusterUrl })
   assert.equal(attach.statusCode, 303)
   const after = await client.get(clusterUrl)
   assert.match(after.body, /Attached alpha, bravo to &quot;North America&quot;. alpha is its Parent Tenant./)
-  assert.match(after.body, /aria-checked="true" aria-label="Parent Tenant: alpha"/)
+  assert.match(after.body, /aria-checked="true" aria-disabled="true" aria-label="Parent Tenant: alpha"/)
   assert.match(after.body, /aria-checked="false" aria-label="Parent Tenant: bravo"/)
 
   const refused = await client.post(`${clusterUrl}/detach/${a.key}`, {}, { from: clusterUrl })
@@ -41,7 +41,7 @@ test('an operator creates a tenant cluster, attaches tenants, switches the paren
   assert.deepEqual(await sql(url, 'select parent_tenant_id from tenancy.tenant_clusters where id = $1', [clusterId]), [{ parent_tenant_id: b.key }])
 
   const list = await client.get('/admin/clusters')
-  assert.match(list.body, /North America<\/a><\/td>\s*<td><code>north-america<\/code><\/td>\s*<td>1<\/td>\s*<td>bravo<\/td>/)
+  assert.match(list.body, new RegExp(`North America</a></td>\\s*<td><code class="wrap">north-america</code></td>\\s*<td>1</td>\\s*<td><a href="/admin/tenants/${b.key}" class="wrap">bravo</a></td>`))
 
   const deleted = await client.post(`${clusterUrl}/delete`, {}, { from: `${clusterUrl}/delete` })
   assert.equal(deleted.statusCode, 303)
@@ -69,12 +69,12 @@ test('bad input in the cluster forms gets a field message and keeps what was typ
   assert.equal((await client.get('/admin/clusters/01a20000-0000-7000-8000-000000000000')).statusCode, 404)
 })
 
-test('without manage_tenant_groups there is no Tenant Groups link and its pages answer 403', async (t) => {
+test('without manage_tenant_groups there is no Tenant Clusters link and its pages answer 403', async (t) => {
   const { app } = await buildAdminApp(t)
   const admin = await makeAdmin(app, ['manage_tenants'])
   const client = new AdminClient(app)
   await client.signIn(admin.email, admin.password)
-  assert.doesNotMatch((await client.get('/admin')).body, /Tenant Groups/)
+  assert.doesNotMatch((await client.get('/admin')).body, /Tenant Clusters|Tenant Groups/)
   assert.equal((await client.get('/admin/clusters')).statusCode, 403)
   assert.equal((await client.get('/admin/clusters/new')).statusCode, 403)
 })

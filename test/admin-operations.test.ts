@@ -46,7 +46,7 @@ test('the tenant page shows former names after a rename, switches maintenance on
   assert.equal((await app.inject({ url: '/', headers: { host: 'initech.localhost' } })).statusCode, 200)
 
   // Impersonation: "Open as" leads through a one-time link to the tenant app as that user.
-  const withButton = (await client.get(page)).body
+  const withButton = (await client.get(`${page}?tab=users`)).body
   assert.match(withButton, /Open as Ada Lovelace/)
   const open = await client.post(`${page}/impersonate`, { user: 'user-1' }, { from: page })
   assert.equal(open.statusCode, 200)
@@ -79,7 +79,9 @@ test('without impersonate_users there is no "Open as" button and the route answe
   const client = new AdminClient(app)
   await client.signIn(email, password)
   const page = `/admin/tenants/${acme.key}`
-  assert.doesNotMatch((await client.get(page)).body, /Open as/)
+  const usersTab = (await client.get(`${page}?tab=users`)).body
+  assert.match(usersTab, /Ada Lovelace/)
+  assert.doesNotMatch(usersTab, /Open as/)
   const refused = await client.post(`${page}/impersonate`, { user: 'user-1' }, { from: page })
   assert.equal(refused.statusCode, 403)
 })

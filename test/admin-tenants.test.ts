@@ -36,7 +36,7 @@ test('an operator creates a tenant, sees it active with its database, and manage
     assert.match(after.body, message, domain)
     assert.ok(!after.body.includes('<b>x</b>'), 'escaped')
   }
-  const ids = /domains\/(\d+)\/primary/.exec((await client.get(url)).body)
+  const ids = /domains\/(\d+)\/primary/.exec((await client.get(`${url}?tab=domains`)).body)
   assert.ok(ids !== null)
   await client.post(`${url}/domains/${ids[1]}/primary`, {}, { from: url })
   assert.match((await client.get(url)).body, /is now the primary domain/)
@@ -53,12 +53,12 @@ test('the tenant list searches, filters by status and cluster, sorts and pages',
   const first = await client.get('/admin/tenants')
   assert.match(first.body, /27 tenants/)
   assert.match(first.body, /Page 1 of 2/)
-  assert.equal((first.body.match(/<tr>\s*<td><a href="\/admin\/tenants\//g) ?? []).length, 25)
+  assert.equal((first.body.match(/<tr>\s*<td class="select-col"><input type="checkbox" name="tenants"/g) ?? []).length, 25)
   assert.match((await client.get('/admin/tenants?page=2')).body, /Page 2 of 2/)
   // A page past the end shows the last page's tenants, not an empty page.
   const past = await client.get('/admin/tenants?page=9')
   assert.match(past.body, /Page 2 of 2/)
-  assert.equal((past.body.match(/<tr>\s*<td><a href="\/admin\/tenants\//g) ?? []).length, 2)
+  assert.equal((past.body.match(/<tr>\s*<td class="select-col"><input type="checkbox" name="tenants"/g) ?? []).length, 2)
   assert.match(past.body, />t26</)
   // A search that matches nothing says so, which is not the empty state of a fleet without tenants.
   const none = (await client.get('/admin/tenants?q=nothing-like-this')).body
@@ -89,7 +89,7 @@ test('bad input in the tenant forms gets field messages with 422, keeps the valu
     [{ identifier: 'fresh', name: 'ok', domains: 'taken.test' }, /belongs to another tenant/],
     [{ identifier: 'fresh', name: 'ok', domains: 'NOT A DOMAIN' }, /not valid/],
     [{ identifier: 'fresh', name: 'x'.repeat(300) }, /Name must be at most 255 characters/],
-    [{ identifier: 'fresh', name: 'ok', cluster: 'nope' }, /Choose a cluster from the list/]
+    [{ identifier: 'fresh', name: 'ok', cluster: 'nope' }, /Choose a Tenant Cluster from the list/]
   ]
   for (const [form, message] of cases) {
     const res = await client.post('/admin/tenants/new', form, { from: '/admin/tenants/new' })

@@ -29,7 +29,8 @@ test('an operator creates a user, attaches it to two tenants, renames it, detach
   assert.deepEqual(await copies(c), [])
   const show = await client.get(page)
   assert.ok(show.body.includes('>alpha<') && show.body.includes('>bravo<'))
-  assert.match(show.body, /<option value="[^"]+">charlie/)
+  assert.match(show.body, /<input type="checkbox" name="tenants" value="[^"]+"> <span class="wrap">charlie — /, 'the picker offers the tenant it is not in')
+  assert.doesNotMatch(show.body, /<span class="wrap">alpha — /, 'and not the ones it is in')
 
   await client.post(`${page}/edit`, { name: 'Jane Smith', email: 'jane@example.test', password: '' }, { from: `${page}/edit` })
   assert.deepEqual((await copies(a)).map((r) => r.name), ['Jane Smith'])

@@ -15,6 +15,7 @@ import { Migration20261126010001TenantMoves } from './Migration20261126010001_te
 import { Migration20261125070001TenancySchema } from './Migration20261125070001_tenancy_schema.js'
 import type { Migration } from '@mikro-orm/migrations'
 import { quoteIdent } from '../../server/database/names.js'
+import { Migration20261126020001MigrationStates } from './Migration20261126020001_migration_states.js'
 
 /** Central migrations in the order they run, as written (run them through centralMigrationsIn); listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -33,7 +34,8 @@ export const centralMigrations = [
   // Before every migration after it: an installation made before moves its tables into the central schema first.
   { name: 'Migration20261125070001_tenancy_schema', class: Migration20261125070001TenancySchema },
   { name: 'Migration20261126010001_rename_clock', class: Migration20261126010001RenameClock },
-  { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves }
+  { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves },
+  { name: 'Migration20261126020001_migration_states', class: Migration20261126020001MigrationStates }
 ]
 
 type MigrationClass = new (...args: any[]) => Migration

@@ -10,6 +10,8 @@ export interface AdminContext {
   centralDomains: readonly string[]
   /** The tenancy's clock (ms), so maintenance windows agree with the core's. */
   clock: () => number
+  /** How long a former name (a renamed identifier, a removed domain) keeps redirecting, in ms (the core's `renames.keepMs`). */
+  renamesKeepMs: number
   sessions: AdminSessions
   /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
   audit: AuditLog

@@ -30,6 +30,7 @@ import { tenantRoutes } from './tenants/routes.js'
 import { tenantOperationRoutes } from './tenants/operations.js'
 import { userRoutes } from './users/routes.js'
 import { adminRoutes } from './admins/routes.js'
+import { accountRoutes } from './account/routes.js'
 
 export interface AdminOptions {
   /** URL prefix of the admin (default `/admin`). */
@@ -80,12 +81,13 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   if (!app.hasDecorator('tenancy')) throw new MisconfigurationError('The admin panel needs fastify-tenancy: register tenancyPlugin before adminPlugin.')
 
   const secureCookies = options.secureCookies ?? true
-  // The two settings of the core the admin needs, read once here.
-  const { centralDomains, clock } = tenancyRuntime(app.tenancy).options
+  // The settings of the core the admin needs, read once here.
+  const { centralDomains, clock, renames } = tenancyRuntime(app.tenancy).options
   const ctx: AdminContext = {
     tenancy: app.tenancy,
     centralDomains,
     clock,
+    renamesKeepMs: renames.keepMs,
     sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000, idleMinutes * 60_000),
     audit: new AuditLog(app.tenancy.orm),
     oneTime: new OneTimeNotice(options.cookieSecret, { name: secureCookies ? '__Host-ft_once' : 'ft_once', path: secureCookies ? '/' : prefix, secure: secureCookies }),
@@ -205,6 +207,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     tenantOperationRoutes(scope, ctx)
     userRoutes(scope, ctx)
     adminRoutes(scope, ctx)
+    accountRoutes(scope, ctx)
     clusterRoutes(scope, ctx)
     auditRoutes(scope, ctx)
     fleetRoutes(scope, ctx)

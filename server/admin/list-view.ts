@@ -84,7 +84,7 @@ export function paging<S extends string> (base: string, params: ListParams<S>, t
 }
 
 /** Filters, sorts and pages rows already in memory (short lists: clusters, admins, roles). */
-export function pageOf<T, S extends string> (rows: T[], params: ListParams<S>, text: (row: T) => string, key: (row: T, sort: S) => string | number, base: string, defaultSort: S): { rows: T[], paging: Paging } {
+export function pageOf<T, S extends string> (rows: T[], params: ListParams<S>, text: (row: T) => string, key: (row: T, sort: S) => string | number, base: string, defaultSort: S, extra: Record<string, string> = {}): { rows: T[], paging: Paging } {
   const needle = params.q.toLowerCase()
   const matching = needle === '' ? rows : rows.filter((r) => text(r).toLowerCase().includes(needle))
   const sorted = [...matching].sort((a, b) => {
@@ -93,6 +93,6 @@ export function pageOf<T, S extends string> (rows: T[], params: ListParams<S>, t
     const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y))
     return params.dir === 'asc' ? c : -c
   })
-  const p = paging(base, params, sorted.length, defaultSort)
+  const p = paging(base, params, sorted.length, defaultSort, extra)
   return { rows: sorted.slice(p.offset, p.offset + p.limit), paging: p }
 }

@@ -27,7 +27,7 @@ const GROUPS: Array<{ label: string | null, areas: Area[] }> = [
     label: 'Multitenancy',
     areas: [
       { path: '/tenants', label: 'Tenants', permission: 'manage_tenants' },
-      { path: '/clusters', label: 'Tenant Groups', permission: 'manage_tenant_groups' },
+      { path: '/clusters', label: 'Tenant Clusters', permission: 'manage_tenant_groups' },
       { path: '/fleet', label: 'Fleet', permission: 'manage_tenants' }
     ]
   },

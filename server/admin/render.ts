@@ -26,8 +26,10 @@ export interface PageModel {
  * `crumbs`; otherwise they follow the URL.
  */
 export async function renderPage (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, view: string, title: string, model: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
+  // A refusal asked for by admin.js comes back as a notice it shows in place.
+  if (view === 'error' && wantsJson(request)) return await reply.status(status).send({ ok: false, notice: { type: 'error', text: String(model.message ?? title) } } satisfies ActionResult)
   const admin = request.admin
-  const flash = admin === null ? [] : await ctx.sessions.takeFlash(admin.sessionId)
+  const flash = admin === null || admin.hasFlash === false ? [] : await ctx.sessions.takeFlash(admin.sessionId)
   const page: PageModel = {
     title,
     prefix: ctx.prefix,
@@ -52,8 +54,40 @@ function csrfToken (request: FastifyRequest, reply: FastifyReply): string {
   }
 }
 
-/** Queues a notice for the next page, then redirects there (post-redirect-get). */
+/** What an action answers admin.js (which asks with `Accept: application/json`) instead of a redirect. */
+export interface ActionResult {
+  ok: boolean
+  /** Shown as a toast. */
+  notice: FlashMessage | null
+  /** The page to show next: the same page is drawn again in place, another one is opened. */
+  location?: string
+  /** A secret shown once (a generated password), in the dialog rather than a toast that fades. */
+  once?: string
+}
+
+/** Whether the request comes from admin.js and wants the result as JSON rather than a page. */
+export function wantsJson (request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').startsWith('application/json')
+}
+
+/**
+ * Queues a notice for the next page, then redirects there (post-redirect-get);
+ * for admin.js, answers the notice and the next page's address as JSON.
+ */
 export async function redirectWith (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, to: string, flash?: FlashMessage): Promise<FastifyReply> {
+  if (wantsJson(request)) return await reply.send({ ok: flash?.type !== 'error', notice: flash ?? null, location: to } satisfies ActionResult)
   if (flash !== undefined && request.admin !== null) await ctx.sessions.pushFlash(request.admin.sessionId, flash)
+  return reply.redirect(to, 303)
+}
+
+/**
+ * Shows a secret once (a generated password): to admin.js in its answer, to
+ * a plain form through an encrypted cookie the next page reads and clears.
+ * Never in the session's flash, which is a database row.
+ */
+export async function revealOnce (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, to: string, text: string): Promise<FastifyReply> {
+  reply.header('cache-control', 'no-store')
+  if (wantsJson(request)) return await reply.send({ ok: true, notice: null, location: to, once: text } satisfies ActionResult)
+  ctx.oneTime.set(reply, text)
   return reply.redirect(to, 303)
 }

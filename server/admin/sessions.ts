@@ -9,6 +9,8 @@ export interface SignedInAdmin {
   name: string
   permissions: Set<Permission>
   sessionId: string
+  /** Whether notices wait in the session's flash (a page with none spares the query that takes them). */
+  hasFlash?: boolean
 }
 
 export interface FlashMessage {
@@ -17,7 +19,7 @@ export interface FlashMessage {
 }
 
 /** A session token's database id: its SHA-256, so a leaked table cannot be replayed as cookies. */
-function idOf (token: string): string {
+export function idOf (token: string): string {
   return createHash('sha256').update(token).digest('hex')
 }
 
@@ -43,14 +45,29 @@ export class AdminSessions {
     this.idleMs = idleMs
   }
 
-  /** Starts a new session (a new id at every sign-in) and returns its token for the cookie. */
-  async create (adminId: string): Promise<string> {
+  /**
+   * Starts a new session (a new id at every sign-in) and returns its token
+   * for the cookie. Given the password hash the sign-in checked, the session
+   * is made only while that is still the admin's password: a password
+   * changed during the check (which ends every session) wins, and the
+   * answer is null.
+   */
+  async create (adminId: string, checkedHash?: string): Promise<string | null> {
     const token = randomBytes(32).toString('base64url')
     await this.sweep()
-    await this.orm.em.getConnection().execute(
-      `insert into ${this.t.admin_sessions} (id, admin_id, expires_at) values (?, ?, ?)`,
-      [idOf(token), adminId, new Date(Date.now() + this.ttlMs)], 'run')
-    return token
+    const rows = await this.orm.em.getConnection().execute(
+      `insert into ${this.t.admin_sessions} (id, admin_id, expires_at)
+       select ?, ?, ? where ${checkedHash === undefined ? 'true' : `exists (select 1 from ${this.t.admins} where id = ? and password_hash = ? and active)`}
+       returning id`,
+      [idOf(token), adminId, new Date(Date.now() + this.ttlMs), ...(checkedHash === undefined ? [] : [adminId, checkedHash])], 'all')
+    return rows.length === 0 ? null : token
+  }
+
+  /** How many live sessions an admin has (browsers signed in). */
+  async countOf (adminId: string): Promise<number> {
+    const rows = await this.orm.em.getConnection().execute(
+      `select count(*)::int as n from ${this.t.admin_sessions} where admin_id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?)`, [adminId, this.idleMs / 1000], 'all')
+    return Number(rows[0]?.n ?? 0)
   }
 
   /** Deletes every session past its lifetime or idle for too long. */
@@ -69,21 +86,21 @@ export class AdminSessions {
     const rows = await this.orm.em.getConnection().execute(
       `with touched as (
          update ${this.t.admin_sessions} set last_seen_at = case when last_seen_at < now() - interval '1 minute' then now() else last_seen_at end
-          where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id
+          where id = ? and expires_at > now() and last_seen_at > now() - make_interval(secs => ?) returning id, admin_id, jsonb_array_length(flash) > 0 as has_flash
        ), ended as (
          delete from ${this.t.admin_sessions} where id = ? and not exists (select 1 from touched) returning id
        )
-       select a.id, a.email, a.name, t.id as session_id,
+       select a.id, a.email, a.name, t.id as session_id, t.has_flash,
               coalesce(array_agg(distinct p.permission) filter (where p.permission is not null), '{}') as permissions
          from touched t
          join ${this.t.admins} a on a.id = t.admin_id and a.active
          left join ${this.t.admin_role_assignments} ra on ra.admin_id = a.id
          left join ${this.t.admin_roles} r on r.id = ra.role_id
          left join lateral unnest(r.permissions) as p(permission) on true
-        group by a.id, t.id`, [id, this.idleMs / 1000, id], 'all')
+        group by a.id, t.id, t.has_flash`, [id, this.idleMs / 1000, id], 'all')
     const row = rows[0]
     if (row === undefined) return null
-    return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, permissions: new Set(row.permissions as Permission[]) }
+    return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, hasFlash: row.has_flash === true, permissions: new Set(row.permissions as Permission[]) }
   }
 
   async destroy (token: string): Promise<void> {

@@ -6,6 +6,7 @@ import { Eta } from 'eta'
 import { tenancyPlugin, TenantEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
 import { ProjectEntity, TenantUserCopyEntity } from './tenant-schema.js'
 import { adminPlugin, type AdminOptions } from '../admin/index.js'
+import { tenantErrorPages } from './tenant-error-pages.js'
 
 export interface DemoOptions {
   tenancy: TenancyOptions
@@ -23,6 +24,8 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
   })
   await app.register(tenancyPlugin, options.tenancy)
   await app.register(adminPlugin, options.admin)
+  // A browser visiting a suspended or unknown tenant gets a page, not JSON.
+  tenantErrorPages(app)
 
   // One page, two faces: on a central domain the list of tenants, on a
   // tenant's domain its name and the rows of its own database.

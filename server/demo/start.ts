@@ -95,7 +95,10 @@ const conn = app.tenancy.orm.em.getConnection()
 const t = centralTables(app.tenancy.orm)
 const adminEmail = (process.env.ADMIN_EMAIL ?? 'admin@example.test').toLowerCase()
 const existingAdmin = await conn.execute(`select id from ${t.admins} where email = ?`, [adminEmail], 'all')
-let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; password as before)`
+// The password was printed when the admin was made and is kept only as a hash: say how to get a new one.
+let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; the password printed at its first start)
+            forgot it? DATABASE_URL=${centralUrl.toString()} node bin/fastify-tenancy.mjs admin:reset-password --email ${adminEmail}
+            (prints a new one), or start with ADMIN_PASSWORD=...`
 if (existingAdmin.length === 0 || process.env.ADMIN_PASSWORD !== undefined) {
   const password = process.env.ADMIN_PASSWORD ?? generatePassword()
   const hash = await hashPassword(password)

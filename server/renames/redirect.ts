@@ -34,7 +34,13 @@ export class RenameRedirects {
   /** Where a request that named `identity` (unknown now) should go, or null when the name is not a kept former name. */
   async location (request: FastifyRequest, identity: Identity): Promise<string | null> {
     if (!IN_URL.has(identity.resolver)) return null
-    const former = await this.options.formerNames.find(identity.by === 'domain' ? 'domain' : 'identifier', identity.value)
+    let resolver = identity.resolver
+    let former = await this.options.formerNames.find(identity.by === 'domain' ? 'domain' : 'identifier', identity.value)
+    if (former === null && resolver === 'subdomain') {
+      // A removed domain under a central domain (shop.example.com on example.com) reads as a subdomain now: it redirects as the domain it was.
+      former = await this.options.formerNames.find('domain', requestHost(request).name)
+      resolver = 'domain'
+    }
     if (former === null) return null
     const tenant = await this.options.tenants.byKey(former.tenantKey)
     if (tenant === null) return null

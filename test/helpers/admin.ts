@@ -16,12 +16,17 @@ export async function buildAdminApp (t: TestContext, options: Partial<Omit<Tenan
   })
 }
 
+const PASSWORD = 'correct horse battery staple'
+// One hash for every test admin: scrypt at its real cost is slow, and the same password may share a hash (its salt too) in tests.
+let passwordHash: Promise<string> | undefined
+
 /** Makes an admin with a role holding exactly `permissions`; returns its email and password. */
 export async function makeAdmin (app: FastifyInstance, permissions: Permission[], email = `admin-${uuidv7().slice(-8)}@example.test`): Promise<{ email: string, password: string, id: string }> {
-  const password = 'correct horse battery staple'
+  const password = PASSWORD
   const conn = app.tenancy.orm.em.getConnection()
   const id = uuidv7()
-  await conn.execute('insert into tenancy.admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, 'Test Admin', await hashPassword(password)], 'run')
+  passwordHash ??= hashPassword(PASSWORD)
+  await conn.execute('insert into tenancy.admins (id, email, name, password_hash) values (?, ?, ?, ?)', [id, email, 'Test Admin', await passwordHash], 'run')
   const role = await conn.execute('insert into tenancy.admin_roles (name, permissions) values (?, ?::text[]) returning id', [`role-${id}`, `{${permissions.join(',')}}`], 'all')
   await conn.execute('insert into tenancy.admin_role_assignments (admin_id, role_id) values (?, ?)', [id, role[0]?.id], 'run')
   return { email, password, id }

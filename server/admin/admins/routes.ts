@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { v7 as uuidv7 } from 'uuid'
 import type { AdminContext } from '../context.js'
-import { redirectWith, renderPage } from '../render.js'
+import { redirectWith, renderPage, revealOnce } from '../render.js'
+import { confirmPage } from '../confirm.js'
+import { AdminAccounts, PASSWORD_MIN } from './admin-accounts.js'
+import { PERMISSION_LABELS } from '../permission-labels.js'
 import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { generatePassword, hashPassword } from '../password.js'
 import { PERMISSIONS, type Permission } from '../../entities/central/admin.entity.js'
@@ -17,6 +20,7 @@ type Row = Record<string, any>
 /** The Admins area: operators, their roles, and the roles' permissions. */
 export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const base = `${ctx.prefix}/admins`
+  const accounts = new AdminAccounts(ctx.tenancy.orm)
   const conn = (): ReturnType<typeof ctx.tenancy.orm.em.getConnection> => ctx.tenancy.orm.em.getConnection()
   const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await conn().execute(sql, params as any[], 'all')
   const t = centralTables(ctx.tenancy.orm)
@@ -52,7 +56,16 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   })
 
   const formPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, email: string, roles: string[], active: boolean }, errors: FieldErrors, admin: Row | null, status = 200): Promise<FastifyReply> =>
-    await renderPage(ctx, request, reply, 'admins/form', admin === null ? 'New admin' : `Edit ${String(admin.name)}`, { values, errors, admin, roles: await roles(), action: admin === null ? `${base}/new` : `${base}/${String(admin.id)}/edit` }, status)
+    await renderPage(ctx, request, reply, 'admins/form', admin === null ? 'New admin' : `Edit ${String(admin.name)}`, {
+      values,
+      errors,
+      admin,
+      self: admin !== null && admin.id === request.admin?.id,
+      // A generated password (a reset), shown once.
+      once: admin === null ? null : ctx.oneTime.take(request, reply),
+      roles: await roles(),
+      action: admin === null ? `${base}/new` : `${base}/${String(admin.id)}/edit`
+    }, status)
 
   /** The permissions a set of role ids grants. */
   const permissionsOf = async (roleIds: number[]): Promise<Set<string>> => {
@@ -77,7 +90,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const name = check(errors, 'name', field(request.body, 'name'), { label: 'Name', required: true, max: 255 })
     const email = check(errors, 'email', field(request.body, 'email').toLowerCase(), { label: 'Email', required: true, max: 255, pattern: EMAIL, patternMessage: 'Enter an email address.' })
     let password = field(request.body, 'password')
-    if (password.length > 0 && password.length < 12) errors.password = 'Password must be at least 12 characters, or leave it empty to generate one.'
+    if (password.length > 0 && password.length < PASSWORD_MIN) errors.password = `Password must be at least ${PASSWORD_MIN} characters, or leave it empty to generate one.`
     if (password.length > 200) errors.password = 'Password must be at most 200 characters.'
     const roleIds = await readRoles(request.body, errors)
     if (errors.email === undefined && (await db(`select 1 from ${t.admins} where email = ?`, [email])).length > 0) errors.email = 'Another admin has this email.'
@@ -91,9 +104,8 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     })
     await ctx.audit.recordFor(request, 'admin.create', { change: { email, name, roles: roleIds, password: generated ? 'generated' : 'set' } })
     if (!generated) return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${email} created.` })
-    // Never into the session's flash (a database row): the next page shows it once from an encrypted cookie.
-    ctx.oneTime.set(reply, `Admin ${email} created. Their password, shown only this once: ${password}`)
-    return await reply.redirect(base, 303)
+    // Never into the session's flash (a database row): shown once, to this browser only.
+    return await revealOnce(ctx, request, reply, base, `Admin ${email} created. Their password, shown only this once: ${password}`)
   })
 
   app.get('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
@@ -101,6 +113,31 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (admin === null) return reply
     const assigned = (await db(`select role_id from ${t.admin_role_assignments} where admin_id = ?`, [admin.id])).map((r) => String(r.role_id))
     return await formPage(request, reply, { name: admin.name, email: admin.email, roles: assigned, active: admin.active }, {}, admin)
+  })
+
+  // Resetting another admin's password: asked first, then a generated password shown once to the resetting admin.
+  app.get('/admins/:id/password', { config: ADMIN }, async (request, reply) => {
+    const admin = await load(request, reply)
+    if (admin === null) return reply
+    if (admin.id === request.admin?.id) return await redirectWith(ctx, request, reply, `${ctx.prefix}/account`, { type: 'info', text: 'Change your own password here, with your current one.' })
+    return await confirmPage(ctx, request, reply, {
+      question: `Reset the password of ${String(admin.email)}?`,
+      consequence: `A new password is generated and shown to you once; give it to ${String(admin.name)} yourself. Every browser signed in as ${String(admin.email)} is signed out at once, and the old password stops working.`,
+      action: `${base}/${String(admin.id)}/password`,
+      confirmLabel: 'Reset password',
+      cancel: `${base}/${String(admin.id)}/edit`,
+      danger: true
+    })
+  })
+
+  app.post('/admins/:id/password', { config: ADMIN }, async (request, reply) => {
+    const admin = await load(request, reply)
+    if (admin === null) return reply
+    if (admin.id === request.admin?.id) return await redirectWith(ctx, request, reply, `${ctx.prefix}/account`, { type: 'error', text: 'Change your own password on your account page, with your current one.' })
+    const password = generatePassword()
+    await accounts.setPassword(String(admin.id), password)
+    await ctx.audit.recordFor(request, 'admin.password.reset', { change: { email: admin.email, sessions: 'ended' } })
+    return await revealOnce(ctx, request, reply, `${base}/${String(admin.id)}/edit`, `New password for ${String(admin.email)}, shown only this once: ${password} — their sessions have ended.`)
   })
 
   app.post('/admins/:id/edit', { config: ADMIN }, async (request, reply) => {
@@ -128,7 +165,7 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const rolesPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, permissions: string[] }, errors: FieldErrors, status = 200): Promise<FastifyReply> => {
     const params = readListParams(request.query, ROLE_SORTS, 'name')
     const { rows, paging } = pageOf(await roles(), params, (r) => `${r.name} ${r.permissions.join(' ')}`, (r) => r.name.toLowerCase(), `${base}/roles`, 'name')
-    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: rows, params, paging, headers: sortHeaders(`${base}/roles`, params, [['name', 'Role']], 'name'), permissions: PERMISSIONS, values, errors }, status)
+    return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: rows, params, paging, headers: sortHeaders(`${base}/roles`, params, [['name', 'Role']], 'name'), permissions: PERMISSIONS, labels: PERMISSION_LABELS, values, errors }, status)
   }
 
   app.get('/admins/roles', { config: ADMIN }, async (request, reply) => {

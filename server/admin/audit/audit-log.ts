@@ -36,9 +36,18 @@ export interface AuditQuery {
   action?: string
   tenantKey?: string
   clusterId?: string
+  /**
+   * False for an admin without `manage_tenant_groups`: entries about clusters
+   * are left out in the query (so counts agree with what is shown) and
+   * cluster fields are taken out of the others' changes.
+   */
+  withClusters?: boolean
   page?: number
   pageSize?: number
 }
+
+/** A change's field that names a cluster (`clusterId`, `cluster`). */
+const isClusterField = (field: string): boolean => field.toLowerCase().includes('cluster')
 
 const SYSTEM = 'system'
 
@@ -94,18 +103,27 @@ export class AuditLog {
     }
     if (query.tenantKey !== undefined && query.tenantKey !== '') { where.push('tenant_key = ?'); params.push(query.tenantKey) }
     if (query.clusterId !== undefined && query.clusterId !== '') { where.push('cluster_id = ?'); params.push(query.clusterId) }
+    if (query.withClusters === false) where.push("action not like 'cluster.%' and cluster_id is null")
     const clause = where.length === 0 ? '' : `where ${where.join(' and ')}`
     const pageSize = Math.min(200, Math.max(1, query.pageSize ?? 50))
     const page = Math.max(1, query.page ?? 1)
     const conn = this.orm.em.getConnection()
+    // The count apart from the page: a window count would make a page far back read every entry's columns.
     const total = Number((await conn.execute(`select count(*)::int as n from ${this.t.admin_audit_log} ${clause}`, params as any[], 'all'))[0]?.n ?? 0)
-    const rows = await conn.execute(`select * from ${this.t.admin_audit_log} ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}`, params as any[], 'all')
-    return { entries: rows.map(toEntry), total }
+    const rows = total === 0
+      ? []
+      : await conn.execute(`select l.* from (select id from ${this.t.admin_audit_log} ${clause} order by at desc, id desc limit ${pageSize} offset ${(page - 1) * pageSize}) p
+          join ${this.t.admin_audit_log} l on l.id = p.id order by l.at desc, l.id desc`, params as any[], 'all')
+    const entries = rows.map(toEntry)
+    if (query.withClusters === false) {
+      for (const e of entries) e.change = Object.fromEntries(Object.entries(e.change).filter(([field]) => !isClusterField(field)))
+    }
+    return { entries, total }
   }
 
-  /** The distinct actions recorded so far, for a filter's choices. */
-  async actions (): Promise<string[]> {
-    const rows = await this.orm.em.getConnection().execute(`select distinct action from ${this.t.admin_audit_log} order by action`, [], 'all')
+  /** The distinct actions recorded so far, for a filter's choices (none about clusters when `withClusters` is false). */
+  async actions (withClusters = true): Promise<string[]> {
+    const rows = await this.orm.em.getConnection().execute(`select distinct action from ${this.t.admin_audit_log}${withClusters ? '' : " where action not like 'cluster.%' and cluster_id is null"} order by action`, [], 'all')
     return rows.map((r) => String(r.action))
   }
 }

@@ -2,47 +2,79 @@ import type { FastifyInstance } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
 import { LIST_PAGE_SIZE, paging, readListParams } from '../list-view.js'
-import { FleetRuns } from './fleet-runs.js'
+import { FleetRuns, type FleetRun } from './fleet-runs.js'
+import type { TenantListing } from '../../lifecycle/tenant-listings.js'
+import type { MigrationState } from '../../lifecycle/migration-states.js'
+import { mapLimit } from '../../lifecycle/each-tenant.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 
-/** The fleet page: every tenant's migration state, "Migrate all" with live progress, and failed tenants with their reason. */
+export interface FleetRow { key: string, identifier: string, state: 'up-to-date' | 'pending' | 'failed' | 'unknown', detail: string }
+
+const when = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 16) + ' UTC'
+
+/** A tenant's row on the fleet page, from its recorded migration state (no connection to its database). */
+function rowOf (t: TenantListing, state: MigrationState | undefined, failedInRun: Map<string, string>): FleetRow {
+  const base = { key: t.key, identifier: t.identifier }
+  if (t.status === 'failed') return { ...base, state: 'failed', detail: `Provisioning failed: ${t.failureReason ?? 'unknown reason'}` }
+  if (t.status === 'provisioning') return { ...base, state: 'pending', detail: 'Provisioning its database.' }
+  if (state === undefined) return { ...base, state: 'unknown', detail: 'Not checked yet: "Check these tenants" reads their databases.' }
+  const runError = failedInRun.get(t.key)
+  if (runError !== undefined && (state.pending.length > 0 || state.error !== null)) return { ...base, state: 'failed', detail: `Migration failed: ${runError}` }
+  if (state.error !== null) return { ...base, state: 'failed', detail: `The database could not be read: ${state.error} (seen ${when(state.checkedAt)}).` }
+  return state.pending.length === 0
+    ? { ...base, state: 'up-to-date', detail: `${state.executed.length} migration(s) ran (seen ${when(state.checkedAt)}).` }
+    : { ...base, state: 'pending', detail: `Pending: ${state.pending.join(', ')} (seen ${when(state.checkedAt)}).` }
+}
+
+/** What the page and its progress poll show of a run. */
+function runView (run: FleetRun | null): (FleetRun & { startedAtText: string, percent: number }) | null {
+  return run === null ? null : { ...run, startedAtText: run.startedAt.toISOString().replace('T', ' ').slice(0, 19), percent: run.total === 0 ? 100 : Math.round(run.done * 100 / run.total) }
+}
+
+/**
+ * The fleet page: every tenant's migration state as last recorded by the
+ * core (a migrate, provisioning or a check), so a page of tenants costs two
+ * central queries and no tenant connection; "Migrate all" runs in the
+ * background with its progress in a row; "Check these tenants" reads one
+ * page of tenant databases on request.
+ */
 export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const runs = new FleetRuns(tenancy.orm, tenancy)
   const base = `${ctx.prefix}/fleet`
 
-  app.get('/fleet', { config: ADMIN }, async (request, reply) => {
-    const params = readListParams(request.query, ['identifier'] as const, 'identifier')
-    const page = async (n: number): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>> =>
+  const pageOfTenants = async (query: unknown): Promise<{ tenants: TenantListing[], p: ReturnType<typeof paging> }> => {
+    const params = readListParams(query, ['identifier'] as const, 'identifier')
+    const list = async (n: number): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>> =>
       await tenancy.tenants.list({ sort: 'identifier', limit: LIST_PAGE_SIZE, offset: (n - 1) * LIST_PAGE_SIZE })
-    let { total, tenants } = await page(params.page)
+    let { total, tenants } = await list(params.page)
     const p = paging(base, params, total, 'identifier')
     // A page past the end (a hand-made link) shows the last one.
-    if (p.pageNumber < params.page && total > 0) ({ total, tenants } = await page(p.pageNumber))
+    if (p.pageNumber < params.page && total > 0) ({ total, tenants } = await list(p.pageNumber))
+    return { tenants, p }
+  }
+
+  app.get('/fleet', { config: ADMIN }, async (request, reply) => {
+    const { tenants, p } = await pageOfTenants(request.query)
     const run = await runs.latest()
     const failedInRun = new Map((run?.failures ?? []).map((f) => [f.key, f.error]))
-    const rows = await Promise.all(tenants.map(async (t) => {
-      if (t.status === 'failed') return { key: t.key, identifier: t.identifier, state: 'failed', detail: `Provisioning failed: ${t.failureReason ?? 'unknown reason'}` }
-      if (t.status === 'provisioning') return { key: t.key, identifier: t.identifier, state: 'pending', detail: 'Provisioning its database.' }
-      try {
-        const status = await tenancy.migrationStatus(t)
-        const lastError = failedInRun.get(t.key)
-        if (status.pending.length > 0 && lastError !== undefined) return { key: t.key, identifier: t.identifier, state: 'failed', detail: `Migration failed: ${lastError}` }
-        return status.pending.length === 0
-          ? { key: t.key, identifier: t.identifier, state: 'up-to-date', detail: `${status.executed.length} migration(s) ran${status.executed.length === 0 ? '' : `, the newest ${status.executed.at(-1) as string}`}.` }
-          : { key: t.key, identifier: t.identifier, state: 'pending', detail: `Pending: ${status.pending.join(', ')}` }
-      } catch (error) {
-        return { key: t.key, identifier: t.identifier, state: 'failed', detail: `The database cannot be read: ${(error as Error).message}` }
-      }
-    }))
+    const states = await tenancy.migrationStates(tenants.map((t) => t.key))
+    const rows = tenants.map((t) => rowOf(t, states.get(t.key), failedInRun))
     return await renderPage(ctx, request, reply, 'fleet/index', 'Fleet', {
       rows,
       paging: p,
-      run: run === null ? null : { ...run, startedAt: run.startedAt.toISOString().replace('T', ' ').slice(0, 19), percent: run.total === 0 ? 100 : Math.round(run.done * 100 / run.total) },
-      // While a run goes on, the page reloads itself (no JavaScript); a reload shows the same run.
+      unchecked: rows.some((r) => r.state === 'unknown'),
+      run: runView(run),
+      // While a run goes on, the page reloads itself without JavaScript; with it, admin.js follows /fleet/run.
       refresh: run?.running === true ? 2 : false
     })
+  })
+
+  /** The latest run's progress, for the page's script (and anything else that polls). */
+  app.get('/fleet/run', { config: ADMIN }, async () => {
+    const run = runView(await runs.latest())
+    return run === null ? { run: null } : { run: { running: run.running, interrupted: run.interrupted, done: run.done, total: run.total, failed: run.failed, percent: run.percent, failures: run.failures } }
   })
 
   app.post('/fleet/migrate', { config: ADMIN }, async (request, reply) => {
@@ -50,5 +82,17 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (run === null) return await redirectWith(ctx, request, reply, base, { type: 'info', text: 'A "Migrate all" run is going on already; its progress is below.' })
     await ctx.audit.recordFor(request, 'fleet.migrate', { change: { run: run.id, tenants: run.total } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Migrating ${run.total} tenant(s); this page follows the progress.` })
+  })
+
+  // Reads the databases of one page of tenants (the ones never checked, or all of them), recording what it finds.
+  app.post('/fleet/check', { config: ADMIN }, async (request, reply) => {
+    const page = String((request.body as Record<string, unknown> | undefined)?.page ?? '1')
+    const { tenants, p } = await pageOfTenants({ page })
+    const back = p.pageNumber === 1 ? base : `${base}?page=${p.pageNumber}`
+    let failed = 0
+    const checkable = tenants.filter((t) => t.status === 'active' || t.status === 'suspended')
+    // A few at a time: each check opens its own connections to a tenant database.
+    await mapLimit(checkable, 4, async (t) => { await tenancy.migrationStatus(t).catch(() => { failed++ }) })
+    return await redirectWith(ctx, request, reply, back, { type: failed === 0 ? 'success' : 'error', text: `Checked ${checkable.length} tenant database(s)${failed === 0 ? '' : `; ${failed} could not be read`}.` })
   })
 }

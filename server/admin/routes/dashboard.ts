@@ -7,16 +7,17 @@ import { TenantClusterEntity } from '../../entities/central/tenant-cluster.entit
 /** The admin's home: counts and links to the areas the admin may use. */
 export function dashboardRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/', { config: { admin: 'signed-in' } }, async (request, reply) => {
-    const tenants = await ctx.tenancy.tenants.counts()
+    const has = (p: 'manage_tenants' | 'manage_users' | 'manage_tenant_groups'): boolean => request.admin?.permissions.has(p) === true
+    // Only what the admin may see is counted (no cluster count without manage_tenant_groups).
+    const tenants = has('manage_tenants') ? await ctx.tenancy.tenants.counts() : null
     const em = ctx.tenancy.orm.em.fork()
     const counts = {
-      tenants: tenants.total,
-      active: tenants.byStatus.active,
-      failed: tenants.byStatus.failed,
-      users: await em.count(CentralUserEntity),
-      clusters: await em.count(TenantClusterEntity)
+      tenants: tenants?.total ?? 0,
+      active: tenants?.byStatus.active ?? 0,
+      failed: tenants?.byStatus.failed ?? 0,
+      users: has('manage_users') ? await em.count(CentralUserEntity) : 0,
+      clusters: has('manage_tenant_groups') ? await em.count(TenantClusterEntity) : 0
     }
-    const has = (p: 'manage_tenants' | 'manage_users' | 'manage_tenant_groups'): boolean => request.admin?.permissions.has(p) === true
     return await renderPage(ctx, request, reply, 'dashboard', 'Dashboard', {
       counts,
       can: { tenants: has('manage_tenants'), users: has('manage_users'), clusters: has('manage_tenant_groups') }

@@ -82,13 +82,18 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
       errors.form = 'The email or password is wrong.'
       return await again(401)
     }
-    await throttle.succeed(email, address)
-    // Hashes made at an older cost are upgraded while the password is at hand.
-    const upgrade = needsRehash(String(row.password_hash)) ? await hashPassword(password) : null
-    await conn.execute(`update ${t.admins} set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?`, upgrade === null ? [row.id] : [upgrade, row.id], 'run')
     const old = sessionToken(request)
     if (old !== null) await ctx.sessions.destroy(old)
-    const token = await ctx.sessions.create(String(row.id))
+    // Only while the password checked is still the account's: one changed meanwhile (which ends every session) wins.
+    const token = await ctx.sessions.create(String(row.id), String(row.password_hash))
+    if (token === null) {
+      errors.form = 'The email or password is wrong.'
+      return await again(401)
+    }
+    await throttle.succeed(email, address)
+    // Hashes made at an older cost are upgraded while the password is at hand (unless it changed meanwhile).
+    const upgrade = needsRehash(String(row.password_hash)) ? await hashPassword(password) : null
+    await conn.execute(`update ${t.admins} set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?${upgrade === null ? '' : ' and password_hash = ?'}`, upgrade === null ? [row.id] : [upgrade, row.id, row.password_hash], 'run')
     reply.setCookie(ctx.cookieName, token, { path: ctx.cookiePath, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true })
     return await reply.redirect(next, 303)
   })

@@ -5,9 +5,9 @@ import { field } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import { IMPERSONATION_PATH } from '../../impersonation/impersonation-routes.js'
 import { BYPASS_PARAMETER } from '../../maintenance/maintenance-mode.js'
+import { UserQueries } from '../users/user-queries.js'
 import { originFor, requestHost } from '../../identification/host.js'
 import { InvalidHostError } from '../../errors.js'
-import { centralTables } from '../../database/central-schema.js'
 
 /** What the tenant page shows of renames, maintenance and impersonation. */
 export interface TenantOperationsView {
@@ -49,6 +49,7 @@ async function tenantOrigin (ctx: AdminContext, request: FastifyRequest, tenant:
 /** Maintenance switch and impersonation links, posted from the tenant page. */
 export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
+  const users = new UserQueries(tenancy.orm)
   const base = `${ctx.prefix}/tenants`
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
@@ -95,15 +96,13 @@ export function tenantOperationRoutes (app: FastifyInstance, ctx: AdminContext):
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const user = field(request.body, 'user').slice(0, 255)
-    const t = centralTables(tenancy.orm)
-    const attached = await tenancy.orm.em.getConnection().execute(`select u.name from ${t.tenant_users} p join ${t.users} u on u.global_id = p.global_user_id where p.tenant_key = ? and p.global_user_id = ?`, [tenant.key, user], 'all')
-    if (attached.length === 0) return await back(request, reply, tenant, 'error', 'That user is not one of this tenant\'s users.')
+    const name = await users.attachedName(tenant.key, user)
+    if (name === null) return await back(request, reply, tenant, 'error', 'That user is not one of this tenant\'s users.')
     if (tenant.status !== 'active') return await back(request, reply, tenant, 'error', `Tenant ${tenant.identifier} is ${tenant.status}; only an active tenant can be opened.`)
     const admin = request.admin
     const { token } = await tenancy.impersonation.issue({ tenant, userId: user, admin: { id: admin?.id ?? null, email: admin?.email ?? null } })
     // A page with the link rather than a redirect: the admin's CSP (form-action 'self') rightly stops a form post from landing on another origin.
     const link = `${await tenantOrigin(ctx, request, tenant)}${IMPERSONATION_PATH}?token=${encodeURIComponent(token)}`
-    const name = attached[0]?.name as string | undefined
-    return await renderPage(ctx, request, reply, 'tenants/impersonate', `Open ${tenant.identifier}`, { tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name }, user: name ?? user, link })
+    return await renderPage(ctx, request, reply, 'tenants/impersonate', `Open ${tenant.identifier}`, { tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name }, user: name, link })
   })
 }

@@ -4,12 +4,18 @@ import { redirectWith, renderPage } from '../render.js'
 import { confirmPage } from '../confirm.js'
 import { field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
+import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import { listFilters, listUrl, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
-import { LIST_PAGE_SIZE, sortHeaders } from '../list-view.js'
-import { centralTables } from '../../database/central-schema.js'
+import { LIST_PAGE_SIZE, pageOf, paging, readListParams, sortHeaders } from '../list-view.js'
+import { PICKER_SIZE, pickerCount, pickerJson, readFind } from '../picker.js'
+import { UserQueries } from '../users/user-queries.js'
+import { changeLines } from '../audit/change-view.js'
+
+const when = (date: Date): string => date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
+
 
 const ADMIN = { admin: 'manage_tenants' as const }
 type Row = Record<string, any>
@@ -39,8 +45,12 @@ function fieldOf (code: string): 'identifier' | 'name' | 'domains' | 'cluster' {
 export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/tenants`
-  const db = async (sql: string, params: unknown[] = []): Promise<Row[]> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
-  const t = centralTables(tenancy.orm)
+  const users = new UserQueries(tenancy.orm)
+  /** "for the next 90 days": how long a removed domain keeps redirecting. */
+  const keptFor = (): string => {
+    const days = ctx.renamesKeepMs / 86_400_000
+    return days >= 1 ? `for the next ${Math.round(days)} day(s)` : `for the next ${Math.max(1, Math.round(ctx.renamesKeepMs / 60_000))} minute(s)`
+  }
   const centralDomains = (): readonly string[] => ctx.centralDomains
   const canClusters = (request: FastifyRequest): boolean => request.admin?.permissions.has('manage_tenant_groups') === true
   const clusters = async (request: FastifyRequest): Promise<Array<{ id: string, name: string }>> =>
@@ -50,7 +60,8 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Tenant | null> => {
     const key = (request.params as { key: string }).key
-    const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
+    // The listing is the tenant with its cluster and domains, read in one statement.
+    const tenant = UUID_PATTERN.test(key) ? await listing(key) : null
     if (tenant === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such tenant.' }, 404)
     return tenant
   }
@@ -82,7 +93,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       clusterView,
       clusters: await clusters(request),
       any,
-      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster?.name ?? null : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
+      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
       total,
       pageNumber: page,
       pages,
@@ -99,19 +110,19 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const keys = [...new Set(fields(request.body, 'tenants').flatMap((v) => v.split(/\s+/)).filter((k) => UUID_PATTERN.test(k)))].slice(0, 500)
     const back = field(request.body, 'back').startsWith(base) ? field(request.body, 'back') : base
     if (!BULK_ACTIONS.includes(action)) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Choose an action for the selected tenants.' })
-    if (action === 'attach' && !canClusters(request)) return await renderPage(ctx, request, reply, 'error', 'Not allowed', { message: 'Attaching to a cluster needs the manage_tenant_groups permission.' }, 403)
+    if (action === 'attach' && !canClusters(request)) return await renderPage(ctx, request, reply, 'error', 'Not allowed', { message: 'Attaching to a Tenant Cluster needs the manage_tenant_groups permission.' }, 403)
     const chosen = keys.length === 0 ? [] : (await tenancy.tenants.list({ keys })).tenants
     if (chosen.length === 0) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Select at least one tenant first.' })
     const clusterId = field(request.body, 'cluster')
     const cluster = action === 'attach' ? (UUID_PATTERN.test(clusterId) ? await tenancy.clusters.find(clusterId) : null) : null
-    if (action === 'attach' && cluster === null) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Choose the cluster to attach the selected tenants to.' })
+    if (action === 'attach' && cluster === null) return await redirectWith(ctx, request, reply, back, { type: 'error', text: 'Choose the Tenant Cluster to attach the selected tenants to.' })
     const names = chosen.map((t) => t.identifier).join(', ')
     if (field(request.body, 'confirmed') !== 'yes') {
       const what: Record<BulkAction, [string, string]> = {
         suspend: [`Suspend ${chosen.length} tenant(s)?`, `${names} will answer 403 to every request until activated again. Their data stays.`],
         activate: [`Activate ${chosen.length} tenant(s)?`, `${names} will serve requests again.`],
         migrate: [`Migrate ${chosen.length} tenant(s)?`, `Pending migrations run in the databases of ${names}.`],
-        attach: [`Attach ${chosen.length} tenant(s) to "${cluster?.name ?? ''}"?`, `${names} move to "${cluster?.name ?? ''}"${cluster?.parentTenantId == null ? `; ${chosen[0]?.identifier ?? ''} becomes its Parent Tenant` : ''}. A tenant that is the Parent Tenant of another cluster with other tenants is refused.`]
+        attach: [`Attach ${chosen.length} tenant(s) to "${cluster?.name ?? ''}"?`, `${names} move to "${cluster?.name ?? ''}"${cluster?.parentTenantId == null ? `; ${chosen[0]?.identifier ?? ''} becomes its Parent Tenant` : ''}. A tenant that is the Parent Tenant of another Tenant Cluster with other tenants is refused.`]
       }
       return await confirmPage(ctx, request, reply, {
         question: what[action][0],
@@ -120,7 +131,8 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
         fields: { action, back, confirmed: 'yes', cluster: clusterId, tenants: chosen.map((t) => t.key).join(' ') },
         confirmLabel: what[action][0].replace(/\?$/, ''),
         cancel: back,
-        danger: action === 'suspend'
+        danger: action === 'suspend',
+        busy: { suspend: 'Suspending', activate: 'Activating', migrate: 'Migrating', attach: 'Attaching' }[action] + ` ${chosen.length} tenant(s)…`
       })
     }
     const done: string[] = []
@@ -158,7 +170,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const values = readTenantForm(request.body, centralDomains(), errors, true)
     // Without manage_tenant_groups the form has no cluster, and a posted one is not taken.
     if (!canClusters(request)) values.cluster = ''
-    if (values.cluster !== '' && errors.cluster === undefined && await tenancy.clusters.find(values.cluster) === null) errors.cluster = 'That cluster no longer exists; choose another.'
+    if (values.cluster !== '' && errors.cluster === undefined && await tenancy.clusters.find(values.cluster) === null) errors.cluster = 'That Tenant Cluster no longer exists; choose another.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     let tenant: Tenant
     try {
@@ -178,51 +190,147 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (values.cluster !== '') {
       // A new tenant joining a cluster never breaks its rule; it only becomes the parent of an empty one.
       tenant = await tenancy.update(tenant, { clusterId: values.cluster })
-      joined = ' It joined the cluster.'
+      joined = ' It joined the Tenant Cluster.'
     }
     await ctx.audit.recordFor(request, 'tenant.create', { tenant: who(tenant), change: { identifier: tenant.identifier, name: tenant.name, domains: values.domainList, ...(values.cluster === '' ? {} : { clusterId: values.cluster }) } })
     return await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type: 'success', text: `Tenant ${tenant.identifier} created with its own database.${joined}` })
   })
 
+  const TABS = ['overview', 'domains', 'users'] as const
+  type Tab = typeof TABS[number]
+
+  /** What the Overview tab shows of migrations: the recorded state, read live only for a tenant never seen yet. */
+  const migrationsOf = async (tenant: Tenant): Promise<{ executed: string[], pending: string[], error: string | null, checked: string | null } | null> => {
+    if (tenant.status !== 'active' && tenant.status !== 'suspended') return null
+    const state = (await tenancy.migrationStates([tenant.key])).get(tenant.key)
+    if (state !== undefined) return { executed: state.executed, pending: state.pending, error: state.error === null ? null : 'The tenant database could not be read when last checked.', checked: when(state.checkedAt) }
+    try {
+      const live = await tenancy.migrationStatus(tenant)
+      return { ...live, error: null, checked: 'just now' }
+    } catch {
+      return { executed: [], pending: [], error: 'The tenant database cannot be reached right now.', checked: 'just now' }
+    }
+  }
+
   app.get('/tenants/:key', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
-    const target = tenancy.tenants.target(tenant)
-    let migrations: { executed: string[], pending: string[] } | null = null
-    let migrationsError: string | null = null
-    if (tenant.status === 'active' || tenant.status === 'suspended') {
-      try {
-        migrations = await tenancy.migrationStatus(tenant)
-      } catch {
-        migrationsError = 'The tenant database cannot be reached right now.'
-      }
-    }
-    const row = await listing(tenant.key)
+    const rawTab = (request.query as { tab?: string }).tab
+    const tab: Tab = (TABS as readonly string[]).includes(rawTab ?? '') ? rawTab as Tab : 'overview'
+    const url = `${base}/${tenant.key}`
+    const clusterView = canClusters(request)
+    const row = tenant as TenantListing
     const domains = await tenancy.domains.list(tenant)
-    const users = await db(`select u.global_id, u.name, u.email from ${t.tenant_users} p join ${t.users} u on u.global_id = p.global_user_id where p.tenant_key = ? order by u.name`, [tenant.key])
-    const copies = tenant.status === 'active' || tenant.status === 'suspended' ? await tenantCopies(tenancy, tenant) : []
-    const history = await ctx.audit.list({ tenantKey: tenant.key, pageSize: 10 })
-    return await renderPage(ctx, request, reply, 'tenants/show', tenant.identifier, {
+    const userCount = await users.countOfTenant(tenant.key)
+    const model: Record<string, unknown> = {
+      tab,
+      tabs: [
+        { href: url, label: 'Overview', current: tab === 'overview' },
+        { href: `${url}?tab=domains`, label: 'Domains', current: tab === 'domains', count: domains.length },
+        { href: `${url}?tab=users`, label: 'Users', current: tab === 'users', count: userCount }
+      ],
       tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row?.failureReason ?? null, created: row?.createdAt ?? null },
-      clusterView: canClusters(request),
-      cluster: canClusters(request) ? row?.cluster ?? null : null,
-      database: { name: target.name, host: target.host, schema: target.schema },
-      migrations,
-      migrationsError,
-      domains: domains.map((d) => ({ id: d.id, domain: d.domain, primary: d.primary })),
-      users: users.map((u) => ({ globalId: u.global_id, name: u.name, email: u.email })),
-      copies,
+      primaryDomain: domains.find((d) => d.primary)?.domain ?? null,
+      clusterView,
+      cluster: clusterView ? row?.cluster ?? null : null,
       operations: await tenantOperationsView(ctx, request, tenant),
-      history: history.entries.map((e) => ({ at: e.at.toISOString().slice(0, 16).replace('T', ' '), actor: e.actorEmail, action: e.action })),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
-      domainValue: '',
-      domainError: null
-    })
+      refreshMain: true
+    }
+    if (tab === 'overview') {
+      const target = tenancy.tenants.target(tenant)
+      // Without manage_tenant_groups, no cluster.* entry: the same rule as the audit log.
+      const history = await ctx.audit.list({ tenantKey: tenant.key, pageSize: 10, withClusters: clusterView })
+      Object.assign(model, {
+        database: { name: target.name, host: target.host, schema: target.schema },
+        migrations: await migrationsOf(tenant),
+        history: history.entries.map((e) => ({ at: e.at.toISOString().slice(0, 16).replace('T', ' '), actor: e.actorEmail, action: e.action, change: changeLines(e.change) }))
+      })
+    }
+    if (tab === 'domains') {
+      const params = readListParams(request.query, ['domain'] as const, 'domain')
+      const { rows, paging } = pageOf(domains.map((d) => ({ id: d.id, domain: d.domain, primary: d.primary })), params, (d) => d.domain, (d) => d.domain, url, 'domain', { tab: 'domains' })
+      Object.assign(model, { params, domains: rows, paging, anyDomains: domains.length > 0 })
+    }
+    if (tab === 'users') {
+      const params = readListParams(request.query, ['name'] as const, 'name')
+      const find = readFind(request.query)
+      const extra = { tab: 'users', find }
+      const list = async (page: number): Promise<Awaited<ReturnType<typeof users.ofTenant>>> => await users.ofTenant(tenant.key, { q: params.q, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+      let attached = await list(params.page)
+      const p = paging(url, params, attached.total, 'name', extra)
+      if (p.pageNumber < params.page && attached.total > 0) attached = await list(p.pageNumber)
+      const synced = tenancy.sync?.resources.has('users') === true
+      const candidates = synced ? await users.notInTenant(tenant.key, find, PICKER_SIZE) : { total: 0, rows: [] }
+      Object.assign(model, {
+        params,
+        users: attached.rows,
+        paging: p,
+        copies: tenant.status === 'active' || tenant.status === 'suspended' ? await tenantCopies(tenancy, tenant) : [],
+        canUsers: request.admin?.permissions.has('manage_users') === true,
+        picker: synced && tenant.status === 'active' && request.admin?.permissions.has('manage_users') === true
+          ? {
+              id: 'attach-users',
+              heading: 'Attach users',
+              label: 'Find users to attach',
+              legend: 'Users to attach',
+              placeholder: 'Name or email',
+              name: 'users',
+              source: `${url}/user-candidates`,
+              searchAction: url,
+              keep: { tab: 'users', q: params.q },
+              find,
+              postAction: `${url}/users`,
+              submitLabel: 'Attach',
+              options: candidates.rows.map((u) => ({ value: u.globalId, label: `${u.name} — ${u.email}` })),
+              countText: pickerCount(candidates.rows.length, candidates.total, find, 'users')
+            }
+          : null
+      })
+    }
+    return await renderPage(ctx, request, reply, 'tenants/show', tenant.identifier, model)
   })
 
-  const back = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant, type: 'success' | 'error', text: string): Promise<FastifyReply> =>
-    await redirectWith(ctx, request, reply, `${base}/${tenant.key}`, { type, text })
+  // The users picker's type-ahead.
+  app.get('/tenants/:key/user-candidates', { config: { admin: 'manage_users' } }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const find = readFind(request.query)
+    const { total, rows } = await users.notInTenant(tenant.key, find, PICKER_SIZE)
+    return pickerJson(rows.map((u) => ({ value: u.globalId, label: `${u.name} — ${u.email}` })), total, find, 'users')
+  })
+
+  // Attaches users to the tenant from its Users tab (copies them into its database).
+  app.post('/tenants/:key/users', { config: { admin: 'manage_users' } }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    const url = `${base}/${tenant.key}?tab=users`
+    if (tenancy.sync?.resources.has('users') !== true) return await back(request, reply, tenant, 'error', 'Resource syncing of users is not configured.')
+    const chosen = [...new Set(fields(request.body, 'users'))].slice(0, 100)
+    const found = (await Promise.all(chosen.map(async (id) => await users.find(id)))).filter((u) => u !== null)
+    if (found.length === 0) return await redirectWith(ctx, request, reply, url, { type: 'error', text: 'Choose at least one user to attach.' })
+    for (const user of found) {
+      await tenancy.sync.attach('users', user.globalId, tenant)
+      await ctx.audit.recordFor(request, 'user.attach', { tenant: who(tenant), change: { globalId: user.globalId, name: user.name } })
+    }
+    return await redirectWith(ctx, request, reply, url, { type: 'success', text: `Attached ${found.map((u) => u.name).join(', ')} to ${tenant.identifier}: copied into its database.` })
+  })
+
+  // Reads the tenant database's migrations now (the page shows what was last recorded).
+  app.post('/tenants/:key/migrations/check', { config: ADMIN }, async (request, reply) => {
+    const tenant = await load(request, reply)
+    if (tenant === null) return reply
+    try {
+      const status = await tenancy.migrationStatus(tenant)
+      return await back(request, reply, tenant, 'success', status.pending.length === 0 ? `${tenant.identifier} is up to date (${status.executed.length} migration(s) ran).` : `${tenant.identifier} has ${status.pending.length} pending migration(s): ${status.pending.join(', ')}.`)
+    } catch (error) {
+      return await back(request, reply, tenant, 'error', `The tenant database cannot be read: ${(error as Error).message}`)
+    }
+  })
+
+  const back = async (request: FastifyRequest, reply: FastifyReply, tenant: Tenant, type: 'success' | 'error', text: string, tab: Tab = 'overview'): Promise<FastifyReply> =>
+    await redirectWith(ctx, request, reply, `${base}/${tenant.key}${tab === 'overview' ? '' : `?tab=${tab}`}`, { type, text })
 
   /** The tenant's domain with the id in the URL, or null. */
   const domainOf = async (request: FastifyRequest, tenant: Tenant): Promise<{ id: number, domain: string, primary: boolean } | null> => {
@@ -239,10 +347,10 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     } catch (error) {
       const message = userError(error)
       if (message === null) throw error
-      return await back(request, reply, tenant, 'error', message)
+      return await back(request, reply, tenant, 'error', message, 'domains')
     }
     await ctx.audit.recordFor(request, 'tenant.domain.add', { tenant: who(tenant), change: { domain } })
-    return await back(request, reply, tenant, 'success', `Domain ${domain} added.`)
+    return await back(request, reply, tenant, 'success', `Domain ${domain} added.`, 'domains')
   })
 
   app.get('/tenants/:key/domains/:id/delete', { config: ADMIN }, async (request, reply) => {
@@ -252,10 +360,10 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (domain === null) return await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'That domain is not this tenant\'s.' }, 404)
     return await confirmPage(ctx, request, reply, {
       question: `Remove ${domain.domain} from ${tenant.identifier}?`,
-      consequence: `Requests to ${domain.domain} will no longer reach ${tenant.identifier}.${domain.primary ? ' It is the primary domain: another domain becomes primary.' : ''}`,
+      consequence: `Requests to ${domain.domain} will no longer reach ${tenant.identifier} there: ${ctx.renamesKeepMs === 0 ? 'they answer 404 at once' : `${keptFor()} they are redirected (301) to ${tenant.identifier}'s primary domain (or its subdomain), then answer 404, and no other tenant can take it meanwhile`}.${domain.primary ? ' It is the primary domain: another domain becomes primary.' : ''}`,
       action: `${base}/${tenant.key}/domains/${domain.id}/delete`,
       confirmLabel: `Remove ${domain.domain}`,
-      cancel: `${base}/${tenant.key}`,
+      cancel: `${base}/${tenant.key}?tab=domains`,
       danger: true
     })
   })
@@ -264,20 +372,20 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const domain = await domainOf(request, tenant)
-    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.', 'domains')
     await tenancy.domains.remove(tenant, domain.domain)
     await ctx.audit.recordFor(request, 'tenant.domain.remove', { tenant: who(tenant), change: { domain: domain.domain } })
-    return await back(request, reply, tenant, 'success', `Domain ${domain.domain} removed.`)
+    return await back(request, reply, tenant, 'success', `Domain ${domain.domain} removed.`, 'domains')
   })
 
   app.post('/tenants/:key/domains/:id/primary', { config: ADMIN }, async (request, reply) => {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const domain = await domainOf(request, tenant)
-    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.')
+    if (domain === null) return await back(request, reply, tenant, 'error', 'That domain is not this tenant\'s.', 'domains')
     await tenancy.domains.makePrimary(tenant, domain.domain)
     await ctx.audit.recordFor(request, 'tenant.domain.primary', { tenant: who(tenant), change: { domain: domain.domain } })
-    return await back(request, reply, tenant, 'success', `${domain.domain} is now the primary domain.`)
+    return await back(request, reply, tenant, 'success', `${domain.domain} is now the primary domain.`, 'domains')
   })
 
   app.post('/tenants/:key/migrate', { config: ADMIN }, async (request, reply) => {

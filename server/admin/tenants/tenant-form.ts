@@ -28,6 +28,6 @@ export function readTenantForm (body: unknown, centralDomains: readonly string[]
     }
   }
   const cluster = field(body, 'cluster')
-  if (cluster !== '' && !UUID_PATTERN.test(cluster)) errors.cluster = 'Choose a cluster from the list.'
+  if (cluster !== '' && !UUID_PATTERN.test(cluster)) errors.cluster = 'Choose a Tenant Cluster from the list.'
   return { identifier, name, domains, cluster, domainList }
 }

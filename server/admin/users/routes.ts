@@ -4,17 +4,16 @@ import { redirectWith, renderPage } from '../render.js'
 import { check, EMAIL, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { hashPassword } from '../password.js'
 import { CentralUserEntity } from '../../entities/central/user.entity.js'
-import { TenantUserEntity } from '../../entities/central/tenant-user.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
-import { paging, readListParams, sortHeaders } from '../list-view.js'
+import { LIST_PAGE_SIZE, paging, readListParams, sortHeaders } from '../list-view.js'
+import { PICKER_SIZE, pickerCount, pickerJson, readFind } from '../picker.js'
+import { UserQueries, type UserRow } from './user-queries.js'
 import { confirmPage } from '../confirm.js'
 import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_users' as const }
 const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
 const USER_SORTS = ['name', 'email', 'tenants'] as const
-/** Sort keys to columns: a fixed list, so no query value reaches SQL as a name. */
-const USER_ORDER: Record<typeof USER_SORTS[number], string> = { name: 'lower(u.name)', email: 'u.email', tenants: 'tenants' }
 const RESOURCE = 'users'
 
 interface UserForm { name: string, email: string, password: string }
@@ -35,8 +34,7 @@ function readForm (body: unknown, errors: FieldErrors, passwordRequired: boolean
 export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
   const base = `${ctx.prefix}/users`
-  const db = async (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> => await tenancy.orm.em.getConnection().execute(sql, params as any[], 'all')
-  const t = centralTables(tenancy.orm)
+  const users = new UserQueries(tenancy.orm)
 
   /** Syncing must be on, with a resource named `users`; otherwise the area says so. */
   const syncReady = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
@@ -45,32 +43,26 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return false
   }
 
-  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<Record<string, any> | null> => {
+  const load = async (request: FastifyRequest, reply: FastifyReply): Promise<UserRow | null> => {
     if (!await syncReady(request, reply)) return null
     const id = (request.params as { id: string }).id
-    const user = GLOBAL_ID.test(id) ? (await db(`select global_id, name, email, created_at from ${t.users} where global_id = ?`, [id]))[0] : undefined
-    if (user === undefined) {
-      await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such user.' }, 404)
-      return null
-    }
+    const user = GLOBAL_ID.test(id) ? await users.find(id) : null
+    if (user === null) await renderPage(ctx, request, reply, 'error', 'Not found', { message: 'There is no such user.' }, 404)
     return user
   }
 
   app.get('/users', { config: ADMIN }, async (request, reply) => {
     if (!await syncReady(request, reply)) return reply
     const params = readListParams(request.query, USER_SORTS, 'name')
-    const q = params.q
-    const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`
-    const where = q === '' ? '' : 'where lower(u.name) like ? or lower(u.email) like ?'
-    const args = q === '' ? [] : [like, like]
-    const total = Number((await db(`select count(*)::int as n from ${t.users} u ${where}`, args))[0]?.n ?? 0)
-    const p = paging(base, params, total, 'name')
-    const rows = await db(`select u.global_id, u.name, u.email, (select count(*) from ${t.tenant_users} p where p.global_user_id = u.global_id)::int as tenants
-      from ${t.users} u ${where} order by ${USER_ORDER[params.sort]} ${params.dir}, u.email limit ${p.limit} offset ${p.offset}`, args)
+    const list = async (page: number): Promise<Awaited<ReturnType<typeof users.list>>> => await users.list({ q: params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+    let found = await list(params.page)
+    const p = paging(base, params, found.total, 'name')
+    // A page past the end (a hand-made link) shows the last one.
+    if (p.pageNumber < params.page && found.total > 0) found = await list(p.pageNumber)
     return await renderPage(ctx, request, reply, 'users/index', 'Users', {
-      q,
-      any: q !== '' || total > 0,
-      users: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })),
+      q: params.q,
+      any: params.q !== '' || found.total > 0,
+      users: found.rows,
       paging: p,
       headers: sortHeaders(base, params, [['name', 'Name'], ['email', 'Email'], ['tenants', 'Tenants']], 'name')
     })
@@ -88,7 +80,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (!await syncReady(request, reply)) return reply
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors, true)
-    if (errors.email === undefined && (await db(`select 1 from ${t.users} where email = ?`, [values.email])).length > 0) errors.email = 'Another user has this email.'
+    if (errors.email === undefined && await users.emailTaken(values.email)) errors.email = 'Another user has this email.'
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, null, 422)
     const em = tenancy.orm.em.fork()
     const user = em.create(CentralUserEntity, { name: values.name, email: values.email, password: await hashPassword(values.password) } as never)
@@ -97,24 +89,65 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `User ${values.name} created. Attach it to tenants to copy it into their databases.` })
   })
 
+  /** Tenants the user is not in yet, matching `find`, for the attach picker. */
+  const candidates = async (user: UserRow, find: string, attached?: string[]): Promise<{ total: number, options: Array<{ value: string, label: string }> }> => {
+    const { total, tenants } = await tenancy.tenants.list({ status: 'active', excludeKeys: attached ?? await users.tenantKeysOf(user.globalId), search: find === '' ? undefined : find, limit: PICKER_SIZE })
+    return { total, options: tenants.map((t) => ({ value: t.key, label: `${t.identifier} — ${t.name}` })) }
+  }
+
   app.get('/users/:id', { config: ADMIN }, async (request, reply) => {
     const user = await load(request, reply)
     if (user === null) return reply
-    const attached = await tenancy.orm.em.fork().find(TenantUserEntity, { globalUserId: user.global_id }, { fields: ['tenantKey'] })
-    const keys = new Set(attached.map((p) => p.tenantKey))
-    const tenants = keys.size === 0 ? [] : (await tenancy.tenants.list({ keys: [...keys] })).tenants
-    const others = (await tenancy.tenants.list({ status: 'active' })).tenants.filter((t) => !keys.has(t.key))
+    const url = `${base}/${user.globalId}`
+    const params = readListParams(request.query, ['identifier', 'name'] as const, 'identifier')
+    const find = readFind(request.query)
+    const extra = { find }
+    const keys = await users.tenantKeysOf(user.globalId)
+    const list = async (page: number): Promise<Awaited<ReturnType<typeof tenancy.tenants.list>>> => keys.length === 0
+      ? { total: 0, tenants: [] }
+      : await tenancy.tenants.list({ keys, search: params.q === '' ? undefined : params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+    let { total, tenants } = await list(params.page)
+    const p = paging(url, params, total, 'identifier', extra)
+    if (p.pageNumber < params.page && total > 0) ({ total, tenants } = await list(p.pageNumber))
+    const picker = await candidates(user, find, keys)
     return await renderPage(ctx, request, reply, 'users/show', user.name, {
-      user: { globalId: user.global_id, name: user.name, email: user.email },
-      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name })),
-      others: others.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name }))
+      user,
+      params,
+      attachedCount: keys.length,
+      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status })),
+      paging: p,
+      headers: sortHeaders(url, params, [['identifier', 'Tenant'], ['name', 'Name']], 'identifier', extra),
+      picker: {
+        id: 'attach',
+        heading: 'Attach to tenants',
+        label: 'Find tenants to attach to',
+        legend: 'Tenants to attach to',
+        placeholder: 'Identifier, name or domain',
+        name: 'tenants',
+        source: `${url}/candidates`,
+        searchAction: url,
+        keep: { q: params.q },
+        find,
+        postAction: `${url}/attach`,
+        submitLabel: 'Attach',
+        options: picker.options,
+        countText: pickerCount(picker.options.length, picker.total, find, 'active tenants')
+      }
     })
+  })
+
+  app.get('/users/:id/candidates', { config: ADMIN }, async (request, reply) => {
+    const user = await load(request, reply)
+    if (user === null) return reply
+    const find = readFind(request.query)
+    const { total, options } = await candidates(user, find)
+    return pickerJson(options, total, find, 'active tenants')
   })
 
   app.get('/users/:id/edit', { config: ADMIN }, async (request, reply) => {
     const user = await load(request, reply)
     if (user === null) return reply
-    return await formPage(request, reply, { name: user.name, email: user.email }, {}, { globalId: user.global_id })
+    return await formPage(request, reply, { name: user.name, email: user.email }, {}, { globalId: user.globalId })
   })
 
   app.post('/users/:id/edit', { config: ADMIN }, async (request, reply) => {
@@ -122,17 +155,17 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (user === null) return reply
     const errors: FieldErrors = {}
     const values = readForm(request.body, errors, false)
-    if (errors.email === undefined && (await db(`select 1 from ${t.users} where email = ? and global_id <> ?`, [values.email, user.global_id])).length > 0) errors.email = 'Another user has this email.'
-    if (hasErrors(errors)) return await formPage(request, reply, values, errors, { globalId: user.global_id }, 422)
+    if (errors.email === undefined && await users.emailTaken(values.email, user.globalId)) errors.email = 'Another user has this email.'
+    if (hasErrors(errors)) return await formPage(request, reply, values, errors, { globalId: user.globalId }, 422)
     // Through the ORM, so resource syncing carries the change to every tenant copy.
     const em = tenancy.orm.em.fork()
-    const entity = await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id })
+    const entity = await em.findOneOrFail(CentralUserEntity, { globalId: user.globalId })
     entity.name = values.name
     entity.email = values.email
     if (values.password !== '') entity.password = await hashPassword(values.password)
     await em.flush()
-    await ctx.audit.recordFor(request, 'user.update', { change: { globalId: String(user.global_id), name: { from: user.name, to: values.name }, email: { from: user.email, to: values.email }, password: values.password === '' ? 'kept' : 'changed' } })
-    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: 'User saved; the change reaches every tenant where it exists.' })
+    await ctx.audit.recordFor(request, 'user.update', { change: { globalId: String(user.globalId), name: { from: user.name, to: values.name }, email: { from: user.email, to: values.email }, password: values.password === '' ? 'kept' : 'changed' } })
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: 'User saved; the change reaches every tenant where it exists.' })
   })
 
   app.post('/users/:id/attach', { config: ADMIN }, async (request, reply) => {
@@ -140,12 +173,12 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (user === null) return reply
     const keys = fields(request.body, 'tenants').filter((k) => UUID_PATTERN.test(k))
     const tenants = (await Promise.all(keys.map(async (k) => await tenancy.tenants.find(k)))).filter((t) => t !== null)
-    if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
+    if (tenants.length === 0) return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'error', text: 'Choose at least one tenant to attach.' })
     for (const tenant of tenants) {
-      await tenancy.sync?.attach(RESOURCE, user.global_id, tenant)
-      await ctx.audit.recordFor(request, 'user.attach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
+      await tenancy.sync?.attach(RESOURCE, user.globalId, tenant)
+      await ctx.audit.recordFor(request, 'user.attach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.globalId), name: user.name } })
     }
-    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
   })
 
   app.get('/users/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
@@ -157,9 +190,9 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await confirmPage(ctx, request, reply, {
       question: `Detach ${String(user.name)} from ${tenant.identifier}?`,
       consequence: `This removes ${String(user.name)}'s copy from ${tenant.identifier}'s database. The central user and its copies in other tenants stay.`,
-      action: `${base}/${String(user.global_id)}/detach/${tenant.key}`,
+      action: `${base}/${String(user.globalId)}/detach/${tenant.key}`,
       confirmLabel: `Detach from ${tenant.identifier}`,
-      cancel: `${base}/${String(user.global_id)}`,
+      cancel: `${base}/${String(user.globalId)}`,
       danger: true
     })
   })
@@ -169,25 +202,25 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (user === null) return reply
     const key = (request.params as { tenant: string }).tenant
     const tenant = UUID_PATTERN.test(key) ? await tenancy.tenants.find(key) : null
-    if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'error', text: 'There is no such tenant.' })
-    await tenancy.sync?.detach(RESOURCE, user.global_id, tenant)
-    await ctx.audit.recordFor(request, 'user.detach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.global_id), name: user.name } })
-    return await redirectWith(ctx, request, reply, `${base}/${String(user.global_id)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })
+    if (tenant === null) return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'error', text: 'There is no such tenant.' })
+    await tenancy.sync?.detach(RESOURCE, user.globalId, tenant)
+    await ctx.audit.recordFor(request, 'user.detach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.globalId), name: user.name } })
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `Detached from ${tenant.identifier}: its copy is removed.` })
   })
 
   app.get('/users/:id/delete', { config: ADMIN }, async (request, reply) => {
     const user = await load(request, reply)
     if (user === null) return reply
-    return await renderPage(ctx, request, reply, 'users/delete', `Delete ${user.name}`, { user: { globalId: user.global_id, name: user.name } })
+    return await renderPage(ctx, request, reply, 'users/delete', `Delete ${user.name}`, { user: { globalId: user.globalId, name: user.name } })
   })
 
   app.post('/users/:id/delete', { config: ADMIN }, async (request, reply) => {
     const user = await load(request, reply)
     if (user === null) return reply
     const em = tenancy.orm.em.fork()
-    em.remove(await em.findOneOrFail(CentralUserEntity, { globalId: user.global_id }))
+    em.remove(await em.findOneOrFail(CentralUserEntity, { globalId: user.globalId }))
     await em.flush()
-    await ctx.audit.recordFor(request, 'user.delete', { change: { globalId: String(user.global_id), name: user.name, email: user.email } })
+    await ctx.audit.recordFor(request, 'user.delete', { change: { globalId: String(user.globalId), name: user.name, email: user.email } })
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `User ${user.name} deleted, with its copies in every tenant.` })
   })
 }

@@ -3,17 +3,19 @@ import { v7 as uuidv7 } from 'uuid'
 import { generatePassword, hashPassword } from '../../admin/password.js'
 import { EMAIL } from '../../admin/forms.js'
 import { withCentralOrm, type GlobalOptions } from '../app.js'
-import { AdminExistsError, CliUsageError, RoleNotFoundError } from '../../errors.js'
+import { AdminExistsError, AdminNotFoundError, CliUsageError, RoleNotFoundError } from '../../errors.js'
 import { printJson } from '../output.js'
 import { centralTables } from '../../database/central-schema.js'
-
-/** The admin panel's password rule. */
-const PASSWORD_MIN = 12
-const PASSWORD_MAX = 200
+import { AdminAccounts, PASSWORD_MAX, PASSWORD_MIN } from '../../admin/admins/admin-accounts.js'
 
 interface AdminFlags { email: string, name: string, password?: string, role: string, json?: boolean }
+interface ResetFlags { email: string, password?: string, json?: boolean }
 
-/** admin:create: an admin of the landlord panel, with the owner role (all permissions) unless told another. */
+/**
+ * admin:create: an admin of the landlord panel, with the owner role (all
+ * permissions) unless told another. admin:reset-password: a new password for
+ * an admin locked out (a generated one printed once), ending their sessions.
+ */
 export function registerAdminCommands (program: Command, global: () => GlobalOptions): void {
   program.command('admin:create')
     .description('create an admin of the landlord panel, with the owner role')
@@ -53,6 +55,30 @@ export function registerAdminCommands (program: Command, global: () => GlobalOpt
         const generated = flags.password === undefined
         if (flags.json === true) printJson({ id, email, name, role: flags.role, ...(generated ? { password } : {}) })
         else process.stdout.write(`Created admin ${email} with the ${flags.role} role.${generated ? ` Password (shown only this once): ${password}` : ''}\n`)
+      })
+    })
+
+  program.command('admin:reset-password')
+    .description('give an admin of the landlord panel a new password and end their sessions')
+    .requiredOption('--email <email>', 'the admin\'s sign-in email')
+    .option('--password <password>', `at least ${PASSWORD_MIN} characters (default: a generated one, printed once)`)
+    .option('--json', 'print the result as JSON')
+    .action(async (flags: ResetFlags) => {
+      const email = flags.email.trim().toLowerCase()
+      if (email.length > 255 || !EMAIL.test(email)) throw new CliUsageError(`"${flags.email.slice(0, 100)}" is not an email address.`)
+      if (flags.password !== undefined && (flags.password.length < PASSWORD_MIN || flags.password.length > PASSWORD_MAX)) {
+        throw new CliUsageError(`The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters; leave --password out to generate one.`)
+      }
+      await withCentralOrm(global(), async (orm) => {
+        const accounts = new AdminAccounts(orm)
+        const admin = await accounts.findByEmail(email)
+        if (admin === null) throw new AdminNotFoundError(email)
+        const password = flags.password ?? generatePassword()
+        await accounts.setPassword(admin.id, password)
+        const generated = flags.password === undefined
+        const note = admin.active ? '' : ' The account is deactivated: an admin with manage_admins must activate it before it can sign in.'
+        if (flags.json === true) printJson({ id: admin.id, email: admin.email, active: admin.active, sessionsEnded: true, ...(generated ? { password } : {}) })
+        else process.stdout.write(`New password set for ${admin.email}; their sessions have ended.${generated ? ` Password (shown only this once): ${password}` : ''}${note}\n`)
       })
     })
 }

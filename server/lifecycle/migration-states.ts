@@ -1,0 +1,83 @@
+import type { SqlExecutor } from '../providers/provider.js'
+import type { FanOutOptions, TenantResult } from './tenant-migrations.js'
+import type { CentralTables } from '../database/central-schema.js'
+
+/** What a tenant database had run of the tenant migrations when last seen. */
+export interface MigrationState {
+  executed: string[]
+  /** The known tenant migrations it had not run. */
+  pending: string[]
+  /** Why the last migrate or check of this tenant failed, or null. */
+  error: string | null
+  checkedAt: Date
+}
+
+/**
+ * The tenant migrations each tenant database has run, as last seen, kept in
+ * the central database: a migrate, a rollback, provisioning and every status
+ * check write it, so a screen over thousands of tenants reads one table
+ * instead of connecting to each tenant database.
+ *
+ * Writes carry the moment their reading began: a check that started before a
+ * migrate finished never overwrites what the migrate recorded.
+ */
+export class MigrationStates {
+  constructor (private readonly execute: SqlExecutor, private readonly t: CentralTables, private readonly known: () => Promise<readonly string[]>, private readonly now: () => number = Date.now) {}
+
+  /** Records what a tenant database has run (`executed`), or a failure that leaves the last known list as it was. */
+  async record (key: string, seen: { executed: readonly string[] } | { error: string }, since: number = this.now()): Promise<void> {
+    const at = new Date(since)
+    if ('error' in seen) {
+      await this.execute(`insert into ${this.t.tenant_migration_states} as s (tenant_key, error, checked_at)
+        select ?, ?, ? where exists (select 1 from ${this.t.tenants} where key = ?)
+        on conflict (tenant_key) do update set error = excluded.error, checked_at = excluded.checked_at
+        where s.checked_at <= excluded.checked_at`, [key, seen.error.slice(0, 2000), at, key])
+      return
+    }
+    // The tenant may be gone by now (deleted while it was being migrated): then there is nothing to record.
+    await this.execute(`insert into ${this.t.tenant_migration_states} as s (tenant_key, executed, error, checked_at)
+      select ?, ?::text[], null, ? where exists (select 1 from ${this.t.tenants} where key = ?)
+      on conflict (tenant_key) do update set executed = excluded.executed, error = null, checked_at = excluded.checked_at
+      where s.checked_at <= excluded.checked_at`, [key, `{${seen.executed.map((n) => `"${n.replace(/["\\]/g, '\\$&')}"`).join(',')}}`, at, key])
+  }
+
+  /** The recorded states of these tenants; a tenant never seen yet is left out. */
+  async of (keys: readonly string[]): Promise<Map<string, MigrationState>> {
+    const out = new Map<string, MigrationState>()
+    if (keys.length === 0) return out
+    const known = await this.known()
+    const rows = await this.execute(`select tenant_key, executed, error, checked_at from ${this.t.tenant_migration_states} where tenant_key = any(?::uuid[])`, [`{${keys.join(',')}}`])
+    for (const r of rows) {
+      const executed = (r.executed as string[] | null) ?? []
+      const ran = new Set(executed)
+      out.set(String(r.tenant_key), {
+        executed,
+        pending: known.filter((name) => !ran.has(name)),
+        error: (r.error as string | null) ?? null,
+        checkedAt: new Date(r.checked_at as string)
+      })
+    }
+    return out
+  }
+
+  /**
+   * A fan-out's options that record each tenant's result: a migrate that
+   * succeeded ran every known migration; a failure keeps the last known list
+   * with its reason; a rollback is checked again afterwards by `recheck`.
+   * The returned `settled` waits for the writes.
+   */
+  follow (operation: 'migrate' | 'rollback' | 'seed', options: FanOutOptions, recheck: (key: string) => Promise<void>): { options: FanOutOptions, settled: () => Promise<void> } {
+    if (operation === 'seed') return { options, settled: async () => {} }
+    const writes: Array<Promise<void>> = []
+    const since = this.now()
+    const onResult = (result: TenantResult): void => {
+      const write = !result.ok
+        ? this.record(result.key, { error: result.error ?? 'failed' }, since)
+        : operation === 'migrate' ? this.known().then(async (known) => { await this.record(result.key, { executed: [...known] }) }) : recheck(result.key)
+      // A record that cannot be written leaves the state as it was; the fan-out's own result stands.
+      writes.push(write.catch(() => {}))
+      options.onResult?.(result)
+    }
+    return { options: { ...options, onResult }, settled: async () => { await Promise.all(writes) } }
+  }
+}
