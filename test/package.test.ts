@@ -95,7 +95,8 @@ test('every package the library imports is a runtime dependency (or an optional 
   const files = readdirSync(join(root, 'server'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.startsWith('demo'))
   for (const file of files) {
     // '${…}' is an import line that migration:create writes into an app's file, not one of ours.
-    for (const [, specifier] of readFileSync(join(root, 'server', file), 'utf8').matchAll(/(?:from|import\()\s*'([^.'$][^']*)'/g)) {
+    for (const [, fromClause, dynamic] of readFileSync(join(root, 'server', file), 'utf8').matchAll(/^\s*(?:import|export)\b[^';]*?from\s*'([^.'$][^']*)'|\bimport\(\s*'([^.'$][^']*)'\s*\)/gm)) {
+      const specifier = fromClause ?? dynamic
       if (specifier === undefined || specifier.startsWith('node:')) continue
       const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0] as string
       if (!runtime.has(name)) missing.push(`server/${file}: ${name}`)
@@ -104,12 +105,14 @@ test('every package the library imports is a runtime dependency (or an optional 
   assert.deepEqual(missing, [], 'an app that installs fastify-tenancy would not have these')
 })
 
-// Built and packed once for this file's tests, as `npm publish` would.
+// Built and packed once for this file's tests, as `npm publish` would; removed when they are done.
+let packedDir: string | undefined
+after(async () => { if (packedDir !== undefined) await rm(packedDir, { recursive: true, force: true }) })
 let packing: Promise<{ work: string, tarball: string, files: string[] }> | undefined
 async function packed (): Promise<{ work: string, tarball: string, files: string[] }> {
   packing ??= (async () => {
     const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
-    after(async () => { await rm(work, { recursive: true, force: true }) })
+    packedDir = work
     await run('npm', ['run', 'build'], root)
     const [pack] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
     return { work, tarball: join(work, pack?.filename as string), files: (pack?.files ?? []).map((f) => f.path) }
