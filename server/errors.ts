@@ -1,7 +1,7 @@
 import createError from '@fastify/error'
 
-// Every error a user of fastify-tenancy can see is made here, once. The README
-// lists each code with what to do about it; test/errors.test.ts keeps the two
+// Every error a user of fastify-tenancy can see is made here, once. The error
+// table in docs/errors.md lists each code with what to do about it; test/errors.test.ts keeps the two
 // lists identical.
 
 /** The request names no tenant, on a route that needs one. */
@@ -493,7 +493,7 @@ export const TenantMigrationsOutdatedError = createError(
   500
 )
 
-/** Every code above, for the README check. */
+/** Every code above, for the check of docs/errors.md. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
   InvalidIdentifierError, InvalidHostError, CentralRouteError, InvalidOptionError,

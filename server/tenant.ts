@@ -29,7 +29,7 @@ export interface Tenant {
   readonly status: TenantStatus
   /** Name of the database host (from the `databaseHosts` option) holding the tenant's database. */
   readonly databaseHost?: string | null
-  /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in the README). */
+  /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in docs/operations.md). */
   readonly heldAt?: Date | null
   readonly data?: Partial<TenantAttributes> & Record<string, unknown>
 }

@@ -4,10 +4,29 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { sep } from 'node:path'
 import { errorCodes } from '../server/errors.js'
 
-test('the README lists exactly the error codes the library can throw', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const documented = [...new Set([...readme.matchAll(/`(FST_TENANCY_[A-Z_]+)`/g)].map((m) => m[1]))].sort()
-  assert.deepEqual(documented, [...errorCodes].sort())
+const docsDir = new URL('../docs/', import.meta.url)
+
+test('the error table (docs/errors.md) lists exactly the error codes the library can throw, once each', () => {
+  const page = readFileSync(new URL('errors.md', docsDir), 'utf8')
+  // The first column of each table row: | `FST_TENANCY_…` | status | when | what to do |
+  const rows = [...page.matchAll(/^\| `(FST_TENANCY_[A-Z_]+)` \|/gm)].map((m) => m[1] as string)
+  assert.deepEqual(rows.filter((code, i) => rows.indexOf(code) !== i), [], 'codes listed twice in the error table')
+  assert.deepEqual([...rows].sort(), [...errorCodes].sort())
+  // Nor does the page name a code outside its table that the library cannot throw.
+  const named = [...new Set([...page.matchAll(/`(FST_TENANCY_[A-Z_]+)`/g)].map((m) => m[1]))].sort()
+  assert.deepEqual(named, [...errorCodes].sort())
+})
+
+test('the README and every page under docs/ name only error codes the library can throw', () => {
+  const files = [new URL('../README.md', import.meta.url), ...readdirSync(docsDir).filter((f) => f.endsWith('.md')).map((f) => new URL(f, docsDir))]
+  const known = new Set<string>(errorCodes)
+  const unknown: string[] = []
+  for (const file of files) {
+    for (const m of readFileSync(file, 'utf8').matchAll(/`(FST_TENANCY_[A-Z_]+)`/g)) {
+      if (!known.has(m[1] as string)) unknown.push(`${file.pathname.split('/').slice(-2).join('/')}: ${m[1] as string}`)
+    }
+  }
+  assert.deepEqual(unknown, [])
 })
 
 test('every error code is unique and says what to do', async () => {
@@ -42,5 +61,5 @@ test('no module under server/ makes its own errors: no new Error(...), error sub
       if (/new (?:Type|Range|Syntax)?Error\(|extends Error\b|Object\.assign\([^)]*\{\s*code:/.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`)
     })
   }
-  assert.deepEqual(found, [], 'register the error in server/errors.ts (and README) instead')
+  assert.deepEqual(found, [], 'register the error in server/errors.ts (and docs/errors.md) instead')
 })

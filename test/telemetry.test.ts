@@ -177,7 +177,7 @@ test('log lines of a tenant request carry the tenant from identification on: Fas
     t.after(async () => { await app.close() })
     await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
     if (recipe) {
-      // As the README shows: Fastify's request lines, written once the tenant is known.
+      // As docs/operations.md shows: Fastify's request lines, written once the tenant is known.
       app.addHook('preParsing', async (request) => { request.log.info({ req: request }, 'incoming request') })
       app.addHook('onResponse', async (request, reply) => { reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed') })
     }
@@ -218,7 +218,7 @@ test('app.tenancy.stats() counts each tenant\'s requests, 5xx answers and latenc
 
 test('recipe: @fastify/rate-limit keyed by tenant limits a noisy tenant and leaves the others alone', async (t) => {
   const { app } = await buildApp(t, { identification: ['subdomain'], centralDomains: ['example.com'] }, async (app) => {
-    // As in the README: after identification (preHandler), keyed by the tenant's key.
+    // As in docs/operations.md: after identification (preHandler), keyed by the tenant's key.
     await app.register(rateLimit, {
       hook: 'preHandler',
       max: 3,

@@ -75,7 +75,7 @@ await app.register(demoApp, {
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }, companiesResource()] }
   },
   // __Host- cookies (Secure) work on https:// and on http://localhost; ADMIN_HTTP_COOKIES=1 serves
-  // the admin over plain http on another host, without that protection (see README).
+  // the admin over plain http on another host, without that protection (see docs/admin.md).
   admin: {
     cookieSecret,
     secureCookies: process.env.ADMIN_HTTP_COOKIES !== '1',

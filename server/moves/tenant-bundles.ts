@@ -56,7 +56,7 @@ async function columnsOf (client: pg.ClientBase, qualified: string, shared: bool
 }
 
 /**
- * Export and import of one tenant (see README "Export and import of one
+ * Export and import of one tenant (see docs/operations.md, "Export and import of one
  * tenant"). An export reads every table in one REPEATABLE READ transaction,
  * so the bundle is one consistent snapshot while the tenant keeps working.
  */

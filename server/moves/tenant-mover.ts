@@ -63,7 +63,7 @@ export interface MoveOptions {
 
 /**
  * Moves a tenant's database (or schema) to another database host, under the
- * tenant's lifecycle lock, one recorded step at a time (see README "Moving a
+ * tenant's lifecycle lock, one recorded step at a time (see docs/operations.md, "Moving a
  * tenant"). Online: logical replication copies the rows and streams changes,
  * and requests are held only for the switch. Offline: requests are held for
  * the whole copy. A move cut short is finished by `move` again, or undone by

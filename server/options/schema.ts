@@ -16,7 +16,7 @@ import { Shape } from './shapes.js'
 // The plugin's options, as one schema: the validator compiles it, the public
 // types are derived from it, and each default sits beside its option. To add
 // an option, add one property here (with `Default(...)` when it has one and a
-// `problem` sentence saying what it must be); see /README.md "Options".
+// `problem` sentence saying what it must be); see docs/options.md.
 //
 // `problem` completes "Option "x" ..." in FST_TENANCY_INVALID_OPTION.
 
@@ -61,7 +61,7 @@ export const DatabaseOptionsSchema = Type.Object({
   /** Tenant database names are `prefix + key without dashes + suffix`. */
   prefix: Default(Type.String({ pattern: NAME_PART, problem: 'must be at most 40 lowercase letters, digits or underscores' }), 'tenant_'),
   suffix: Default(Type.String({ pattern: NAME_PART, problem: 'must be at most 40 lowercase letters, digits or underscores' }), ''),
-  /** Most tenant pools open at once (default: the sum of the hosts' `maxConnections`, see README "Connection defaults"). */
+  /** Most tenant pools open at once (default: the sum of the hosts' `maxConnections`, see docs/connections-and-poolers.md, "Connection defaults"). */
   poolCap: Type.Optional(PositiveInt()),
   /** Most connections in one tenant pool (default 2). */
   poolSize: Default(PositiveInt(), 2),
@@ -72,7 +72,7 @@ export const DatabaseOptionsSchema = Type.Object({
    * counted. Default: worked out from each server when the plugin starts,
    * (max_connections − superuser_reserved_connections − reserved_connections
    * − this library's own connections on the central database's server) ÷
-   * `instances` (README "Connection defaults").
+   * `instances` (docs/connections-and-poolers.md, "Connection defaults").
    */
   maxConnections: Type.Optional(PositiveInt()),
   /** How many instances of the app share the database servers (default 1): the worked-out `maxConnections` is split between them. */
@@ -164,7 +164,7 @@ export const SyncOptionsSchema = Type.Object({
   /** At start, look once through every tenant's outbox for changes a crash left behind (default true). */
   recoverOnStart: Default(Bool(), true),
   // Checked last (the validator goes in this order): a wrong setting above is named before any resource is looked at.
-  /** The synced resources (see README "Resource syncing"). */
+  /** The synced resources (see docs/syncing.md). */
   resources: Type.Array(SyncedResourceSchema, { minItems: 1, problem: 'must list at least one synced resource' })
 }, { additionalProperties: false, problem: 'must be an object with resources' })
 
@@ -260,10 +260,10 @@ export const TenancyOptionsSchema = Type.Object({
   migrateCentral: Default(Bool(), false),
   /** `database` (default): a PostgreSQL database per tenant. `schema`: a schema per tenant inside the hosts' databases. `shared`: shared tables with row-level security. */
   strategy: Default(oneOf(STRATEGIES, 'must be "database", "schema" or "shared"'), 'database'),
-  /** Strategy `shared`: the app role's URL, the central role's URL, the schema (see README, "Choosing a strategy"). */
+  /** Strategy `shared`: the app role's URL, the central role's URL, the schema (see docs/strategies.md). */
   shared: Type.Optional(SharedOptionsSchema),
   provisioning: Default(ProvisioningOptionsSchema, {}),
-  /** Resource syncing: the synced resources and the mode (see README). Off when not given. */
+  /** Resource syncing: the synced resources and the mode (see docs/syncing.md). Off when not given. */
   sync: Default(SyncOptionsSchema, null),
   /** Schema of the job queue's (pg-boss) tables in the central database (default `fastify_tenancy_queue`). */
   queueSchema: Default(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', problem: 'must be a lowercase schema name' }), 'fastify_tenancy_queue'),
@@ -274,7 +274,7 @@ export const TenancyOptionsSchema = Type.Object({
     /** In ms (default 90 days). */
     keepMs: Default(Type.Integer({ minimum: 0, problem: 'must be a whole number of milliseconds, 0 or more' }), 90 * 24 * 60 * 60 * 1000)
   }, { additionalProperties: false, problem: 'must be an object such as { keepMs }' }), {}),
-  /** Moving tenants between database hosts (`app.tenancy.move`, `tenants:move`; see README "Moving a tenant"). */
+  /** Moving tenants between database hosts (`app.tenancy.move`, `tenants:move`; see docs/operations.md, "Moving a tenant"). */
   moves: Default(Type.Object({
     /** How long a moved tenant's source database is kept before it is dropped, in ms (default 7 days; 0: at the next sweep). */
     keepSourceMs: Default(Type.Integer({ minimum: 0, problem: 'must be a whole number of milliseconds, 0 or more' }), 7 * 24 * 60 * 60 * 1000),

@@ -276,7 +276,7 @@ export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
     const me = (request: { tenant: Tenant | null }): string => (request.tenant as Tenant).identifier
     app.get('/orm', async (request) => (await request.tenantEm.find(ProjectEntity, {})).map((p) => ({ title: p.title })))
     app.get('/raw', async (request) => await request.tenantEm.execute('select title from projects'))
-    // A route that breaks the README's rule (no em.getKnex()): no tenant in its statement, so it must see nothing of anyone else.
+    // A route that breaks the rule of docs/strategies.md (no em.getKnex()): no tenant in its statement, so it must see nothing of anyone else.
     app.get('/knex', async (request) => {
       const res = await request.tenantEm.getKnex().raw('select title from tenant_shared.projects')
       return (res as { rows: unknown[] }).rows
