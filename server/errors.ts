@@ -493,6 +493,16 @@ export const TenantMigrationsOutdatedError = createError(
   500
 )
 
+/**
+ * fastify-tenancy/testing's checkIsolation found a route that served or
+ * changed another tenant's rows; the error's `report` lists every leak.
+ */
+export const IsolationLeakError = createError(
+  'FST_TENANCY_ISOLATION_LEAK',
+  '%s',
+  500
+)
+
 /** Every code above, for the check of docs/errors.md. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -514,5 +524,5 @@ export const errorCodes = [
   TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
   TenantMismatchError, PoolerResetError,
   CentralUnreachableError, CentralLoginRefusedError, CentralDatabaseMissingError, CentralSchemaError, CentralNotMigratedError,
-  TenantMigrationsOutdatedError
+  TenantMigrationsOutdatedError, IsolationLeakError
 ].map((E) => new E().code)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import { IsolationLeakError } from '../errors.js'
 import { printedRoutes } from '../route-guard.js'
 import type { Tenant } from '../tenant.js'
 import { createTestTenant, type TestTenant } from './test-tenants.js'
@@ -57,14 +58,16 @@ export interface IsolationReport {
   leaks: IsolationLeak[]
 }
 
-/** Thrown by checkIsolation: its message names every route that leaked and what it leaked. */
-export class TenancyIsolationError extends Error {
-  readonly code = 'FST_TENANCY_ISOLATION_LEAK'
-  constructor (readonly report: IsolationReport) {
-    super(`Tenant isolation failed on ${report.leaks.length} probe${report.leaks.length === 1 ? '' : 's'}:\n` +
-      report.leaks.map((l) => `- ${l.route}: tenant "${l.asked}" ${l.kind === 'read' ? 'got a row of' : 'changed data of'} tenant "${l.owner}": ${l.row}`).join('\n'))
-    this.name = 'TenancyIsolationError'
-  }
+/** Thrown by checkIsolation (code FST_TENANCY_ISOLATION_LEAK): its message names every route that leaked and what it leaked; `report` has the details. */
+export const TenancyIsolationError = IsolationLeakError
+export type TenancyIsolationError = InstanceType<typeof IsolationLeakError> & { report: IsolationReport }
+
+function leakError (report: IsolationReport): TenancyIsolationError {
+  const message = `Tenant isolation failed on ${report.leaks.length} probe${report.leaks.length === 1 ? '' : 's'}:\n` +
+    report.leaks.map((l) => `- ${l.route}: tenant "${l.asked}" ${l.kind === 'read' ? 'got a row of' : 'changed data of'} tenant "${l.owner}": ${l.row}`).join('\n')
+  const error = new IsolationLeakError(message) as TenancyIsolationError
+  error.report = report
+  return error
 }
 
 interface Side {
@@ -221,6 +224,6 @@ async function probe (app: FastifyInstance, options: IsolationOptions, a: Side, 
       before = after
     }
   }
-  if (report.leaks.length > 0 && options.throwOnLeak !== false) throw new TenancyIsolationError(report)
+  if (report.leaks.length > 0 && options.throwOnLeak !== false) throw leakError(report)
   return report
 }
