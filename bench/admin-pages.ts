@@ -27,36 +27,36 @@ export async function seed (app: FastifyInstance, url: string, log: (line: strin
   for (let i = 0; i < REAL; i++) real.push((await app.tenancy.create({ identifier: `real-${i}`, name: `Real tenant ${i}`, domains: [`real-${i}.example.test`] })).key)
   log(`admin.pages: ${REAL} tenants with databases made`)
   const keys = Array.from({ length: TENANTS - REAL }, () => uuidv7())
-  await sql(url, `insert into tenants (key, identifier, name, status, created_at)
+  await sql(url, `insert into tenancy.tenants (key, identifier, name, status, created_at)
     select k, 'tenant-' || lpad(i::text, 5, '0'), 'Tenant number ' || i, case when i % 50 = 0 then 'suspended' else 'active' end, now() - make_interval(mins => i::int)
       from unnest($1::uuid[]) with ordinality as t(k, i)`, [keys])
-  await sql(url, "insert into domains (domain, tenant_key, is_primary) select identifier || '.example.org', key, true from tenants where identifier like 'tenant-%' and right(identifier, 1) = '7'")
-  const known = (await sql(url, "select executed from tenant_migration_states where tenant_key = $1", [real[0]]))[0]?.executed ?? []
-  await sql(url, 'insert into tenant_migration_states (tenant_key, executed) select key, $1::text[] from tenants on conflict do nothing', [known])
+  await sql(url, "insert into tenancy.domains (domain, tenant_key, is_primary) select identifier || '.example.org', key, true from tenancy.tenants where identifier like 'tenant-%' and right(identifier, 1) = '7'")
+  const known = (await sql(url, "select executed from tenancy.tenant_migration_states where tenant_key = $1", [real[0]]))[0]?.executed ?? []
+  await sql(url, 'insert into tenancy.tenant_migration_states (tenant_key, executed) select key, $1::text[] from tenancy.tenants on conflict do nothing', [known])
   const cluster = uuidv7()
   // A cluster of 500 tenants (its Parent Tenant set in the same statement, as the database's rule wants), and nine small ones.
-  await sql(url, `with c as (insert into tenant_clusters (id, name, slug, parent_tenant_id) values ($1, 'Big Region', 'big-region', (select key from tenants where identifier = 'tenant-01000')) returning id)
-    update tenants set tenant_cluster_id = $1 where identifier between 'tenant-01000' and 'tenant-01499'`, [cluster])
+  await sql(url, `with c as (insert into tenancy.tenant_clusters (id, name, slug, parent_tenant_id) values ($1, 'Big Region', 'big-region', (select key from tenancy.tenants where identifier = 'tenant-01000')) returning id)
+    update tenancy.tenants set tenant_cluster_id = $1 where identifier between 'tenant-01000' and 'tenant-01499'`, [cluster])
   for (let i = 0; i < 9; i++) await app.tenancy.clusters.create({ name: `Region ${i}` })
-  await sql(url, `insert into users (global_id, name, email, password)
+  await sql(url, `insert into tenancy.users (global_id, name, email, password)
     select 'user-' || i, 'User ' || lpad(i::text, 5, '0'), 'user' || i || '@example.test', 'x' from generate_series(1, $1::int) i`, [USERS])
   // Tenants numbered once, so each user's one to three tenants are picked by arithmetic, not a sort per row.
-  await sql(url, `with n as (select count(*)::int as c from tenants)
-    insert into tenant_users (tenant_key, global_user_id)
+  await sql(url, `with n as (select count(*)::int as c from tenancy.tenants)
+    insert into tenancy.tenant_users (tenant_key, global_user_id)
     select t.key, 'user-' || u from generate_series(1, $1::int) u cross join generate_series(1, 3) k cross join n
-      join (select key, (row_number() over (order by key))::int - 1 as rn from tenants) t on t.rn = (u * 7919 + k * 104729) % n.c
+      join (select key, (row_number() over (order by key))::int - 1 as rn from tenancy.tenants) t on t.rn = (u * 7919 + k * 104729) % n.c
      where k <= 1 + u % 3
     on conflict do nothing`, [USERS])
   // The real tenants have 300 users each (pivot rows; their databases hold none of the copies: the page reads them all the same).
-  await sql(url, "insert into tenant_users (tenant_key, global_user_id) select k, 'user-' || u from unnest($1::uuid[]) k, generate_series(1, 300) u on conflict do nothing", [real])
+  await sql(url, "insert into tenancy.tenant_users (tenant_key, global_user_id) select k, 'user-' || u from unnest($1::uuid[]) k, generate_series(1, 300) u on conflict do nothing", [real])
   const adminId = uuidv7()
-  await sql(url, "insert into admins (id, email, name, password_hash) values ($1, 'bench@example.test', 'Bench', $2)", [adminId, await hashPassword('bench admin password')])
-  await sql(url, "insert into admin_role_assignments (admin_id, role_id) select $1, id from admin_roles where name = 'owner'", [adminId])
-  await sql(url, `insert into admin_audit_log (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change, at)
+  await sql(url, "insert into tenancy.admins (id, email, name, password_hash) values ($1, 'bench@example.test', 'Bench', $2)", [adminId, await hashPassword('bench admin password')])
+  await sql(url, "insert into tenancy.admin_role_assignments (admin_id, role_id) select $1, id from tenancy.admin_roles where name = 'owner'", [adminId])
+  await sql(url, `insert into tenancy.admin_audit_log (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change, at)
     select $1, 'bench@example.test', (array['tenant.update', 'tenant.suspend', 'cluster.attach', 'user.attach'])[1 + i % 4], t.key, t.identifier,
            case when i % 4 = 2 then $2::uuid end, case when i % 4 = 2 then 'Big Region' end,
            jsonb_build_object('name', jsonb_build_object('from', 'Old ' || i, 'to', 'New ' || i)), now() - make_interval(secs => i)
-      from generate_series(1, 20000) i join (select key, identifier, (row_number() over (order by key))::int - 1 as rn from tenants) t on t.rn = i % 500`, [adminId, cluster])
+      from generate_series(1, 20000) i join (select key, identifier, (row_number() over (order by key))::int - 1 as rn from tenancy.tenants) t on t.rn = i % 500`, [adminId, cluster])
   await sql(url, 'vacuum analyze')
   return { real, cluster, user: 'user-42', admin: adminId }
 }
@@ -94,8 +94,8 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
     if (signed.statusCode !== 303) throw new Error(`the bench admin could not sign in (${signed.statusCode})`)
     const cookie = [...login.cookies, ...signed.cookies].map((c) => `${c.name}=${c.value}`).join('; ')
     const [realKey, otherReal] = ids.real as [string, string]
-    const member = (await sql(central.url, "select key from tenants where identifier = 'tenant-01200'"))[0]?.key as string
-    const domainId = (await sql(central.url, 'select id from domains where tenant_key = $1', [realKey]))[0]?.id as number
+    const member = (await sql(central.url, "select key from tenancy.tenants where identifier = 'tenant-01200'"))[0]?.key as string
+    const domainId = (await sql(central.url, 'select id from tenancy.domains where tenant_key = $1', [realKey]))[0]?.id as number
     const pages = [
       '/admin', '/admin/account',
       '/admin/tenants', '/admin/tenants?q=tenant-0999', '/admin/tenants?page=200', '/admin/tenants?status=suspended&sort=name&dir=desc', `/admin/tenants?cluster=${ids.cluster}`, '/admin/tenants?q=example.org', '/admin/tenants/new',

@@ -24,16 +24,16 @@ const BIG = `Big Region ${RUN}`
 async function tenantRows (names: string[], clusterId: string | null = null): Promise<string[]> {
   const keys = names.map(() => uuidv7())
   await sql(centralDbUrl(), `with inserted as (
-      insert into tenants (key, identifier, name, status, tenant_cluster_id)
+      insert into tenancy.tenants (key, identifier, name, status, tenant_cluster_id)
       select k, n, 'Tenant ' || n, 'active', $3::uuid from unnest($1::uuid[], $2::text[]) as t(k, n) returning key, identifier
     )
-    update tenant_clusters set parent_tenant_id = coalesce(parent_tenant_id, (select key from inserted order by identifier limit 1)) where id = $3::uuid`, [keys, names, clusterId])
+    update tenancy.tenant_clusters set parent_tenant_id = coalesce(parent_tenant_id, (select key from inserted order by identifier limit 1)) where id = $3::uuid`, [keys, names, clusterId])
   return keys
 }
 
 async function cluster (name: string): Promise<string> {
   const id = uuidv7()
-  await sql(centralDbUrl(), 'insert into tenant_clusters (id, name, slug) values ($1, $2, $3)', [id, name, name.toLowerCase().replace(/[^a-z0-9]+/g, '-')])
+  await sql(centralDbUrl(), 'insert into tenancy.tenant_clusters (id, name, slug) values ($1, $2, $3)', [id, name, name.toLowerCase().replace(/[^a-z0-9]+/g, '-')])
   return id
 }
 
@@ -43,8 +43,8 @@ test.describe.configure({ mode: 'serial', timeout: 300_000 })
 
 // The 500 and more database-less tenants would weigh on the specs after this one ("Migrate all" over them): they go.
 test.afterAll(async () => {
-  await sql(centralDbUrl(), `delete from tenants where identifier like any(array['big-${RUN}-%', 'needle-${RUN}-%', 'bulk-${RUN}-%', 'keys-${RUN}-%'])`)
-  await sql(centralDbUrl(), 'delete from tenant_clusters where name = $1 or name like $2', [BIG, `Keys ${RUN}-%`])
+  await sql(centralDbUrl(), `delete from tenancy.tenants where identifier like any(array['big-${RUN}-%', 'needle-${RUN}-%', 'bulk-${RUN}-%', 'keys-${RUN}-%'])`)
+  await sql(centralDbUrl(), 'delete from tenancy.tenant_clusters where name = $1 or name like $2', [BIG, `Keys ${RUN}-%`])
 })
 
 test('setup: a Tenant Cluster of 500 tenants, tenants to find and to suspend, and a small cluster per mode', async () => {
@@ -55,7 +55,7 @@ test('setup: a Tenant Cluster of 500 tenants, tenants to find and to suspend, an
     await tenantRows([`needle-${tag}`, `bulk-${tag}-a`, `bulk-${tag}-b`, `bulk-${tag}-c`])
     await tenantRows([`keys-${tag}-a`, `keys-${tag}-b`], await cluster(`Keys ${tag}`))
   }
-  expect(Number((await sql(centralDbUrl(), 'select count(*) as n from tenants t join tenant_clusters c on c.id = t.tenant_cluster_id where c.name = $1', [BIG]))[0]?.n)).toBe(500)
+  expect(Number((await sql(centralDbUrl(), 'select count(*) as n from tenancy.tenants t join tenancy.tenant_clusters c on c.id = t.tenant_cluster_id where c.name = $1', [BIG]))[0]?.n)).toBe(500)
 })
 
 for (const mode of MODES) {
@@ -121,7 +121,7 @@ for (const mode of MODES) {
 
     test(`the Parent Tenant changes by keyboard alone: Tab to the switch, Space, Space in the dialog (${mode.name})`, async ({ page }) => {
       await signIn(page)
-      const [b] = (await sql<{ key: string }>(centralDbUrl(), 'select key from tenants where identifier = $1', [`keys-${tag}-b`])).map((r) => r.key)
+      const [b] = (await sql<{ key: string }>(centralDbUrl(), 'select key from tenancy.tenants where identifier = $1', [`keys-${tag}-b`])).map((r) => r.key)
       await page.goto('/admin/clusters')
       await page.getByRole('link', { name: `Keys ${tag}` }).click()
       const target = page.getByRole('switch', { name: `Parent Tenant: keys-${tag}-b` })
@@ -199,8 +199,8 @@ for (const mode of MODES) {
 
     test(`the permissions matrix: each admin opens exactly their pages, and no Tenant Cluster shows without manage_tenant_groups (${mode.name})`, async ({ page }) => {
       test.setTimeout(300_000)
-      const [acme] = (await sql<{ key: string }>(centralDbUrl(), "select key from tenants where identifier = 'acme'")).map((r) => r.key)
-      const [bigId] = (await sql<{ id: string }>(centralDbUrl(), 'select id from tenant_clusters where name = $1', [BIG])).map((r) => r.id)
+      const [acme] = (await sql<{ key: string }>(centralDbUrl(), "select key from tenancy.tenants where identifier = 'acme'")).map((r) => r.key)
+      const [bigId] = (await sql<{ id: string }>(centralDbUrl(), 'select id from tenancy.tenant_clusters where name = $1', [BIG])).map((r) => r.id)
       const pages: Array<[string, string]> = [
         ['/admin', 'signed-in'], ['/admin/account', 'signed-in'],
         ['/admin/tenants', 'manage_tenants'], [`/admin/tenants/${String(acme)}`, 'manage_tenants'], [`/admin/tenants/${String(acme)}?tab=users`, 'manage_tenants'], ['/admin/fleet', 'manage_tenants'],

@@ -41,11 +41,11 @@ test('an admin changes their own name and password: the current password is chec
   assert.equal(after.statusCode, 200, 'this browser stays signed in, with a new session')
   assert.match(after.body, /Your password is changed\. Every other browser signed in as you has been signed out\./)
   assert.equal(await signedIn(elsewhere), false, 'the other browser is signed out')
-  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_sessions where admin_id = $1', [admin.id]))[0]?.n, 1)
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admin_sessions where admin_id = $1', [admin.id]))[0]?.n, 1)
   const old = new AdminClient(app)
   assert.equal((await old.signIn(admin.email, admin.password)).statusCode, 401, 'the old password no longer signs in')
   assert.equal((await old.signIn(admin.email, 'a brand new password')).statusCode, 303)
-  const actions = (await sql(central.url, 'select action from admin_audit_log where actor_id = $1 order by id', [admin.id])).map((r) => r.action)
+  const actions = (await sql(central.url, 'select action from tenancy.admin_audit_log where actor_id = $1 order by id', [admin.id])).map((r) => r.action)
   assert.deepEqual(actions, ['admin.rename', 'admin.password.change'])
 })
 
@@ -71,9 +71,9 @@ test('an admin with manage_admins resets another admin\'s password: asked first,
   const password = /shown only this once: (\S{20}) /.exec(shown.body)?.[1]
   assert.ok(password !== undefined, 'the new password is on the next page')
   assert.doesNotMatch((await bossClient.get(String(reset.headers.location))).body, new RegExp(password), 'and only once')
-  assert.equal((await sql(central.url, 'select count(*)::int as n from admin_audit_log where change::text like $1', [`%${password}%`]))[0]?.n, 0, 'never in the audit log')
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.admin_audit_log where change::text like $1', [`%${password}%`]))[0]?.n, 0, 'never in the audit log')
   assert.equal(await signedIn(lockedClient), false, 'their sessions ended')
-  const [row] = await sql(central.url, 'select password_hash from admins where id = $1', [locked.id])
+  const [row] = await sql(central.url, 'select password_hash from tenancy.admins where id = $1', [locked.id])
   assert.ok(await verifyPassword(password, String(row?.password_hash)))
   assert.equal((await new AdminClient(app).signIn(locked.email, locked.password)).statusCode, 401)
 
@@ -96,9 +96,9 @@ test('a sign-in that checked a password changed meanwhile gets no session', asyn
   const { app } = await buildAdminApp(t)
   const admin = await makeAdmin(app, ['manage_tenants'])
   const sessions = new AdminSessions(app.tenancy.orm, 3600_000, 600_000)
-  const [row] = await app.tenancy.orm.em.getConnection().execute('select password_hash from admins where id = ?', [admin.id], 'all')
+  const [row] = await app.tenancy.orm.em.getConnection().execute('select password_hash from tenancy.admins where id = ?', [admin.id], 'all')
   assert.ok(await sessions.create(admin.id, String(row?.password_hash)) !== null)
-  await app.tenancy.orm.em.getConnection().execute("update admins set password_hash = 'scrypt$changed' where id = ?", [admin.id], 'run')
+  await app.tenancy.orm.em.getConnection().execute("update tenancy.admins set password_hash = 'scrypt$changed' where id = ?", [admin.id], 'run')
   assert.equal(await sessions.create(admin.id, String(row?.password_hash)), null)
 })
 

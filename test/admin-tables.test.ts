@@ -14,11 +14,11 @@ async function tenantRows (url: string, count: number, tag: string, clusterId: s
   const keys = Array.from({ length: count }, () => uuidv7())
   // One statement: a cluster's first tenant becomes its Parent Tenant in the same transaction, as the database's rule wants.
   await sql(url, `with inserted as (
-      insert into tenants (key, identifier, name, status, tenant_cluster_id)
+      insert into tenancy.tenants (key, identifier, name, status, tenant_cluster_id)
       select k, $2 || '-' || lpad(i::text, 4, '0'), 'Tenant ' || $2 || ' ' || i, 'active', $3::uuid from unnest($1::uuid[]) with ordinality as t(k, i)
       returning key, identifier
     )
-    update tenant_clusters set parent_tenant_id = coalesce(parent_tenant_id, (select key from inserted order by identifier limit 1)) where id = $3::uuid`, [keys, tag, clusterId])
+    update tenancy.tenant_clusters set parent_tenant_id = coalesce(parent_tenant_id, (select key from inserted order by identifier limit 1)) where id = $3::uuid`, [keys, tag, clusterId])
   return keys
 }
 
@@ -68,7 +68,7 @@ test('a cluster with 500 tenants: its Tenants tab is paged and searchable, and A
   assert.equal(attached.body.ok, true)
   assert.match(attached.body.notice.text, /Attached needle-0001 to "Big Region"/)
   assert.equal(attached.body.location, url)
-  assert.equal((await sql(central.url, 'select tenant_cluster_id from tenants where key = $1', [needleKey]))[0]?.tenant_cluster_id, clusterId)
+  assert.equal((await sql(central.url, 'select tenant_cluster_id from tenancy.tenants where key = $1', [needleKey]))[0]?.tenant_cluster_id, clusterId)
   assert.match((await client.get(`${url}?q=needle`)).body, /1 in all/)
   // A refusal comes back as a notice too.
   const refused = await asScript(app, client, 'POST', `${url}/detach/${members[0] as string}`)
@@ -103,12 +103,12 @@ test('tables: the selection column comes first, the bulk bar is a form of its ow
   assert.equal(asked.statusCode, 200)
   assert.match(asked.body, /Detach 2 tenant\(s\) from &quot;West&quot;\?/)
   assert.match(asked.body, /west-0001 is the Parent Tenant: it can leave only with every other tenant\./)
-  assert.equal((await sql(central.url, 'select count(*)::int as n from tenants where tenant_cluster_id = $1', [clusterId]))[0]?.n, 3, 'asking changed nothing')
+  assert.equal((await sql(central.url, 'select count(*)::int as n from tenancy.tenants where tenant_cluster_id = $1', [clusterId]))[0]?.n, 3, 'asking changed nothing')
   const done = await client.post(`${url}/detach`, { tenants: `${a} ${b}`, confirmed: 'yes' }, { from: url })
   assert.equal(done.statusCode, 303)
   const flash = (await client.get(url)).body
   assert.match(flash, /Detached from &quot;West&quot;: west-0002\. Not detached: west-0001/)
-  assert.deepEqual((await sql(central.url, 'select key from tenants where tenant_cluster_id = $1 order by identifier', [clusterId])).map((r) => r.key), [a, c])
+  assert.deepEqual((await sql(central.url, 'select key from tenancy.tenants where tenant_cluster_id = $1 order by identifier', [clusterId])).map((r) => r.key), [a, c])
 })
 
 test('relation tabs are paged and searchable: a tenant\'s users and domains, a user\'s tenants; users are attached from the tenant by search', async (t) => {
@@ -118,10 +118,10 @@ test('relation tabs are paged and searchable: a tenant\'s users and domains, a u
   await client.signIn(admin.email, admin.password)
   const acme = await app.tenancy.create({ identifier: 'acme', name: 'Acme', domains: ['one.acme.test', 'two.acme.test', 'three.acme.test'] })
   // 30 users in acme (rows in the pivot; the copies do not matter to the lists), and one outside it.
-  await sql(central.url, `insert into users (global_id, name, email, password) select 'u' || i, 'User ' || lpad(i::text, 2, '0'), 'u' || i || '@example.test', 'x' from generate_series(1, 31) i`)
-  await sql(central.url, "insert into tenant_users (tenant_key, global_user_id) select $1, 'u' || i from generate_series(1, 30) i", [acme.key])
+  await sql(central.url, `insert into tenancy.users (global_id, name, email, password) select 'u' || i, 'User ' || lpad(i::text, 2, '0'), 'u' || i || '@example.test', 'x' from generate_series(1, 31) i`)
+  await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) select $1, 'u' || i from generate_series(1, 30) i", [acme.key])
   await tenantRows(central.url, 30, 'other')
-  await sql(central.url, "insert into tenant_users (tenant_key, global_user_id) select key, 'u1' from tenants where identifier like 'other-%'")
+  await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) select key, 'u1' from tenancy.tenants where identifier like 'other-%'")
 
   const users = await client.get(`/admin/tenants/${acme.key}?tab=users`)
   assert.match(users.body, /Users <span class="tab-count">30<\/span>/)
@@ -176,7 +176,7 @@ test('the fleet page reads each tenant\'s recorded migration state without openi
   const checked = await client.post('/admin/fleet/check', { page: '1' }, { from: '/admin/fleet' })
   assert.equal(checked.statusCode, 303)
   assert.match((await client.get('/admin/fleet')).body, /Checked 3 tenant database\(s\); 1 could not be read\./)
-  const ghost = (await sql(central.url, "select s.error from tenant_migration_states s join tenants t on t.key = s.tenant_key where t.identifier = 'ghost-0001'"))[0]
+  const ghost = (await sql(central.url, "select s.error from tenancy.tenant_migration_states s join tenancy.tenants t on t.key = s.tenant_key where t.identifier = 'ghost-0001'"))[0]
   assert.match(String(ghost?.error), /does not exist/)
 
   // A check that began before a migrate finished never overwrites what the migrate recorded.

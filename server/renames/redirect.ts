@@ -44,7 +44,7 @@ export class RenameRedirects {
     if (former === null) return null
     const tenant = await this.options.tenants.byKey(former.tenantKey)
     if (tenant === null) return null
-    const target = await this.target(request, identity, tenant)
+    const target = await this.target(request, identity, resolver, tenant)
     // Only from checked parts (scheme, the new hostname, the port of the
     // trusted host), and only when the result still names that hostname.
     const origin = originFor(request, target.hostname)
@@ -54,8 +54,8 @@ export class RenameRedirects {
   }
 
   /** The hostname and path the request would have under the tenant's current name. */
-  private async target (request: FastifyRequest, identity: Identity, tenant: Tenant): Promise<{ hostname: string, path: string }> {
-    switch (identity.resolver) {
+  private async target (request: FastifyRequest, identity: Identity, resolver: Identity['resolver'], tenant: Tenant): Promise<{ hostname: string, path: string }> {
+    switch (resolver) {
       case 'subdomain': {
         const name = requestHost(request).name
         return { hostname: tenant.identifier + name.slice(identity.value.length), path: request.url }
