@@ -125,7 +125,7 @@ test('fastify-tenancy admin:reset-password gives a locked-out admin a new passwo
 
   const unknown = await cli(['admin:reset-password', '--email', 'nobody@example.test'])
   assert.equal(unknown.code, 1)
-  assert.equal(unknown.stderr, 'There is no admin with the email nobody@example.test; nothing was changed. fastify-tenancy admin:create makes one.\n')
+  assert.equal(unknown.stderr, 'FST_TENANCY_ADMIN_NOT_FOUND: There is no admin with the email nobody@example.test; nothing was changed. fastify-tenancy admin:create makes one.\n')
   assert.equal((await cli(['admin:reset-password', '--email', 'ops@example.test', '--password', 'short'])).code, 2)
   assert.equal((await cli(['admin:reset-password', '--email', 'not-an-email'])).code, 2)
 })

@@ -13,7 +13,7 @@ test('an operator creates a user, attaches it to two tenants, renames it, detach
   const client = new AdminClient(app)
   await client.signIn(admin.email, admin.password)
   const [a, b, c] = [await app.tenancy.create({ identifier: 'alpha' }), await app.tenancy.create({ identifier: 'bravo' }), await app.tenancy.create({ identifier: 'charlie' })]
-  const copies = async (tenant: typeof a): Promise<Array<Record<string, unknown>>> => await sql(urlFor(app.tenancy.tenants.databaseName(tenant)), 'select global_id, name, email from tenancy.users')
+  const copies = async (tenant: typeof a): Promise<Array<Record<string, unknown>>> => await sql(urlFor(app.tenancy.tenants.databaseName(tenant)), 'select global_id, name, email from users')
 
   const created = await client.post('/admin/users/new', { name: 'Jane Doe', email: 'jane@example.test', password: 'a long secret' }, { from: '/admin/users/new' })
   assert.equal(created.statusCode, 303)

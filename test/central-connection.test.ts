@@ -76,9 +76,9 @@ test('each connection failure at register is an FST_TENANCY_* error with a sente
 
   for (const error of [refused, unknown, wrong, absent]) assert.doesNotMatch(String(error?.stack ?? ''), /node_modules\/pg/, 'the stack is ours, not the driver\'s')
 
-  // The command says the same sentence, and exits 1.
+  // The command says the same sentence, and exits 3 (a database it cannot use).
   const cli = await run(['tenants:list'], { env: { DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${port}/central` } })
-  assert.equal(cli.code, 1)
+  assert.equal(cli.code, 3)
   assert.match(cli.stderr, /Cannot reach the central database of database\.url: the server at 127\.0\.0\.1:\d+ refused the connection/)
   assert.doesNotMatch(cli.stderr, /at .*node_modules/)
 })

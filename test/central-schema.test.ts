@@ -5,6 +5,7 @@ import Fastify from 'fastify'
 import { tenancyPlugin, CentralUserEntity } from '../server/index.js'
 import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA, TenantUserCopyEntity } from './helpers/tenant-schema.js'
+import { CENTRAL_TABLE_NAMES } from '../server/database/central-schema.js'
 
 /** The app's tables in `public` as they are: columns, and rows. */
 async function appTables (url: string): Promise<{ tables: string[], columns: unknown[], rows: unknown[] }> {
@@ -48,7 +49,7 @@ test('the plugin shares a database whose public schema has the app\'s own users,
   await app.ready()
 
   // Ours are in schema tenancy, theirs where they were.
-  assert.equal((await sql(url, "select count(*)::int as n from information_schema.tables where table_schema = 'tenancy'"))[0]?.n, 21)
+  assert.equal((await sql(url, "select count(*)::int as n from information_schema.tables where table_schema = 'tenancy'"))[0]?.n, CENTRAL_TABLE_NAMES.length)
   const acme = await app.tenancy.create({ identifier: 'acme', domains: ['acme.test'] })
   await app.tenancy.domains.add(acme, 'shop.acme.test')
   const em = app.tenancy.orm.em.fork()
