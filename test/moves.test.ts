@@ -8,6 +8,7 @@ import { run } from './helpers/cli.js'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 let servers: Awaited<ReturnType<typeof logicalServers>>
 before(async () => { servers = await logicalServers() })
@@ -237,7 +238,8 @@ test('tenants:move moves a tenant from the command line, prints each step, and -
   const world = await moveWorld(t, servers, 200)
   const dir = await mkdtemp(join(tmpdir(), 'ft-move-'))
   const config = join(dir, 'tenancy.config.mjs')
-  await writeFile(config, `export default ${JSON.stringify({ database: { url: world.central.url, prefix: world.central.prefix, hosts: world.hosts, defaultHost: 'a' }, provisioning: { spares: 0 } })}\n`)
+  const schema = pathToFileURL(join(process.cwd(), 'test', 'helpers', 'tenant-schema.ts')).href
+  await writeFile(config, `import { TEST_TENANT_SCHEMA, TEST_SYNC } from ${JSON.stringify(schema)}\nexport default { ...TEST_TENANT_SCHEMA, sync: TEST_SYNC, ...${JSON.stringify({ database: { url: world.central.url, prefix: world.central.prefix, hosts: world.hosts, defaultHost: 'a' }, provisioning: { spares: 0 } })} }\n`)
   const usage = await run(['tenants:move', 'acme', '-c', config])
   assert.equal(usage.code, 2)
   assert.match(usage.stderr, /Give exactly one of --to <host>, --abort or --status\./)

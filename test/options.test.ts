@@ -125,7 +125,7 @@ test('good options with every default register and answer', async (t) => {
   const o = tenancyRuntime(app.tenancy).options
   assert.deepEqual(
     { centralDomains: o.centralDomains, identification: o.identification, provider: o.provider, defaultRouteMode: o.defaultRouteMode, header: o.header, cookie: o.cookie, cachePrefix: o.cachePrefix, strategy: o.strategy, poolCap: o.database.poolCap },
-    { centralDomains: ['localhost', '127.0.0.1'], identification: ['subdomain', 'domain'], provider: { driver: 'orm' }, defaultRouteMode: 'tenant', header: 'x-tenant', cookie: 'tenant', cachePrefix: 'tenant:', strategy: 'database', poolCap: 50 }
+    { centralDomains: ['localhost', '127.0.0.1'], identification: ['subdomain', 'domain'], provider: { driver: 'orm' }, defaultRouteMode: 'tenant', header: 'x-tenant', cookie: 'tenant', cachePrefix: 'tenant:', strategy: 'database', poolCap: undefined }
   )
 })
 
@@ -178,7 +178,7 @@ test('resolving fills the defaults without changing the app\'s object', () => {
   // Options other work adds later get defaults too; these are the ones this test is about.
   const pick = (o: object, keys: string[]): Record<string, unknown> => Object.fromEntries(keys.map((k) => [k, (o as Record<string, unknown>)[k]]))
   assert.deepEqual(pick(o.database, ['url', 'hosts', 'defaultHost', 'prefix', 'suffix', 'poolCap', 'poolSize', 'idleTimeoutMs', 'debug']),
-    { url: 'postgres://localhost/central', hosts: given.database.hosts, defaultHost: 'eu', prefix: 'tenant_', suffix: '', poolCap: 50, poolSize: 2, idleTimeoutMs: 10_000, debug: false })
+    { url: 'postgres://localhost/central', hosts: given.database.hosts, defaultHost: 'eu', prefix: 'tenant_', suffix: '', poolCap: undefined, poolSize: 2, idleTimeoutMs: 10_000, debug: false })
   assert.deepEqual(o.cache === false ? false : pick(o.cache, ['max', 'ttlMs', 'missTtlMs', 'listen']), { max: 10_000, ttlMs: 5, missTtlMs: 2_000, listen: true })
   assert.deepEqual(o.provisioning, { template: true, spares: 0, seeder: null, steps: null, placement: null })
   assert.equal(o.sync, null)

@@ -83,7 +83,8 @@ test('the database provider returns plain GenericTenant objects, not ORM entitie
       name: 'ACME',
       status: 'active',
       databaseHost: 'default',
-      data: { plan: 'pro' }
+      data: { plan: 'pro' },
+      heldAt: null
     })
   }
   assert.equal(await app.tenancy.tenants.byDomain?.('nobody.test'), null)

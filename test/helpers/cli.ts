@@ -36,6 +36,6 @@ export async function configFor (central: CentralDatabase, extra = '', fileName 
   const dir = await mkdtemp(join(tmpdir(), 'ft-cli-'))
   const file = join(dir, fileName)
   const schema = pathToFileURL(join(ROOT, 'test', 'helpers', 'tenant-schema.ts')).href
-  await writeFile(file, `import { TEST_TENANT_SCHEMA } from ${JSON.stringify(schema)}\nexport default { ...TEST_TENANT_SCHEMA, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
+  await writeFile(file, `import { TEST_TENANT_SCHEMA, TEST_SYNC } from ${JSON.stringify(schema)}\nexport default { ...TEST_TENANT_SCHEMA, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
   return file
 }

@@ -6,6 +6,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../../server/demo/em
 import type { Tenant, TenancyOptions } from '../../server/index.js'
 import { buildApp } from './app.js'
 import { dropDatabases, freshCentral, sql, type CentralDatabase } from './database.js'
+import { TEST_SYNC } from './tenant-schema.js'
 
 /** Two PostgreSQL servers that can replicate logically (wal_level = logical), named a and b, for a test file. */
 export async function logicalServers (): Promise<{ a: EmbeddedServer, b: EmbeddedServer, hosts: Record<string, string>, stop: () => Promise<void> }> {
@@ -42,7 +43,7 @@ export interface MoveWorld {
 /** A central database on server a, two app instances, and a tenant on host a with `rows` rows in users, projects and the sync outbox (1 : 3 : 1). */
 export async function moveWorld (t: TestContext, servers: { a: EmbeddedServer, hosts: Record<string, string> }, rows: number, options: Partial<TenancyOptions> = {}): Promise<MoveWorld> {
   const central = await freshCentral(null, servers.a.url)
-  const base = { identification: ['header' as const], database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 }, provisioning: { spares: 0 }, moves: { drainMs: 1000 }, ...options }
+  const base = { identification: ['header' as const], database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 }, provisioning: { spares: 0 }, moves: { drainMs: 1000 }, sync: TEST_SYNC, ...options }
   const { app } = await buildApp(t, base, moveRoutes, central)
   const { app: other } = await buildApp(t, base, moveRoutes, central)
   t.after(async () => {

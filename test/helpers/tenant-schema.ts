@@ -1,6 +1,6 @@
 import { Migration20261122000001Tenant } from '../../server/demo/migrations/tenant/Migration20261122000001_tenant.js'
 import { ProjectEntity, TenantUserCopyEntity } from '../../server/demo/tenant-schema.js'
-import type { TenancyOptions } from '../../server/index.js'
+import { CentralUserEntity, type TenancyOptions } from '../../server/index.js'
 
 export { ProjectEntity, TenantUserCopyEntity }
 
@@ -15,3 +15,6 @@ export const tenantMigrations = { migrationsList: [{ name: 'Migration20261122000
  * any app gives its own (buildApp passes it unless a test gives its own).
  */
 export const TEST_TENANT_SCHEMA: Pick<TenancyOptions, 'tenantEntities' | 'tenantMigrations'> = { tenantEntities, tenantMigrations }
+
+/** Syncing of the test app's users: its bookkeeping tables (the tenant outbox) are then in every tenant's database. */
+export const TEST_SYNC = { resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
