@@ -245,7 +245,7 @@ test('tenants:move moves a tenant from the command line, prints each step, and -
   assert.match(usage.stderr, /Give exactly one of --to <host>, --abort or --status\./)
   const nothing = await run(['tenants:move', 'acme', '--abort', '-c', config])
   assert.equal(nothing.code, 1)
-  assert.equal(nothing.stderr.trim(), 'Cannot move tenant "acme": no move of it is under way.')
+  assert.equal(nothing.stderr.trim(), 'FST_TENANCY_INVALID_MOVE: Cannot move tenant "acme": no move of it is under way.')
   const moved = await run(['tenants:move', 'acme', '--to', 'b', '-c', config])
   assert.equal(moved.code, 0, moved.stderr)
   assert.match(moved.stdout, /^ {2}target\n {2}published\n[\s\S]* {2}switched\n {2}done\nTenant acme: online move a -> b: done, last step done; the source on a is kept until /)

@@ -103,10 +103,10 @@ for (const strategy of ['database', 'shared'] as const) {
       create trigger users_write_log after update on ${users} for each row execute function public.log_write();`)
 
     // Hold the row so the worker's write blocks mid-job.
-    const lock = new pg.Client({ connectionString: db })
+    const lock = new pg.Client({ connectionString: admin })
     await lock.connect()
     await lock.query('begin')
-    await lock.query('select * from users for update')
+    await lock.query(`select * from ${users} for update`)
     await rename(app, gid, 'after')
     // Wait until the child's update is blocked on the lock.
     const deadline = Date.now() + 20_000
