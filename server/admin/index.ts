@@ -1,14 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify'
-import cookie from '@fastify/cookie'
-import formbody from '@fastify/formbody'
-import csrf from '@fastify/csrf-protection'
-import rateLimit from '@fastify/rate-limit'
 import { createHash } from 'node:crypto'
-import helmet from '@fastify/helmet'
-import view from '@fastify/view'
-import { Eta } from 'eta'
+import type {} from '@fastify/cookie'
+import type {} from '@fastify/csrf-protection'
 import './types.js'
+import { loadAdminPlugins } from './admin-plugins.js'
 import { packageRoot } from '../package-root.js'
 import { adminAssets } from './assets.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
@@ -109,6 +105,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   })
   app.addHook('onClose', async () => { stopAuditingImpersonation() })
 
+  const { cookie, csrf, formbody, helmet, rateLimit, view, Eta } = await loadAdminPlugins()
   await app.register(async (scope) => {
     await scope.register(cookie, { secret: options.cookieSecret })
     await scope.register(formbody, { bodyLimit: 64 * 1024 })
