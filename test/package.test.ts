@@ -123,7 +123,7 @@ async function packed (): Promise<{ work: string, tarball: string, files: string
 // fastify and MikroORM are peers: an app names its own versions. Both ends of the peer ranges are tested.
 const devVersions = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies
 const PEERS = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']
-const newest = PEERS.map((name) => `${name}@${devVersions[name] as string}`)
+const newest = PEERS.map((name) => `${name}@${(devVersions[name] as string).replace(/^[\^~]/, '')}`)
 // The admin's packages are optional peers: an app that mounts the admin (as these do) installs them.
 const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/rate-limit', '@fastify/view', 'eta']
 const adminPeers = ADMIN_PEERS.map((name) => `${name}@${devVersions[name] as string}`)

@@ -88,7 +88,7 @@ test('requests of tenants ta and tb and a central route sharing one trace id: ev
   await app.register(instrumentation.plugin())
   // A hook that runs, and ends its span, before the tenant is identified.
   app.addHook('onRequest', async function earlyHook () {})
-  await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
+  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
   const tracer = trace.getTracer('test')
   app.get('/work', async (request) => {
     // The app's own spans, one of them after a pause so the requests interleave.
@@ -175,7 +175,7 @@ test('log lines of a tenant request carry the tenant from identification on: Fas
     const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
     const app = Fastify({ logger: { level: 'info', stream }, disableRequestLogging: recipe })
     t.after(async () => { await app.close() })
-    await app.register(tenancyPlugin, { database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
+    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['subdomain'], centralDomains: ['example.com'], provisioning: { spares: 0 } })
     if (recipe) {
       // As docs/operations.md shows: Fastify's request lines, written once the tenant is known.
       app.addHook('preParsing', async (request) => { request.log.info({ req: request }, 'incoming request') })
