@@ -55,7 +55,10 @@ async function consumerManifest (tarball: string): Promise<{ dependencies: Recor
     return { dependencies: { ...Object.fromEntries(BASE.map((p) => [p, own.devDependencies[p] as string])), 'fastify-tenancy': `file:${tarball}` } }
   }
   const manifest = JSON.parse(await readFile(join(examples, first, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
-  return { dependencies: { ...manifest.dependencies, 'fastify-tenancy': `file:${tarball}` } }
+  // The example's ranges at the exact versions this repository develops with, so both installs (and every run) compare the same versions.
+  const own = JSON.parse(await readFile('package.json', 'utf8')) as { devDependencies: Record<string, string> }
+  const pinned = Object.fromEntries(Object.entries(manifest.dependencies).map(([name, range]) => [name, own.devDependencies[name]?.replace(/^[\^~]/, '') ?? range]))
+  return { dependencies: { ...pinned, 'fastify-tenancy': `file:${tarball}` } }
 }
 
 async function install (dir: string, dependencies: Record<string, string>): Promise<{ packages: number, mb: number }> {

@@ -16,6 +16,8 @@ const root = fileURLToPath(new URL('../', import.meta.url))
 const plainEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra, NODE_OPTIONS: '' }
   for (const key of Object.keys(env)) if (key.startsWith('npm_')) delete env[key]
+  // Set by node:test for the files it runs: a `node --test` of the app's own would report to us instead of printing.
+  delete env.NODE_TEST_CONTEXT
   return env
 }
 

@@ -215,7 +215,8 @@ async function probe (app: FastifyInstance, options: IsolationOptions, a: Side, 
       const after = await view(owner)
       for (const [p, now] of after) {
         const was = before.get(p)
-        if (now.foreign !== null) {
+        // Another tenant's rows that were there before this write are a read leak, reported above, not this write's.
+        if (now.foreign !== null && (was === undefined || was.foreign === null)) {
           report.leaks.push({ route, asked: asker.test.tenant.identifier, owner: owner.test.tenant.identifier, kind: 'write', row: `GET ${p} of "${owner.test.tenant.identifier}" now shows ${leakedRow(now.foreign, asker.marker)}` })
         } else if (was !== undefined && (was.status !== now.status || was.own !== now.own)) {
           report.leaks.push({ route, asked: asker.test.tenant.identifier, owner: owner.test.tenant.identifier, kind: 'write', row: `GET ${p} of "${owner.test.tenant.identifier}" changed (status ${was.status} → ${now.status}, its rows ${was.own} → ${now.own})` })
