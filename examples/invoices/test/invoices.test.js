@@ -54,7 +54,8 @@ test('the isolation check catches a route that forgets the tenant', async (t) =>
   await assert.rejects(checkIsolation(leaky, { seed, writeBody, skip: ['/admin/'] }), (error) => {
     assert.ok(error instanceof TenancyIsolationError)
     assert.match(error.message, /GET \/recent: tenant "test-[0-9a-f]+" got a row of tenant "test-[0-9a-f]+": \{"id":\d+,"number":"iso[0-9a-f]+"/)
-    assert.deepEqual(error.report.leaks.map((l) => l.route), ['GET /recent', 'GET /recent'])
+    // b's turn gets a's cached rows; a's second turn gets its own back: one leak, on the route that forgets.
+    assert.deepEqual(error.report.leaks.map((l) => l.route), ['GET /recent'])
     return true
   })
 })
