@@ -123,7 +123,7 @@ for (const mode of MODES) {
       await expect(rows.filter({ hasText: a })).toHaveCount(1)
       await expect(rows.filter({ hasText: 'tenant.activate' })).toHaveCount(0)
       await shot(page, '08-audit-filtered')
-      await rows.filter({ hasText: a }).getByRole('link', { name: `only this tenant: ${a}` }).click()
+      await rows.filter({ hasText: a }).getByRole('link', { name: /^only this tenant/ }).click()
       await expect(page.getByText('Showing one tenant only.')).toBeVisible()
       const actions = await page.getByRole('region', { name: 'Audit log entries' }).locator('tbody tr > td:nth-child(3)').allTextContents()
       expect(new Set(actions)).toEqual(new Set(['tenant.create', 'tenant.suspend', 'tenant.activate', 'tenant.migrate', 'cluster.attach']))

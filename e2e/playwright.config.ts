@@ -10,6 +10,8 @@ export default defineConfig({
   retries: 0,
   // Generous: this machine is shared, and a flow with several axe runs can take minutes under load.
   timeout: 180_000,
+  // A flow that hangs fails the run well inside CI's limit instead of holding it.
+  globalTimeout: 45 * 60_000,
   reporter: [['list']],
   use: {
     baseURL: `http://localhost:${E2E.port}`,
