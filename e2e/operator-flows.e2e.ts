@@ -263,7 +263,7 @@ test('"Migrate all" shows progress that survives a reload, and a failed tenant w
   const key = await createTenant(page, broken, `Broken ${RUN}`)
   await sql(serverUrl(), `drop database "demo_${key.replaceAll('-', '')}" with (force)`)
   // The page shows what was recorded (up to date at its creation); a check reads the database and finds it gone.
-  await page.goto(`/admin/fleet?page=${1 + Math.floor(Number((await sql(centralDbUrl(), 'select count(*) as n from tenants where identifier < $1', [broken]))[0]?.n) / 25)}`)
+  await page.goto(`/admin/fleet?page=${1 + Math.floor(Number((await sql(centralDbUrl(), 'select count(*) as n from tenancy.tenants where identifier < $1', [broken]))[0]?.n) / 25)}`)
   await expect(page.getByRole('row', { name: new RegExp(broken) })).toContainText('up to date')
   await page.getByRole('button', { name: 'Check these tenants' }).click()
   await expectNotice(page, /Checked \d+ tenant database\(s\)/)
