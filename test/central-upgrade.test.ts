@@ -8,13 +8,14 @@ import { Migrator } from '@mikro-orm/migrations'
 import { tenancyPlugin } from '../server/index.js'
 import { createCentralOrm, migrateCentral } from '../server/database/central.js'
 import { centralMigrations } from '../migrations/central/index.js'
-import { centralMigrations as previousMigrations } from './fixtures/central-v0/index.js'
 import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
 import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
-// An installation made by the previous version (the central migrations as
-// they were at commit 422f966, test/fixtures/central-v0): every table of ours
-// in `public`. The new version moves them into schema `tenancy`, rows and all.
+// An installation made by the previous version: the central migrations it
+// shipped (every one before the schema move; a shipped migration never
+// changes), run as it ran them, every table of ours in `public`. The new version moves them into schema `tenancy`, rows and all.
+
+const previousMigrations = centralMigrations.slice(0, centralMigrations.findIndex((m) => m.name === 'Migration20261125070001_tenancy_schema'))
 
 const TABLES = [
   'tenants', 'domains', 'tenant_clusters', 'users', 'tenant_users', 'tenant_resources',
