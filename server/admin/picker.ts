@@ -26,3 +26,27 @@ export function pickerCount (shown: number, total: number, find: string, noun: s
 export function pickerJson (options: PickerOption[], total: number, find: string, noun: string): { total: number, countText: string, options: PickerOption[] } {
   return { total, countText: pickerCount(options.length, total, find, noun), options }
 }
+
+/**
+ * The picker that attaches tenants to the thing at `url` (a Tenant Cluster,
+ * a user): its search posts back to `url`, its type-ahead reads
+ * `url/candidates`, its choices go to `url/attach`.
+ */
+export function tenantAttachPicker (url: string, text: { heading: string, label: string, legend: string, noun: string }, q: string, find: string, found: { options: PickerOption[], total: number }): Record<string, unknown> {
+  return {
+    id: 'attach',
+    heading: text.heading,
+    label: text.label,
+    legend: text.legend,
+    placeholder: 'Identifier, name or domain',
+    name: 'tenants',
+    source: `${url}/candidates`,
+    searchAction: url,
+    keep: { q },
+    find,
+    postAction: `${url}/attach`,
+    submitLabel: 'Attach',
+    options: found.options,
+    countText: pickerCount(found.options.length, found.total, find, text.noun)
+  }
+}

@@ -3,7 +3,7 @@ import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../render.js'
 import { confirmPage } from '../confirm.js'
 import { LIST_PAGE_SIZE, pageOf, paging, readListParams, sortHeaders } from '../list-view.js'
-import { PICKER_SIZE, pickerCount, pickerJson, readFind, type PickerOption } from '../picker.js'
+import { PICKER_SIZE, pickerJson, readFind, type PickerOption, tenantAttachPicker } from '../picker.js'
 import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import { check, field, fields, hasErrors, type FieldErrors } from '../forms.js'
 import { UUID_PATTERN } from '../../tenant.js'
@@ -125,22 +125,7 @@ export function clusterRoutes (app: FastifyInstance, ctx: AdminContext): void {
       paging: p,
       headers: sortHeaders(url, params, [['identifier', 'Tenant'], ['name', 'Name'], ['status', 'Status']], 'identifier', extra),
       back: `${url}${request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : ''}`,
-      picker: {
-        id: 'attach',
-        heading: 'Attach Existing',
-        label: 'Find tenants to attach',
-        legend: 'Tenants to attach',
-        placeholder: 'Identifier, name or domain',
-        name: 'tenants',
-        source: `${url}/candidates`,
-        searchAction: url,
-        keep: { q: params.q },
-        find,
-        postAction: `${url}/attach`,
-        submitLabel: 'Attach',
-        options: picker.options,
-        countText: pickerCount(picker.options.length, picker.total, find, 'tenants')
-      }
+      picker: tenantAttachPicker(url, { heading: 'Attach Existing', label: 'Find tenants to attach', legend: 'Tenants to attach', noun: 'tenants' }, params.q, find, picker)
     })
   })
 

@@ -6,7 +6,7 @@ import { hashPassword } from '../password.js'
 import { CentralUserEntity } from '../../entities/central/user.entity.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import { LIST_PAGE_SIZE, paging, readListParams, sortHeaders } from '../list-view.js'
-import { PICKER_SIZE, pickerCount, pickerJson, readFind } from '../picker.js'
+import { PICKER_SIZE, pickerJson, readFind, tenantAttachPicker } from '../picker.js'
 import { UserQueries, type UserRow } from './user-queries.js'
 import { confirmPage } from '../confirm.js'
 import { centralTables } from '../../database/central-schema.js'
@@ -117,22 +117,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
       tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status })),
       paging: p,
       headers: sortHeaders(url, params, [['identifier', 'Tenant'], ['name', 'Name']], 'identifier', extra),
-      picker: {
-        id: 'attach',
-        heading: 'Attach to tenants',
-        label: 'Find tenants to attach to',
-        legend: 'Tenants to attach to',
-        placeholder: 'Identifier, name or domain',
-        name: 'tenants',
-        source: `${url}/candidates`,
-        searchAction: url,
-        keep: { q: params.q },
-        find,
-        postAction: `${url}/attach`,
-        submitLabel: 'Attach',
-        options: picker.options,
-        countText: pickerCount(picker.options.length, picker.total, find, 'active tenants')
-      }
+      picker: tenantAttachPicker(url, { heading: 'Attach to tenants', label: 'Find tenants to attach to', legend: 'Tenants to attach to', noun: 'active tenants' }, params.q, find, picker)
     })
   })
 
