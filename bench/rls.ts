@@ -93,7 +93,7 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
       grant usage on schema tenant_plain to ${APP_ROLE};
       grant select on all tables in schema tenant_plain to ${APP_ROLE};`)
     // Vacuumed now, so autovacuum has nothing left to do on them while the rounds run.
-    await query(central.url, 'vacuum (analyze) tenants, tenant_shared.projects, tenant_plain.projects')
+    await query(central.url, 'vacuum (analyze) tenancy.tenants, tenant_shared.projects, tenant_plain.projects')
 
     pin(process.pid, 1)
     ctx.log('rls: starting the servers (every tenant into the cache once)…')
