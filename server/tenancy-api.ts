@@ -21,6 +21,7 @@ import type { MoveRecord } from './moves/move-store.js'
 import type { BundleManifest } from './moves/bundle-format.js'
 import type { ImportOptions, ImportResult, TableComparison } from './moves/tenant-bundles.js'
 import type { SwapResult } from './moves/tenant-swap.js'
+import type { PlannedMove, RebalanceBy, RebalancePlan } from './moves/rebalance.js'
 import type { Readable, Writable } from 'node:stream'
 
 /**
@@ -130,4 +131,14 @@ export interface TenancyApi {
    * central transaction, so a crash leaves it undone (run it again).
    */
   swap: (tenant: string, copy: string) => Promise<SwapResult>
+  /**
+   * Evening out database hosts (strategy database): `plan(by)` proposes
+   * moves by database size (`'size'`) or by this instance's requests
+   * (`'load'`, from `stats()`); `apply(plan)` runs them one at a time
+   * through `move`, stopping at the first that fails.
+   */
+  rebalance: {
+    plan: (by?: RebalanceBy) => Promise<RebalancePlan>
+    apply: (plan: RebalancePlan, onMove?: (move: PlannedMove, record: MoveRecord) => void) => Promise<MoveRecord[]>
+  }
 }

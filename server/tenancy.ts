@@ -58,6 +58,7 @@ import { TenantMover } from './moves/tenant-mover.js'
 import { TenantBundles } from './moves/tenant-bundles.js'
 import { BundleResources, type CentralSnapshot } from './moves/bundle-resources.js'
 import { TenantSwap } from './moves/tenant-swap.js'
+import { Rebalancer } from './moves/rebalance.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -321,6 +322,15 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     forget,
     drainMs: options.moves.drainMs
   })
+  const rebalancer = new Rebalancer({
+    strategy: strategy.kind,
+    hosts: db.hosts,
+    defaultHost: db.defaultHost,
+    select: async () => await lifecycle.select(),
+    targetOf,
+    load: () => requestStats.snapshot(),
+    move: async (tenant, moveOptions) => await mover.move(tenant, moveOptions)
+  })
   const bundles = new TenantBundles({
     migrator,
     tables,
@@ -391,7 +401,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       restore: async (input, importOptions) => await bundles.restore(input, importOptions),
       compare: async (a, b) => await bundles.compare(a, b)
     },
-    swap: async (tenant, copy) => await swaps.swap(tenant, copy)
+    swap: async (tenant, copy) => await swaps.swap(tenant, copy),
+    rebalance: {
+      plan: async (by) => await rebalancer.plan(by),
+      apply: async (plan, onMove) => await rebalancer.apply(plan, onMove)
+    }
   }
 
   const runtime: TenancyRuntime = {

@@ -70,11 +70,21 @@ export class TenantSwap {
       this.parts.forget(change)
       await Promise.all([this.parts.requests.idle(t.key, this.parts.drainMs), this.parts.requests.idle(c.key, this.parts.drainMs)])
       await this.parts.transaction(async (run) => {
+        // A swap is not a rename: the names change hands at once, and none of them is kept to redirect (the rename triggers record them, and refuse a name that still redirects).
+        const temporary = `swap-${t.key}`.slice(0, 63)
+        const unrecord = async (): Promise<void> => {
+          await run(`delete from ${tables.tenant_former_names} where tenant_key in (?, ?) and ((kind = 'identifier' and name in (?, ?, ?)) or (kind = 'domain' and name in (select jsonb_array_elements_text(?::jsonb))))`,
+            [t.key, c.key, t.identifier, c.identifier, temporary, JSON.stringify(tenantDomains)])
+        }
         // Through a free identifier: both are unique.
-        await run(`update ${tables.tenants} set identifier = ? where key = ?`, [`swap-${t.key}`.slice(0, 63), t.key])
+        await run(`update ${tables.tenants} set identifier = ? where key = ?`, [temporary, t.key])
+        await unrecord()
         await run(`update ${tables.tenants} set identifier = ?, held_at = null, updated_at = now() where key = ?`, [t.identifier, c.key])
+        await unrecord()
         await run(`update ${tables.tenants} set identifier = ?, updated_at = now() where key = ?`, [c.identifier, t.key])
+        await unrecord()
         await run(`update ${tables.domains} set tenant_key = ? where tenant_key = ?`, [c.key, t.key])
+        await unrecord()
       })
       this.parts.forget(change)
       return { serving: await this.mustFind(c.key), kept: await this.mustFind(t.key) }
