@@ -9,7 +9,7 @@ let servers: Awaited<ReturnType<typeof logicalServers>>
 before(async () => { servers = await logicalServers() })
 after(async () => { await servers?.stop() })
 
-test('a plan moves from the heaviest host to the lightest the tenant that best halves the gap, while the gap shrinks', () => {
+test('a plan makes the move that evens the hosts most, again while one still evens them; each tenant moves once', () => {
   const placed = [
     { key: '1', identifier: 'big', host: 'a', weight: 60 },
     { key: '2', identifier: 'mid', host: 'a', weight: 30 },
@@ -19,8 +19,8 @@ test('a plan moves from the heaviest host to the lightest the tenant that best h
   const plan = planMoves(placed, ['a', 'b', 'c'], 'size')
   const gap = (k: 'before' | 'after'): number => Math.max(...plan.hosts.map((h) => h[k])) - Math.min(...plan.hosts.map((h) => h[k]))
   assert.equal(gap('before'), 100)
-  assert.ok(gap('after') <= 30, `evened: ${JSON.stringify(plan.hosts)}`)
-  assert.deepEqual(plan.moves.map((m) => [m.identifier, m.from]), plan.moves.map((m) => [m.identifier, 'a']))
+  assert.ok(gap('after') < gap('before') / 2, `evened: ${JSON.stringify(plan.hosts)}`)
+  assert.equal(new Set(plan.moves.map((m) => m.key)).size, plan.moves.length)
   // Even hosts give no plan.
   assert.deepEqual(planMoves([{ key: '1', identifier: 'x', host: 'a', weight: 5 }, { key: '2', identifier: 'y', host: 'b', weight: 5 }], ['a', 'b'], 'size').moves, [])
 })
@@ -44,18 +44,25 @@ test('tenants:rebalance --plan proposes moves that even two hosts out by databas
   const config = await configFor(world.central, `, sync: TEST_SYNC, database: ${JSON.stringify({ url: world.central.url, prefix: world.central.prefix, hosts: servers.hosts, defaultHost: 'a' })}`)
   const printed = await run(['tenants:rebalance', '--plan', '--json', '-c', config])
   assert.equal(printed.code, 0, printed.stderr)
-  assert.deepEqual(JSON.parse(printed.stdout).moves.map((m: { identifier: string }) => m.identifier), plan.moves.map((m) => m.identifier))
+  // Sizes move a little between two looks (equal small tenants may trade places): the same shape of plan.
+  const printedMoves = JSON.parse(printed.stdout).moves as Array<{ from: string, to: string }>
+  assert.equal(printedMoves.length, plan.moves.length)
+  assert.ok(printedMoves.every((m) => m.from === 'a' && m.to === 'b'))
 
   const applied = await run(['tenants:rebalance', '--apply', '-c', config])
   assert.equal(applied.code, 0, applied.stderr)
-  for (const m of plan.moves) assert.match(applied.stdout, new RegExp(`Moved ${m.identifier}: online move a -> b: done`))
-  for (const m of plan.moves) {
-    const tenant = await world.app.tenancy.tenants.find(m.key) as Tenant
+  // The moves --apply planned (its table) are the moves it made.
+  const planned = [...applied.stdout.matchAll(/^(\S+)\s+a\s+b\s+\d+$/gm)].map((m) => m[1])
+  const moved = [...applied.stdout.matchAll(/^Moved (\S+): online move a -> b: done/gm)].map((m) => m[1])
+  assert.ok(moved.length > 0)
+  assert.deepEqual(moved, planned)
+  for (const identifier of moved) {
+    const tenant = await world.app.tenancy.tenants.find(identifier as string) as Tenant
     assert.equal(tenant.databaseHost, 'b')
     const res = await world.app.inject({ url: '/counts', headers: { 'x-tenant': tenant.identifier } })
     assert.equal(res.statusCode, 200)
     assert.equal(res.json().port, new URL(servers.hosts.b as string).port, 'served from host b')
   }
-  const unmoved = [world.tenant, ...small].filter((x) => !plan.moves.some((m) => m.key === x.key))
+  const unmoved = [world.tenant, ...small].filter((x) => !moved.includes(x.identifier))
   for (const x of unmoved) assert.equal((await world.app.tenancy.tenants.find(x.key))?.databaseHost ?? 'a', 'a')
 })

@@ -39,9 +39,10 @@ export interface RebalanceParts {
 interface Placed { key: string, identifier: string, host: string, weight: number }
 
 /**
- * Proposes moves that even out the hosts: again and again, from the heaviest
- * host to the lightest, the tenant whose weight best halves the gap between
- * them, while a move makes the gap smaller. Each tenant moves at most once.
+ * Proposes moves that even out the hosts: again and again, the one move of
+ * a tenant to another host that makes the hosts' totals most even (the
+ * largest drop in their sum of squares), while some move still evens them.
+ * Each tenant moves at most once.
  */
 export function planMoves (placed: Placed[], hosts: string[], by: RebalanceBy): RebalancePlan {
   const total = new Map(hosts.map((h) => [h, 0]))
@@ -51,19 +52,23 @@ export function planMoves (placed: Placed[], hosts: string[], by: RebalanceBy): 
   const moved = new Set<string>()
   const moves: PlannedMove[] = []
   for (let round = 0; round < placed.length; round++) {
-    const sorted = [...total.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    const [heavy, light] = [sorted[0], sorted.at(-1)] as [[string, number], [string, number]]
-    const gap = heavy[1] - light[1]
-    // Moving weight w leaves a gap of |gap - 2w|: better only when 0 < w < gap.
-    const best = placed
-      .filter((p) => where.get(p.key) === heavy[0] && !moved.has(p.key) && p.weight > 0 && p.weight < gap)
-      .sort((a, b) => Math.abs(gap - 2 * a.weight) - Math.abs(gap - 2 * b.weight) || a.identifier.localeCompare(b.identifier))[0]
-    if (best === undefined) break
-    moves.push({ key: best.key, identifier: best.identifier, from: heavy[0], to: light[0], weight: best.weight })
-    moved.add(best.key)
-    where.set(best.key, light[0])
-    total.set(heavy[0], heavy[1] - best.weight)
-    total.set(light[0], light[1] + best.weight)
+    // Moving weight w from a host of total x to one of total y changes the sum of squared totals by 2w(w + y - x): the most negative wins.
+    let best: { p: Placed, to: string, gain: number } | null = null
+    for (const p of placed) {
+      if (moved.has(p.key) || p.weight <= 0) continue
+      const x = total.get(where.get(p.key) as string) ?? 0
+      for (const to of hosts) {
+        const gain = 2 * p.weight * (x - (total.get(to) ?? 0) - p.weight)
+        if (gain > 0 && (best === null || gain > best.gain)) best = { p, to, gain }
+      }
+    }
+    if (best === null) break
+    const from = where.get(best.p.key) as string
+    moves.push({ key: best.p.key, identifier: best.p.identifier, from, to: best.to, weight: best.p.weight })
+    moved.add(best.p.key)
+    where.set(best.p.key, best.to)
+    total.set(from, (total.get(from) ?? 0) - best.p.weight)
+    total.set(best.to, (total.get(best.to) ?? 0) + best.p.weight)
   }
   return {
     by,
