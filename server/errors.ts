@@ -434,6 +434,13 @@ export const MoveStalledError = createError(
   503
 )
 
+/** Two tenants cannot be swapped (the same tenant, one being moved, deleted or not active). */
+export const InvalidSwapError = createError(
+  'FST_TENANCY_INVALID_SWAP',
+  'Tenant "%s" cannot be swapped with "%s": %s.',
+  409
+)
+
 /** A tenant bundle cannot be read (not a bundle, a format this version does not read, cut short). */
 export const InvalidBundleError = createError(
   'FST_TENANCY_INVALID_BUNDLE',
@@ -521,7 +528,7 @@ export const errorCodes = [
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, AdminNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
-  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
+  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, InvalidSwapError, MoveStalledError,
   TenantMismatchError, PoolerResetError,
   CentralUnreachableError, CentralLoginRefusedError, CentralDatabaseMissingError, CentralSchemaError, CentralNotMigratedError,
   TenantMigrationsOutdatedError, IsolationLeakError

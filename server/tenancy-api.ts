@@ -19,7 +19,9 @@ import type { TenantRequestStats } from './telemetry/request-stats.js'
 import type { MoveOptions } from './moves/tenant-mover.js'
 import type { MoveRecord } from './moves/move-store.js'
 import type { BundleManifest } from './moves/bundle-format.js'
-import type { ImportOptions } from './moves/tenant-bundles.js'
+import type { ImportOptions, ImportResult, TableComparison } from './moves/tenant-bundles.js'
+import type { SwapResult } from './moves/tenant-swap.js'
+import type { PlannedMove, RebalanceBy, RebalancePlan } from './moves/rebalance.js'
 import type { Readable, Writable } from 'node:stream'
 
 /**
@@ -110,10 +112,33 @@ export interface TenancyApi {
   /**
    * One tenant as a portable bundle: `export(identifierOrKey, out)` writes it
    * (one consistent snapshot); `import(input, { as, host })` makes a tenant of
-   * it in this app's strategy, refusing a bundle of a newer schema.
+   * it in this app's strategy, refusing a bundle of a newer schema, and maps
+   * it to the bundle's synced resources; `restore` is `import` that also
+   * tells which resources were mapped again and which could not be.
    */
   bundles: {
     export: (tenant: string, out: Writable) => Promise<BundleManifest>
     import: (input: Readable, options?: ImportOptions) => Promise<Tenant>
+    restore: (input: Readable, options?: ImportOptions) => Promise<ImportResult>
+    /** Each tenant table's row count and checksum in two tenants, side by side (`tenants:compare`). */
+    compare: (a: string, b: string) => Promise<TableComparison[]>
+  }
+  /**
+   * Swaps a restored copy in: `swap('acme', 'acme-restored')` gives the copy
+   * acme's identifier and domains, and keeps acme's former data under
+   * `acme-restored`, held (serving no one) until it is deleted. Under both
+   * tenants' lifecycle locks, with their requests held meanwhile; one
+   * central transaction, so a crash leaves it undone (run it again).
+   */
+  swap: (tenant: string, copy: string) => Promise<SwapResult>
+  /**
+   * Evening out database hosts (strategy database): `plan(by)` proposes
+   * moves by database size (`'size'`) or by this instance's requests
+   * (`'load'`, from `stats()`); `apply(plan)` runs them one at a time
+   * through `move`, stopping at the first that fails.
+   */
+  rebalance: {
+    plan: (by?: RebalanceBy) => Promise<RebalancePlan>
+    apply: (plan: RebalancePlan, onMove?: (move: PlannedMove, record: MoveRecord) => void) => Promise<MoveRecord[]>
   }
 }

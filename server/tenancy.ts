@@ -1,3 +1,4 @@
+import { IsolationLevel } from '@mikro-orm/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ResolvedOptions } from './options/index.js'
@@ -55,6 +56,9 @@ import { RequestHold } from './moves/request-hold.js'
 import { MoveStore } from './moves/move-store.js'
 import { TenantMover } from './moves/tenant-mover.js'
 import { TenantBundles } from './moves/tenant-bundles.js'
+import { BundleResources, type CentralSnapshot } from './moves/bundle-resources.js'
+import { TenantSwap } from './moves/tenant-swap.js'
+import { Rebalancer } from './moves/rebalance.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -284,9 +288,10 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const requestStats = new RequestStats()
 
   // 6b. Moving tenants between hosts, under their lifecycle lock (a delete undoes an unfinished move first).
+  const moveStore = new MoveStore(orm, execute)
   const mover = new TenantMover({
     migrator,
-    store: new MoveStore(orm, execute),
+    store: moveStore,
     lock: tenantLocker(db.url, lockPools),
     find,
     strategy,
@@ -303,6 +308,29 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     if (strategy.kind !== 'shared' && await mover.status(event.tenant).then((m) => m?.state === 'running')) await mover.abortLocked(event.tenant.key, true)
   })
 
+  // Central statements in one transaction: a snapshot (read only, repeatable read) or a change made whole.
+  const centralTransaction = (readOnly: boolean): CentralSnapshot => async (fn) => await orm.em.fork().transactional(async (em) => await fn(async (sql, params) =>
+    await em.getConnection().execute(sql, params as any[], 'all', em.getTransactionContext())), readOnly ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {})
+  const swaps = new TenantSwap({
+    tables,
+    transaction: centralTransaction(false),
+    lock: tenantLocker(db.url, lockPools),
+    find,
+    moving: async (key) => (await mover.status({ key }))?.state === 'running',
+    hold: async (key, held) => { await moveStore.hold(key, held) },
+    requests: hold,
+    forget,
+    drainMs: options.moves.drainMs
+  })
+  const rebalancer = new Rebalancer({
+    strategy: strategy.kind,
+    hosts: db.hosts,
+    defaultHost: db.defaultHost,
+    select: async () => await lifecycle.select(),
+    targetOf,
+    load: () => requestStats.snapshot(),
+    move: async (tenant, moveOptions) => await mover.move(tenant, moveOptions)
+  })
   const bundles = new TenantBundles({
     migrator,
     tables,
@@ -313,7 +341,13 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     shared,
     execute,
     find: async (name) => await lifecycle.find(name),
-    create: async (input) => await lifecycle.create(input)
+    create: async (input) => await lifecycle.create(input),
+    resources: new BundleResources({
+      resources: syncing?.api.resources ?? null,
+      // One snapshot for every resource's mapping rows and central rows.
+      snapshot: centralTransaction(true),
+      attach: syncing === null ? null : async (resource, globalId, tenant) => { await syncing.api.attach(resource, globalId, tenant) }
+    })
   })
 
   // 7. Changes through the ORM empty the cache, and the cluster rule is kept.
@@ -363,7 +397,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     },
     bundles: {
       export: async (tenant, out) => await bundles.export(tenant, out),
-      import: async (input, importOptions) => await bundles.import(input, importOptions)
+      import: async (input, importOptions) => await bundles.import(input, importOptions),
+      restore: async (input, importOptions) => await bundles.restore(input, importOptions),
+      compare: async (a, b) => await bundles.compare(a, b)
+    },
+    swap: async (tenant, copy) => await swaps.swap(tenant, copy),
+    rebalance: {
+      plan: async (by) => await rebalancer.plan(by),
+      apply: async (plan, onMove) => await rebalancer.apply(plan, onMove)
     }
   }
 

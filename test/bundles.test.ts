@@ -162,3 +162,36 @@ test('tenants:export writes a bundle to stdout and tenants:import restores it un
   const missing = await run(['tenants:import', join(dirname(config), 'nothing.tenancy'), '-c', config])
   assert.equal(missing.code, 2)
 })
+
+test('a bundle carries the tenant\'s synced resources: imported under a new identifier, the copy gets mappings of its own, equal copies, and later central updates; a resource gone centrally is reported', async (t) => {
+  const { app, central } = await buildApp(t, { strategy: 'database', identification: ['header'], cache: { listen: false }, provisioning: { spares: 0 }, sync: SYNC })
+  const tenant = await app.tenancy.create({ identifier: 'acme' })
+  const em = app.tenancy.orm.em.fork()
+  const users = ['ann', 'bob', 'cid'].map((name) => em.create(CentralUserEntity, { name, email: `${name}@x.test`, password: 'hash' } as never))
+  await em.flush()
+  const [ann, bob, cid] = users.map((u) => String((u as { globalId: string }).globalId)) as [string, string, string]
+  for (const gid of [ann, bob, cid]) await app.tenancy.sync!.attach('users', gid, tenant)
+  await app.tenancy.sync!.settle()
+  const bundle = await exported(app, 'acme')
+  const manifest = JSON.parse(bundle.toString('utf8').split('\n')[1]?.slice('@manifest '.length) ?? '{}')
+  assert.deepEqual(manifest.resources.map((r: { name: string, rows: Array<Record<string, unknown>> }) => [r.name, r.rows.map((row) => row.global_id).sort()]), [['users', [ann, bob, cid].sort()]])
+  // cid is deleted centrally after the export: the import cannot map it and says so.
+  await em.nativeDelete(CentralUserEntity, { globalId: cid })
+  const copies = async (x: Tenant): Promise<unknown> => await app.tenancy.run(x, async (scope) => await scope.em.getConnection().execute('select global_id, name, email from users where global_id in (?, ?) order by global_id', [ann, bob]))
+  const mappings = async (x: Tenant): Promise<unknown> => (await sql(central.url, 'select global_user_id from tenancy.tenant_users where tenant_key = $1 order by 1', [x.key])).map((r) => r.global_user_id)
+  const { tenant: copy, resources } = await app.tenancy.bundles.restore(Readable.from(bundle), { as: 'acme-restored' })
+  assert.equal(resources.attached, 2)
+  assert.deepEqual(resources.unmapped, [{ resource: 'users', globalId: cid, reason: 'missing' }])
+  await app.tenancy.sync!.settle()
+  assert.deepEqual(await mappings(copy), [ann, bob].sort(), 'the new tenant has the resources mapped')
+  assert.deepEqual(await mappings(tenant), [ann, bob].sort(), 'the original keeps its own mappings (cid\'s went with its central row)')
+  assert.deepEqual(await copies(copy), await copies(tenant))
+  // A later central change reaches the imported tenant's copy (and the original's).
+  const jane = await em.findOneOrFail(CentralUserEntity, { globalId: ann } as never)
+  ;(jane as { name: string }).name = 'Ann Renamed'
+  await em.flush()
+  await app.tenancy.sync!.settle()
+  const names = async (x: Tenant): Promise<unknown> => await app.tenancy.run(x, async (scope) => await scope.em.getConnection().execute('select name from users where global_id = ?', [ann]))
+  assert.deepEqual(await names(copy), [{ name: 'Ann Renamed' }])
+  assert.deepEqual(await names(tenant), [{ name: 'Ann Renamed' }])
+})

@@ -16,6 +16,7 @@ import { referencedFirst } from './copy-tables.js'
 import { checkVersion, executedMigrations, makeTargetAt } from './target-schema.js'
 import type { TenantMigrator } from '../database/tenant-migrator.js'
 import type { CentralTables } from '../database/central-schema.js'
+import type { BundleResources, ResourceRestore } from './bundle-resources.js'
 
 export interface BundleParts {
   /** The central tables' names in SQL. */
@@ -31,6 +32,14 @@ export interface BundleParts {
   find: (identifierOrKey: string) => Promise<Tenant | null>
   /** Creates the tenant's central row over restored rows (the provisioning steps run, the seeder does not). */
   create: (input: CreateTenantInput & { key: string, adopt: true, restoring: true }) => Promise<Tenant>
+  /** The tenant's synced resources and their mapping rows, read and mapped again. */
+  resources: BundleResources
+}
+
+/** What an import made: the tenant, and its synced resources mapped again (those that could not be, listed). */
+export interface ImportResult {
+  tenant: Tenant
+  resources: ResourceRestore
 }
 
 export interface ImportOptions {
@@ -39,6 +48,12 @@ export interface ImportOptions {
   /** The database host (default: `database.defaultHost`). */
   host?: string
 }
+
+/** One table's rows in one tenant: how many, and an md5 of them all. */
+export interface TableSum { rows: number, checksum: string }
+
+/** One table of two tenants compared (null: the tenant has no such table). */
+export interface TableComparison { table: string, a: TableSum | null, b: TableSum | null, equal: boolean }
 
 /** Where a tenant's rows are read or written: a connection URL, the schema of its tables, and (strategy shared) the tenant key that marks its rows. */
 interface Place { url: string, schema: string, key: string | null }
@@ -74,6 +89,8 @@ export class TenantBundles {
     try {
       await client.query('begin isolation level repeatable read read only')
       const migrations = await executedMigrations(client, place.schema === 'public' ? null : place.schema)
+      // The data's snapshot is taken (its first query); the mapping rows are read in a central snapshot right after.
+      const resources = await this.parts.resources.read(tenant.key)
       const tables = (await tenantTables(client, place.schema)).filter((t) => !shared || !NOT_TENANT_TABLES.has(t.table))
       const sequences: BundleManifest['sequences'] = []
       const described: Array<{ table: BundleTable, quoted: string }> = []
@@ -95,7 +112,7 @@ export class TenantBundles {
         tenant: { key: tenant.key, identifier: tenant.identifier, resourceKey: tenant.resourceKey ?? null, name: tenant.name, status: tenant.status, data: tenant.data ?? {} },
         domains,
         sequences,
-        resources: []
+        resources
       }
       const writer = new BundleWriter(out)
       await writer.manifest(manifest)
@@ -119,6 +136,11 @@ export class TenantBundles {
    * what was written.
    */
   async import (input: Readable, options: ImportOptions = {}): Promise<Tenant> {
+    return (await this.restore(input, options)).tenant
+  }
+
+  /** {@link import}, telling also which synced resources were mapped again and which could not be. */
+  async restore (input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
     const { strategy, hosts } = this.parts
     const host = options.host ?? this.parts.defaultHost
     if (hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
@@ -181,7 +203,7 @@ export class TenantBundles {
       if (p.key !== null) await this.placeShared(c, p, staged)
       else await this.carrySequences(c, p, m)
       await c.query('commit')
-      return await this.parts.create({
+      const tenant = await this.parts.create({
         key,
         identifier: options.as ?? m.tenant.identifier,
         name: m.tenant.name,
@@ -191,6 +213,8 @@ export class TenantBundles {
         adopt: true,
         restoring: true
       })
+      // After the tenant exists: an attach takes its row's lock. Under --as, the new key gets mappings of its own.
+      return { tenant, resources: await this.parts.resources.restore(m.resources ?? [], tenant) }
     } catch (error) {
       await (client as pg.Client | null)?.query('rollback').catch(() => {})
       if (made && await this.parts.find(key) === null) await strategy.drop(this.parts.targetOf({ key, databaseHost: host })).catch(() => {})
@@ -198,6 +222,46 @@ export class TenantBundles {
       throw error
     } finally {
       await (client as pg.Client | null)?.end().catch(() => {})
+    }
+  }
+
+  /**
+   * Each tenant table's row count and checksum (md5 of its rows as text, in
+   * order, the tenant key column of strategy shared left out) for two
+   * tenants side by side: a restored copy against the tenant before a swap.
+   */
+  async compare (a: string, b: string): Promise<TableComparison[]> {
+    const sides = await Promise.all([a, b].map(async (name) => {
+      const tenant = await this.parts.find(name)
+      if (tenant === null) throw new TenantNotFoundError(name)
+      return await this.tableSums(tenant)
+    }))
+    const [left, right] = sides as [Map<string, TableSum>, Map<string, TableSum>]
+    const names = [...new Set([...left.keys(), ...right.keys()])].sort()
+    return names.map((table) => {
+      const x = left.get(table) ?? null
+      const y = right.get(table) ?? null
+      return { table, a: x, b: y, equal: x !== null && y !== null && x.rows === y.rows && x.checksum === y.checksum }
+    })
+  }
+
+  private async tableSums (tenant: Tenant): Promise<Map<string, TableSum>> {
+    const place = this.placeOf(tenant.key, tenant)
+    const shared = place.key !== null
+    const client = await connect(place.url)
+    try {
+      await client.query('begin isolation level repeatable read read only')
+      const out = new Map<string, TableSum>()
+      for (const t of (await tenantTables(client, place.schema)).filter((t) => !shared || !NOT_TENANT_TABLES.has(t.table))) {
+        const columns = await columnsOf(client, t.quoted, shared)
+        const row = columns.length === 0 ? '\'\'' : `row(${columns.map(quoteAny).join(', ')})::text`
+        const { rows: [sum] } = await client.query<{ n: string, sum: string }>(`select count(*)::text as n, md5(coalesce(string_agg(r, '|' order by r), '')) as sum from (select ${row} as r from ${t.quoted}${shared ? ` where ${TENANT_COLUMN} = ${literal(tenant.key)}` : ''}) x`)
+        out.set(t.table, { rows: Number(sum?.n ?? 0), checksum: String(sum?.sum) })
+      }
+      await client.query('commit')
+      return out
+    } finally {
+      await client.end().catch(() => {})
     }
   }
 

@@ -99,6 +99,12 @@ export class ResolvedMapping {
     return [`delete from ${this.sql} where ${this.where()}`, this.bind(globalId)]
   }
 
+  /** The global ids one tenant has in this mapping (what an export of the tenant carries). */
+  globalIdsSql (tenantKey: string): [string, unknown[]] {
+    return [`select ${ident(this.globalIdColumn)}::text as global_id from ${this.sql} where ${ident(this.tenantColumn)}::text = ?` + (this.typeColumn === null ? '' : ` and ${ident(this.typeColumn)} = ?`) + ' order by 1',
+      this.typeColumn === null ? [tenantKey] : [tenantKey, this.type]]
+  }
+
   /** Forgets a tenant (it was deleted): every row of it in this mapping. */
   forgetTenantSql (tenantKey: string): [string, unknown[]] {
     return [`delete from ${this.sql} where ${ident(this.tenantColumn)}::text = ?` + (this.typeColumn === null ? '' : ` and ${ident(this.typeColumn)} = ?`),

@@ -3,7 +3,7 @@ import type { Tenant } from '../../tenant.js'
 import type { MoveRecord } from '../../moves/move-store.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { CliUsageError } from '../../errors.js'
-import { printJson } from '../output.js'
+import { printJson, printTable } from '../output.js'
 
 function described (move: MoveRecord): string {
   const when = move.state === 'done' && move.keepUntil !== null ? `; the source on ${move.fromHost} is kept until ${move.keepUntil.toISOString()}` : ''
@@ -39,6 +39,33 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
         }
         if (flags.json === true) printJson(move)
         else process.stdout.write(move === null ? `Tenant ${tenant.identifier} has never moved.\n` : `Tenant ${tenant.identifier}: ${described(move)}.\n`)
+      })
+    })
+
+  program.command('tenants:rebalance')
+    .description('propose moves that even out the database hosts by database size (--plan), or run them one at a time (--apply)')
+    .option('--plan', 'print the proposed moves and change nothing')
+    .option('--apply', 'run the proposed moves, one at a time, each an online move')
+    .option('--json', 'print the plan (and the moves made) as JSON')
+    .action(async (flags: { plan?: boolean, apply?: boolean, json?: boolean }) => {
+      if ((flags.plan === true) === (flags.apply === true)) throw new CliUsageError('Give exactly one of --plan or --apply.')
+      await withApp(global(), async (app) => {
+        // By size: a command's process serves no requests, so it has no load to go by (app.tenancy.rebalance.plan('load') in a serving instance has).
+        const plan = await app.tenancy.rebalance.plan('size')
+        if (flags.json !== true) {
+          printTable(plan.hosts.map((h) => ({ host: h.host, tenants: String(h.tenants), 'bytes now': String(h.before), 'bytes after': String(h.after) })), ['host', 'tenants', 'bytes now', 'bytes after'])
+          process.stdout.write('\n')
+          if (plan.moves.length === 0) process.stdout.write('The hosts are as even as moving tenants can make them: no move proposed.\n')
+          else printTable(plan.moves.map((m) => ({ tenant: m.identifier, from: m.from, to: m.to, bytes: String(m.weight) })), ['tenant', 'from', 'to', 'bytes'])
+        }
+        if (flags.plan === true) {
+          if (flags.json === true) printJson(plan)
+          return
+        }
+        const records = await app.tenancy.rebalance.apply(plan, (m, record) => {
+          if (flags.json !== true) process.stdout.write(`Moved ${m.identifier}: ${described(record)}.\n`)
+        })
+        if (flags.json === true) printJson({ ...plan, done: records })
       })
     })
 
