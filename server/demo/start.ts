@@ -19,14 +19,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2)
 }
 
-// DEMO_DATA_DIR lets the e2e tests run the demo on data of their own.
+// DEMO_DATA_DIR lets the e2e tests run the demo on data of their own (and DEMO_PG_DURABLE=0
+// skip fsync on it: data thrown away after the run).
 const dataDir = process.env.DEMO_DATA_DIR ?? '.data'
 let serverUrl = process.env.DATABASE_URL
 let stopPostgres = async (): Promise<void> => {}
 if (serverUrl === undefined || serverUrl === '') {
   const pgPort = Number(process.env.DEMO_PG_PORT ?? 54329)
   console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in ${dataDir}/postgres)…`)
-  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0' })
+  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0', durable: process.env.DEMO_PG_DURABLE !== '0' })
   serverUrl = server.url
   stopPostgres = server.stop
 }
