@@ -23,40 +23,15 @@ async function rename (app: import('fastify').FastifyInstance, globalId: string,
   await em.flush()
 }
 
-// One second server for the file's tests (one initdb, not one each): each test stops it and starts it
-// again on the same port and data. Thrown away after, so without fsync (durable: false).
 const dataDir = join('.tmp', `faults-pg-${process.pid}`)
-let port: number | undefined
 let second: EmbeddedServer | undefined
-let running = false
-after(async () => { if (running) await second?.stop(); await rm(dataDir, { recursive: true, force: true }) })
-
-/** The second server, started (again) when it is not running. */
-async function secondServer (onLog?: (line: string) => void): Promise<EmbeddedServer> {
-  if (running && second !== undefined) return second
-  port ??= await freePort()
-  // A server just stopped may still be letting go of its port and lock file: try again a few times.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, reuseRunning: false, ...(onLog === undefined ? {} : { onLog }) })
-      running = true
-      return second
-    } catch (error) {
-      if (attempt === 10) throw error
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-  }
-}
-
-async function stopSecond (): Promise<void> {
-  running = false
-  await second?.stop()
-}
+after(async () => { await second?.stop(); await rm(dataDir, { recursive: true, force: true }) })
 
 test('a tenant database that is down catches up when it is back; the others are updated meanwhile; nothing is lost', { timeout: 120_000 }, async (t) => {
-  await secondServer()
+  const port = await freePort()
+  second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false })
   const { app, central } = await buildApp(t, {
-    database: { hosts: { one: serverUrl(), two: (second as EmbeddedServer).url } },
+    database: { hosts: { one: serverUrl(), two: second.url } },
     sync: { mode: 'queued', resources: USERS }
   })
   const up = await app.tenancy.create({ identifier: 'up', databaseHost: 'one' })
@@ -70,7 +45,7 @@ test('a tenant database that is down catches up when it is back; the others are 
   const downUrl = (): string => { const u = new URL(second!.url); u.pathname = '/' + app.tenancy.tenants.databaseName(down); return u.toString() }
   assert.equal((await sql(downUrl(), 'select name from users'))[0]?.name, 'v1')
 
-  await stopSecond()
+  await second.stop()
   await rename(app, gid, 'v2')
   // The central row and the reachable tenant have it at once; the change for the other waits in the queue.
   const deadline = Date.now() + 10_000
@@ -80,8 +55,17 @@ test('a tenant database that is down catches up when it is back; the others are 
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
   assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
 
+  // The stopped server may still be letting go of its port and lock file: try again a few times.
   const logs: string[] = []
-  await secondServer((line) => { logs.push(line) }).catch((error) => { throw new Error(`the second server did not start again: ${String(error)} ${logs.slice(-5).join(' ')}`) })
+  for (let attempt = 1; ; attempt++) {
+    try {
+      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, onLog: (line) => { logs.push(line) } })
+      break
+    } catch (error) {
+      if (attempt === 10) throw new Error(`the second server did not start again: ${String(error)} ${logs.slice(-5).join(' ')}`)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  }
   await app.tenancy.sync!.settle(60_000)
   for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), downUrl()]) {
     assert.equal((await sql(url, `select name from ${url === central.url ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
@@ -150,7 +134,10 @@ for (const strategy of ['database', 'shared'] as const) {
 
 for (const mode of ['inline', 'queued'] as const) {
   test(`[${mode}] a tenant database stopped while changes flow: central and the others take them, the stopped one catches up after its restart with no call from the app`, { timeout: 120_000 }, async (t) => {
-    const server = await secondServer()
+    const port = await freePort()
+    const dir = join('.tmp', `faults-pg-${mode}-${process.pid}`)
+    let server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false })
+    t.after(async () => { await server.stop(); await rm(dir, { recursive: true, force: true }) })
     const { app, central } = await buildApp(t, {
       database: { hosts: { one: serverUrl(), two: server.url } },
       centralEntities: demoCentralEntities,
@@ -167,7 +154,7 @@ for (const mode of ['inline', 'queued'] as const) {
     await app.tenancy.sync!.settle()
     const name = async (url: string): Promise<unknown> => (await sql(url, 'select name from companies').catch(() => []))[0]?.name
 
-    await stopSecond()
+    await server.stop()
     // A central change and a tenant change while one tenant database is down: neither flush fails.
     await changeCentral(app, gid, { name: 'v2' })
     await app.tenancy.run(up, async (scope) => {
@@ -182,7 +169,16 @@ for (const mode of ['inline', 'queued'] as const) {
     const recovered = await Promise.race([app.tenancy.sync!.recover().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())])
     assert.equal(recovered, true, 'recover() returned while a tenant database was down')
 
-    await secondServer()
+    // The stopped server may still be letting go of its port and lock file: try again a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false })
+        break
+      } catch (error) {
+        if (attempt === 10) throw error
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
     assert.ok(await until(async () => await name(downUrl()) === 'v3 from up', 60_000), 'the stopped database catches up by itself')
   })
 }
