@@ -30,10 +30,10 @@ function internals (server: EmbeddedServer, prefix: string, central: string): Re
 }
 
 test('PostgreSQL stopped and started again under 32 requests in flight over 50 tenants: only 200 and 503 FST_TENANCY_DATABASE_UNAVAILABLE with Retry-After, nothing internal in any body, every request answered, one warning per burst, recovery without a restart', { timeout: 600_000 }, async (t) => {
-  // A server of this test's own: it is stopped and started again on the same port and data.
+  // A server of this test's own: it is stopped and started again on the same port and data (thrown away after: no fsync).
   const dataDir = join('.tmp', `faults-pg-${process.pid}`)
   const port = await freePort()
-  let server = await startEmbeddedPostgres({ dataDir, port, persistent: true, reuseRunning: false })
+  let server = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, reuseRunning: false })
   const central = await freshCentral(null, server.url)
   const log = keptLog()
   const app = Fastify({ logger: { level: 'warn', stream: log.stream } })
@@ -95,7 +95,7 @@ test('PostgreSQL stopped and started again under 32 requests in flight over 50 t
     await server.stop()
     assert.ok(await until(async () => (statuses.get('503 FST_TENANCY_DATABASE_UNAVAILABLE down') ?? 0) >= 64, 60_000), 'requests get 503 while PostgreSQL is down')
     const downAt = Date.now()
-    server = await startEmbeddedPostgres({ dataDir, port, persistent: true, reuseRunning: false })
+    server = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, reuseRunning: false })
     const upAt = Date.now()
     phase = ' up'
     // Recovery: every tenant answers 200 again, from this same app.

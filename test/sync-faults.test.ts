@@ -29,7 +29,7 @@ after(async () => { await second?.stop(); await rm(dataDir, { recursive: true, f
 
 test('a tenant database that is down catches up when it is back; the others are updated meanwhile; nothing is lost', { timeout: 120_000 }, async (t) => {
   const port = await freePort()
-  second = await startEmbeddedPostgres({ dataDir, port, persistent: true })
+  second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false })
   const { app, central } = await buildApp(t, {
     database: { hosts: { one: serverUrl(), two: second.url } },
     sync: { mode: 'queued', resources: USERS }
@@ -59,7 +59,7 @@ test('a tenant database that is down catches up when it is back; the others are 
   const logs: string[] = []
   for (let attempt = 1; ; attempt++) {
     try {
-      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, onLog: (line) => { logs.push(line) } })
+      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, onLog: (line) => { logs.push(line) } })
       break
     } catch (error) {
       if (attempt === 10) throw new Error(`the second server did not start again: ${String(error)} ${logs.slice(-5).join(' ')}`)
@@ -136,7 +136,7 @@ for (const mode of ['inline', 'queued'] as const) {
   test(`[${mode}] a tenant database stopped while changes flow: central and the others take them, the stopped one catches up after its restart with no call from the app`, { timeout: 120_000 }, async (t) => {
     const port = await freePort()
     const dir = join('.tmp', `faults-pg-${mode}-${process.pid}`)
-    let server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true })
+    let server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false })
     t.after(async () => { await server.stop(); await rm(dir, { recursive: true, force: true }) })
     const { app, central } = await buildApp(t, {
       database: { hosts: { one: serverUrl(), two: server.url } },
@@ -172,7 +172,7 @@ for (const mode of ['inline', 'queued'] as const) {
     // The stopped server may still be letting go of its port and lock file: try again a few times.
     for (let attempt = 1; ; attempt++) {
       try {
-        server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true })
+        server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false })
         break
       } catch (error) {
         if (attempt === 10) throw error

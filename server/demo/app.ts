@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { packageRoot } from '../package-root.js'
+import { fileURLToPath } from 'node:url'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { tenancyPlugin, TenantEntity, IMPERSONATION_PATH, type TenancyOptions } from '../index.js'
@@ -19,7 +19,8 @@ export interface DemoOptions {
 async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> {
   await app.register(view, {
     engine: { eta: new Eta() },
-    root: `${packageRoot()}/views`,
+    // The demo's own templates, next to it (the admin renders its own from the package).
+    root: fileURLToPath(new URL('./views', import.meta.url)),
     production: options.production ?? false
   })
   await app.register(tenancyPlugin, options.tenancy)
@@ -35,7 +36,7 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
       // An admin's impersonation link: show whom the page is opened as, and the way out.
       const as = request.impersonation
       const user = as === null ? null : await request.tenantEm.findOne(TenantUserCopyEntity, { globalId: as.userId })
-      return await reply.view('demo/tenant.eta', {
+      return await reply.view('tenant.eta', {
         tenant: { name: request.tenant.name, identifier: request.tenant.identifier },
         projects: projects.map((p) => p.title),
         impersonation: as === null ? null : { name: user?.name ?? as.userId, by: as.admin.email ?? 'an admin', end: `${IMPERSONATION_PATH}/end` }
@@ -43,7 +44,7 @@ async function demo (app: FastifyInstance, options: DemoOptions): Promise<void> 
     }
     const em = app.tenancy.orm.em.fork()
     const tenants = await em.find(TenantEntity, {}, { populate: ['domains'], orderBy: { identifier: 'asc' } })
-    return await reply.view('demo/home.eta', {
+    return await reply.view('home.eta', {
       tenants: tenants.map((t) => ({ identifier: t.identifier, name: t.name, status: t.status, domains: t.domains.getItems().map((d) => d.domain) })),
       port: options.port
     })

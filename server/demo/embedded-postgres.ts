@@ -19,6 +19,13 @@ export interface EmbeddedServerOptions {
   port?: number
   /** Remove the data folder when stopped (tests), or keep it (demo). */
   persistent?: boolean
+  /**
+   * Sync writes to disk as PostgreSQL does by default (default: `persistent`).
+   * Tests that stop and start a kept server pass false: a clean stop writes
+   * everything out anyway, and without fsync each CREATE DATABASE is many
+   * times faster. Only an operating-system crash could lose data then.
+   */
+  durable?: boolean
   /** With `persistent` and a fixed port: use a server already answering there (one left running by an earlier run). Default true. */
   reuseRunning?: boolean
   onLog?: (line: string) => void
@@ -113,7 +120,7 @@ export async function startEmbeddedPostgres (options: EmbeddedServerOptions): Pr
     // Throwaway servers (tests, benchmarks) create and drop many databases and
     // need no durability; a kept one (the demo) keeps PostgreSQL's defaults.
     postgresFlags: [
-      ...(options.persistent === true
+      ...((options.durable ?? options.persistent) === true
         ? ['-c', 'max_connections=300']
         : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300']),
       ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${String(value)}`])

@@ -3,13 +3,11 @@
 import Fastify from 'fastify'
 import pg from 'pg'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
-import { createCentralOrm, migrateCentral } from '../database/central.js'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { CentralUserEntity } from '../index.js'
-import { hashPassword, generatePassword } from '../admin/password.js'
+import { ensureDemoAdmin } from './demo-admin.js'
 import { demoApp } from './app.js'
-import { centralTables } from '../database/central-schema.js'
 import { CentralCompanyEntity, companiesResource, demoCentralEntities } from './companies.js'
 import { demoTenantEntities, demoTenantMigrations, ProjectEntity, TenantUserCopyEntity } from './tenant-schema.js'
 import { runDemoCentralMigrations } from './migrations/central-migrations.js'
@@ -21,14 +19,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2)
 }
 
-// DEMO_DATA_DIR lets the e2e tests run the demo on data of their own.
+// DEMO_DATA_DIR lets the e2e tests run the demo on data of their own (and DEMO_PG_DURABLE=0
+// skip fsync on it: data thrown away after the run).
 const dataDir = process.env.DEMO_DATA_DIR ?? '.data'
 let serverUrl = process.env.DATABASE_URL
 let stopPostgres = async (): Promise<void> => {}
 if (serverUrl === undefined || serverUrl === '') {
   const pgPort = Number(process.env.DEMO_PG_PORT ?? 54329)
   console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in ${dataDir}/postgres)…`)
-  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0' })
+  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0', durable: process.env.DEMO_PG_DURABLE !== '0' })
   serverUrl = server.url
   stopPostgres = server.stop
 }
@@ -41,11 +40,9 @@ await admin.connect()
 const exists = await admin.query('select 1 from pg_database where datname = $1', ['fastify_tenancy_demo'])
 if (exists.rowCount === 0) await admin.query('create database fastify_tenancy_demo')
 await admin.end()
-const orm = createCentralOrm({ url: centralUrl.toString() })
-const ran = await migrateCentral(orm)
-await orm.close(true)
-// The demo's own central tables (synced companies), tracked apart from the library's.
-ran.push(...await runDemoCentralMigrations(centralUrl.toString()))
+// The demo's own central tables (synced companies), tracked apart from the library's, which
+// the plugin migrates at register (migrateCentral: true below).
+const ran = await runDemoCentralMigrations(centralUrl.toString())
 if (ran.length > 0) console.log(`Central migrations applied: ${ran.join(', ')}`)
 
 // The cookie secret is kept in .data/ so sessions survive a restart.
@@ -64,6 +61,7 @@ await app.register(demoApp, {
   production,
   tenancy: {
     database: { url: centralUrl.toString(), prefix: 'demo_' },
+    migrateCentral: true,
     centralDomains: ['localhost', '127.0.0.1'],
     identification: ['subdomain', 'domain'],
     storageRoot: `${dataDir}/storage`,
@@ -90,27 +88,16 @@ for (const result of await app.tenancy.migrate()) {
   else if (result.migrations.length > 0) console.log(`Tenant ${result.identifier}: ran ${result.migrations.join(', ')}`)
 }
 
-// The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once.
-const conn = app.tenancy.orm.em.getConnection()
-const t = centralTables(app.tenancy.orm)
+// The demo admin: from ADMIN_EMAIL and ADMIN_PASSWORD, or made up and printed once, with the
+// fastify-tenancy command as an app would (see docs/cli.md).
 const adminEmail = (process.env.ADMIN_EMAIL ?? 'admin@example.test').toLowerCase()
-const existingAdmin = await conn.execute(`select id from ${t.admins} where email = ?`, [adminEmail], 'all')
+const demoAdmin = await ensureDemoAdmin(centralUrl.toString(), adminEmail, process.env.ADMIN_PASSWORD)
 // The password was printed when the admin was made and is kept only as a hash: say how to get a new one.
-let adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail}; the password printed at its first start)
+const adminNotice = demoAdmin.created || process.env.ADMIN_PASSWORD !== undefined
+  ? `  admin:    http://localhost:${port}/admin  (${adminEmail} / ${process.env.ADMIN_PASSWORD === undefined ? demoAdmin.password ?? '' : 'ADMIN_PASSWORD'})`
+  : `  admin:    http://localhost:${port}/admin  (${adminEmail}; the password printed at its first start)
             forgot it? DATABASE_URL=${centralUrl.toString()} node bin/fastify-tenancy.mjs admin:reset-password --email ${adminEmail}
             (prints a new one), or start with ADMIN_PASSWORD=...`
-if (existingAdmin.length === 0 || process.env.ADMIN_PASSWORD !== undefined) {
-  const password = process.env.ADMIN_PASSWORD ?? generatePassword()
-  const hash = await hashPassword(password)
-  if (existingAdmin.length === 0) {
-    const id = (await import('uuid')).v7()
-    await conn.execute(`insert into ${t.admins} (id, email, name, password_hash) values (?, ?, ?, ?)`, [id, adminEmail, 'Demo Admin', hash], 'run')
-    await conn.execute(`insert into ${t.admin_role_assignments} (admin_id, role_id) select ?, id from ${t.admin_roles} where name = 'owner'`, [id], 'run')
-  } else {
-    await conn.execute(`update ${t.admins} set password_hash = ? where email = ?`, [hash, adminEmail], 'run')
-  }
-  adminNotice = `  admin:    http://localhost:${port}/admin  (${adminEmail} / ${process.env.ADMIN_PASSWORD === undefined ? password : 'ADMIN_PASSWORD'})`
-}
 
 const demoTenants = [
   { identifier: 'acme', name: 'Acme Corporation', domains: ['acme.localhost'], projects: ['Rocket skates', 'Giant magnet', 'Portable hole'] },

@@ -30,7 +30,7 @@ export function tenantErrorPages (app: FastifyInstance): void {
     const status = error.statusCode ?? 500
     if (status >= 500 && page === undefined) request.log.error({ err: error }, 'request failed')
     if (page === undefined || !prefersHtml(request.headers.accept)) return await reply.status(status).send(error)
-    const html = await reply.viewAsync('demo/error.eta', { title: page.title, text: page.text, code: error.code, status })
+    const html = await reply.viewAsync('error.eta', { title: page.title, text: page.text, code: error.code, status })
     return await reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html)
   })
 }

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import type { TestContext } from 'node:test'
 import pg from 'pg'
 import { createCentralOrm, migrateCentral } from '../../server/database/central.js'
@@ -57,14 +58,60 @@ export async function freshCentral (t: TestContext | { after: (fn: () => Promise
   const id = randomBytes(5).toString('hex')
   const name = `ft_${id}`
   const prefix = `t${id}_`
-  await sql(server, `create database "${name}"`)
+  // A copy of a central database migrated once per server (not a migration run per test).
+  await sql(server, `create database "${name}" template "${await centralTemplate(server)}"`)
   const url = urlFor(name, server)
-  const orm = createCentralOrm({ url })
-  await migrateCentral(orm)
-  await orm.close(true)
   const drop = async (): Promise<void> => { await dropDatabases(server, name, prefix) }
   t?.after(drop)
   return { url, name, prefix, drop }
+}
+
+const ROOT = new URL('../../', import.meta.url)
+/** Named for the central migrations and the code that runs them, so a changed one never reuses an old template. */
+const TEMPLATE_NAME = (() => {
+  const hash = createHash('sha256')
+  const folder = new URL('migrations/central/', ROOT)
+  for (const file of readdirSync(folder).sort()) hash.update(file).update(readFileSync(new URL(file, folder)))
+  for (const file of ['central.ts', 'central-database.ts', 'central-schema.ts']) hash.update(readFileSync(new URL(`server/database/${file}`, ROOT)))
+  return `ft_central_template_${hash.digest('hex').slice(0, 12)}`
+})()
+const templates = new Map<string, Promise<string>>()
+
+/**
+ * The migrated central database fresh ones are copied from, made once per
+ * server: test files running at once wait on an advisory lock for the one
+ * that makes it. It is marked a template only once migrated, so one left
+ * half-made (a killed run) is made again.
+ */
+async function centralTemplate (server: string): Promise<string> {
+  let template = templates.get(server)
+  if (template === undefined) {
+    template = (async () => {
+      const client = new pg.Client({ connectionString: server })
+      await client.connect()
+      try {
+        await client.query('select pg_advisory_lock(hashtext($1))', [TEMPLATE_NAME])
+        const found = await client.query<{ datistemplate: boolean }>('select datistemplate from pg_database where datname = $1', [TEMPLATE_NAME])
+        if (found.rows[0]?.datistemplate !== true) {
+          await client.query(`drop database if exists "${TEMPLATE_NAME}" with (force)`)
+          await client.query(`create database "${TEMPLATE_NAME}"`)
+          const orm = createCentralOrm({ url: urlFor(TEMPLATE_NAME, server) })
+          try {
+            await migrateCentral(orm)
+          } finally {
+            await orm.close(true)
+          }
+          await client.query(`alter database "${TEMPLATE_NAME}" with is_template true`)
+        }
+        return TEMPLATE_NAME
+      } finally {
+        await client.end()
+      }
+    })()
+    templates.set(server, template)
+    template.catch(() => templates.delete(server))
+  }
+  return await template
 }
 
 export async function dropDatabases (server: string, central: string, prefix: string): Promise<void> {
