@@ -9,7 +9,7 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
 import { makeTenants } from './helpers/tenants.js'
-import { run } from './helpers/cli.js'
+import { run, tenantLines } from './helpers/cli.js'
 import { addInvoiceMigration, INVOICE_MIGRATIONS, invoiceConfig, invoiceMigrationsFolder, invoiceOptions } from './helpers/invoice-app.js'
 import { InvoiceEntity } from './fixtures/invoice-app/invoice.entity.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
@@ -97,7 +97,7 @@ for (const strategy of STRATEGIES) {
     const config = await cliConfig(central, folder, extra)
     const migrated = await run(['--config', config, 'tenants:migrate', '--concurrency', '8', '--json'])
     assert.equal(migrated.code, 0, migrated.stderr)
-    const results = JSON.parse(migrated.stdout) as Array<{ identifier: string, ok: boolean, migrations: string[] }>
+    const results = tenantLines(migrated.stdout)
     assert.equal(results.length, 201)
     assert.deepEqual(results.filter((r) => !r.ok || r.migrations.join() !== INVOICE_MIGRATIONS[2]), [], 'every tenant ran the third migration, and only it')
     assert.equal(await withColumn(app, central, strategy, tenants, 'notes'), 201)
@@ -122,7 +122,7 @@ for (const strategy of STRATEGIES) {
     // Rollback takes the newest app migration back, everywhere.
     const back = await run(['--config', config, 'tenants:rollback', '--concurrency', '8', '--json'])
     assert.equal(back.code, 0, back.stderr)
-    const undone = JSON.parse(back.stdout) as Array<{ ok: boolean, migrations: string[] }>
+    const undone = tenantLines(back.stdout)
     assert.equal(undone.length, 202)
     assert.deepEqual(undone.filter((r) => !r.ok || r.migrations.join() !== INVOICE_MIGRATIONS[2]), [])
     assert.equal(await withColumn(app, central, strategy, [...tenants, late], 'notes'), 0)
@@ -169,7 +169,7 @@ for (const strategy of STRATEGIES) {
     // The migration written applies to the tenants, and then entities and migrations agree.
     const migrated = await run(['--config', config, 'tenants:migrate', '--json'])
     assert.equal(migrated.code, 0, migrated.stderr)
-    assert.deepEqual((JSON.parse(migrated.stdout) as Array<{ migrations: string[] }>).map((r) => r.migrations), tenants.map(() => [(files[2] as string).replace(/\.ts$/, '')]))
+    assert.deepEqual(tenantLines(migrated.stdout).map((r) => r.migrations), tenants.map(() => [(files[2] as string).replace(/\.ts$/, '')]))
     assert.equal(await withColumn(app, central, strategy, tenants, 'paid'), 2)
     const passing = await run(['--config', config, 'migration:check'])
     assert.equal(passing.code, 0, passing.stderr)

@@ -13,12 +13,12 @@ export function names (option: string, values: string[] | undefined): string[] |
   return [...new Set(clean)]
 }
 
-/** `--concurrency`: a whole number of at least 1. */
-export function concurrency (value: string | undefined, fallback: number): number {
+/** `--concurrency` (or another count flag): a whole number of at least 1. */
+export function concurrency (value: string | undefined, fallback: number, flag = '--concurrency'): number {
   if (value === undefined) return fallback
   const text = value.trim()
   if (!/^[0-9]+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    throw new CliUsageError(`--concurrency must be a whole number of at least 1, not "${value.slice(0, 40)}".`)
+    throw new CliUsageError(`${flag} must be a whole number of at least 1, not "${value.slice(0, 40)}".`)
   }
   return Number(text)
 }

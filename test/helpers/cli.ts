@@ -39,3 +39,11 @@ export async function configFor (central: CentralDatabase, extra = '', fileName 
   await writeFile(file, `import { TEST_TENANT_SCHEMA, TEST_SYNC } from ${JSON.stringify(schema)}\nexport default { ...TEST_TENANT_SCHEMA, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }${extra} }\n`)
   return file
 }
+
+export interface TenantLine { type: 'tenant', rollout: string, wave: number, key: string, identifier: string, status: string, ok: boolean, migrations: string[], error?: string }
+
+/** The per-tenant JSON lines of a tenants:migrate / rollback / seed run with --json, by identifier. */
+export function tenantLines (stdout: string): TenantLine[] {
+  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { type: string }).filter((x): x is TenantLine => x.type === 'tenant')
+    .sort((a, b) => a.identifier.localeCompare(b.identifier))
+}

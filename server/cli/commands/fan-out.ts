@@ -6,6 +6,11 @@ import type { FanOutOptions, TenantResult } from '../../lifecycle/tenant-migrati
 import { mapLimit } from '../../lifecycle/each-tenant.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { collectList, concurrency, names } from '../arguments.js'
+import { hostname, userInfo } from 'node:os'
+import { printJson, printTable } from '../output.js'
+import { printRollout, rolloutReporter } from '../rollout-output.js'
+import { parseCanary, parseDuration } from '../../rollouts/rollout-input.js'
+import { ROLLOUT_ORDERS, type Rollout, type RolloutInput, type RolloutOperation, type RolloutOrder } from '../../rollouts/rollout-types.js'
 import { CliUsageError } from '../../errors.js'
 import { progressReporter, summarize } from '../output.js'
 import { importDefault } from '../modules.js'
@@ -108,20 +113,140 @@ function sharedResults (tenants: Tenant[], shared: { ran: string[], ms: number }
   })
 }
 
+interface RolloutFlags extends FanOutFlags {
+  resume?: string
+  halt?: string
+  canary?: string
+  canaryWait?: string
+  maxFailures?: string
+  order?: string
+  host?: string[]
+  status?: string[]
+  lease?: string
+}
+
+function withRolloutOptions (command: Command): Command {
+  return withFanOutOptions(command)
+    .option('--resume <id>', 'continue rollout <id>: after a crash, after its canary wave (the go), or after a halt')
+    .option('--halt <id>', 'halt rollout <id>: its runner finishes the tenants in flight and starts no more')
+    .option('--canary <n|names>', 'a first wave (the first n tenants, or these identifiers), then wait for a go (--resume)')
+    .option('--canary-wait <duration>', 'after a good canary wave, go on by itself after this long (30s, 10m, 1h)')
+    .option('--max-failures <n|%>', 'halt the rollout when this many tenants failed (5, or 10%)')
+    .option('--order <field>', `the order tenants run in: ${ROLLOUT_ORDERS.join(', ')} (default identifier)`)
+    .option('--host <names>', 'only tenants on these database hosts', collectList)
+    .option('--status <names>', 'only tenants with these statuses (default active,suspended)', collectList)
+    .option('--lease <duration>', 'how long another instance waits before it may take over when this one dies (default 30s)')
+}
+
+/** The rollout the flags describe; --resume and --halt take none of them. */
+function rolloutInput (operation: RolloutOperation, flags: RolloutFlags, s: Selection): RolloutInput {
+  return {
+    operation,
+    ...(s.tenants === undefined ? {} : { tenants: s.tenants }),
+    ...(s.skipTenants === undefined ? {} : { skipTenants: s.skipTenants }),
+    ...(flags.host === undefined ? {} : { hosts: names('--host', flags.host) }),
+    ...(flags.status === undefined ? {} : { statuses: names('--status', flags.status) }),
+    concurrency: s.concurrency,
+    ...(flags.canary === undefined ? {} : { canary: parseCanary(flags.canary) }),
+    ...(flags.canaryWait === undefined ? {} : { canaryWaitMs: parseDuration(flags.canaryWait, '--canary-wait') }),
+    ...(flags.maxFailures === undefined ? {} : { maxFailures: flags.maxFailures }),
+    ...(flags.order === undefined ? {} : { order: flags.order as RolloutOrder }),
+    ...(flags.lease === undefined ? {} : { leaseMs: parseDuration(flags.lease, '--lease') }),
+    startedBy: `${userInfo().username}@${hostname()} (cli)`
+  }
+}
+
+const SELECTING = ['tenants', 'skipTenants', 'canary', 'canaryWait', 'maxFailures', 'order', 'host', 'status', 'lease', 'concurrency'] as const
+
+/** A rollout: started from the flags, or resumed, or halted; the exit code is 0 only when it ended (or waits) without a failure. */
+async function rollout (global: GlobalOptions, operation: RolloutOperation, label: string, flags: RolloutFlags, s: Selection): Promise<number> {
+  if (flags.resume !== undefined && flags.halt !== undefined) throw new CliUsageError('Give --resume or --halt, not both.')
+  const id = flags.resume ?? flags.halt
+  const given = SELECTING.filter((k) => flags[k] !== undefined)
+  if (id !== undefined && given.length > 0) throw new CliUsageError(`--${flags.resume !== undefined ? 'resume' : 'halt'} works on a rollout with the options it was started with; leave out ${given.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}.`)
+  const input = id === undefined ? rolloutInput(operation, flags, s) : null
+  return await withApp(global, async (app) => {
+    const rollouts = app.tenancy.rollouts
+    const reporter = rolloutReporter(label, s.json)
+    if (flags.halt !== undefined) {
+      const halted = await rollouts.halt(flags.halt, 'halted from the command line')
+      if (s.json) printJson({ type: 'rollout', event: 'halt', id: halted.id, status: halted.status, counts: halted.counts })
+      else process.stdout.write(`Rollout ${halted.id} is halted; its runner finishes the tenants in flight. ${halted.counts.pending} tenants are pending.\n`)
+      return 0
+    }
+    let current: Rollout
+    if (flags.resume !== undefined) {
+      current = await rollouts.get(flags.resume)
+      if (current.operation !== operation) throw new CliUsageError(`Rollout ${current.id} is a ${current.operation}: resume it with tenants:${current.operation} --resume ${current.id}.`)
+    } else {
+      current = await rollouts.start(input as RolloutInput, { onResult: reporter.onResult })
+    }
+    reporter.begin(current)
+    const final = flags.resume !== undefined ? await rollouts.resume(current.id, { onResult: reporter.onResult }) : await rollouts.run(current.id, { onResult: reporter.onResult })
+    return reporter.end(final)
+  })
+}
+
+/** Strategy `shared`: the shared tables, migrated once; each tenant's result is that one (JSON lines with --json). */
+async function sharedFanOut (global: GlobalOptions, s: Selection, label: string, shared: { ran: string[], ms: number }): Promise<number> {
+  return await withApp(global, async (app) => {
+    const tenants = await chosenTenants(app, s)
+    const progress = progressReporter(tenants.length, label, s.json)
+    const results = sharedResults(tenants, shared, { onResult: progress.onResult })
+    progress.stop()
+    if (s.json) {
+      for (const r of results) printJson({ type: 'tenant', ...r, status: r.ok ? 'done' : 'failed', ms: Math.round(r.ms) })
+      return results.every((r) => r.ok) ? 0 : 1
+    }
+    return summarize(results, false, label)
+  })
+}
+
 /** tenants:migrate, tenants:rollback, tenants:seed and tenants:run. */
 export function registerFanOutCommands (program: Command, global: () => GlobalOptions): void {
   const operations = [
-    { name: 'tenants:migrate', label: 'Migrate', description: 'run pending tenant migrations in each tenant database', run: async (app: FastifyInstance, o: FanOutOptions) => await app.tenancy.migrate(o) },
-    { name: 'tenants:rollback', label: 'Roll back', description: 'roll each tenant database back by one migration', run: async (app: FastifyInstance, o: FanOutOptions) => await app.tenancy.rollback(o) },
-    { name: 'tenants:seed', label: 'Seed', description: 'run the provisioning seeder (provisioning.seeder) in each tenant', run: async (app: FastifyInstance, o: FanOutOptions) => await app.tenancy.seed(o) }
-  ]
+    { name: 'tenants:migrate', operation: 'migrate', label: 'Migrate', description: 'run pending tenant migrations in each tenant database, as a rollout that --resume continues after a crash' },
+    { name: 'tenants:rollback', operation: 'rollback', label: 'Roll back', description: 'roll each tenant database back by one migration (a rollout)' },
+    { name: 'tenants:seed', operation: 'seed', label: 'Seed', description: 'run the provisioning seeder (provisioning.seeder) in each tenant (a rollout)' }
+  ] as const
   for (const op of operations) {
-    withFanOutOptions(program.command(op.name).description(op.description)).action(async (flags: FanOutFlags) => {
+    withRolloutOptions(program.command(op.name).description(op.description)).action(async (flags: RolloutFlags) => {
       const s = selection(flags)
-      const shared = op.name === 'tenants:seed' ? null : await sharedTablesFirst(global(), op.name === 'tenants:migrate' ? 'up' : 'down')
-      process.exitCode = await fanOut(global(), s, op.label, async (app, tenants, options) => shared === null ? await op.run(app, options) : sharedResults(tenants, shared, options))
+      const shared = op.operation === 'seed' || flags.resume !== undefined || flags.halt !== undefined ? null : await sharedTablesFirst(global(), op.operation === 'migrate' ? 'up' : 'down')
+      process.exitCode = shared === null ? await rollout(global(), op.operation, op.label, flags, s) : await sharedFanOut(global(), s, op.label, shared)
     })
   }
+
+  program.command('tenants:rollouts')
+    .description('list the rollouts, newest first, or show one: status, waves, counts, failures with their reasons')
+    .argument('[id]', 'a rollout id')
+    .option('--page <n>', 'which page of 20 (default 1)')
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, flags: { page?: string, json?: boolean }) => {
+      const page = concurrency(flags.page === undefined ? undefined : flags.page, 1, '--page')
+      await withApp(global(), async (app) => {
+        if (id !== undefined) {
+          const one = await app.tenancy.rollouts.get(id)
+          if (flags.json === true) { printJson(one); return }
+          printRollout(one)
+          return
+        }
+        const { rollouts, total } = await app.tenancy.rollouts.list({ page, perPage: 20 })
+        if (flags.json === true) { printJson({ rollouts, total }); return }
+        if (rollouts.length === 0) { process.stdout.write('No rollouts.\n'); return }
+        printTable(rollouts.map((r) => ({
+          id: r.id,
+          operation: r.operation,
+          status: r.status,
+          done: String(r.counts.done + r.counts.skipped),
+          failed: String(r.counts.failed),
+          pending: String(r.counts.pending + r.counts.running),
+          'started by': r.startedBy,
+          created: r.createdAt.toISOString().slice(0, 16).replace('T', ' ')
+        })), ['id', 'operation', 'status', 'done', 'failed', 'pending', 'started by', 'created'])
+        if (total > page * 20) process.stdout.write(`Page ${page} of ${Math.ceil(total / 20)}: --page ${page + 1} for more.\n`)
+      })
+    })
 
   withFanOutOptions(program.command('tenants:run')
     .description('run a module\'s default export, (scope) => ..., once in each tenant\'s context')

@@ -1,0 +1,89 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { pathToFileURL } from 'node:url'
+import { buildApp } from './helpers/app.js'
+import { makeTenants } from './helpers/tenants.js'
+import { markerRuns } from './helpers/rollouts.js'
+import { BIN, ROOT, run, tenantLines, type TenantLine } from './helpers/cli.js'
+import { sql, type CentralDatabase } from './helpers/database.js'
+import { until } from './helpers/companies.js'
+
+/** A config file for the new deploy: the test app's tables and the marker migration. */
+async function nextDeployConfig (central: CentralDatabase): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ft-rollout-'))
+  const file = join(dir, 'tenancy.config.mjs')
+  const schema = pathToFileURL(join(ROOT, 'test', 'helpers', 'tenant-schema.ts')).href
+  const rollouts = pathToFileURL(join(ROOT, 'test', 'helpers', 'rollouts.ts')).href
+  await writeFile(file, `import { TEST_TENANT_SCHEMA } from ${JSON.stringify(schema)}\nimport { withMarker } from ${JSON.stringify(rollouts)}\nexport default { ...TEST_TENANT_SCHEMA, tenantMigrations: withMarker, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 } }\n`)
+  return file
+}
+
+/** Runs tenants:migrate and kills it with SIGKILL once `after` tenants have finished; returns the lines it printed. */
+async function migrateKilledAfter (config: string, after: number): Promise<{ lines: Array<Record<string, unknown>>, signal: string | null }> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, '--config', config, 'tenants:migrate', '--concurrency', '4', '--lease', '2s', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const lines: Array<Record<string, unknown>> = []
+    let buffer = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      buffer += String(d)
+      let nl: number
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        if (line.trim() === '') continue
+        lines.push(JSON.parse(line) as Record<string, unknown>)
+        if (lines.filter((l) => l.type === 'tenant').length === after) child.kill('SIGKILL')
+      }
+    })
+    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      if (signal === null) reject(new Error(`the rollout ended before it was killed (exit ${String(code)}): ${stderr}`))
+      else resolve({ lines, signal })
+    })
+  })
+}
+
+// Skipped until seen passing: on the shared machine (load 40 on 2 cores) the run that held it was cut off before it finished.
+test('a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a second process: every tenant migrated exactly once', { skip: process.env.ROLLOUT_CRASH_TEST === undefined ? 'not yet seen passing (set ROLLOUT_CRASH_TEST=1 to run it)' : false }, async (t) => {
+  const { app, central } = await buildApp(t, { provisioning: { spares: 0 } })
+  const tenants = await makeTenants(app, 200, 'k')
+  const config = await nextDeployConfig(central)
+
+  const killed = await migrateKilledAfter(config, 60)
+  assert.equal(killed.signal, 'SIGKILL')
+  const id = String(killed.lines.find((l) => l.type === 'rollout')?.id)
+  const before = killed.lines.filter((l): l is TenantLine & Record<string, unknown> => l.type === 'tenant')
+  const ledger = async (): Promise<Record<string, number>> => Object.fromEntries((await sql<{ status: string, n: number }>(central.url,
+    'select status, count(*)::int as n from tenancy.tenant_rollout_tenants where rollout_id = $1 group by status', [id])).map((r) => [r.status, r.n]))
+  const atKill = await ledger()
+  assert.ok((atKill.pending ?? 0) > 0, `tenants were left pending: ${JSON.stringify(atKill)}`)
+  assert.ok((atKill.done ?? 0) >= 60, 'what finished before the kill is recorded')
+  assert.equal((await sql(central.url, 'select status from tenancy.tenant_rollouts where id = $1', [id]))[0]?.status, 'running')
+
+  // The dead runner's lease (2 s) is still held at first: a resume is refused until it expires, then takes over.
+  let resumed = await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
+  if (resumed.code !== 0) assert.match(resumed.stderr, /^FST_TENANCY_ROLLOUT_BUSY: /)
+  assert.ok(await until(async () => {
+    if (resumed.code === 0) return true
+    resumed = await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
+    return resumed.code === 0
+  }, 60_000), resumed.stderr)
+  const after = tenantLines(resumed.stdout)
+  const doneBefore = new Set(before.filter((l) => l.status === 'done').map((l) => l.key))
+  assert.deepEqual(after.filter((l) => doneBefore.has(l.key)).map((l) => l.identifier), [], 'no tenant the first process finished ran again')
+  assert.equal(doneBefore.size + after.length >= 200, true)
+  assert.deepEqual(await ledger(), { done: 200 })
+  assert.equal((await sql(central.url, 'select status from tenancy.tenant_rollouts where id = $1', [id]))[0]?.status, 'done')
+  // The proof: each tenant's own migrations table lists the new migration exactly once.
+  const runs = await markerRuns(app, tenants)
+  assert.deepEqual(runs.filter((n) => n !== 1), [], 'every tenant has the migration, once')
+  // And the central record knows: no tenant is behind.
+  const behind = await sql(central.url, "select count(*)::int as n from tenancy.tenant_migration_states where not ('Migration20261206000002_marker' = any(executed))")
+  assert.equal(behind[0]?.n, 0)
+})
