@@ -47,7 +47,7 @@ import { sharedAsTenant } from './sync/shared-tenant.js'
 import { moveTenant } from './clusters/rules.js'
 import { TenantUpdates } from './lifecycle/tenant-updates.js'
 import { TenantStatusChanges } from './lifecycle/tenant-status.js'
-import { TenantDomains } from './lifecycle/tenant-domains.js'
+import { TenantDomains, domainsOf } from './lifecycle/tenant-domains.js'
 import { TenantListings } from './lifecycle/tenant-listings.js'
 import { FormerNames } from './renames/former-names.js'
 import { RenameRedirects } from './renames/redirect.js'
@@ -61,6 +61,7 @@ import { TenantBundles } from './moves/tenant-bundles.js'
 import { BundleResources, type CentralSnapshot } from './moves/bundle-resources.js'
 import { TenantSwap } from './moves/tenant-swap.js'
 import { Rebalancer } from './moves/rebalance.js'
+import { centralSql } from './database/central-sql.js'
 
 /**
  * What the plugin needs besides the public API: the request path (identify,
@@ -154,13 +155,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   }
   const cache = options.cache === false ? null : new CachedTenantProvider(provider, options.cache)
   const lookups = cache ?? provider
-  const execute = async (sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> =>
-    await orm.em.getConnection().execute(sql, params as any[], 'all')
+  const execute = centralSql(orm)
   // Raw central SQL names our tables through this (they live in database.schema, beside the app's own).
   const tables = centralTables(orm)
   // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
   const formerNames = new FormerNames({ execute, tables, now: options.clock, keepMs: options.renames.keepMs })
-  const renames = new RenameRedirects({ formerNames, tenants: lookups, execute, tables, centralDomains: options.centralDomains })
+  const renames = new RenameRedirects({ formerNames, tenants: lookups, domainsOf: async (key) => await domainsOf(orm, key), centralDomains: options.centralDomains })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
   const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
@@ -356,13 +356,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   })
   const bundles = new TenantBundles({
     migrator,
-    tables,
     strategy,
     targetOf,
     hosts: db.hosts,
     defaultHost: db.defaultHost,
     shared,
-    execute,
+    domainsOf: async (key) => await domainsOf(orm, key),
     find: async (name) => await lifecycle.find(name),
     create: async (input) => await lifecycle.create(input),
     resources: new BundleResources({
@@ -455,7 +454,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.
-      const found = await orm.em.getConnection().execute('select to_regclass(?) is not null as migrated', [`${tables.schema}.tenants`], 'all')
+      const found = await centralSql(orm)('select to_regclass(?) is not null as migrated', [`${tables.schema}.tenants`])
       if (found[0]?.migrated !== true) throw new CentralNotMigratedError(tables.schema)
       // Fail-closed: no tenant table without its policy, no app role that could see past them.
       const sharedSecret = shared === null ? null : await assertRlsReady(shared)

@@ -11,6 +11,10 @@ import { tenancyPlugin, TenantEntity, type Bootstrapper, type Tenant } from '../
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
 import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
+import { seededRandom } from './helpers/random.js'
+
+/** Seeded: requests interleave the same way on every run. */
+const jitter = seededRandom()
 
 /** A storage root of this test's own, removed when it ends. */
 function storageRoot (t: { after: (fn: () => Promise<void>) => void }): string {
@@ -99,7 +103,7 @@ test('tenant storage lives under storageRoot/<resource key>/ and refuses paths t
 test('tenant cache keys are prefixed with tenant:<key>:, or the cachePrefix option, and each request keeps its own through awaits', async (t) => {
   const { app, central } = await buildApp(t, { identification: ['header'] }, (a) => {
     a.get('/key', async () => {
-      await sleep(Math.random() * 10)
+      await sleep(jitter() * 10)
       return { key: a.tenancy.scope()?.cacheKey('x') }
     })
   })

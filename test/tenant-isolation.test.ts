@@ -4,6 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './helpers/app.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
+import { seededRandom } from './helpers/random.js'
+
+/** Seeded: requests interleave the same way on every run. */
+const jitter = seededRandom()
 
 const TENANTS = 50
 const REQUESTS = 5000
@@ -18,7 +22,7 @@ for (const strategy of STRATEGIES) {
       a.get('/rows', async (request) => {
         const before = await request.tenantEm.find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
         // Other requests run here; the context must survive the wait.
-        await sleep(Math.floor(Math.random() * 4))
+        await sleep(Math.floor(jitter() * 4))
         await new Promise((resolve) => setImmediate(resolve))
         const after = await request.tenantEm.fork().find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
         return {

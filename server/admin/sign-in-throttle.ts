@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
+import { centralSql } from '../database/central-sql.js'
 
 export interface ThrottleOptions {
   /** Failures for one account from one address before backoff starts (default 5). */
@@ -37,9 +38,9 @@ export class SignInThrottle {
 
   /** Seconds to wait before this email may be tried from this address again; 0 when it may now. */
   async wait (email: string, address: string): Promise<number> {
-    const rows = await this.orm.em.getConnection().execute(
+    const rows = await centralSql(this.orm)(
       `select ceil(extract(epoch from blocked_until - now()))::int as wait from ${this.t.admin_sign_in_failures} where key = ? and blocked_until > now()`,
-      [this.key(email, address)], 'all')
+      [this.key(email, address)])
     return Number(rows[0]?.wait ?? 0)
   }
 
@@ -47,27 +48,27 @@ export class SignInThrottle {
   async fail (email: string, address: string): Promise<number> {
     const { freeFailures, firstDelaySeconds, maxDelaySeconds } = this.options
     // A quiet day forgets old failures, so a typo a week ago does not start a backoff today.
-    const rows = await this.orm.em.getConnection().execute(
+    const rows = await centralSql(this.orm)(
       `insert into ${this.t.admin_sign_in_failures} as f (key, failures, blocked_until, last_failure_at) values (?, 1, null, now())
        on conflict (key) do update set
          failures = case when f.last_failure_at < now() - interval '1 day' then 1 else f.failures + 1 end,
          last_failure_at = now()
-       returning failures`, [this.key(email, address)], 'all')
+       returning failures`, [this.key(email, address)])
     const failures = Number(rows[0]?.failures ?? 1)
     if (failures < freeFailures) return 0
     const wait = Math.min(maxDelaySeconds, firstDelaySeconds * 2 ** Math.min(30, failures - freeFailures))
-    await this.orm.em.getConnection().execute(
-      `update ${this.t.admin_sign_in_failures} set blocked_until = now() + make_interval(secs => ?) where key = ?`, [wait, this.key(email, address)], 'run')
+    await centralSql(this.orm)(
+      `update ${this.t.admin_sign_in_failures} set blocked_until = now() + make_interval(secs => ?) where key = ?`, [wait, this.key(email, address)])
     return wait
   }
 
   /** A successful sign-in from this address forgets its failures. */
   async succeed (email: string, address: string): Promise<void> {
-    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sign_in_failures} where key = ?`, [this.key(email, address)], 'run')
+    await centralSql(this.orm)(`delete from ${this.t.admin_sign_in_failures} where key = ?`, [this.key(email, address)])
   }
 
   /** Forgets failures older than a day. */
   async sweep (): Promise<void> {
-    await this.orm.em.getConnection().execute(`delete from ${this.t.admin_sign_in_failures} where last_failure_at < now() - interval '1 day' and (blocked_until is null or blocked_until < now())`, [], 'run')
+    await centralSql(this.orm)(`delete from ${this.t.admin_sign_in_failures} where last_failure_at < now() - interval '1 day' and (blocked_until is null or blocked_until < now())`, [])
   }
 }

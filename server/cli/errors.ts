@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander'
 import { databaseFault, type DatabaseFault } from '../database/database-faults.js'
+import { PG } from '../database/pg-errors.js'
 
 /** Exit codes of the command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const
@@ -62,7 +63,7 @@ export function describeError (error: unknown): CommandFailure {
   const message = typeof e.message === 'string' ? e.message : ''
   if (code.startsWith('FST_TENANCY_')) return { code, message: sentence(message), exitCode: USAGE_CODES.has(code) ? EXIT.usage : UNAVAILABLE_CODES.has(code) ? EXIT.unavailable : EXIT.failed }
   const said = isPostgresError(e, code) ? postgresSaid(message) : message
-  if (code === '42P01') {
+  if (code === PG.UNDEFINED_TABLE) {
     return { code: 'FST_TENANCY_CLI_FAILED', message: `${sentence(said)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
   }
   return { code: 'FST_TENANCY_CLI_FAILED', message: sentence(said), exitCode: EXIT.failed }

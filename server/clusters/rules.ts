@@ -1,5 +1,6 @@
 import { ClusterNotFoundError, ClusterRuleError, ConcurrentChangeError, TenantNotFoundError } from '../errors.js'
 import type { CentralTables } from '../database/central-schema.js'
+import { PG, isDeadlockOrSerialization } from '../database/pg-errors.js'
 
 /** Runs one statement in the caller's transaction; `tables` names the central tables in SQL. */
 export type Run = ((sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>) & { readonly tables: CentralTables }
@@ -84,7 +85,7 @@ export async function moveTenant (run: Run, tenantKey: string, clusterId: string
 }
 
 /** Transient conflicts between concurrent transactions (deadlock, serialization, a tenant moved meanwhile): safe to run again. */
-export const RETRYABLE = new Set(['40P01', '40001', 'FST_TENANCY_CONCURRENT_CHANGE'])
+export const RETRYABLE = new Set<string>([PG.DEADLOCK_DETECTED, PG.SERIALIZATION_FAILURE, 'FST_TENANCY_CONCURRENT_CHANGE'])
 
 /**
  * Turns the database's own refusal (the deferred trigger) into the same clear
@@ -92,8 +93,8 @@ export const RETRYABLE = new Set(['40P01', '40001', 'FST_TENANCY_CONCURRENT_CHAN
  */
 export function asClusterRuleError (error: unknown): unknown {
   const e = error as { code?: string, message?: string }
-  if (e.code === '40P01' || e.code === '40001') return new ConcurrentChangeError('the same tenants or clusters')
-  if (e.code === '23514' && String(e.message).includes('fastify_tenancy_cluster_rule')) {
+  if (isDeadlockOrSerialization(e)) return new ConcurrentChangeError('the same tenants or clusters')
+  if (e.code === PG.CHECK_VIOLATION && String(e.message).includes('fastify_tenancy_cluster_rule')) {
     return new ClusterRuleError('Another change to this cluster happened at the same time and this one would break its rule (a cluster with tenants needs a Parent Tenant from among them). Reload and try again.')
   }
   return error

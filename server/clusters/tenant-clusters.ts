@@ -8,6 +8,8 @@ import { UUID_PATTERN } from '../tenant.js'
 import { asClusterRuleError, checkParent, lockClusters, moveTenant, type Run } from './rules.js'
 import { centralRun, isConflict, retryingConflicts } from '../database/central-transaction.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
+import { centralSql } from '../database/central-sql.js'
+import { isUniqueViolation } from '../database/pg-errors.js'
 
 export interface ClusterInput {
   name: string
@@ -177,7 +179,7 @@ export class TenantClusters {
   }
 
   private async run (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
-    return await this.parts.orm.em.getConnection().execute(sql, params as any[], 'all')
+    return await centralSql(this.parts.orm)(sql, params)
   }
 
   /** The central tables' names in SQL. */
@@ -188,7 +190,7 @@ export class TenantClusters {
   /** Runs `fn` in a transaction, again on a deadlock or a conflicting concurrent move; the database's refusal becomes a clear error. */
   private async transaction (fn: (run: Run) => Promise<void>, name?: string): Promise<void> {
     const conn = this.parts.orm.em.getConnection()
-    const uniqueViolation = (error: unknown): string => (error as { code?: string }).code === '23505' ? String((error as Error).message) : ''
+    const uniqueViolation = (error: unknown): string => isUniqueViolation(error) ? String((error as Error).message) : ''
     try {
       // A slug taken meanwhile is simply tried again, like a deadlock.
       await retryingConflicts(

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import { CentralDatabaseMissingError, CentralLoginRefusedError, CentralSchemaError, CentralUnreachableError } from '../errors.js'
 import { quoteIdent } from './names.js'
+import { PG } from './pg-errors.js'
 
 interface DriverError { code?: string, message?: string, errors?: unknown[], hostname?: string }
 
@@ -40,9 +41,9 @@ export function centralConnectionError (error: unknown, url: string): Error | nu
       return new CentralUnreachableError(`the server at ${place(u)} does not answer (${e.code ?? 'timeout'}): check the host, the port and the network`)
     case 'ECONNRESET':
       return new CentralUnreachableError(`the server at ${place(u)} closed the connection at once (is it a PostgreSQL server, and does its pg_hba.conf accept this client)`)
-    case '28P01':
+    case PG.INVALID_PASSWORD:
       return new CentralLoginRefusedError(roleOf(u), 'wrong password')
-    case '28000':
+    case PG.INVALID_AUTHORIZATION:
       return new CentralLoginRefusedError(roleOf(u), (e.message ?? 'not allowed').replace(/\.$/, ''))
     default:
       return null
@@ -83,7 +84,7 @@ export async function ensureCentralDatabase (url: string): Promise<void> {
     return
   } catch (error) {
     const e = rootCause(error)
-    if (e.code !== '3D000') throw centralConnectionError(error, url) ?? error
+    if (e.code !== PG.INVALID_CATALOG_NAME) throw centralConnectionError(error, url) ?? error
   }
   let lastError: unknown = null
   for (const maintenance of maintenanceUrls(url)) {
@@ -92,7 +93,7 @@ export async function ensureCentralDatabase (url: string): Promise<void> {
       client = await connect(maintenance)
     } catch (error) {
       lastError = error
-      if (rootCause(error).code === '3D000') continue
+      if (rootCause(error).code === PG.INVALID_CATALOG_NAME) continue
       throw centralConnectionError(error, url) ?? error
     }
     try {
@@ -100,8 +101,8 @@ export async function ensureCentralDatabase (url: string): Promise<void> {
       return
     } catch (error) {
       const code = rootCause(error).code
-      if (code === '42P04') return
-      if (code === '42501') throw new CentralDatabaseMissingError(name, roleOf(u), name)
+      if (code === PG.DUPLICATE_DATABASE) return
+      if (code === PG.INSUFFICIENT_PRIVILEGE) throw new CentralDatabaseMissingError(name, roleOf(u), name)
       throw error
     } finally {
       await client.end()
@@ -122,7 +123,7 @@ export async function ensureCentralSchema (client: Pick<pg.ClientBase, 'query'>,
   try {
     await client.query(`create schema if not exists ${quoteIdent(schema)}`)
   } catch (error) {
-    if (rootCause(error).code !== '42501') throw error
+    if (rootCause(error).code !== PG.INSUFFICIENT_PRIVILEGE) throw error
     const u = new URL(url)
     throw new CentralSchemaError(schema, roleOf(u), decodeURIComponent(u.pathname.slice(1)))
   }

@@ -1,3 +1,5 @@
+import { PG } from './pg-errors.js'
+
 /**
  * What kind of "the database cannot be used right now" an error is, read from
  * the error node-postgres, knex or MikroORM raised (MikroORM copies the
@@ -46,14 +48,14 @@ const NETWORK: Record<string, DatabaseFaultKind> = {
 
 /** SQLSTATEs of faults (class 08 is every connection exception). */
 const SQLSTATE: Record<string, DatabaseFaultKind> = {
-  '28P01': 'login-refused',
-  '28000': 'login-refused',
-  '3D000': 'database-missing',
-  '57P01': 'restarting',
-  '57P02': 'restarting',
-  '57P03': 'restarting',
-  '53300': 'too-many-connections',
-  '53400': 'too-many-connections'
+  [PG.INVALID_PASSWORD]: 'login-refused',
+  [PG.INVALID_AUTHORIZATION]: 'login-refused',
+  [PG.INVALID_CATALOG_NAME]: 'database-missing',
+  [PG.ADMIN_SHUTDOWN]: 'restarting',
+  [PG.CRASH_SHUTDOWN]: 'restarting',
+  [PG.CANNOT_CONNECT_NOW]: 'restarting',
+  [PG.TOO_MANY_CONNECTIONS]: 'too-many-connections',
+  [PG.OUT_OF_MEMORY]: 'too-many-connections'
 }
 
 /**

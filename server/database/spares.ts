@@ -5,6 +5,7 @@ import { LockPools, LockSpace, lockId, withAdvisoryLock, withAdvisoryLockIfFree 
 import type pg from 'pg'
 import { ensureTemplate } from './template.js'
 import type { TenantMigrator } from './tenant-migrator.js'
+import { PG } from './pg-errors.js'
 
 /**
  * Spare databases, cloned from the template ahead of time. CREATE DATABASE
@@ -64,7 +65,7 @@ export class SpareDatabases {
           // Taken meanwhile by something outside the lock (an older version of this library, an operator): try the next.
           await c.query('rollback to savepoint claim')
           const code = (error as { code?: string }).code
-          if (code !== '3D000' && code !== '55006') throw error
+          if (code !== PG.INVALID_CATALOG_NAME && code !== PG.OBJECT_IN_USE) throw error
         }
       }
       return false

@@ -4,6 +4,7 @@ import { ensureTemplate, forgetTemplate } from './template.js'
 import { SpareDatabases } from './spares.js'
 import type { TenantTarget } from './tenant-target.js'
 import type { TenantMigrator } from './tenant-migrator.js'
+import { PG, pgCode } from './pg-errors.js'
 
 /** How tenants' tables are kept apart: a database each, a schema each, or shared tables with a tenant key under row-level security. */
 export type StrategyName = 'database' | 'schema' | 'shared'
@@ -55,7 +56,7 @@ export function databaseStrategy (options: StrategyOptions): DatabaseStrategy {
           return { fromTemplate: true }
         } catch (error) {
           // A database of that name appearing meanwhile is a real conflict, not a template problem.
-          if ((error as { code?: string }).code === '42P04') throw error
+          if (pgCode(error) === PG.DUPLICATE_DATABASE) throw error
           forgetTemplate(target.server, options.template)
         }
       }

@@ -6,6 +6,7 @@ import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { schemaDriverOptions } from './tenant-dialect.js'
 import { TenantDatabaseMissingError } from '../errors.js'
 import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
+import { isUndefinedDatabase } from './pg-errors.js'
 
 /** The one table of a tenant (database, schema, or the shared schema) that records which tenant migrations ran, ours and the app's. */
 export const TENANT_MIGRATIONS_TABLE = 'fastify_tenancy_migrations'
@@ -182,7 +183,7 @@ async function assertTargetExists (orm: MikroORM, target: MigrationTarget): Prom
   try {
     rows = await orm.em.getConnection().execute(target.schema === null ? 'select 1 as n' : 'select 1 as n from pg_namespace where nspname = ?', target.schema === null ? [] : [target.schema], 'all')
   } catch (error) {
-    if ((error as { code?: string }).code === '3D000') throw missing
+    if (isUndefinedDatabase(error)) throw missing
     throw error
   }
   if (rows.length === 0) throw missing

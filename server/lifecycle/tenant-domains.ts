@@ -6,7 +6,8 @@ import { DomainNotFoundError, DomainTakenError, InvalidDomainError, InvalidTenan
 import { centralTransaction } from '../database/central-transaction.js'
 import { DomainEntity } from '../entities/central/domain.entity.js'
 import { checkDomain } from './tenant-input.js'
-import { freshTenant, isUniqueViolation, lockTenant } from './tenant-rows.js'
+import { freshTenant, lockTenant } from './tenant-rows.js'
+import { isUniqueViolation } from '../database/pg-errors.js'
 import type { TenancyEvents } from './events.js'
 
 /** One domain of a tenant. */
@@ -14,6 +15,13 @@ export interface TenantDomain {
   id: number
   domain: string
   primary: boolean
+}
+
+/** A tenant's domains as the central database has them now, the primary first, then by name (what other features read instead of the domains table). */
+export async function domainsOf (orm: MikroORM, tenantKey: string): Promise<TenantDomain[]> {
+  const em = orm.em.fork({ clear: true, useContext: false })
+  const rows = await em.find(DomainEntity, { tenant: tenantKey }, { orderBy: [{ isPrimary: 'desc' }, { domain: 'asc' }] })
+  return rows.map((d) => ({ id: d.id, domain: d.domain, primary: d.isPrimary }))
 }
 
 /**
@@ -33,9 +41,7 @@ export class TenantDomains {
 
   /** A tenant's domains, the primary first, then by name. */
   async list (tenant: Pick<Tenant, 'key'>): Promise<TenantDomain[]> {
-    const em = this.orm.em.fork({ clear: true, useContext: false })
-    const rows = await em.find(DomainEntity, { tenant: tenant.key }, { orderBy: [{ isPrimary: 'desc' }, { domain: 'asc' }] })
-    return rows.map((d) => ({ id: d.id, domain: d.domain, primary: d.isPrimary }))
+    return await domainsOf(this.orm, tenant.key)
   }
 
   /**

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { TENANT_STATUSES } from '../tenant.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
+import { centralSql } from '../database/central-sql.js'
 
 /** What `app.tenancy.tenants.list()` takes; every field is optional. */
 export interface TenantListQuery {
@@ -56,7 +57,7 @@ export class TenantListings {
   }
 
   private async sql (text: string, params: unknown[]): Promise<Array<Record<string, any>>> {
-    return await this.orm.em.getConnection().execute(text, params as any[], 'all')
+    return await centralSql(this.orm)(text, params)
   }
 
   /** Tenants matching `query`, sorted (then by identifier) and paged, with how many match in all. */

@@ -36,9 +36,3 @@ export async function shareTenant (run: Run, key: string): Promise<{ identifier:
   if (row === undefined) throw new TenantNotFoundError(key)
   return { identifier: String(row.identifier), status: String(row.status) }
 }
-
-/** True for PostgreSQL's unique violation on the named constraint or column. */
-export function isUniqueViolation (error: unknown, name: string): boolean {
-  const e = error as { code?: string, constraint?: string, detail?: string }
-  return e.code === '23505' && (String(e.constraint ?? '') + String(e.detail ?? '')).includes(name)
-}

@@ -8,7 +8,8 @@ import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { TenantClusterEntity } from '../entities/central/tenant-cluster.entity.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { checkIdentifier } from './tenant-input.js'
-import { freshTenant, isUniqueViolation, lockTenant } from './tenant-rows.js'
+import { freshTenant, lockTenant } from './tenant-rows.js'
+import { isUniqueViolation } from '../database/pg-errors.js'
 import type { TenancyEvents, TenantChanges } from './events.js'
 
 const FIELDS = new Set(['identifier', 'name', 'data', 'clusterId'])

@@ -20,6 +20,8 @@ import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
 import type { HostLoad } from './placement.js'
+import { centralSql } from '../database/central-sql.js'
+import { isUniqueViolation } from '../database/pg-errors.js'
 
 /** What the lifecycle needs: the central database, where tenants live, and how to run as one. */
 export interface LifecycleParts {
@@ -136,9 +138,9 @@ export class TenantLifecycle {
     } catch (error) {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')
-      if (e.code === '23505' && where.includes('identifier')) throw new IdentifierTakenError(checked.identifier)
-      if (e.code === '23505' && where.includes('tenants_pkey')) throw new MisconfigurationError(`A tenant with key ${draft.key} exists already.`)
-      if (e.code === '23505' && where.includes('domain')) {
+      if (isUniqueViolation(e) && where.includes('identifier')) throw new IdentifierTakenError(checked.identifier)
+      if (isUniqueViolation(e) && where.includes('tenants_pkey')) throw new MisconfigurationError(`A tenant with key ${draft.key} exists already.`)
+      if (isUniqueViolation(e) && where.includes('domain')) {
         throw new DomainTakenError(checked.domains.find((d) => where.includes(d)) ?? checked.domains.join(', '))
       }
       throw error
@@ -285,7 +287,7 @@ export class TenantLifecycle {
   private async place (): Promise<string> {
     const hosts = Object.keys(this.parts.settings.hosts)
     if (hosts.length === 1) return hosts[0] as string
-    const rows: Array<{ database_host: string | null, n: number }> = await this.orm.em.getConnection().execute(`select database_host, count(*)::int as n from ${this.tables.tenants} group by database_host`, [], 'all')
+    const rows = await centralSql(this.orm)(`select database_host, count(*)::int as n from ${this.tables.tenants} group by database_host`, [])
     const loads = hosts.map((name) => ({ name, tenants: Number(rows.find((r) => (r.database_host ?? this.parts.settings.defaultHost) === name)?.n ?? 0) }))
     const placement = this.parts.settings.placement ?? fewestTenants
     return await placement(loads)
@@ -293,7 +295,7 @@ export class TenantLifecycle {
 
   /** Sets a tenant's status and returns the tenant as it is now (null when its row is gone). */
   private async setStatus (key: string, status: TenantStatus, reason: string | null): Promise<Tenant | null> {
-    const rows: Array<Record<string, unknown>> = await this.orm.em.getConnection().execute(`update ${this.tables.tenants} set status = ?, failure_reason = ?, updated_at = now() where key = ? returning *`, [status, reason, key], 'all')
+    const rows: Array<Record<string, unknown>> = await centralSql(this.orm)(`update ${this.tables.tenants} set status = ?, failure_reason = ?, updated_at = now() where key = ? returning *`, [status, reason, key])
     this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
     return rows[0] === undefined ? null : this.tenantOf(rows[0])
   }

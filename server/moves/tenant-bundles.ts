@@ -6,7 +6,6 @@ import type { Tenant } from '../tenant.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
-import type { SqlExecutor } from '../providers/provider.js'
 import type { CreateTenantInput } from '../lifecycle/tenant-input.js'
 import { NOT_TENANT_TABLES, TENANT_COLUMN } from '../database/shared/rls-sql.js'
 import { IdentifierTakenError, InvalidBundleError, MisconfigurationError, TenantNotFoundError } from '../errors.js'
@@ -15,12 +14,9 @@ import { literal, quoteAny, tenantTables } from './replication.js'
 import { referencedFirst } from './copy-tables.js'
 import { checkVersion, executedMigrations, makeTargetAt } from './target-schema.js'
 import type { TenantMigrator } from '../database/tenant-migrator.js'
-import type { CentralTables } from '../database/central-schema.js'
 import type { BundleResources, ResourceRestore } from './bundle-resources.js'
 
 export interface BundleParts {
-  /** The central tables' names in SQL. */
-  tables: CentralTables
   /** The tenant migrations (ours and the app's): an import is made at the bundle's version. */
   migrator: Pick<TenantMigrator, 'names' | 'up'>
   strategy: Pick<DatabaseStrategy, 'kind' | 'target' | 'exists' | 'create' | 'drop'>
@@ -28,7 +24,8 @@ export interface BundleParts {
   hosts: Record<string, string>
   defaultHost: string
   shared: ResolvedSharedOptions | null
-  execute: SqlExecutor
+  /** A tenant's domains, the primary first. */
+  domainsOf: (tenantKey: string) => Promise<Array<{ domain: string, primary: boolean }>>
   find: (identifierOrKey: string) => Promise<Tenant | null>
   /** Creates the tenant's central row over restored rows (the provisioning steps run, the seeder does not). */
   create: (input: CreateTenantInput & { key: string, adopt: true, restoring: true }) => Promise<Tenant>
@@ -83,8 +80,7 @@ export class TenantBundles {
     if (tenant === null) throw new TenantNotFoundError(name)
     const place = this.placeOf(tenant.key, tenant)
     const shared = place.key !== null
-    const domains = (await this.parts.execute(`select domain, is_primary from ${this.parts.tables.domains} where tenant_key = ? order by is_primary desc, id`, [tenant.key]))
-      .map((d) => ({ domain: String(d.domain), primary: d.is_primary === true }))
+    const domains = (await this.parts.domainsOf(tenant.key)).map((d) => ({ domain: d.domain, primary: d.primary }))
     const client = await connect(place.url)
     try {
       await client.query('begin isolation level repeatable read read only')

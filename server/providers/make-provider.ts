@@ -4,6 +4,7 @@ import { ormProvider } from './orm-provider.js'
 import { databaseProvider } from './database-provider.js'
 import { MisconfigurationError } from '../errors.js'
 import { centralSchemaOf } from '../database/central-schema.js'
+import { centralSql } from '../database/central-sql.js'
 
 export type ProviderConfig =
   | { driver: 'orm', entity?: unknown }
@@ -12,7 +13,7 @@ export type ProviderConfig =
 
 /** The provider the options name: a shipped driver, or one the app registered in `providerDrivers`. */
 export function makeProvider (config: ProviderConfig, drivers: Record<string, ProviderDriver>, orm: MikroORM): TenantProvider {
-  const execute: SqlExecutor = async (sql, params) => await orm.em.getConnection().execute(sql, params as any[], 'all')
+  const execute: SqlExecutor = centralSql(orm)
   if (config.driver === 'orm') return ormProvider({ orm, entity: (config as { entity?: any }).entity })
   if (config.driver === 'database') {
     const c = config as { table?: string, domainsTable?: string | null, resourceKeyColumn?: string | null }

@@ -3,16 +3,13 @@ import type { Identity } from '../identification/resolver.js'
 import { isOnOrigin, originFor, requestHost } from '../identification/host.js'
 import type { Tenant } from '../tenant.js'
 import type { TenantProvider } from '../providers/provider.js'
-import type { SqlExecutor } from '../providers/provider.js'
 import type { FormerNames } from './former-names.js'
-import type { CentralTables } from '../database/central-schema.js'
 
 export interface RenameRedirectsOptions {
   formerNames: FormerNames
   tenants: Pick<TenantProvider, 'byKey'>
-  execute: SqlExecutor
-  /** The central tables' names in SQL. */
-  tables: CentralTables
+  /** A tenant's domains, the primary first. */
+  domainsOf: (tenantKey: string) => Promise<Array<{ domain: string }>>
   centralDomains: readonly string[]
 }
 
@@ -69,8 +66,7 @@ export class RenameRedirects {
 
   /** The tenant's primary domain, or its subdomain under the first central domain that is a hostname. */
   private async hostOf (tenant: Tenant): Promise<string> {
-    const rows = await this.options.execute(`select domain from ${this.options.tables.domains} where tenant_key = ? order by is_primary desc, id limit 1`, [tenant.key])
-    const domain = rows[0]?.domain
+    const domain = (await this.options.domainsOf(tenant.key))[0]?.domain
     if (typeof domain === 'string') return domain
     const central = this.options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? this.options.centralDomains[0]
     return `${tenant.identifier}.${central ?? 'localhost'}`

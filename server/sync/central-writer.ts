@@ -3,6 +3,7 @@ import type { Knex } from '@mikro-orm/postgresql'
 import type { SyncChange } from './change.js'
 import type { Run } from './run.js'
 import type { Deliveries, RecordedDelivery } from './deliveries.js'
+import { centralSql } from '../database/central-sql.js'
 
 /** A central transaction of the syncer's own: its statements, and deliveries recorded in it. */
 export interface CentralTx {
@@ -42,6 +43,6 @@ export class CentralWriter {
 
   /** One statement outside any transaction. */
   async read (sql: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
-    return await this.orm.em.getConnection().execute(sql, params as any[], 'all')
+    return await centralSql(this.orm)(sql, params)
   }
 }

@@ -26,6 +26,7 @@ import { SyncLoop } from './sync-loop.js'
 import { SyncWork } from './sync-work.js'
 import { tenantCapture } from './tenant-capture.js'
 import { TenantForwarding } from './tenant-forwarding.js'
+import { centralSql } from '../database/central-sql.js'
 
 /** The parts of the tenancy runtime that syncing uses. */
 export interface SyncParts {
@@ -91,7 +92,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
   const inFlight = new InFlight()
   const track = async (work: Promise<void>): Promise<void> => { await inFlight.track(work) }
   const queue = new SyncQueue(parts.queues, options.jobExpireSeconds)
-  const read: Run = async (sql, params = []) => await parts.orm.em.getConnection().execute(sql, params as any[], 'all')
+  const read: Run = centralSql(parts.orm)
   const applier = new SyncApplier(resources, parts.copies ?? databaseCopyStore(lease, parts.asTenant), read, parts.emit)
   const deliver = async (change: Parameters<SyncApplier['deliver']>[0], tenant: string): Promise<void> => { await applier.deliver(change, tenant) }
   const loop = new SyncLoop(async () => await pass(), options.pollIntervalMs, (error) => {

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { centralTables, type CentralTables } from '../../database/central-schema.js'
+import { centralSql } from '../../database/central-sql.js'
 
 /** Who did it: a signed-in admin, or null for the system (CLI, jobs). */
 export interface AuditActor {
@@ -80,12 +81,12 @@ export class AuditLog {
   }
 
   async record (entry: AuditRecord): Promise<void> {
-    await this.orm.em.getConnection().execute(
+    await centralSql(this.orm)(
       `insert into ${this.t.admin_audit_log} (actor_id, actor_email, action, tenant_key, tenant_identifier, cluster_id, cluster_name, change)
        values (?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
       [entry.actor?.id ?? null, entry.actor?.email ?? SYSTEM, entry.action.slice(0, 64),
         entry.tenant?.key ?? null, entry.tenant?.identifier ?? null, entry.cluster?.id ?? null, entry.cluster?.name ?? null,
-        JSON.stringify(entry.change ?? {})], 'run')
+        JSON.stringify(entry.change ?? {})])
   }
 
   /** Records an action by the request's signed-in admin. */
@@ -123,7 +124,7 @@ export class AuditLog {
 
   /** The distinct actions recorded so far, for a filter's choices (none about clusters when `withClusters` is false). */
   async actions (withClusters = true): Promise<string[]> {
-    const rows = await this.orm.em.getConnection().execute(`select distinct action from ${this.t.admin_audit_log}${withClusters ? '' : " where action not like 'cluster.%' and cluster_id is null"} order by action`, [], 'all')
+    const rows = await centralSql(this.orm)(`select distinct action from ${this.t.admin_audit_log}${withClusters ? '' : " where action not like 'cluster.%' and cluster_id is null"} order by action`, [])
     return rows.map((r) => String(r.action))
   }
 }

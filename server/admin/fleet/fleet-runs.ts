@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { TenancyApi } from '../../tenancy-api.js'
 import { centralTables, type CentralTables } from '../../database/central-schema.js'
+import { centralSql } from '../../database/central-sql.js'
+import { isUniqueViolation } from '../../database/pg-errors.js'
 
 export interface FleetRun {
   id: number
@@ -48,7 +50,7 @@ export class FleetRuns {
   }
 
   private async sql (text: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
-    return await this.orm.em.getConnection().execute(text, params as any[], 'all')
+    return await centralSql(this.orm)(text, params)
   }
 
   async latest (): Promise<FleetRun | null> {
@@ -66,7 +68,7 @@ export class FleetRuns {
     try {
       row = (await this.sql(`insert into ${this.t.admin_fleet_runs} (started_by, total) values (?, ?) returning *`, [startedBy, total]))[0]
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') return null
+      if (isUniqueViolation(error)) return null
       throw error
     }
     const run = toRun(row as Record<string, any>)

@@ -5,7 +5,7 @@ import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../passwor
 import { check, field, hasErrors, EMAIL, type FieldErrors } from '../forms.js'
 import type { SignInThrottle } from '../sign-in-throttle.js'
 import { SignInLimitError } from '../../errors.js'
-import { centralTables } from '../../database/central-schema.js'
+import { AdminAccounts } from '../admins/admin-accounts.js'
 
 export interface SessionRouteOptions {
   throttle: SignInThrottle
@@ -72,12 +72,10 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
       errors.form = `Too many failed sign-ins with this email from your address: sign-in is locked here for ${minutes(wait)}. Other addresses are not affected.`
       return await again(429)
     }
-    const conn = ctx.tenancy.orm.em.getConnection()
-    const t = centralTables(ctx.tenancy.orm)
-    const rows = await conn.execute(`select id, password_hash, active from ${t.admins} where email = ?`, [email], 'all')
-    const row = rows[0]
-    const ok = await verifyPassword(password, row?.password_hash ?? await dummyHash())
-    if (row === undefined || !ok || row.active !== true) {
+    const accounts = new AdminAccounts(ctx.tenancy.orm)
+    const row = await accounts.credentials(email)
+    const ok = await verifyPassword(password, row?.passwordHash ?? await dummyHash())
+    if (row === null || !ok || !row.active) {
       await throttle.fail(email, address)
       errors.form = 'The email or password is wrong.'
       return await again(401)
@@ -85,15 +83,15 @@ export function sessionRoutes (app: FastifyInstance, ctx: AdminContext, options:
     const old = sessionToken(request)
     if (old !== null) await ctx.sessions.destroy(old)
     // Only while the password checked is still the account's: one changed meanwhile (which ends every session) wins.
-    const token = await ctx.sessions.create(String(row.id), String(row.password_hash))
+    const token = await ctx.sessions.create(row.id, row.passwordHash)
     if (token === null) {
       errors.form = 'The email or password is wrong.'
       return await again(401)
     }
     await throttle.succeed(email, address)
     // Hashes made at an older cost are upgraded while the password is at hand (unless it changed meanwhile).
-    const upgrade = needsRehash(String(row.password_hash)) ? await hashPassword(password) : null
-    await conn.execute(`update ${t.admins} set last_login_at = now()${upgrade === null ? '' : ', password_hash = ?'} where id = ?${upgrade === null ? '' : ' and password_hash = ?'}`, upgrade === null ? [row.id] : [upgrade, row.id, row.password_hash], 'run')
+    const upgrade = needsRehash(row.passwordHash) ? await hashPassword(password) : null
+    await accounts.signedIn(row.id, row.passwordHash, upgrade)
     reply.setCookie(ctx.cookieName, token, { path: ctx.cookiePath, httpOnly: true, sameSite: 'lax', secure: ctx.secureCookies, signed: true })
     return await reply.redirect(next, 303)
   })

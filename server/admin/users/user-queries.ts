@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { centralTables, type CentralTables } from '../../database/central-schema.js'
+import { centralSql } from '../../database/central-sql.js'
 
 /** A central synced user as the admin shows it. */
 export interface UserRow { globalId: string, name: string, email: string, tenants?: number }
@@ -25,7 +26,7 @@ export class UserQueries {
   }
 
   private async sql (text: string, params: unknown[] = []): Promise<Array<Record<string, any>>> {
-    return await this.orm.em.getConnection().execute(text, params as any[], 'all')
+    return await centralSql(this.orm)(text, params)
   }
 
   /** A page of users matching `q` (name or email), with how many tenants each is in, and how many match in all. */

@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { quoteIdent } from '../names.js'
+import { isInsufficientPrivilege } from '../pg-errors.js'
 
 /**
  * What no grant takes from the app role, and only a superuser can: every
@@ -30,7 +31,7 @@ export async function harden (client: pg.Client, appRole: string): Promise<void>
       await client.query(statement)
       await client.query('release savepoint fastify_tenancy_harden')
     } catch (error) {
-      if ((error as { code?: string }).code !== '42501') throw error
+      if (!isInsufficientPrivilege(error)) throw error
       await client.query('rollback to savepoint fastify_tenancy_harden')
     }
   }

@@ -7,6 +7,7 @@ import {
 } from './rls-sql.js'
 import { makeKeysPerTenant } from './tenant-keys.js'
 import { harden } from './rls-hardening.js'
+import { PG, pgCode, isUniqueViolation } from '../pg-errors.js'
 
 /** What one table of the shared schema has of the row-level security it needs. */
 export interface TableRls {
@@ -134,7 +135,7 @@ export async function createAppRole (url: string, role: string, password: string
         await client.query(`create role ${name} login nosuperuser nobypassrls nocreatedb nocreaterole password '${escaped}'`)
       } catch (error) {
         // Made meanwhile by another process (two test files, two instances): the same role.
-        if (!['42710', '23505'].includes((error as { code?: string }).code ?? '')) throw error
+        if (pgCode(error) !== PG.DUPLICATE_OBJECT && !isUniqueViolation(error)) throw error
       }
     }
     const db = (await client.query<{ db: string }>('select quote_ident(current_database()) as db')).rows[0]?.db as string
