@@ -1,7 +1,7 @@
 import type { TenancyApi } from '../tenancy-api.js'
-import type { AdminSessions } from './sessions.js'
+import type { AdminSessions } from './auth/sessions.js'
 import type { AuditLog } from './audit/audit-log.js'
-import type { OneTimeNotice } from './one-time-notice.js'
+import type { OneTimeNotice } from './ui/one-time-notice.js'
 
 /** What every admin route module gets. */
 export interface AdminContext {

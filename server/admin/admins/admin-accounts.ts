@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
-import { hashPassword } from '../password.js'
+import { hashPassword } from '../auth/password.js'
 import { centralTables, type CentralTables } from '../../database/central-schema.js'
 
 /** An admin account as its pages and the CLI read it. */

@@ -1,4 +1,4 @@
-import type { Permission } from '../entities/central/admin.entity.js'
+import type { Permission } from '../../entities/central/admin.entity.js'
 
 /** What each permission lets an admin do, in the words the pages use. */
 export const PERMISSION_LABELS: Record<Permission, string> = {

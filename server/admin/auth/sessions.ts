@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Permission } from '../entities/central/admin.entity.js'
-import { centralTables, type CentralTables } from '../database/central-schema.js'
+import type { Permission } from '../../entities/central/admin.entity.js'
+import { centralTables, type CentralTables } from '../../database/central-schema.js'
 
 export interface SignedInAdmin {
   id: string
