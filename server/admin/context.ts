@@ -12,6 +12,10 @@ export interface AdminContext {
   clock: () => number
   /** How long a former name (a renamed identifier, a removed domain) keeps redirecting, in ms (the core's `renames.keepMs`). */
   renamesKeepMs: number
+  /** The names of the database hosts (`database.hosts`), where a tenant can be moved or imported to. */
+  hosts: readonly string[]
+  /** The host a tenant without one of its own lives on (`database.defaultHost`). */
+  defaultHost: string
   sessions: AdminSessions
   /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
   audit: AuditLog
