@@ -14,6 +14,7 @@ import { consumerInstall, installFigures } from './install.js'
 import { moves, moveFigures } from './moves.js'
 import { connections, connectionsFigures, overheadRealistic, realisticFigures, schemaTenants, schemaFigures } from './scale.js'
 import { adminPages } from './admin-pages.js'
+import { fleet, fleetFigures } from './fleet.js'
 
 /**
  * Each benchmark with the names of the figures it prints, listed here so
@@ -30,7 +31,8 @@ const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) =
   { figures: SYNC_FIGURES, run: syncFanout },
   { figures: installFigures, run: consumerInstall },
   { figures: moveFigures, run: moves },
-  { figures: ['admin.pages.p95.ms'], run: adminPages }
+  { figures: ['admin.pages.p95.ms'], run: adminPages },
+  { figures: fleetFigures, run: fleet }
 ]
 
 const { values, positionals } = parseArgs({ options: { json: { type: 'boolean', default: false }, list: { type: 'boolean', default: false } }, allowPositionals: true })

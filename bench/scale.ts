@@ -44,7 +44,7 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
 }
 
 /** Tenant rows `t<i>` (keys given), written in bulk: the benchmark measures serving them, not making them. */
-async function insertTenants (centralUrl: string, keys: string[], from: number): Promise<void> {
+export async function insertTenants (centralUrl: string, keys: string[], from: number): Promise<void> {
   for (let at = 0; at < keys.length; at += 1000) {
     const chunk = keys.slice(at, at + 1000)
     await sql(centralUrl, `insert into tenancy.tenants (key, identifier, resource_key, name, status, database_host)

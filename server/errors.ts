@@ -503,6 +503,34 @@ export const IsolationLeakError = createError(
   500
 )
 
+/** A rollout id no rollout has. */
+export const RolloutNotFoundError = createError(
+  'FST_TENANCY_ROLLOUT_NOT_FOUND',
+  'No rollout has the id "%s"; fastify-tenancy tenants:rollouts lists them.',
+  404
+)
+
+/** A rollout that finished (done or failed) cannot be resumed or halted. */
+export const RolloutFinishedError = createError(
+  'FST_TENANCY_ROLLOUT_FINISHED',
+  'Rollout %s is %s already: start a new one to run its tenants again.',
+  409
+)
+
+/** Another instance holds the rollout's lease. */
+export const RolloutBusyError = createError(
+  'FST_TENANCY_ROLLOUT_BUSY',
+  'Rollout %s is being run by %s (its lease runs until %s): wait for it to finish, or resume it once that lease has expired.',
+  409
+)
+
+/** A rollout's options are not usable (a bad --canary, --max-failures, --order, --canary-wait). */
+export const InvalidRolloutError = createError(
+  'FST_TENANCY_INVALID_ROLLOUT',
+  '%s',
+  400
+)
+
 /** Every code above, for the check of docs/errors.md. */
 export const errorCodes = [
   TenantNotIdentifiedError, UnknownTenantError, TenantInactiveError, TenantSuspendedError,
@@ -524,5 +552,6 @@ export const errorCodes = [
   TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, MoveStalledError,
   TenantMismatchError, PoolerResetError,
   CentralUnreachableError, CentralLoginRefusedError, CentralDatabaseMissingError, CentralSchemaError, CentralNotMigratedError,
-  TenantMigrationsOutdatedError, IsolationLeakError
+  TenantMigrationsOutdatedError, IsolationLeakError,
+  RolloutNotFoundError, RolloutFinishedError, RolloutBusyError, InvalidRolloutError
 ].map((E) => new E().code)

@@ -5,6 +5,7 @@ import type { TenantDirectory } from './providers/tenant-directory.js'
 import type { CreateTenantInput } from './lifecycle/tenant-input.js'
 import type { FanOutOptions, TenantResult } from './lifecycle/tenant-migrations.js'
 import type { MigrationState } from './lifecycle/migration-states.js'
+import type { RolloutsApi } from './rollouts/rollout-types.js'
 import type { TenancyEvents, TenantChanges } from './lifecycle/events.js'
 import type { TenantDomains } from './lifecycle/tenant-domains.js'
 import type { TenantJobs } from './jobs/tenant-jobs.js'
@@ -66,6 +67,12 @@ export interface TenancyApi {
    * is not in the map.
    */
   migrationStates: (keys: readonly string[]) => Promise<Map<string, MigrationState>>
+  /**
+   * Rollouts: migrate, rollback or seed over many tenants, recorded in the
+   * central database first so a crash resumes where it stopped: `start`,
+   * `run`, `resume`, `halt`, `list`, `get` (waves, counts, failures).
+   */
+  rollouts: RolloutsApi
   /** Lifecycle events, in pairs: `app.tenancy.events.on('tenant.created', fn)`. */
   events: TenancyEvents
   /** Tenant-aware jobs: `define(name, handler)`, `send(name, data)`. */

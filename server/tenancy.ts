@@ -35,6 +35,8 @@ import { cacheBootstrapper } from './bootstrappers/cache.js'
 import { TenantLifecycle } from './lifecycle/tenants.js'
 import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifecycle/tenant-migrations.js'
 import { MigrationStates, type MigrationState } from './lifecycle/migration-states.js'
+import { Rollouts } from './rollouts/rollouts.js'
+import { RolloutLedger } from './rollouts/rollout-ledger.js'
 import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
@@ -229,6 +231,27 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await followed.settled()
     }
   }
+  // Rollouts: the ledger in the central database, each tenant through the same per-tenant path as the fan-out.
+  const recheck = async (key: string): Promise<void> => {
+    const tenant = await lifecycle.find(key)
+    if (tenant !== null) await migrationStatus(tenant).catch(() => {})
+  }
+  const rollouts = new Rollouts({
+    ledger: new RolloutLedger(execute, tables),
+    select: async (names, skip) => await lifecycle.select(names, skip),
+    states: async (keys) => await migrationStates.of(keys),
+    migrations: async () => await migrator.names(),
+    step: async (operation, tenant) => {
+      const since = Date.now()
+      const result = await migrations.one(operation, tenant)
+      await migrationStates.recordResult(operation, result, recheck, since)
+      return result
+    },
+    hosts: Object.keys(db.hosts),
+    defaultHost: db.defaultHost,
+    shared: shared !== null,
+    canSeed: options.provisioning.seeder !== null
+  })
   const migrationStatesOf = async (keys: readonly string[]): Promise<Map<string, MigrationState>> => {
     if (shared === null) return await migrationStates.of(keys)
     // Strategy `shared`: one set of shared tables, so one state for every tenant.
@@ -342,6 +365,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     seed: async (options = {}) => await fanOut('seed', options),
     migrationStatus,
     migrationStates: migrationStatesOf,
+    rollouts: {
+      start: async (input, runOptions) => await rollouts.start(input, runOptions),
+      run: async (id, runOptions) => await rollouts.run(id, runOptions),
+      resume: async (id, runOptions) => await rollouts.resume(id, runOptions),
+      halt: async (id, reason) => await rollouts.halt(id, reason),
+      list: async (page) => await rollouts.list(page),
+      get: async (id) => await rollouts.get(id)
+    },
     events,
     jobs,
     clusters,

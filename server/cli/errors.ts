@@ -8,7 +8,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const
 const USAGE_CODES = new Set([
   'FST_TENANCY_CLI_USAGE', 'FST_TENANCY_CLI_CONFIG', 'FST_TENANCY_FILE_NOT_FOUND', 'FST_TENANCY_FILE_NOT_LOADABLE',
   // The plugin's options cannot do what was asked (no seeder, an unknown database host): configuration, like a usage mistake.
-  'FST_TENANCY_INVALID_OPTION', 'FST_TENANCY_MISCONFIGURED'
+  'FST_TENANCY_INVALID_OPTION', 'FST_TENANCY_MISCONFIGURED', 'FST_TENANCY_INVALID_ROLLOUT'
 ])
 // A database that cannot be reached or refuses the login exits with 3, whichever part of ours found it.
 const UNAVAILABLE_CODES = new Set([

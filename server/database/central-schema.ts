@@ -10,7 +10,8 @@ export const CENTRAL_TABLE_NAMES = [
   'admin_roles', 'admins', 'admin_role_assignments', 'admin_sessions', 'admin_sign_in_failures', 'admin_audit_log', 'admin_fleet_runs',
   'tenant_former_names', 'tenant_maintenance', 'impersonation_tokens',
   'fastify_tenancy_settings', 'fastify_tenancy_sync_state', 'fastify_tenancy_sync_outbox', 'fastify_tenancy_sync_inbox',
-  'fastify_tenancy_migrations', 'tenant_moves', 'tenant_migration_states'
+  'fastify_tenancy_migrations', 'tenant_moves', 'tenant_migration_states',
+  'tenant_rollouts', 'tenant_rollout_tenants'
 ] as const
 export type CentralTableName = typeof CENTRAL_TABLE_NAMES[number]
 

@@ -71,13 +71,24 @@ export class MigrationStates {
     const writes: Array<Promise<void>> = []
     const since = this.now()
     const onResult = (result: TenantResult): void => {
-      const write = !result.ok
-        ? this.record(result.key, { error: result.error ?? 'failed' }, since)
-        : operation === 'migrate' ? this.known().then(async (known) => { await this.record(result.key, { executed: [...known] }) }) : recheck(result.key)
-      // A record that cannot be written leaves the state as it was; the fan-out's own result stands.
-      writes.push(write.catch(() => {}))
+      writes.push(this.recordResult(operation, result, recheck, since))
       options.onResult?.(result)
     }
     return { options: { ...options, onResult }, settled: async () => { await Promise.all(writes) } }
+  }
+
+  /**
+   * Records one tenant's result of a migrate or rollback (a seed changes no
+   * migrations): a migrate that succeeded ran every known migration; a
+   * failure keeps the last known list with its reason; a rollback is checked
+   * again by `recheck`. A record that cannot be written leaves the state as
+   * it was: the result itself stands.
+   */
+  async recordResult (operation: 'migrate' | 'rollback' | 'seed', result: TenantResult, recheck: (key: string) => Promise<void>, since: number = this.now()): Promise<void> {
+    if (operation === 'seed') return
+    const write = !result.ok
+      ? this.record(result.key, { error: result.error ?? 'failed' }, since)
+      : operation === 'migrate' ? this.known().then(async (known) => { await this.record(result.key, { executed: [...known] }) }) : recheck(result.key)
+    await write.catch(() => {})
   }
 }

@@ -28,6 +28,8 @@ export interface TenantResult {
   /** Migrations run (migrate) or rolled back (rollback). */
   migrations: string[]
   error?: string
+  /** The failure's FST_TENANCY_* code, when it has one. */
+  code?: string
   ms: number
 }
 
@@ -81,28 +83,39 @@ export class TenantMigrations {
     const shared = this.shared
     if (shared !== null && operation !== 'seed') return await this.runShared(shared, operation, tenants, options)
     return await mapLimit(tenants, concurrency, async (tenant: Tenant) => {
-      const started = performance.now()
-      let result: TenantResult
-      try {
-        // Under the tenant's lock, so a create, provision or delete of the same tenant never runs at the same time.
-        const migrations = await this.lifecycle.locked(tenant.key, async () => {
-          // Read again under the lock: the tenant may have been deleted while this waited.
-          const current = await this.lifecycle.find(tenant.key)
-          if (current === null || current.status === 'deleting') throw new TenantNotFoundError(tenant.identifier)
-          if (operation === 'seed') {
-            await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
-            return []
-          }
-          const target = this.targetOf(current)
-          return operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target)
-        })
-        result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
-      } catch (error) {
-        result = { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: (error as Error).message, ms: performance.now() - started }
-      }
+      const result = await this.one(operation, tenant)
       options.onResult?.(result)
       return result
     })
+  }
+
+  /**
+   * One tenant's migrate, rollback or seed: the one per-tenant path, which
+   * the fan-out and the rollouts both take. Never throws: a failure is the
+   * tenant's result, with its reason.
+   */
+  async one (operation: Operation, tenant: Pick<Tenant, 'key' | 'identifier'>): Promise<TenantResult> {
+    const started = performance.now()
+    const seeder = this.seeder
+    try {
+      if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
+      // Under the tenant's lock, so a create, provision or delete of the same tenant never runs at the same time.
+      const migrations = await this.lifecycle.locked(tenant.key, async () => {
+        // Read again under the lock: the tenant may have been deleted while this waited.
+        const current = await this.lifecycle.find(tenant.key)
+        if (current === null || current.status === 'deleting') throw new TenantNotFoundError(tenant.identifier)
+        if (operation === 'seed') {
+          await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
+          return []
+        }
+        const target = this.targetOf(current)
+        return operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target)
+      })
+      return { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
+    } catch (error) {
+      const code = (error as { code?: unknown }).code
+      return { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: (error as Error).message, ...(typeof code === 'string' && code.startsWith('FST_TENANCY_') ? { code } : {}), ms: performance.now() - started }
+    }
   }
 
   /**

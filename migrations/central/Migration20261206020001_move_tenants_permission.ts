@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations'
  * permission before; other roles get it only when an admin grants it, since
  * an export carries all of a tenant's data.
  */
-export class Migration20261206010001MoveTenantsPermission extends Migration {
+export class Migration20261206020001MoveTenantsPermission extends Migration {
   override async up (): Promise<void> {
     this.addSql(`update admin_roles set permissions = array_append(permissions, 'move_tenants')
       where name = 'owner' and not ('move_tenants' = any (permissions))`)
