@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { tenancyPlugin, CentralUserEntity } from '../server/index.js'
 import { TenantUserCopyEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { adminPlugin } from '../server/admin/index.js'
-import { hashPassword } from '../server/admin/password.js'
+import { hashPassword } from '../server/admin/auth/password.js'
 import { benchCentral } from './central.js'
 import { round, type BenchContext, type Figure } from './figures.js'
 

@@ -2,7 +2,7 @@ import { expect, type Locator, type Page } from '@playwright/test'
 import { AxeBuilder } from '@axe-core/playwright'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
-import { hashPassword } from '../server/admin/password.js'
+import { hashPassword } from '../server/admin/auth/password.js'
 import { E2E, centralDbUrl } from './env.js'
 
 export async function signIn (page: Page, email = E2E.adminEmail, password = E2E.adminPassword): Promise<void> {

@@ -45,7 +45,9 @@ export default defineConfig({
       LOG_LEVEL: 'warn',
       // One address signs in for every spec: lift the per-address limit (its own node test covers it).
       ADMIN_SIGN_IN_LIMIT: '1000',
-      DATABASE_URL: ''
+      DATABASE_URL: '',
+      // A second database host (both servers with wal_level=logical): the admin's Move action has somewhere to move a tenant.
+      DEMO_SECOND_HOST: '1'
     }
   }
 })

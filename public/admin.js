@@ -189,14 +189,17 @@
 
   // ---- Forms: in the dialog or marked data-inplace, posted without leaving the page.
   async function submit (form, submitter) {
-    const body = new URLSearchParams(new FormData(form, submitter || undefined))
+    // A form with a file (a bundle to import) goes as multipart, as the browser would send it.
+    const multipart = (form.getAttribute('enctype') || '') === 'multipart/form-data'
+    const data = new FormData(form, submitter || undefined)
+    const body = multipart ? data : new URLSearchParams(data)
     const done = busy(form, submitter)
     try {
       const res = await fetch(actionOf(form), {
         method: 'POST',
         body,
         credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
+        headers: multipart ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }
       })
       if ((res.headers.get('content-type') || '').includes('application/json')) {
         const result = await res.json()

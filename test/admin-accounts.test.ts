@@ -3,8 +3,8 @@ import assert from 'node:assert/strict'
 import { AdminClient, buildAdminApp, csrfOf, makeAdmin } from './helpers/admin.js'
 import { sql } from './helpers/database.js'
 import { configFor, run } from './helpers/cli.js'
-import { verifyPassword } from '../server/admin/password.js'
-import { AdminSessions } from '../server/admin/sessions.js'
+import { verifyPassword } from '../server/admin/auth/password.js'
+import { AdminSessions } from '../server/admin/auth/sessions.js'
 
 const signedIn = async (client: AdminClient): Promise<boolean> => (await client.get('/admin')).statusCode === 200
 

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { freshCentral, serverUrl, sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { BIN, ROOT, configFor, run, tenantLines, type Run } from './helpers/cli.js'
-import { verifyPassword } from '../server/admin/password.js'
+import { verifyPassword } from '../server/admin/auth/password.js'
 import { centralMigrations } from '../migrations/central/index.js'
 
 /** The command with a config file, and DATABASE_URL naming the same central database. */

@@ -127,7 +127,7 @@ const devVersions = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')
 const PEERS = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']
 const newest = PEERS.map((name) => `${name}@${(devVersions[name] as string).replace(/^[\^~]/, '')}`)
 // The admin's packages are optional peers: an app that mounts the admin (as these do) installs them.
-const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/rate-limit', '@fastify/view', 'eta']
+const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/multipart', '@fastify/rate-limit', '@fastify/view', 'eta']
 const adminPeers = ADMIN_PEERS.map((name) => `${name}@${devVersions[name] as string}`)
 const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.5.9', '@mikro-orm/postgresql@6.5.9', '@mikro-orm/migrations@6.5.9']
 

@@ -17,6 +17,7 @@ import type { Migration } from '@mikro-orm/migrations'
 import { quoteIdent } from '../../server/database/names.js'
 import { Migration20261126020001MigrationStates } from './Migration20261126020001_migration_states.js'
 import { Migration20261206010001Rollouts } from './Migration20261206010001_rollouts.js'
+import { Migration20261206020001MoveTenantsPermission } from './Migration20261206020001_move_tenants_permission.js'
 
 /** Central migrations in the order they run, as written (run them through centralMigrationsIn); listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -37,7 +38,8 @@ export const centralMigrations = [
   { name: 'Migration20261126010001_rename_clock', class: Migration20261126010001RenameClock },
   { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves },
   { name: 'Migration20261126020001_migration_states', class: Migration20261126020001MigrationStates },
-  { name: 'Migration20261206010001_rollouts', class: Migration20261206010001Rollouts }
+  { name: 'Migration20261206010001_rollouts', class: Migration20261206010001Rollouts },
+  { name: 'Migration20261206020001_move_tenants_permission', class: Migration20261206020001MoveTenantsPermission }
 ]
 
 type MigrationClass = new (...args: any[]) => Migration

@@ -5,16 +5,16 @@ import { MisconfigurationError } from '../errors.js'
  * an app that does not mount the admin does not install them. An app that
  * does lists them beside fastify-tenancy (`npm install` of this list).
  */
-export const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/rate-limit', '@fastify/view', 'eta'] as const
+export const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/multipart', '@fastify/rate-limit', '@fastify/view', 'eta'] as const
 
 /** Loads the admin's plugins when it is registered; a missing one is a sentence that names what to install. */
 export async function loadAdminPlugins () {
   try {
-    const [cookie, csrf, formbody, helmet, rateLimit, view, eta] = await Promise.all([
+    const [cookie, csrf, formbody, helmet, multipart, rateLimit, view, eta] = await Promise.all([
       import('@fastify/cookie'), import('@fastify/csrf-protection'), import('@fastify/formbody'), import('@fastify/helmet'),
-      import('@fastify/rate-limit'), import('@fastify/view'), import('eta')
+      import('@fastify/multipart'), import('@fastify/rate-limit'), import('@fastify/view'), import('eta')
     ])
-    return { cookie: cookie.default, csrf: csrf.default, formbody: formbody.default, helmet: helmet.default, rateLimit: rateLimit.default, view: view.default, Eta: eta.Eta }
+    return { cookie: cookie.default, csrf: csrf.default, formbody: formbody.default, helmet: helmet.default, multipart: multipart.default, rateLimit: rateLimit.default, view: view.default, Eta: eta.Eta }
   } catch (error) {
     const message = String((error as Error).message)
     const missing = ADMIN_PEERS.find((name) => message.includes(`'${name}'`))

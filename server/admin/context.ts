@@ -1,7 +1,7 @@
 import type { TenancyApi } from '../tenancy-api.js'
-import type { AdminSessions } from './sessions.js'
+import type { AdminSessions } from './auth/sessions.js'
 import type { AuditLog } from './audit/audit-log.js'
-import type { OneTimeNotice } from './one-time-notice.js'
+import type { OneTimeNotice } from './ui/one-time-notice.js'
 
 /** What every admin route module gets. */
 export interface AdminContext {
@@ -12,6 +12,10 @@ export interface AdminContext {
   clock: () => number
   /** How long a former name (a renamed identifier, a removed domain) keeps redirecting, in ms (the core's `renames.keepMs`). */
   renamesKeepMs: number
+  /** The names of the database hosts (`database.hosts`), where a tenant can be moved or imported to. */
+  hosts: readonly string[]
+  /** The host a tenant without one of its own lives on (`database.defaultHost`). */
+  defaultHost: string
   sessions: AdminSessions
   /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
   audit: AuditLog

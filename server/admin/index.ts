@@ -6,27 +6,30 @@ import type {} from '@fastify/csrf-protection'
 import './types.js'
 import { loadAdminPlugins } from './admin-plugins.js'
 import { packageRoot } from '../package-root.js'
-import { adminAssets } from './assets.js'
+import { adminAssets } from './ui/assets.js'
 import { InvalidOptionError, MisconfigurationError } from '../errors.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
 import { tenancyRuntime } from '../tenancy.js'
-import { AdminSessions } from './sessions.js'
+import { AdminSessions } from './auth/sessions.js'
 import { AuditLog } from './audit/audit-log.js'
-import { OneTimeNotice } from './one-time-notice.js'
-import { SignInThrottle, DEFAULT_THROTTLE } from './sign-in-throttle.js'
+import { OneTimeNotice } from './ui/one-time-notice.js'
+import { SignInThrottle, DEFAULT_THROTTLE } from './auth/sign-in-throttle.js'
 import type { AdminContext } from './context.js'
-import { renderPage } from './render.js'
-import { sessionRoutes } from './routes/session.js'
-import { themeRoutes } from './theme.js'
+import { renderPage } from './ui/render.js'
+import { sessionRoutes } from './auth/routes.js'
+import { themeRoutes } from './ui/theme.js'
 import { auditRoutes } from './audit/routes.js'
 import { fleetRoutes } from './fleet/routes.js'
-import { dashboardRoutes } from './routes/dashboard.js'
-import { clusterRoutes } from './routes/clusters.js'
+import { dashboardRoutes } from './dashboard/routes.js'
+import { clusterRoutes } from './clusters/routes.js'
 import { tenantRoutes } from './tenants/routes.js'
 import { tenantOperationRoutes } from './tenants/operations.js'
 import { userRoutes } from './users/routes.js'
 import { adminRoutes } from './admins/routes.js'
 import { accountRoutes } from './account/routes.js'
+import { moveRoutes } from './moves/routes.js'
+import { bundleRoutes } from './moves/bundle-routes.js'
+import { BundleUploads } from './moves/bundle-uploads.js'
 
 export interface AdminOptions {
   /** URL prefix of the admin (default `/admin`). */
@@ -56,6 +59,8 @@ export interface AdminOptions {
 
 const root = packageRoot()
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+/** The largest bundle the Import page takes (written to a temporary file as it arrives); larger ones go through `tenants:import`. */
+const BUNDLE_UPLOAD_BYTES = 4 * 1024 ** 3
 
 function fail (option: string, problem: string): never {
   throw new InvalidOptionError(option, problem)
@@ -78,12 +83,14 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
 
   const secureCookies = options.secureCookies ?? true
   // The settings of the core the admin needs, read once here.
-  const { centralDomains, clock, renames } = tenancyRuntime(app.tenancy).options
+  const { centralDomains, clock, renames, database } = tenancyRuntime(app.tenancy).options
   const ctx: AdminContext = {
     tenancy: app.tenancy,
     centralDomains,
     clock,
     renamesKeepMs: renames.keepMs,
+    hosts: Object.keys(database.hosts),
+    defaultHost: database.defaultHost,
     sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000, idleMinutes * 60_000),
     audit: new AuditLog(app.tenancy.orm),
     oneTime: new OneTimeNotice(options.cookieSecret, { name: secureCookies ? '__Host-ft_once' : 'ft_once', path: secureCookies ? '/' : prefix, secure: secureCookies }),
@@ -105,7 +112,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   })
   app.addHook('onClose', async () => { stopAuditingImpersonation() })
 
-  const { cookie, csrf, formbody, helmet, rateLimit, view, Eta } = await loadAdminPlugins()
+  const { cookie, csrf, formbody, helmet, multipart, rateLimit, view, Eta } = await loadAdminPlugins()
   await app.register(async (scope) => {
     await scope.register(cookie, { secret: options.cookieSecret })
     await scope.register(formbody, { bodyLimit: 64 * 1024 })
@@ -208,6 +215,8 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     clusterRoutes(scope, ctx)
     auditRoutes(scope, ctx)
     fleetRoutes(scope, ctx)
+    moveRoutes(scope, ctx)
+    await bundleRoutes(scope, ctx, new BundleUploads(multipart, BUNDLE_UPLOAD_BYTES))
     for (const area of options.areas ?? []) await area(scope, ctx)
   }, { prefix })
 }

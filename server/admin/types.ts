@@ -1,6 +1,6 @@
 // The admin panel's augmentations of Fastify's types, in one place.
 import type { Permission } from '../entities/central/admin.entity.js'
-import type { SignedInAdmin } from './sessions.js'
+import type { SignedInAdmin } from './auth/sessions.js'
 
 declare module 'fastify' {
   interface FastifyReply {

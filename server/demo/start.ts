@@ -24,12 +24,24 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const dataDir = process.env.DEMO_DATA_DIR ?? '.data'
 let serverUrl = process.env.DATABASE_URL
 let stopPostgres = async (): Promise<void> => {}
+// DEMO_SECOND_HOST=1: a second embedded PostgreSQL as database host "second", so a tenant can be moved there
+// (both servers with wal_level=logical, which a move between hosts replicates with).
+const secondHost = process.env.DEMO_SECOND_HOST === '1'
+const logical = { wal_level: 'logical', max_wal_senders: 20, max_replication_slots: 20, max_logical_replication_workers: 8 }
 if (serverUrl === undefined || serverUrl === '') {
   const pgPort = Number(process.env.DEMO_PG_PORT ?? 54329)
   console.log(`Starting embedded PostgreSQL on port ${pgPort} (data in ${dataDir}/postgres)…`)
-  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0', durable: process.env.DEMO_PG_DURABLE !== '0' })
+  const server = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres`, port: pgPort, persistent: true, reuseRunning: process.env.DEMO_REUSE_PG !== '0', durable: process.env.DEMO_PG_DURABLE !== '0', ...(secondHost ? { settings: logical } : {}) })
   serverUrl = server.url
   stopPostgres = server.stop
+}
+let hosts: Record<string, string> | undefined
+if (secondHost) {
+  console.log(`Starting a second embedded PostgreSQL, database host "second" (data in ${dataDir}/postgres-second)…`)
+  const second = await startEmbeddedPostgres({ dataDir: `${dataDir}/postgres-second`, persistent: true, reuseRunning: false, settings: logical })
+  const stopFirst = stopPostgres
+  stopPostgres = async () => { await Promise.all([stopFirst(), second.stop()]) }
+  hosts = { default: serverUrl, second: second.url }
 }
 
 // The demo keeps its central database next to the server's maintenance database.
@@ -60,7 +72,7 @@ await app.register(demoApp, {
   port,
   production,
   tenancy: {
-    database: { url: centralUrl.toString(), prefix: 'demo_' },
+    database: { url: centralUrl.toString(), prefix: 'demo_', ...(hosts === undefined ? {} : { hosts, defaultHost: 'default' }) },
     migrateCentral: true,
     centralDomains: ['localhost', '127.0.0.1'],
     identification: ['subdomain', 'domain'],

@@ -2,7 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { TestContext } from 'node:test'
 import { v7 as uuidv7 } from 'uuid'
 import { adminPlugin } from '../../server/admin/index.js'
-import { hashPassword } from '../../server/admin/password.js'
+import { hashPassword } from '../../server/admin/auth/password.js'
 import type { Permission } from '../../server/entities/central/admin.entity.js'
 import type { TenancyDatabaseOptions, TenancyOptions } from '../../server/index.js'
 import { buildApp, type TestApp } from './app.js'
@@ -67,6 +67,15 @@ export class AdminClient {
     return res
   }
 
+  /** Posts a form with a file (multipart), with the CSRF token of the page at `from`. */
+  async upload (url: string, fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>, from: string): Promise<LightMyRequestResponse> {
+    const token = csrfOf((await this.get(from)).body) as string
+    const { payload, contentType } = await multipartForm({ _csrf: token, ...fields }, files)
+    const res = await this.app.inject({ method: 'POST', url, payload, headers: { host: 'localhost', cookie: this.cookieHeader(), 'content-type': contentType } })
+    this.keep(res)
+    return res
+  }
+
   async signIn (email: string, password: string): Promise<LightMyRequestResponse> {
     return await this.post('/admin/login', { email, password }, { from: '/admin/login' })
   }
@@ -75,4 +84,13 @@ export class AdminClient {
 /** The CSRF token of the first form in a page. */
 export function csrfOf (html: string): string | undefined {
   return /name="_csrf" value="([^"]+)"/.exec(html)?.[1]
+}
+
+/** A multipart form as a browser sends one with a file (the Import page): the payload and its content type, for app.inject. */
+export async function multipartForm (fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>): Promise<{ payload: Buffer, contentType: string }> {
+  const form = new FormData()
+  for (const [k, v] of Object.entries(fields)) form.append(k, v)
+  for (const [k, f] of Object.entries(files)) form.append(k, new Blob([new Uint8Array(f.data)]), f.filename)
+  const request = new Request('http://localhost/', { method: 'POST', body: form })
+  return { payload: Buffer.from(await request.arrayBuffer()), contentType: request.headers.get('content-type') as string }
 }

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
-import { redirectWith, renderPage } from '../render.js'
-import { check, field, hasErrors, type FieldErrors } from '../forms.js'
-import { verifyPassword } from '../password.js'
+import { redirectWith, renderPage } from '../ui/render.js'
+import { check, field, hasErrors, type FieldErrors } from '../ui/forms.js'
+import { verifyPassword } from '../auth/password.js'
 import { AdminAccounts, passwordProblem } from '../admins/admin-accounts.js'
-import { idOf } from '../sessions.js'
+import { idOf } from '../auth/sessions.js'
 
 const SIGNED_IN = { admin: 'signed-in' as const }
 

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { v7 as uuidv7 } from 'uuid'
-import { hashPassword } from '../password.js'
+import { hashPassword } from '../auth/password.js'
 import { AdminExistsError, RoleNotFoundError } from '../../errors.js'
 import { isUniqueViolation } from '../../database/pg-errors.js'
 import { centralTables, type CentralTables } from '../../database/central-schema.js'

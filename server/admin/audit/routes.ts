@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AdminContext } from '../context.js'
-import { renderPage } from '../render.js'
-import { paging, readListParams } from '../list-view.js'
+import { renderPage } from '../ui/render.js'
+import { paging, readListParams } from '../ui/list-view.js'
 import { UUID_PATTERN } from '../../tenant.js'
 import { changeLines } from './change-view.js'
 

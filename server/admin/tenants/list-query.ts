@@ -1,5 +1,5 @@
 import { TENANT_STATUSES, UUID_PATTERN, type TenantStatus } from '../../tenant.js'
-import { listHref, readListParams, type ListParams } from '../list-view.js'
+import { listHref, readListParams, type ListParams } from '../ui/list-view.js'
 
 type TenantSort = 'identifier' | 'name' | 'created' | 'status'
 

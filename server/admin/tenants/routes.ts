@@ -1,16 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
-import { redirectWith, renderPage } from '../render.js'
-import { confirmPage } from '../confirm.js'
-import { field, fields, hasErrors, type FieldErrors } from '../forms.js'
+import { redirectWith, renderPage } from '../ui/render.js'
+import { confirmPage } from '../ui/confirm.js'
+import { field, fields, hasErrors, type FieldErrors } from '../ui/forms.js'
 import { UUID_PATTERN, type Tenant } from '../../tenant.js'
 import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import { listFilters, listUrl, readListQuery } from './list-query.js'
 import { readTenantForm, type TenantFormValues } from './tenant-form.js'
 import { tenantCopies } from './tenant-copies.js'
 import { tenantOperationsView } from './operations.js'
-import { LIST_PAGE_SIZE, pageOf, paging, readListParams, sortHeaders } from '../list-view.js'
-import { PICKER_SIZE, pickerCount, pickerJson, readFind } from '../picker.js'
+import { tenantMovesView } from '../moves/tenant-moves-view.js'
+import { LIST_PAGE_SIZE, pageOf, paging, readListParams, sortHeaders } from '../ui/list-view.js'
+import { PICKER_SIZE, pickerCount, pickerJson, readFind } from '../ui/picker.js'
 import { UserQueries } from '../users/user-queries.js'
 import { changeLines } from '../audit/change-view.js'
 
@@ -91,6 +92,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await renderPage(ctx, request, reply, 'tenants/index', 'Tenants', {
       query,
       clusterView,
+      canImport: request.admin?.permissions.has('move_tenants') === true,
       clusters: await clusters(request),
       any,
       tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
@@ -234,6 +236,7 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       clusterView,
       cluster: clusterView ? row?.cluster ?? null : null,
       operations: await tenantOperationsView(ctx, request, tenant),
+      moves: await tenantMovesView(ctx, request, tenant),
       // Provisioning takes milliseconds; the page looks again until it is done.
       refresh: tenant.status === 'provisioning',
       refreshMain: true

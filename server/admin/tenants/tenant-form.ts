@@ -1,6 +1,6 @@
 import { checkDomain } from '../../lifecycle/tenant-input.js'
 import { isValidIdentifier, UUID_PATTERN } from '../../tenant.js'
-import { check, field, type FieldErrors } from '../forms.js'
+import { check, field, type FieldErrors } from '../ui/forms.js'
 
 export interface TenantFormValues {
   identifier: string

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { generatePassword } from '../../admin/password.js'
-import { EMAIL } from '../../admin/forms.js'
+import { generatePassword } from '../../admin/auth/password.js'
+import { EMAIL } from '../../admin/ui/forms.js'
 import { withCentralOrm, type GlobalOptions } from '../app.js'
 import { AdminNotFoundError, CliUsageError } from '../../errors.js'
 import { printJson } from '../output.js'

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import { centralTables, type CentralTables } from '../database/central-schema.js'
-import { centralSql } from '../database/central-sql.js'
+import { centralTables, type CentralTables } from '../../database/central-schema.js'
+import { centralSql } from '../../database/central-sql.js'
 
 export interface ThrottleOptions {
   /** Failures for one account from one address before backoff starts (default 5). */

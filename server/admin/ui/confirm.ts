@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { AdminContext } from './context.js'
+import type { AdminContext } from '../context.js'
 import { renderPage } from './render.js'
 
 export interface Confirmation {

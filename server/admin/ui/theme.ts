@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { AdminContext } from './context.js'
+import type { AdminContext } from '../context.js'
 import { field } from './forms.js'
 
 export const THEMES = ['auto', 'light', 'dark'] as const

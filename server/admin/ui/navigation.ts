@@ -1,5 +1,5 @@
-import type { Permission } from '../entities/central/admin.entity.js'
-import type { SignedInAdmin } from './sessions.js'
+import type { Permission } from '../../entities/central/admin.entity.js'
+import type { SignedInAdmin } from '../auth/sessions.js'
 
 export interface NavItem {
   href: string

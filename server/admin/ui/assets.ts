@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { extname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { MisconfigurationError } from '../errors.js'
+import { MisconfigurationError } from '../../errors.js'
 
 /**
  * The admin's few static files (its CSS, script, icon and Pico's stylesheet),

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AdminContext } from '../context.js'
-import { renderPage } from '../render.js'
+import { renderPage } from '../ui/render.js'
 import { CentralUserEntity } from '../../entities/central/user.entity.js'
 import { TenantClusterEntity } from '../../entities/central/tenant-cluster.entity.js'
 

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Permission } from '../entities/central/admin.entity.js'
-import { centralTables, type CentralTables } from '../database/central-schema.js'
-import { centralSql } from '../database/central-sql.js'
+import type { Permission } from '../../entities/central/admin.entity.js'
+import { centralTables, type CentralTables } from '../../database/central-schema.js'
+import { centralSql } from '../../database/central-sql.js'
 
 export interface SignedInAdmin {
   id: string

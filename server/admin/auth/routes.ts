@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AdminContext } from '../context.js'
-import { renderPage } from '../render.js'
-import { dummyHash, hashPassword, needsRehash, verifyPassword } from '../password.js'
-import { check, field, hasErrors, EMAIL, type FieldErrors } from '../forms.js'
-import type { SignInThrottle } from '../sign-in-throttle.js'
+import { renderPage } from '../ui/render.js'
+import { dummyHash, hashPassword, needsRehash, verifyPassword } from './password.js'
+import { check, field, hasErrors, EMAIL, type FieldErrors } from '../ui/forms.js'
+import type { SignInThrottle } from './sign-in-throttle.js'
 import { SignInLimitError } from '../../errors.js'
 import { AdminAccounts } from '../admins/admin-accounts.js'
 

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import './types.js'
-import type { FlashMessage } from './sessions.js'
-import type { AdminContext } from './context.js'
+import '../types.js'
+import type { FlashMessage } from '../auth/sessions.js'
+import type { AdminContext } from '../context.js'
 import { breadcrumbsFor, navigationFor, type Crumb, type NavGroup } from './navigation.js'
 import { themeOf, type Theme } from './theme.js'
 
