@@ -58,7 +58,7 @@ export interface TenancyApi {
   /** Runs the provisioning seeder in each tenant's context. */
   seed: (options?: FanOutOptions) => Promise<TenantResult[]>
   /** Which tenant migrations a tenant's database has run, and which it has not. */
-  migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[] }>
+  migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[], unknown?: string[] }>
   /**
    * What each of these tenants' databases had run when last seen (by a
    * migrate, a rollback, provisioning or `migrationStatus`), read from the

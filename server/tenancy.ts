@@ -22,7 +22,7 @@ import { tenantPools } from './database/tenant-pools.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
-import { tenantMigratorFor } from './database/tenant-migrator.js'
+import { tenantMigratorFor, type MigrationStatus } from './database/tenant-migrator.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
@@ -234,7 +234,11 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       return
     }
     // A migrate that went through ran every known migration; anything else is read from the database.
-    if (operation === 'migrate' && ok) await migrationStates.record(tenant.key, { executed: await migrator.names() }).catch(() => {})
+    if (operation === 'migrate' && ok) {
+      // Migrations another deploy ran stay recorded as unknown.
+      const before = (await migrationStates.of([tenant.key]).catch(() => null))?.get(tenant.key)?.unknown ?? []
+      await migrationStates.record(tenant.key, { executed: [...await migrator.names(), ...before] }).catch(() => {})
+    }
     else await migrationStatus(tenant).catch(() => {})
     gate.forget(tenant.key)
   }
@@ -242,17 +246,18 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   events.on('tenant.migrated', async ({ tenant }) => {
     await migrationStates.record(tenant.key, { executed: await migrator.names() }).catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not record a tenant\'s migration state') })
   })
-  const migrationStatus = async (tenant: Tenant): Promise<{ executed: string[], pending: string[] }> => {
+  const migrationStatus = async (tenant: Tenant): Promise<MigrationStatus> => {
     if (shared !== null) return await migrations.status(tenant)
     const since = Date.now()
-    let status: { executed: string[], pending: string[] }
+    let status: MigrationStatus
     try {
       status = await migrations.status(tenant)
     } catch (error) {
       await migrationStates.record(tenant.key, { error: (error as Error).message }, since).catch(() => {})
       throw error
     }
-    await migrationStates.record(tenant.key, { executed: status.executed }, since).catch(() => {})
+    // Kept with the known ones, so the record shows what this deploy does not know (tenants:status, the Fleet page).
+    await migrationStates.record(tenant.key, { executed: [...status.executed, ...status.unknown ?? []] }, since).catch(() => {})
     return status
   }
   /** A fan-out whose results are recorded as the tenants' migration states. */

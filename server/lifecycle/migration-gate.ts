@@ -55,6 +55,11 @@ export class MigrationGate {
     })
   }
 
+  /** Whether this instance holds the tenant's requests for a migration now (for operators and tests). */
+  migrating (tenant: Tenant): boolean {
+    return this.options.marks.has(this.options.idOf(tenant))
+  }
+
   /** A recorded change of `id`'s migrations (this instance's or announced): read again on the next request. */
   forget (id: string): void {
     this.sets.delete(id)
