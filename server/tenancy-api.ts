@@ -1,3 +1,4 @@
+import type { SchemaDrift } from './database/schema-drift.js'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
@@ -66,6 +67,13 @@ export interface TenancyApi {
    * is not in the map.
    */
   migrationStates: (keys: readonly string[]) => Promise<Map<string, MigrationState>>
+  /**
+   * Connects to the tenant and compares its actual schema with the
+   * template's by a checksum of the catalog (`changed`: altered by hand);
+   * strategies `database` and `schema` (strategy `shared` has one set of
+   * tables: FST_TENANCY_MISCONFIGURED).
+   */
+  verifySchema: (tenant: Tenant) => Promise<SchemaDrift>
   /** Lifecycle events, in pairs: `app.tenancy.events.on('tenant.created', fn)`. */
   events: TenancyEvents
   /** Tenant-aware jobs: `define(name, handler)`, `send(name, data)`. */

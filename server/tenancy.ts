@@ -37,6 +37,7 @@ import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifec
 import { MigrationStates, type MigrationState } from './lifecycle/migration-states.js'
 import { MigratingMarks } from './lifecycle/migrating-marks.js'
 import { MigrationGate } from './lifecycle/migration-gate.js'
+import { SchemaVerifier } from './database/schema-drift.js'
 import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
@@ -280,6 +281,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     const state: MigrationState = { executed: status.executed, pending: status.pending, unknown: [], error: null, checkedAt: new Date() }
     return new Map(keys.map((key) => [key, state]))
   }
+  const verifier = new SchemaVerifier({ kind: strategy.kind, migrator, targetOf, templateName: `${db.prefix}template` })
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
@@ -378,6 +380,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     seed: async (options = {}) => await fanOut('seed', options),
     migrationStatus,
     migrationStates: migrationStatesOf,
+    verifySchema: async (tenant) => await verifier.verify(tenant, await migrationStatus(tenant)),
     events,
     jobs,
     clusters,
