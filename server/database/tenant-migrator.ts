@@ -101,7 +101,7 @@ export class TenantMigrator {
   async status (target: MigrationTarget): Promise<MigrationStatus> {
     const lists = await this.lists()
     return await withMigratorOrm(target, undefined, async (orm) => {
-      const status: MigrationStatus = { executed: [], pending: [], unknown: [] }
+      const status: MigrationStatus = { executed: [], pending: [] }
       const known = new Set(lists.flatMap(({ migrations }) => migrations.map((m) => m.name)))
       const ran = new Set<string>()
       for (const { set, migrations } of lists) {
@@ -115,7 +115,8 @@ export class TenantMigrator {
         for (const m of migrations) (executed.has(m.name) ? status.executed : status.pending).push(m.name)
       }
       // The one table holds every set's rows: what no set knows was run by another deploy.
-      status.unknown = [...ran].filter((name) => !known.has(name))
+      const unknown = [...ran].filter((name) => !known.has(name))
+      if (unknown.length > 0) status.unknown = unknown
       return status
     })
   }

@@ -69,7 +69,7 @@ export function registerMigrationCommands (program: Command, global: () => Globa
     .option('--skip-tenants <names>', 'leave these tenants out', collectList)
     .option('--concurrency <n>', `how many tenants are read at once with --verify (default ${DEFAULT_CONCURRENCY})`)
     .option('--verify', 'connect to each tenant: read its migrations and compare its schema with the template\'s (a checksum of the catalog); exit 1 when one was changed by hand')
-    .option('--json', 'print a JSON array: key, identifier, applied, pending, unknown (and verdict with --verify, or error)')
+    .option('--json', 'print a JSON array: key, identifier, executed (applied), pending, unknown (and verdict, differences with --verify; error)')
     .action(async (flags: { tenants?: string[], skipTenants?: string[], concurrency?: string, verify?: boolean, json?: boolean }) => {
       const only = names('--tenants', flags.tenants)
       const skip = names('--skip-tenants', flags.skipTenants)
@@ -84,9 +84,9 @@ export function registerMigrationCommands (program: Command, global: () => Globa
             try {
               const status = await app.tenancy.migrationStatus(t)
               const drift = await app.tenancy.verifySchema(t)
-              return { key: t.key, identifier: t.identifier, applied: status.executed, pending: status.pending, unknown: status.unknown ?? [], verdict: drift.verdict, differences: drift.differences }
+              return { key: t.key, identifier: t.identifier, executed: status.executed, pending: status.pending, unknown: status.unknown ?? [], verdict: drift.verdict, differences: drift.differences }
             } catch (error) {
-              return { key: t.key, identifier: t.identifier, applied: [], pending: [], unknown: [], error: (error as Error).message }
+              return { key: t.key, identifier: t.identifier, executed: [], pending: [], unknown: [], error: (error as Error).message }
             }
           })
           : await recorded(app, tenants)
@@ -94,7 +94,12 @@ export function registerMigrationCommands (program: Command, global: () => Globa
         else {
           if (shared) process.stdout.write('Strategy shared: every tenant uses the one set of shared tables, so each row shows their migrations' + (flags.verify === true ? '; there is no schema per tenant to verify.\n' : '.\n'))
           if (rows.length === 0) process.stdout.write('No tenants.\n')
-          else printTable(rows.map(tableRow), flags.verify === true && !shared ? ['identifier', 'applied', 'pending', 'unknown', 'schema'] : ['identifier', 'applied', 'pending', 'unknown'])
+          else {
+            const columns = ['identifier', 'ran', 'newest', 'pending']
+            if (rows.some((r) => r.unknown.length > 0)) columns.push('unknown')
+            if (flags.verify === true && !shared) columns.push('schema')
+            printTable(rows.map(tableRow), columns)
+          }
         }
         const changed = rows.filter((r) => r.verdict === 'changed')
         if (changed.length > 0) {
@@ -112,7 +117,8 @@ export function registerMigrationCommands (program: Command, global: () => Globa
 interface StatusRow {
   key: string
   identifier: string
-  applied: string[]
+  /** Applied: the app's tenant migrations it has run. */
+  executed: string[]
   pending: string[]
   /** Run by the tenant, but not among the app's tenant migrations. */
   unknown: string[]
@@ -129,12 +135,12 @@ async function recorded (app: FastifyInstance, tenants: readonly Tenant[]): Prom
   const states = await app.tenancy.migrationStates(tenants.map((t) => t.key))
   return tenants.map((t) => {
     const state = states.get(t.key)
-    if (state === undefined) return { key: t.key, identifier: t.identifier, applied: [], pending: [], unknown: [], recorded: false }
+    if (state === undefined) return { key: t.key, identifier: t.identifier, executed: [], pending: [], unknown: [], recorded: false }
     const known = state.executed.filter((name) => !state.unknown.includes(name))
     return {
       key: t.key,
       identifier: t.identifier,
-      applied: known,
+      executed: known,
       pending: state.pending,
       unknown: state.unknown,
       recorded: true,
@@ -148,7 +154,8 @@ function tableRow (r: StatusRow): Record<string, string> {
   const schema = r.verdict === undefined ? '' : r.verdict === 'matches' ? 'matches the template' : r.verdict === 'changed' ? `CHANGED (${r.differences?.length ?? 0} difference(s))` : 'not compared: pending migrations'
   return {
     identifier: r.identifier,
-    applied: r.error !== undefined ? '?' : r.recorded === false ? 'not recorded yet (--verify reads it)' : String(r.applied.length),
+    ran: r.error !== undefined ? '?' : r.recorded === false ? 'not recorded yet (--verify reads it)' : String(r.executed.length),
+    newest: r.executed.at(-1) ?? '',
     pending: r.error !== undefined ? `cannot be read: ${r.error}` : r.recorded === false ? '' : r.pending.length === 0 ? 'none' : r.pending.join(', '),
     unknown: r.unknown.length === 0 ? '' : r.unknown.join(', '),
     schema
