@@ -399,6 +399,18 @@ export const TenantMovingError = createError(
   503
 )
 
+/**
+ * The request's route needs a tenant migration (`config.tenancy.requires`, or
+ * the plugin's `requires`) the tenant has not run yet, or the tenant is being
+ * migrated and this request waited `database.acquireTimeoutMs` without the
+ * migration ending. Carries `Retry-After`.
+ */
+export const TenantMigratingError = createError(
+  'FST_TENANCY_MIGRATING',
+  'Tenant "%s" is being migrated (it does not have %s yet); try again in a moment.',
+  503
+)
+
 /** A move asks for something that cannot be (an unknown host, the host the tenant is on, strategy shared, nothing to abort). */
 export const InvalidMoveError = createError(
   'FST_TENANCY_INVALID_MOVE',
@@ -556,7 +568,7 @@ export const errorCodes = [
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, AdminNotFoundError, NotConfirmedError, ListenerLostError,
   DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
-  TenantMovingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, InvalidSwapError, MoveStalledError,
+  TenantMovingError, TenantMigratingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError, SchemaTooNewError, InvalidBundleError, InvalidSwapError, MoveStalledError,
   TenantMismatchError, PoolerResetError,
   CentralUnreachableError, CentralLoginRefusedError, CentralDatabaseMissingError, CentralSchemaError, CentralNotMigratedError,
   TenantMigrationsOutdatedError, IsolationLeakError,

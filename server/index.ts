@@ -38,6 +38,8 @@ export type { TenantListQuery, TenantListing } from './lifecycle/tenant-listings
 export type { ProvisioningStep, ProvisioningContext } from './lifecycle/steps.js'
 export type { TenantResult, FanOutOptions } from './lifecycle/tenant-migrations.js'
 export type { MigrationState } from './lifecycle/migration-states.js'
+export type { SchemaDrift, DriftVerdict } from './database/schema-drift.js'
+export type { TenantMigrationSet } from './lifecycle/migration-gate.js'
 export type { CreateTenantInput } from './lifecycle/tenant-input.js'
 export type { TenantTarget } from './database/tenant-target.js'
 import './types.js'

@@ -7,7 +7,7 @@ import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMo
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { ensureCentralDatabase } from './database/central-database.js'
-import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
+import { CentralRouteError, MisconfigurationError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
@@ -20,14 +20,16 @@ import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 import { assertEveryRouteGuarded, guardMarker, hasRoutes, remember } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
 import { FaultLog } from './telemetry/fault-log.js'
+import { requiredMigrations, withMigrations, type TenantMigrationSet } from './lifecycle/migration-gate.js'
 
 type Done = (error?: Error) => void
 /** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
 const kTenancyHook = Symbol.for('fastify-tenancy.hook')
 /** Where one registration keeps its scope and tenant on a request, and whether it decided (each registration has its own symbols). */
 interface Slots { scope: symbol, tenant: symbol, decided: symbol }
-/** What a route's config says to fastify-tenancy. */
-interface RouteConfig { tenancy?: RouteMode, tenancies?: Record<string, RouteMode | undefined> }
+/** What a route's config says to fastify-tenancy: its mode, or its mode and the tenant migrations it requires. */
+type RouteTenancy = RouteMode | { mode?: RouteMode, requires?: string | readonly string[] }
+interface RouteConfig { tenancy?: RouteTenancy, tenancies?: Record<string, RouteTenancy | undefined> }
 type WithSlots = FastifyRequest & Record<symbol, unknown>
 /** What a tenant request's response carries to its 'close' listener (one symbol per registration). */
 interface Ended { request: WithSlots, tenant: Tenant, started: number }
@@ -94,7 +96,16 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // Present when the app has @opentelemetry/api: the active span gets tenant.id.
   const faults = new FaultLog(app.log)
   const flow = requestFlow(runtime, options, await loadSpanTagger(), slots, isDefault, app.log, faults)
-  const modeOf = (config: RouteConfig | undefined): RouteMode => (isDefault ? config?.tenancy : config?.tenancies?.[name]) ?? options.defaultRouteMode
+  const tenancyOf = (config: RouteConfig | undefined): RouteTenancy | undefined => isDefault ? config?.tenancy : config?.tenancies?.[name]
+  const modeOf = (config: RouteConfig | undefined): RouteMode => {
+    const own = tenancyOf(config)
+    return (typeof own === 'object' ? own.mode : own) ?? options.defaultRouteMode
+  }
+  /** The tenant migrations a route requires: the plugin's `requires`, then its own. */
+  const requiresOf = (config: RouteConfig | undefined): readonly string[] => {
+    const own = tenancyOf(config)
+    return requiredMigrations(options.requires, typeof own === 'object' ? own.requires : undefined)
+  }
   // Set by the route's own hook: the fallback below has nothing left to do.
   app.decorateRequest(slots.decided, false)
   // Routes that exist already (declared before the plugin loaded) get no hook
@@ -102,6 +113,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   const earlier = hasRoutes(app)
   // The routes that get their own hook, to find at ready any that got none.
   const seen = new Set<string>()
+  /** The configs of routes with their own hook, whose required migrations are checked at ready. */
+  const requiring: RouteConfig[] = []
 
   // The fast path: each route registered from now on (here and in every
   // plugin registered later) gets its own onRequest hook that knows the
@@ -112,9 +125,13 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     remember(seen, route.method, route.url)
     route.config ??= {}
     const config = route.config as RouteConfig
+    requiring.push(config)
+    // Read at the first request, once every onRoute hook has had its say.
+    let required: readonly string[] | undefined
     const hook: onRequestHookHandler = function (request, reply, done) {
       (request as WithSlots)[slots.decided] = true
-      flow.resolve(request, reply, modeOf(config), done)
+      required ??= requiresOf(config)
+      flow.resolve(request, reply, modeOf(config), required, done)
     }
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
     // First, but after the hooks of registrations made before this one: a
@@ -146,7 +163,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
         request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
       }
       (request as WithSlots)[slots.decided] = true
-      flow.resolve(request, reply, modeOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+      flow.resolve(request, reply, modeOf(route.config as RouteConfig), requiresOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
     })
     // Marks the contexts the fallback reaches (see route-guard.ts).
     app.addHook('onTimeout', guardMarker(name))
@@ -169,6 +186,13 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   }
   // At ready, a route with neither its own hook nor the fallback fails ready() (see route-guard.ts).
   app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, { registration: name, seen, fallback: earlier }) })
+  // A required migration that does not exist (a typo) would refuse every request: ready() fails instead.
+  app.addHook('onReady', async function fastifyTenancyRequiredMigrations () {
+    const known = new Set(await runtime.knownMigrations())
+    const unknown = [...new Set([...requiresOf(undefined), ...requiring.flatMap((config) => requiresOf(config))])].filter((n) => !known.has(n))
+    requiring.length = 0
+    if (unknown.length > 0) throw new MisconfigurationError(`Routes require tenant migrations that do not exist: ${unknown.join(', ')}. Name migrations of tenantMigrations (as tenants:status lists them), or set the plugin's requires option to existing ones.`)
+  })
 
   // The landing and end routes of impersonation links, and request.impersonation
   // (after the onRoute hook above, so they resolve their tenant too).
@@ -176,7 +200,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done) => void } {
+function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
 
   /**
@@ -194,7 +218,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
   const kEnded = Symbol(`fastify-tenancy.${options.name}.ended`)
 
   /** Finds the request's tenant (from the cache without a promise when it can) or decides the route may go on without one. */
-  const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, done: Done): void => {
+  const resolve = (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done): void => {
     let found: Tenant | null | Promise<Tenant | null>
     try {
       assertSingleHost(request.raw.rawHeaders)
@@ -209,12 +233,12 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
       return
     }
     if (found instanceof Promise) {
-      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, done) }, (error) => {
+      found.then((tenant) => { enter(request as WithSlots, reply, tenant, mode, required, done) }, (error) => {
         if (identityOf(error) === null) unavailable(reply, error, done)
         else unknown(request, reply, error, done)
       })
     } else {
-      enter(request as WithSlots, reply, found, mode, done)
+      enter(request as WithSlots, reply, found, mode, required, done)
     }
   }
 
@@ -237,20 +261,42 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
 
   /** Opens the tenant's scope and runs the rest of the request inside its context. */
   const spanPrefix = isDefault ? 'tenant' : options.name
-  const enter = (request: WithSlots, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, done: Done): void => {
+  const enter = (request: WithSlots, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, required: readonly string[], done: Done): void => {
     if (tenant === null) {
       done(mode === 'tenant' ? new TenantNotIdentifiedError() : undefined)
       return
     }
     // A move holds the tenant's requests at its switch: this one waits (bounded), then goes on with the tenant as it is then.
     if (tenant.heldAt != null) {
-      runtime.hold.wait(tenant).then((fresh) => { enter(request, reply, fresh, mode, done) }, (error) => { done(error) })
+      runtime.hold.wait(tenant).then((fresh) => { enter(request, reply, fresh, mode, required, done) }, (error) => { done(error) })
       return
     }
+    let admitted: TenantMigrationSet | null | Promise<TenantMigrationSet | null>
     try {
       assertServes(tenant)
       // Answered with 503 (unless let through by address or bypass cookie).
       if (runtime.maintenance.gate(request, reply, tenant)) return
+      // A tenant being migrated: wait (bounded) for the end. A required migration it lacks: 503 FST_TENANCY_MIGRATING.
+      admitted = runtime.migrationGate.admit(tenant, required)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    if (admitted instanceof Promise) {
+      admitted.then((set) => { serve(request, reply, tenant, set, done) }, (error: Error) => {
+        // Nothing required: a record that cannot be read now does not stop the request (it only lacks `tenant.migrations`).
+        if (required.length === 0 && (error as { code?: string }).code !== 'FST_TENANCY_MIGRATING') serve(request, reply, tenant, null, done)
+        else done(error)
+      })
+      return
+    }
+    serve(request, reply, tenant, admitted, done)
+  }
+
+  /** Enters the tenant's scope and runs the rest of the request there. */
+  const serve = (request: WithSlots, reply: FastifyReply, tenant: Tenant, migrations: TenantMigrationSet | null, done: Done): void => {
+    try {
+      if (migrations !== null) withMigrations(tenant, migrations)
       // A request's logger is its own child (unless a childLoggerFactory hands out the app's): it may be tagged in place.
       const scope = runtime.scopes.open(tenant, request.log, request.log !== appLog)
       request[slots.tenant] = tenant

@@ -1,3 +1,4 @@
+import type { SchemaDrift } from './database/schema-drift.js'
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
@@ -61,7 +62,7 @@ export interface TenancyApi {
   /** Runs the provisioning seeder in each tenant's context. */
   seed: (options?: FanOutOptions) => Promise<TenantResult[]>
   /** Which tenant migrations a tenant's database has run, and which it has not. */
-  migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[] }>
+  migrationStatus: (tenant: Tenant) => Promise<{ executed: string[], pending: string[], unknown?: string[] }>
   /**
    * What each of these tenants' databases had run when last seen (by a
    * migrate, a rollback, provisioning or `migrationStatus`), read from the
@@ -75,6 +76,13 @@ export interface TenancyApi {
    * `run`, `resume`, `halt`, `list`, `get` (waves, counts, failures).
    */
   rollouts: RolloutsApi
+  /**
+   * Connects to the tenant and compares its actual schema with the
+   * template's by a checksum of the catalog (`changed`: altered by hand);
+   * strategies `database` and `schema` (strategy `shared` has one set of
+   * tables: FST_TENANCY_MISCONFIGURED).
+   */
+  verifySchema: (tenant: Tenant) => Promise<SchemaDrift>
   /** Lifecycle events, in pairs: `app.tenancy.events.on('tenant.created', fn)`. */
   events: TenancyEvents
   /** Tenant-aware jobs: `define(name, handler)`, `send(name, data)`. */

@@ -23,7 +23,7 @@ import { tenantPools } from './database/tenant-pools.js'
 import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
-import { tenantMigratorFor } from './database/tenant-migrator.js'
+import { tenantMigratorFor, type MigrationStatus } from './database/tenant-migrator.js'
 import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
@@ -38,6 +38,9 @@ import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifec
 import { MigrationStates, type MigrationState } from './lifecycle/migration-states.js'
 import { Rollouts } from './rollouts/rollouts.js'
 import { RolloutLedger } from './rollouts/rollout-ledger.js'
+import { MigratingMarks } from './lifecycle/migrating-marks.js'
+import { MigrationGate } from './lifecycle/migration-gate.js'
+import { SchemaVerifier } from './database/schema-drift.js'
 import { QueueService } from './jobs/queue-service.js'
 import { TenantJobs } from './jobs/tenant-jobs.js'
 import { TenantClusters } from './clusters/tenant-clusters.js'
@@ -93,6 +96,10 @@ export interface TenancyRuntime {
   hold: RequestHold
   /** The backend process id of the listener's connection (null when not listening), for operators and tests. */
   listenerPid: () => number | null
+  /** Holds requests of a tenant being migrated, and refuses routes that require a migration it lacks. */
+  migrationGate: MigrationGate
+  /** The names of the tenant migrations (fastify-tenancy's own, then the app's). */
+  knownMigrations: () => Promise<string[]>
 }
 
 const runtimes = new WeakMap<TenancyApi, TenancyRuntime>()
@@ -184,6 +191,15 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   ], context, log)
   const runAsTenant = scopes.run.bind(scopes)
 
+  // 3b. One LISTEN connection (past any pooler) for whatever follows changes made elsewhere: the tenant cache, renames, maintenance, migrations.
+  const follows = options.cache === false || options.cache.listen
+  const listener = follows
+    ? new CentralListener({
+      url: db.directUrl ?? db.url,
+      heartbeatMs: options.cache === false ? DEFAULT_HEARTBEAT_MS : options.cache.heartbeatMs,
+      onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the central change listener; reconnecting') }
+    })
+    : null
   // 4. Lifecycle, fan-out, jobs, clusters and syncing, each from its parts.
   const lifecycle = new TenantLifecycle({
     orm,
@@ -203,23 +219,52 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const statuses = new TenantStatusChanges(orm, events, forget)
   const domains = new TenantDomains(orm, events, forget, options.centralDomains, options.clock)
   const tenants = tenantDirectory(lookups, lifecycle, new TenantListings(orm), targets)
-  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared })
   // What each tenant database has run, as last seen: screens over the fleet read it instead of every database.
   const migrationStates = new MigrationStates(execute, tables, async () => await migrator.names())
+  // Serving during a rollout: a tenant being migrated is marked (on every instance) and its requests wait;
+  // a route that requires a migration the tenant lacks answers 503 FST_TENANCY_MIGRATING.
+  const marks = new MigratingMarks({ execute, lockSource: lockPools.pool(db.url), listener })
+  const gate = new MigrationGate({
+    recorded: shared !== null
+      ? async () => (await sharedMigrationStatus(shared, migrator)).executed
+      : async (tenant) => await migrationStates.executedOf(tenant.key),
+    read: async (tenant) => (await migrationStatus(tenant)).executed,
+    idOf: shared !== null ? () => '*' : (tenant) => tenant.key,
+    marks,
+    waitMs: db.acquireTimeoutMs,
+    listener
+  })
+  const settle = async (tenant: Tenant | null, operation: 'migrate' | 'rollback', ok: boolean): Promise<void> => {
+    if (tenant === null) {
+      await migrationStates.announce('*').catch(() => {})
+      gate.forget('*')
+      return
+    }
+    // A migrate that went through ran every known migration; anything else is read from the database.
+    if (operation === 'migrate' && ok) {
+      // Migrations another deploy ran stay recorded as unknown.
+      const before = (await migrationStates.of([tenant.key]).catch(() => null))?.get(tenant.key)?.unknown ?? []
+      await migrationStates.record(tenant.key, { executed: [...await migrator.names(), ...before] }).catch(() => {})
+    }
+    else await migrationStatus(tenant).catch(() => {})
+    gate.forget(tenant.key)
+  }
+  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared, marks, settle })
   events.on('tenant.migrated', async ({ tenant }) => {
     await migrationStates.record(tenant.key, { executed: await migrator.names() }).catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not record a tenant\'s migration state') })
   })
-  const migrationStatus = async (tenant: Tenant): Promise<{ executed: string[], pending: string[] }> => {
+  const migrationStatus = async (tenant: Tenant): Promise<MigrationStatus> => {
     if (shared !== null) return await migrations.status(tenant)
     const since = Date.now()
-    let status: { executed: string[], pending: string[] }
+    let status: MigrationStatus
     try {
       status = await migrations.status(tenant)
     } catch (error) {
       await migrationStates.record(tenant.key, { error: (error as Error).message }, since).catch(() => {})
       throw error
     }
-    await migrationStates.record(tenant.key, { executed: status.executed }, since).catch(() => {})
+    // Kept with the known ones, so the record shows what this deploy does not know (tenants:status, the Fleet page).
+    await migrationStates.record(tenant.key, { executed: [...status.executed, ...status.unknown ?? []] }, since).catch(() => {})
     return status
   }
   /** A fan-out whose results are recorded as the tenants' migration states. */
@@ -260,9 +305,10 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     if (shared === null) return await migrationStates.of(keys)
     // Strategy `shared`: one set of shared tables, so one state for every tenant.
     const status = await sharedMigrationStatus(shared, migrator)
-    const state: MigrationState = { executed: status.executed, pending: status.pending, error: null, checkedAt: new Date() }
+    const state: MigrationState = { executed: status.executed, pending: status.pending, unknown: [], error: null, checkedAt: new Date() }
     return new Map(keys.map((key) => [key, state]))
   }
+  const verifier = new SchemaVerifier({ kind: strategy.kind, migrator, targetOf, templateName: `${db.prefix}template` })
   const queue = new QueueService(db.url, options.queueSchema, (error) => { log.warn({ err: error }, 'fastify-tenancy: job queue error') }, options.queueMaintenanceSeconds)
   const find = async (key: string): Promise<Tenant | null> => await lifecycle.find(key)
   const jobs = new TenantJobs({ queue, context, find, runAsTenant, log })
@@ -282,15 +328,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   // A deleted tenant leaves no row in any synced resource's mapping.
   if (syncing !== null) events.on('tenant.deleted', async (event) => { await syncing.forgetTenant(event.tenant.key) })
 
-  // 5. Following changes made elsewhere: one LISTEN connection (past any pooler) for the tenant cache, renames and maintenance.
-  const follows = options.cache === false || options.cache.listen
-  const listener = follows
-    ? new CentralListener({
-      url: db.directUrl ?? db.url,
-      heartbeatMs: options.cache === false ? DEFAULT_HEARTBEAT_MS : options.cache.heartbeatMs,
-      onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the central change listener; reconnecting') }
-    })
-    : null
+  // 5. Following changes made elsewhere: the tenant cache and renames on the one LISTEN connection (made above).
   if (listener !== null) {
     followTenantChanges(listener, {
       onChange: (change) => { if (change === null) invalidate(); else forget(change) },
@@ -406,6 +444,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       list: async (page) => await rollouts.list(page),
       get: async (id) => await rollouts.get(id)
     },
+    verifySchema: async (tenant) => await verifier.verify(tenant, await migrationStatus(tenant)),
     events,
     jobs,
     clusters,
@@ -451,6 +490,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     requestStats,
     listener,
     hold,
+    migrationGate: gate,
+    knownMigrations: async () => await migrator.names(),
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.

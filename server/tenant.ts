@@ -32,6 +32,12 @@ export interface Tenant {
   /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in docs/operations.md). */
   readonly heldAt?: Date | null
   readonly data?: Partial<TenantAttributes> & Record<string, unknown>
+  /**
+   * The tenant migrations the tenant has run, on `request.tenant` (as the
+   * central record has it): `request.tenant.migrations?.has('Migration…')`
+   * lets code branch during a rollout. Absent when never recorded.
+   */
+  readonly migrations?: { has: (name: string) => boolean, readonly names: readonly string[] }
 }
 
 /** Identifier rules from DESIGN.md: lowercase [a-z0-9-], 1 to 63 characters, no dash at either end. */

@@ -24,10 +24,15 @@ declare module 'fastify' {
     readonly tenancies: Record<string, RequestTenancy | undefined>
   }
   interface FastifyContextConfig {
-    /** Whether the route needs a tenant (`tenant`), must not have one (`central`), or takes either (`universal`). */
-    tenancy?: RouteMode
+    /**
+     * Whether the route needs a tenant (`tenant`), must not have one
+     * (`central`), or takes either (`universal`); or `{ mode, requires }`,
+     * where `requires` names the tenant migrations (one or a list) a tenant
+     * must have run to be served this route (else 503 FST_TENANCY_MIGRATING).
+     */
+    tenancy?: RouteMode | { mode?: RouteMode, requires?: string | readonly string[] }
     /** Route modes for the other registrations, by name (`{ teams: 'tenant' }`); each defaults to its own `defaultRouteMode`. */
-    tenancies?: Record<string, RouteMode>
+    tenancies?: Record<string, RouteMode | { mode?: RouteMode, requires?: string | readonly string[] }>
   }
 }
 

@@ -9,7 +9,7 @@ import { buildApp } from './helpers/app.js'
 // this list changing with it.
 const DOCUMENTED = [
   'run', 'current', 'scope', 'em', 'tenants', 'create', 'provision', 'update', 'suspend', 'activate', 'delete', 'domains',
-  'migrate', 'rollback', 'seed', 'migrationStatus', 'migrationStates', 'rollouts', 'events', 'jobs', 'clusters', 'sync',
+  'migrate', 'rollback', 'seed', 'migrationStatus', 'migrationStates', 'verifySchema', 'rollouts', 'events', 'jobs', 'clusters', 'sync',
   'invalidate', 'stats', 'orm', 'maintenance', 'endMaintenance', 'maintenanceOf', 'formerNames', 'impersonation',
   'move', 'moves', 'bundles', 'swap', 'rebalance'
 ] as const

@@ -17,7 +17,9 @@ export const LockSpace = {
   /** A spare being cloned under a scratch name, on its server: a scratch database whose lock is free was left by a crash. */
   scratch: 0x46540004,
   /** A tenant name (identifier or domain) being given up or taken, by bucket of names; held by the central database's own triggers (Migration20261125060001). */
-  names: 0x46540005
+  names: 0x46540005,
+  /** A tenant being migrated (or, strategy `shared`, the shared tables), on the central database: held by the migrating session, so a crash frees it. */
+  migrating: 0x46540006
 } as const
 
 export type LockKey = readonly [space: number, id: number]

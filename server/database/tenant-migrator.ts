@@ -33,6 +33,8 @@ export function sharedMigrationContext (config: Configuration): SharedMigrationC
 export interface MigrationStatus {
   executed: string[]
   pending: string[]
+  /** Migrations the target has run that none of the sets has (a newer deploy's, or removed ones). */
+  unknown?: string[]
 }
 
 /**
@@ -101,14 +103,21 @@ export class TenantMigrator {
     const lists = await this.lists()
     return await withMigratorOrm(target, undefined, async (orm) => {
       const status: MigrationStatus = { executed: [], pending: [] }
+      const known = new Set(lists.flatMap(({ migrations }) => migrations.map((m) => m.name)))
+      const ran = new Set<string>()
       for (const { set, migrations } of lists) {
         if (migrations.length === 0) continue
         const migrator = migratorFor(orm, set, migrations)
         // Only the set's own names: the table also holds the other set's, and older ones.
         const names = new Set(migrations.map((m) => m.name))
-        const executed = new Set((await migrator.getExecutedMigrations()).map((m) => m.name).filter((name) => names.has(name)))
+        const all = (await migrator.getExecutedMigrations()).map((m) => m.name)
+        for (const name of all) ran.add(name)
+        const executed = new Set(all.filter((name) => names.has(name)))
         for (const m of migrations) (executed.has(m.name) ? status.executed : status.pending).push(m.name)
       }
+      // The one table holds every set's rows: what no set knows was run by another deploy.
+      const unknown = [...ran].filter((name) => !known.has(name))
+      if (unknown.length > 0) status.unknown = unknown
       return status
     })
   }

@@ -7,6 +7,8 @@ export interface MigrationState {
   executed: string[]
   /** The known tenant migrations it had not run. */
   pending: string[]
+  /** Migrations it had run that the app's tenant migrations do not have (a newer deploy's, or removed ones). */
+  unknown: string[]
   /** Why the last migrate or check of this tenant failed, or null. */
   error: string | null
   checkedAt: Date
@@ -21,6 +23,9 @@ export interface MigrationState {
  * Writes carry the moment their reading began: a check that started before a
  * migrate finished never overwrites what the migrate recorded.
  */
+/** The channel on which a recorded state is announced (payload: the tenant's key), so every instance reads it again. */
+export const MIGRATION_STATES_CHANNEL = 'fastify_tenancy_migration_states'
+
 export class MigrationStates {
   constructor (private readonly execute: SqlExecutor, private readonly t: CentralTables, private readonly known: () => Promise<readonly string[]>, private readonly now: () => number = Date.now) {}
 
@@ -28,17 +33,20 @@ export class MigrationStates {
   async record (key: string, seen: { executed: readonly string[] } | { error: string }, since: number = this.now()): Promise<void> {
     const at = new Date(since)
     if ('error' in seen) {
-      await this.execute(`insert into ${this.t.tenant_migration_states} as s (tenant_key, error, checked_at)
+      await this.execute(`with written as (insert into ${this.t.tenant_migration_states} as s (tenant_key, error, checked_at)
         select ?, ?, ? where exists (select 1 from ${this.t.tenants} where key = ?)
         on conflict (tenant_key) do update set error = excluded.error, checked_at = excluded.checked_at
-        where s.checked_at <= excluded.checked_at`, [key, seen.error.slice(0, 2000), at, key])
+        where s.checked_at <= excluded.checked_at returning tenant_key)
+        select pg_notify('${MIGRATION_STATES_CHANNEL}', tenant_key::text) from written`, [key, seen.error.slice(0, 2000), at, key])
       return
     }
     // The tenant may be gone by now (deleted while it was being migrated): then there is nothing to record.
-    await this.execute(`insert into ${this.t.tenant_migration_states} as s (tenant_key, executed, error, checked_at)
+    // Announced to every instance (after the commit), so routes that require a migration serve the tenant at once.
+    await this.execute(`with written as (insert into ${this.t.tenant_migration_states} as s (tenant_key, executed, error, checked_at)
       select ?, ?::text[], null, ? where exists (select 1 from ${this.t.tenants} where key = ?)
       on conflict (tenant_key) do update set executed = excluded.executed, error = null, checked_at = excluded.checked_at
-      where s.checked_at <= excluded.checked_at`, [key, `{${seen.executed.map((n) => `"${n.replace(/["\\]/g, '\\$&')}"`).join(',')}}`, at, key])
+      where s.checked_at <= excluded.checked_at returning tenant_key)
+      select pg_notify('${MIGRATION_STATES_CHANNEL}', tenant_key::text) from written`, [key, `{${seen.executed.map((n) => `"${n.replace(/["\\]/g, '\\$&')}"`).join(',')}}`, at, key])
   }
 
   /** The recorded states of these tenants; a tenant never seen yet is left out. */
@@ -50,14 +58,27 @@ export class MigrationStates {
     for (const r of rows) {
       const executed = (r.executed as string[] | null) ?? []
       const ran = new Set(executed)
+      const knownSet = new Set(known)
       out.set(String(r.tenant_key), {
         executed,
         pending: known.filter((name) => !ran.has(name)),
+        unknown: executed.filter((name) => !knownSet.has(name)),
         error: (r.error as string | null) ?? null,
         checkedAt: new Date(r.checked_at as string)
       })
     }
     return out
+  }
+
+  /** Tells every instance that `id`'s migrations changed without a row to write (`*`: strategy `shared`'s one set of tables). */
+  async announce (id: string): Promise<void> {
+    await this.execute(`select pg_notify('${MIGRATION_STATES_CHANNEL}', ?)`, [id])
+  }
+
+  /** The migrations a tenant had run when last recorded (null: never recorded, or its last reading failed before any was known). */
+  async executedOf (key: string): Promise<string[] | null> {
+    const rows = await this.execute(`select executed from ${this.t.tenant_migration_states} where tenant_key = ?`, [key])
+    return (rows[0]?.executed as string[] | null | undefined) ?? null
   }
 
   /**

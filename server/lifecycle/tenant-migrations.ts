@@ -8,6 +8,7 @@ import { mapLimit } from './each-tenant.js'
 import { migrateShared, sharedMigrationStatus } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
+import type { MigratingMarks } from './migrating-marks.js'
 
 export interface FanOutOptions {
   /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
@@ -45,6 +46,14 @@ export interface TenantMigrationsParts {
   seeder: ((scope: TenantScope) => Promise<void>) | null
   /** Strategy `shared`: the shared tables, migrated once for every tenant. */
   shared: ResolvedSharedOptions | null
+  /**
+   * Marks the tenant (`*`: the shared tables) as being migrated while one
+   * migrate or rollback runs, on every instance, so its requests wait;
+   * `settle` records the outcome before the mark is cleared.
+   */
+  marks: Pick<MigratingMarks, 'during'>
+  /** Records what a tenant (null: the shared tables) has run after a migrate or rollback of it. */
+  settle: (tenant: Tenant | null, operation: 'migrate' | 'rollback', ok: boolean) => Promise<void>
 }
 
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
@@ -55,6 +64,8 @@ export class TenantMigrations {
   private readonly migrator: TenantMigrator
   private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
   private readonly shared: ResolvedSharedOptions | null
+  private readonly marks: Pick<MigratingMarks, 'during'>
+  private readonly settle: TenantMigrationsParts['settle']
 
   constructor (parts: TenantMigrationsParts) {
     this.lifecycle = parts.lifecycle
@@ -63,12 +74,26 @@ export class TenantMigrations {
     this.migrator = parts.migrator
     this.seeder = parts.seeder
     this.shared = parts.shared
+    this.marks = parts.marks
+    this.settle = parts.settle
   }
 
   /** Which tenant migrations a tenant has run, and which not (in strategy `shared`: the shared tables'). */
   async status (tenant: Tenant): Promise<MigrationStatus> {
     if (this.shared !== null) return await sharedMigrationStatus(this.shared, this.migrator)
     return await this.migrator.status(this.targetOf(tenant))
+  }
+
+  /**
+   * Migrates or rolls back one tenant, marked as being migrated meanwhile (its
+   * requests wait, on every instance). The caller holds the tenant's lock.
+   * Every path that migrates a served tenant goes through here.
+   */
+  async migrateOne (tenant: Tenant, operation: 'migrate' | 'rollback'): Promise<string[]> {
+    const target = this.targetOf(tenant)
+    return await this.marks.during(tenant.key, async () =>
+      operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target),
+    async (ok) => { await this.settle(tenant, operation, ok) })
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
@@ -108,8 +133,7 @@ export class TenantMigrations {
           await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
           return []
         }
-        const target = this.targetOf(current)
-        return operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target)
+        return await this.migrateOne(current, operation)
       })
       return { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
     } catch (error) {
@@ -127,7 +151,9 @@ export class TenantMigrations {
     let migrations: string[] = []
     let error: string | undefined
     try {
-      migrations = await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, this.migrator, operation === 'migrate' ? 'up' : 'down')
+      // One mark for every tenant: the shared tables are theirs.
+      migrations = await this.marks.during('*', async () => await migrateShared({ ...shared, appRole: appRoleOf(shared.url) }, this.migrator, operation === 'migrate' ? 'up' : 'down'),
+        async (ok) => { await this.settle(null, operation, ok) })
     } catch (e) {
       error = (e as Error).message
     }

@@ -247,6 +247,16 @@ export const TenancyOptionsSchema = Type.Object({
   cache: Default(Type.Union([Type.Literal(false), CacheOptionsSchema], { problem: 'must be an object or false' }), {}),
   /** Mode of routes that set no `config.tenancy` (default `tenant`). */
   defaultRouteMode: Default(oneOf(ROUTE_MODES, `must be one of ${ROUTE_MODES.join(', ')}`), 'tenant'),
+  /**
+   * Tenant migrations every tenant route needs (a name or a list), set at
+   * deploy: a request for a tenant that has not run them yet gets 503
+   * FST_TENANCY_MIGRATING with Retry-After instead of running the handler.
+   * Routes add their own with `config: { tenancy: { requires } }`.
+   */
+  requires: Default(Type.Union([
+    Type.String({ minLength: 1 }),
+    Type.Array(Type.String({ minLength: 1 }))
+  ], { problem: 'must be a migration name or a list of migration names' }), []),
   /** Folder under which each tenant gets a folder named by its resource key (default `./storage`). */
   storageRoot: Default(Type.String({ minLength: 1, problem: 'must be a folder path' }), './storage'),
   /** Prefix of tenant cache keys (default `tenant:`). */

@@ -22,9 +22,11 @@ function rowOf (t: TenantListing, state: MigrationState | undefined, failedInRun
   const runError = failedInRun.get(t.key)
   if (runError !== undefined && (state.pending.length > 0 || state.error !== null)) return { ...base, state: 'failed', detail: `Migration failed: ${runError}` }
   if (state.error !== null) return { ...base, state: 'failed', detail: `The database could not be read: ${state.error} (seen ${when(state.checkedAt)}).` }
+  // Run by the tenant but not among this deploy's tenant migrations (a newer deploy's, or removed ones).
+  const unknown = state.unknown.length === 0 ? '' : ` Unknown to this deploy: ${state.unknown.join(', ')}.`
   return state.pending.length === 0
-    ? { ...base, state: 'up-to-date', detail: `${state.executed.length} migration(s) ran (seen ${when(state.checkedAt)}).` }
-    : { ...base, state: 'pending', detail: `Pending: ${state.pending.join(', ')} (seen ${when(state.checkedAt)}).` }
+    ? { ...base, state: 'up-to-date', detail: `${state.executed.length - state.unknown.length} migration(s) ran (seen ${when(state.checkedAt)}).${unknown}` }
+    : { ...base, state: 'pending', detail: `Pending: ${state.pending.join(', ')} (seen ${when(state.checkedAt)}).${unknown}` }
 }
 
 /** What the page and its progress poll show of a run. */
