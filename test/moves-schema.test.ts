@@ -55,7 +55,8 @@ test('a schema tenant moves to another host under 50 writes a second: nothing lo
   assert.deepEqual(steps, ONLINE_STEPS)
   for (const w of written) {
     assert.deepEqual(w.failures, [], 'every write got 200')
-    assert.ok(w.longestMs < ACQUIRE_MS, `the longest write took ${Math.round(w.longestMs)} ms`)
+    // A held request waits at most acquireTimeoutMs (then 503); the margin is for a loaded test machine.
+    assert.ok(w.longestMs < ACQUIRE_MS + 2000, `the longest write took ${Math.round(w.longestMs)} ms`)
   }
   assert.ok(written[0] !== undefined && written[0].inserted.size > 10, 'the writer wrote during the move')
   await assertWritten(tablesOn(world, 'b'), written)
@@ -64,7 +65,7 @@ test('a schema tenant moves to another host under 50 writes a second: nothing lo
 
   // The neighbour never waited and lost nothing; it stays on host a, in its own schema.
   assert.deepEqual(beside.failures, [])
-  assert.ok(beside.longestMs < ACQUIRE_MS)
+  assert.ok(beside.longestMs < ACQUIRE_MS + 2000)
   await assertWritten(tenantUrl(app, neighbour, world.hosts, 'a'), [beside])
   assert.equal((await counts(other, 'beside')).body.port, String(servers.a.port))
 
