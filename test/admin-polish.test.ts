@@ -33,7 +33,8 @@ test('a domain removed in the admin under a central domain redirects to the tena
 
 test('a browser visiting a suspended, unready or unknown tenant gets an HTML page with the status; an API client still gets JSON', async (t) => {
   const { app } = await buildApp(t, { identification: ['subdomain'], centralDomains: ['example.test'] }, async (app) => {
-    await app.register(view, { engine: { eta: new Eta() }, root: 'views' })
+    // The demo's own views (server/demo/views), as the demo registers them.
+    await app.register(view, { engine: { eta: new Eta() }, root: 'server/demo/views' })
     tenantErrorPages(app)
     app.get('/', { config: { tenancy: 'tenant' } }, async () => 'home')
   })
