@@ -6,6 +6,7 @@ import { FleetRuns, type FleetRun } from './fleet-runs.js'
 import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import type { MigrationState } from '../../lifecycle/migration-states.js'
 import { mapLimit } from '../../lifecycle/each-tenant.js'
+import { rolloutsSection } from './rollouts-section.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 
@@ -63,8 +64,10 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const failedInRun = new Map((run?.failures ?? []).map((f) => [f.key, f.error]))
     const states = await tenancy.migrationStates(tenants.map((t) => t.key))
     const rows = tenants.map((t) => rowOf(t, states.get(t.key), failedInRun))
+    const rolloutList = await rolloutsSection(tenancy.rollouts, base, request.query)
     return await renderPage(ctx, request, reply, 'fleet/index', 'Fleet', {
       rows,
+      rollouts: rolloutList,
       paging: p,
       unchecked: rows.some((r) => r.state === 'unknown'),
       run: runView(run),
