@@ -79,6 +79,24 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, `${base}/${rollout.id}`, { type: 'success', text: `Rollout ${rollout.id} started: ${total} tenant(s) to migrate, ${rollout.counts.skipped} up to date already.` })
   })
 
+  // "Migrate all": a rollout with the defaults (every tenant behind, no canary), the one path a fleet migrate takes from the admin.
+  app.post('/fleet/migrate', { config: ADMIN }, async (request, reply) => {
+    const { rollouts: recent } = await rollouts.list({ page: 1, perPage: 20 })
+    const going = recent.find((r) => r.status === 'running' || r.status === 'waiting')
+    if (going !== undefined) return await redirectWith(ctx, request, reply, `${base}/${going.id}`, { type: 'info', text: `Rollout ${going.id} is going on already: halt it or let it finish before migrating all tenants again.` })
+    let rollout: Rollout
+    try {
+      rollout = await rollouts.start({ operation: 'migrate', startedBy: request.admin?.email ?? 'admin' })
+    } catch (error) {
+      const text = refusal(error)
+      if (text === null) throw error
+      return await redirectWith(ctx, request, reply, fleet, { type: 'error', text })
+    }
+    runs.start(rollout.id, false)
+    await ctx.audit.recordFor(request, 'fleet.rollout.start', { change: { rollout: rollout.id, operation: rollout.operation, tenants: rollout.counts.pending, skipped: rollout.counts.skipped, migrateAll: true } })
+    return await redirectWith(ctx, request, reply, `${base}/${rollout.id}`, { type: 'success', text: `Migrating all tenants as rollout ${rollout.id}: ${rollout.counts.pending} tenant(s) to migrate, ${rollout.counts.skipped} up to date already.` })
+  })
+
   app.get('/fleet/rollouts/:id', { config: ADMIN }, async (request, reply) => {
     const rollout = await load(request, reply)
     if (rollout === null) return reply
