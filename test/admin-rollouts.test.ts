@@ -175,3 +175,17 @@ test('without manage_tenants an admin gets 403 on the rollout pages and actions,
   assert.equal(after.status, 'waiting', 'the refused resume and halt did nothing')
   assert.equal((await next.tenancy.rollouts.list()).total, 1, 'the refused start recorded nothing')
 })
+
+test('with strategy shared a rollout is refused on the form with the ledger\'s sentence, and Migrate all migrates the shared tables once', async (t) => {
+  const { app } = await buildApp(t, { strategy: 'shared' }, async (app) => {
+    await app.register(adminPlugin, { cookieSecret: COOKIE_SECRET, secureCookies: false })
+  })
+  const client = await signedIn(app)
+  const refused = await client.post('/admin/fleet/rollouts/new', {}, { from: '/admin/fleet/rollouts/new' })
+  assert.equal(refused.statusCode, 422)
+  assert.match(refused.body, /Strategy shared migrates its shared tables once for every tenant/)
+  const migrated = await client.post('/admin/fleet/migrate', {}, { from: '/admin/fleet' })
+  assert.equal(migrated.headers.location, '/admin/fleet')
+  assert.match((await client.get('/admin/fleet')).body, /Migrated the shared tables\./)
+  assert.equal((await app.tenancy.rollouts.list()).total, 0)
+})

@@ -79,6 +79,15 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, `${base}/${rollout.id}`, { type: 'success', text: `Rollout ${rollout.id} started: ${total} tenant(s) to migrate, ${rollout.counts.skipped} up to date already.` })
   })
 
+  const migrateShared = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const results = await ctx.tenancy.migrate()
+    const failed = results.filter((r) => !r.ok)
+    await ctx.audit.recordFor(request, 'fleet.migrate', { change: { tenants: results.length, failed: failed.length } })
+    return await redirectWith(ctx, request, reply, fleet, failed.length === 0
+      ? { type: 'success', text: 'Migrated the shared tables.' }
+      : { type: 'error', text: `The migration failed: ${failed.map((f) => f.error ?? 'failed').join('; ').slice(0, 500)}` })
+  }
+
   // "Migrate all": a rollout with the defaults (every tenant behind, no canary), the one path a fleet migrate takes from the admin.
   app.post('/fleet/migrate', { config: ADMIN }, async (request, reply) => {
     const { rollouts: recent } = await rollouts.list({ page: 1, perPage: 20 })
@@ -88,6 +97,8 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     try {
       rollout = await rollouts.start({ operation: 'migrate', startedBy: request.admin?.email ?? 'admin' })
     } catch (error) {
+      // With no options, the only refusal is strategy shared's: its one set of tables is migrated once, here.
+      if ((error as { code?: string }).code === 'FST_TENANCY_INVALID_ROLLOUT') return await migrateShared(request, reply)
       const text = refusal(error)
       if (text === null) throw error
       return await redirectWith(ctx, request, reply, fleet, { type: 'error', text })
