@@ -330,7 +330,7 @@
     input.form.addEventListener('submit', (event) => { event.preventDefault(); clearTimeout(timer); void load() })
   }
 
-  // ---- Following progress: Migrate all, a tenant being provisioned.
+  // ---- Following progress: a rollout, a move, a tenant being provisioned.
   function stopTimers () {
     timers.forEach((t) => clearTimeout(t))
     timers.clear()
@@ -341,29 +341,9 @@
     timers.add(t)
   }
 
-  function enhanceFleet (root) {
-    const run = root.querySelector('[data-fleet-run][data-running]')
-    if (run === null) return
-    const poll = async () => {
-      const res = await fetch(run.dataset.fleetRun, { headers: { Accept: 'application/json' }, credentials: 'same-origin' }).catch(() => null)
-      if (res === null || !res.ok) { later(poll, 3000); return }
-      const { run: state } = await res.json()
-      if (state === null) return
-      const bar = document.getElementById('run-progress')
-      const text = document.getElementById('run-count')
-      if (bar !== null) { bar.max = Math.max(1, state.total); bar.value = state.done }
-      if (text !== null) text.textContent = `${state.done} of ${state.total} tenant(s), ${state.failed} failed`
-      if (state.running) { later(poll, 1500); return }
-      toast({ type: state.failed > 0 ? 'error' : 'success', text: `Migrate all finished: ${state.done - state.failed} migrated, ${state.failed} failed.` })
-      await refresh()
-    }
-    later(poll, 1500)
-  }
-
   function enhance (root) {
     enhanceBulk(root)
     root.querySelectorAll('[data-picker]').forEach(enhancePicker)
-    enhanceFleet(root)
     if (main.dataset.refresh) later(() => { void refresh() }, Number(main.dataset.refresh) * 1000)
   }
 

@@ -55,11 +55,14 @@ test('every admin page and JSON answer is allowed with its permission and refuse
   await ownerClient.post(`/admin/users/${userId}/attach`, { tenants: [acme.key] }, { from: `/admin/users/${userId}` })
   const domainId = (await app.tenancy.domains.list(acme))[0]?.id
   const adminId = owner.id
+  // A rollout for the rollout pages to show (nothing pending: every tenant skipped).
+  const rolloutId = String((await ownerClient.post('/admin/fleet/rollouts/new', {}, { from: '/admin/fleet/rollouts/new' })).headers.location).split('/').pop() as string
 
   const fill = (url: string): string => url
     .replace(/^\/admin\/clusters\/:id/, `/admin/clusters/${clusterId}`)
     .replace(/^\/admin\/users\/:id/, `/admin/users/${userId}`)
     .replace(/^\/admin\/admins\/:id/, `/admin/admins/${adminId}`)
+    .replace(/^\/admin\/fleet\/rollouts\/:id/, `/admin/fleet/rollouts/${rolloutId}`)
     .replace(':key', acme.key)
     .replace(':tenant', acme.key)
     .replace(':id', String(domainId))

@@ -20,6 +20,7 @@ import { sessionRoutes } from './auth/routes.js'
 import { themeRoutes } from './ui/theme.js'
 import { auditRoutes } from './audit/routes.js'
 import { fleetRoutes } from './fleet/routes.js'
+import { rolloutRoutes } from './fleet/rollout-routes.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import { clusterRoutes } from './clusters/routes.js'
 import { tenantRoutes } from './tenants/routes.js'
@@ -215,6 +216,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     clusterRoutes(scope, ctx)
     auditRoutes(scope, ctx)
     fleetRoutes(scope, ctx)
+    rolloutRoutes(scope, ctx)
     moveRoutes(scope, ctx)
     await bundleRoutes(scope, ctx, new BundleUploads(multipart, BUNDLE_UPLOAD_BYTES))
     for (const area of options.areas ?? []) await area(scope, ctx)

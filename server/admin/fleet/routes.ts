@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import type { AdminContext } from '../context.js'
 import { redirectWith, renderPage } from '../ui/render.js'
 import { LIST_PAGE_SIZE, paging, readListParams } from '../ui/list-view.js'
-import { FleetRuns, type FleetRun } from './fleet-runs.js'
 import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import type { MigrationState } from '../../lifecycle/migration-states.js'
 import { mapLimit } from '../../lifecycle/each-tenant.js'
+import { rolloutsSection } from './rollouts-section.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }
 
@@ -29,21 +29,15 @@ function rowOf (t: TenantListing, state: MigrationState | undefined, failedInRun
     : { ...base, state: 'pending', detail: `Pending: ${state.pending.join(', ')} (seen ${when(state.checkedAt)}).${unknown}` }
 }
 
-/** What the page and its progress poll show of a run. */
-function runView (run: FleetRun | null): (FleetRun & { startedAtText: string, percent: number }) | null {
-  return run === null ? null : { ...run, startedAtText: run.startedAt.toISOString().replace('T', ' ').slice(0, 19), percent: run.total === 0 ? 100 : Math.round(run.done * 100 / run.total) }
-}
-
 /**
  * The fleet page: every tenant's migration state as last recorded by the
  * core (a migrate, provisioning or a check), so a page of tenants costs two
- * central queries and no tenant connection; "Migrate all" runs in the
- * background with its progress in a row; "Check these tenants" reads one
- * page of tenant databases on request.
+ * central queries and no tenant connection, with the rollouts above it
+ * ("Migrate all" starts one: rollout-routes.ts); "Check these tenants" reads
+ * one page of tenant databases on request.
  */
 export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
   const tenancy = ctx.tenancy
-  const runs = new FleetRuns(tenancy.orm, tenancy)
   const base = `${ctx.prefix}/fleet`
 
   const pageOfTenants = async (query: unknown): Promise<{ tenants: TenantListing[], p: ReturnType<typeof paging> }> => {
@@ -59,31 +53,22 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
 
   app.get('/fleet', { config: ADMIN }, async (request, reply) => {
     const { tenants, p } = await pageOfTenants(request.query)
-    const run = await runs.latest()
-    const failedInRun = new Map((run?.failures ?? []).map((f) => [f.key, f.error]))
+    // The newest rollout's failures say why a tenant's migration failed.
+    const newest = (await tenancy.rollouts.list({ page: 1, perPage: 1 })).rollouts[0]
+    const failedInRun = new Map((newest === undefined || newest.counts.failed === 0 ? [] : (await tenancy.rollouts.get(newest.id)).failed).map((f) => [f.key, f.error]))
     const states = await tenancy.migrationStates(tenants.map((t) => t.key))
     const rows = tenants.map((t) => rowOf(t, states.get(t.key), failedInRun))
+    const rolloutList = await rolloutsSection(tenancy.rollouts, base, request.query)
     return await renderPage(ctx, request, reply, 'fleet/index', 'Fleet', {
       rows,
+      rollouts: rolloutList,
       paging: p,
       unchecked: rows.some((r) => r.state === 'unknown'),
-      run: runView(run),
-      // While a run goes on, the page reloads itself without JavaScript; with it, admin.js follows /fleet/run.
-      refresh: run?.running === true ? 2 : false
+      migrating: rolloutList.rows.some((r) => r.status === 'running'),
+      // While a rollout runs, the page looks again every 2 s (admin.js redraws it in place; without JavaScript, a meta refresh).
+      refresh: rolloutList.rows.some((r) => r.status === 'running') ? 2 : false,
+      refreshMain: true
     })
-  })
-
-  /** The latest run's progress, for the page's script (and anything else that polls). */
-  app.get('/fleet/run', { config: ADMIN }, async () => {
-    const run = runView(await runs.latest())
-    return run === null ? { run: null } : { run: { running: run.running, interrupted: run.interrupted, done: run.done, total: run.total, failed: run.failed, percent: run.percent, failures: run.failures } }
-  })
-
-  app.post('/fleet/migrate', { config: ADMIN }, async (request, reply) => {
-    const run = await runs.start(request.admin?.email ?? 'system')
-    if (run === null) return await redirectWith(ctx, request, reply, base, { type: 'info', text: 'A "Migrate all" run is going on already; its progress is below.' })
-    await ctx.audit.recordFor(request, 'fleet.migrate', { change: { run: run.id, tenants: run.total } })
-    return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Migrating ${run.total} tenant(s); this page follows the progress.` })
   })
 
   // Reads the databases of one page of tenants (the ones never checked, or all of them), recording what it finds.
