@@ -1,9 +1,11 @@
 import { expect, type Locator, type Page } from '@playwright/test'
 import { AxeBuilder } from '@axe-core/playwright'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import pg from 'pg'
 import { v7 as uuidv7 } from 'uuid'
 import { hashPassword } from '../server/admin/auth/password.js'
-import { E2E, centralDbUrl } from './env.js'
+import { E2E, centralDbUrl, serverUrl } from './env.js'
 
 export async function signIn (page: Page, email = E2E.adminEmail, password = E2E.adminPassword): Promise<void> {
   await page.goto('/admin/login')
@@ -53,4 +55,17 @@ export async function expectNotice (page: Page, text: string | RegExp): Promise<
 /** The open confirmation dialog. */
 export function dialog (page: Page): Locator {
   return page.getByRole('dialog')
+}
+
+/** The URL of a demo database host: "default" is the e2e server; "second" is read from its postmaster.pid (line 4: its port). */
+export async function hostUrl (host: string | null): Promise<string> {
+  if (host === null || host === 'default') return serverUrl()
+  const pid = await readFile(join('..', E2E.dataDir, `postgres-${host}`, 'postmaster.pid'), 'utf8')
+  return serverUrl().replace(/:[0-9]+\/postgres$/, `:${pid.split('\n')[3]?.trim() ?? ''}/postgres`)
+}
+
+/** The tenant's database: prefix + key without dashes, on its host (a new tenant goes to the emptier one). */
+export async function tenantDb (key: string): Promise<string> {
+  const [row] = await sql<{ host: string | null }>(centralDbUrl(), 'select database_host as host from tenancy.tenants where key = $1', [key])
+  return (await hostUrl(row?.host ?? null)).replace(/\/postgres$/, `/demo_${key.replaceAll('-', '')}`)
 }

@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test'
-import { E2E, centralDbUrl, serverUrl } from './env.js'
-import { dialog, expectNotice, keepScreenshot, makeAdmin, signIn, sql } from './helpers.js'
+import { E2E, centralDbUrl } from './env.js'
+import { dialog, expectNotice, keepScreenshot, makeAdmin, signIn, sql, tenantDb } from './helpers.js'
 
 /**
  * What an operator does beyond visiting pages, clicked through in Chromium:
@@ -193,9 +193,7 @@ for (const mode of MODES) {
       await shot(page, '13-detach-confirm')
       await dialog(page).getByRole('button', { name: `Detach from ${a}` }).click()
       await expect(page.getByRole('button', { name: `Detach ${a}` })).toHaveCount(0)
-      const url = new URL(serverUrl())
-      url.pathname = `/demo_${String(keyA).replaceAll('-', '')}`
-      expect(await sql(url.toString(), 'select 1 from users where email = $1', [`ada-${tag}@example.test`])).toEqual([])
+      expect(await sql(await tenantDb(String(keyA)), 'select 1 from users where email = $1', [`ada-${tag}@example.test`])).toEqual([])
     })
 
     test(`the tenant list sorts with aria-sort and an indicator, and a searched list pages (${mode.name})`, async ({ page }) => {
@@ -261,7 +259,10 @@ test('"Migrate all" starts a rollout whose page shows progress that survives a r
   // A tenant whose database is gone fails to migrate; the fleet says why.
   const broken = `of-${RUN}-broken`
   const key = await createTenant(page, broken, `Broken ${RUN}`)
-  await sql(serverUrl(), `drop database "demo_${key.replaceAll('-', '')}" with (force)`)
+  const database = new URL(await tenantDb(key))
+  const name = database.pathname.slice(1)
+  database.pathname = '/postgres'
+  await sql(database.toString(), `drop database "${name}" with (force)`)
   // The page shows what was recorded (up to date at its creation); a check reads the database and finds it gone.
   await page.goto(`/admin/fleet?page=${1 + Math.floor(Number((await sql(centralDbUrl(), 'select count(*) as n from tenancy.tenants where identifier < $1', [broken]))[0]?.n) / 25)}`)
   await expect(page.getByRole('row', { name: new RegExp(broken) })).toContainText('up to date')

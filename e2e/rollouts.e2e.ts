@@ -1,8 +1,6 @@
 import { test, expect, type Page } from '@playwright/test'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { E2E, centralDbUrl, serverUrl } from './env.js'
-import { dialog, expectAccessible, expectNotice, keepScreenshot, signIn, sql } from './helpers.js'
+import { centralDbUrl } from './env.js'
+import { dialog, expectAccessible, expectNotice, keepScreenshot, signIn, sql, tenantDb } from './helpers.js'
 
 /**
  * Issue 21's Fleet page and issue 23's pages for it, in Chromium: a
@@ -29,19 +27,6 @@ async function createTenant (page: Page, identifier: string): Promise<string> {
   await page.getByRole('button', { name: 'Create tenant' }).click()
   await expect(page.locator('#tenant-status')).toHaveText('active')
   return page.url().split('/').pop() as string
-}
-
-/** The URL of a demo database host: "default" is the e2e server; "second" is read from its postmaster.pid (line 4: its port). */
-async function hostUrl (host: string | null): Promise<string> {
-  if (host === null || host === 'default') return serverUrl()
-  const pid = await readFile(join('..', E2E.dataDir, `postgres-${host}`, 'postmaster.pid'), 'utf8')
-  return serverUrl().replace(/:[0-9]+\/postgres$/, `:${pid.split('\n')[3]?.trim() ?? ''}/postgres`)
-}
-
-/** The tenant's database: prefix + key without dashes, on its host (a new tenant goes to the emptier one). */
-async function tenantDb (key: string): Promise<string> {
-  const [row] = await sql<{ host: string | null }>(centralDbUrl(), 'select database_host as host from tenancy.tenants where key = $1', [key])
-  return (await hostUrl(row?.host ?? null)).replace(/\/postgres$/, `/demo_${key.replaceAll('-', '')}`)
 }
 
 /** Undoes the demo's last tenant migration in a tenant, and in the central record of what it ran: the tenant is behind, as after a deploy. */

@@ -1,12 +1,11 @@
 import { test, expect } from '@playwright/test'
-import { E2E, serverUrl, centralDbUrl } from './env.js'
-import { expectAccessible, expectNotice, keepScreenshot, signIn, sql } from './helpers.js'
+import { E2E, centralDbUrl } from './env.js'
+import { expectAccessible, expectNotice, keepScreenshot, signIn, sql, tenantDb } from './helpers.js'
 
+/** The tenant's database, on whichever host it was placed (the e2e demo has two). */
 async function tenantDbUrl (identifier: string): Promise<string> {
   const rows = await sql<{ key: string }>(centralDbUrl(), 'select key from tenancy.tenants where identifier = $1', [identifier])
-  const url = new URL(serverUrl())
-  url.pathname = `/demo_${String(rows[0]?.key).replaceAll('-', '')}`
-  return url.toString()
+  return await tenantDb(String(rows[0]?.key))
 }
 
 test('an operator creates a tenant, sees it active, adds a domain and opens the tenant there', async ({ page }) => {

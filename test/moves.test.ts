@@ -196,7 +196,8 @@ test('killed after each step of a move, the move run again finishes it: the rows
   // A held request waited at most the bounded time; the writes that did not get 200 were those refused by a hold the crash left.
   for (const w of written) {
     assert.ok(w.longestMs < ACQUIRE_MS + 2000, `longest ${Math.round(w.longestMs)} ms`)
-    assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING'), w.failures.join(', '))
+    // A request that found the tenant just before a crash left its source fenced meets a closed database: 503 with a code, never a 500.
+    assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING' || f === '503 FST_TENANCY_DATABASE_UNAVAILABLE'), w.failures.join(', '))
   }
 })
 

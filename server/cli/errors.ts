@@ -85,6 +85,8 @@ function faultSentence (fault: DatabaseFault): string {
       return `PostgreSQL is starting up, shutting down or restarting: ${postgresSaid(fault.detail)} (${fault.code}). Try again in a moment.`
     case 'too-many-connections':
       return `PostgreSQL has no connection slot free: ${postgresSaid(fault.detail)} (${fault.code}). Try again in a moment, or raise its max_connections.`
+    case 'closed':
+      return `${sentence(postgresSaid(fault.detail))} A move may be switching this tenant to another host; try again in a moment (${fault.code}).`
     default:
       return `The connection to PostgreSQL${at} was lost: ${postgresSaid(fault.detail)} (${fault.code}). Check that the server is running, then try again.`
   }

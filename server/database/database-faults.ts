@@ -21,6 +21,8 @@ export type DatabaseFaultKind =
   | 'connection-lost'
   /** PostgreSQL has no connection slot left. */
   | 'too-many-connections'
+  /** The database takes no new connections for now (`ALLOW_CONNECTIONS false`, as a move's fence of its source sets). */
+  | 'closed'
 
 export interface DatabaseFault {
   kind: DatabaseFaultKind
@@ -104,6 +106,8 @@ function faultOf (e: ErrorLike): DatabaseFault | null {
   const detail = typeof e.message === 'string' ? e.message : ''
   const kind = NETWORK[code] ?? SQLSTATE[code] ?? (code.startsWith('08') && code.length === 5 ? 'connection-lost' : undefined)
   if (kind !== undefined) return { kind, code, address: addressOf(e), detail }
+  // 55000 is also raised by bugs (lastval before nextval): only the refused login of a closed database is a fault.
+  if (code === '55000' && /is not currently accepting connections/.test(detail)) return { kind: 'closed', code, address: addressOf(e), detail }
   for (const [pattern, messageKind, tag] of MESSAGES) {
     if (pattern.test(detail)) return { kind: messageKind, code: tag, address: null, detail }
   }
