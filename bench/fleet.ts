@@ -96,19 +96,7 @@ async function databases (ctx: BenchContext): Promise<Figure[]> {
       })
       return (performance.now() - t0) / 1000
     }
-    const ratios: number[] = []
-    try {
-      for (let i = 0; i < ROUNDS; i++) {
-        const b = await bare()
-        await undo()
-        const o = await ours(next, MANY + 1)
-        await undo()
-        ratios.push(b / o)
-        ctx.log(`fleet: migrate over ${MANY + 1} databases, round ${i + 1}: bare ${round(b, 2)} s, ours ${round(o, 2)} s`)
-      }
-    } finally {
-      await next.close()
-    }
+    const ratios = await alternate(ctx, `${MANY + 1} databases`, bare, async () => await ours(next, MANY + 1), undo, async () => { await next.close() })
     return [
       { name: 'fleet.noop1000.s', value: round(median(noops), 3), unit: 's', note: `start + run of a migrate over ${MANY + 1} up-to-date tenant databases, median of ${ROUNDS}; target ≤ 1` },
       { name: 'fleet.migrate1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `bare pg script ÷ our rollout, one new migration over ${MANY + 1} databases at concurrency ${CONCURRENCY}, median of ${ROUNDS} alternating rounds; target ≥ 0.7` }
@@ -156,19 +144,7 @@ async function schemas (ctx: BenchContext): Promise<Figure[]> {
       }
       return (performance.now() - t0) / 1000
     }
-    const ratios: number[] = []
-    try {
-      for (let i = 0; i < ROUNDS; i++) {
-        const b = await bare()
-        await undo()
-        const o = await ours(next, MANY + 1)
-        await undo()
-        ratios.push(b / o)
-        ctx.log(`fleet: migrate over ${MANY + 1} schemas, round ${i + 1}: bare ${round(b, 2)} s, ours ${round(o, 2)} s`)
-      }
-    } finally {
-      await next.close()
-    }
+    const ratios = await alternate(ctx, `${MANY + 1} schemas`, bare, async () => await ours(next, MANY + 1), undo, async () => { await next.close() })
     return [{ name: 'fleet.schema10000.ratio', value: round(median(ratios)), unit: 'ratio', note: `bare pg script ÷ our rollout, one new migration over ${MANY + 1} schema tenants on one host at concurrency ${CONCURRENCY}, median of ${ROUNDS} alternating rounds; target ≥ 0.7` }]
   } finally {
     await central.drop()
@@ -177,4 +153,22 @@ async function schemas (ctx: BenchContext): Promise<Figure[]> {
 
 export async function fleet (ctx: BenchContext): Promise<Figure[]> {
   return [...await databases(ctx), ...await schemas(ctx)]
+}
+
+/** ROUNDS alternating runs of the bare script and of ours, each undone after; the per-round ratios (bare ÷ ours). */
+async function alternate (ctx: BenchContext, what: string, bare: () => Promise<number>, ours: () => Promise<number>, undo: () => Promise<void>, close: () => Promise<void>): Promise<number[]> {
+  const ratios: number[] = []
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      const b = await bare()
+      await undo()
+      const o = await ours()
+      await undo()
+      ratios.push(b / o)
+      ctx.log(`fleet: migrate over ${what}, round ${i + 1}: bare ${round(b, 2)} s, ours ${round(o, 2)} s`)
+    }
+  } finally {
+    await close()
+  }
+  return ratios
 }
