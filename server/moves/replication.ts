@@ -131,9 +131,14 @@ export async function waitCopied (target: ReplicaSide, name: string, timeoutMs: 
   })
 }
 
-/** The source server's current WAL position: everything committed there so far is before it. */
+/**
+ * The source server's WAL insert position: everything committed there so far
+ * is before it. Not `pg_current_wal_lsn()`, the write position: under
+ * `synchronous_commit = off` a commit already acknowledged to the app can lie
+ * past it, and a target "caught up" to it would miss that write.
+ */
 export async function walPosition (client: pg.ClientBase): Promise<string> {
-  return (await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]?.lsn as string
+  return (await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]?.lsn as string
 }
 
 /** Waits until the target has received the source's changes up to `lsn` (and so applied them: it applies in order before it confirms). */
