@@ -1,4 +1,4 @@
-import { test, after as afterAll } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { Migration } from '@mikro-orm/migrations'
@@ -138,8 +138,3 @@ test('a migration mark left by a process that died does not hold requests: its l
 test('a route requiring a migration that does not exist fails ready()', async (t) => {
   await assert.rejects(buildApp(t, { requires: 'Migration_typo' }), /Migration_typo/)
 })
-
-// Known leak, not yet found: after these tests something (one of the apps' handles, after a held migration)
-// keeps this file's process alive, and the runner would wait for it forever. Its results are reported by
-// then; the exit code keeps a failure. To be removed when the handle is found.
-afterAll(() => { setTimeout(() => { process.exit(process.exitCode ?? 0) }, 2000).unref() })

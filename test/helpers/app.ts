@@ -37,7 +37,14 @@ export async function buildApp (
     database: { url: db.url, prefix: db.prefix, ...options.database }
   })
   await routes(app)
-  await app.ready()
+  try {
+    await app.ready()
+  } catch (error) {
+    // What registered before the failure (the central pool, the change listener) is let go, as an app that fails to start would.
+    await app.close().catch(() => {})
+    await own?.drop()
+    throw error
+  }
   if (central !== undefined) sharers.get(central)?.push(app)
   else sharers.set(db, [])
   t.after(async () => {
