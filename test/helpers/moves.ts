@@ -10,7 +10,8 @@ import { TEST_SYNC } from './tenant-schema.js'
 
 /** Two PostgreSQL servers that can replicate logically (wal_level = logical), named a and b, for a test file. */
 export async function logicalServers (): Promise<{ a: EmbeddedServer, b: EmbeddedServer, hosts: Record<string, string>, stop: () => Promise<void> }> {
-  const settings = { wal_level: 'logical', max_wal_senders: 20, max_replication_slots: 20, max_logical_replication_workers: 8 }
+  // synchronous_commit off as some operators run it: a commit is answered before its WAL is written, and a move must still lose none.
+  const settings = { wal_level: 'logical', max_wal_senders: 20, max_replication_slots: 20, max_logical_replication_workers: 8, synchronous_commit: 'off' }
   const [a, b] = await Promise.all(['a', 'b'].map(async (name) => await startEmbeddedPostgres({ dataDir: join('.tmp', `move-${name}-${process.pid}`), settings })))
   return { a: a as EmbeddedServer, b: b as EmbeddedServer, hosts: { a: (a as EmbeddedServer).url, b: (b as EmbeddedServer).url }, stop: async () => { await Promise.all([a?.stop(), b?.stop()]) } }
 }
