@@ -96,6 +96,8 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
     const [realKey, otherReal] = ids.real as [string, string]
     const member = (await sql(central.url, "select key from tenancy.tenants where identifier = 'tenant-01200'"))[0]?.key as string
     const domainId = (await sql(central.url, 'select id from tenancy.domains where tenant_key = $1', [realKey]))[0]?.id as number
+    // A rollout over every tenant (all up to date, so recorded and skipped): the Fleet page and its own page list 10,000 rows.
+    const rollout = await app.tenancy.rollouts.start({ startedBy: 'bench@example.test' })
     const pages = [
       '/admin', '/admin/account',
       '/admin/tenants', '/admin/tenants?q=tenant-0999', '/admin/tenants?page=200', '/admin/tenants?status=suspended&sort=name&dir=desc', `/admin/tenants?cluster=${ids.cluster}`, '/admin/tenants?q=example.org', '/admin/tenants/new',
@@ -106,7 +108,8 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
       '/admin/users', '/admin/users?q=user%2007', '/admin/users?sort=tenants&dir=desc', '/admin/users?page=400', '/admin/users/new', `/admin/users/${ids.user}`, `/admin/users/${ids.user}?find=tenant-5`, `/admin/users/${ids.user}/edit`, `/admin/users/${ids.user}/candidates?find=tenant-33`, `/admin/users/${ids.user}/delete`,
       '/admin/admins', '/admin/admins/new', `/admin/admins/${ids.admin}/edit`, '/admin/admins/roles',
       '/admin/audit', '/admin/audit?page=300', '/admin/audit?action=tenant.', `/admin/audit?tenant=${member}`,
-      '/admin/fleet', '/admin/fleet?page=250', '/admin/fleet/run'
+      `/admin/tenants/${realKey}/move`, '/admin/tenants/import',
+      '/admin/fleet', '/admin/fleet?page=250', '/admin/fleet/rollouts/new', `/admin/fleet/rollouts/${rollout.id}`
     ]
     for (const url of pages) times.set(url, [])
     const open = async (url: string): Promise<void> => {
