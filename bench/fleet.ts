@@ -84,7 +84,12 @@ async function databases (ctx: BenchContext): Promise<Figure[]> {
 
     const next = await appOn(central, { tenantMigrations: withMarker })
     const undo = async (): Promise<void> => {
-      await mapLimit(dbs, CONCURRENCY, async (db) => { await sql(urlOf(ctx.serverUrl, db), 'drop table if exists rollout_marker; delete from fastify_tenancy_migrations where name = $1', [MARKER]) })
+      await mapLimit(dbs, CONCURRENCY, async (db) => {
+        const c = new pg.Client({ connectionString: urlOf(ctx.serverUrl, db) })
+        await c.connect()
+        // Two statements: a text of several commands takes no parameters.
+        try { await c.query('drop table if exists rollout_marker'); await c.query('delete from fastify_tenancy_migrations where name = $1', [MARKER]) } finally { await c.end() }
+      })
       await recordStates(central.url, names)
     }
     const bare = async (): Promise<number> => {
