@@ -59,14 +59,15 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const states = await tenancy.migrationStates(tenants.map((t) => t.key))
     const rows = tenants.map((t) => rowOf(t, states.get(t.key), failedInRun))
     const rolloutList = await rolloutsSection(tenancy.rollouts, base, request.query)
+    const migrating = rolloutList.rows.some((r) => r.status === 'running')
     return await renderPage(ctx, request, reply, 'fleet/index', 'Fleet', {
       rows,
       rollouts: rolloutList,
       paging: p,
       unchecked: rows.some((r) => r.state === 'unknown'),
-      migrating: rolloutList.rows.some((r) => r.status === 'running'),
+      migrating,
       // While a rollout runs, the page looks again every 2 s (admin.js redraws it in place; without JavaScript, a meta refresh).
-      refresh: rolloutList.rows.some((r) => r.status === 'running') ? 2 : false,
+      refresh: migrating ? 2 : false,
       refreshMain: true
     })
   })
