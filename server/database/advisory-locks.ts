@@ -147,8 +147,13 @@ export function tenantLock (key: string): LockKey {
   return [LockSpace.tenant, lockId(key)]
 }
 
-/** Runs `fn` holding one tenant's lifecycle lock. */
-export type TenantLocker = <T>(key: string, fn: () => Promise<T>) => Promise<T>
+/** A lock being held: `also` takes another lock in the same transaction, released with it. */
+export interface HeldLock {
+  also: (key: LockKey) => Promise<void>
+}
+
+/** Runs `fn` holding one tenant's lifecycle lock; `fn` may take more locks on the same connection (`held.also`). */
+export type TenantLocker = <T>(key: string, fn: (held: HeldLock) => Promise<T>) => Promise<T>
 
 /**
  * Tenant lifecycle locks, taken on the central database at `centralUrl`,
@@ -157,5 +162,6 @@ export type TenantLocker = <T>(key: string, fn: () => Promise<T>) => Promise<T>
  * run dry in a circle.
  */
 export function tenantLocker (centralUrl: string, pools: LockPools): TenantLocker {
-  return async (key, fn) => await withAdvisoryLock(pools.pool(centralUrl), tenantLock(key), async () => await fn())
+  return async (key, fn) => await withAdvisoryLock(pools.pool(centralUrl), tenantLock(key), async (client) =>
+    await fn({ also: async (more) => { await client.query(`select pg_advisory_xact_lock(${int32(more[0])}, ${int32(more[1])})`) } }))
 }

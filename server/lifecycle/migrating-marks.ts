@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { SqlExecutor } from '../providers/provider.js'
 import type { CentralListener } from '../database/central-listener.js'
-import { LockSpace, lockId, withAdvisoryLock, type LockKey } from '../database/advisory-locks.js'
+import { LockSpace, lockId, withAdvisoryLock, type HeldLock, type LockKey } from '../database/advisory-locks.js'
 
 /** The channel on which a migration's start and end are announced (payload `migrating:<id>` or `migrated:<id>`). */
 export const MIGRATING_CHANNEL = 'fastify_tenancy_migrating'
@@ -53,27 +53,37 @@ export class MigratingMarks {
   /**
    * Runs `fn` (one tenant's migrate or rollback) with `id` marked, on every
    * instance; `settle` runs before the mark is cleared, so a request that
-   * waited for the end finds the outcome recorded.
+   * waited for the end finds the outcome recorded. Under a lock the caller
+   * already holds (`held`: the tenant's lifecycle lock) the mark's lock is
+   * taken in that lock's transaction, not on a connection of its own: a
+   * rollout at concurrency K then holds K lock connections, not 2K.
    */
-  async during<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
-    return await withAdvisoryLock(this.options.lockSource, migratingLock(id), async () => {
-      this.mark(id)
-      await this.announce('migrating', id)
-      let ok = false
+  async during<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>, held?: HeldLock): Promise<T> {
+    if (held !== undefined) {
+      await held.also(migratingLock(id))
+      return await this.markedDuring(id, fn, settle)
+    }
+    return await withAdvisoryLock(this.options.lockSource, migratingLock(id), async () => await this.markedDuring(id, fn, settle))
+  }
+
+  /** `fn` with `id` marked and announced; the caller holds the mark's lock. */
+  private async markedDuring<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
+    this.mark(id)
+    await this.announce('migrating', id)
+    let ok = false
+    try {
+      const result = await fn()
+      ok = true
+      return result
+    } finally {
       try {
-        const result = await fn()
-        ok = true
-        return result
+        await settle(ok)
       } finally {
-        try {
-          await settle(ok)
-        } finally {
-          this.unmark(id)
-          // Not heard elsewhere (the listener down): their waiting requests find the lock free once this commits.
-          await this.announce('migrated', id).catch(() => {})
-        }
+        this.unmark(id)
+        // Not heard elsewhere (the listener down): their waiting requests find the lock free once this commits.
+        await this.announce('migrated', id).catch(() => {})
       }
-    })
+    }
   }
 
   /**

@@ -9,6 +9,7 @@ import { migrateShared, sharedMigrationStatus } from '../database/shared/shared-
 import type { TenantLifecycle } from './tenants.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 import type { MigratingMarks } from './migrating-marks.js'
+import type { HeldLock } from '../database/advisory-locks.js'
 
 export interface FanOutOptions {
   /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
@@ -89,11 +90,11 @@ export class TenantMigrations {
    * requests wait, on every instance). The caller holds the tenant's lock.
    * Every path that migrates a served tenant goes through here.
    */
-  async migrateOne (tenant: Tenant, operation: 'migrate' | 'rollback'): Promise<string[]> {
+  async migrateOne (tenant: Tenant, operation: 'migrate' | 'rollback', held?: HeldLock): Promise<string[]> {
     const target = this.targetOf(tenant)
     return await this.marks.during(tenant.key, async () =>
       operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target),
-    async (ok) => { await this.settle(tenant, operation, ok) })
+    async (ok) => { await this.settle(tenant, operation, ok) }, held)
   }
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
@@ -125,7 +126,7 @@ export class TenantMigrations {
     try {
       if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
       // Under the tenant's lock, so a create, provision or delete of the same tenant never runs at the same time.
-      const migrations = await this.lifecycle.locked(tenant.key, async () => {
+      const migrations = await this.lifecycle.locked(tenant.key, async (held) => {
         // Read again under the lock: the tenant may have been deleted while this waited.
         const current = await this.lifecycle.find(tenant.key)
         if (current === null || current.status === 'deleting') throw new TenantNotFoundError(tenant.identifier)
@@ -133,7 +134,7 @@ export class TenantMigrations {
           await this.runAsTenant(current, async (scope) => { await (seeder as NonNullable<typeof seeder>)(scope) })
           return []
         }
-        return await this.migrateOne(current, operation)
+        return await this.migrateOne(current, operation, held)
       })
       return { key: tenant.key, identifier: tenant.identifier, ok: true, migrations, ms: performance.now() - started }
     } catch (error) {

@@ -4,7 +4,7 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { ClusterRuleError, DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
-import type { TenantLocker } from '../database/advisory-locks.js'
+import type { HeldLock, TenantLocker } from '../database/advisory-locks.js'
 import { retryingConflicts } from '../database/central-transaction.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
 import type { TenantChange } from '../providers/invalidation.js'
@@ -106,7 +106,7 @@ export class TenantLifecycle {
   }
 
   /** Runs `fn` holding the tenant's advisory lock: lifecycle operations on one tenant never interleave, across instances too. */
-  async locked<T> (key: string, fn: () => Promise<T>): Promise<T> {
+  async locked<T> (key: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     return await this.parts.lock(key, fn)
   }
 
