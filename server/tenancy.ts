@@ -520,6 +520,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await listener?.stop()
       await connections.close()
       await lockPools.close()
+      await migrator.close()
     }
   }
   runtimes.set(api, runtime)

@@ -1,15 +1,11 @@
 import { createHash } from 'node:crypto'
-import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
-import { Migrator } from '@mikro-orm/migrations'
 import type { Configuration } from '@mikro-orm/core'
-import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
-import { schemaDriverOptions } from './tenant-dialect.js'
-import { TenantDatabaseMissingError } from '../errors.js'
+import type { TenantTarget } from './tenant-target.js'
 import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
-import { isUndefinedDatabase } from './pg-errors.js'
+import { TENANT_MIGRATIONS_TABLE, type MigrationRunner } from './migration-runner.js'
+import { MigratorSlots } from './migrator-slots.js'
 
-/** The one table of a tenant (database, schema, or the shared schema) that records which tenant migrations ran, ours and the app's. */
-export const TENANT_MIGRATIONS_TABLE = 'fastify_tenancy_migrations'
+export { TENANT_MIGRATIONS_TABLE }
 
 export type MigrationDirection = 'up' | 'down'
 
@@ -21,12 +17,9 @@ export interface SharedMigrationContext {
   centralRole: string
 }
 
-/** The shared context of a running migrator, by its configuration (what a migration is given). */
-const sharedContexts = new WeakMap<Configuration, SharedMigrationContext>()
-
 /** The strategy-`shared` context a migration runs in, or undefined in the other strategies. */
 export function sharedMigrationContext (config: Configuration): SharedMigrationContext | undefined {
-  return sharedContexts.get(config)
+  return MigratorSlots.sharedContext(config)
 }
 
 /** A tenant's migrations: which ran, which have not. */
@@ -40,15 +33,22 @@ export interface MigrationStatus {
 /**
  * Runs the tenant migrations on one tenant's database or schema: the sets in
  * order (fastify-tenancy's own first, when a configured feature needs them,
- * then the app's), each through MikroORM's Migrator, all recorded in the one
- * migrations table. Every path that makes or migrates a tenant uses this one:
- * provisioning, the template, the fan-out, the CLI, the admin.
+ * then the app's), all recorded in the one migrations table. Every path that
+ * makes or migrates a tenant uses this one: provisioning, the template, the
+ * fan-out, the rollouts, the CLI, the admin. Its MikroORM instances are kept
+ * per database host and reused from tenant to tenant (migrator-slots.ts).
  */
 export class TenantMigrator {
   private readonly sets: readonly MigrationSet[]
+  private readonly slots = new MigratorSlots()
 
   constructor (sets: readonly MigrationSet[]) {
     this.sets = sets
+  }
+
+  /** Closes the connections it keeps (a schema host's); it can still be used after, opening them again. */
+  async close (): Promise<void> {
+    await this.slots.close()
   }
 
   /** Every set with its migrations as they are now. */
@@ -72,54 +72,27 @@ export class TenantMigrator {
    */
   async up (target: MigrationTarget, shared?: SharedMigrationContext, to?: string): Promise<string[]> {
     const lists = await this.lists()
-    return await withMigratorOrm(target, shared, async (orm) => {
-      const ran: string[] = []
-      for (const { set, migrations } of lists) {
-        if (migrations.length === 0) continue
-        const last = to !== undefined && migrations.some((m) => m.name === to)
-        ran.push(...(await migratorFor(orm, set, migrations).up(last ? { to } : undefined)).map((m) => m.name))
-        if (last) break
-      }
-      return ran
-    })
+    return await this.slots.with(target, shared, async (runner) => await runner.up(lists, to))
   }
 
   /** Rolls the app's newest migration on the target back (ours stay: the library needs its tables); returns its name, or nothing. */
   async down (target: MigrationTarget, shared?: SharedMigrationContext): Promise<string[]> {
     const lists = (await this.lists()).filter((l) => l.set.owner === 'app')
-    return await withMigratorOrm(target, shared, async (orm) => {
-      for (const { set, migrations } of lists.reverse()) {
-        if (migrations.length === 0) continue
-        const migrator = migratorFor(orm, set, migrations)
-        if ((await migrator.getExecutedMigrations()).length === 0) continue
-        return (await migrator.down()).map((m) => m.name)
-      }
-      return []
-    })
+    return await this.slots.with(target, shared, async (runner) => await runner.down(lists))
   }
 
   /** Which migrations the target has run, and which not (ours first, then the app's). */
   async status (target: MigrationTarget): Promise<MigrationStatus> {
     const lists = await this.lists()
-    return await withMigratorOrm(target, undefined, async (orm) => {
-      const status: MigrationStatus = { executed: [], pending: [] }
-      const known = new Set(lists.flatMap(({ migrations }) => migrations.map((m) => m.name)))
-      const ran = new Set<string>()
-      for (const { set, migrations } of lists) {
-        if (migrations.length === 0) continue
-        const migrator = migratorFor(orm, set, migrations)
-        // Only the set's own names: the table also holds the other set's, and older ones.
-        const names = new Set(migrations.map((m) => m.name))
-        const all = (await migrator.getExecutedMigrations()).map((m) => m.name)
-        for (const name of all) ran.add(name)
-        const executed = new Set(all.filter((name) => names.has(name)))
-        for (const m of migrations) (executed.has(m.name) ? status.executed : status.pending).push(m.name)
-      }
-      // The one table holds every set's rows: what no set knows was run by another deploy.
-      const unknown = [...ran].filter((name) => !known.has(name))
-      if (unknown.length > 0) status.unknown = unknown
-      return status
-    })
+    const ran = await this.slots.with(target, undefined, async (runner: MigrationRunner) => await runner.executed()) ?? []
+    const done = new Set(ran)
+    const status: MigrationStatus = { executed: [], pending: [] }
+    for (const { migrations } of lists) for (const m of migrations) (done.has(m.name) ? status.executed : status.pending).push(m.name)
+    // The one table holds every set's rows: what no set knows was run by another deploy.
+    const known = new Set(lists.flatMap(({ migrations }) => migrations.map((m) => m.name)))
+    const unknown = [...done].filter((name) => !known.has(name))
+    if (unknown.length > 0) status.unknown = unknown
+    return status
   }
 
   /** Brings database `name` on the server to the newest migrations (strategy `database`: the template). */
@@ -139,61 +112,4 @@ export function tenantMigratorFor (options: { sync: unknown, tenantMigrations: T
     ...(options.sync === null || options.sync === undefined ? [] : [librarySet]),
     ...(options.tenantMigrations === null ? [] : [appMigrationSet(options.tenantMigrations)])
   ])
-}
-
-/** A short-lived MikroORM instance (no entities: migrations are SQL) on the target, closed after `fn`. */
-async function withMigratorOrm<T> (target: MigrationTarget, shared: SharedMigrationContext | undefined, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
-  const orm = MikroORM.initSync({
-    driver: PostgreSqlDriver,
-    ...targetOrmOptions(target),
-    entities: [],
-    discovery: { warnWhenNoEntities: false },
-    contextName: `fastify-tenancy:migrate:${target.name}`,
-    pool: { min: 0, max: 1 },
-    allowGlobalContext: true,
-    // A missing database is an error, never silently created (a deleted tenant stays deleted).
-    ensureDatabase: false,
-    // Migrations are raw SQL: a schema tenant's (and the shared schema's) run with that schema first on the search_path of each transaction.
-    ...(target.schema === null ? {} : { driverOptions: schemaDriverOptions(target.schema) })
-  })
-  if (shared !== undefined) sharedContexts.set(orm.config, shared)
-  try {
-    await assertTargetExists(orm, target)
-    return await fn(orm)
-  } finally {
-    await orm.close(true)
-  }
-}
-
-/** MikroORM's Migrator for one set, on `orm`'s connection, recording into the tenant migrations table. */
-function migratorFor (orm: MikroORM, set: MigrationSet, migrations: TenantMigrationEntry[]): Migrator {
-  orm.config.set('migrations', {
-    ...orm.config.get('migrations'),
-    tableName: TENANT_MIGRATIONS_TABLE,
-    migrationsList: migrations,
-    transactional: set.transactional,
-    allOrNothing: set.allOrNothing,
-    disableForeignKeys: set.disableForeignKeys,
-    snapshot: false,
-    silent: true
-  })
-  return new Migrator(orm.em)
-}
-
-/**
- * MikroORM's migrator creates a missing database (and schema) on its own;
- * a tenant whose database is gone must get an error instead, not an empty
- * database in its name. Asked on the migrator's own connection (no second
- * connection per tenant): a missing database refuses it.
- */
-async function assertTargetExists (orm: MikroORM, target: MigrationTarget): Promise<void> {
-  const missing = new TenantDatabaseMissingError(target.schema === null ? 'database' : 'schema', target.name)
-  let rows: Array<{ n: number }>
-  try {
-    rows = await orm.em.getConnection().execute(target.schema === null ? 'select 1 as n' : 'select 1 as n from pg_namespace where nspname = ?', target.schema === null ? [] : [target.schema], 'all')
-  } catch (error) {
-    if (isUndefinedDatabase(error)) throw missing
-    throw error
-  }
-  if (rows.length === 0) throw missing
 }

@@ -100,8 +100,13 @@ async function sharedTablesFirst (global: GlobalOptions, direction: 'up' | 'down
   const [{ migrateShared }, { tenantMigratorFor }] = await Promise.all([import('../../database/shared/shared-schema.js'), import('../../database/tenant-migrator.js')])
   const started = performance.now()
   const appRole = decodeURIComponent(new URL(options.shared.url).username)
-  const ran = await migrateShared({ ...options.shared, appRole }, tenantMigratorFor(options), direction)
-  return { ran, ms: performance.now() - started }
+  const migrator = tenantMigratorFor(options)
+  try {
+    const ran = await migrateShared({ ...options.shared, appRole }, migrator, direction)
+    return { ran, ms: performance.now() - started }
+  } finally {
+    await migrator.close()
+  }
 }
 
 /** Each tenant's result of the one shared migration. */
