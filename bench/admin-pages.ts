@@ -31,7 +31,7 @@ export async function seed (app: FastifyInstance, url: string, log: (line: strin
     select k, 'tenant-' || lpad(i::text, 5, '0'), 'Tenant number ' || i, case when i % 50 = 0 then 'suspended' else 'active' end, now() - make_interval(mins => i::int)
       from unnest($1::uuid[]) with ordinality as t(k, i)`, [keys])
   await sql(url, "insert into tenancy.domains (domain, tenant_key, is_primary) select identifier || '.example.org', key, true from tenancy.tenants where identifier like 'tenant-%' and right(identifier, 1) = '7'")
-  const known = (await sql(url, "select executed from tenancy.tenant_migration_states where tenant_key = $1", [real[0]]))[0]?.executed ?? []
+  const known = (await sql(url, 'select executed from tenancy.tenant_migration_states where tenant_key = $1', [real[0]]))[0]?.executed ?? []
   await sql(url, 'insert into tenancy.tenant_migration_states (tenant_key, executed) select key, $1::text[] from tenancy.tenants on conflict do nothing', [known])
   const cluster = uuidv7()
   // A cluster of 500 tenants (its Parent Tenant set in the same statement, as the database's rule wants), and nine small ones.
@@ -73,7 +73,8 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
   const times = new Map<string, number[]>()
   let current = ''
   try {
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix },
       identification: ['subdomain', 'domain'],
       cache: { listen: false },

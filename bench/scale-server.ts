@@ -22,7 +22,7 @@ if (mode === 'plain-read') {
   app.get('/read', async () => await orm.em.findOne(ProjectEntity, { id: 1 }))
 } else {
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl, prefix, maxConnections: 20, poolSize: 2 },
     strategy: mode === 'schema' ? 'schema' : 'database',
     identification: ['header'],

@@ -8,7 +8,7 @@ const [mode, port, centralUrl, prefix] = process.argv.slice(2)
 const app = Fastify({ logger: false })
 if (mode === 'tenant') {
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl as string, prefix },
     centralDomains: ['localhost'],
     identification: ['subdomain', 'domain']

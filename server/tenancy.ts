@@ -245,8 +245,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // Migrations another deploy ran stay recorded as unknown.
       const before = (await migrationStates.of([tenant.key]).catch(() => null))?.get(tenant.key)?.unknown ?? []
       await migrationStates.record(tenant.key, { executed: [...await migrator.names(), ...before] }).catch(() => {})
-    }
-    else await migrationStatus(tenant).catch(() => {})
+    } else await migrationStatus(tenant).catch(() => {})
     gate.forget(tenant.key)
   }
   const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared, marks, settle })
@@ -316,7 +315,15 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const syncing = options.sync === null
     ? null
     : createSyncing({
-      orm, connections, queues: queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
+      orm,
+      connections,
+      queues: queue,
+      byKey: lookups.byKey.bind(lookups),
+      select: async () => await lifecycle.select(),
+      targetOf,
+      scope: () => context.scope(),
+      log,
+      emit: async (event) => { await events.emit(event) },
       // Copies and outboxes are reached as their tenant: its proof (shared), its search_path (schema), its own connections (database).
       asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant)
     }, {

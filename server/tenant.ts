@@ -6,7 +6,6 @@
  * declare module 'fastify-tenancy' { interface TenantAttributes { plan: 'free' | 'pro' } }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface TenantAttributes {}
 
 /** `deleting`: a delete began and has not finished (not served; calling delete again finishes it). */

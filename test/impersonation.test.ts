@@ -10,7 +10,7 @@ const routes = (app: FastifyInstance): void => {
 }
 
 test('an impersonation link opens the tenant app as the user once, and the user can end it', async (t) => {
-  let now = Date.now()
+  const now = Date.now()
   const { app } = await buildApp(t, { identification: ['subdomain'], centralDomains: ['example.com'], clock: () => now }, routes)
   const acme = await app.tenancy.create({ identifier: 'acme' })
   const bob = await app.tenancy.create({ identifier: 'bob' })

@@ -32,7 +32,7 @@ test('two tenancies registered together (tenants by subdomain, teams by path) ke
   const seen = { tenantsAround: new Set<string | undefined>() }
   for (const name of ['red', 'blue', 'green', 'gold']) teams.set(name, new GenericTenant({ key: uuidv7(), identifier: name, name: `Team ${name}`, status: 'active' }))
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     name: 'teams',
     database: { url: central.url, prefix: `${central.prefix}team_` },
     orm: app.tenancy.orm,

@@ -16,7 +16,7 @@ import { tenancyRuntime } from '../server/tenancy.js'
  * on the same server meanwhile.
  */
 async function databasesOf (url: string, tenants: Tenant[]): Promise<string[]> {
-  const rows = await sql(url, "select datname from pg_database where datname ~ $1", [tenants.map((t) => t.key.replaceAll('-', '')).join('|')])
+  const rows = await sql(url, 'select datname from pg_database where datname ~ $1', [tenants.map((t) => t.key.replaceAll('-', '')).join('|')])
   return rows.map((r) => r.datname as string)
 }
 

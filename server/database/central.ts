@@ -43,7 +43,8 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
       transactional: true,
       allOrNothing: true,
       disableForeignKeys: false,
-      snapshot: false, silent: true
+      snapshot: false,
+      silent: true
     }
   })
 }

@@ -125,7 +125,7 @@ export async function waitCopied (target: ReplicaSide, name: string, timeoutMs: 
       const { rows: [r] } = await c.query<{ pending: number }>(`
         select count(*) filter (where r.srsubstate <> 'r')::int as pending from pg_subscription_rel r
           join pg_subscription s on s.oid = r.srsubid where s.subname = $1`, [name])
-      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError(`the subscription on the target reports errors while copying (see the target server's log)`)
+      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError("the subscription on the target reports errors while copying (see the target server's log)")
       return r?.pending === 0 ? true : undefined
     }, { timeoutMs, everyMs: 50, onTimeout: () => new MoveStalledError(`the tenant's rows were not copied within ${timeoutMs} ms`) })
   })

@@ -67,7 +67,13 @@ export async function companyWorld (t: TestContext, mode: Mode, mapping: Mapping
   }
   const m = MAPPINGS[mapping]
   return {
-    app, central: central.url, a, b, c, db, events,
+    app,
+    central: central.url,
+    a,
+    b,
+    c,
+    db,
+    events,
     settle: async () => { await app.tenancy.sync!.settle() },
     mappingRows: async () => (await sql<{ tenant: string, global_id: string }>(central.url,
       `select ${m.tenantColumn}::text as tenant, ${m.globalIdColumn} as global_id from ${m === SHARED_MAPPING ? `tenancy.${m.table}` : m.table} order by 1, 2`)).map((r) => ({ tenant: names.get(r.tenant) ?? r.tenant, global_id: r.global_id }))
