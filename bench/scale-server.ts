@@ -44,5 +44,5 @@ await app.listen({ port: Number(port), host: '127.0.0.1' })
 process.send?.('ready')
 process.on('message', (m) => {
   if (m === 'stats') process.send?.({ stats: app.tenancy?.stats() ?? null })
-  if (m === 'stop') void app.close().then(() => process.exit(0))
+  if (m === 'stop') app.close().then(() => process.exit(0))
 })

@@ -87,7 +87,7 @@ test('former names follow the clock option: a name redirects and stays reserved 
 })
 
 test('a former domain and a former path prefix redirect to the new ones; names nobody had stay 404', async (t) => {
-  const { app, central } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
+  const { app } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
     app.register(async (scoped) => { routes(scoped) }, { prefix: '/:tenant' })
     routes(app)
   })

@@ -376,7 +376,7 @@ export class TenantConnections {
     slot.entry = entry
     if (spare !== undefined) {
       spare.orm.config.set('driverOptions', this.driverOptions(shell, target))
-      void spare.orm.em.getConnection().connect()
+      spare.orm.em.getConnection().connect()
       return entry
     }
     const ormOptions = {

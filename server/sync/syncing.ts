@@ -153,7 +153,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
       await queue.boss()
       if (options.worker) loop.start()
       if (options.recoverOnStart) {
-        void track(api.recover().catch((error: Error) => { parts.log.warn({ err: error }, 'fastify-tenancy: could not look through tenant outboxes') }))
+        track(api.recover().catch((error: Error) => { parts.log.warn({ err: error }, 'fastify-tenancy: could not look through tenant outboxes') }))
       }
     },
     async close () {

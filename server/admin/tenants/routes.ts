@@ -18,7 +18,6 @@ import { changeLines } from '../audit/change-view.js'
 const when = (date: Date): string => date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
 
 const ADMIN = { admin: 'manage_tenants' as const }
-type Row = Record<string, any>
 const BULK_ACTIONS = ['suspend', 'activate', 'migrate', 'attach'] as const
 type BulkAction = typeof BULK_ACTIONS[number]
 

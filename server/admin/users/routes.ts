@@ -9,7 +9,6 @@ import { LIST_PAGE_SIZE, paging, readListParams, sortHeaders } from '../ui/list-
 import { PICKER_SIZE, pickerJson, readFind, tenantAttachPicker } from '../ui/picker.js'
 import { UserQueries, type UserRow } from './user-queries.js'
 import { confirmPage } from '../ui/confirm.js'
-import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_users' as const }
 const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
