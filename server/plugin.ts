@@ -163,7 +163,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
         request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
       }
       (request as WithSlots)[slots.decided] = true
-      flow.resolve(request, reply, modeOf(route.config as RouteConfig), requiresOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+      flow.resolve(request, reply, modeOf(route.config as RouteConfig), requiresOf(route.config as RouteConfig), (error) => {
+        if (error === undefined) done(null, payload); else done(error)
+      })
     })
     // Marks the contexts the fallback reaches (see route-guard.ts).
     app.addHook('onTimeout', guardMarker(name))
@@ -200,7 +202,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
+function requestFlow (
+  runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog
+): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
 
   /**

@@ -166,7 +166,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const tables = centralTables(orm)
   // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
   const formerNames = new FormerNames({ execute, tables, now: options.clock, keepMs: options.renames.keepMs })
-  const renames = new RenameRedirects({ formerNames, tenants: lookups, domainsOf: async (key) => await domainsOf(orm, key), centralDomains: options.centralDomains })
+  const renames = new RenameRedirects({
+    formerNames,
+    tenants: lookups,
+    domainsOf: async (key) => await domainsOf(orm, key),
+    centralDomains: options.centralDomains
+  })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
   const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
@@ -376,8 +381,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   })
 
   // Central statements in one transaction: a snapshot (read only, repeatable read) or a change made whole.
-  const centralTransaction = (readOnly: boolean): CentralSnapshot => async (fn) => await orm.em.fork().transactional(async (em) => await fn(async (sql, params) =>
-    await em.getConnection().execute(sql, params as any[], 'all', em.getTransactionContext())), readOnly ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {})
+  const centralTransaction = (readOnly: boolean): CentralSnapshot => async (fn) => await orm.em.fork().transactional(
+    async (em) => await fn(async (sql, params) => await em.getConnection().execute(sql, params as any[], 'all', em.getTransactionContext())),
+    readOnly ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {})
   const swaps = new TenantSwap({
     tables,
     transaction: centralTransaction(false),

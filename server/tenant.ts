@@ -64,7 +64,16 @@ export class GenericTenant implements Tenant {
   readonly heldAt: Date | null
   readonly data: Record<string, unknown>
 
-  constructor (row: { key: string, identifier: string, resource_key?: string | null, name?: string | null, status?: string | null, database_host?: string | null, held_at?: Date | null, data?: Record<string, unknown> | null }) {
+  constructor (row: {
+    key: string
+    identifier: string
+    resource_key?: string | null
+    name?: string | null
+    status?: string | null
+    database_host?: string | null
+    held_at?: Date | null
+    data?: Record<string, unknown> | null
+  }) {
     this.key = row.key
     this.identifier = row.identifier
     this.resourceKey = row.resource_key ?? null

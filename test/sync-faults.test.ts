@@ -166,7 +166,10 @@ for (const mode of ['inline', 'queued'] as const) {
       assert.ok(await until(async () => await name(url) === 'v3 from up'), `${url} is updated while the other database is down`)
     }
     // Recovering on demand while a tenant is still down tries its changes once and returns: it never spins on them.
-    const recovered = await Promise.race([app.tenancy.sync!.recover().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())])
+    const recovered = await Promise.race([
+      app.tenancy.sync!.recover().then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())
+    ])
     assert.equal(recovered, true, 'recover() returned while a tenant database was down')
 
     // The stopped server may still be letting go of its port and lock file: try again a few times.

@@ -28,7 +28,9 @@ export function replicationName (tenantKey: string): string {
 }
 
 /** A quoted `schema.table` of the tenant's tables, every one but the migrations table. */
-export async function tenantTables (client: pg.ClientBase, schema: string | null): Promise<Array<{ schema: string, table: string, quoted: string, hasKey: boolean }>> {
+export async function tenantTables (
+  client: pg.ClientBase, schema: string | null
+): Promise<Array<{ schema: string, table: string, quoted: string, hasKey: boolean }>> {
   const { rows } = await client.query<{ schema: string, table: string, has_key: boolean }>(`
     select n.nspname as schema, c.relname as table,
            (c.relreplident in ('f', 'i') or exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) as has_key

@@ -41,7 +41,9 @@ export async function companyTables (centralUrl: string, tenantUrls: string[]): 
   for (const url of tenantUrls) for (const statement of TENANT_COMPANIES_SQL) await sql(url, statement)
 }
 
-export async function companyWorld (t: TestContext, mode: Mode, mapping: MappingName, extra: Partial<SyncOptions> & { options?: Partial<TenancyOptions> } = {}): Promise<CompanyWorld> {
+export async function companyWorld (
+  t: TestContext, mode: Mode, mapping: MappingName, extra: Partial<SyncOptions> & { options?: Partial<TenancyOptions> } = {}
+): Promise<CompanyWorld> {
   const { options, ...syncExtra } = extra
   const { app, central } = await buildApp(t, {
     identification: ['header'],

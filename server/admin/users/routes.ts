@@ -53,7 +53,8 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/users', { config: ADMIN }, async (request, reply) => {
     if (!await syncReady(request, reply)) return reply
     const params = readListParams(request.query, USER_SORTS, 'name')
-    const list = async (page: number): Promise<Awaited<ReturnType<typeof users.list>>> => await users.list({ q: params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+    const list = async (page: number): Promise<Awaited<ReturnType<typeof users.list>>> =>
+      await users.list({ q: params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
     let found = await list(params.page)
     const p = paging(base, params, found.total, 'name')
     // A page past the end (a hand-made link) shows the last one.
