@@ -22,7 +22,9 @@ async function sql (url: string, text: string, params: unknown[] = []): Promise<
 }
 
 /** 10,000 tenants (a few with databases), 10,000 users in 1 to 3 tenants each, a cluster of 500, and an audit log of 20,000 entries. */
-export async function seed (app: FastifyInstance, url: string, log: (line: string) => void): Promise<{ real: string[], cluster: string, user: string, admin: string }> {
+export async function seed (
+  app: FastifyInstance, url: string, log: (line: string) => void
+): Promise<{ real: string[], cluster: string, user: string, admin: string }> {
   const real: string[] = []
   for (let i = 0; i < REAL; i++) real.push((await app.tenancy.create({ identifier: `real-${i}`, name: `Real tenant ${i}`, domains: [`real-${i}.example.test`] })).key)
   log(`admin.pages: ${REAL} tenants with databases made`)
@@ -31,7 +33,7 @@ export async function seed (app: FastifyInstance, url: string, log: (line: strin
     select k, 'tenant-' || lpad(i::text, 5, '0'), 'Tenant number ' || i, case when i % 50 = 0 then 'suspended' else 'active' end, now() - make_interval(mins => i::int)
       from unnest($1::uuid[]) with ordinality as t(k, i)`, [keys])
   await sql(url, "insert into tenancy.domains (domain, tenant_key, is_primary) select identifier || '.example.org', key, true from tenancy.tenants where identifier like 'tenant-%' and right(identifier, 1) = '7'")
-  const known = (await sql(url, "select executed from tenancy.tenant_migration_states where tenant_key = $1", [real[0]]))[0]?.executed ?? []
+  const known = (await sql(url, 'select executed from tenancy.tenant_migration_states where tenant_key = $1', [real[0]]))[0]?.executed ?? []
   await sql(url, 'insert into tenancy.tenant_migration_states (tenant_key, executed) select key, $1::text[] from tenancy.tenants on conflict do nothing', [known])
   const cluster = uuidv7()
   // A cluster of 500 tenants (its Parent Tenant set in the same statement, as the database's rule wants), and nine small ones.
@@ -73,7 +75,8 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
   const times = new Map<string, number[]>()
   let current = ''
   try {
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix },
       identification: ['subdomain', 'domain'],
       cache: { listen: false },
@@ -123,7 +126,10 @@ export async function adminPages (ctx: BenchContext): Promise<Figure[]> {
     current = ''
     const all = [...times.values()].flat().sort((a, b) => a - b)
     const p95 = all[Math.min(all.length - 1, Math.ceil(all.length * 0.95) - 1)] as number
-    const slowest = [...times.entries()].map(([url, ms]) => [url, [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)] as number] as const).sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.BENCH_SLOWEST ?? 3))
+    const slowest = [...times.entries()]
+      .map(([url, ms]) => [url, [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)] as number] as const)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, Number(process.env.BENCH_SLOWEST ?? 3))
     ctx.log(`admin.pages: p95 ${round(p95, 1)} ms over ${all.length} page views; slowest medians: ${slowest.map(([u, ms]) => `${u.replace(/[0-9a-f-]{36}/g, ':id')} ${round(ms, 1)} ms`).join(', ')}`)
     return [{ name: 'admin.pages.p95.ms', value: round(p95, 1), unit: 'ms', note: `${pages.length} admin pages × ${ROUNDS}, 10,000 tenants and users, server time (reply.elapsedTime)` }]
   } finally {

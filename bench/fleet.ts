@@ -33,7 +33,13 @@ function urlOf (serverUrl: string, database: string): string {
 
 async function appOn (central: { url: string, prefix: string }, options: Partial<TenancyOptions>): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
-  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 }, ...options })
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
+    database: { url: central.url, prefix: central.prefix },
+    cache: { listen: false },
+    provisioning: { spares: 0 },
+    ...options
+  })
   await app.ready()
   return app
 }
@@ -161,7 +167,9 @@ export async function fleet (ctx: BenchContext): Promise<Figure[]> {
 }
 
 /** ROUNDS alternating runs of the bare script and of ours, each undone after; the per-round ratios (bare ÷ ours). */
-async function alternate (ctx: BenchContext, what: string, bare: () => Promise<number>, ours: () => Promise<number>, undo: () => Promise<void>, close: () => Promise<void>): Promise<number[]> {
+async function alternate (
+  ctx: BenchContext, what: string, bare: () => Promise<number>, ours: () => Promise<number>, undo: () => Promise<void>, close: () => Promise<void>
+): Promise<number[]> {
   const ratios: number[] = []
   try {
     for (let i = 0; i < ROUNDS; i++) {

@@ -27,7 +27,8 @@ export async function moves (ctx: BenchContext): Promise<Figure[]> {
   let app: FastifyInstance | null = null
   try {
     app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix, hosts: { a: a.url, b: b.url }, defaultHost: 'a' },
       identification: ['header'],
       provisioning: { spares: 0 }

@@ -44,4 +44,4 @@ await Promise.all(Array.from({ length: 32 }, async () => {
 }))
 await app.listen({ port: Number(port), host: '127.0.0.1' })
 process.send?.('ready')
-process.on('message', (m) => { if (m === 'stop') void app.close().then(() => process.exit(0)) })
+process.on('message', (m) => { if (m === 'stop') app.close().then(() => process.exit(0)) })

@@ -22,7 +22,7 @@ if (mode === 'plain-read') {
   app.get('/read', async () => await orm.em.findOne(ProjectEntity, { id: 1 }))
 } else {
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl, prefix, maxConnections: 20, poolSize: 2 },
     strategy: mode === 'schema' ? 'schema' : 'database',
     identification: ['header'],
@@ -44,5 +44,5 @@ await app.listen({ port: Number(port), host: '127.0.0.1' })
 process.send?.('ready')
 process.on('message', (m) => {
   if (m === 'stats') process.send?.({ stats: app.tenancy?.stats() ?? null })
-  if (m === 'stop') void app.close().then(() => process.exit(0))
+  if (m === 'stop') app.close().then(() => process.exit(0))
 })

@@ -97,7 +97,12 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
   let server: ChildProcess | null = null
   try {
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
+      database: { url: central.url, prefix: central.prefix },
+      cache: { listen: false },
+      provisioning: { spares: 0 }
+    })
     const first = await app.tenancy.create({ identifier: 'first' })
     await app.tenancy.run(first, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })
     const firstDb = app.tenancy.tenants.databaseName(first)
@@ -186,7 +191,12 @@ export async function overheadRealistic (ctx: BenchContext): Promise<Figure[]> {
   const servers: ChildProcess[] = []
   try {
     const app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 } })
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
+      database: { url: central.url, prefix: central.prefix },
+      cache: { listen: false },
+      provisioning: { spares: 0 }
+    })
     // Tenant t0, the only one: every request of both sides reads the same row of the same database.
     const tenant = await app.tenancy.create({ identifier: 't0' })
     await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: 'one' }); await scope.em.flush() })

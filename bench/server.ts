@@ -8,7 +8,7 @@ const [mode, port, centralUrl, prefix] = process.argv.slice(2)
 const app = Fastify({ logger: false })
 if (mode === 'tenant') {
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     database: { url: centralUrl as string, prefix },
     centralDomains: ['localhost'],
     identification: ['subdomain', 'domain']
@@ -18,4 +18,4 @@ if (mode === 'tenant') {
 app.get('/hello', async () => ({ hello: 'world' }))
 await app.listen({ port: Number(port), host: '127.0.0.1' })
 process.send?.('ready')
-process.on('message', (m) => { if (m === 'stop') void app.close().then(() => process.exit(0)) })
+process.on('message', (m) => { if (m === 'stop') app.close().then(() => process.exit(0)) })

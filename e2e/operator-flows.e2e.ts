@@ -21,7 +21,6 @@ const MODES = [
 // One run's names never meet another run's (the demo's data dir may be reused).
 const RUN = Date.now().toString(36).slice(-5)
 
-
 async function createTenant (page: Page, identifier: string, name: string): Promise<string> {
   await page.goto('/admin/tenants/new')
   await page.getByLabel('Identifier').fill(identifier)

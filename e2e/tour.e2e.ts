@@ -22,7 +22,7 @@ async function ids (): Promise<{ acme: string, globex: string, cluster: string, 
     cluster: await one("select id from tenancy.tenant_clusters where name = 'Tour Region'"),
     user: await one("select global_id as id from tenancy.users where email = 'ada@example.test'"),
     admin: await one('select id from tenancy.admins order by created_at limit 1'),
-    other: await one("select id from tenancy.admins where email <> $1 order by created_at limit 1", [E2E.adminEmail]),
+    other: await one('select id from tenancy.admins where email <> $1 order by created_at limit 1', [E2E.adminEmail]),
     domain: await one("select d.id from tenancy.domains d join tenancy.tenants t on t.key = d.tenant_key where t.identifier = 'acme' order by d.id limit 1")
   }
 }

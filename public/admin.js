@@ -85,7 +85,7 @@
     close.type = 'button'
     close.textContent = 'I have noted it: close'
     close.addEventListener('click', () => { d.close() })
-    d.addEventListener('close', () => { void follow(result.location) }, { once: true })
+    d.addEventListener('close', () => { follow(result.location) }, { once: true })
     box.append(title, text, close)
     d.replaceChildren(box)
     if (!d.open) d.showModal()
@@ -239,7 +239,7 @@
     const link = event.target.closest('a[data-confirm]')
     if (link === null || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return
     event.preventDefault()
-    void openConfirm(link.href)
+    openConfirm(link.href)
   })
 
   document.addEventListener('submit', (event) => {
@@ -248,13 +248,13 @@
     if (methodOf(form) === 'get') {
       if (!form.hasAttribute('data-confirm')) return
       event.preventDefault()
-      void openConfirm(actionOf(form))
+      openConfirm(actionOf(form))
       return
     }
     const inDialog = dialog !== null && dialog.contains(form)
     if (!inDialog && !form.hasAttribute('data-inplace')) return
     event.preventDefault()
-    void submit(form, event.submitter)
+    submit(form, event.submitter)
   })
 
   // ---- Tables: the bulk bar shows while rows are selected.
@@ -327,7 +327,7 @@
       window.history.replaceState(null, '', here)
     }
     input.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 200) })
-    input.form.addEventListener('submit', (event) => { event.preventDefault(); clearTimeout(timer); void load() })
+    input.form.addEventListener('submit', (event) => { event.preventDefault(); clearTimeout(timer); load() })
   }
 
   // ---- Following progress: a rollout, a move, a tenant being provisioned.
@@ -344,7 +344,7 @@
   function enhance (root) {
     enhanceBulk(root)
     root.querySelectorAll('[data-picker]').forEach(enhancePicker)
-    if (main.dataset.refresh) later(() => { void refresh() }, Number(main.dataset.refresh) * 1000)
+    if (main.dataset.refresh) later(() => { refresh() }, Number(main.dataset.refresh) * 1000)
   }
 
   enhance(main)

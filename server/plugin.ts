@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql'
+import type { EntityManager } from '@mikro-orm/postgresql'
 import './types.js'
 import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
@@ -163,7 +163,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
         request.log.warn(`fastify-tenancy: route ${String(route.method)} ${String(route.url)} was declared before the plugin loaded, so its tenant is decided in preParsing (after onRequest hooks); register (and await) fastify-tenancy before declaring routes to decide it in onRequest`)
       }
       (request as WithSlots)[slots.decided] = true
-      flow.resolve(request, reply, modeOf(route.config as RouteConfig), requiresOf(route.config as RouteConfig), (error) => { if (error === undefined) done(null, payload); else done(error) })
+      flow.resolve(request, reply, modeOf(route.config as RouteConfig), requiresOf(route.config as RouteConfig), (error) => {
+        if (error === undefined) done(null, payload); else done(error)
+      })
     })
     // Marks the contexts the fallback reaches (see route-guard.ts).
     app.addHook('onTimeout', guardMarker(name))
@@ -200,7 +202,9 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
 }
 
 /** What happens to one request: resolve its tenant, enter that tenant's context, leave it when the response closes. */
-function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
+function requestFlow (
+  runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog
+): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
 
   /**
@@ -212,7 +216,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
     const fault = unavailableFault(error)
     if (fault === null) { done(error as Error); return }
     faults.report('the central database', fault)
-    void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+    reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
   }
   // Per registration: two tenancies (tenants, and teams inside them) each leave their own scope.
   const kEnded = Symbol(`fastify-tenancy.${options.name}.ended`)
@@ -251,7 +255,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
     if (identity === null) { done(error); return }
     runtime.renames.location(request, identity).then((location) => {
       if (location === null) done(error)
-      else void reply.redirect(location, 301)
+      else reply.redirect(location, 301)
     }, (failure) => {
       // Whether the name redirects cannot be told without the database: 503, not a 404 that may be wrong.
       if (unavailableFault(failure) !== null) unavailable(reply, failure, done)
@@ -352,7 +356,7 @@ function requestFlow (runtime: TenancyRuntime, options: ResolvedOptions, tagSpan
 function unavailableHandler (own: RouteOptions['errorHandler']): NonNullable<RouteOptions['errorHandler']> {
   return function fastifyTenancyUnavailable (this: FastifyInstance, error, request, reply) {
     if (error.code === 'FST_TENANCY_DATABASE_UNAVAILABLE') {
-      void reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
+      reply.code(503).headers(UNAVAILABLE_HEADERS).send(UNAVAILABLE_BODY)
       return
     }
     if (own !== undefined) return own.call(this, error, request, reply)

@@ -24,11 +24,10 @@ import { databaseStrategy, schemaStrategy } from './database/strategy.js'
 import { TenantTargets } from './database/tenant-targets.js'
 import { assertSafeName } from './database/names.js'
 import { tenantMigratorFor, type MigrationStatus } from './database/tenant-migrator.js'
-import { sharedStrategy, SHARED_POOL_ID } from './database/shared/shared-strategy.js'
+import { sharedStrategy } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
 import { sharedMigrationStatus } from './database/shared/shared-schema.js'
-import type { TenantTarget } from './database/tenant-target.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -167,7 +166,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const tables = centralTables(orm)
   // Former names (renames): looked up when a name is unknown, forgotten with the cached tenants.
   const formerNames = new FormerNames({ execute, tables, now: options.clock, keepMs: options.renames.keepMs })
-  const renames = new RenameRedirects({ formerNames, tenants: lookups, domainsOf: async (key) => await domainsOf(orm, key), centralDomains: options.centralDomains })
+  const renames = new RenameRedirects({
+    formerNames,
+    tenants: lookups,
+    domainsOf: async (key) => await domainsOf(orm, key),
+    centralDomains: options.centralDomains
+  })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
   const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
@@ -245,8 +249,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // Migrations another deploy ran stay recorded as unknown.
       const before = (await migrationStates.of([tenant.key]).catch(() => null))?.get(tenant.key)?.unknown ?? []
       await migrationStates.record(tenant.key, { executed: [...await migrator.names(), ...before] }).catch(() => {})
-    }
-    else await migrationStatus(tenant).catch(() => {})
+    } else await migrationStatus(tenant).catch(() => {})
     gate.forget(tenant.key)
   }
   const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared, marks, settle })
@@ -316,7 +319,15 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const syncing = options.sync === null
     ? null
     : createSyncing({
-      orm, connections, queues: queue, byKey: lookups.byKey.bind(lookups), select: async () => await lifecycle.select(), targetOf, scope: () => context.scope(), log, emit: async (event) => { await events.emit(event) },
+      orm,
+      connections,
+      queues: queue,
+      byKey: lookups.byKey.bind(lookups),
+      select: async () => await lifecycle.select(),
+      targetOf,
+      scope: () => context.scope(),
+      log,
+      emit: async (event) => { await events.emit(event) },
       // Copies and outboxes are reached as their tenant: its proof (shared), its search_path (schema), its own connections (database).
       asTenant: sharedAsTenant(lookups.byKey.bind(lookups), runAsTenant)
     }, {
@@ -370,8 +381,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   })
 
   // Central statements in one transaction: a snapshot (read only, repeatable read) or a change made whole.
-  const centralTransaction = (readOnly: boolean): CentralSnapshot => async (fn) => await orm.em.fork().transactional(async (em) => await fn(async (sql, params) =>
-    await em.getConnection().execute(sql, params as any[], 'all', em.getTransactionContext())), readOnly ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {})
+  const centralTransaction = (readOnly: boolean): CentralSnapshot => async (fn) => await orm.em.fork().transactional(
+    async (em) => await fn(async (sql, params) => await em.getConnection().execute(sql, params as any[], 'all', em.getTransactionContext())),
+    readOnly ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {})
   const swaps = new TenantSwap({
     tables,
     transaction: centralTransaction(false),

@@ -6,7 +6,6 @@
  * declare module 'fastify-tenancy' { interface TenantAttributes { plan: 'free' | 'pro' } }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface TenantAttributes {}
 
 /** `deleting`: a delete began and has not finished (not served; calling delete again finishes it). */
@@ -65,7 +64,16 @@ export class GenericTenant implements Tenant {
   readonly heldAt: Date | null
   readonly data: Record<string, unknown>
 
-  constructor (row: { key: string, identifier: string, resource_key?: string | null, name?: string | null, status?: string | null, database_host?: string | null, held_at?: Date | null, data?: Record<string, unknown> | null }) {
+  constructor (row: {
+    key: string
+    identifier: string
+    resource_key?: string | null
+    name?: string | null
+    status?: string | null
+    database_host?: string | null
+    held_at?: Date | null
+    data?: Record<string, unknown> | null
+  }) {
     this.key = row.key
     this.identifier = row.identifier
     this.resourceKey = row.resource_key ?? null

@@ -23,7 +23,7 @@ async function appWithRoutes (t: import('node:test').TestContext): Promise<{ app
     }
   })
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     database: { url: central.url, prefix: central.prefix },
     sync: { mode: 'inline', resources: [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }] }
   })

@@ -118,7 +118,7 @@ test('relation tabs are paged and searchable: a tenant\'s users and domains, a u
   await client.signIn(admin.email, admin.password)
   const acme = await app.tenancy.create({ identifier: 'acme', name: 'Acme', domains: ['one.acme.test', 'two.acme.test', 'three.acme.test'] })
   // 30 users in acme (rows in the pivot; the copies do not matter to the lists), and one outside it.
-  await sql(central.url, `insert into tenancy.users (global_id, name, email, password) select 'u' || i, 'User ' || lpad(i::text, 2, '0'), 'u' || i || '@example.test', 'x' from generate_series(1, 31) i`)
+  await sql(central.url, "insert into tenancy.users (global_id, name, email, password) select 'u' || i, 'User ' || lpad(i::text, 2, '0'), 'u' || i || '@example.test', 'x' from generate_series(1, 31) i")
   await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) select $1, 'u' || i from generate_series(1, 30) i", [acme.key])
   await tenantRows(central.url, 30, 'other')
   await sql(central.url, "insert into tenancy.tenant_users (tenant_key, global_user_id) select key, 'u1' from tenancy.tenants where identifier like 'other-%'")

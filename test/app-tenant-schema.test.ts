@@ -51,7 +51,9 @@ async function cliConfig (central: CentralDatabase, folder: string, extra: strin
 }
 
 /** A fresh central database, and strategy shared's tables made from the invoice app's migrations; `shared` is the plugin's option. */
-async function setUp (t: { after: (fn: () => Promise<void>) => void }, strategy: Strategy, folder: string): Promise<{ central: CentralDatabase, shared: { url: string } | null, extra: string }> {
+async function setUp (
+  t: { after: (fn: () => Promise<void>) => void }, strategy: Strategy, folder: string
+): Promise<{ central: CentralDatabase, shared: { url: string } | null, extra: string }> {
   const central = await freshCentral(null)
   t.after(central.drop)
   if (strategy !== 'shared') return { central, shared: null, extra: `, strategy: '${strategy}'` }
@@ -133,7 +135,8 @@ for (const strategy of STRATEGIES) {
   test(`[${strategy}] migration:check fails while the entities are ahead of the migrations; migration:create writes the migration, tenants:migrate applies it, and check passes`, async (t) => {
     const folder = await invoiceMigrationsFolder(2)
     const { central, shared, extra } = await setUp(t, strategy, folder)
-    const { app } = await buildApp(t, { strategy, ...invoiceOptions(folder), ...(shared === null ? {} : { shared }), provisioning: { spares: 0 } }, () => {}, central)
+    const options = { strategy, ...invoiceOptions(folder), ...(shared === null ? {} : { shared }), provisioning: { spares: 0 } }
+    const { app } = await buildApp(t, options, () => {}, central)
     const tenants = await makeTenants(app, 2, 'shop')
     const before = await cliConfig(central, folder, extra)
     assert.equal((await run(['--config', before, 'migration:check'])).code, 0, 'the entity the migrations were written for agrees')

@@ -21,7 +21,13 @@ test('an app passes its own central MikroORM as `orm`: the plugin uses it, migra
   t.after(async () => { await orm.close(true) })
 
   const app = Fastify()
-  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, orm, database: { url: central.url, prefix: central.prefix }, migrateCentral: true, provisioning: { spares: 0 } })
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
+    orm,
+    database: { url: central.url, prefix: central.prefix },
+    migrateCentral: true,
+    provisioning: { spares: 0 }
+  })
   app.get('/whoami', async (request) => ({ tenant: request.tenant?.identifier }))
   await app.ready()
   assert.equal(app.tenancy.orm, orm, 'app.tenancy.orm is the app\'s own instance')

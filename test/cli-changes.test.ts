@@ -4,8 +4,6 @@ import assert from 'node:assert/strict'
 import { freshCentral, sql } from './helpers/database.js'
 import { configFor, run, type Run } from './helpers/cli.js'
 
-
-
 test('the CLI renames, suspends, activates and changes domains through the core, and refuses bad input with one sentence', async (t) => {
   const central = await freshCentral(t)
   const config = await configFor(central)

@@ -77,7 +77,11 @@ test('a burst of 64 concurrent requests over 500 tenants never holds more than 2
  * `release()`; `hold` resolves once the route has it, with the response to
  * come (wrapped: a promise returned from an async function would be waited for).
  */
-async function holdingApp (t: Parameters<typeof buildApp>[0], database: Record<string, number>): Promise<{ app: FastifyInstance, hold: (identifier: string) => Promise<{ holding: Promise<LightMyRequestResponse> }>, release: () => void }> {
+async function holdingApp (t: Parameters<typeof buildApp>[0], database: Record<string, number>): Promise<{
+  app: FastifyInstance
+  hold: (identifier: string) => Promise<{ holding: Promise<LightMyRequestResponse> }>
+  release: () => void
+}> {
   let release!: () => void
   const gate = new Promise<void>((resolve) => { release = resolve })
   let entered!: () => void

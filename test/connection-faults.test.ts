@@ -19,7 +19,9 @@ test('a request waits at most acquireTimeoutMs for connections in all, however m
   const { app } = await buildApp(t, { identification: ['header'], provisioning: { spares: 0 }, database: { maxConnections: 4, poolSize: 1, acquireTimeoutMs: 1500 } }, (a) => {
     // Work of the route itself keeps the tenant's one connection for 1 s, twice; each read after it waits for the connection.
     a.get('/two-waits', async (request) => {
-      const hold = async (): Promise<void> => { await request.tenantEm.fork().transactional(async (em) => { await em.count(ProjectEntity, {}); await sleep(1000) }) }
+      const hold = async (): Promise<void> => {
+        await request.tenantEm.fork().transactional(async (em) => { await em.count(ProjectEntity, {}); await sleep(1000) })
+      }
       const started = performance.now()
       const timings: number[] = []
       try {

@@ -43,7 +43,8 @@ test('PostgreSQL stopped and started again under 32 requests in flight over 50 t
     await server.stop().catch(() => {})
     await rm(dataDir, { recursive: true, force: true })
   })
-  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
     // Pools and waits sized for the fleet on a loaded machine, so every 503 here is the fault's, not FST_TENANCY_BUSY of a full budget.
     database: { url: central.url, prefix: central.prefix, maxConnections: 110, poolSize: 2, poolCap: 64, acquireTimeoutMs: 20_000 },
     identification: ['subdomain'],
@@ -136,7 +137,8 @@ test('a tenant database host that refuses the login answers 503 with the code an
   const log = keptLog()
   const app = Fastify({ logger: { level: 'warn', stream: log.stream } })
   t.after(async () => { await app.close() })
-  await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
     database: { url: central.url, prefix: central.prefix, hosts: { default: hostUrl.toString() } },
     identification: ['subdomain'],
     centralDomains: ['example.com'],

@@ -89,7 +89,8 @@ test('provision() waits for a create still running on another instance and never
   release()
   assert.equal((await creating).status, 'active')
   assert.equal((await provisioning).status, 'active', 'an active tenant is returned as it is')
-  const titles = await one.app.tenancy.run(await one.app.tenancy.tenants.find(key) as any, async (scope) => (await scope.em.find(ProjectEntity, {})).map((p) => p.title))
+  const titles = await one.app.tenancy.run(await one.app.tenancy.tenants.find(key) as any, async (scope) =>
+    (await scope.em.find(ProjectEntity, {})).map((p) => p.title))
   assert.deepEqual(titles, ['seeded'], 'the database the create made is the one that stayed')
 })
 

@@ -124,8 +124,28 @@ test('good options with every default register and answer', async (t) => {
   assert.equal((await app.inject({ url: '/health', headers: { host: 'localhost' } })).statusCode, 200)
   const o = tenancyRuntime(app.tenancy).options
   assert.deepEqual(
-    { centralDomains: o.centralDomains, identification: o.identification, provider: o.provider, defaultRouteMode: o.defaultRouteMode, header: o.header, cookie: o.cookie, cachePrefix: o.cachePrefix, strategy: o.strategy, poolCap: o.database.poolCap },
-    { centralDomains: ['localhost', '127.0.0.1'], identification: ['subdomain', 'domain'], provider: { driver: 'orm' }, defaultRouteMode: 'tenant', header: 'x-tenant', cookie: 'tenant', cachePrefix: 'tenant:', strategy: 'database', poolCap: undefined }
+    {
+      centralDomains: o.centralDomains,
+      identification: o.identification,
+      provider: o.provider,
+      defaultRouteMode: o.defaultRouteMode,
+      header: o.header,
+      cookie: o.cookie,
+      cachePrefix: o.cachePrefix,
+      strategy: o.strategy,
+      poolCap: o.database.poolCap
+    },
+    {
+      centralDomains: ['localhost', '127.0.0.1'],
+      identification: ['subdomain', 'domain'],
+      provider: { driver: 'orm' },
+      defaultRouteMode: 'tenant',
+      header: 'x-tenant',
+      cookie: 'tenant',
+      cachePrefix: 'tenant:',
+      strategy: 'database',
+      poolCap: undefined
+    }
   )
 })
 

@@ -148,7 +148,7 @@ test('a provider driver of your own, registered by name, gets its configuration 
   app.tenancy.invalidate()
 
   await assertLookups(app, mine)
-  assert.ok(calls.includes(`identifier acme`) && calls.includes(`key ${acme.key}`) && calls.includes(`resource ${acme.resourceKey as string}`))
+  assert.ok(calls.includes('identifier acme') && calls.includes(`key ${acme.key}`) && calls.includes(`resource ${acme.resourceKey as string}`))
 
   // End to end: the tenant the provider returned is the request's tenant, on its own database.
   assert.deepEqual((await app.inject({ url: '/whoami', headers: { 'x-tenant': 'acme' } })).json(), { identifier: 'acme', name: 'Acme from memory', projects: ['Rocket skates'] })

@@ -29,18 +29,18 @@ function exportsOf (file: string): string[] {
  */
 const UNDOCUMENTED_BEFORE: Record<string, string[]> = {
   'server/index.ts': [
-  'AdminEntity', 'Bootstrapper', 'CentralTables', 'ClusterInput', 'ClusterRow', 'ConnectionStats', 'CopyTransaction', 'CreateTenantInput',
-  'DefineJobOptions', 'DomainEntity', 'FanOutOptions', 'FormerName', 'FormerNameKind', 'IDENTIFIER_PATTERN', 'IMPERSONATION_COOKIE',
-  'Identity', 'IdentityResolver', 'ImpersonationSession', 'ImpersonationUse', 'JobContext', 'JobHandler',
-  'MaintenanceSettings', 'MaintenanceStarted', 'MaintenanceState', 'MigrationState', 'MigrationStatus', 'ProviderConfig', 'ProviderDriver',
-  'ProviderDriverContext', 'ProvisioningContext', 'ProvisioningStep', 'ResolverContext', 'ResolverName', 'RoleEntity', 'RouteMode',
-  'SYNC_EVENT_NAMES', 'SourceRow', 'SpanProcessorLike', 'SqlExecutor', 'SyncApi', 'SyncChange', 'SyncEvent', 'SyncEventName', 'SyncMapping',
-  'SyncOptions', 'TENANT_IDENTIFIER_ATTRIBUTE', 'TENANT_ID_ATTRIBUTE', 'TenancyApi', 'TenancyDatabaseOptions', 'TenancyEvent', 'TenancyEventName',
-  'TenancyEvents', 'TenancyListener', 'TenantAttributes', 'TenantChanges', 'TenantClusterEntity', 'TenantContext', 'TenantDirectory', 'TenantDomain',
-  'TenantDomains', 'TenantJobs', 'TenantListQuery', 'TenantListing', 'TenantMigrationsOptions', 'TenantProvider',
-  'TenantRequestStats', 'TenantResourceEntity', 'TenantResult', 'TenantScope', 'TenantStatus', 'TenantStorage', 'TenantTarget', 'TenantUserEntity',
-  'centralEntitiesIn', 'centralTables', 'cookieResolver', 'createCentralOrm', 'databaseProvider', 'defaultMapping', 'domainResolver', 'errorCodes',
-  'headerResolver', 'isValidIdentifier', 'ormProvider', 'pathResolver', 'subdomainResolver', 'tenantDatabaseName'
+    'AdminEntity', 'Bootstrapper', 'CentralTables', 'ClusterInput', 'ClusterRow', 'ConnectionStats', 'CopyTransaction', 'CreateTenantInput',
+    'DefineJobOptions', 'DomainEntity', 'FanOutOptions', 'FormerName', 'FormerNameKind', 'IDENTIFIER_PATTERN', 'IMPERSONATION_COOKIE',
+    'Identity', 'IdentityResolver', 'ImpersonationSession', 'ImpersonationUse', 'JobContext', 'JobHandler',
+    'MaintenanceSettings', 'MaintenanceStarted', 'MaintenanceState', 'MigrationState', 'MigrationStatus', 'ProviderConfig', 'ProviderDriver',
+    'ProviderDriverContext', 'ProvisioningContext', 'ProvisioningStep', 'ResolverContext', 'ResolverName', 'RoleEntity', 'RouteMode',
+    'SYNC_EVENT_NAMES', 'SourceRow', 'SpanProcessorLike', 'SqlExecutor', 'SyncApi', 'SyncChange', 'SyncEvent', 'SyncEventName', 'SyncMapping',
+    'SyncOptions', 'TENANT_IDENTIFIER_ATTRIBUTE', 'TENANT_ID_ATTRIBUTE', 'TenancyApi', 'TenancyDatabaseOptions', 'TenancyEvent', 'TenancyEventName',
+    'TenancyEvents', 'TenancyListener', 'TenantAttributes', 'TenantChanges', 'TenantClusterEntity', 'TenantContext', 'TenantDirectory', 'TenantDomain',
+    'TenantDomains', 'TenantJobs', 'TenantListQuery', 'TenantListing', 'TenantMigrationsOptions', 'TenantProvider',
+    'TenantRequestStats', 'TenantResourceEntity', 'TenantResult', 'TenantScope', 'TenantStatus', 'TenantStorage', 'TenantTarget', 'TenantUserEntity',
+    'centralEntitiesIn', 'centralTables', 'cookieResolver', 'createCentralOrm', 'databaseProvider', 'defaultMapping', 'domainResolver', 'errorCodes',
+    'headerResolver', 'isValidIdentifier', 'ormProvider', 'pathResolver', 'subdomainResolver', 'tenantDatabaseName'
   ],
   'server/admin/index.ts': ['AdminContext'],
   'server/testing/index.ts': ['IsolationLeak', 'IsolationOptions', 'SeedContext', 'TestTenantOptions']

@@ -48,31 +48,31 @@ async function styled (t: TestContext, declare: (app: FastifyInstance, central: 
 test('every registration style gets the tenancy decision: an unknown host gets 404 and the tenant\'s host its tenant', async (t) => {
   const styles: Record<string, [(app: FastifyInstance, central: CentralDatabase) => void, string]> = {
     'registered with await, then the route': [(app, central) => {
-      void app.register(tenancyPlugin, options(central)).after(() => { app.get('/x', who) })
+      app.register(tenancyPlugin, options(central)).after(() => { app.get('/x', who) })
     }, '/x'],
     'registered without await, then the route (CommonJS style)': [(app, central) => {
-      void app.register(tenancyPlugin, options(central))
+      app.register(tenancyPlugin, options(central))
       app.get('/x', who)
     }, '/x'],
     'the route declared before the plugin': [(app, central) => {
       app.get('/x', who)
-      void app.register(tenancyPlugin, options(central))
+      app.register(tenancyPlugin, options(central))
     }, '/x'],
     'an encapsulated plugin registered after it, without await': [(app, central) => {
-      void app.register(tenancyPlugin, options(central))
-      void app.register(async (scoped) => { scoped.get('/x', who) }, { prefix: '/api' })
+      app.register(tenancyPlugin, options(central))
+      app.register(async (scoped) => { scoped.get('/x', who) }, { prefix: '/api' })
     }, '/api/x'],
     'a fastify-plugin plugin registered before it': [(app, central) => {
-      void app.register(fp(async (shared) => { shared.get('/x', who) }))
-      void app.register(tenancyPlugin, options(central))
+      app.register(fp(async (shared) => { shared.get('/x', who) }))
+      app.register(tenancyPlugin, options(central))
     }, '/x'],
     'a fastify-plugin plugin registered after it': [(app, central) => {
-      void app.register(tenancyPlugin, options(central))
-      void app.register(fp(async (shared) => { shared.get('/x', who) }))
+      app.register(tenancyPlugin, options(central))
+      app.register(fp(async (shared) => { shared.get('/x', who) }))
     }, '/x'],
     'a route inside a plugin nested in one registered before it, declared with fastify-plugin': [(app, central) => {
-      void app.register(fp(async (outer) => { await outer.register(fp(async (inner) => { inner.get('/x', who) })) }))
-      void app.register(tenancyPlugin, options(central))
+      app.register(fp(async (outer) => { await outer.register(fp(async (inner) => { inner.get('/x', who) })) }))
+      app.register(tenancyPlugin, options(central))
     }, '/x']
   }
   for (const [style, [declare, url]] of Object.entries(styles)) {
@@ -86,7 +86,7 @@ test('route modes hold on the fallback path: a central route declared before the
     app.get('/central', { config: { tenancy: 'central' } }, who)
     app.get('/universal', { config: { tenancy: 'universal' } }, who)
     app.post('/body', async (request) => ({ tenant: request.tenant?.identifier ?? null, body: request.body }))
-    void app.register(tenancyPlugin, options(central))
+    app.register(tenancyPlugin, options(central))
   })
   assert.deepEqual((await app.inject({ url: '/central', headers: { host: 'example.com' } })).json(), { tenant: null })
   assert.equal((await app.inject({ url: '/central', headers: { host: 'acme.example.com' } })).json().code, 'FST_TENANCY_CENTRAL_ONLY')
@@ -104,11 +104,11 @@ test('a route outside the instance the plugin is registered on cannot be guarded
   const app = Fastify()
   t.after(async () => { await app.close() })
   app.get('/health', who)
-  void app.register(async (tenantApi) => {
+  app.register(async (tenantApi) => {
     await tenantApi.register(tenancyPlugin, options(central))
     tenantApi.get('/inside', who)
   })
-  void app.register(async (other) => {
+  app.register(async (other) => {
     other.get('/invoices/:id', who)
     other.route({ method: ['POST', 'PUT'], url: '/invoices', handler: who })
   }, { prefix: '/api' })
@@ -122,11 +122,11 @@ test('a route outside the instance the plugin is registered on cannot be guarded
   // The same without any route before the plugin (so without its fallback): the route outside is still found.
   const second = Fastify()
   t.after(async () => { await second.close() })
-  void second.register(async (tenantApi) => {
+  second.register(async (tenantApi) => {
     await tenantApi.register(tenancyPlugin, options(central))
     tenantApi.get('/inside', who)
   })
-  void second.register(async (other) => { other.get('/', who) }, { prefix: '/outside' })
+  second.register(async (other) => { other.get('/', who) }, { prefix: '/outside' })
   await assert.rejects(async () => { await second.ready() }, (error: Error & { code?: string }) => {
     assert.equal(error.code, 'FST_TENANCY_ROUTE_UNGUARDED')
     assert.match(error.message, /^These routes cannot get the tenancy decision: GET \/outside; GET \/outside\/\. They are/)
@@ -141,7 +141,7 @@ test('routes in encapsulated plugins registered before the plugin, awaited or no
     t.after(async () => { await app.close() })
     const early = app.register(async (scoped) => { scoped.get('/x', who) }, { prefix: '/early' })
     if (awaited) await early
-    void app.register(tenancyPlugin, options(central))
+    app.register(tenancyPlugin, options(central))
     await app.ready()
     await app.tenancy.create({ identifier: 'acme' })
     assert.deepEqual(await answers(app, '/early/x'), GUARDED, awaited ? 'awaited' : 'not awaited')

@@ -30,7 +30,11 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
   const acme = await one.app.tenancy.create({ identifier: 'acme' })
   const ask = async (app: FastifyInstance, host: string, url = '/things/7?x=1&y=two'): Promise<{ status: number, location?: string, body: any }> => {
     const res = await app.inject({ url, headers: { host } })
-    return { status: res.statusCode, location: res.headers.location as string | undefined, body: res.statusCode === 200 || res.statusCode === 404 ? res.json() : null }
+    return {
+      status: res.statusCode,
+      location: res.headers.location as string | undefined,
+      body: res.statusCode === 200 || res.statusCode === 404 ? res.json() : null
+    }
   }
   // The second instance has acme cached when the rename happens.
   assert.equal((await ask(two.app, 'acme.example.com')).body.tenant, 'acme')
@@ -87,7 +91,7 @@ test('former names follow the clock option: a name redirects and stays reserved 
 })
 
 test('a former domain and a former path prefix redirect to the new ones; names nobody had stay 404', async (t) => {
-  const { app, central } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
+  const { app } = await buildApp(t, { identification: ['path', 'domain'], centralDomains: ['example.com'], renames: { keepMs: 60_000 } }, (app) => {
     app.register(async (scoped) => { routes(scoped) }, { prefix: '/:tenant' })
     routes(app)
   })

@@ -46,7 +46,9 @@ const routes = (app: FastifyInstance): void => {
 type Strategy = NonNullable<TenancyOptions['strategy']>
 
 /** A tenant made by the previous deploy (without FLAG), then two instances of the new deploy (with it) on the same central database. */
-async function rollout (t: Parameters<typeof buildApp>[0], strategy: Strategy, options: { bWaitMs?: number } = {}): Promise<{ a: FastifyInstance, b: FastifyInstance, key: string }> {
+async function rollout (
+  t: Parameters<typeof buildApp>[0], strategy: Strategy, options: { bWaitMs?: number } = {}
+): Promise<{ a: FastifyInstance, b: FastifyInstance, key: string }> {
   const old = await buildApp(t, { strategy, tenantEntities, tenantMigrations: before, provisioning: { template: false } })
   const tenant = await old.app.tenancy.create({ identifier: 'acme' })
   await old.app.close()

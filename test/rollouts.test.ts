@@ -79,7 +79,8 @@ test('two instances resuming the same rollout at once never both run a tenant', 
   const { app: two } = await buildApp(t, { tenantMigrations: withMarker }, () => {}, central)
   const rollout = await one.tenancy.rollouts.start({ concurrency: 3 })
   const ran: Array<Array<RolloutTenantResult>> = [[], []]
-  const outcomes = await Promise.allSettled([one, two].map(async (app, i) => await app.tenancy.rollouts.resume(rollout.id, { onResult: (r) => { ran[i]?.push(r) } })))
+  const outcomes = await Promise.allSettled([one, two].map(async (app, i) =>
+    await app.tenancy.rollouts.resume(rollout.id, { onResult: (r) => { ran[i]?.push(r) } })))
   for (const o of outcomes) if (o.status === 'rejected') assert.equal((o.reason as { code?: string }).code, 'FST_TENANCY_ROLLOUT_BUSY')
   assert.ok(outcomes.some((o) => o.status === 'fulfilled'))
   const keys = [...(ran[0] ?? []), ...(ran[1] ?? [])].map((r) => r.key)

@@ -39,7 +39,9 @@ async function schemaTenants (app: FastifyInstance, count: number, tag: string):
 }
 
 /** Sends `total` requests spread round-robin over the tenants, `inFlight` at a time; returns how many answered another tenant's data. */
-async function interleave (app: FastifyInstance, tenants: Tenant[], urls: string[], total: number, inFlight: number): Promise<{ wrong: string[], statuses: Map<number, number> }> {
+async function interleave (
+  app: FastifyInstance, tenants: Tenant[], urls: string[], total: number, inFlight: number
+): Promise<{ wrong: string[], statuses: Map<number, number> }> {
   const wrong: string[] = []
   const statuses = new Map<number, number>()
   await mapLimit(Array.from({ length: total }, (_, i) => i), inFlight, async (i) => {

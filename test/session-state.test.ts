@@ -76,7 +76,9 @@ async function assertNothingCrosses (app: FastifyInstance, a: Tenant, b: Tenant,
   assert.deepEqual(await rowsOf(b), ['b-1', ...Array.from({ length: ATTEMPTS }, () => 'b-insert')], 'every insert of b landed in b')
 }
 
-async function sharedWorld (t: Parameters<typeof buildApp>[0], central: CentralDatabase, url: (u: string) => string, extra: object = {}): Promise<{ app: FastifyInstance, a: Tenant, b: Tenant, rowsOf: (tenant: Tenant) => Promise<string[]> }> {
+async function sharedWorld (
+  t: Parameters<typeof buildApp>[0], central: CentralDatabase, url: (u: string) => string, extra: object = {}
+): Promise<{ app: FastifyInstance, a: Tenant, b: Tenant, rowsOf: (tenant: Tenant) => Promise<string[]> }> {
   const shared = await prepareShared(central)
   const { app } = await buildApp(t, { identification: ['header'], strategy: 'shared', cache: { listen: false }, shared: { url: url(shared.url), poolSize: 1 }, ...extra }, routes, central)
   const a = await app.tenancy.create({ identifier: 'a' })
@@ -88,7 +90,9 @@ async function sharedWorld (t: Parameters<typeof buildApp>[0], central: CentralD
   return { app, a, b, rowsOf }
 }
 
-async function schemaWorld (t: Parameters<typeof buildApp>[0], central: CentralDatabase, host: string, extra: object = {}): Promise<{ app: FastifyInstance, a: Tenant, b: Tenant, rowsOf: (tenant: Tenant) => Promise<string[]> }> {
+async function schemaWorld (
+  t: Parameters<typeof buildApp>[0], central: CentralDatabase, host: string, extra: object = {}
+): Promise<{ app: FastifyInstance, a: Tenant, b: Tenant, rowsOf: (tenant: Tenant) => Promise<string[]> }> {
   // One connection for every schema tenant of the host.
   const { app } = await buildApp(t, { identification: ['header'], strategy: 'schema', cache: { listen: false }, database: { hosts: { default: host }, maxConnections: 1 }, ...extra }, routes, central)
   const a = await app.tenancy.create({ identifier: 'a' })

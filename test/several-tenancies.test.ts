@@ -7,7 +7,9 @@ import { freshCentral } from './helpers/database.js'
 import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 /** Teams live in the app's own store here: a provider driver of its own. */
-function teamsDriver (teams: Map<string, Tenant>, seen: { tenantsAround: Set<string | undefined> }, current: () => Tenant | null): Record<string, () => TenantProvider> {
+function teamsDriver (
+  teams: Map<string, Tenant>, seen: { tenantsAround: Set<string | undefined> }, current: () => Tenant | null
+): Record<string, () => TenantProvider> {
   const byKey = new Map([...teams.values()].map((t) => [t.key, t]))
   return {
     teams: () => ({
@@ -32,7 +34,7 @@ test('two tenancies registered together (tenants by subdomain, teams by path) ke
   const seen = { tenantsAround: new Set<string | undefined>() }
   for (const name of ['red', 'blue', 'green', 'gold']) teams.set(name, new GenericTenant({ key: uuidv7(), identifier: name, name: `Team ${name}`, status: 'active' }))
   await app.register(tenancyPlugin, {
-  ...TEST_TENANT_SCHEMA,
+    ...TEST_TENANT_SCHEMA,
     name: 'teams',
     database: { url: central.url, prefix: `${central.prefix}team_` },
     orm: app.tenancy.orm,
@@ -65,7 +67,8 @@ test('two tenancies registered together (tenants by subdomain, teams by path) ke
   let mixups = 0
   let done = 0
   for (let batch = 0; batch < 50; batch++) {
-    const asked = Array.from({ length: 200 }, (_, i) => ({ tenant: tenantNames[(batch * 7 + i) % 3] as string, team: teamNames[(batch + i * 3) % 4] as string }))
+    const asked = Array.from({ length: 200 }, (_, i) =>
+      ({ tenant: tenantNames[(batch * 7 + i) % 3] as string, team: teamNames[(batch + i * 3) % 4] as string }))
     const answers = await Promise.all(asked.map(async (a) => await app.inject({ url: `/teams/${a.team}/whoami`, headers: { host: `${a.tenant}.example.com` } })))
     answers.forEach((res, i) => {
       const a = asked[i] as { tenant: string, team: string }

@@ -22,7 +22,10 @@ test('a hostile tenant among 200 in strategy shared, 10,000 interleaved requests
   })
 
   await t.test('no write lands in a wrong tenant or is lost, no row points at another tenant\'s, and a tenant the hostile one aimed at is deleted', () => {
-    assert.deepEqual({ wrong: counts.wrongTenantWrites, lost: counts.lostWrites, crossing: counts.crossTenantReferences, deleted: counts.victimDeleted }, { wrong: 0, lost: 0, crossing: 0, deleted: true })
+    assert.deepEqual(
+      { wrong: counts.wrongTenantWrites, lost: counts.lostWrites, crossing: counts.crossTenantReferences, deleted: counts.victimDeleted },
+      { wrong: 0, lost: 0, crossing: 0, deleted: true }
+    )
   })
 
   await t.test('routes that use the tenant EntityManager as documented see no foreign row, and only the cursor route gets 5xx', () => {

@@ -17,7 +17,11 @@ test(`${REQUESTS.toLocaleString('en')} interleaved requests over 100 tenants thr
   const shared = await prepareShared(central)
   const appPassword = decodeURIComponent(new URL(shared.url).password)
   const server = new URL(serverUrl())
-  const bouncer = await startPgBouncer(serverUrl(), [{ role: APP_ROLE, password: appPassword }, { role: decodeURIComponent(server.username), password: decodeURIComponent(server.password) }], 1)
+  const users = [
+    { role: APP_ROLE, password: appPassword },
+    { role: decodeURIComponent(server.username), password: decodeURIComponent(server.password) }
+  ]
+  const bouncer = await startPgBouncer(serverUrl(), users, 1)
   t.after(async () => { await bouncer.stop() })
   const { app } = await buildApp(t, {
     identification: ['header'],

@@ -16,7 +16,7 @@ import { tenancyRuntime } from '../server/tenancy.js'
  * on the same server meanwhile.
  */
 async function databasesOf (url: string, tenants: Tenant[]): Promise<string[]> {
-  const rows = await sql(url, "select datname from pg_database where datname ~ $1", [tenants.map((t) => t.key.replaceAll('-', '')).join('|')])
+  const rows = await sql(url, 'select datname from pg_database where datname ~ $1', [tenants.map((t) => t.key.replaceAll('-', '')).join('|')])
   return rows.map((r) => r.datname as string)
 }
 
@@ -57,7 +57,10 @@ test('shared tables: each tenant sees only its rows, through the ORM and through
   assert.deepEqual((await app.inject({ url: '/projects', headers: { 'x-tenant': 'globex' } })).json(), ['g1', 'g2'])
   // The rows really are in one table, told apart by their key.
   const rows = await sql(central.url, 'select tenant_key, count(*)::int as n from tenant_shared.projects group by 1')
-  assert.deepEqual(rows.sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1), [{ tenant_key: acme.key, n: 2 }, { tenant_key: globex.key, n: 2 }].sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1))
+  assert.deepEqual(
+    rows.sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1),
+    [{ tenant_key: acme.key, n: 2 }, { tenant_key: globex.key, n: 2 }].sort((x, y) => x.tenant_key < y.tenant_key ? -1 : 1)
+  )
 })
 
 test('shared tables: an email is unique per tenant, not across tenants', async (t) => {

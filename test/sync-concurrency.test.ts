@@ -7,54 +7,54 @@ import { MODES, centralCompany, changeCentral, companies, companyWorld } from '.
 const STRATEGIES = ['database', 'shared'] as const
 
 for (const strategy of STRATEGIES) {
-for (const mode of MODES) {
-  const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
-  test(`[${tag}] 20 rounds of one company updated at once from the central app and two tenants: no flush fails, every copy ends equal`, async (t) => {
-    const w = await companyWorld(t, mode, 'own pivot', { options: { strategy } })
-    const gid = await centralCompany(w.app, { name: 'start', plan: 'pro' })
-    for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('companies', gid, tenant)
-    await w.settle()
-    const failures: unknown[] = []
-    const fromTenant = async (tenant: typeof w.a, name: string): Promise<void> => {
-      await w.app.tenancy.run(tenant, async (scope) => {
-        const copy = await scope.em.findOneOrFail(CompanyEntity, { globalId: gid })
-        copy.name = name
-        await scope.em.flush()
-      })
-    }
-    for (let round = 0; round < 20; round++) {
-      const results = await Promise.allSettled([
-        changeCentral(w.app, gid, { name: `central ${round}` }),
-        fromTenant(w.a, `a ${round}`),
-        fromTenant(w.b, `b ${round}`)
-      ])
-      for (const r of results) if (r.status === 'rejected') failures.push(r.reason)
-    }
-    await w.settle()
-    assert.deepEqual(failures, [], 'no flush failed')
-    const names = [
-      (await sql(w.central, 'select name from companies'))[0]?.name,
-      (await companies(w.db(w.a)))[0]?.name,
-      (await companies(w.db(w.b)))[0]?.name
-    ]
-    assert.equal(new Set(names).size, 1, `every copy equal: ${names.join(' / ')}`)
-    assert.match(String(names[0]), / 19$/, 'the last round wins')
-  })
+  for (const mode of MODES) {
+    const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
+    test(`[${tag}] 20 rounds of one company updated at once from the central app and two tenants: no flush fails, every copy ends equal`, async (t) => {
+      const w = await companyWorld(t, mode, 'own pivot', { options: { strategy } })
+      const gid = await centralCompany(w.app, { name: 'start', plan: 'pro' })
+      for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('companies', gid, tenant)
+      await w.settle()
+      const failures: unknown[] = []
+      const fromTenant = async (tenant: typeof w.a, name: string): Promise<void> => {
+        await w.app.tenancy.run(tenant, async (scope) => {
+          const copy = await scope.em.findOneOrFail(CompanyEntity, { globalId: gid })
+          copy.name = name
+          await scope.em.flush()
+        })
+      }
+      for (let round = 0; round < 20; round++) {
+        const results = await Promise.allSettled([
+          changeCentral(w.app, gid, { name: `central ${round}` }),
+          fromTenant(w.a, `a ${round}`),
+          fromTenant(w.b, `b ${round}`)
+        ])
+        for (const r of results) if (r.status === 'rejected') failures.push(r.reason)
+      }
+      await w.settle()
+      assert.deepEqual(failures, [], 'no flush failed')
+      const names = [
+        (await sql(w.central, 'select name from companies'))[0]?.name,
+        (await companies(w.db(w.a)))[0]?.name,
+        (await companies(w.db(w.b)))[0]?.name
+      ]
+      assert.equal(new Set(names).size, 1, `every copy equal: ${names.join(' / ')}`)
+      assert.match(String(names[0]), / 19$/, 'the last round wins')
+    })
 
-  test(`[${tag}] an attach racing an update of the same company: the new copy has the newest values`, async (t) => {
-    const w = await companyWorld(t, mode, 'shared mapping', { options: { strategy } })
-    const gids = await Promise.all(Array.from({ length: 8 }, async (_, i) => await centralCompany(w.app, { name: `v0 ${i}`, plan: 'pro' })))
-    await Promise.all(gids.map(async (gid, i) => {
-      await Promise.all([
-        w.app.tenancy.sync!.attach('companies', gid, w.a),
-        changeCentral(w.app, gid, { name: `v1 ${i}` })
-      ])
-    }))
-    await w.settle()
-    const copies = await companies(w.db(w.a))
-    assert.deepEqual(copies.map((c) => c.name).sort(), gids.map((_, i) => `v1 ${i}`).sort())
-  })
-}
+    test(`[${tag}] an attach racing an update of the same company: the new copy has the newest values`, async (t) => {
+      const w = await companyWorld(t, mode, 'shared mapping', { options: { strategy } })
+      const gids = await Promise.all(Array.from({ length: 8 }, async (_, i) => await centralCompany(w.app, { name: `v0 ${i}`, plan: 'pro' })))
+      await Promise.all(gids.map(async (gid, i) => {
+        await Promise.all([
+          w.app.tenancy.sync!.attach('companies', gid, w.a),
+          changeCentral(w.app, gid, { name: `v1 ${i}` })
+        ])
+      }))
+      await w.settle()
+      const copies = await companies(w.db(w.a))
+      assert.deepEqual(copies.map((c) => c.name).sort(), gids.map((_, i) => `v1 ${i}`).sort())
+    })
+  }
 }
 
 for (const mode of MODES) {

@@ -37,7 +37,15 @@ async function killed (child: ChildProcess): Promise<void> {
   await exit
 }
 
-interface World { app: FastifyInstance, central: CentralDatabase, tenant: Tenant, other: Tenant, gid: string, copy: (t: Tenant) => Promise<unknown>, child: ChildProcess }
+interface World {
+  app: FastifyInstance
+  central: CentralDatabase
+  tenant: Tenant
+  other: Tenant
+  gid: string
+  copy: (t: Tenant) => Promise<unknown>
+  child: ChildProcess
+}
 
 /** An app, another instance with `childOptions`, two tenants with a user's copy. */
 async function world (t: TestContext, sync: Record<string, unknown>, childOptions: Record<string, unknown>): Promise<World> {

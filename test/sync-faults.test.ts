@@ -49,7 +49,7 @@ test('a tenant database that is down catches up when it is back; the others are 
   await rename(app, gid, 'v2')
   // The central row and the reachable tenant have it at once; the change for the other waits in the queue.
   const deadline = Date.now() + 10_000
-  while ((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  while ((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
   assert.equal((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
   assert.equal((await sql(central.url, 'select name from tenancy.users'))[0]?.name, 'v2')
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
@@ -113,7 +113,7 @@ for (const strategy of ['database', 'shared'] as const) {
     while (Date.now() < deadline) {
       const waiting = await sql(admin, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
       if (waiting.length > 0) break
-      await new Promise((r) => setTimeout(r, 50))
+      await new Promise((resolve) => setTimeout(resolve, 50))
     }
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
@@ -166,7 +166,10 @@ for (const mode of ['inline', 'queued'] as const) {
       assert.ok(await until(async () => await name(url) === 'v3 from up'), `${url} is updated while the other database is down`)
     }
     // Recovering on demand while a tenant is still down tries its changes once and returns: it never spins on them.
-    const recovered = await Promise.race([app.tenancy.sync!.recover().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())])
+    const recovered = await Promise.race([
+      app.tenancy.sync!.recover().then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())
+    ])
     assert.equal(recovered, true, 'recover() returned while a tenant database was down')
 
     // The stopped server may still be letting go of its port and lock file: try again a few times.

@@ -60,7 +60,12 @@ async function world (t: import('node:test').TestContext, strategy: Strategy, mo
     for (const url of [db(a), db(b), db(c)]) await countWrites(url)
   }
   return {
-    app, central: central.url, a, b, c, db,
+    app,
+    central: central.url,
+    a,
+    b,
+    c,
+    db,
     settle: async () => { await app.tenancy.sync!.settle() },
     writes: async (url) => Number((await sql(url, 'select count(*)::int as n from write_log'))[0]?.n)
   }
@@ -78,202 +83,202 @@ async function rows (url: string): Promise<Array<Record<string, unknown>>> {
 }
 
 for (const strategy of STRATEGIES) {
-for (const mode of MODES) {
-  const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
-  test(`[${tag}] a user created centrally exists only centrally until attached; attaching copies the whole row`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
-    assert.match(gid, /^[0-9a-f-]{36}$/, 'a global id is generated')
-    await w.settle()
-    for (const tenant of [w.a, w.b, w.c]) assert.deepEqual(await rows(w.db(tenant)), [])
-    await w.app.tenancy.sync!.attach('users', gid, w.a)
-    // Attaching through the ORM (a pivot row) works the same.
-    const em = w.app.tenancy.orm.em.fork()
-    em.create(TenantUserEntity, { tenantKey: w.b.key, globalUserId: gid } as never)
-    await em.flush()
-    await w.settle()
-    for (const tenant of [w.a, w.b]) assert.deepEqual(await rows(w.db(tenant)), [{ global_id: gid, name: 'Jane', email: 'jane@x.test', role: 'member' }])
-    assert.deepEqual(await rows(w.db(w.c)), [])
-    assert.deepEqual(await sql(w.db(w.c), 'select * from fastify_tenancy_sync_state'), [], 'the tenant without the user is untouched')
-  })
-
-  test(`[${tag}] central updates reach every copy; only synced attributes count; one change makes one write per copy`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
-    await w.app.tenancy.sync!.attach('users', gid, w.a)
-    await w.app.tenancy.sync!.attach('users', gid, w.b)
-    await w.settle()
-    const before = await Promise.all([w.central, w.db(w.a), w.db(w.b), w.db(w.c)].map(w.writes))
-    const em = w.app.tenancy.orm.em.fork()
-    const user = await em.findOneOrFail(CentralUserEntity, { globalId: gid })
-    user.name = 'Jane Central'
-    await em.flush()
-    await w.settle()
-    const after = await Promise.all([w.central, w.db(w.a), w.db(w.b), w.db(w.c)].map(w.writes))
-    assert.deepEqual(after.map((n, i) => n - (before[i] as number)), [1, 1, 1, 0], 'one write centrally (the change) and one per copy, none elsewhere')
-    for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Jane Central')
-
-    // A role change in a tenant is not synced: nothing else is written.
-    const mid = await Promise.all([w.central, w.db(w.a), w.db(w.b)].map(w.writes))
-    await w.app.tenancy.run(w.a, async (scope) => {
-      const copy = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid })
-      copy.role = 'owner'
-      await scope.em.flush()
+  for (const mode of MODES) {
+    const tag = strategy === 'database' ? mode : `${strategy}, ${mode}`
+    test(`[${tag}] a user created centrally exists only centrally until attached; attaching copies the whole row`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
+      assert.match(gid, /^[0-9a-f-]{36}$/, 'a global id is generated')
+      await w.settle()
+      for (const tenant of [w.a, w.b, w.c]) assert.deepEqual(await rows(w.db(tenant)), [])
+      await w.app.tenancy.sync!.attach('users', gid, w.a)
+      // Attaching through the ORM (a pivot row) works the same.
+      const em = w.app.tenancy.orm.em.fork()
+      em.create(TenantUserEntity, { tenantKey: w.b.key, globalUserId: gid } as never)
+      await em.flush()
+      await w.settle()
+      for (const tenant of [w.a, w.b]) assert.deepEqual(await rows(w.db(tenant)), [{ global_id: gid, name: 'Jane', email: 'jane@x.test', role: 'member' }])
+      assert.deepEqual(await rows(w.db(w.c)), [])
+      assert.deepEqual(await sql(w.db(w.c), 'select * from fastify_tenancy_sync_state'), [], 'the tenant without the user is untouched')
     })
-    await w.settle()
-    const end = await Promise.all([w.central, w.db(w.a), w.db(w.b)].map(w.writes))
-    assert.deepEqual(end.map((n, i) => n - (mid[i] as number)), [0, 1, 0])
-    assert.equal((await rows(w.db(w.b)))[0]?.role, 'member')
-  })
 
-  test(`[${tag}] a tenant update reaches the central row and the other copies; unsynced attributes stay per side`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
-    await w.app.tenancy.sync!.attach('users', gid, w.a)
-    await w.app.tenancy.sync!.attach('users', gid, w.b)
-    await w.settle()
-    await w.app.tenancy.run(w.a, async (scope) => {
-      const copy = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid })
-      copy.name = 'Jane From A'
-      copy.email = 'jane@a.test'
-      copy.role = 'admin'
-      await scope.em.flush()
+    test(`[${tag}] central updates reach every copy; only synced attributes count; one change makes one write per copy`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
+      await w.app.tenancy.sync!.attach('users', gid, w.a)
+      await w.app.tenancy.sync!.attach('users', gid, w.b)
+      await w.settle()
+      const before = await Promise.all([w.central, w.db(w.a), w.db(w.b), w.db(w.c)].map(w.writes))
+      const em = w.app.tenancy.orm.em.fork()
+      const user = await em.findOneOrFail(CentralUserEntity, { globalId: gid })
+      user.name = 'Jane Central'
+      await em.flush()
+      await w.settle()
+      const after = await Promise.all([w.central, w.db(w.a), w.db(w.b), w.db(w.c)].map(w.writes))
+      assert.deepEqual(after.map((n, i) => n - (before[i] as number)), [1, 1, 1, 0], 'one write centrally (the change) and one per copy, none elsewhere')
+      for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Jane Central')
+
+      // A role change in a tenant is not synced: nothing else is written.
+      const mid = await Promise.all([w.central, w.db(w.a), w.db(w.b)].map(w.writes))
+      await w.app.tenancy.run(w.a, async (scope) => {
+        const copy = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid })
+        copy.role = 'owner'
+        await scope.em.flush()
+      })
+      await w.settle()
+      const end = await Promise.all([w.central, w.db(w.a), w.db(w.b)].map(w.writes))
+      assert.deepEqual(end.map((n, i) => n - (mid[i] as number)), [0, 1, 0])
+      assert.equal((await rows(w.db(w.b)))[0]?.role, 'member')
     })
-    await w.settle()
-    assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users'))[0], { name: 'Jane From A', email: 'jane@a.test' })
-    assert.deepEqual(await rows(w.db(w.b)), [{ global_id: gid, name: 'Jane From A', email: 'jane@a.test', role: 'member' }])
-    assert.equal((await rows(w.db(w.a)))[0]?.role, 'admin')
-    assert.deepEqual(await rows(w.db(w.c)), [])
-  })
 
-  test(`[${tag}] a user created in a tenant with a global id creates the central row 1:1 and the pivot, and updates other copies`, async (t) => {
-    const w = await world(t, strategy, mode, { creationDefaults: { tenant: () => ({ role: 'guest' }) } })
-    // Exists centrally and in b already.
-    const gid = await centralUser(w, { name: 'Old', email: 'old@x.test' })
-    await w.app.tenancy.sync!.attach('users', gid, w.b)
-    await w.settle()
-    assert.equal((await rows(w.db(w.b)))[0]?.role, 'guest', 'creation defaults apply to the new copy')
-    await w.app.tenancy.run(w.a, async (scope) => {
-      scope.em.create(TenantUserCopyEntity, { globalId: gid, name: 'New', email: 'new@x.test', password: 'p', role: 'owner' } as never)
-      await scope.em.flush()
+    test(`[${tag}] a tenant update reaches the central row and the other copies; unsynced attributes stay per side`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
+      await w.app.tenancy.sync!.attach('users', gid, w.a)
+      await w.app.tenancy.sync!.attach('users', gid, w.b)
+      await w.settle()
+      await w.app.tenancy.run(w.a, async (scope) => {
+        const copy = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid })
+        copy.name = 'Jane From A'
+        copy.email = 'jane@a.test'
+        copy.role = 'admin'
+        await scope.em.flush()
+      })
+      await w.settle()
+      assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users'))[0], { name: 'Jane From A', email: 'jane@a.test' })
+      assert.deepEqual(await rows(w.db(w.b)), [{ global_id: gid, name: 'Jane From A', email: 'jane@a.test', role: 'member' }])
+      assert.equal((await rows(w.db(w.a)))[0]?.role, 'admin')
+      assert.deepEqual(await rows(w.db(w.c)), [])
     })
-    await w.settle()
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users order by tenant_key'), [w.a.key, w.b.key].sort().map((k) => ({ tenant_key: k })))
-    assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users')), [{ name: 'New', email: 'new@x.test' }])
-    assert.deepEqual((await rows(w.db(w.b)))[0], { global_id: gid, name: 'New', email: 'new@x.test', role: 'guest' })
 
-    // A brand-new user created in a tenant: the central row is a 1:1 copy.
-    let fresh = ''
-    await w.app.tenancy.run(w.c, async (scope) => {
-      const u = scope.em.create(TenantUserCopyEntity, { name: 'Only C', email: 'c@x.test', password: 'secret-hash' } as never)
-      await scope.em.flush()
-      fresh = String(u.globalId)
+    test(`[${tag}] a user created in a tenant with a global id creates the central row 1:1 and the pivot, and updates other copies`, async (t) => {
+      const w = await world(t, strategy, mode, { creationDefaults: { tenant: () => ({ role: 'guest' }) } })
+      // Exists centrally and in b already.
+      const gid = await centralUser(w, { name: 'Old', email: 'old@x.test' })
+      await w.app.tenancy.sync!.attach('users', gid, w.b)
+      await w.settle()
+      assert.equal((await rows(w.db(w.b)))[0]?.role, 'guest', 'creation defaults apply to the new copy')
+      await w.app.tenancy.run(w.a, async (scope) => {
+        scope.em.create(TenantUserCopyEntity, { globalId: gid, name: 'New', email: 'new@x.test', password: 'p', role: 'owner' } as never)
+        await scope.em.flush()
+      })
+      await w.settle()
+      assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users order by tenant_key'), [w.a.key, w.b.key].sort().map((k) => ({ tenant_key: k })))
+      assert.deepEqual((await sql(w.central, 'select name, email from tenancy.users')), [{ name: 'New', email: 'new@x.test' }])
+      assert.deepEqual((await rows(w.db(w.b)))[0], { global_id: gid, name: 'New', email: 'new@x.test', role: 'guest' })
+
+      // A brand-new user created in a tenant: the central row is a 1:1 copy.
+      let fresh = ''
+      await w.app.tenancy.run(w.c, async (scope) => {
+        const u = scope.em.create(TenantUserCopyEntity, { name: 'Only C', email: 'c@x.test', password: 'secret-hash' } as never)
+        await scope.em.flush()
+        fresh = String(u.globalId)
+      })
+      await w.settle()
+      assert.deepEqual(await sql(w.central, 'select name, email, password from tenancy.users where global_id = $1', [fresh]), [{ name: 'Only C', email: 'c@x.test', password: 'secret-hash' }])
+      assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users where global_user_id = $1', [fresh]), [{ tenant_key: w.c.key }])
     })
-    await w.settle()
-    assert.deepEqual(await sql(w.central, 'select name, email, password from tenancy.users where global_id = $1', [fresh]), [{ name: 'Only C', email: 'c@x.test', password: 'secret-hash' }])
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users where global_user_id = $1', [fresh]), [{ tenant_key: w.c.key }])
-  })
 
-  test(`[${tag}] detaching, deleting a copy, deleting centrally and deleting a tenant each remove what they should`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
-    for (const tenant of [w.a, w.b, w.c]) await w.app.tenancy.sync!.attach('users', gid, tenant)
-    await w.settle()
-    await w.app.tenancy.sync!.detach('users', gid, w.a)
-    await w.settle()
-    assert.deepEqual(await rows(w.db(w.a)), [])
-    // Detaching through the ORM (removing the pivot row) works the same.
-    const em = w.app.tenancy.orm.em.fork()
-    em.remove(await em.findOneOrFail(TenantUserEntity, { tenantKey: w.c.key, globalUserId: gid }))
-    await em.flush()
-    await w.settle()
-    assert.deepEqual(await rows(w.db(w.c)), [])
-    assert.equal((await rows(w.db(w.b))).length, 1)
+    test(`[${tag}] detaching, deleting a copy, deleting centrally and deleting a tenant each remove what they should`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const gid = await centralUser(w, { name: 'Jane', email: 'jane@x.test' })
+      for (const tenant of [w.a, w.b, w.c]) await w.app.tenancy.sync!.attach('users', gid, tenant)
+      await w.settle()
+      await w.app.tenancy.sync!.detach('users', gid, w.a)
+      await w.settle()
+      assert.deepEqual(await rows(w.db(w.a)), [])
+      // Detaching through the ORM (removing the pivot row) works the same.
+      const em = w.app.tenancy.orm.em.fork()
+      em.remove(await em.findOneOrFail(TenantUserEntity, { tenantKey: w.c.key, globalUserId: gid }))
+      await em.flush()
+      await w.settle()
+      assert.deepEqual(await rows(w.db(w.c)), [])
+      assert.equal((await rows(w.db(w.b))).length, 1)
 
-    // Deleting b's copy removes only b's pivot row.
-    await w.app.tenancy.sync!.attach('users', gid, w.a)
-    await w.settle()
-    await w.app.tenancy.run(w.b, async (scope) => {
-      scope.em.remove(await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }))
-      await scope.em.flush()
+      // Deleting b's copy removes only b's pivot row.
+      await w.app.tenancy.sync!.attach('users', gid, w.a)
+      await w.settle()
+      await w.app.tenancy.run(w.b, async (scope) => {
+        scope.em.remove(await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }))
+        await scope.em.flush()
+      })
+      await w.settle()
+      assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users'), [{ tenant_key: w.a.key }])
+      assert.equal((await sql(w.central, 'select 1 from tenancy.users')).length, 1, 'the central row stays')
+      assert.equal((await rows(w.db(w.a))).length, 1)
+
+      // A central delete removes every copy and the pivot rows.
+      const em2 = w.app.tenancy.orm.em.fork()
+      em2.remove(await em2.findOneOrFail(CentralUserEntity, { globalId: gid }))
+      await em2.flush()
+      await w.settle()
+      assert.deepEqual(await rows(w.db(w.a)), [])
+      assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
+
+      // Deleting a tenant removes its pivot rows.
+      const other = await centralUser(w, { name: 'Other', email: 'o@x.test' })
+      await w.app.tenancy.sync!.attach('users', other, w.b)
+      await w.settle()
+      await w.app.tenancy.delete(w.b)
+      assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
     })
-    await w.settle()
-    assert.deepEqual(await sql(w.central, 'select tenant_key from tenancy.tenant_users'), [{ tenant_key: w.a.key }])
-    assert.equal((await sql(w.central, 'select 1 from tenancy.users')).length, 1, 'the central row stays')
-    assert.equal((await rows(w.db(w.a))).length, 1)
 
-    // A central delete removes every copy and the pivot rows.
-    const em2 = w.app.tenancy.orm.em.fork()
-    em2.remove(await em2.findOneOrFail(CentralUserEntity, { globalId: gid }))
-    await em2.flush()
-    await w.settle()
-    assert.deepEqual(await rows(w.db(w.a)), [])
-    assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
+    test(`[${tag}] two quick updates end with the later value everywhere, from one side or from two tenants`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const gid = await centralUser(w, { name: 'v0', email: 'v@x.test' })
+      for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
+      await w.settle()
+      const em = w.app.tenancy.orm.em.fork()
+      const user = await em.findOneOrFail(CentralUserEntity, { globalId: gid })
+      user.name = 'v1'
+      await em.flush()
+      user.name = 'v2'
+      await em.flush()
+      await w.settle()
+      for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
 
-    // Deleting a tenant removes its pivot rows.
-    const other = await centralUser(w, { name: 'Other', email: 'o@x.test' })
-    await w.app.tenancy.sync!.attach('users', other, w.b)
-    await w.settle()
-    await w.app.tenancy.delete(w.b)
-    assert.deepEqual(await sql(w.central, 'select 1 from tenancy.tenant_users'), [])
-  })
+      await w.app.tenancy.run(w.a, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from a'; await scope.em.flush() })
+      await w.app.tenancy.run(w.b, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from b, later'; await scope.em.flush() })
+      await w.settle()
+      for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'from b, later', url)
+    })
 
-  test(`[${tag}] two quick updates end with the later value everywhere, from one side or from two tenants`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const gid = await centralUser(w, { name: 'v0', email: 'v@x.test' })
-    for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
-    await w.settle()
-    const em = w.app.tenancy.orm.em.fork()
-    const user = await em.findOneOrFail(CentralUserEntity, { globalId: gid })
-    user.name = 'v1'
-    await em.flush()
-    user.name = 'v2'
-    await em.flush()
-    await w.settle()
-    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
-
-    await w.app.tenancy.run(w.a, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from a'; await scope.em.flush() })
-    await w.app.tenancy.run(w.b, async (scope) => { const u = await scope.em.findOneOrFail(TenantUserCopyEntity, { globalId: gid }); u.name = 'from b, later'; await scope.em.flush() })
-    await w.settle()
-    for (const url of [w.central, w.db(w.a), w.db(w.b)]) assert.equal((await sql(url, `select name from ${url === w.central ? 'tenancy.' : ''}users`))[0]?.name, 'from b, later', url)
-  })
-
-  test(`[${tag}] a tenant entity saved outside a tenant context is refused`, async (t) => {
-    const w = await world(t, strategy, mode)
-    const lease = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
-    try {
-      // Refused when the entity is made (strategy shared: its tenant key comes from the context) or at the flush.
-      await assert.rejects(async () => {
-        lease.em.create(TenantUserCopyEntity, { name: 'x', email: 'x@x.test', password: 'p' } as never)
-        await lease.em.flush()
-      }, (e: any) => e.code === 'FST_TENANCY_NO_TENANT_CONTEXT')
-    } finally {
-      lease.release()
-    }
-    // Nor with another tenant's EntityManager inside this tenant's context.
-    await w.app.tenancy.run(w.b, async () => {
-      const other = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
+    test(`[${tag}] a tenant entity saved outside a tenant context is refused`, async (t) => {
+      const w = await world(t, strategy, mode)
+      const lease = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
       try {
-        // Refused before anything is written: the EntityManager belongs to tenant a.
+      // Refused when the entity is made (strategy shared: its tenant key comes from the context) or at the flush.
         await assert.rejects(async () => {
-          other.em.create(TenantUserCopyEntity, { name: 'y', email: 'y@x.test', password: 'p' } as never)
-          await other.em.flush()
-        }, (e: any) => e.code === 'FST_TENANCY_WRONG_TENANT')
+          lease.em.create(TenantUserCopyEntity, { name: 'x', email: 'x@x.test', password: 'p' } as never)
+          await lease.em.flush()
+        }, (e: any) => e.code === 'FST_TENANCY_NO_TENANT_CONTEXT')
       } finally {
-        other.release()
+        lease.release()
       }
+      // Nor with another tenant's EntityManager inside this tenant's context.
+      await w.app.tenancy.run(w.b, async () => {
+        const other = tenancyRuntime(w.app.tenancy).connections.lease(w.app.tenancy.tenants.target(w.a))
+        try {
+        // Refused before anything is written: the EntityManager belongs to tenant a.
+          await assert.rejects(async () => {
+            other.em.create(TenantUserCopyEntity, { name: 'y', email: 'y@x.test', password: 'p' } as never)
+            await other.em.flush()
+          }, (e: any) => e.code === 'FST_TENANCY_WRONG_TENANT')
+        } finally {
+          other.release()
+        }
+      })
+      assert.deepEqual(await rows(w.db(w.a)), [])
     })
-    assert.deepEqual(await rows(w.db(w.a)), [])
-  })
-}
+  }
 
-test(`${strategy === 'database' ? '' : `[${strategy}] `}resync sends the central values to every copy again, mending a copy changed behind the syncer's back`, async (t) => {
-  const w = await world(t, strategy, 'inline')
-  const gid = await centralUser(w, { name: 'Right', email: 'r@x.test' })
-  for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
-  await sql(w.db(w.a), "update users set name = 'Drifted'")
-  await w.app.tenancy.sync!.resync('users', gid)
-  for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Right')
-  assert.deepEqual(await rows(w.db(w.c)), [])
-})
+  test(`${strategy === 'database' ? '' : `[${strategy}] `}resync sends the central values to every copy again, mending a copy changed behind the syncer's back`, async (t) => {
+    const w = await world(t, strategy, 'inline')
+    const gid = await centralUser(w, { name: 'Right', email: 'r@x.test' })
+    for (const tenant of [w.a, w.b]) await w.app.tenancy.sync!.attach('users', gid, tenant)
+    await sql(w.db(w.a), "update users set name = 'Drifted'")
+    await w.app.tenancy.sync!.resync('users', gid)
+    for (const tenant of [w.a, w.b]) assert.equal((await rows(w.db(tenant)))[0]?.name, 'Right')
+    assert.deepEqual(await rows(w.db(w.c)), [])
+  })
 }

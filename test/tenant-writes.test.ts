@@ -183,7 +183,8 @@ test('list filters, sorts and pages tenants with their cluster and domains; coun
   await app.tenancy.suspend(charlie)
   const group = await app.tenancy.clusters.create({ name: 'Group' })
   await app.tenancy.clusters.attach(group.id, [charlie.key])
-  const ids = async (q: Parameters<typeof app.tenancy.tenants.list>[0]): Promise<string[]> => (await app.tenancy.tenants.list(q)).tenants.map((x) => x.identifier)
+  const ids = async (q: Parameters<typeof app.tenancy.tenants.list>[0]): Promise<string[]> =>
+    (await app.tenancy.tenants.list(q)).tenants.map((x) => x.identifier)
   assert.deepEqual(await ids({}), ['alpha', 'bravo', 'charlie'])
   assert.deepEqual(await ids({ search: 'SHOP.bravo' }), ['bravo'])
   assert.deepEqual(await ids({ search: '_' }), ['charlie'], '_ stands for itself')

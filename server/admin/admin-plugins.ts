@@ -14,7 +14,16 @@ export async function loadAdminPlugins () {
       import('@fastify/cookie'), import('@fastify/csrf-protection'), import('@fastify/formbody'), import('@fastify/helmet'),
       import('@fastify/multipart'), import('@fastify/rate-limit'), import('@fastify/view'), import('eta')
     ])
-    return { cookie: cookie.default, csrf: csrf.default, formbody: formbody.default, helmet: helmet.default, multipart: multipart.default, rateLimit: rateLimit.default, view: view.default, Eta: eta.Eta }
+    return {
+      cookie: cookie.default,
+      csrf: csrf.default,
+      formbody: formbody.default,
+      helmet: helmet.default,
+      multipart: multipart.default,
+      rateLimit: rateLimit.default,
+      view: view.default,
+      Eta: eta.Eta
+    }
   } catch (error) {
     const message = String((error as Error).message)
     const missing = ADMIN_PEERS.find((name) => message.includes(`'${name}'`))

@@ -26,9 +26,16 @@ export interface ClusterRow {
   updatedAt: Date
 }
 
-
 function toRow (r: Record<string, any>): ClusterRow {
-  return { id: r.id, name: r.name, slug: r.slug, description: r.description, parentTenantId: r.parent_tenant_id, createdAt: r.created_at, updatedAt: r.updated_at }
+  return {
+    id: r.id,
+    name: r.name,
+    slug: r.slug,
+    description: r.description,
+    parentTenantId: r.parent_tenant_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at
+  }
 }
 
 /**

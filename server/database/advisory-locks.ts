@@ -43,7 +43,9 @@ export type LockSource = string | pg.Pool
  * transaction, for statements that may run there; when it writes there
  * (`writesOnLock`), a failed commit undid that work and is thrown.
  */
-export async function withAdvisoryLock<T> (source: LockSource, key: LockKey, fn: (client: pg.ClientBase) => Promise<T>, options: { writesOnLock?: boolean } = {}): Promise<T> {
+export async function withAdvisoryLock<T> (
+  source: LockSource, key: LockKey, fn: (client: pg.ClientBase) => Promise<T>, options: { writesOnLock?: boolean } = {}
+): Promise<T> {
   let client: pg.ClientBase
   let done: (broken?: Error) => void
   // A pool with every connection out (slow lifecycle work, or a lock taken

@@ -80,7 +80,7 @@ export class CentralListener {
     if (this.current !== 'stopped') return
     this.current = 'connecting'
     const listening = new Promise<void>((resolve) => { this.up = resolve })
-    void this.connect(0)
+    this.connect(0)
     await listening
   }
 
@@ -179,7 +179,7 @@ export class CentralListener {
   private schedule (attempt: number): void {
     if (this.isStopped()) return
     clearTimeout(this.retryTimer)
-    this.retryTimer = setTimeout(() => { void this.connect(attempt) }, Math.min(100 * 2 ** attempt, 5000))
+    this.retryTimer = setTimeout(() => { this.connect(attempt) }, Math.min(100 * 2 ** attempt, 5000))
     this.retryTimer.unref()
   }
 }

@@ -43,7 +43,8 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
       transactional: true,
       allOrNothing: true,
       disableForeignKeys: false,
-      snapshot: false, silent: true
+      snapshot: false,
+      silent: true
     }
   })
 }
@@ -53,10 +54,14 @@ export function createCentralOrm (options: CentralOrmOptions): MikroORM {
  * know our central entities in the central schema; we never close it),
  * otherwise one made here.
  */
-export function centralOrmFor (options: { orm?: MikroORM | null, database: { url: string, debug: boolean, schema: string }, centralEntities?: EntitySchema<any, any>[] }): { orm: MikroORM, owned: boolean } {
+export function centralOrmFor (
+  options: { orm?: MikroORM | null, database: { url: string, debug: boolean, schema: string }, centralEntities?: EntitySchema<any, any>[] }
+): { orm: MikroORM, owned: boolean } {
   const schema = options.database.schema
   const given = options.orm ?? null
-  if (given === null) return { orm: createCentralOrm({ url: options.database.url, schema, debug: options.database.debug, entities: options.centralEntities }), owned: true }
+  if (given === null) {
+    return { orm: createCentralOrm({ url: options.database.url, schema, debug: options.database.debug, entities: options.centralEntities }), owned: true }
+  }
   const metadata = given.getMetadata()
   const missing = centralEntitiesIn(schema).filter((e) => !metadata.has(e.meta.className)).map((e) => e.meta.className)
   if (missing.length > 0) throw new InvalidOptionError('orm', `must know the central entities (missing ${missing.join(', ')}): add \`centralEntities\` from fastify-tenancy to its \`entities\``)

@@ -118,7 +118,9 @@ export class ConnectionBudget {
   stats (): Record<string, HostConnectionStats> {
     const out: Record<string, HostConnectionStats> = {}
     // A waiter whose request was served by a connection that came free (or gave up) stays queued until its timer ends; it waits for nothing.
-    for (const [host, s] of this.hosts) out[host] = { connections: s.open, max: s.max, waiting: s.waiters.filter((w) => w.request.needed()).length, peak: s.peak }
+    for (const [host, s] of this.hosts) {
+      out[host] = { connections: s.open, max: s.max, waiting: s.waiters.filter((w) => w.request.needed()).length, peak: s.peak }
+    }
     return out
   }
 

@@ -144,7 +144,7 @@ function tenantMigrationGenerator (emit: 'ts' | 'js' | 'cjs', folder: string | n
       return super.generateMigrationFile(className, { ...diff, up })
         .replace("import { Migration } from '@mikro-orm/migrations';", `import { TenantMigration } from '${specifier}';`)
         .replace("const { Migration } = require('@mikro-orm/migrations');", `const { TenantMigration } = require('${specifier}');`)
-        .replace(` extends Migration {`, ' extends TenantMigration {')
+        .replace(' extends Migration {', ' extends TenantMigration {')
     }
 
     override createStatement (sql: string, padLeft: number): string {

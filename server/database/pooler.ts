@@ -32,7 +32,7 @@ export function refuseLeakyPooling (plan: PoolingPlan): void {
   if (plan.pooler === 'transaction') {
     for (const url of plan.urls) {
       if (new URL(url).searchParams.has('options')) {
-        throw new InvalidOptionError('database', `has a URL with session settings (?options=...), which a transaction-mode pooler (database.pooler) hands to other clients with the server connection; remove them (the plugin sets what it needs per transaction)`)
+        throw new InvalidOptionError('database', 'has a URL with session settings (?options=...), which a transaction-mode pooler (database.pooler) hands to other clients with the server connection; remove them (the plugin sets what it needs per transaction)')
       }
     }
     if (plan.listen && plan.directUrl === null) {

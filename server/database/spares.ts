@@ -80,7 +80,7 @@ export class SpareDatabases {
     const previous = this.refills.get(server) ?? Promise.resolve()
     const next = previous.then(async () => { await this.fill(server) }).catch((error: Error) => { if (!this.closed) this.onError(error) })
     this.refills.set(server, next)
-    void next.finally(() => { if (this.refills.get(server) === next) this.refills.delete(server) })
+    next.finally(() => { if (this.refills.get(server) === next) this.refills.delete(server) })
   }
 
   /** Waits for background refills to finish (tests, shutdown). */

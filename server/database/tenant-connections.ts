@@ -276,7 +276,12 @@ export class TenantConnections {
     // (a MikroORM instance serves many tenants in turn, so nothing of one is registered on it).
     const schema = entry.shared ? target.schema as string : undefined
     const hooks = this.openHooks.length > 0
-    const em = entry.orm.em.fork({ clear: true, useContext: false, ...(schema === undefined ? {} : { schema }), ...(hooks ? { cloneEventManager: true } : {}) }) as unknown as TenantEntityManager
+    const em = entry.orm.em.fork({
+      clear: true,
+      useContext: false,
+      ...(schema === undefined ? {} : { schema }),
+      ...(hooks ? { cloneEventManager: true } : {})
+    }) as unknown as TenantEntityManager
     em.tenantKey = target.key
     em.running = this.options.running ?? null
     em.needsContext = this.options.needsContext ?? false
@@ -376,7 +381,7 @@ export class TenantConnections {
     slot.entry = entry
     if (spare !== undefined) {
       spare.orm.config.set('driverOptions', this.driverOptions(shell, target))
-      void spare.orm.em.getConnection().connect()
+      spare.orm.em.getConnection().connect()
       return entry
     }
     const ormOptions = {

@@ -70,7 +70,9 @@ export function tenantDialect (hooks: DialectHooks): typeof PostgreSqlKnexDialec
       const wait = hooks.waitOf()
       const pool = (this as unknown as TenantKnexClient).pool
       // A free connection is no wait to bound (the usual case: no timer at all).
-      if (wait === null || pool === undefined || pool.numFree() > 0) return super.acquireConnection().then(undefined, (error: Error) => { throw convert(error) })
+      if (wait === null || pool === undefined || pool.numFree() > 0) {
+        return super.acquireConnection().then(undefined, (error: Error) => { throw convert(error) })
+      }
       const remaining = hooks.acquireTimeoutMs - wait.spentMs
       if (remaining <= 0) return Promise.reject(busyError(hooks.host, hooks.acquireTimeoutMs))
       const started = performance.now()

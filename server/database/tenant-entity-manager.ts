@@ -51,5 +51,4 @@ export class TenantEntityManager extends EntityManager {
     this.assertTenant()
     return super.getContext(validate) as this
   }
-
 }

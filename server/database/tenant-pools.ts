@@ -115,7 +115,8 @@ export function tenantPools (parts: TenantPoolsParts): TenantPools {
       }
       const cap = db.poolCap ?? Object.values(budgets).reduce((sum, n) => sum + n, 0)
       connections.setCap(cap)
-      log.debug({ maxConnections: budgets, poolCap: cap, instances: db.instances, derived: { maxConnections: db.maxConnections === undefined, poolCap: db.poolCap === undefined } },
+      const derived = { maxConnections: db.maxConnections === undefined, poolCap: db.poolCap === undefined }
+      log.debug({ maxConnections: budgets, poolCap: cap, instances: db.instances, derived },
         'fastify-tenancy: tenant connection budget per database host, and pools kept open')
     }
   }

@@ -145,8 +145,8 @@ const shutdown = async (): Promise<void> => {
   await stopPostgres()
   process.exit(0)
 }
-process.once('SIGINT', () => { void shutdown() })
-process.once('SIGTERM', () => { void shutdown() })
+process.once('SIGINT', () => { shutdown() })
+process.once('SIGTERM', () => { shutdown() })
 
 await app.listen({ port, host })
 console.log(`

@@ -36,7 +36,7 @@ export function impersonationRoutes (app: FastifyInstance, impersonation: Impers
       const token = (request.query as Record<string, unknown>).token
       const tenant = request.tenant as NonNullable<typeof request.tenant>
       const { secret } = await impersonation.redeem(typeof token === 'string' ? token : '', tenant)
-      void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, secret, {
+      reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, secret, {
         path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: SESSION_TTL_MS / 1000
       }))
       return await reply.redirect('/', 303)
@@ -45,7 +45,7 @@ export function impersonationRoutes (app: FastifyInstance, impersonation: Impers
     scope.post(`${IMPERSONATION_PATH}/end`, { config: { tenancy: 'tenant' } }, async (request, reply) => {
       const secret = secretOf(request)
       if (secret !== undefined) await impersonation.end(secret, request.tenant as NonNullable<typeof request.tenant>)
-      void reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
+      reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
       return await reply.redirect('/', 303)
     })
   })

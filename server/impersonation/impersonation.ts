@@ -100,7 +100,12 @@ export class Impersonation {
       await this.emit({ action: 'refused', tenant, userId: String(row.user_id), admin: adminOf(row), reason })
       throw new ImpersonationRefusedError(reason)
     }
-    const session: ImpersonationSession = { userId: String(row.user_id), admin: adminOf(row), tenantKey: tenant.key, startedAt: new Date(row.used_at as string) }
+    const session: ImpersonationSession = {
+      userId: String(row.user_id),
+      admin: adminOf(row),
+      tenantKey: tenant.key,
+      startedAt: new Date(row.used_at as string)
+    }
     await this.emit({ action: 'started', tenant, userId: session.userId, admin: session.admin })
     return { secret, session }
   }

@@ -27,7 +27,15 @@ export class QueueService {
   async boss (): Promise<PgBoss> {
     this.starting ??= (async () => {
       // Maintenance is what returns the jobs of a worker that died to the queue once they expire.
-      const boss = new PgBoss({ connectionString: this.url, schema: this.schema, max: 4, supervise: true, schedule: false, migrate: true, maintenanceIntervalSeconds: this.maintenanceSeconds })
+      const boss = new PgBoss({
+        connectionString: this.url,
+        schema: this.schema,
+        max: 4,
+        supervise: true,
+        schedule: false,
+        migrate: true,
+        maintenanceIntervalSeconds: this.maintenanceSeconds
+      })
       boss.on('error', this.onError)
       await boss.start()
       return boss

@@ -27,7 +27,12 @@ export interface MigrationState {
 export const MIGRATION_STATES_CHANNEL = 'fastify_tenancy_migration_states'
 
 export class MigrationStates {
-  constructor (private readonly execute: SqlExecutor, private readonly t: CentralTables, private readonly known: () => Promise<readonly string[]>, private readonly now: () => number = Date.now) {}
+  constructor (
+    private readonly execute: SqlExecutor,
+    private readonly t: CentralTables,
+    private readonly known: () => Promise<readonly string[]>,
+    private readonly now: () => number = Date.now
+  ) {}
 
   /** Records what a tenant database has run (`executed`), or a failure that leaves the last known list as it was. */
   async record (key: string, seen: { executed: readonly string[] } | { error: string }, since: number = this.now()): Promise<void> {

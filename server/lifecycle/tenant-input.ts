@@ -21,7 +21,13 @@ export function checkTenantInput (input: CreateTenantInput, centralDomains: read
   const domains = [...new Set(input.domains ?? [])]
   for (const domain of domains) checkDomain(domain, centralDomains)
   const name = (input.name ?? input.identifier).trim()
-  return { identifier: input.identifier, name: name.length === 0 ? input.identifier : name.slice(0, 255), domains, data: input.data ?? {}, databaseHost: input.databaseHost }
+  return {
+    identifier: input.identifier,
+    name: name.length === 0 ? input.identifier : name.slice(0, 255),
+    domains,
+    data: input.data ?? {},
+    databaseHost: input.databaseHost
+  }
 }
 
 /** An identifier a tenant may take: well-formed, not reserved, not the first label of a central domain. */

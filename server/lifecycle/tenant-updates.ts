@@ -26,7 +26,9 @@ export function checkTenantChanges (changes: unknown, centralDomains: readonly s
   }
   const checked: TenantChanges = {}
   // The identifier a tenant has already is kept as it is (a form sends it back unchanged), even one the rules would now refuse.
-  if (input.identifier !== undefined) checked.identifier = input.identifier === currentIdentifier ? currentIdentifier : checkIdentifier(input.identifier, centralDomains)
+  if (input.identifier !== undefined) {
+    checked.identifier = input.identifier === currentIdentifier ? currentIdentifier : checkIdentifier(input.identifier, centralDomains)
+  }
   if (input.name !== undefined) {
     const name = typeof input.name === 'string' ? input.name.trim() : ''
     if (name.length === 0 || name.length > 255) throw new InvalidTenantChangeError('a name is 1 to 255 characters')

@@ -111,7 +111,10 @@ export class TenantLifecycle {
   }
 
   /** Records the tenant `provisioning` with its domains (the first is primary) and returns it as the central database has it. */
-  private async insert (draft: { key: string, identifier: string, resourceKey: string, name: string, data: Record<string, unknown>, databaseHost: string }, domains: string[]): Promise<Tenant> {
+  private async insert (
+    draft: { key: string, identifier: string, resourceKey: string, name: string, data: Record<string, unknown>, databaseHost: string },
+    domains: string[]
+  ): Promise<Tenant> {
     const host = draft.databaseHost
     const checked = { identifier: draft.identifier, domains }
     const conn = this.orm.em.getConnection()

@@ -112,7 +112,7 @@ export class MaintenanceMode {
       const url = new URL(request.url, 'http://x')
       url.searchParams.delete(BYPASS_PARAMETER)
       const maxAge = held.until === null ? 24 * 60 * 60 : Math.max(1, Math.ceil((held.until.getTime() - this.options.now()) / 1000))
-      void reply.header('set-cookie', serializeCookie(BYPASS_COOKIE, offered, { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge }))
+      reply.header('set-cookie', serializeCookie(BYPASS_COOKIE, offered, { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge }))
         .redirect(url.pathname + url.search, 302)
       return true
     }
@@ -125,11 +125,11 @@ export class MaintenanceMode {
   private answer (request: FastifyRequest, reply: FastifyReply, held: Held): void {
     const error = new MaintenanceError(held.message ?? 'This site is down for maintenance; please try again soon.')
     const retry = held.until === null ? DEFAULT_RETRY_SECONDS : Math.max(1, Math.ceil((held.until.getTime() - this.options.now()) / 1000))
-    void reply.code(503).header('retry-after', String(retry)).header('cache-control', 'no-store')
+    reply.code(503).header('retry-after', String(retry)).header('cache-control', 'no-store')
     if (prefersHtml(request.headers.accept)) {
-      void reply.type('text/html; charset=utf-8').send(maintenancePage(error.message, held.until))
+      reply.type('text/html; charset=utf-8').send(maintenancePage(error.message, held.until))
     } else {
-      void reply.send({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message, until: held.until?.toISOString() ?? null })
+      reply.send({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message, until: held.until?.toISOString() ?? null })
     }
   }
 

@@ -73,7 +73,9 @@ export class BundleWriter {
  * in turn; `onTable` gets each table's rows as a stream of COPY text lines
  * and must consume it before the next table is read.
  */
-export async function readBundle (input: Readable, onManifest: (manifest: BundleManifest) => Promise<void>, onTable: (table: BundleTable, rows: AsyncIterable<string>) => Promise<void>): Promise<{ tables: number }> {
+export async function readBundle (
+  input: Readable, onManifest: (manifest: BundleManifest) => Promise<void>, onTable: (table: BundleTable, rows: AsyncIterable<string>) => Promise<void>
+): Promise<{ tables: number }> {
   const lines = createInterface({ input, crlfDelay: Infinity })[Symbol.asyncIterator]()
   const next = async (): Promise<string | undefined> => { const r = await lines.next(); return r.done === true ? undefined : r.value }
   const magic = await next()

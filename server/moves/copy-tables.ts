@@ -10,7 +10,9 @@ import { tenantTables } from './replication.js'
  * with the source fenced so nothing changes meanwhile. The target's tables
  * must be empty. Returns the rows copied per table.
  */
-export async function copyTables (source: pg.ClientBase, sourceSchema: string | null, target: pg.ClientBase, targetSchema: string | null): Promise<Record<string, number>> {
+export async function copyTables (
+  source: pg.ClientBase, sourceSchema: string | null, target: pg.ClientBase, targetSchema: string | null
+): Promise<Record<string, number>> {
   const tables = await referencedFirst(source, await tenantTables(source, sourceSchema))
   const copied: Record<string, number> = {}
   await target.query('begin')
@@ -54,7 +56,8 @@ export async function referencedFirst<T extends { schema: string, table: string 
   const placed = new Set<string>()
   let left = [...tables]
   while (left.length > 0) {
-    const ready = left.filter((t) => [...(needs.get(id(t.schema, t.table)) ?? [])].every((n) => placed.has(n) || !left.some((l) => id(l.schema, l.table) === n)))
+    const ready = left.filter((t) => [...(needs.get(id(t.schema, t.table)) ?? [])]
+      .every((n) => placed.has(n) || !left.some((l) => id(l.schema, l.table) === n)))
     const next = ready.length > 0 ? ready : [left[0] as T]
     for (const t of next) { ordered.push(t); placed.add(id(t.schema, t.table)) }
     left = left.filter((t) => !placed.has(id(t.schema, t.table)))

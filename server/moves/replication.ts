@@ -28,7 +28,9 @@ export function replicationName (tenantKey: string): string {
 }
 
 /** A quoted `schema.table` of the tenant's tables, every one but the migrations table. */
-export async function tenantTables (client: pg.ClientBase, schema: string | null): Promise<Array<{ schema: string, table: string, quoted: string, hasKey: boolean }>> {
+export async function tenantTables (
+  client: pg.ClientBase, schema: string | null
+): Promise<Array<{ schema: string, table: string, quoted: string, hasKey: boolean }>> {
   const { rows } = await client.query<{ schema: string, table: string, has_key: boolean }>(`
     select n.nspname as schema, c.relname as table,
            (c.relreplident in ('f', 'i') or exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)) as has_key
@@ -125,7 +127,7 @@ export async function waitCopied (target: ReplicaSide, name: string, timeoutMs: 
       const { rows: [r] } = await c.query<{ pending: number }>(`
         select count(*) filter (where r.srsubstate <> 'r')::int as pending from pg_subscription_rel r
           join pg_subscription s on s.oid = r.srsubid where s.subname = $1`, [name])
-      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError(`the subscription on the target reports errors while copying (see the target server's log)`)
+      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError("the subscription on the target reports errors while copying (see the target server's log)")
       return r?.pending === 0 ? true : undefined
     }, { timeoutMs, everyMs: 50, onTimeout: () => new MoveStalledError(`the tenant's rows were not copied within ${timeoutMs} ms`) })
   })

@@ -105,7 +105,14 @@ export class TenantBundles {
         exportedAt: new Date().toISOString(),
         strategy: this.parts.strategy.kind,
         migrations,
-        tenant: { key: tenant.key, identifier: tenant.identifier, resourceKey: tenant.resourceKey ?? null, name: tenant.name, status: tenant.status, data: tenant.data ?? {} },
+        tenant: {
+          key: tenant.key,
+          identifier: tenant.identifier,
+          resourceKey: tenant.resourceKey ?? null,
+          name: tenant.name,
+          status: tenant.status,
+          data: tenant.data ?? {}
+        },
         domains,
         sequences,
         resources

@@ -246,8 +246,6 @@ export class TenantMover {
           await unsubscribe(this.replica(target), name)
           await dropSlot(source.server, name, settings.drainMs + 10_000)
         }
-        return
-      default:
     }
   }
 

@@ -4,7 +4,6 @@ import { InvalidOptionError } from '../errors.js'
 import { shapeChecks, type ShapeName } from './shapes.js'
 import { parseHost } from '../identification/host.js'
 
-
 function postgresUrl (value: string): boolean {
   try {
     const { protocol } = new URL(value)

@@ -24,11 +24,21 @@ export function flushedTenantChanges (changeSets: ReadonlyArray<ChangeSet<any>>)
     const now = cs.entity as Record<string, unknown>
     const before = (cs.originalEntity ?? {}) as Record<string, unknown>
     if (name === TenantEntity.meta.className) {
-      const change = { keys: [...text(now.key), ...text(before.key)], identifiers: [...text(now.identifier), ...text(before.identifier)], resourceKeys: [...text(now.resourceKey), ...text(before.resourceKey)], domains: [] }
+      const change = {
+        keys: [...text(now.key), ...text(before.key)],
+        identifiers: [...text(now.identifier), ...text(before.identifier)],
+        resourceKeys: [...text(now.resourceKey), ...text(before.resourceKey)],
+        domains: []
+      }
       if (change.keys.length === 0) return null
       changes.push(change)
     } else {
-      const change = { keys: [...keyOf(now.tenant), ...keyOf(before.tenant)], identifiers: [], resourceKeys: [], domains: [...text(now.domain), ...text(before.domain)] }
+      const change = {
+        keys: [...keyOf(now.tenant), ...keyOf(before.tenant)],
+        identifiers: [],
+        resourceKeys: [],
+        domains: [...text(now.domain), ...text(before.domain)]
+      }
       if (change.keys.length === 0) return null
       changes.push(change)
     }

@@ -12,7 +12,10 @@ export interface TenantChange {
 }
 
 /** A change to the tenant(s) `keys`, naming the identifiers, resource keys and domains it touched (old and new). */
-export function tenantChange (keys: readonly string[], names: { identifiers?: ReadonlyArray<string | undefined>, resourceKeys?: ReadonlyArray<string | undefined>, domains?: ReadonlyArray<string | undefined> } = {}): TenantChange {
+export function tenantChange (
+  keys: readonly string[],
+  names: { identifiers?: ReadonlyArray<string | undefined>, resourceKeys?: ReadonlyArray<string | undefined>, domains?: ReadonlyArray<string | undefined> } = {}
+): TenantChange {
   const present = (values: ReadonlyArray<string | undefined> = []): string[] => values.filter((v): v is string => typeof v === 'string')
   return { keys: [...keys], identifiers: present(names.identifiers), resourceKeys: present(names.resourceKeys), domains: present(names.domains) }
 }

@@ -76,7 +76,8 @@ export class RolloutLedger {
         from r, unnest(?::uuid[], ?::text[], ?::text[], ?::int[], ?::int[], ?::text[]) as x (key, identifier, host, wave, position, status)
       )
       select id::text as id from r`, [
-      rollout.operation, textArray(rollout.migrations), rollout.startedBy, JSON.stringify(rollout.options), rollout.released, rollout.maxFailures, rollout.leaseMs, rollout.owner, rollout.leaseMs,
+      rollout.operation, textArray(rollout.migrations), rollout.startedBy, JSON.stringify(rollout.options), rollout.released,
+      rollout.maxFailures, rollout.leaseMs, rollout.owner, rollout.leaseMs,
       `{${tenants.map((x) => x.key).join(',')}}`, textArray(tenants.map((x) => x.identifier)), textArray(tenants.map((x) => x.host)),
       `{${tenants.map((x) => x.wave).join(',')}}`, `{${tenants.map((_, i) => i).join(',')}}`, textArray(tenants.map((x) => x.status))
     ])
@@ -130,7 +131,9 @@ export class RolloutLedger {
   }
 
   /** Sets the status (and what goes with it) while `owner` holds the lease. */
-  async setStatus (id: string, owner: string, status: RolloutStatus, extra: { released?: boolean, goAt?: Date | null, haltReason?: string | null } = {}): Promise<void> {
+  async setStatus (
+    id: string, owner: string, status: RolloutStatus, extra: { released?: boolean, goAt?: Date | null, haltReason?: string | null } = {}
+  ): Promise<void> {
     await this.execute(`update ${this.t.tenant_rollouts} set status = ?, released = coalesce(?, released),
         go_at = case when ?::boolean then ?::timestamptz else go_at end,
         halt_reason = case when ?::boolean then ?::text else halt_reason end,

@@ -51,7 +51,9 @@ export class Rollouts implements RolloutsApi {
     // Up to date as last recorded centrally: skipped without connecting to their databases.
     const upToDate = new Set<string>()
     if (c.operation === 'migrate') {
-      for (const [key, state] of await this.parts.states(keys)) if (state.error === null && state.pending.length === 0 && migrations.every((m) => state.executed.includes(m))) upToDate.add(key)
+      for (const [key, state] of await this.parts.states(keys)) {
+        if (state.error === null && state.pending.length === 0 && migrations.every((m) => state.executed.includes(m))) upToDate.add(key)
+      }
     }
     const rows: LedgerTenant[] = ordered.map((t) => ({
       key: t.key,
@@ -66,7 +68,17 @@ export class Rollouts implements RolloutsApi {
       operation: c.operation,
       migrations,
       startedBy: c.startedBy,
-      options: { tenants: c.tenants, skipTenants: c.skipTenants, hosts: c.hosts, statuses: c.statuses, concurrency: c.concurrency, canary: c.canary, canaryWaitMs: c.canaryWaitMs, maxFailures: input.maxFailures ?? null, order: c.order },
+      options: {
+        tenants: c.tenants,
+        skipTenants: c.skipTenants,
+        hosts: c.hosts,
+        statuses: c.statuses,
+        concurrency: c.concurrency,
+        canary: c.canary,
+        canaryWaitMs: c.canaryWaitMs,
+        maxFailures: input.maxFailures ?? null,
+        order: c.order
+      },
       released: !rows.some((r) => r.wave === 0 && r.status === 'pending'),
       maxFailures,
       leaseMs: c.leaseMs,
@@ -115,7 +127,8 @@ export class Rollouts implements RolloutsApi {
     const all = await this.parts.select(c.tenants, c.skipTenants)
     const named = c.tenants !== undefined && c.tenants.length > 0
     const statuses = c.statuses ?? (named ? null : ['active', 'suspended'])
-    return all.filter((t) => (statuses === null || statuses.includes(t.status)) && (c.hosts === undefined || c.hosts.includes(t.databaseHost ?? this.parts.defaultHost)))
+    return all.filter((t) =>
+      (statuses === null || statuses.includes(t.status)) && (c.hosts === undefined || c.hosts.includes(t.databaseHost ?? this.parts.defaultHost)))
   }
 
   private canaryOf (c: CheckedInput, ordered: Tenant[]): Set<string> {
@@ -183,7 +196,9 @@ export class Rollouts implements RolloutsApi {
   }
 
   /** One wave: on each host, `concurrency` workers claim and run its tenants until none is left or the rollout stops. */
-  private async runWave (id: string, owner: string, operation: RolloutOperation, wave: number, concurrency: number, options: RunOptions, lost: () => boolean): Promise<void> {
+  private async runWave (
+    id: string, owner: string, operation: RolloutOperation, wave: number, concurrency: number, options: RunOptions, lost: () => boolean
+  ): Promise<void> {
     const ledger = this.parts.ledger
     const hosts = await ledger.hostsOf(id, wave)
     const worker = async (host: string): Promise<void> => {

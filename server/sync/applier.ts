@@ -17,7 +17,9 @@ export function fromSide (resource: SyncedResource, from: ResourceSide, to: Reso
 }
 
 /** A whole row from one side as the other side's columns (properties both have), plus creation defaults. */
-export function copyRow (row: Record<string, unknown>, from: ResourceSide, to: ResourceSide, defaults?: (source: SourceRow) => Record<string, unknown>): Record<string, unknown> {
+export function copyRow (
+  row: Record<string, unknown>, from: ResourceSide, to: ResourceSide, defaults?: (source: SourceRow) => Record<string, unknown>
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [prop, column] of from.columns) {
     const targetColumn = to.columns.get(prop)

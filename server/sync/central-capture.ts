@@ -24,12 +24,18 @@ export function mappingEntities (resources: SyncedResource[], metas: EntityMetad
   for (const meta of metas) {
     const mine = resources.filter((r) => r.mapping.table === meta.tableName)
     if (mine.length === 0) continue
-    const propOf = (column: string | null): string | undefined => column === null ? undefined : Object.values(meta.properties).find((p) => p.fieldNames?.[0] === column)?.name
+    const propOf = (column: string | null): string | undefined =>
+      column === null ? undefined : Object.values(meta.properties).find((p) => p.fieldNames?.[0] === column)?.name
     const first = mine[0] as SyncedResource
     const tenantProp = propOf(first.mapping.tenantColumn)
     const globalIdProp = propOf(first.mapping.globalIdColumn)
     if (tenantProp === undefined || globalIdProp === undefined) continue
-    out.set(meta.className, { tenantProp, globalIdProp, typeProp: propOf(first.mapping.typeColumn) ?? null, byType: new Map(mine.map((r) => [r.mapping.type, r])) })
+    out.set(meta.className, {
+      tenantProp,
+      globalIdProp,
+      typeProp: propOf(first.mapping.typeColumn) ?? null,
+      byType: new Map(mine.map((r) => [r.mapping.type, r]))
+    })
   }
   return out
 }

@@ -45,7 +45,9 @@ export interface CopyStore {
    * both in one round trip. Same result as `transaction` with `lock` and
    * `update`; undefined when the tenant no longer exists.
    */
-  lockedUpdate?: (tenantKey: string, resource: SyncedResource, globalId: string, values: Record<string, unknown>, version: string) => Promise<CopyUpdate | undefined>
+  lockedUpdate?: (
+    tenantKey: string, resource: SyncedResource, globalId: string, values: Record<string, unknown>, version: string
+  ) => Promise<CopyUpdate | undefined>
 }
 
 type Statement = [sql: string, params: unknown[]]

@@ -114,7 +114,9 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
  * resource's central table (our `tenant_users` beside our `users`, an app's
  * pivot beside its own table), and the shipped `tenant_resources` in the central schema.
  */
-export function resolveResource (definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata, centralSchema: string): SyncedResource {
+export function resolveResource (
+  definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata, centralSchema: string
+): SyncedResource {
   if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw new MisconfigurationError(`A synced resource needs a name of 1 to 63 lowercase letters, digits, dashes or underscores, not "${definition.name}".`)
   if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw new MisconfigurationError(`Synced resource "${definition.name}" lists no attributes.`)
   if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw new MisconfigurationError(`Synced resource "${definition.name}": shouldSync must be a function.`)

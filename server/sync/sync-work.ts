@@ -55,7 +55,9 @@ export class SyncWork {
     return { took: deliveries.length + forwards.length, done: done[0] + done[1] }
   }
 
-  private async each<T extends { attempts?: number }> (queue: string, jobs: Array<SyncJob<T>>, work: (job: SyncJob<T>) => Promise<void>, again: (job: SyncJob<T>, delayMs: number, error: Error) => Promise<void>): Promise<number> {
+  private async each<T extends { attempts?: number }> (
+    queue: string, jobs: Array<SyncJob<T>>, work: (job: SyncJob<T>) => Promise<void>, again: (job: SyncJob<T>, delayMs: number, error: Error) => Promise<void>
+  ): Promise<number> {
     if (jobs.length === 0) return 0
     const done: string[] = []
     await mapLimit(jobs, this.settings.concurrency, async (job) => {

@@ -107,7 +107,17 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
     if (tenant.status === 'deleting') throw new TenantDeletingError(tenant.identifier)
   }
   const live = async (): Promise<Array<Pick<Tenant, 'key'>>> => (await parts.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
-  const api = new SyncService({ mode: options.mode, resources, central, queue, forwarding, work: options.worker ? work : null, inFlight, lockTenant, tenants: live })
+  const api = new SyncService({
+    mode: options.mode,
+    resources,
+    central,
+    queue,
+    forwarding,
+    work: options.worker ? work : null,
+    inFlight,
+    lockTenant,
+    tenants: live
+  })
 
   let expired = 0
   let pruned = 0
@@ -127,8 +137,12 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
     install () {
       if (installed) return
       installed = true
-      parts.orm.em.getEventManager().registerSubscriber(centralCapture(list, mappingEntities(list, Object.values(parts.orm.getMetadata().getAll())), { deliveries, track, lockTenant }))
-      const capture = { recorded: async (key: string) => { await forwarding.mark(key) }, committed: async (key: string) => { await track(forwarding.afterCommit(key)) } }
+      const mappings = mappingEntities(list, Object.values(parts.orm.getMetadata().getAll()))
+      parts.orm.em.getEventManager().registerSubscriber(centralCapture(list, mappings, { deliveries, track, lockTenant }))
+      const capture = {
+        recorded: async (key: string) => { await forwarding.mark(key) },
+        committed: async (key: string) => { await track(forwarding.afterCommit(key)) }
+      }
       const inScope = (className: string): TenantScope => {
         const scope = parts.scope()
         if (scope === null) throw new NoTenantContextError(`Saving a synced ${className}`)
@@ -153,7 +167,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
       await queue.boss()
       if (options.worker) loop.start()
       if (options.recoverOnStart) {
-        void track(api.recover().catch((error: Error) => { parts.log.warn({ err: error }, 'fastify-tenancy: could not look through tenant outboxes') }))
+        track(api.recover().catch((error: Error) => { parts.log.warn({ err: error }, 'fastify-tenancy: could not look through tenant outboxes') }))
       }
     },
     async close () {

@@ -22,7 +22,9 @@ export async function forgetVersion (run: Run, r: SyncedResource, globalId: stri
 }
 
 /** A central row as it is now, with its version and whether tenant `tenantKey` is mapped to it; undefined when it is gone. */
-export async function centralRowFor (read: Run, r: SyncedResource, globalId: string, tenantKey: string): Promise<{ row: Record<string, unknown>, version: string, mapped: boolean } | undefined> {
+export async function centralRowFor (
+  read: Run, r: SyncedResource, globalId: string, tenantKey: string
+): Promise<{ row: Record<string, unknown>, version: string, mapped: boolean } | undefined> {
   const [found] = await read(
     `select t.*, coalesce(s.version, 0)::text as "__version", ${r.mapping.existsSql('t', r.central.globalIdColumn)} as "__mapped"
      from ${r.central.sqlTable} t

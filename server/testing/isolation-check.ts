@@ -60,6 +60,7 @@ export interface IsolationReport {
 
 /** Thrown by checkIsolation (code FST_TENANCY_ISOLATION_LEAK): its message names every route that leaked and what it leaked; `report` has the details. */
 export const TenancyIsolationError = IsolationLeakError
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- one name for the value and its type, as a class gives
 export type TenancyIsolationError = InstanceType<typeof IsolationLeakError> & { report: IsolationReport }
 
 function leakError (report: IsolationReport): TenancyIsolationError {

@@ -68,7 +68,9 @@ export class AdminClient {
   }
 
   /** Posts a form with a file (multipart), with the CSRF token of the page at `from`. */
-  async upload (url: string, fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>, from: string): Promise<LightMyRequestResponse> {
+  async upload (
+    url: string, fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>, from: string
+  ): Promise<LightMyRequestResponse> {
     const token = csrfOf((await this.get(from)).body) as string
     const { payload, contentType } = await multipartForm({ _csrf: token, ...fields }, files)
     const res = await this.app.inject({ method: 'POST', url, payload, headers: { host: 'localhost', cookie: this.cookieHeader(), 'content-type': contentType } })
@@ -87,7 +89,9 @@ export function csrfOf (html: string): string | undefined {
 }
 
 /** A multipart form as a browser sends one with a file (the Import page): the payload and its content type, for app.inject. */
-export async function multipartForm (fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>): Promise<{ payload: Buffer, contentType: string }> {
+export async function multipartForm (
+  fields: Record<string, string>, files: Record<string, { filename: string, data: Buffer }>
+): Promise<{ payload: Buffer, contentType: string }> {
   const form = new FormData()
   for (const [k, v] of Object.entries(fields)) form.append(k, v)
   for (const [k, f] of Object.entries(files)) form.append(k, new Blob([new Uint8Array(f.data)]), f.filename)

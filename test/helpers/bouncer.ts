@@ -29,7 +29,9 @@ async function freePort (): Promise<number> {
  * database tenants share). `users` are the roles (and passwords) it may log
  * in as.
  */
-export async function startPgBouncer (serverUrl: string, users: Array<{ role: string, password: string }>, defaultPoolSize = 1, reset = true): Promise<Bouncer> {
+export async function startPgBouncer (
+  serverUrl: string, users: Array<{ role: string, password: string }>, defaultPoolSize = 1, reset = true
+): Promise<Bouncer> {
   const server = new URL(serverUrl)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ft-bouncer-'))

@@ -41,7 +41,9 @@ export async function companyTables (centralUrl: string, tenantUrls: string[]): 
   for (const url of tenantUrls) for (const statement of TENANT_COMPANIES_SQL) await sql(url, statement)
 }
 
-export async function companyWorld (t: TestContext, mode: Mode, mapping: MappingName, extra: Partial<SyncOptions> & { options?: Partial<TenancyOptions> } = {}): Promise<CompanyWorld> {
+export async function companyWorld (
+  t: TestContext, mode: Mode, mapping: MappingName, extra: Partial<SyncOptions> & { options?: Partial<TenancyOptions> } = {}
+): Promise<CompanyWorld> {
   const { options, ...syncExtra } = extra
   const { app, central } = await buildApp(t, {
     identification: ['header'],
@@ -67,7 +69,13 @@ export async function companyWorld (t: TestContext, mode: Mode, mapping: Mapping
   }
   const m = MAPPINGS[mapping]
   return {
-    app, central: central.url, a, b, c, db, events,
+    app,
+    central: central.url,
+    a,
+    b,
+    c,
+    db,
+    events,
     settle: async () => { await app.tenancy.sync!.settle() },
     mappingRows: async () => (await sql<{ tenant: string, global_id: string }>(central.url,
       `select ${m.tenantColumn}::text as tenant, ${m.globalIdColumn} as global_id from ${m === SHARED_MAPPING ? `tenancy.${m.table}` : m.table} order by 1, 2`)).map((r) => ({ tenant: names.get(r.tenant) ?? r.tenant, global_id: r.global_id }))

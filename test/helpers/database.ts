@@ -54,7 +54,9 @@ export interface CentralDatabase {
  * A new central database at the newest migration, with its own tenant
  * database prefix; dropped with every tenant database it made when the test ends.
  */
-export async function freshCentral (t: TestContext | { after: (fn: () => Promise<void>) => void } | null, server = serverUrl()): Promise<CentralDatabase & { drop: () => Promise<void> }> {
+export async function freshCentral (
+  t: TestContext | { after: (fn: () => Promise<void>) => void } | null, server = serverUrl()
+): Promise<CentralDatabase & { drop: () => Promise<void> }> {
   const id = randomBytes(5).toString('hex')
   const name = `ft_${id}`
   const prefix = `t${id}_`

@@ -266,7 +266,8 @@ export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
     const world = { maxProjectId: 0, others: [] as string[] }
 
     app = Fastify({ logger: false })
-    await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA,
+    await app.register(tenancyPlugin, {
+      ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix },
       identification: ['header'],
       cache: { listen: false },

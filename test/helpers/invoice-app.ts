@@ -70,7 +70,9 @@ export async function addInvoiceMigration (folder: string, index: number): Promi
 }
 
 /** The invoice app's tenant options: its entity and its migrations folder. */
-export function invoiceOptions (folder: string, entity: EntitySchema<any, any> = InvoiceEntity): { tenantEntities: Array<EntitySchema<any, any>>, tenantMigrations: { path: string, pathTs: string } } {
+export function invoiceOptions (
+  folder: string, entity: EntitySchema<any, any> = InvoiceEntity
+): { tenantEntities: Array<EntitySchema<any, any>>, tenantMigrations: { path: string, pathTs: string } } {
   return { tenantEntities: [entity], tenantMigrations: { path: folder, pathTs: folder } }
 }
 

@@ -13,7 +13,12 @@ export async function logicalServers (): Promise<{ a: EmbeddedServer, b: Embedde
   // synchronous_commit off as some operators run it: a commit is answered before its WAL is written, and a move must still lose none.
   const settings = { wal_level: 'logical', max_wal_senders: 20, max_replication_slots: 20, max_logical_replication_workers: 8, synchronous_commit: 'off' }
   const [a, b] = await Promise.all(['a', 'b'].map(async (name) => await startEmbeddedPostgres({ dataDir: join('.tmp', `move-${name}-${process.pid}`), settings })))
-  return { a: a as EmbeddedServer, b: b as EmbeddedServer, hosts: { a: (a as EmbeddedServer).url, b: (b as EmbeddedServer).url }, stop: async () => { await Promise.all([a?.stop(), b?.stop()]) } }
+  return {
+    a: a as EmbeddedServer,
+    b: b as EmbeddedServer,
+    hosts: { a: (a as EmbeddedServer).url, b: (b as EmbeddedServer).url },
+    stop: async () => { await Promise.all([a?.stop(), b?.stop()]) }
+  }
 }
 
 /** A tenant's routes: add a project, rename a user, read a project and the counts. */
@@ -42,7 +47,9 @@ export interface MoveWorld {
 }
 
 /** A central database on server a, two app instances, and a tenant on host a with `rows` rows in users, projects and the sync outbox (1 : 3 : 1). */
-export async function moveWorld (t: TestContext, servers: { a: EmbeddedServer, hosts: Record<string, string> }, rows: number, options: Partial<TenancyOptions> = {}): Promise<MoveWorld> {
+export async function moveWorld (
+  t: TestContext, servers: { a: EmbeddedServer, hosts: Record<string, string> }, rows: number, options: Partial<TenancyOptions> = {}
+): Promise<MoveWorld> {
   const central = await freshCentral(null, servers.a.url)
   const base = { identification: ['header' as const], database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 }, provisioning: { spares: 0 }, moves: { drainMs: 1000 }, sync: TEST_SYNC, ...options }
   const { app } = await buildApp(t, base, moveRoutes, central)

@@ -19,7 +19,9 @@ export async function makeTenants (app: FastifyInstance, count: number, tag: str
  * own workers there (autovacuum visits new databases) are not the app's:
  * their peak is kept apart (`background`). The benchmark uses it too.
  */
-export async function connectionSampler (serverUrl: string, prefix: string): Promise<{ peak: () => number, background: () => number, samples: () => number, stop: () => Promise<number> }> {
+export async function connectionSampler (
+  serverUrl: string, prefix: string
+): Promise<{ peak: () => number, background: () => number, samples: () => number, stop: () => Promise<number> }> {
   const client = new pg.Client({ connectionString: serverUrl })
   await client.connect()
   let peak = 0

@@ -137,7 +137,14 @@ export class AdminAccounts {
       coalesce(string_agg(r.name, ', ' order by r.name), '') as roles
       from ${this.t.admins} a left join ${this.t.admin_role_assignments} ra on ra.admin_id = a.id left join ${this.t.admin_roles} r on r.id = ra.role_id
       group by a.id order by a.name, a.email`)
-    return rows.map((r) => ({ id: String(r.id), email: String(r.email), name: String(r.name), active: r.active === true, roles: String(r.roles), lastLoginAt: r.last_login_at === null ? null : new Date(r.last_login_at) }))
+    return rows.map((r) => ({
+      id: String(r.id),
+      email: String(r.email),
+      name: String(r.name),
+      active: r.active === true,
+      roles: String(r.roles),
+      lastLoginAt: r.last_login_at === null ? null : new Date(r.last_login_at)
+    }))
   }
 
   /** The ids of the roles an admin has. */

@@ -46,7 +46,10 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     })
   })
 
-  const formPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, email: string, roles: string[], active: boolean }, errors: FieldErrors, admin: AdminAccount | null, status = 200): Promise<FastifyReply> =>
+  const formPage = async (
+    request: FastifyRequest, reply: FastifyReply, values: { name: string, email: string, roles: string[], active: boolean },
+    errors: FieldErrors, admin: AdminAccount | null, status = 200
+  ): Promise<FastifyReply> =>
     await renderPage(ctx, request, reply, 'admins/form', admin === null ? 'New admin' : `Edit ${String(admin.name)}`, {
       values,
       errors,
@@ -151,7 +154,9 @@ export function adminRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, base, { type: 'success', text: `Admin ${String(admin.email)} saved${active ? '' : ' and deactivated: their sessions have ended'}.` })
   })
 
-  const rolesPage = async (request: FastifyRequest, reply: FastifyReply, values: { name: string, permissions: string[] }, errors: FieldErrors, status = 200): Promise<FastifyReply> => {
+  const rolesPage = async (
+    request: FastifyRequest, reply: FastifyReply, values: { name: string, permissions: string[] }, errors: FieldErrors, status = 200
+  ): Promise<FastifyReply> => {
     const params = readListParams(request.query, ROLE_SORTS, 'name')
     const { rows, paging } = pageOf(await roles(), params, (r) => `${r.name} ${r.permissions.join(' ')}`, (r) => r.name.toLowerCase(), `${base}/roles`, 'name')
     return await renderPage(ctx, request, reply, 'admins/roles', 'Roles', { roles: rows, params, paging, headers: sortHeaders(`${base}/roles`, params, [['name', 'Role']], 'name'), permissions: PERMISSIONS, labels: PERMISSION_LABELS, values, errors }, status)

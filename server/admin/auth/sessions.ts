@@ -101,7 +101,14 @@ export class AdminSessions {
         group by a.id, t.id, t.has_flash`, [id, this.idleMs / 1000, id])
     const row = rows[0]
     if (row === undefined) return null
-    return { id: row.id, email: row.email, name: row.name, sessionId: row.session_id, hasFlash: row.has_flash === true, permissions: new Set(row.permissions as Permission[]) }
+    return {
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      sessionId: row.session_id,
+      hasFlash: row.has_flash === true,
+      permissions: new Set(row.permissions as Permission[])
+    }
   }
 
   async destroy (token: string): Promise<void> {

@@ -47,7 +47,9 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     { label, href: null }
   ]
 
-  const form = async (request: FastifyRequest, reply: FastifyReply, values: Record<string, string>, error: string | null, status = 200): Promise<FastifyReply> =>
+  const form = async (
+    request: FastifyRequest, reply: FastifyReply, values: Record<string, string>, error: string | null, status = 200
+  ): Promise<FastifyReply> =>
     await renderPage(ctx, request, reply, 'fleet/rollout-new', 'Start a rollout', { values, error, crumbs: crumbs('Start a rollout') }, status)
 
   /** The rollout of the URL, or a 404 page (an id no rollout has, or not an id). */

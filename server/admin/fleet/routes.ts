@@ -55,7 +55,8 @@ export function fleetRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const { tenants, p } = await pageOfTenants(request.query)
     // The newest rollout's failures say why a tenant's migration failed.
     const newest = (await tenancy.rollouts.list({ page: 1, perPage: 1 })).rollouts[0]
-    const failedInRun = new Map((newest === undefined || newest.counts.failed === 0 ? [] : (await tenancy.rollouts.get(newest.id)).failed).map((f) => [f.key, f.error]))
+    const failed = newest === undefined || newest.counts.failed === 0 ? [] : (await tenancy.rollouts.get(newest.id)).failed
+    const failedInRun = new Map(failed.map((f) => [f.key, f.error]))
     const states = await tenancy.migrationStates(tenants.map((t) => t.key))
     const rows = tenants.map((t) => rowOf(t, states.get(t.key), failedInRun))
     const rolloutList = await rolloutsSection(tenancy.rollouts, base, request.query)

@@ -41,7 +41,9 @@ export async function bundleRoutes (app: FastifyInstance, ctx: AdminContext, upl
       .send(out)
   })
 
-  const form = async (request: FastifyRequest, reply: FastifyReply, values: { as: string, host: string }, error: string | null, status = 200): Promise<FastifyReply> =>
+  const form = async (
+    request: FastifyRequest, reply: FastifyReply, values: { as: string, host: string }, error: string | null, status = 200
+  ): Promise<FastifyReply> =>
     await renderPage(ctx, request, reply, 'moves/import', 'Import a tenant', { values, hosts: ctx.hosts, defaultHost: ctx.defaultHost, error }, status)
 
   app.get('/tenants/import', { config: MOVE }, async (request, reply) => await form(request, reply, { as: '', host: ctx.defaultHost }, null))

@@ -17,9 +17,7 @@ import { changeLines } from '../audit/change-view.js'
 
 const when = (date: Date): string => date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
 
-
 const ADMIN = { admin: 'manage_tenants' as const }
-type Row = Record<string, any>
 const BULK_ACTIONS = ['suspend', 'activate', 'migrate', 'attach'] as const
 type BulkAction = typeof BULK_ACTIONS[number]
 
@@ -95,7 +93,15 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       canImport: request.admin?.permissions.has('move_tenants') === true,
       clusters: await clusters(request),
       any,
-      tenants: tenants.map((t) => ({ key: t.key, identifier: t.identifier, name: t.name, status: t.status, cluster: clusterView ? t.cluster : null, domains: t.domains, created: t.createdAt.toISOString().slice(0, 10) })),
+      tenants: tenants.map((t) => ({
+        key: t.key,
+        identifier: t.identifier,
+        name: t.name,
+        status: t.status,
+        cluster: clusterView ? t.cluster : null,
+        domains: t.domains,
+        created: t.createdAt.toISOString().slice(0, 10)
+      })),
       total,
       pageNumber: page,
       pages,
@@ -160,7 +166,9 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     return await redirectWith(ctx, request, reply, back, { type: refused.length === 0 ? 'success' : 'error', text })
   })
 
-  const formPage = async (request: FastifyRequest, reply: FastifyReply, values: TenantFormValues, errors: FieldErrors, tenant: Tenant | null, status = 200): Promise<FastifyReply> =>
+  const formPage = async (
+    request: FastifyRequest, reply: FastifyReply, values: TenantFormValues, errors: FieldErrors, tenant: Tenant | null, status = 200
+  ): Promise<FastifyReply> =>
     await renderPage(ctx, request, reply, 'tenants/form', tenant === null ? 'New tenant' : `Edit ${tenant.identifier}`, { values, errors, tenant, clusterView: canClusters(request), clusters: await clusters(request), action: tenant === null ? `${base}/new` : `${base}/${tenant.key}/edit` }, status)
 
   app.get('/tenants/new', { config: ADMIN }, async (request, reply) => {
@@ -231,7 +239,15 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
         { href: `${url}?tab=domains`, label: 'Domains', current: tab === 'domains', count: domains.length },
         { href: `${url}?tab=users`, label: 'Users', current: tab === 'users', count: userCount }
       ],
-      tenant: { key: tenant.key, identifier: tenant.identifier, name: tenant.name, status: tenant.status, resourceKey: tenant.resourceKey, failureReason: row?.failureReason ?? null, created: row?.createdAt ?? null },
+      tenant: {
+        key: tenant.key,
+        identifier: tenant.identifier,
+        name: tenant.name,
+        status: tenant.status,
+        resourceKey: tenant.resourceKey,
+        failureReason: row?.failureReason ?? null,
+        created: row?.createdAt ?? null
+      },
       primaryDomain: domains.find((d) => d.primary)?.domain ?? null,
       clusterView,
       cluster: clusterView ? row?.cluster ?? null : null,
@@ -260,7 +276,8 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       const params = readListParams(request.query, ['name'] as const, 'name')
       const find = readFind(request.query)
       const extra = { tab: 'users', find }
-      const list = async (page: number): Promise<Awaited<ReturnType<typeof users.ofTenant>>> => await users.ofTenant(tenant.key, { q: params.q, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+      const list = async (page: number): Promise<Awaited<ReturnType<typeof users.ofTenant>>> =>
+        await users.ofTenant(tenant.key, { q: params.q, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
       let attached = await list(params.page)
       const p = paging(url, params, attached.total, 'name', extra)
       if (p.pageNumber < params.page && attached.total > 0) attached = await list(p.pageNumber)

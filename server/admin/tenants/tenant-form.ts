@@ -10,7 +10,9 @@ export interface TenantFormValues {
 }
 
 /** Reads and checks the tenant form; every problem becomes a message next to its field. */
-export function readTenantForm (body: unknown, centralDomains: readonly string[], errors: FieldErrors, withDomains: boolean): TenantFormValues & { domainList: string[] } {
+export function readTenantForm (
+  body: unknown, centralDomains: readonly string[], errors: FieldErrors, withDomains: boolean
+): TenantFormValues & { domainList: string[] } {
   const identifier = check(errors, 'identifier', field(body, 'identifier'), { label: 'Identifier', required: true, max: 63 })
   if (errors.identifier === undefined && !isValidIdentifier(identifier)) {
     errors.identifier = 'Use 1 to 63 lowercase letters, digits and dashes, not starting or ending with a dash.'

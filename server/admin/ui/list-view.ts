@@ -42,7 +42,9 @@ export function readListParams<S extends string> (raw: unknown, sorts: readonly 
 }
 
 /** The list's URL with some parameters changed; `extra` keeps a list's own filters. */
-export function listHref<S extends string> (base: string, params: ListParams<S>, change: Partial<ListParams<S>>, defaultSort: S, extra: Record<string, string> = {}): string {
+export function listHref<S extends string> (
+  base: string, params: ListParams<S>, change: Partial<ListParams<S>>, defaultSort: S, extra: Record<string, string> = {}
+): string {
   const merged = { ...params, ...change }
   const search = new URLSearchParams()
   if (merged.q !== '') search.set('q', merged.q)
@@ -55,7 +57,9 @@ export function listHref<S extends string> (base: string, params: ListParams<S>,
 }
 
 /** Column headers that sort: the sorted one shows its direction and links to the other. */
-export function sortHeaders<S extends string> (base: string, params: ListParams<S>, columns: Array<[S, string]>, defaultSort: S, extra: Record<string, string> = {}): Record<S, SortHeader> {
+export function sortHeaders<S extends string> (
+  base: string, params: ListParams<S>, columns: Array<[S, string]>, defaultSort: S, extra: Record<string, string> = {}
+): Record<S, SortHeader> {
   return Object.fromEntries(columns.map(([key, label]) => {
     const active = params.sort === key
     const dir = active && params.dir === 'asc' ? 'desc' : 'asc'
@@ -69,7 +73,9 @@ export function sortHeaders<S extends string> (base: string, params: ListParams<
   })) as Record<S, SortHeader>
 }
 
-export function paging<S extends string> (base: string, params: ListParams<S>, total: number, defaultSort: S, extra: Record<string, string> = {}, pageSize = LIST_PAGE_SIZE): Paging & { offset: number, limit: number } {
+export function paging<S extends string> (
+  base: string, params: ListParams<S>, total: number, defaultSort: S, extra: Record<string, string> = {}, pageSize = LIST_PAGE_SIZE
+): Paging & { offset: number, limit: number } {
   const pages = Math.max(1, Math.ceil(total / pageSize))
   const page = Math.min(params.page, pages)
   return {
@@ -84,7 +90,10 @@ export function paging<S extends string> (base: string, params: ListParams<S>, t
 }
 
 /** Filters, sorts and pages rows already in memory (short lists: clusters, admins, roles). */
-export function pageOf<T, S extends string> (rows: T[], params: ListParams<S>, text: (row: T) => string, key: (row: T, sort: S) => string | number, base: string, defaultSort: S, extra: Record<string, string> = {}): { rows: T[], paging: Paging } {
+export function pageOf<T, S extends string> (
+  rows: T[], params: ListParams<S>, text: (row: T) => string, key: (row: T, sort: S) => string | number,
+  base: string, defaultSort: S, extra: Record<string, string> = {}
+): { rows: T[], paging: Paging } {
   const needle = params.q.toLowerCase()
   const matching = needle === '' ? rows : rows.filter((r) => text(r).toLowerCase().includes(needle))
   const sorted = [...matching].sort((a, b) => {

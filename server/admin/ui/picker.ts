@@ -32,7 +32,10 @@ export function pickerJson (options: PickerOption[], total: number, find: string
  * a user): its search posts back to `url`, its type-ahead reads
  * `url/candidates`, its choices go to `url/attach`.
  */
-export function tenantAttachPicker (url: string, text: { heading: string, label: string, legend: string, noun: string }, q: string, find: string, found: { options: PickerOption[], total: number }): Record<string, unknown> {
+export function tenantAttachPicker (
+  url: string, text: { heading: string, label: string, legend: string, noun: string },
+  q: string, find: string, found: { options: PickerOption[], total: number }
+): Record<string, unknown> {
   return {
     id: 'attach',
     heading: text.heading,

@@ -25,7 +25,9 @@ export interface PageModel {
  * breadcrumbs, flash notices and a CSRF token. A model may give its own
  * `crumbs`; otherwise they follow the URL.
  */
-export async function renderPage (ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, view: string, title: string, model: Record<string, unknown> = {}, status = 200): Promise<FastifyReply> {
+export async function renderPage (
+  ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, view: string, title: string, model: Record<string, unknown> = {}, status = 200
+): Promise<FastifyReply> {
   // A refusal asked for by admin.js comes back as a notice it shows in place.
   if (view === 'error' && wantsJson(request)) return await reply.status(status).send({ ok: false, notice: { type: 'error', text: String(model.message ?? title) } } satisfies ActionResult)
   const admin = request.admin

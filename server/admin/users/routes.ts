@@ -9,7 +9,6 @@ import { LIST_PAGE_SIZE, paging, readListParams, sortHeaders } from '../ui/list-
 import { PICKER_SIZE, pickerJson, readFind, tenantAttachPicker } from '../ui/picker.js'
 import { UserQueries, type UserRow } from './user-queries.js'
 import { confirmPage } from '../ui/confirm.js'
-import { centralTables } from '../../database/central-schema.js'
 
 const ADMIN = { admin: 'manage_users' as const }
 const GLOBAL_ID = /^[A-Za-z0-9_-]{1,64}$/
@@ -54,7 +53,8 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
   app.get('/users', { config: ADMIN }, async (request, reply) => {
     if (!await syncReady(request, reply)) return reply
     const params = readListParams(request.query, USER_SORTS, 'name')
-    const list = async (page: number): Promise<Awaited<ReturnType<typeof users.list>>> => await users.list({ q: params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
+    const list = async (page: number): Promise<Awaited<ReturnType<typeof users.list>>> =>
+      await users.list({ q: params.q, sort: params.sort, dir: params.dir, limit: LIST_PAGE_SIZE, offset: (page - 1) * LIST_PAGE_SIZE })
     let found = await list(params.page)
     const p = paging(base, params, found.total, 'name')
     // A page past the end (a hand-made link) shows the last one.

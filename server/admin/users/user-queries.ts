@@ -44,7 +44,9 @@ export class UserQueries {
       select p.global_id, p.name, p.email, (select count(*) from ${this.t.tenant_users} t where t.global_user_id = p.global_id)::int as tenants
         from page p order by ${query.sort === 'tenants' ? `p.tenants ${dir}` : `${USER_ORDER[query.sort].replace('u.', 'p.')} ${dir}`}, p.email`, args)
     // A page that is not full says how many match; a full one (or one past the end) asks.
-    const total = rows.length > 0 && rows.length < query.limit ? query.offset + rows.length : rows.length === 0 && query.offset === 0 ? 0 : await this.count(where, args)
+    const total = rows.length > 0 && rows.length < query.limit
+      ? query.offset + rows.length
+      : rows.length === 0 && query.offset === 0 ? 0 : await this.count(where, args)
     return { total, rows: rows.map((r) => ({ globalId: r.global_id, name: r.name, email: r.email, tenants: r.tenants })) }
   }
 

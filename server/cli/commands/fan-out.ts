@@ -51,7 +51,9 @@ async function chosenTenants (app: FastifyInstance, s: Selection): Promise<Tenan
 }
 
 /** Runs a fan-out with progress and the summary; the exit code is 0 only when every tenant succeeded. */
-async function fanOut (global: GlobalOptions, s: Selection, label: string, work: (app: FastifyInstance, tenants: Tenant[], options: FanOutOptions) => Promise<TenantResult[]>): Promise<number> {
+async function fanOut (
+  global: GlobalOptions, s: Selection, label: string, work: (app: FastifyInstance, tenants: Tenant[], options: FanOutOptions) => Promise<TenantResult[]>
+): Promise<number> {
   return await withApp(global, async (app) => {
     const tenants = await chosenTenants(app, s)
     const progress = progressReporter(tenants.length, label, s.json)
@@ -81,7 +83,8 @@ async function runInEach (app: FastifyInstance, tenants: Tenant[], options: FanO
       await app.tenancy.run(tenant, async (scope) => { await task(scope) })
       result = { key: tenant.key, identifier: tenant.identifier, ok: true, migrations: [], ms: performance.now() - started }
     } catch (error) {
-      result = { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: (error as Error)?.message ?? String(error), ms: performance.now() - started }
+      const message = (error as Error)?.message ?? String(error)
+      result = { key: tenant.key, identifier: tenant.identifier, ok: false, migrations: [], error: message, ms: performance.now() - started }
     }
     options.onResult?.(result)
     return result
@@ -187,7 +190,9 @@ async function rollout (global: GlobalOptions, operation: RolloutOperation, labe
       current = await rollouts.start(input as RolloutInput, { onResult: reporter.onResult })
     }
     reporter.begin(current)
-    const final = flags.resume !== undefined ? await rollouts.resume(current.id, { onResult: reporter.onResult }) : await rollouts.run(current.id, { onResult: reporter.onResult })
+    const final = flags.resume !== undefined
+      ? await rollouts.resume(current.id, { onResult: reporter.onResult })
+      : await rollouts.run(current.id, { onResult: reporter.onResult })
     return reporter.end(final)
   })
 }

@@ -84,7 +84,15 @@ export function registerMigrationCommands (program: Command, global: () => Globa
             try {
               const status = await app.tenancy.migrationStatus(t)
               const drift = await app.tenancy.verifySchema(t)
-              return { key: t.key, identifier: t.identifier, executed: status.executed, pending: status.pending, unknown: status.unknown ?? [], verdict: drift.verdict, differences: drift.differences }
+              return {
+                key: t.key,
+                identifier: t.identifier,
+                executed: status.executed,
+                pending: status.pending,
+                unknown: status.unknown ?? [],
+                verdict: drift.verdict,
+                differences: drift.differences
+              }
             } catch (error) {
               return { key: t.key, identifier: t.identifier, executed: [], pending: [], unknown: [], error: (error as Error).message }
             }

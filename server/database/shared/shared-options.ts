@@ -31,5 +31,12 @@ export function resolveSharedOptions (shared: CheckedSharedOptions, centralUrl: 
   const role = decodeURIComponent(central.username)
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new InvalidOptionError('shared.centralUrl', 'must name its role (user) with lowercase letters, digits and underscores')
   if (decodeURIComponent(app.username) === role) throw new InvalidOptionError('shared.url', 'must connect as another role than the central one: the central role may cross tenants')
-  return { url: app.toString(), centralUrl: central.toString(), centralRole: role, schema: shared.schema, poolSize: shared.poolSize, deleteBatch: shared.deleteBatch }
+  return {
+    url: app.toString(),
+    centralUrl: central.toString(),
+    centralRole: role,
+    schema: shared.schema,
+    poolSize: shared.poolSize,
+    deleteBatch: shared.deleteBatch
+  }
 }

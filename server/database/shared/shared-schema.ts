@@ -55,7 +55,9 @@ export async function sharedMigrationStatus (o: Where, migrator: TenantMigrator)
 export async function missingEntityTables (url: string, schema: string, entities: Array<EntitySchema<any, any>>): Promise<string[]> {
   // The entities' table names as MikroORM maps them (discovery only, no connection).
   const orm = MikroORM.initSync({ driver: PostgreSqlDriver, clientUrl: 'postgres://discovery.invalid/none', entities, discovery: { warnWhenNoEntities: false }, contextName: 'fastify-tenancy:rls-check', allowGlobalContext: false })
-  const wanted = Object.values(orm.getMetadata().getAll()).filter((meta) => meta.tableName !== undefined && !meta.embeddable && !meta.virtual).map((meta) => meta.tableName)
+  const wanted = Object.values(orm.getMetadata().getAll())
+    .filter((meta) => meta.tableName !== undefined && !meta.embeddable && !meta.virtual)
+    .map((meta) => meta.tableName)
   return await withServer(url, async (c) => {
     const have = new Set((await c.query<{ t: string }>(`select c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = $1 and c.relkind in ('r', 'p')`, [schema])).rows.map((r) => r.t))

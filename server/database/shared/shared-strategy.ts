@@ -14,7 +14,15 @@ export const SHARED_POOL_ID = 'fastify-tenancy:shared'
 export function sharedStrategy (options: ResolvedSharedOptions): DatabaseStrategy {
   return {
     kind: 'shared',
-    target: (key, hostName) => ({ id: SHARED_POOL_ID, url: options.url, schema: options.schema, name: options.schema, server: options.centralUrl, host: hostName, key }),
+    target: (key, hostName) => ({
+      id: SHARED_POOL_ID,
+      url: options.url,
+      schema: options.schema,
+      name: options.schema,
+      server: options.centralUrl,
+      host: hostName,
+      key
+    }),
     // Nothing of a tenant's own exists before its rows do.
     exists: async () => false,
     // Already at the newest migration: the shared tables are migrated once for every tenant.

@@ -103,7 +103,9 @@ export function describeKeys (report: KeyReport): string[] {
  * caller's transaction (perTenantKeysSql). Returns the tables whose keys it
  * changed and the foreign keys it had to leave NOT VALID.
  */
-export async function makeKeysPerTenant (client: pg.Client, schema: string): Promise<{ changed: string[], unvalidated: Array<{ table: string, name: string }> }> {
+export async function makeKeysPerTenant (
+  client: pg.Client, schema: string
+): Promise<{ changed: string[], unvalidated: Array<{ table: string, name: string }> }> {
   const before = await inspectKeys(client, schema)
   if (tenantSafe(before) && before.unvalidated.length === 0) return { changed: [], unvalidated: [] }
   await client.query(perTenantKeysSql(schema))

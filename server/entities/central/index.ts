@@ -12,7 +12,9 @@ export { AdminEntity, RoleEntity, DomainEntity, TenantClusterEntity, TenantUserE
 export { PERMISSIONS, type Permission } from './admin.entity.js'
 
 /** Every entity of the central (landlord) database, in schema `tenancy`. */
-export const centralEntities = [TenantEntity, DomainEntity, TenantClusterEntity, CentralUserEntity, TenantUserEntity, TenantResourceEntity, RoleEntity, AdminEntity]
+export const centralEntities = [
+  TenantEntity, DomainEntity, TenantClusterEntity, CentralUserEntity, TenantUserEntity, TenantResourceEntity, RoleEntity, AdminEntity
+]
 
 const copies = new Map<string, Array<EntitySchema<any, any>>>()
 
