@@ -93,7 +93,7 @@ export class MigratorSlots {
     idle.push(slot)
     this.idle.set(key, idle)
     if (slot.connected) {
-      slot.idle = setTimeout(() => { void closeSlot(slot) }, IDLE_MS)
+      slot.idle = setTimeout(() => { closeSlot(slot).catch(() => {}) }, IDLE_MS)
       slot.idle.unref()
     }
   }
