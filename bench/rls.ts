@@ -62,7 +62,8 @@ export async function rls (ctx: BenchContext): Promise<Figure[]> {
     // On the shared tables' database: createAppRole also takes TEMP there from PUBLIC, which the plugin checks.
     await createAppRole(central.url, APP_ROLE, APP_PASSWORD)
     const centralRole = decodeURIComponent(new URL(central.url).username)
-    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE }, new TenantMigrator([appMigrationSet(tenantMigrations)]))
+    const migrator = new TenantMigrator([appMigrationSet(tenantMigrations)])
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: APP_ROLE }, migrator).finally(async () => { await migrator.close() })
     const appUrl = new URL(central.url)
     appUrl.username = APP_ROLE
     appUrl.password = APP_PASSWORD

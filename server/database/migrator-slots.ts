@@ -15,8 +15,8 @@ interface SharedContext {
 
 /** Idle slots kept per host; more are closed as they come back. */
 const KEPT_PER_HOST = 16
-/** A schema host's slot keeps its connection this long after its last tenant. */
-const IDLE_MS = 1000
+/** A schema host's slot keeps its connection this long after its last tenant (close() ends it sooner). */
+const IDLE_MS = 5000
 
 /** One MikroORM migrating one tenant at a time, reused for the next tenant of its host. */
 interface Slot {
@@ -43,6 +43,8 @@ export class MigratorSlots {
   /** The shared context of a slot's running migration, by its ORM's configuration (what a migration is given). */
   private static readonly shared = new WeakMap<Configuration, SharedContext>()
   private readonly idle = new Map<string, Slot[]>()
+  /** Each database host's PostgreSQL version, told to knex so a tenant database's new connection skips its `select version()`. */
+  private readonly versions = new Map<string, string>()
 
   static sharedContext (config: Configuration): SharedContext | undefined {
     return MigratorSlots.shared.get(config)
@@ -57,7 +59,8 @@ export class MigratorSlots {
     try {
       if (target.schema === null) {
         // The database is the tenant: the slot connects to it, whichever it served before.
-        await slot.orm.reconnect({ dbName: databaseOf(target.url) })
+        const version = this.versions.get(key)
+        await slot.orm.reconnect({ dbName: databaseOf(target.url), ...(version === undefined ? {} : { driverOptions: { version } }) })
         slot.connected = true
       } else {
         slot.setup = schemaSetup(target.schema)
@@ -66,6 +69,7 @@ export class MigratorSlots {
       if (shared === undefined) MigratorSlots.shared.delete(slot.orm.config)
       else MigratorSlots.shared.set(slot.orm.config, shared)
       const result = await fn(new MigrationRunner({ orm: slot.orm, schema: target.schema, name: target.name }))
+      if (target.schema === null && !this.versions.has(key)) this.versions.set(key, await serverVersion(slot.orm))
       healthy = true
       return result
     } finally {
@@ -143,6 +147,12 @@ function hostKey (target: MigrationTarget): string {
   if (target.schema !== null) return `schema:${url.toString()}`
   url.pathname = '/'
   return `database:${url.toString()}`
+}
+
+/** The server's version as knex's PostgreSQL client reads it from `select version()` (major.minor). */
+async function serverVersion (orm: MikroORM): Promise<string> {
+  const rows = await orm.em.getConnection().execute<Array<{ v: string }>>("select current_setting('server_version') as v")
+  return /^\d+(\.\d+)?/.exec(rows[0]?.v ?? '')?.[0] ?? ''
 }
 
 function databaseOf (url: string): string {

@@ -229,7 +229,8 @@ export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
   try {
     await createAppRole(central.url, role, password)
     const centralRole = decodeURIComponent(new URL(central.url).username)
-    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: role }, new TenantMigrator([librarySet, appMigrationSet(tenantMigrations)]))
+    const migrator = new TenantMigrator([librarySet, appMigrationSet(tenantMigrations)])
+    await migrateShared({ centralUrl: central.url, schema: 'tenant_shared', centralRole, appRole: role }, migrator).finally(async () => { await migrator.close() })
     // The app's own tables, made the way a migration in strategy shared makes them.
     const tables = [
       'create table tenant_shared.contacts (id serial primary key, owner text not null, email text not null)',

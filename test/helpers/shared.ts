@@ -34,7 +34,12 @@ export async function prepareShared (central: CentralDatabase, schema = 'tenant_
   const centralRole = decodeURIComponent(new URL(central.url).username)
   // The app's tables (the test app's by default) and syncing's bookkeeping (unless sync: false), with their policies.
   const sets = [...(app.sync === false ? [] : [librarySet]), appMigrationSet(app.migrations ?? tenantMigrations)]
-  await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, new TenantMigrator(sets))
+  const migrator = new TenantMigrator(sets)
+  try {
+    await migrateShared({ centralUrl: central.url, schema, centralRole, appRole: APP_ROLE }, migrator)
+  } finally {
+    await migrator.close()
+  }
   return { url: asRole(central.url, APP_ROLE, APP_PASSWORD), schema, centralRole }
 }
 
