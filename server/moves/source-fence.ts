@@ -2,6 +2,7 @@ import pg from 'pg'
 import { quoteIdent } from '../database/names.js'
 import { withServer } from '../database/tenant-database.js'
 import { waitUntil } from './wait-until.js'
+import { walPosition } from './replication.js'
 import { MoveStalledError } from '../errors.js'
 
 /**
@@ -74,22 +75,27 @@ export async function prepareFence (serverUrl: string, name: string): Promise<Fe
 
 /**
  * A WAL position on the source that every transaction committed there so far
- * is before, and that the server has flushed (a logical WAL sender sends only
- * flushed WAL). Commits made with synchronous_commit = off may still wait for
- * the WAL writer (up to wal_writer_delay); one committed transaction of our
- * own with synchronous_commit = on flushes them all at once.
+ * ends before, even one answered under `synchronous_commit = off`: the
+ * server's insert position (`walPosition`), read first. Then one transaction
+ * of our own writes a record after it and commits with `synchronous_commit =
+ * on`, which flushes the WAL through that record: a logical WAL sender sends
+ * only flushed WAL, so the target need not wait for the WAL writer (up to
+ * wal_writer_delay), and the sender's position passes ours even when ours is
+ * the start of a page (which no record end equals). The record is a
+ * transactional logical message, which the subscription does not ask for: a
+ * transaction that writes no WAL (an xid alone) commits asynchronously
+ * whatever `synchronous_commit` says, and flushes nothing.
  */
 export async function flushedPosition (client: pg.ClientBase): Promise<string> {
-  await client.query('begin')
+  const lsn = await walPosition(client)
   try {
-    await client.query('set local synchronous_commit = on')
-    await client.query('select pg_current_xact_id()')
-    await client.query('commit')
+    // One round trip: this runs while the tenant's requests are held.
+    await client.query('begin; set local synchronous_commit = on; select pg_logical_emit_message(true, \'fastify_tenancy_move\', \'\'); commit')
   } catch (error) {
     await client.query('rollback').catch(() => {})
     throw error
   }
-  return (await client.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn')).rows[0]?.lsn as string
+  return lsn
 }
 
 /** Takes the fence down: the source database takes connections again (a move undone). */
