@@ -28,8 +28,10 @@ export async function prepareSchemaFence (databaseUrl: string, schema: string): 
     const tables = await tenantTables(client, schema)
     const oids = tables.map((t) => t.quoted)
     // In-flight transactions of the tenant end on their own; after drainMs those still holding its tables are ended.
+    // pg_locks lists every database's locks, and relation oids repeat across databases (a database copied from a template keeps them).
     const holders = async (): Promise<number[]> => (await client.query<{ pid: number }>(`
       select distinct l.pid from pg_locks l where l.pid <> pg_backend_pid() and l.locktype = 'relation'
+         and l.database = (select oid from pg_database where datname = current_database())
          and l.relation = any(select to_regclass(t)::oid from unnest($1::text[]) t)`, [oids])).rows.map((r) => r.pid)
     const drained = await waitUntil(async () => (await holders()).length === 0 ? true : undefined, { timeoutMs: drainMs, everyMs: POLL_MS, onTimeout: () => new MoveStalledError('drain') }).catch(() => false)
     if (!drained) await client.query('select pg_terminate_backend(pid) from unnest($1::int[]) pid', [await holders()])
