@@ -5,7 +5,7 @@ import { startEmbeddedPostgres } from '../server/demo/embedded-postgres.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 import { moveRoutes, seedRows } from '../test/helpers/moves.js'
-import { TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
+import { TEST_SYNC, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 
 const MOVES = 5
 const ROWS = 100_000
@@ -31,7 +31,9 @@ export async function moves (ctx: BenchContext): Promise<Figure[]> {
       ...TEST_TENANT_SCHEMA,
       database: { url: central.url, prefix: central.prefix, hosts: { a: a.url, b: b.url }, defaultHost: 'a' },
       identification: ['header'],
-      provisioning: { spares: 0 }
+      provisioning: { spares: 0 },
+      // Syncing's tenant outbox is one of the three tables moved.
+      sync: TEST_SYNC
     })
     moveRoutes(app)
     await app.ready()

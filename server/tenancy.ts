@@ -174,7 +174,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.
-  const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs })
+  const hold = new RequestHold({ find: async (key) => await provider.byKey(key), waitMs: db.acquireTimeoutMs, onSettled: (key) => { connections.retire(key) } })
   // What one change touched, and nothing else (a change to one tenant keeps the others cached).
   // A changed tenant's pools go too (after a move they would reach its old host), then its held requests look again.
   const forget = (change: TenantChange): void => {

@@ -145,13 +145,23 @@ export async function walPosition (client: pg.ClientBase): Promise<string> {
 
 /** Waits until the target has received the source's changes up to `lsn` (and so applied them: it applies in order before it confirms). */
 export async function waitCaughtUp (target: ReplicaSide, name: string, lsn: string, timeoutMs: number): Promise<void> {
-  await withServer(target.url, async (c) => {
-    await waitUntil(async () => {
-      const { rows } = await c.query<{ done: boolean }>('select latest_end_lsn >= $2::pg_lsn as done from pg_stat_subscription where subname = $1 and relid is null', [name, lsn])
-      if (await subscriptionErrors(c, name) > 0) throw new MoveStalledError('the subscription on the target reports errors while streaming (see the target server\'s log)')
-      return rows[0]?.done === true ? true : undefined
-    }, { timeoutMs, everyMs: 5, onTimeout: () => new MoveStalledError(`the target did not catch up with the source within ${timeoutMs} ms`) })
-  })
+  await withServer(target.url, async (c) => { await caughtUp(c, name, lsn, timeoutMs, 5) })
+}
+
+/**
+ * `waitCaughtUp` through an open connection to the target database, polling
+ * every `everyMs` (requests are held meanwhile at the switch, so it looks
+ * often; one query a look).
+ */
+export async function caughtUp (c: pg.ClientBase, name: string, lsn: string, timeoutMs: number, everyMs = 2): Promise<void> {
+  await waitUntil(async () => {
+    const { rows } = await c.query<{ done: boolean, errors: number }>(`
+      select bool_or(s.latest_end_lsn >= $2::pg_lsn) as done,
+             coalesce((select (apply_error_count + sync_error_count)::int from pg_stat_subscription_stats where subname = $1), 0) as errors
+        from pg_stat_subscription s where s.subname = $1 and s.relid is null`, [name, lsn])
+    if ((rows[0]?.errors ?? 0) > 0) throw new MoveStalledError('the subscription on the target reports errors while streaming (see the target server\'s log)')
+    return rows[0]?.done === true ? true : undefined
+  }, { timeoutMs, everyMs, onTimeout: () => new MoveStalledError(`the target did not catch up with the source within ${timeoutMs} ms`) })
 }
 
 /**

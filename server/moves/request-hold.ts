@@ -9,6 +9,13 @@ export interface RequestHoldOptions {
   waitMs: number
   /** How often a held request's tenant is read again when no change notice arrives (an instance that does not listen). */
   pollMs?: number
+  /**
+   * Called when the last request of a tenant that changed while they ran has
+   * ended: a request that began just before it heard of the change may have
+   * opened a pool to the tenant's old host, which must not stay open (a move's
+   * fence waits for it).
+   */
+  onSettled?: (key: string) => void
 }
 
 /**
@@ -27,6 +34,8 @@ export class RequestHold {
   private readonly lookups = new Map<string, Promise<Tenant | null>>()
   private readonly inFlight = new Map<string, number>()
   private readonly idleWaiters = new Map<string, Set<() => void>>()
+  /** Tenants that changed while requests of theirs were in flight. */
+  private readonly changedWhileBusy = new Set<string>()
 
   constructor (options: RequestHoldOptions) {
     this.options = options
@@ -40,6 +49,7 @@ export class RequestHold {
   /** A change of these tenants came (from this instance or a notice): held requests look again. */
   changed (change: TenantChange): void {
     for (const key of change.keys) {
+      if (this.running(key) > 0) this.changedWhileBusy.add(key)
       if (this.versions.has(key)) this.versions.set(key, (this.versions.get(key) ?? 0) + 1)
       const wake = this.wakers.get(key)
       if (wake !== undefined) for (const fn of [...wake]) fn()
@@ -109,6 +119,7 @@ export class RequestHold {
       return
     }
     this.inFlight.delete(key)
+    if (this.changedWhileBusy.delete(key)) this.options.onSettled?.(key)
     const waiting = this.idleWaiters.get(key)
     if (waiting !== undefined) {
       this.idleWaiters.delete(key)

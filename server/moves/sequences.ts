@@ -23,8 +23,9 @@ export async function readSequences (client: pg.ClientBase, schema: string | nul
  * out already. A sequence never used stays as it is.
  */
 export async function writeSequences (client: pg.ClientBase, values: readonly SequenceValue[]): Promise<void> {
-  for (const s of values) {
-    if (s.lastValue === null) continue
-    await client.query('select setval($1::regclass, $2::bigint, true)', [`${quoteAny(s.schema)}.${quoteAny(s.name)}`, s.lastValue])
-  }
+  const used = values.filter((s) => s.lastValue !== null)
+  if (used.length === 0) return
+  // One statement for them all: this runs while the tenant's requests are held.
+  await client.query(`select ${used.map((_, i) => `setval($${2 * i + 1}::regclass, $${2 * i + 2}::bigint, true)`).join(', ')}`,
+    used.flatMap((s) => [`${quoteAny(s.schema)}.${quoteAny(s.name)}`, s.lastValue]))
 }

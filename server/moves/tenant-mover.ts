@@ -10,8 +10,10 @@ import { withServer } from '../database/tenant-database.js'
 import { InvalidMoveError, MoveInProgressError, MoveUnavailableError, TenantNotFoundError } from '../errors.js'
 import type { MoveRecord, MoveStep, MoveStore } from './move-store.js'
 import type { RequestHold } from './request-hold.js'
-import { dropSlot, publish, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, walPosition, type ReplicaSide } from './replication.js'
-import { lowerFence, raiseFence, type Fence } from './source-fence.js'
+import { caughtUp, dropSlot, publish, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, type ReplicaSide } from './replication.js'
+import { flushedPosition, lowerFence, prepareFence } from './source-fence.js'
+import { openSwitchLinks, type SwitchLinks } from './switch-links.js'
+import { lowerSchemaFence, prepareSchemaFence } from './schema-fence.js'
 import { readSequences, writeSequences } from './sequences.js'
 import { copyTables } from './copy-tables.js'
 import { executedMigrations, makeTargetAt } from './target-schema.js'
@@ -103,7 +105,8 @@ export class TenantMover {
       await unsubscribe(this.replica(target), name)
       await dropSlot(source.server, name, this.parts.settings.drainMs + 10_000)
     }
-    await lowerFence(source.server, source.name)
+    if (source.schema === null) await lowerFence(source.server, source.name)
+    else await lowerSchemaFence(source.url, source.schema)
     await store.hold(key, false)
     this.changed(key)
     if (move.mode === 'online') await unpublish(this.replica(source), name)
@@ -146,7 +149,6 @@ export class TenantMover {
     const { strategy, hosts, defaultHost } = this.parts
     const refuse = (why: string): never => { throw new InvalidMoveError(tenant.identifier, why) }
     if (strategy.kind === 'shared') refuse('strategy shared keeps every tenant in the same tables, so there is no database of its own to move')
-    if (strategy.kind === 'schema') refuse('moving a schema tenant between hosts is not supported yet; move tenants of strategy database')
     if (typeof options.host !== 'string' || hosts[options.host] === undefined) refuse(`host "${String(options.host).slice(0, 63)}" is not in the database.hosts option`)
     const from = tenant.databaseHost ?? defaultHost
     if (from === options.host) refuse(`it is on host "${from}" already`)
@@ -154,7 +156,9 @@ export class TenantMover {
     const mode = options.offline === true ? 'offline' : 'online'
     const sides = this.sides(tenant.key, { fromHost: from, toHost: options.host })
     if (mode === 'online') {
-      const problems = await replicationProblems(this.replica(sides.source), { url: databaseUrl(hosts[options.host] as string, 'postgres'), schema: null }, from, options.host)
+      // A schema tenant's subscription lives in the target host's database; a database tenant's in its own, not made yet.
+      const subscriber = sides.target.schema === null ? databaseUrl(hosts[options.host] as string, 'postgres') : sides.target.url
+      const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host)
       if (problems.length > 0) throw new MoveUnavailableError(tenant.identifier, problems.join('; '))
     }
     return await this.parts.store.begin({ tenantKey: tenant.key, mode, fromHost: from, toHost: options.host, databaseName: sides.source.name })
@@ -165,16 +169,20 @@ export class TenantMover {
     const { store } = this.parts
     const steps = start.mode === 'online' ? ONLINE : OFFLINE
     let move = start
-    let fence: Fence | null = null
-    const fenced = async (): Promise<Fence> => {
-      fence ??= await raiseFence(sides.source.server, sides.source.name, this.parts.settings.drainMs)
-      return fence
-    }
     const sides = this.sides(tenant.key, move)
+    let links: SwitchLinks | null = null
+    // The held window's connections, opened before the hold (or on a move resumed inside it).
+    const linked = async (): Promise<SwitchLinks> => {
+      const { source } = sides
+      const fence = async (): ReturnType<typeof prepareFence> =>
+        source.schema === null ? await prepareFence(source.server, source.name) : await prepareSchemaFence(source.url, source.schema)
+      links ??= await openSwitchLinks(fence, sides.target.url)
+      return links
+    }
     try {
       for (let at = steps.indexOf(move.step) + 1; at < steps.length; at++) {
         const step = steps[at] as MoveStep
-        await this.run(step, tenant, move, sides, fenced)
+        await this.run(step, tenant, move, sides, linked)
         if (step === 'done') await store.finish(move.id, 'done')
         else if (step !== 'switched') await store.step(move.id, step)
         move = { ...move, step, state: step === 'done' ? 'done' : 'running' }
@@ -185,12 +193,12 @@ export class TenantMover {
       await store.failed(move.id, (error as Error).message).catch(() => {})
       throw error
     } finally {
-      await (fence as Fence | null)?.close()
+      await (links as SwitchLinks | null)?.close()
     }
     return (await store.history(tenant.key, 1))[0] ?? move
   }
 
-  private async run (step: MoveStep, tenant: Tenant, move: MoveRecord, sides: Sides, fenced: () => Promise<Fence>): Promise<void> {
+  private async run (step: MoveStep, tenant: Tenant, move: MoveRecord, sides: Sides, linked: () => Promise<SwitchLinks>): Promise<void> {
     const { store, settings } = this.parts
     const { source, target, name } = sides
     switch (step) {
@@ -211,30 +219,32 @@ export class TenantMover {
         if (move.mode === 'online') {
           await waitCopied(this.replica(target), name, settings.copyTimeoutMs)
           // Close to the source before the hold, so the switch has only the last changes to wait for.
-          const lsn = await withServer(source.server, walPosition)
-          await waitCaughtUp(this.replica(target), name, lsn, settings.catchUpTimeoutMs)
+          const { fence } = await linked()
+          await waitCaughtUp(this.replica(target), name, await flushedPosition(fence.client), settings.catchUpTimeoutMs)
         } else {
-          const { client } = await fenced()
-          await withServer(target.url, async (c) => { await copyTables(client, source.schema, c, target.schema) })
+          const { fence, target: into } = await linked()
+          await copyTables(fence.client, source.schema, into, target.schema)
         }
         return
       }
       case 'held':
+        await linked()
         await store.hold(tenant.key, true)
         this.changed(tenant.key)
         // This instance's requests of the tenant end (the others' are awaited at the fence).
         await this.parts.hold.idle(tenant.key, settings.drainMs)
+        // A request that began as the hold came may have opened a pool after the first retire: it goes too, or the fence would wait for it.
+        this.parts.connections.retire(tenant.key)
         return
-      case 'fenced': await fenced(); return
+      case 'fenced': await (await linked()).fence.raise(settings.drainMs); return
       case 'caught-up': {
-        const { client } = await fenced()
-        await waitCaughtUp(this.replica(target), name, await walPosition(client), settings.catchUpTimeoutMs)
+        const { fence, target: into } = await linked()
+        await caughtUp(into, name, await flushedPosition(fence.client), settings.catchUpTimeoutMs)
         return
       }
       case 'sequences': {
-        const { client } = await fenced()
-        const values = await readSequences(client, source.schema)
-        await withServer(target.url, async (c) => { await writeSequences(c, values) })
+        const { fence, target: into } = await linked()
+        await writeSequences(into, await readSequences(fence.client, source.schema))
         return
       }
       case 'switched':
@@ -245,6 +255,8 @@ export class TenantMover {
         if (move.mode === 'online') {
           await unsubscribe(this.replica(target), name)
           await dropSlot(source.server, name, settings.drainMs + 10_000)
+          // A schema's database stays open to other tenants: its publication goes now (a database's goes with the kept source).
+          if (source.schema !== null) await unpublish(this.replica(source), name)
         }
     }
   }

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../server/demo/embedded-postgres.js'
 import type { Tenant, TenancyOptions } from '../../server/index.js'
 import { buildApp } from './app.js'
-import { dropDatabases, freshCentral, sql, type CentralDatabase } from './database.js'
+import { dropDatabases, freshCentral, sql, urlFor, type CentralDatabase } from './database.js'
 import { TEST_SYNC } from './tenant-schema.js'
 
 /** Two PostgreSQL servers that can replicate logically (wal_level = logical), named a and b, for a test file. */
@@ -44,25 +44,46 @@ export interface MoveWorld {
   central: CentralDatabase
   tenant: Tenant
   hosts: Record<string, string>
+  strategy: 'database' | 'schema'
 }
 
-/** A central database on server a, two app instances, and a tenant on host a with `rows` rows in users, projects and the sync outbox (1 : 3 : 1). */
+/**
+ * A central database on server a, two app instances, and a tenant on host a
+ * with `rows` rows in users, projects and the sync outbox (1 : 3 : 1). With
+ * strategy schema each server gets a database of its own for the tenants'
+ * schemas, and the hosts are those databases.
+ */
 export async function moveWorld (
   t: TestContext, servers: { a: EmbeddedServer, hosts: Record<string, string> }, rows: number, options: Partial<TenancyOptions> = {}
 ): Promise<MoveWorld> {
   const central = await freshCentral(null, servers.a.url)
-  const base = { identification: ['header' as const], database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 }, provisioning: { spares: 0 }, moves: { drainMs: 1000 }, sync: TEST_SYNC, ...options }
+  const strategy = options.strategy === 'schema' ? 'schema' : 'database'
+  const hosts = strategy === 'database'
+    ? servers.hosts
+    : Object.fromEntries(await Promise.all(Object.entries(servers.hosts).map(async ([host, url]) => {
+      await sql(url, `create database "${central.prefix}schemas"`)
+      return [host, urlFor(`${central.prefix}schemas`, url)]
+    })))
+  const base = { identification: ['header' as const], database: { hosts, defaultHost: 'a', acquireTimeoutMs: 3000 }, provisioning: { spares: 0 }, moves: { drainMs: 1000 }, sync: TEST_SYNC, ...options }
   const { app } = await buildApp(t, base, moveRoutes, central)
   const { app: other } = await buildApp(t, base, moveRoutes, central)
   t.after(async () => {
     await other.close()
     await app.close()
     await central.drop()
-    await dropDatabases(servers.hosts.b as string, central.name, central.prefix)
+    for (const server of Object.values(servers.hosts)) await dropDatabases(server, central.name, central.prefix)
   })
   const tenant = await app.tenancy.create({ identifier: 'acme', databaseHost: 'a' })
-  await seedRows(app.tenancy.tenants.target(tenant).url, rows)
-  return { app, other, central, tenant, hosts: servers.hosts }
+  await seedRows(tenantUrl(app, tenant, hosts, 'a'), rows)
+  return { app, other, central, tenant, hosts, strategy }
+}
+
+/** A URL that reaches the tenant's tables on `host` by their bare names (a schema tenant's schema first on the search path). */
+export function tenantUrl (app: FastifyInstance, tenant: Tenant, hosts: Record<string, string>, host: string): string {
+  const target = app.tenancy.tenants.target({ ...tenant, databaseHost: host })
+  const url = new URL(target.schema === null ? urlFor(target.name, hosts[host]) : hosts[host] as string)
+  if (target.schema !== null) url.searchParams.set('options', `-c search_path="${target.schema}"`)
+  return url.toString()
 }
 
 /** Fills a tenant database: users, projects and outbox rows in the ratio 1 : 3 : 1. */
@@ -133,8 +154,8 @@ export function startWriter (app: FastifyInstance, tenant: Tenant, perSecond: nu
 }
 
 /** Runs test/fixtures/moving-process.ts: a process that moves the tenant and kills itself after step `killAt` (or finishes). */
-export async function moveInChild (world: Pick<MoveWorld, 'central' | 'tenant' | 'hosts'>, host: string, killAt: string | null, mode: 'online' | 'offline' = 'online'): Promise<{ code: number | null, signal: NodeJS.Signals | null, steps: string[] }> {
-  const child = fork(join('test', 'fixtures', 'moving-process.ts'), [world.central.url, world.central.prefix, JSON.stringify(world.hosts), world.tenant.key, host, mode], {
+export async function moveInChild (world: Pick<MoveWorld, 'central' | 'tenant' | 'hosts'> & Partial<Pick<MoveWorld, 'strategy'>>, host: string, killAt: string | null, mode: 'online' | 'offline' = 'online'): Promise<{ code: number | null, signal: NodeJS.Signals | null, steps: string[] }> {
+  const child = fork(join('test', 'fixtures', 'moving-process.ts'), [world.central.url, world.central.prefix, JSON.stringify(world.hosts), world.tenant.key, host, mode, world.strategy ?? 'database'], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...(killAt === null ? {} : { KILL_AT: killAt }) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
