@@ -4,7 +4,7 @@
  * an entry to the end on each read is all the bookkeeping; this is the little
  * of lru-cache we used, without its 4 MB in every app's install.
  */
-import { MisconfigurationError } from './errors.js'
+import { misuse } from './misuse.js'
 
 export interface LruOptions<K, V> {
   max: number
@@ -24,7 +24,7 @@ export class Lru<K, V> {
   private readonly now: () => number
 
   constructor (options: LruOptions<K, V>) {
-    if (!(options.max >= 1)) throw new MisconfigurationError('A cache needs room for at least one entry (max ≥ 1).')
+    if (!(options.max >= 1)) throw misuse.cacheTooSmall()
     this.options = options
     this.now = options.now ?? (() => performance.now())
   }

@@ -7,7 +7,8 @@ import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMo
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { ensureCentralDatabase } from './database/central-database.js'
-import { CentralRouteError, MisconfigurationError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
+import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
+import { misuse } from './misuse.js'
 import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
@@ -193,7 +194,7 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     const known = new Set(await runtime.knownMigrations())
     const unknown = [...new Set([...requiresOf(undefined), ...requiring.flatMap((config) => requiresOf(config))])].filter((n) => !known.has(n))
     requiring.length = 0
-    if (unknown.length > 0) throw new MisconfigurationError(`Routes require tenant migrations that do not exist: ${unknown.join(', ')}. Name migrations of tenantMigrations (as tenants:status lists them), or set the plugin's requires option to existing ones.`)
+    if (unknown.length > 0) throw misuse.unknownRequiredMigrations(unknown)
   })
 
   // The landing and end routes of impersonation links, and request.impersonation

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { EntityManager } from '@mikro-orm/postgresql'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
-import { MisconfigurationError } from './errors.js'
+import { misuse } from './misuse.js'
 
 /** The name of the registration that keeps `app.tenancy`, `request.tenant` and `request.tenantEm`. */
 export const DEFAULT_TENANCY_NAME = 'tenants'
@@ -51,7 +51,7 @@ export function declareTenancy (app: FastifyInstance, registration: TenancyRegis
     })
   }
   if (registry.has(registration.name)) {
-    throw new MisconfigurationError(`fastify-tenancy is registered twice under the name "${registration.name}"; give each registration its own \`name\` option.`)
+    throw misuse.registeredTwice(registration.name)
   }
   registry.set(registration.name, registration)
   app.tenancies[registration.name] = registration.api

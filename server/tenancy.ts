@@ -4,7 +4,8 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ResolvedOptions } from './options/index.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
-import { CentralNotMigratedError, MisconfigurationError, NoTenantContextError } from './errors.js'
+import { CentralNotMigratedError, NoTenantContextError } from './errors.js'
+import { misuse } from './misuse.js'
 import { centralTables } from './database/central-schema.js'
 import { TenantContext } from './context/tenant-context.js'
 import { TenantScopes } from './context/tenant-scopes.js'
@@ -108,7 +109,7 @@ const DEFAULT_HEARTBEAT_MS = 10_000
 /** @internal The runtime behind an `app.tenancy`, for the plugin and the test suite. */
 export function tenancyRuntime (api: TenancyApi): TenancyRuntime {
   const runtime = runtimes.get(api)
-  if (runtime === undefined) throw new MisconfigurationError('This object is not an app.tenancy made by fastify-tenancy.')
+  if (runtime === undefined) throw misuse.notATenancy()
   return runtime
 }
 
@@ -157,7 +158,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   const provider = makeProvider(options.provider, options.providerDrivers, orm)
   const resolvers = buildResolvers(options)
   if (resolvers.some((r) => r.name === 'domain') && provider.byDomain === undefined) {
-    throw new MisconfigurationError(`The domain resolver needs a provider that can look tenants up by domain; provider "${provider.name}" cannot.`)
+    throw misuse.domainLookupUnsupported(provider.name)
   }
   const cache = options.cache === false ? null : new CachedTenantProvider(provider, options.cache)
   const lookups = cache ?? provider

@@ -63,3 +63,48 @@ test('no module under server/ makes its own errors: no new Error(...), error sub
   }
   assert.deepEqual(found, [], 'register the error in server/errors.ts (and docs/errors.md) instead')
 })
+
+// A MisconfigurationError is made by a named factory of server/misuse.ts
+// (`throw misuse.noSeeder()`), never from a sentence at the throw site: code
+// and tests refer to the misuse, and its sentence is written once.
+const MISUSE_FACTORIES = 'server/misuse.ts'
+const FREE_TEXT_MISUSE = /\bMisconfigurationError\s*\(/g
+
+function freeTextMisuses (file: string, text: string): string[] {
+  return [...text.matchAll(FREE_TEXT_MISUSE)].map((m) => `${file}:${text.slice(0, m.index).split('\n').length}`)
+}
+
+test('no module under server/ but server/misuse.ts makes a MisconfigurationError: each misuse has a named factory there', () => {
+  const root = new URL('../', import.meta.url)
+  const files = readdirSync(new URL('server/', root), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `server/${f.split(sep).join('/')}`)
+    .filter((f) => f !== MISUSE_FACTORIES && f !== 'server/errors.ts')
+  assert.ok(files.length > 50, 'the scan sees the library')
+  const found = files.flatMap((file) => freeTextMisuses(file, readFileSync(new URL(file, root), 'utf8')))
+  assert.deepEqual(found, [], `add a named factory to ${MISUSE_FACTORIES} and throw it instead`)
+})
+
+test('the free-text check finds a MisconfigurationError made at a throw site, with or without new, over lines', () => {
+  // Guards the check itself: a pattern that never matches would pass the test above.
+  assert.deepEqual(freeTextMisuses('a.ts', "throw new MisconfigurationError('There is no seeder.')"), ['a.ts:1'])
+  assert.deepEqual(freeTextMisuses('a.ts', 'x\nthrow new MisconfigurationError(\n  `Job "` + name + `" was not queued.`\n)'), ['a.ts:2'])
+  assert.deepEqual(freeTextMisuses('a.ts', 'throw MisconfigurationError(message)'), ['a.ts:1'])
+  assert.deepEqual(freeTextMisuses('a.ts', 'throw misuse.noSeeder()'), [])
+})
+
+test('every misuse factory makes a MisconfigurationError (code FST_TENANCY_MISCONFIGURED, status 500) with its own sentence', async () => {
+  const { MisconfigurationError } = await import('../server/errors.js')
+  const { misuse } = await import('../server/misuse.js')
+  const messages = new Set<string>()
+  for (const [name, factory] of Object.entries(misuse)) {
+    // Arrays of one string: the same text as a string in a sentence, and a list where a factory takes one.
+    const error = (factory as (...a: unknown[]) => Error & { code: string, statusCode: number })(['first'], ['second'], ['third'])
+    assert.ok(error instanceof MisconfigurationError, name)
+    assert.equal(error.code, 'FST_TENANCY_MISCONFIGURED', name)
+    assert.equal(error.statusCode, 500, name)
+    assert.ok(error.message.length > 10 && !error.message.includes('%s'), name)
+    assert.ok(!messages.has(error.message), `${name} repeats another factory's sentence`)
+    messages.add(error.message)
+  }
+})

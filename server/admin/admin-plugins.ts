@@ -1,4 +1,4 @@
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 /**
  * The admin's own packages: optional peer dependencies of fastify-tenancy, so
@@ -28,6 +28,6 @@ export async function loadAdminPlugins () {
     const message = String((error as Error).message)
     const missing = ADMIN_PEERS.find((name) => message.includes(`'${name}'`))
     if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND' || missing === undefined) throw error
-    throw new MisconfigurationError(`fastify-tenancy/admin needs ${missing}, which is not installed; the admin's packages are peers an app that mounts it installs: npm install ${ADMIN_PEERS.join(' ')}`)
+    throw misuse.adminPeerMissing(missing, ADMIN_PEERS)
   }
 }

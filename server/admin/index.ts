@@ -7,7 +7,8 @@ import './types.js'
 import { loadAdminPlugins } from './admin-plugins.js'
 import { packageRoot } from '../package-root.js'
 import { adminAssets } from './ui/assets.js'
-import { InvalidOptionError, MisconfigurationError } from '../errors.js'
+import { InvalidOptionError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { PERMISSIONS, type Permission } from '../entities/central/admin.entity.js'
 import { tenancyRuntime } from '../tenancy.js'
 import { AdminSessions } from './auth/sessions.js'
@@ -80,7 +81,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
   if (typeof signInLimit !== 'object' || signInLimit === null || !Number.isInteger(signInLimit.max) || signInLimit.max < 1 || typeof signInLimit.minutes !== 'number' || signInLimit.minutes <= 0) {
     fail('signInLimit', 'must be { max, minutes } with a whole max of at least 1 and minutes above 0')
   }
-  if (!app.hasDecorator('tenancy')) throw new MisconfigurationError('The admin panel needs fastify-tenancy: register tenancyPlugin before adminPlugin.')
+  if (!app.hasDecorator('tenancy')) throw misuse.adminWithoutTenancy()
 
   const secureCookies = options.secureCookies ?? true
   // The settings of the core the admin needs, read once here.
@@ -157,9 +158,9 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     scope.addHook('onRoute', (route) => {
       const config = (route.config ?? {}) as { admin?: string, tenancy?: string }
       if (route.url.startsWith(prefix + '/assets/')) config.admin = 'public'
-      if (config.admin === undefined) throw new MisconfigurationError(`Admin route ${route.method} ${route.url} does not say who may use it (config.admin).`)
+      if (config.admin === undefined) throw misuse.adminRouteWithoutAccess(route.method, route.url)
       if (config.admin !== 'public' && config.admin !== 'signed-in' && !PERMISSIONS.includes(config.admin as Permission)) {
-        throw new MisconfigurationError(`Admin route ${route.url} asks for an unknown permission "${config.admin}".`)
+        throw misuse.adminRouteUnknownPermission(route.url, config.admin)
       }
       config.tenancy = 'central'
       route.config = config as typeof route.config

@@ -1,4 +1,4 @@
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { UUID_PATTERN } from '../tenant.js'
 import type { Bootstrapper } from './bootstrapper.js'
 import { TenantStorage } from '../context/tenant-storage.js'
@@ -27,6 +27,6 @@ export function storageBootstrapper (base: string): Bootstrapper {
 }
 
 export function requireStorage (storage: TenantStorage | null, identifier: string): TenantStorage {
-  if (storage === null) throw new MisconfigurationError(`Tenant "${identifier}" has no resource key, so it has no storage folder.`)
+  if (storage === null) throw misuse.noStorageWithoutResourceKey(identifier)
   return storage
 }

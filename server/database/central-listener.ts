@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import pg from 'pg'
-import { ListenerLostError, MisconfigurationError } from '../errors.js'
+import { ListenerLostError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 /** `stopped` before start and after stop; `connecting` until the first LISTEN; `listening`; `reconnecting` after a loss. */
 export type ListenerState = 'stopped' | 'connecting' | 'listening' | 'reconnecting'
@@ -61,8 +62,8 @@ export class CentralListener {
 
   /** Follows `channel` (before `start`); returns the function that stops following it. */
   subscribe (channel: string, subscriber: ChannelSubscriber): () => void {
-    if (!CHANNEL.test(channel)) throw new MisconfigurationError(`"${channel}" cannot be a LISTEN channel: use lowercase letters, digits and underscores.`)
-    if (this.current !== 'stopped') throw new MisconfigurationError('Subscribe to the central listener before it starts.')
+    if (!CHANNEL.test(channel)) throw misuse.badListenChannel(channel)
+    if (this.current !== 'stopped') throw misuse.subscribedAfterStart()
     const subscribers = this.channels.get(channel) ?? new Set()
     subscribers.add(subscriber)
     this.channels.set(channel, subscribers)

@@ -5,7 +5,7 @@ import { assertSafeName, databaseUrl, quoteIdent } from './names.js'
 import { ensureTemplate } from './template.js'
 import { withServer } from './tenant-database.js'
 import { catalogChecksum, catalogDifferences, catalogLines } from './schema-catalog.js'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 /** `matches`: the tenant's schema is the template's; `changed`: it is not (changed by hand); `behind`: it has pending migrations, so it cannot be the template's. */
 export type DriftVerdict = 'matches' | 'changed' | 'behind'
@@ -46,7 +46,7 @@ export class SchemaVerifier {
   }
 
   async verify (tenant: Tenant, status: { pending: readonly string[] }): Promise<SchemaDrift> {
-    if (this.parts.kind === 'shared') throw new MisconfigurationError('Strategy shared keeps one set of tables for every tenant: there is no schema per tenant to verify (check the shared schema itself).')
+    if (this.parts.kind === 'shared') throw misuse.driftCheckInShared()
     const target = this.parts.targetOf(tenant)
     const [expectedLines, actual] = await Promise.all([
       this.reference(target.server, target.url),

@@ -2,7 +2,7 @@ import type { Tenant } from '../tenant.js'
 import type { DatabaseStrategy } from './strategy.js'
 import type { TenantTarget } from './tenant-target.js'
 import { tenantDatabaseName } from './names.js'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 export interface TargetSettings {
   hosts: Record<string, string>
@@ -30,7 +30,7 @@ export class TenantTargets {
     const known = this.made.get(tenant)
     if (known !== undefined && known.key === tenant.key && known.host === hostName) return known
     const host = this.settings.hosts[hostName]
-    if (host === undefined) throw new MisconfigurationError(`Tenant ${tenant.key} lives on database host "${hostName}", which is not in the database.hosts option.`)
+    if (host === undefined) throw misuse.tenantOnUnknownHost(tenant.key, hostName)
     const target = this.strategy.target(tenant.key, hostName, host)
     this.made.set(tenant, target)
     return target

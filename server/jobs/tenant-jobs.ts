@@ -5,7 +5,7 @@ import type { TenantContext } from '../context/tenant-context.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { QueueService } from './queue-service.js'
 import type { Tenant } from '../tenant.js'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 /** What a tenant-aware job carries: the tenant it was sent from, and the app's data. */
 interface Envelope<T> {
@@ -61,7 +61,7 @@ export class TenantJobs {
 
   /** Creates queue `name` and (unless `work: false`) works it with `handler`. */
   async define<T> (name: string, handler: JobHandler<T>, options: DefineJobOptions = {}): Promise<void> {
-    if (!QUEUE_NAME.test(name)) throw new MisconfigurationError(`A job name must be 1 to 100 letters, digits, dots, dashes or underscores, not "${name}".`)
+    if (!QUEUE_NAME.test(name)) throw misuse.badJobName(name)
     const boss = await this.parts.queue.ensureQueue(name, {
       retryLimit: options.retryLimit ?? 3,
       retryDelay: options.retryDelay ?? 1,
@@ -80,7 +80,7 @@ export class TenantJobs {
     const boss = await this.parts.queue.ensureQueue(name)
     const envelope: Envelope<T> = { tenantKey: this.parts.context.current()?.key ?? null, data }
     const id = await boss.send(name, envelope as object, options)
-    if (id === null) throw new MisconfigurationError(`Job "${name}" was not queued (a singleton or throttle option may have dropped it).`)
+    if (id === null) throw misuse.jobNotQueued(name)
     for (const worker of this.workers) boss.notifyWorker(worker)
     return id
   }

@@ -3,7 +3,8 @@ import type { TargetOf } from '../database/tenant-targets.js'
 import type { RunAsTenant } from '../context/tenant-scopes.js'
 import type { TenantScope } from '../context/tenant-scope.js'
 import type { MigrationStatus, TenantMigrator } from '../database/tenant-migrator.js'
-import { MisconfigurationError, TenantNotFoundError } from '../errors.js'
+import { TenantNotFoundError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { mapLimit } from './each-tenant.js'
 import { migrateShared, sharedMigrationStatus } from '../database/shared/shared-schema.js'
 import type { TenantLifecycle } from './tenants.js'
@@ -99,9 +100,9 @@ export class TenantMigrations {
 
   async run (operation: Operation, options: FanOutOptions): Promise<TenantResult[]> {
     const concurrency = options.concurrency ?? 4
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new MisconfigurationError('concurrency must be a whole number of at least 1.')
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw misuse.badConcurrency()
     const seeder = this.seeder
-    if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
+    if (operation === 'seed' && seeder === null) throw misuse.noSeeder()
     const chosen = await this.lifecycle.select(options.tenants, options.skipTenants)
     // Tenants without a database (provisioning, failed) are left out unless named.
     const named = options.tenants !== undefined && options.tenants.length > 0
@@ -124,7 +125,7 @@ export class TenantMigrations {
     const started = performance.now()
     const seeder = this.seeder
     try {
-      if (operation === 'seed' && seeder === null) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
+      if (operation === 'seed' && seeder === null) throw misuse.noSeeder()
       // Under the tenant's lock, so a create, provision or delete of the same tenant never runs at the same time.
       const migrations = await this.lifecycle.locked(tenant.key, async (held) => {
         // Read again under the lock: the tenant may have been deleted while this waited.

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant, TenantStatus } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
-import { ClusterRuleError, DomainTakenError, IdentifierTakenError, MisconfigurationError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
+import { ClusterRuleError, DomainTakenError, IdentifierTakenError, ProvisioningFailedError, TenantDeletingError, TenantNotFoundError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import type { HeldLock, TenantLocker } from '../database/advisory-locks.js'
 import { retryingConflicts } from '../database/central-transaction.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
@@ -76,9 +77,9 @@ export class TenantLifecycle {
   async create (input: CreateTenantInput & { key?: string, adopt?: boolean, restoring?: boolean }): Promise<Tenant> {
     const opts = this.parts.settings
     const checked = checkTenantInput(input, opts.centralDomains)
-    if (input.key !== undefined && !UUID_PATTERN.test(input.key)) throw new MisconfigurationError(`A tenant key must be a lowercase UUID, not "${String(input.key).slice(0, 40)}".`)
+    if (input.key !== undefined && !UUID_PATTERN.test(input.key)) throw misuse.badTenantKey(input.key)
     const host = checked.databaseHost ?? await this.place()
-    if (opts.hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
+    if (opts.hosts[host] === undefined) throw misuse.unknownDatabaseHost(host)
     const draft = {
       key: input.key ?? uuidv7(),
       identifier: checked.identifier,
@@ -142,7 +143,7 @@ export class TenantLifecycle {
       const e = error as { code?: string, constraint?: string, detail?: string }
       const where = String(e.constraint ?? '') + String(e.detail ?? '')
       if (isUniqueViolation(e) && where.includes('identifier')) throw new IdentifierTakenError(checked.identifier)
-      if (isUniqueViolation(e) && where.includes('tenants_pkey')) throw new MisconfigurationError(`A tenant with key ${draft.key} exists already.`)
+      if (isUniqueViolation(e) && where.includes('tenants_pkey')) throw misuse.tenantKeyTaken(draft.key)
       if (isUniqueViolation(e) && where.includes('domain')) {
         throw new DomainTakenError(checked.domains.find((d) => where.includes(d)) ?? checked.domains.join(', '))
       }

@@ -8,7 +8,8 @@ import type { TargetOf } from '../database/tenant-targets.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 import type { CreateTenantInput } from '../lifecycle/tenant-input.js'
 import { NOT_TENANT_TABLES, TENANT_COLUMN } from '../database/shared/rls-sql.js'
-import { IdentifierTakenError, InvalidBundleError, MisconfigurationError, TenantNotFoundError } from '../errors.js'
+import { IdentifierTakenError, InvalidBundleError, TenantNotFoundError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { BundleWriter, readBundle, type BundleManifest, type BundleTable } from './bundle-format.js'
 import { literal, quoteAny, tenantTables } from './replication.js'
 import { referencedFirst } from './copy-tables.js'
@@ -146,7 +147,7 @@ export class TenantBundles {
   async restore (input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
     const { strategy, hosts } = this.parts
     const host = options.host ?? this.parts.defaultHost
-    if (hosts[host] === undefined) throw new MisconfigurationError(`Database host "${host}" is not in the database.hosts option.`)
+    if (hosts[host] === undefined) throw misuse.unknownDatabaseHost(host)
     let manifest: BundleManifest | null = null
     let key = ''
     let client: pg.Client | null = null

@@ -1,4 +1,4 @@
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { assertSafeName } from '../database/names.js'
 import { DEFAULT_CENTRAL_SCHEMA } from '../database/central-schema.js'
 import { GenericTenant, UUID_PATTERN, type Tenant } from '../tenant.js'
@@ -41,7 +41,7 @@ export function databaseProvider (options: DatabaseProviderOptions): TenantProvi
     byIdentifier: async (identifier) => await one(`${select} where t.identifier = ? limit 1`, identifier),
     byKey: async (key) => UUID_PATTERN.test(key) ? await one(`${select} where t.key = ? limit 1`, key) : null,
     byResourceKey: async (resourceKey) => {
-      if (resourceColumn === null) throw new MisconfigurationError('The database provider has no resource key column (resourceKeyColumn: null), so tenants cannot be looked up by resource key.')
+      if (resourceColumn === null) throw misuse.noResourceKeyColumn()
       return UUID_PATTERN.test(resourceKey) ? await one(`${select} where t."${resourceColumn}" = ? limit 1`, resourceKey) : null
     },
     ...(domains === null

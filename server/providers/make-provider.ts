@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ProviderDriver, SqlExecutor, TenantProvider } from './provider.js'
 import { ormProvider } from './orm-provider.js'
 import { databaseProvider } from './database-provider.js'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { centralSchemaOf } from '../database/central-schema.js'
 import { centralSql } from '../database/central-sql.js'
 
@@ -24,7 +24,7 @@ export function makeProvider (config: ProviderConfig, drivers: Record<string, Pr
   const driver = drivers[config.driver] as ProviderDriver
   const provider = driver(config as Record<string, unknown>, { orm, execute })
   for (const method of ['byIdentifier', 'byKey', 'byResourceKey'] as const) {
-    if (typeof provider?.[method] !== 'function') throw new MisconfigurationError(`Provider driver "${config.driver}" returned a provider without ${method}().`)
+    if (typeof provider?.[method] !== 'function') throw misuse.incompleteProvider(config.driver, method)
   }
   return provider
 }

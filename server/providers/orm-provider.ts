@@ -1,6 +1,6 @@
 import type { EntitySchema } from '@mikro-orm/core'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 import type { Tenant } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
@@ -16,7 +16,7 @@ export interface OrmProviderOptions {
 export function ormProvider (options: OrmProviderOptions): TenantProvider {
   const entity = options.entity ?? TenantEntity
   const meta = options.orm.getMetadata().find(entity.meta.className)
-  if (meta === undefined) throw new MisconfigurationError(`The ORM provider's entity ${entity.meta.className} is not known to the central MikroORM instance.`)
+  if (meta === undefined) throw misuse.providerEntityUnknown(entity.meta.className)
   const hasResourceKey = meta.properties.resourceKey !== undefined
   const hasDomains = meta.properties.domains !== undefined
 
@@ -30,7 +30,7 @@ export function ormProvider (options: OrmProviderOptions): TenantProvider {
     byIdentifier: async (identifier) => await findOne({ identifier }),
     byKey: async (key) => UUID_PATTERN.test(key) ? await findOne({ key }) : null,
     byResourceKey: async (resourceKey) => {
-      if (!hasResourceKey) throw new MisconfigurationError(`Tenants of entity ${meta.className} have no resource key, so they cannot be looked up by one.`)
+      if (!hasResourceKey) throw misuse.noResourceKeyProperty(meta.className)
       return UUID_PATTERN.test(resourceKey) ? await findOne({ resourceKey }) : null
     },
     ...(hasDomains ? { byDomain: async (domain: string) => await findOne({ domains: { domain } }) } : {})

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import type { Tenant } from '../tenant.js'
 import type { TenantResult } from '../lifecycle/tenant-migrations.js'
 import type { MigrationState } from '../lifecycle/migration-states.js'
-import { MisconfigurationError, RolloutBusyError, RolloutFinishedError, RolloutNotFoundError, InvalidRolloutError, TenantNotFoundError } from '../errors.js'
+import { RolloutBusyError, RolloutFinishedError, RolloutNotFoundError, InvalidRolloutError, TenantNotFoundError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import type { RolloutLedger, LedgerTenant } from './rollout-ledger.js'
 import { checkInput, type CheckedInput } from './rollout-input.js'
 import type { Rollout, RolloutInput, RolloutOperation, RolloutsApi, RunOptions } from './rollout-types.js'
@@ -41,7 +42,7 @@ export class Rollouts implements RolloutsApi {
   async start (input: RolloutInput = {}, options: RunOptions = {}): Promise<Rollout> {
     if (this.parts.shared) throw new InvalidRolloutError('Strategy shared migrates its shared tables once for every tenant: use app.tenancy.migrate() (tenants:migrate does), not a rollout.')
     const c = checkInput(input, this.parts.hosts)
-    if (c.operation === 'seed' && !this.parts.canSeed) throw new MisconfigurationError('There is no seeder: set provisioning.seeder in the plugin options.')
+    if (c.operation === 'seed' && !this.parts.canSeed) throw misuse.noSeeder()
     const tenants = await this.chosen(c)
     const keys = await this.parts.ledger.order(tenants.map((t) => t.key), c.order)
     const byKey = new Map(tenants.map((t) => [t.key, t]))

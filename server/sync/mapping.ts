@@ -1,10 +1,10 @@
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
 
 /** Quotes a column or table name taken from metadata or options. */
 export function ident (name: string): string {
-  if (!IDENT.test(name)) throw new MisconfigurationError(`"${name}" cannot be used as a table or column name by resource syncing.`)
+  if (!IDENT.test(name)) throw misuse.badSyncIdentifier(name)
   return `"${name}"`
 }
 

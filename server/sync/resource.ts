@@ -1,5 +1,5 @@
 import type { EntityMetadata, EntitySchema } from '@mikro-orm/core'
-import { MisconfigurationError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { defaultMappingOf, ident, ResolvedMapping, SHARED_MAPPING, type SyncMapping } from './mapping.js'
 import { centralTablesIn, type CentralTables } from '../database/central-schema.js'
 
@@ -95,10 +95,10 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
     if (field !== undefined) columns.set(prop.name, field)
   }
   const gid = columns.get(globalId)
-  if (gid === undefined) throw new MisconfigurationError(`The ${which} entity ${meta.className} has no property "${globalId}" for the global id.`)
+  if (gid === undefined) throw misuse.syncNoGlobalId(which, meta.className, globalId)
   const syncedColumns = attributes.map((a) => {
     const c = columns.get(a)
-    if (c === undefined) throw new MisconfigurationError(`The ${which} entity ${meta.className} has no synced attribute "${a}".`)
+    if (c === undefined) throw misuse.syncUnknownAttribute(which, meta.className, a)
     return c
   })
   // Tenant tables are named by each tenant's own search path (its database, schema or shared tables).
@@ -117,9 +117,9 @@ function side (meta: EntityMetadata, globalId: string, attributes: string[], whi
 export function resolveResource (
   definition: SyncedResourceDefinition, centralMeta: EntityMetadata, tenantMeta: EntityMetadata, centralSchema: string
 ): SyncedResource {
-  if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw new MisconfigurationError(`A synced resource needs a name of 1 to 63 lowercase letters, digits, dashes or underscores, not "${definition.name}".`)
-  if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw new MisconfigurationError(`Synced resource "${definition.name}" lists no attributes.`)
-  if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw new MisconfigurationError(`Synced resource "${definition.name}": shouldSync must be a function.`)
+  if (!/^[a-z0-9_-]{1,63}$/.test(definition.name)) throw misuse.badSyncResourceName(definition.name)
+  if (!Array.isArray(definition.attributes) || definition.attributes.length === 0) throw misuse.syncResourceWithoutAttributes(definition.name)
+  if (definition.shouldSync !== undefined && typeof definition.shouldSync !== 'function') throw misuse.shouldSyncNotFunction(definition.name)
   const globalId = definition.globalId ?? 'globalId'
   const given = definition.mapping ?? definition.pivot ?? defaultMappingOf(definition.central) ?? SHARED_MAPPING
   const mappingSchema = given.schema ?? (given === SHARED_MAPPING ? centralSchema : centralMeta.schema === '*' ? undefined : centralMeta.schema)

@@ -8,7 +8,8 @@ import type { TenantConnections } from '../database/tenant-connections.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { QueueService } from '../jobs/queue-service.js'
 import type { ResolvedSyncOptions } from '../options/schema.js'
-import { MisconfigurationError, NoTenantContextError, TenantDeletingError } from '../errors.js'
+import { NoTenantContextError, TenantDeletingError } from '../errors.js'
+import { misuse } from '../misuse.js'
 import { shareTenant } from '../lifecycle/tenant-rows.js'
 import { SyncApplier } from './applier.js'
 import { centralCapture, mappingEntities } from './central-capture.js'
@@ -68,11 +69,11 @@ function resolveResources (parts: SyncParts, options: ResolvedSyncOptions): Map<
   const tenantMeta = parts.connections.discover()
   const centralMeta = parts.orm.getMetadata()
   for (const definition of options.resources) {
-    if (resources.has(definition.name)) throw new MisconfigurationError(`Two synced resources are named "${definition.name}".`)
+    if (resources.has(definition.name)) throw misuse.duplicateSyncResource(definition.name)
     const c = centralMeta.find(definition.central.meta.className)
     const t = tenantMeta.find(definition.tenant.meta.className)
-    if (c === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.central.meta.className} is not a central entity (add it to centralEntities).`)
-    if (t === undefined) throw new MisconfigurationError(`Synced resource "${definition.name}": ${definition.tenant.meta.className} is not in tenantEntities.`)
+    if (c === undefined) throw misuse.syncEntityNotCentral(definition.name, definition.central.meta.className)
+    if (t === undefined) throw misuse.syncEntityNotTenant(definition.name, definition.tenant.meta.className)
     resources.set(definition.name, resolveResource(definition, c, t, centralTables(parts.orm).schema))
   }
   return resources
@@ -158,7 +159,7 @@ export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): 
             const scope = inScope(className)
             // The EntityManager a lease gave for one tenant, used in another's context: refused.
             const owner = shared ? (em as { tenantKey?: string }).tenantKey : target.key
-            if (owner !== undefined && owner !== scope.tenant.key) throw new MisconfigurationError(`An EntityManager of tenant ${owner} was used to save a ${className} in the context of tenant ${scope.tenant.identifier}.`)
+            if (owner !== undefined && owner !== scope.tenant.key) throw misuse.syncedSaveInOtherTenant(owner, className, scope.tenant.identifier)
           }
         }))
       })

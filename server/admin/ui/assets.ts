@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { extname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { MisconfigurationError } from '../../errors.js'
+import { misuse } from '../../misuse.js'
 
 /**
  * The admin's few static files (its CSS, script, icon and Pico's stylesheet),
@@ -31,7 +31,7 @@ function picoPath (root: string): string {
   } catch {
     const copy = join(root, 'dist', 'assets', 'pico.min.css')
     if (existsSync(copy)) return copy
-    throw new MisconfigurationError(`fastify-tenancy's admin cannot find Pico's stylesheet (looked for @picocss/pico and ${copy}); run npm run build`)
+    throw misuse.adminStylesheetMissing(copy)
   }
 }
 

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { withServer } from '../tenant-database.js'
-import { MisconfigurationError } from '../../errors.js'
+import { misuse } from '../../misuse.js'
 import {
   CENTRAL_POLICY, NOT_TENANT_TABLES, RLS_SCHEMA, TENANT_COLUMN, TENANT_POLICY,
   grantSql, installSql, policySql, tenantColumnSql
@@ -109,7 +109,7 @@ export async function readSecret (url: string): Promise<string> {
   return await withServer(url, async (client) => {
     const rows = await client.query<{ value: string }>(`select value from ${RLS_SCHEMA}.secret`)
     const value = rows.rows[0]?.value
-    if (value === undefined) throw new MisconfigurationError('Row-level security is not installed in the shared database: run `fastify-tenancy tenants:rls` (or app.tenancy.migrate()) first.')
+    if (value === undefined) throw misuse.rlsNotInstalled()
     return value
   })
 }
