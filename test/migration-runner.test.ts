@@ -85,3 +85,17 @@ test('a migration that is not transactional runs between transactional ones, and
   const status = await next.tenancy.migrationStatus(clashing)
   assert.deepEqual(status.pending, ['Migration20261207000003_after', 'Migration20261207000004_clash'])
 })
+
+test('a listed migration named with a .ts ending is recorded and compared as MikroORM names it, so it runs once', { timeout: 120_000 }, async (t) => {
+  const { app, central } = await buildApp(t)
+  const tenant = await app.tenancy.create({ identifier: 'named' })
+  const list = [...tenantMigrations.migrationsList, { name: 'Migration20261207000001_migrated_by.ts', class: Migration20261207000001MigratedBy }]
+  const { app: next } = await buildApp(t, { tenantMigrations: { migrationsList: list } }, () => {}, central)
+  const [first] = await next.tenancy.migrate()
+  assert.deepEqual(first?.migrations, ['Migration20261207000001_migrated_by'])
+  const [again] = await next.tenancy.migrate()
+  assert.equal(again?.ok, true)
+  assert.deepEqual(again?.migrations, [])
+  const rows = await sql<{ name: string }>(next.tenancy.tenants.target(tenant).url, "select name from fastify_tenancy_migrations where name like '%migrated_by%'")
+  assert.deepEqual(rows.map((r) => r.name), ['Migration20261207000001_migrated_by'])
+})

@@ -165,7 +165,7 @@ export class MigrationRunner {
   }
 }
 
-/** A migrations table row's name as MikroORM compares it: without a .js or .ts ending. */
-function migrationName (name: string): string {
+/** A migration's name as MikroORM records and compares it: without a .js or .ts ending. */
+export function migrationName (name: string): string {
   return name.replace(/\.(js|ts)$/, '')
 }

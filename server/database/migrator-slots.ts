@@ -37,12 +37,15 @@ let made = 0
  * database host's slot reconnects to each tenant's database and lets it go
  * when the tenant is done (a kept connection would stop the database being
  * dropped); a schema host's slot keeps its one connection and sets the
- * tenant's schema on each statement, closing it after IDLE_MS unused.
+ * tenant's schema on each statement (reset between tenants), closing it
+ * after IDLE_MS unused.
  */
 export class MigratorSlots {
   /** The shared context of a slot's running migration, by its ORM's configuration (what a migration is given). */
   private static readonly shared = new WeakMap<Configuration, SharedContext>()
   private readonly idle = new Map<string, Slot[]>()
+  /** Set by close(): a slot that comes back after it is closed, not kept. */
+  private closed = false
   /** Each database host's PostgreSQL version, told to knex so a tenant database's new connection skips its `select version()`. */
   private readonly versions = new Map<string, string>()
 
@@ -52,6 +55,7 @@ export class MigratorSlots {
 
   /** Runs `fn` with a runner on `target` (database or schema), on a slot of its host. */
   async with<T> (target: MigrationTarget, shared: SharedContext | undefined, fn: (runner: MigrationRunner) => Promise<T>): Promise<T> {
+    this.closed = false
     const key = hostKey(target)
     const slot = this.idle.get(key)?.pop() ?? newSlot(target)
     clearTimeout(slot.idle)
@@ -64,12 +68,15 @@ export class MigratorSlots {
         slot.connected = true
       } else {
         slot.setup = schemaSetup(target.schema)
+        // What a migration reads as this.config.get('schema'), as the ORM made per tenant had it.
+        slot.orm.config.set('schema', target.schema)
         if (!slot.connected) { await slot.orm.reconnect(); slot.connected = true }
       }
       if (shared === undefined) MigratorSlots.shared.delete(slot.orm.config)
       else MigratorSlots.shared.set(slot.orm.config, shared)
       const result = await fn(new MigrationRunner({ orm: slot.orm, schema: target.schema, name: target.name }))
-      if (target.schema === null && !this.versions.has(key)) this.versions.set(key, await serverVersion(slot.orm))
+      // Only a hint: the migrations have run whatever this says.
+      if (target.schema === null && !this.versions.has(key)) this.versions.set(key, await serverVersion(slot.orm).catch(() => ''))
       healthy = true
       return result
     } finally {
@@ -80,6 +87,7 @@ export class MigratorSlots {
 
   /** Closes every kept slot. */
   async close (): Promise<void> {
+    this.closed = true
     const slots = [...this.idle.values()].flat()
     this.idle.clear()
     await Promise.all(slots.map(async (slot) => { clearTimeout(slot.idle); await closeSlot(slot) }))
@@ -93,7 +101,7 @@ export class MigratorSlots {
   private async release (key: string, slot: Slot, keepConnection: boolean): Promise<void> {
     if (!keepConnection) await closeSlot(slot)
     const idle = this.idle.get(key) ?? []
-    if (idle.length >= KEPT_PER_HOST) { await closeSlot(slot); return }
+    if (this.closed || idle.length >= KEPT_PER_HOST) { await closeSlot(slot); return }
     idle.push(slot)
     this.idle.set(key, idle)
     if (slot.connected) {
@@ -133,7 +141,8 @@ function schemaHostDialect (slot: Slot): ReturnType<typeof tenantDialect> {
   const keep = (error: Error): Error => error
   return tenantDialect({
     host: 'migrations',
-    Client: statementClient({ setup: () => slot.setup as StatementSetup, reset: false, fault: keep }),
+    // reset: a connection that served another tenant is reset first (DISCARD ALL), so a migration's session state (a temp table, a SET) never meets the next tenant's.
+    Client: statementClient({ setup: () => slot.setup as StatementSetup, reset: true, fault: keep }),
     acquireTimeoutMs: 60_000,
     waitOf: () => null,
     fault: keep,

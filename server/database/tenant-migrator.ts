@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Configuration } from '@mikro-orm/core'
 import type { TenantTarget } from './tenant-target.js'
 import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
-import { TENANT_MIGRATIONS_TABLE, type MigrationRunner } from './migration-runner.js'
+import { TENANT_MIGRATIONS_TABLE, migrationName, type MigrationRunner } from './migration-runner.js'
 import { MigratorSlots } from './migrator-slots.js'
 
 export { TENANT_MIGRATIONS_TABLE }
@@ -53,7 +53,8 @@ export class TenantMigrator {
 
   /** Every set with its migrations as they are now. */
   async lists (): Promise<Array<{ set: MigrationSet, migrations: TenantMigrationEntry[] }>> {
-    return await Promise.all(this.sets.map(async (set) => ({ set, migrations: await set.list() })))
+    // Named as MikroORM's Migrator names them (its umzug storage drops a .js or .ts ending): the names the table holds.
+    return await Promise.all(this.sets.map(async (set) => ({ set, migrations: (await set.list()).map((m) => ({ ...m, name: migrationName(m.name) })) })))
   }
 
   /** Names of every tenant migration, in the order they run. */
