@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
+import { until } from './helpers/poll.js'
 import { freePort } from '../server/demo/embedded-postgres.js'
 import { tenancyPlugin } from '../server/index.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
@@ -105,14 +106,13 @@ test('a database server that refuses connections, and a login it refuses, give 5
 })
 
 test('a tenant statement whose connection the administrator terminates (57P01) gets 503 FST_TENANCY_DATABASE_UNAVAILABLE, not its SQL', async (t) => {
-  const { until } = await import('./helpers/companies.js')
   const { app, central } = await buildApp(t, { identification: ['header'], provisioning: { spares: 0 }, cache: { listen: false } }, (a) => {
     a.get('/slow', async (request) => await request.tenantEm.execute('select pg_sleep(30), 42 as answer'))
   })
   const tenant = await app.tenancy.create({ identifier: 'acme' })
   const name = app.tenancy.tenants.databaseName(tenant)
   const pending = app.inject({ url: '/slow', headers: { 'x-tenant': 'acme' } })
-  assert.ok(await until(async () => (await sql(central.url, "select 1 from pg_stat_activity where datname = $1 and query like '%pg_sleep%' and state = 'active'", [name])).length > 0), 'the statement is running')
+  await until(async () => (await sql(central.url, "select 1 from pg_stat_activity where datname = $1 and query like '%pg_sleep%' and state = 'active'", [name])).length > 0, { what: 'the statement is running' })
   await sql(central.url, "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query like '%pg_sleep%'", [name])
   const res = await pending
   assert.equal(res.statusCode, 503, res.body)

@@ -11,6 +11,7 @@ import { tenancyPlugin } from '../server/index.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { centralMigrations } from '../migrations/central/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { repeat, within } from './helpers/poll.js'
 
 /** The tenant databases on the server (template, spares and scratch databases left out), by name. */
 async function tenantDatabases (prefix: string): Promise<string[]> {
@@ -173,22 +174,17 @@ test('two instances filling spares at once never hold more than the spare count 
   await sampler.connect()
   let peak = 0
   const seen = new Set<number>()
-  let sampling = true
-  const sampled = (async () => {
-    while (sampling) {
-      const rows = (await sampler.query('select oid::int as oid from pg_database where starts_with(datname, $1)', [sparePrefix])).rows as Array<{ oid: number }>
-      peak = Math.max(peak, rows.length)
-      for (const r of rows) seen.add(r.oid)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  })()
+  const sampled = repeat(async () => {
+    const rows = (await sampler.query('select oid::int as oid from pg_database where starts_with(datname, $1)', [sparePrefix])).rows as Array<{ oid: number }>
+    peak = Math.max(peak, rows.length)
+    for (const r of rows) seen.add(r.oid)
+  }, { everyMs: 10 })
   try {
     // Every create takes a spare (when there is one) and starts a refill: two instances refill at once, again and again.
     await Promise.all([one.app, two.app].flatMap((app, a) => Array.from({ length: 4 }, async (_, i) => await app.tenancy.create({ identifier: `spare-${a}-${i}` }))))
     await Promise.all([tenancyRuntime(one.app.tenancy).idle(), tenancyRuntime(two.app.tenancy).idle()])
   } finally {
-    sampling = false
-    await sampled
+    await sampled.stop()
   }
   const now = await sampler.query('select oid::int as oid, datname from pg_database where starts_with(datname, $1)', [one.central.prefix])
   await sampler.end()
@@ -230,10 +226,6 @@ test('lifecycle work nested deeper than the lock pool (a seeder creating a tenan
       seeder: async () => { if (depth < 9) { depth++; await app.tenancy.create({ identifier: `nested-${depth}` }) } }
     }
   })
-  const done = await Promise.race([
-    app.tenancy.create({ identifier: 'nested-0' }).then(() => true),
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), 60_000).unref())
-  ])
-  assert.equal(done, true, 'the nested creates finished')
+  await within(app.tenancy.create({ identifier: 'nested-0' }), { timeoutMs: 60_000, what: 'the nested creates finish' })
   assert.equal((await app.tenancy.tenants.list({})).total, 10)
 })

@@ -6,7 +6,7 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql, type CentralDatabase } from './helpers/database.js'
 import { APP_ROLE, asRole, prepareShared } from './helpers/shared.js'
 import { configFor, run } from './helpers/cli.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { type Tenant } from '../server/index.js'
 import { applyRls, createAppRole } from '../server/database/shared/rls-policies.js'
 import { harden, hardeningGaps } from '../server/database/shared/rls-hardening.js'
@@ -36,13 +36,8 @@ async function inTenant (app: App, tenant: Tenant, text: string, params: unknown
 async function sleeping (app: App, central: CentralDatabase, tenant: Tenant, text: string): Promise<{ pid: number, done: Promise<unknown> }> {
   const done = inTenant(app, tenant, text)
   done.catch(() => {})
-  let pid = 0
-  const seen = await until(async () => {
-    const rows = await sql(central.url, "select pid from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'", [APP_ROLE])
-    pid = Number(rows[0]?.pid ?? 0)
-    return pid !== 0
-  }, 10_000)
-  assert.ok(seen, 'the sleeping statement shows in pg_stat_activity')
+  const pid = await until(async () => Number((await sql(central.url, "select pid from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'", [APP_ROLE]))[0]?.pid ?? 0),
+    { timeoutMs: 10_000, what: 'the sleeping statement shows in pg_stat_activity' })
   return { pid, done }
 }
 
