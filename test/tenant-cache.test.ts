@@ -19,10 +19,13 @@ function countingDriver (counts: { queries: number }): Record<string, (config: R
 
 const whoami = (app: FastifyInstance): void => { app.get('/whoami', async (request) => ({ identifier: request.tenant?.identifier ?? null })) }
 
-test('a second resolution makes no query, concurrent misses make one, and unknown names are remembered briefly', async (t) => {
+test('a second resolution makes no query, concurrent misses make one, and unknown names are remembered for missTtlMs by the clock option', async (t) => {
   const counts = { queries: 0 }
+  // The cache's entries expire by the clock option: the test moves it instead of sleeping past missTtlMs.
+  let now = Date.now()
   const { app } = await buildApp(t, {
     identification: ['header'],
+    clock: () => now,
     providerDrivers: countingDriver(counts),
     provider: { driver: 'counting' },
     // This test counts queries on one instance: NOTIFYs from create's own writes would empty the cache at random moments.
@@ -39,9 +42,14 @@ test('a second resolution makes no query, concurrent misses make one, and unknow
   assert.equal((await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })).statusCode, 404)
   assert.equal((await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })).statusCode, 404)
   assert.equal(counts.queries, 2, 'the second unknown lookup came from the cache')
-  await new Promise((resolve) => setTimeout(resolve, 350))
+  now += 299
+  await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })
+  assert.equal(counts.queries, 2, 'within missTtlMs the unknown name still comes from the cache')
+  now += 1
   await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })
   assert.equal(counts.queries, 3, 'after missTtlMs the unknown name is looked up again')
+  await app.inject({ url: '/whoami', headers: { 'x-tenant': 'acme' } })
+  assert.equal(counts.queries, 3, 'a found tenant is kept for ttlMs, longer than a miss')
 })
 
 test('renaming an identifier and adding or removing a domain take effect on the next request, here and on a second instance', async (t) => {
