@@ -7,7 +7,7 @@ import { connectionSampler, makeTenants } from './helpers/tenants.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
-import { seededRandom } from './helpers/random.js'
+import { randomFor, shuffle } from './helpers/random.js'
 import { until, within } from './helpers/poll.js'
 
 /** A route that reads through the tenant's EntityManager, and one that holds its connection (in a transaction) until `gate` opens. */
@@ -43,8 +43,7 @@ test('a burst of 64 concurrent requests over 500 tenants never holds more than 2
   const tenants = await makeTenants(app, 500, 'b')
   const sampler = await connectionSampler(serverUrl(), central.prefix)
   const statuses = new Map<number, number>()
-  const random = seededRandom()
-  const order = [...tenants, ...tenants].sort(() => random() - 0.5)
+  const order = shuffle([...tenants, ...tenants], randomFor(t))
   try {
     await mapLimit(order, 64, async (tenant: Tenant) => {
       const res = await answered(app, tenant.identifier)

@@ -12,17 +12,12 @@ import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { centralMigrations } from '../migrations/central/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 import { repeat, within } from './helpers/poll.js'
+import { randomFor } from './helpers/random.js'
 
 /** The tenant databases on the server (template, spares and scratch databases left out), by name. */
 async function tenantDatabases (prefix: string): Promise<string[]> {
   const rows = await sql<{ datname: string }>(serverUrl(), 'select datname from pg_database where starts_with(datname, $1) order by 1', [prefix])
   return rows.map((r) => r.datname).filter((name) => /^[0-9a-f]{32}$/.test(name.slice(prefix.length)))
-}
-
-/** A small deterministic random source, so a failing mix can be replayed. */
-function random (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
 }
 
 test('50 concurrent creates, provisions, deletes and migrates of the same tenants from two instances leave every row with its database and every database with its row', async (t) => {
@@ -31,7 +26,8 @@ test('50 concurrent creates, provisions, deletes and migrates of the same tenant
   const two = await buildApp(t, options, () => {}, one.central)
   const prefix = one.central.prefix
   const tenants = Array.from({ length: 6 }, (_, i) => ({ key: uuidv7(), identifier: `race-${i}` }))
-  const next = random(Number(process.env.RACE_SEED ?? 10))
+  // Seeded, so a failing mix can be replayed (the seed is printed when it fails).
+  const next = randomFor(t, 10)
   const ops = Array.from({ length: 50 }, () => ({
     app: next() < 0.5 ? one.app : two.app,
     tenant: tenants[Math.floor(next() * tenants.length)] as { key: string, identifier: string },
