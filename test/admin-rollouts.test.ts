@@ -11,13 +11,19 @@ import { sql } from './helpers/database.js'
 import { makeTenants } from './helpers/tenants.js'
 import { MARKER, markerRuns, withMarker } from './helpers/rollouts.js'
 import { tenantMigrations } from './helpers/tenant-schema.js'
-import { until } from './helpers/poll.js'
+import { until, within } from './helpers/poll.js'
 import type { Tenant } from '../server/index.js'
 
-/** The marker migration, slowed down so a rollout is still running when the admin halts it. */
-class Migration20261206000002SlowMarker extends Migration {
+/**
+ * A latch in the marker migration: the first tenant goes through, the next
+ * says it has begun and waits at the gate until the test opens it, so a
+ * rollout is running (a tenant in flight) when the admin halts it.
+ */
+const latch = { passed: 0, entered: (): void => {}, gate: Promise.resolve() }
+
+class Migration20261206000002GatedMarker extends Migration {
   override async up (): Promise<void> {
-    this.addSql('select pg_sleep(0.4)')
+    if (latch.passed++ >= 1) { latch.entered(); await latch.gate }
     this.addSql('create table rollout_marker (id integer primary key)')
   }
 
@@ -25,7 +31,7 @@ class Migration20261206000002SlowMarker extends Migration {
     this.addSql('drop table if exists rollout_marker')
   }
 }
-const slowMarker = { migrationsList: [...tenantMigrations.migrationsList, { name: MARKER, class: Migration20261206000002SlowMarker }] }
+const gatedMarker = { migrationsList: [...tenantMigrations.migrationsList, { name: MARKER, class: Migration20261206000002GatedMarker }] }
 
 /**
  * Tenants made at the test app's one migration, then the admin on a second
@@ -121,17 +127,26 @@ test('a rollout started from the Fleet page with a canary of 1 waits after it; R
 })
 
 test('Halt stops a running rollout after its tenants in flight, the rest pending; Resume finishes it, no tenant migrated twice', async (t) => {
-  const { next, tenants, centralUrl } = await deploy(t, 6, slowMarker)
+  let open!: () => void
+  latch.gate = new Promise<void>((resolve) => { open = resolve })
+  const secondBegun = new Promise<void>((resolve) => { latch.entered = resolve })
+  latch.passed = 0
+  // Registered before the apps' own closing, so a failing test does not leave a migration waiting at the gate.
+  t.after(() => { open() })
+  const { next, tenants, centralUrl } = await deploy(t, 6, gatedMarker)
   const client = await signedIn(next)
   const started = await client.post('/admin/fleet/rollouts/new', { concurrency: '1' }, { from: '/admin/fleet/rollouts/new' })
   const id = idOf(started.headers.location)
   await until(async () => (await next.tenancy.rollouts.get(id)).counts.done >= 1, { what: 'the first tenant is migrated' })
+  await within(secondBegun, { timeoutMs: 20_000, what: 'the second tenant\'s migration begins' })
   const running = (await client.get(`/admin/fleet/rollouts/${id}`)).body
   assert.match(running, /data-status="running"/)
   assert.match(running, /http-equiv="refresh" content="2"/, 'a running rollout\'s page looks again without JavaScript')
   assert.match((await client.get(`/admin/fleet/rollouts/${id}/halt`)).body, /Halt rollout/)
   const halted = await client.post(`/admin/fleet/rollouts/${id}/halt`, {}, { from: `/admin/fleet/rollouts/${id}` })
   assert.equal(halted.statusCode, 303)
+  // The tenant in flight may finish now.
+  open()
   // The runner lets go of the rollout once its tenant in flight is done: nothing runs it while halted.
   await until(async () => { const r = await next.tenancy.rollouts.get(id); return r.counts.running === 0 && (r.owner === null || r.owner === '') }, { what: 'the runner stops' })
   const stopped = await next.tenancy.rollouts.get(id)

@@ -55,9 +55,9 @@ test('a tenant of 100,000 rows moves to another host under 50 writes a second: n
   }, { everyMs: 50 })
   const steps: string[] = []
   const moved = await app.tenancy.move(tenant, { host: 'b', onStep: (step) => { steps.push(step) } })
-  // Writes go on a little on the new host.
+  // Writes go on a little on the new host: 20 of them answered.
   const more = startWriter(app, tenant, 50, 20_000, 'after')
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await until(() => more.answered(), { is: (n) => n >= 20, what: 'the writer is answered 20 times on the new host' })
   const written = [await writer.stop(), await more.stop()]
   await reader.stop()
 
