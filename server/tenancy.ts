@@ -160,7 +160,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
   if (resolvers.some((r) => r.name === 'domain') && provider.byDomain === undefined) {
     throw misuse.domainLookupUnsupported(provider.name)
   }
-  const cache = options.cache === false ? null : new CachedTenantProvider(provider, options.cache)
+  const cache = options.cache === false ? null : new CachedTenantProvider(provider, options.cache, options.clock)
   const lookups = cache ?? provider
   const execute = centralSql(orm)
   // Raw central SQL names our tables through this (they live in database.schema, beside the app's own).

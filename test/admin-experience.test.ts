@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { AdminClient, buildAdminApp, makeAdmin } from './helpers/admin.js'
 import { sql } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { AuditLog } from '../server/admin/audit/audit-log.js'
 import { CentralUserEntity } from '../server/index.js'
 import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
@@ -176,11 +176,11 @@ test('the fleet page shows each tenant\'s migration state; Migrate all runs in t
   const rolloutUrl = String(started.headers.location)
   assert.match(rolloutUrl, /^\/admin\/fleet\/rollouts\/\d+$/)
   let page = await client.get(rolloutUrl)
-  assert.ok(await until(async () => {
+  await until(async () => {
     page = await client.get(rolloutUrl)
     if (page.body.includes('data-status="running"')) assert.match(page.body, /<meta http-equiv="refresh" content="2">/, 'the page follows the rollout by itself')
     return !page.body.includes('data-status="running"')
-  }), 'the rollout ends')
+  }, { what: 'the rollout ends' })
   assert.match(page.body, /data-status="failed"/)
   // good is up to date as recorded: skipped without opening its database; lost is not.
   assert.match(page.body, /0 done, 1 failed, 0 pending, 1 skipped of 2 tenant\(s\)/)

@@ -5,7 +5,7 @@ import { AdminClient, COOKIE_SECRET, buildAdminApp, makeAdmin } from './helpers/
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { logicalServers } from './helpers/moves.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 
 let servers: Awaited<ReturnType<typeof logicalServers>>
 before(async () => { servers = await logicalServers() })
@@ -37,10 +37,10 @@ test('an admin moves a tenant to another host from its page: the move runs in th
   assert.match(first.body, /id="move-progress"/)
   assert.match(first.body, /Moving to host b|Moving acme to host b/)
   let done = ''
-  assert.ok(await until(async () => {
+  await until(async () => {
     done = (await client.get(`${page}/move/status`)).body
     return done.includes('id="move-outcome"')
-  }, 120_000), 'the move ends')
+  }, { timeoutMs: 120_000, what: 'the move ends' })
   assert.match(done, /Moved: acme serves from host b/)
   assert.doesNotMatch(done, /http-equiv="refresh"/, 'the page stops looking again once the move is over')
   assert.equal((await app.tenancy.tenants.find(acme.key))?.databaseHost, 'b')

@@ -11,13 +11,19 @@ import { sql } from './helpers/database.js'
 import { makeTenants } from './helpers/tenants.js'
 import { MARKER, markerRuns, withMarker } from './helpers/rollouts.js'
 import { tenantMigrations } from './helpers/tenant-schema.js'
-import { until } from './helpers/companies.js'
+import { until, within } from './helpers/poll.js'
 import type { Tenant } from '../server/index.js'
 
-/** The marker migration, slowed down so a rollout is still running when the admin halts it. */
-class Migration20261206000002SlowMarker extends Migration {
+/**
+ * A latch in the marker migration: the first tenant goes through, the next
+ * says it has begun and waits at the gate until the test opens it, so a
+ * rollout is running (a tenant in flight) when the admin halts it.
+ */
+const latch = { passed: 0, entered: (): void => {}, gate: Promise.resolve() }
+
+class Migration20261206000002GatedMarker extends Migration {
   override async up (): Promise<void> {
-    this.addSql('select pg_sleep(0.4)')
+    if (latch.passed++ >= 1) { latch.entered(); await latch.gate }
     this.addSql('create table rollout_marker (id integer primary key)')
   }
 
@@ -25,7 +31,7 @@ class Migration20261206000002SlowMarker extends Migration {
     this.addSql('drop table if exists rollout_marker')
   }
 }
-const slowMarker = { migrationsList: [...tenantMigrations.migrationsList, { name: MARKER, class: Migration20261206000002SlowMarker }] }
+const gatedMarker = { migrationsList: [...tenantMigrations.migrationsList, { name: MARKER, class: Migration20261206000002GatedMarker }] }
 
 /**
  * Tenants made at the test app's one migration, then the admin on a second
@@ -78,10 +84,10 @@ test('a rollout started from the Fleet page with a canary of 1 waits after it; R
   const id = idOf(started.headers.location)
   assert.equal(started.headers.location, `/admin/fleet/rollouts/${id}`)
   let page = ''
-  assert.ok(await until(async () => {
+  await until(async () => {
     page = (await client.get(`/admin/fleet/rollouts/${id}`)).body
     return page.includes('data-status="waiting"')
-  }), 'the rollout waits after its canary')
+  }, { what: 'the rollout waits after its canary' })
   assert.match(page, /waiting for a go/)
   assert.match(page, new RegExp(`href="/admin/fleet/rollouts/${id}/resume"[^>]*data-confirm>Resume`))
   assert.match(page, new RegExp(`href="/admin/fleet/rollouts/${id}/halt"[^>]*data-confirm>Halt`))
@@ -102,10 +108,10 @@ test('a rollout started from the Fleet page with a canary of 1 waits after it; R
   assert.match(confirm.body, /Resume rollout/)
   const resumed = await client.post(`/admin/fleet/rollouts/${id}/resume`, {}, { from: `/admin/fleet/rollouts/${id}` })
   assert.equal(resumed.statusCode, 303)
-  assert.ok(await until(async () => {
+  await until(async () => {
     page = (await client.get(`/admin/fleet/rollouts/${id}`)).body
     return page.includes('data-status="done"')
-  }), 'the rollout finishes')
+  }, { what: 'the rollout finishes' })
   assert.match(page, /4 done, 0 failed, 0 pending, 0 skipped/)
   assert.doesNotMatch(page, /data-confirm>(Resume|Halt)</, 'no buttons on a finished rollout')
   assert.deepEqual(await markerRuns(next, tenants), [1, 1, 1, 1], 'each tenant migrated once')
@@ -121,19 +127,28 @@ test('a rollout started from the Fleet page with a canary of 1 waits after it; R
 })
 
 test('Halt stops a running rollout after its tenants in flight, the rest pending; Resume finishes it, no tenant migrated twice', async (t) => {
-  const { next, tenants, centralUrl } = await deploy(t, 6, slowMarker)
+  let open!: () => void
+  latch.gate = new Promise<void>((resolve) => { open = resolve })
+  const secondBegun = new Promise<void>((resolve) => { latch.entered = resolve })
+  latch.passed = 0
+  // Registered before the apps' own closing, so a failing test does not leave a migration waiting at the gate.
+  t.after(() => { open() })
+  const { next, tenants, centralUrl } = await deploy(t, 6, gatedMarker)
   const client = await signedIn(next)
   const started = await client.post('/admin/fleet/rollouts/new', { concurrency: '1' }, { from: '/admin/fleet/rollouts/new' })
   const id = idOf(started.headers.location)
-  assert.ok(await until(async () => (await next.tenancy.rollouts.get(id)).counts.done >= 1), 'the first tenant is migrated')
+  await until(async () => (await next.tenancy.rollouts.get(id)).counts.done >= 1, { what: 'the first tenant is migrated' })
+  await within(secondBegun, { timeoutMs: 20_000, what: 'the second tenant\'s migration begins' })
   const running = (await client.get(`/admin/fleet/rollouts/${id}`)).body
   assert.match(running, /data-status="running"/)
   assert.match(running, /http-equiv="refresh" content="2"/, 'a running rollout\'s page looks again without JavaScript')
   assert.match((await client.get(`/admin/fleet/rollouts/${id}/halt`)).body, /Halt rollout/)
   const halted = await client.post(`/admin/fleet/rollouts/${id}/halt`, {}, { from: `/admin/fleet/rollouts/${id}` })
   assert.equal(halted.statusCode, 303)
+  // The tenant in flight may finish now.
+  open()
   // The runner lets go of the rollout once its tenant in flight is done: nothing runs it while halted.
-  assert.ok(await until(async () => { const r = await next.tenancy.rollouts.get(id); return r.counts.running === 0 && (r.owner === null || r.owner === '') }), 'the runner stops')
+  await until(async () => { const r = await next.tenancy.rollouts.get(id); return r.counts.running === 0 && (r.owner === null || r.owner === '') }, { what: 'the runner stops' })
   const stopped = await next.tenancy.rollouts.get(id)
   assert.equal(stopped.status, 'halted')
   assert.match(stopped.haltReason ?? '', /halted by admin-/)
@@ -146,7 +161,7 @@ test('Halt stops a running rollout after its tenants in flight, the rest pending
   assert.doesNotMatch(page, /data-confirm>Halt</)
 
   await client.post(`/admin/fleet/rollouts/${id}/resume`, {}, { from: `/admin/fleet/rollouts/${id}` })
-  assert.ok(await until(async () => (await next.tenancy.rollouts.get(id)).status === 'done', 30_000), 'the resumed rollout finishes')
+  await until(async () => (await next.tenancy.rollouts.get(id)).status, { is: (status) => status === 'done', timeoutMs: 30_000, what: 'the resumed rollout finishes' })
   assert.deepEqual(await markerRuns(next, tenants), [1, 1, 1, 1, 1, 1])
   const actions = (await sql<{ action: string }>(centralUrl, "select action from tenancy.admin_audit_log where action like 'fleet.rollout.%' order by id")).map((r) => r.action)
   assert.deepEqual(actions, ['fleet.rollout.start', 'fleet.rollout.halt', 'fleet.rollout.resume'])
@@ -157,7 +172,7 @@ test('without manage_tenants an admin gets 403 on the rollout pages and actions,
   const owner = await signedIn(next)
   const started = await owner.post('/admin/fleet/rollouts/new', { canary: '1' }, { from: '/admin/fleet/rollouts/new' })
   const id = idOf(started.headers.location)
-  assert.ok(await until(async () => (await next.tenancy.rollouts.get(id)).status === 'waiting'))
+  await until(async () => (await next.tenancy.rollouts.get(id)).status, { is: (status) => status === 'waiting', what: 'the rollout waits after its canary' })
 
   const limited = await signedIn(next, PERMISSIONS.filter((p) => p !== 'manage_tenants'))
   for (const url of ['/admin/fleet', '/admin/fleet/rollouts/new', `/admin/fleet/rollouts/${id}`, `/admin/fleet/rollouts/${id}/halt`, `/admin/fleet/rollouts/${id}/resume`]) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
 import { tenancyPlugin } from '../server/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
@@ -35,9 +35,9 @@ test('behind PgBouncer in transaction mode, a maintenance switch made on one ins
   assert.equal(await status(two.app, 'acme.example.com'), 200)
 
   await one.app.tenancy.maintenance(acme, { message: 'Upgrading.' })
-  assert.ok(await until(async () => await status(two.app, 'acme.example.com') === 503, 5000), 'the second instance heard the switch')
+  await until(async () => await status(two.app, 'acme.example.com') === 503, { timeoutMs: 5000, what: 'the second instance heard the switch' })
   await one.app.tenancy.endMaintenance(acme)
-  assert.ok(await until(async () => await status(two.app, 'acme.example.com') === 200, 5000), 'and its end')
+  await until(async () => await status(two.app, 'acme.example.com') === 200, { timeoutMs: 5000, what: 'the second instance heard its end' })
 })
 
 test('one instance has one LISTEN connection; when its backend stalls, the heartbeat notices and a maintenance switch made meanwhile is followed within the bound', async (t) => {
@@ -59,17 +59,17 @@ test('one instance has one LISTEN connection; when its backend stalls, the heart
   try {
     const started = Date.now()
     await one.app.tenancy.maintenance(acme, { message: 'Upgrading.' })
-    assert.ok(await until(async () => await status(two.app, 'acme.example.com') === 503, 5000), 'the second instance followed the switch')
+    await until(async () => await status(two.app, 'acme.example.com') === 503, { timeoutMs: 5000, what: 'the second instance followed the switch' })
     took = Date.now() - started
     assert.equal((listener?.lastError as { code?: string } | null)?.code, 'FST_TENANCY_LISTENER_LOST')
   } finally {
     for (const pid of mine) process.kill(pid, 'SIGCONT')
   }
   t.diagnostic(`followed ${took} ms after the switch (heartbeat ${heartbeatMs} ms)`)
-  assert.ok(await until(async () => listener?.state === 'listening' && !mine.includes(listener.pid() ?? -1), 5000))
+  await until(() => listener?.state === 'listening' && !mine.includes(listener.pid() ?? -1), { timeoutMs: 5000, what: 'the listener is back on a connection of its own' })
   // The new connection hears changes as they come.
   await one.app.tenancy.endMaintenance(acme)
-  assert.ok(await until(async () => await status(two.app, 'acme.example.com') === 200, 2000))
+  await until(async () => await status(two.app, 'acme.example.com') === 200, { timeoutMs: 2000, what: 'the second instance hears the end of maintenance on the new connection' })
 })
 
 test('behind a transaction-mode pooler without database.directUrl the plugin refuses to register when changes are followed, with cache: false too', async () => {

@@ -7,7 +7,8 @@ import { connectionSampler, makeTenants } from './helpers/tenants.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
-import { seededRandom } from './helpers/random.js'
+import { randomFor, shuffle } from './helpers/random.js'
+import { until, within } from './helpers/poll.js'
 
 /** A route that reads through the tenant's EntityManager, and one that holds its connection (in a transaction) until `gate` opens. */
 function routes (gate?: Promise<void>, entered?: () => void) {
@@ -24,15 +25,7 @@ function routes (gate?: Promise<void>, entered?: () => void) {
 
 /** app.inject that fails the test instead of hanging. */
 async function answered (app: FastifyInstance, identifier: string, url = '/count', withinMs = 30_000): Promise<LightMyRequestResponse> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      app.inject({ url, headers: { 'x-tenant': identifier } }),
-      new Promise<never>((resolve, reject) => { timer = setTimeout(() => reject(new Error(`the request for ${identifier} hung for ${withinMs} ms`)), withinMs) })
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
+  return await within(app.inject({ url, headers: { 'x-tenant': identifier } }), { timeoutMs: withinMs, what: `the request for ${identifier} is answered` })
 }
 
 function assertBusy (res: LightMyRequestResponse): void {
@@ -50,8 +43,7 @@ test('a burst of 64 concurrent requests over 500 tenants never holds more than 2
   const tenants = await makeTenants(app, 500, 'b')
   const sampler = await connectionSampler(serverUrl(), central.prefix)
   const statuses = new Map<number, number>()
-  const random = seededRandom()
-  const order = [...tenants, ...tenants].sort(() => random() - 0.5)
+  const order = shuffle([...tenants, ...tenants], randomFor(t))
   try {
     await mapLimit(order, 64, async (tenant: Tenant) => {
       const res = await answered(app, tenant.identifier)
@@ -153,8 +145,7 @@ test('a pool evicted while in use keeps counting its connections until its reque
   assert.deepEqual([(await holdingA).statusCode, (await holdingC).statusCode], [200, 200])
   assert.equal(app.tenancy.stats().draining, 0, 'the evicted pool closed once its request ended')
   // Its connection is handed back as the socket closes, a moment after the pool: wait for that, not for a fixed time.
-  const deadline = Date.now() + 10_000
-  while ((app.tenancy.stats().hosts.default?.connections ?? 0) > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+  await until(() => app.tenancy.stats().hosts.default?.connections ?? 0, { is: (n) => n <= 1, everyMs: 5, timeoutMs: 10_000, what: 'the closed pool\'s connection is handed back' })
   assert.equal((await answered(app, d.identifier)).statusCode, 200)
   assert.ok((app.tenancy.stats().hosts.default?.peak ?? 0) <= 2)
 })

@@ -5,6 +5,7 @@ import { serverUrl, sql } from './helpers/database.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { repeat } from './helpers/poll.js'
 
 async function tenantConnections (prefix: string): Promise<number> {
   const rows = await sql<{ n: number }>(serverUrl(), "select count(*)::int as n from pg_stat_activity where starts_with(datname, $1) and not starts_with(datname, $2) and backend_type = 'client backend'", [prefix, prefix + 'template'])
@@ -19,13 +20,7 @@ test('with the pool cap at 5, 40 tenants in turn never hold more than cap × poo
   for (let i = 0; i < 40; i++) tenants.push(await app.tenancy.create({ identifier: `cap${i}` }))
   await tenancyRuntime(app.tenancy).idle()
   let peak = 0
-  let sampling = true
-  const sampler = (async () => {
-    while (sampling) {
-      peak = Math.max(peak, await tenantConnections(central.prefix))
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-  })()
+  const sampler = repeat(async () => { peak = Math.max(peak, await tenantConnections(central.prefix)) }, { everyMs: 5 })
   for (let round = 0; round < 2; round++) {
     for (const tenant of tenants) {
       const res = await app.inject({ url: '/count', headers: { 'x-tenant': tenant.identifier } })
@@ -35,8 +30,7 @@ test('with the pool cap at 5, 40 tenants in turn never hold more than cap × poo
       assert.ok(app.tenancy.stats().open <= 5)
     }
   }
-  sampling = false
-  await sampler
+  await sampler.stop()
   assert.ok(peak <= 10, `at most 5 pools × 2 connections were open, saw ${peak}`)
   assert.ok(peak >= 1, 'the sampler saw the connections')
   assert.ok(app.tenancy.stats().opened >= 40, 'pools were closed and opened again as tenants came in turn')

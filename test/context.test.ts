@@ -5,28 +5,22 @@ import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { tenancyPlugin, TenantEntity, type Bootstrapper, type Tenant } from '../server/index.js'
 import { buildApp } from './helpers/app.js'
 import { freshCentral } from './helpers/database.js'
 import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
-import { seededRandom } from './helpers/random.js'
+import { until } from './helpers/poll.js'
+import { randomFor, shuffle } from './helpers/random.js'
 
-/** Seeded: requests interleave the same way on every run. */
-const jitter = seededRandom()
+/** One turn of the event loop: an await that other work runs during (no time passes for its own sake). */
+const aTurnLater = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
 
 /** A storage root of this test's own, removed when it ends. */
 function storageRoot (t: { after: (fn: () => Promise<void>) => void }): string {
   const dir = join('.tmp', `context-storage-${randomBytes(4).toString('hex')}`)
   t.after(async () => { await rm(dir, { recursive: true, force: true }) })
   return dir
-}
-
-/** Waits (briefly) for something that happens once a response has closed. */
-async function until (check: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !check(); i++) await sleep(5)
-  assert.ok(check(), 'did not happen in time')
 }
 
 /** Renames a tenant the way an admin would: through the ORM, which drops the cached tenants on flush. */
@@ -45,7 +39,7 @@ test('a log line written in a tenant route comes from a child logger tagged with
   t.after(async () => { await app.close(); await central.drop() })
   await app.register(tenancyPlugin, { ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, identification: ['header'] })
   app.get('/hello', async (request) => { request.log.info('hello from the tenant route'); return { ok: true } })
-  app.get('/later', async (request) => { await sleep(5); request.log.info('after an await'); return { ok: true } })
+  app.get('/later', async (request) => { await aTurnLater(); request.log.info('after an await'); return { ok: true } })
   app.get('/central', { config: { tenancy: 'central' } }, async (request) => { request.log.info('hello from the central route'); return { ok: true } })
   await app.ready()
   const acme = await app.tenancy.create({ identifier: 'acme' })
@@ -101,9 +95,11 @@ test('tenant storage lives under storageRoot/<resource key>/ and refuses paths t
 })
 
 test('tenant cache keys are prefixed with tenant:<key>:, or the cachePrefix option, and each request keeps its own through awaits', async (t) => {
+  // A latch: each request waits in its handler until all are in, then they go on in a seeded shuffled order.
+  const waiting: Array<() => void> = []
   const { app, central } = await buildApp(t, { identification: ['header'] }, (a) => {
     a.get('/key', async () => {
-      await sleep(jitter() * 10)
+      await new Promise<void>((resolve) => { waiting.push(resolve) })
       return { key: a.tenancy.scope()?.cacheKey('x') }
     })
   })
@@ -114,7 +110,13 @@ test('tenant cache keys are prefixed with tenant:<key>:, or the cachePrefix opti
   assert.equal(app.tenancy.scope(), null, 'no scope outside a tenant context')
 
   const requests = Array.from({ length: 20 }, (_, i) => i % 2 === 0 ? acme : globex)
-  const answers = await Promise.all(requests.map(async (tenant) => (await app.inject({ url: '/key', headers: { 'x-tenant': tenant.identifier } })).json().key))
+  const answering = Promise.all(requests.map(async (tenant) => (await app.inject({ url: '/key', headers: { 'x-tenant': tenant.identifier } })).json().key))
+  try {
+    await until(() => waiting.length, { is: (n) => n === requests.length, what: 'all 20 requests waiting in the handler at once' })
+  } finally {
+    for (const go of shuffle(waiting, randomFor(t))) go()
+  }
+  const answers = await answering
   assert.deepEqual(answers, requests.map((tenant) => `tenant:${tenant.key}:x`))
 
   const custom = await buildApp(t, { cachePrefix: 'shop:' }, () => {}, central)
@@ -146,13 +148,13 @@ test('a bootstrapper of your own runs after the shipped ones when a tenant reque
   // While the handler runs, the tenant is bootstrapped and not yet reverted.
   const res = await app.inject({ url: '/x', headers: { 'x-tenant': 'acme' } })
   assert.deepEqual(res.json(), { audited: true, calls: ['bootstrap acme true'] })
-  await until(() => calls.length === 2)
+  await until(() => calls.length === 2, { what: 'the request is reverted once its response closed' })
   assert.deepEqual(calls, ['bootstrap acme true', 'revert acme'])
 
   // A failing handler is reverted too.
   calls.length = 0
   assert.equal((await app.inject({ url: '/boom', headers: { 'x-tenant': 'acme' } })).statusCode, 500)
-  await until(() => calls.length === 2)
+  await until(() => calls.length === 2, { what: 'the failed request is reverted' })
   assert.deepEqual(calls, ['bootstrap acme true', 'revert acme'])
 
   // No tenant context, no bootstrapping: central routes, unknown and suspended tenants.
@@ -160,17 +162,20 @@ test('a bootstrapper of your own runs after the shipped ones when a tenant reque
   assert.equal((await app.inject({ url: '/c', headers: { host: 'localhost' } })).statusCode, 200)
   assert.equal((await app.inject({ url: '/x', headers: { 'x-tenant': 'nobody' } })).statusCode, 404)
   assert.equal((await app.inject({ url: '/x', headers: { 'x-tenant': 'paused' } })).statusCode, 403)
-  await sleep(20)
-  assert.equal(calls.length, 0, calls.join(', '))
+  // Then a tenant request: once its revert is in, a bootstrap of the three before it would be in too (it comes before their response).
+  await app.inject({ url: '/x', headers: { 'x-tenant': 'acme' } })
+  await until(() => calls.length >= 2, { what: 'the acme request after them is reverted' })
+  assert.deepEqual(calls, ['bootstrap acme true', 'revert acme'], 'nothing bootstrapped the central, unknown and suspended requests')
 
   // app.tenancy.run bootstraps and reverts as well, the revert once its function settles.
-  await app.tenancy.run(acme, async () => { await sleep(1); calls.push('work') })
+  calls.length = 0
+  await app.tenancy.run(acme, async () => { await aTurnLater(); calls.push('work') })
   assert.deepEqual(calls, ['bootstrap acme true', 'work', 'revert acme'])
 
   // Ten requests: ten of each.
   calls.length = 0
   await Promise.all(Array.from({ length: 10 }, async () => await app.inject({ url: '/x', headers: { 'x-tenant': 'acme' } })))
-  await until(() => calls.length === 20)
+  await until(() => calls.length === 20, { what: 'ten requests bootstrapped and reverted' })
   assert.equal(calls.filter((c) => c.startsWith('bootstrap')).length, 10)
   assert.equal(calls.filter((c) => c.startsWith('revert')).length, 10)
 

@@ -8,7 +8,7 @@ import { tenancyPlugin, type Tenant } from '../server/index.js'
 import { freshCentral, sql, urlFor } from './helpers/database.js'
 import { buildApp } from './helpers/app.js'
 import { makeTenants } from './helpers/tenants.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 
 const UNAVAILABLE = {
@@ -90,18 +90,18 @@ test('PostgreSQL stopped and started again under 32 requests in flight over 50 t
 
   try {
     // Warm: every tenant answered.
-    assert.ok(await until(async () => recentOk.size === tenants.length, 60_000), 'every tenant answers before the fault')
+    await until(() => recentOk.size, { is: (n) => n === tenants.length, timeoutMs: 60_000, what: `every one of ${tenants.length} tenants answers before the fault` })
 
     phase = ' down'
     await server.stop()
-    assert.ok(await until(async () => (statuses.get('503 FST_TENANCY_DATABASE_UNAVAILABLE down') ?? 0) >= 64, 60_000), 'requests get 503 while PostgreSQL is down')
+    await until(async () => (statuses.get('503 FST_TENANCY_DATABASE_UNAVAILABLE down') ?? 0) >= 64, { timeoutMs: 60_000, what: 'requests get 503 while PostgreSQL is down' })
     const downAt = Date.now()
     server = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, reuseRunning: false })
     const upAt = Date.now()
     phase = ' up'
     // Recovery: every tenant answers 200 again, from this same app.
     recentOk.clear()
-    assert.ok(await until(async () => recentOk.size === tenants.length, 60_000), `every tenant answers again (${recentOk.size} of ${tenants.length})`)
+    await until(() => recentOk.size, { is: (n) => n === tenants.length, timeoutMs: 60_000, what: `every one of ${tenants.length} tenants answers again` })
     t.diagnostic(`down for ${upAt - downAt} ms; all 50 tenants back ${Date.now() - upAt} ms after the start`)
   } finally {
     stopping = true
@@ -170,7 +170,7 @@ test('a tenant database host that refuses the login answers 503 with the code an
   assert.equal(warnings[0]?.fault?.kind, 'login-refused')
 
   await sql(urlFor('postgres'), `alter role ${role} password 'right-password'`)
-  assert.ok(await until(async () => (await ask()).status === 200, 10_000), 'serves again by itself')
+  await until(async () => (await ask()).status === 200, { timeoutMs: 10_000, what: 'serves again by itself' })
 })
 
 test('a tenant whose database is missing answers 503 with the code, without its database name', async (t) => {

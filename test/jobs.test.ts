@@ -1,17 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
+import { until } from './helpers/poll.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
-
-async function until (check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail('not in time')
-    await sleep(50)
-  }
-}
 
 const STRATEGIES = ['database', 'shared'] as const
 
@@ -23,24 +15,32 @@ for (const strategy of STRATEGIES) {
     for (const tenant of [a, b]) {
       await app.tenancy.run(tenant, async (scope) => { scope.em.create(ProjectEntity, { title: `${tenant.identifier} project` }); await scope.em.flush() })
     }
-    const seen: Array<{ n: number, tenant: string | null, rows: string[] }> = []
-    let running = 0
-    let overlap = 0
-    await app.tenancy.jobs.define<{ n: number }>('report', async (data, { scope }) => {
-      running++
-      overlap = Math.max(overlap, running)
-      await sleep(100)
-      const rows = scope === null ? [] : (await scope.em.find(ProjectEntity, {})).map((p) => p.title)
-      seen.push({ n: data.n, tenant: app.tenancy.current()?.identifier ?? null, rows })
-      running--
-    }, { batchSize: 10 })
+    // The seven jobs are queued before anything works the queue, so one batch (batchSize 10) takes them all.
+    await app.tenancy.jobs.define('report', async () => {}, { work: false })
     for (let i = 0; i < 3; i++) {
       await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('report', { n: i }) })
       await app.tenancy.run(b, async () => { await app.tenancy.jobs.send('report', { n: 10 + i }) })
     }
     await app.tenancy.jobs.send('report', { n: 99 })
-    await until(() => seen.length === 7)
-    assert.ok(overlap >= 2, 'jobs ran side by side')
+    // A latch: each job says it started, then waits for the gate. The gate opens only once all seven
+    // are inside their handlers at once, so they ran side by side by construction, not by timing.
+    const seen: Array<{ n: number, tenant: string | null, rows: string[] }> = []
+    const inside: Array<string | null> = []
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => { open = resolve })
+    await app.tenancy.jobs.define<{ n: number }>('report', async (data, { scope }) => {
+      inside.push(app.tenancy.current()?.identifier ?? null)
+      await gate
+      const rows = scope === null ? [] : (await scope.em.find(ProjectEntity, {})).map((p) => p.title)
+      seen.push({ n: data.n, tenant: app.tenancy.current()?.identifier ?? null, rows })
+    }, { batchSize: 10 })
+    try {
+      await until(() => inside.length, { is: (n) => n === 7, what: 'all seven jobs inside their handlers at once' })
+    } finally {
+      open()
+    }
+    assert.deepEqual([...inside].sort(), ['alpha', 'alpha', 'alpha', 'bravo', 'bravo', 'bravo', null].sort(), 'both tenants\' jobs and the central one ran side by side')
+    await until(() => seen.length, { is: (n) => n === 7, what: 'all seven jobs finished' })
     for (const s of seen) {
       if (s.n === 99) assert.deepEqual(s, { n: 99, tenant: null, rows: [] })
       else if (s.n < 10) assert.deepEqual(s, { n: s.n, tenant: 'alpha', rows: ['alpha project'] })
@@ -57,7 +57,7 @@ for (const strategy of STRATEGIES) {
       if (attempts.length === 1) throw new Error('first try fails')
     }, { retryLimit: 3, retryDelay: 1, retryBackoff: false })
     await app.tenancy.run(a, async () => { await app.tenancy.jobs.send('flaky', {}) })
-    await until(() => attempts.length === 2)
+    await until(() => attempts.length, { is: (n) => n === 2, what: 'the job is tried twice' })
     assert.deepEqual(attempts, ['alpha', 'alpha'])
 
     const gone = await app.tenancy.create({ identifier: 'gone' })
@@ -67,7 +67,7 @@ for (const strategy of STRATEGIES) {
     await app.tenancy.delete(gone)
     await app.tenancy.jobs.define('orphan', async () => { ran = true }, { retryLimit: 5, retryDelay: 1 })
     const job = async (): Promise<Record<string, any> | undefined> => (await sql(central.url, 'select state, retry_count, retry_limit, output from fastify_tenancy_queue.job where id = $1', [id]))[0]
-    await until(async () => (await job())?.state === 'cancelled')
+    await until(async () => (await job())?.state, { is: (state) => state === 'cancelled', what: 'the orphaned job is cancelled' })
     const ended = await job()
     assert.equal(ran, false)
     assert.equal(ended?.retry_count, 0, 'not retried')

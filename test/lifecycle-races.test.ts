@@ -11,17 +11,13 @@ import { tenancyPlugin } from '../server/index.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { centralMigrations } from '../migrations/central/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
+import { repeat, within } from './helpers/poll.js'
+import { randomFor } from './helpers/random.js'
 
 /** The tenant databases on the server (template, spares and scratch databases left out), by name. */
 async function tenantDatabases (prefix: string): Promise<string[]> {
   const rows = await sql<{ datname: string }>(serverUrl(), 'select datname from pg_database where starts_with(datname, $1) order by 1', [prefix])
   return rows.map((r) => r.datname).filter((name) => /^[0-9a-f]{32}$/.test(name.slice(prefix.length)))
-}
-
-/** A small deterministic random source, so a failing mix can be replayed. */
-function random (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { s = (s * 1664525 + 1013904223) >>> 0; return s / 2 ** 32 }
 }
 
 test('50 concurrent creates, provisions, deletes and migrates of the same tenants from two instances leave every row with its database and every database with its row', async (t) => {
@@ -30,7 +26,8 @@ test('50 concurrent creates, provisions, deletes and migrates of the same tenant
   const two = await buildApp(t, options, () => {}, one.central)
   const prefix = one.central.prefix
   const tenants = Array.from({ length: 6 }, (_, i) => ({ key: uuidv7(), identifier: `race-${i}` }))
-  const next = random(Number(process.env.RACE_SEED ?? 10))
+  // Seeded, so a failing mix can be replayed (the seed is printed when it fails).
+  const next = randomFor(t, 10)
   const ops = Array.from({ length: 50 }, () => ({
     app: next() < 0.5 ? one.app : two.app,
     tenant: tenants[Math.floor(next() * tenants.length)] as { key: string, identifier: string },
@@ -173,22 +170,17 @@ test('two instances filling spares at once never hold more than the spare count 
   await sampler.connect()
   let peak = 0
   const seen = new Set<number>()
-  let sampling = true
-  const sampled = (async () => {
-    while (sampling) {
-      const rows = (await sampler.query('select oid::int as oid from pg_database where starts_with(datname, $1)', [sparePrefix])).rows as Array<{ oid: number }>
-      peak = Math.max(peak, rows.length)
-      for (const r of rows) seen.add(r.oid)
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  })()
+  const sampled = repeat(async () => {
+    const rows = (await sampler.query('select oid::int as oid from pg_database where starts_with(datname, $1)', [sparePrefix])).rows as Array<{ oid: number }>
+    peak = Math.max(peak, rows.length)
+    for (const r of rows) seen.add(r.oid)
+  }, { everyMs: 10 })
   try {
     // Every create takes a spare (when there is one) and starts a refill: two instances refill at once, again and again.
     await Promise.all([one.app, two.app].flatMap((app, a) => Array.from({ length: 4 }, async (_, i) => await app.tenancy.create({ identifier: `spare-${a}-${i}` }))))
     await Promise.all([tenancyRuntime(one.app.tenancy).idle(), tenancyRuntime(two.app.tenancy).idle()])
   } finally {
-    sampling = false
-    await sampled
+    await sampled.stop()
   }
   const now = await sampler.query('select oid::int as oid, datname from pg_database where starts_with(datname, $1)', [one.central.prefix])
   await sampler.end()
@@ -230,10 +222,6 @@ test('lifecycle work nested deeper than the lock pool (a seeder creating a tenan
       seeder: async () => { if (depth < 9) { depth++; await app.tenancy.create({ identifier: `nested-${depth}` }) } }
     }
   })
-  const done = await Promise.race([
-    app.tenancy.create({ identifier: 'nested-0' }).then(() => true),
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), 60_000).unref())
-  ])
-  assert.equal(done, true, 'the nested creates finished')
+  await within(app.tenancy.create({ identifier: 'nested-0' }), { timeoutMs: 60_000, what: 'the nested creates finish' })
   assert.equal((await app.tenancy.tenants.list({})).total, 10)
 })

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { logicalServers, moveInChild, moveWorld, startWriter, type MoveWorld, type WriterResult } from './helpers/moves.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { repeat, until } from './helpers/poll.js'
 import { run } from './helpers/cli.js'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -48,23 +48,18 @@ test('a tenant of 100,000 rows moves to another host under 50 writes a second: n
   assert.equal((await countsVia(other)).body.port, String(servers.a.port))
   const writer = startWriter(app, tenant, 50, 20_000)
   const reads: number[] = []
-  let reading = true
-  const reader = (async () => {
-    while (reading) {
-      const started = performance.now()
-      reads.push((await countsVia(other)).status)
-      reads.push(performance.now() - started > ACQUIRE_MS + 1000 ? -1 : 0)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  })()
+  const reader = repeat(async () => {
+    const started = performance.now()
+    reads.push((await countsVia(other)).status)
+    reads.push(performance.now() - started > ACQUIRE_MS + 1000 ? -1 : 0)
+  }, { everyMs: 50 })
   const steps: string[] = []
   const moved = await app.tenancy.move(tenant, { host: 'b', onStep: (step) => { steps.push(step) } })
-  // Writes go on a little on the new host.
+  // Writes go on a little on the new host: 20 of them answered.
   const more = startWriter(app, tenant, 50, 20_000, 'after')
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await until(() => more.answered(), { is: (n) => n >= 20, what: 'the writer is answered 20 times on the new host' })
   const written = [await writer.stop(), await more.stop()]
-  reading = false
-  await reader
+  await reader.stop()
 
   assert.equal(moved.state, 'done')
   assert.deepEqual(steps, ['target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done'])
@@ -94,8 +89,7 @@ test('a tenant of 100,000 rows moves to another host under 50 writes a second: n
 
   // The second instance serves from the new host, and neither keeps a pool to the old one.
   assert.equal((await countsVia(other)).body.port, String(servers.b.port))
-  assert.ok(await until(async () => app.tenancy.stats().hosts.a?.connections === 0 && other.tenancy.stats().hosts.a?.connections === 0, 5000),
-    `no connection to host a is left (${JSON.stringify([app.tenancy.stats().hosts.a, other.tenancy.stats().hosts.a])})`)
+  await until(() => [app.tenancy.stats().hosts.a, other.tenancy.stats().hosts.a], { is: (hosts) => hosts.every((h) => h?.connections === 0), timeoutMs: 5000, what: 'no connection to host a is left' })
   // The source is kept, closed to connections, and nothing of the replication is left behind.
   const source = app.tenancy.tenants.databaseName(tenant)
   assert.deepEqual(await sql(servers.a.url, 'select datallowconn from pg_database where datname = $1', [source]), [{ datallowconn: false }])

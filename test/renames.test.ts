@@ -4,21 +4,12 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import pg from 'pg'
 import { sql } from './helpers/database.js'
+import { until } from './helpers/poll.js'
 
 const DAY = 24 * 60 * 60 * 1000
 
 const routes = (app: FastifyInstance): void => {
   app.get('/things/:id', async (request) => ({ tenant: request.tenant?.identifier ?? null, id: (request.params as { id: string }).id, query: request.query }))
-}
-
-/** Polls `check` every 10 ms; returns how long it took, or fails after `deadlineMs`. */
-async function within (deadlineMs: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now()
-  while (Date.now() - started < deadlineMs) {
-    if (await check()) return Date.now() - started
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  assert.fail(`not within ${deadlineMs} ms`)
 }
 
 test('a renamed tenant\'s old subdomain answers 301 to the same path and query on the new one, on a second instance within a second, and 404 after renames.keepMs', async (t) => {
@@ -40,10 +31,10 @@ test('a renamed tenant\'s old subdomain answers 301 to the same path and query o
   assert.equal((await ask(two.app, 'acme.example.com')).body.tenant, 'acme')
 
   await sql(one.central.url, 'update tenancy.tenants set identifier = $1 where key = $2', ['initech', acme.key])
-  const took = await within(1000, async () => (await ask(two.app, 'acme.example.com:8080')).status === 301)
-  const moved = await ask(two.app, 'acme.example.com:8080')
+  const renamed = performance.now()
+  const moved = await until(async () => await ask(two.app, 'acme.example.com:8080'), { is: (r) => r.status === 301, timeoutMs: 1000, what: 'the second instance redirects the old name' })
+  t.diagnostic(`second instance redirected ${Math.round(performance.now() - renamed)} ms after the rename`)
   assert.equal(moved.location, 'http://initech.example.com:8080/things/7?x=1&y=two', 'same path and query, same port, new subdomain')
-  t.diagnostic(`second instance redirected ${took} ms after the rename`)
   assert.deepEqual((await ask(one.app, 'initech.example.com')).body, { tenant: 'initech', id: '7', query: { x: '1', y: 'two' } })
 
   const [former] = await one.app.tenancy.formerNames(acme)
@@ -175,7 +166,8 @@ test('a name freed by a transaction still open cannot be taken by one waiting on
   try {
     const secondPid = (await second.query('select pg_backend_pid() as pid')).rows[0].pid
     const waiting = async (): Promise<void> => {
-      await within(10_000, async () => (await sql(central.url, 'select 1 from pg_stat_activity where pid = $1 and wait_event_type = \'Lock\'', [secondPid])).length === 1)
+      await until(async () => (await sql(central.url, 'select 1 from pg_stat_activity where pid = $1 and wait_event_type = \'Lock\'', [secondPid])).length === 1,
+        { timeoutMs: 10_000, what: 'the second session waits on the first one\'s lock' })
     }
 
     for (const [free, take] of [

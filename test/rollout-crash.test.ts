@@ -10,7 +10,7 @@ import { makeTenants } from './helpers/tenants.js'
 import { markerRuns } from './helpers/rollouts.js'
 import { BIN, ROOT, run, tenantLines, type TenantLine } from './helpers/cli.js'
 import { sql, type CentralDatabase } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 
 /** A config file for the new deploy: the test app's tables and the marker migration. */
 async function nextDeployConfig (central: CentralDatabase): Promise<string> {
@@ -66,13 +66,12 @@ test('a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a sec
   assert.equal((await sql(central.url, 'select status from tenancy.tenant_rollouts where id = $1', [id]))[0]?.status, 'running')
 
   // The dead runner's lease (2 s) is still held at first: a resume is refused until it expires, then takes over.
-  let resumed = await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
-  if (resumed.code !== 0) assert.match(resumed.stderr, /^FST_TENANCY_ROLLOUT_BUSY: /)
-  assert.ok(await until(async () => {
-    if (resumed.code === 0) return true
-    resumed = await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
-    return resumed.code === 0
-  }, 60_000), resumed.stderr)
+  const resume = async (): Promise<Awaited<ReturnType<typeof run>>> => await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
+  let resumed = await resume()
+  if (resumed.code !== 0) {
+    assert.match(resumed.stderr, /^FST_TENANCY_ROLLOUT_BUSY: /)
+    resumed = await until(resume, { is: (r) => r.code === 0, everyMs: 250, timeoutMs: 60_000, what: 'a resume takes the rollout over once the dead runner\'s lease has expired' })
+  }
   const after = tenantLines(resumed.stdout)
   const doneBefore = new Set(before.filter((l) => l.status === 'done').map((l) => l.key))
   assert.deepEqual(after.filter((l) => doneBefore.has(l.key)).map((l) => l.identifier), [], 'no tenant the first process finished ran again')

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Migration } from '@mikro-orm/migrations'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { tenantEntities, tenantMigrations } from './helpers/tenant-schema.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 import type { TenancyOptions } from '../server/index.js'
@@ -83,7 +83,7 @@ for (const strategy of ['database', 'schema', 'shared'] as const) {
     assert.equal((await get(a, '/flagged')).status, 200)
     assert.equal((await get(a, '/plain')).body.has, true)
     // The other one as soon as the announcement reaches it.
-    assert.ok(await until(async () => (await get(b, '/flagged')).status === 200, 10_000), 'instance B serves the requiring route after A migrated')
+    await until(async () => (await get(b, '/flagged')).status === 200, { timeoutMs: 10_000, what: 'instance B serves the requiring route after A migrated' })
     assert.equal((await get(b, '/plain')).body.has, true)
   })
 }
@@ -97,11 +97,11 @@ for (const strategy of ['database', 'schema'] as const) {
     const migrating = a.tenancy.migrate({ tenants: ['acme'] })
     await held.entered
     const tenant = { key, identifier: 'acme' } as never
-    assert.ok(await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating(tenant), 10_000), 'B hears that acme is being migrated')
+    await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating(tenant), { timeoutMs: 10_000, what: 'B hears that acme is being migrated' })
     let settled = false
     const waiting = get(b, '/flagged').finally(() => { settled = true })
     // Still waiting while the migration has not ended (checked after B's lock check had a chance to run).
-    assert.ok(await until(async () => (await sql(a.tenancy.orm.config.getClientUrl(), 'select count(*)::int as n from pg_stat_activity where application_name = \'fastify-tenancy:lock\' and state = \'idle in transaction\''))[0]?.n >= 1, 5_000))
+    await until(async () => (await sql(a.tenancy.orm.config.getClientUrl(), 'select count(*)::int as n from pg_stat_activity where application_name = \'fastify-tenancy:lock\' and state = \'idle in transaction\''))[0]?.n >= 1, { timeoutMs: 5_000, what: 'B\'s request holds a lock connection waiting for the migration' })
     assert.equal(settled, false, 'the request waits while its tenant is being migrated')
     held.release()
     const served = await waiting
@@ -115,7 +115,7 @@ for (const strategy of ['database', 'schema'] as const) {
     t.after(held.release)
     const migrating = a.tenancy.migrate({ tenants: ['acme'] })
     await held.entered
-    assert.ok(await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating({ key, identifier: 'acme' } as never), 10_000))
+    await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating({ key, identifier: 'acme' } as never), { timeoutMs: 10_000, what: 'B hears that acme is being migrated' })
     // Even a route that requires nothing waits for the migration, and gives up after the bound.
     const refused = await get(b, '/plain')
     assert.equal(refused.status, 503)
@@ -131,7 +131,7 @@ test('a migration mark left by a process that died does not hold requests: its l
   const { b, key } = await rollout(t, 'database')
   // What a crashed migrate leaves: the announcement that it began, and no lock (its session ended).
   await sql(b.tenancy.orm.config.getClientUrl(), 'select pg_notify(\'fastify_tenancy_migrating\', $1)', [`migrating:${key}`])
-  assert.ok(await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating({ key, identifier: 'acme' } as never), 10_000))
+  await until(async () => tenancyRuntime(b.tenancy).migrationGate.migrating({ key, identifier: 'acme' } as never), { timeoutMs: 10_000, what: 'B hears the dead process\'s migration mark' })
   const served = await get(b, '/plain')
   assert.equal(served.status, 200)
   assert.equal(tenancyRuntime(b.tenancy).migrationGate.migrating({ key, identifier: 'acme' } as never), false)

@@ -2,10 +2,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { serverUrl } from './helpers/database.js'
 import { HOSTILE_ITEMS, mixFailures, printMix, runHostileMix } from './helpers/hostile-mix.js'
+import { seedFor } from './helpers/random.js'
 
 // `npm run soak` runs the same mix at 100,000 requests.
 test('a hostile tenant among 200 in strategy shared, 10,000 interleaved requests through PgBouncer in transaction mode', { timeout: 600_000 }, async (t) => {
-  const counts = await runHostileMix({ serverUrl: serverUrl(), requests: 10_000, tenants: 200, seed: 24 })
+  const counts = await runHostileMix({ serverUrl: serverUrl(), requests: 10_000, tenants: 200, seed: seedFor(t, 24) })
   t.diagnostic(printMix(counts))
 
   await t.test('every hostile item ran', () => {

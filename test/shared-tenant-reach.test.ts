@@ -6,7 +6,7 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql, type CentralDatabase } from './helpers/database.js'
 import { APP_ROLE, asRole, prepareShared } from './helpers/shared.js'
 import { configFor, run } from './helpers/cli.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { type Tenant } from '../server/index.js'
 import { applyRls, createAppRole } from '../server/database/shared/rls-policies.js'
 import { harden, hardeningGaps } from '../server/database/shared/rls-hardening.js'
@@ -32,18 +32,33 @@ async function inTenant (app: App, tenant: Tenant, text: string, params: unknown
   return rows
 }
 
-/** Starts a statement of `tenant` that sleeps, and returns its backend once PostgreSQL shows it sleeping (seen by the central role). */
-async function sleeping (app: App, central: CentralDatabase, tenant: Tenant, text: string): Promise<{ pid: number, done: Promise<unknown> }> {
-  const done = inTenant(app, tenant, text)
-  done.catch(() => {})
-  let pid = 0
-  const seen = await until(async () => {
-    const rows = await sql(central.url, "select pid from pg_stat_activity where usename = $1 and wait_event = 'PgSleep'", [APP_ROLE])
-    pid = Number(rows[0]?.pid ?? 0)
-    return pid !== 0
-  }, 10_000)
-  assert.ok(seen, 'the sleeping statement shows in pg_stat_activity')
-  return { pid, done }
+/** The advisory lock a victim's statement waits on while the test holds it. */
+const LATCH = 4242
+
+interface Waiting { pid: number, done: Promise<unknown>, release: () => Promise<void> }
+
+/**
+ * Starts a statement of `tenant` that waits for the advisory lock LATCH, which
+ * the test holds (`text` takes the lock with ?): it runs until `release()`, so
+ * whatever the test does meanwhile happens while it runs. Returns its backend
+ * once PostgreSQL shows it waiting (seen by the central role).
+ */
+async function waiting (app: App, central: CentralDatabase, tenant: Tenant, text: string): Promise<Waiting> {
+  const holder = new pg.Client({ connectionString: central.url })
+  await holder.connect()
+  // Ending the holder's session lets go of the lock.
+  const release = async (): Promise<void> => { await holder.end().catch(() => {}) }
+  try {
+    await holder.query('select pg_advisory_lock($1)', [LATCH])
+    const done = inTenant(app, tenant, text, [LATCH])
+    done.catch(() => {})
+    const pid = await until(async () => Number((await sql(central.url, "select pid from pg_stat_activity where usename = $1 and wait_event = 'advisory'", [APP_ROLE]))[0]?.pid ?? 0),
+      { timeoutMs: 10_000, what: 'the waiting statement shows in pg_stat_activity' })
+    return { pid, done, release }
+  } catch (error) {
+    await release()
+    throw error
+  }
 }
 
 test('an explicit id tells a tenant nothing about another tenant\'s rows: the id another tenant has is free, and each tenant finds its own row by it', async (t) => {
@@ -67,16 +82,25 @@ test('an explicit id tells a tenant nothing about another tenant\'s rows: the id
 
 test('a tenant cannot cancel or terminate another tenant\'s statement (pg_cancel_backend, pg_terminate_backend), though both run as one role', async (t) => {
   const { app, central, acme, globex } = await world(t)
-  const victim = await sleeping(app, central, acme, 'select pg_sleep(1.5) as slept')
-  await assert.rejects(inTenant(app, globex, 'select pg_cancel_backend(?)', [victim.pid]), /permission denied for function pg_cancel_backend/)
-  await assert.rejects(inTenant(app, globex, 'select pg_terminate_backend(?)', [victim.pid]), /permission denied for function pg_terminate_backend/)
-  assert.deepEqual(await victim.done, [{ slept: '' }])
+  const victim = await waiting(app, central, acme, 'select pg_advisory_xact_lock(?)::text as waited')
+  try {
+    await assert.rejects(inTenant(app, globex, 'select pg_cancel_backend(?)', [victim.pid]), /permission denied for function pg_cancel_backend/)
+    await assert.rejects(inTenant(app, globex, 'select pg_terminate_backend(?)', [victim.pid]), /permission denied for function pg_terminate_backend/)
+  } finally {
+    await victim.release()
+  }
+  assert.deepEqual(await victim.done, [{ waited: '' }], 'the statement ran to its end')
 })
 
 test('pg_stat_activity shows a tenant no statement text of the other sessions of the shared role (values inlined by the ORM, the tenant setting)', async (t) => {
   const { app, central, acme, globex } = await world(t)
-  const victim = await sleeping(app, central, acme, "select pg_sleep(1.5), 'acme-secret-marker' as marker")
-  const seen = await inTenant(app, globex, 'select pid, query from pg_stat_activity where usename = current_user and pid <> pg_backend_pid()')
+  const victim = await waiting(app, central, acme, "select pg_advisory_xact_lock(?), 'acme-secret-marker' as marker")
+  let seen: Array<Record<string, unknown>>
+  try {
+    seen = await inTenant(app, globex, 'select pid, query from pg_stat_activity where usename = current_user and pid <> pg_backend_pid()')
+  } finally {
+    await victim.release()
+  }
   assert.ok(seen.some((r) => r.pid === victim.pid), 'globex sees that the session exists')
   assert.deepEqual(seen.filter((r) => /acme-secret-marker|fastify_tenancy\.tenant/.test(String(r.query))), [])
   await victim.done

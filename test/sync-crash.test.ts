@@ -6,7 +6,8 @@ import pg from 'pg'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql, urlFor, type CentralDatabase } from './helpers/database.js'
-import { USERS, until } from './helpers/companies.js'
+import { USERS } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 import { CentralUserEntity, type Tenant } from '../server/index.js'
 
 /** Another instance of the app (test/fixtures/sync-instance.ts), killed when the test ends at the latest. */
@@ -26,9 +27,9 @@ async function holdRows (url: string, statement: string, params: unknown[] = [])
   return async () => { await client.query('rollback'); await client.end() }
 }
 
-/** Polls until some statement in the database waits for a lock (the other instance's, blocked on ours). */
-async function someoneWaits (url: string): Promise<boolean> {
-  return await until(async () => (await sql(url, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).length > 0)
+/** Polls until some statement in the database waits for a lock (the other instance's, blocked on ours); `what` names it. */
+async function someoneWaits (url: string, what: string): Promise<void> {
+  await until(async () => (await sql(url, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).length > 0, { what })
 }
 
 async function killed (child: ChildProcess): Promise<void> {
@@ -68,12 +69,12 @@ test('[inline] a central change cut off mid-delivery by a crash is delivered by 
   const db = urlFor(w.app.tenancy.tenants.databaseName(w.tenant))
   const release = await holdRows(db, 'select * from users for update')
   child.send({ op: 'central', globalId: w.gid, name: 'after' })
-  assert.ok(await someoneWaits(db), 'the other instance is delivering, blocked on the copy')
+  await someoneWaits(db, 'the other instance is delivering, blocked on the copy')
   await killed(child)
   await release()
   const since = Date.now()
   assert.equal((await sql(w.central.url, 'select name from tenancy.users'))[0]?.name, 'after', 'the change was committed centrally')
-  assert.ok(await until(async () => await w.copy(w.tenant) === 'after' && await w.copy(w.other) === 'after', 5_000), 'every copy has it within 5 s')
+  await until(async () => await w.copy(w.tenant) === 'after' && await w.copy(w.other) === 'after', { timeoutMs: 5_000, what: 'every copy has it within 5 s' })
   t.diagnostic(`delivered ${Date.now() - since} ms after the crash`)
 })
 
@@ -84,13 +85,12 @@ for (const mode of ['inline', 'queued'] as const) {
     // The forward's central transaction waits on the central row.
     const release = await holdRows(w.central.url, 'select * from tenancy.users where global_id = $1 for update', [w.gid])
     child.send({ op: 'tenant', tenant: w.tenant.key, globalId: w.gid, name: 'from the tenant' })
-    assert.ok(await until(async () => await w.copy(w.tenant) === 'from the tenant'), 'the tenant change committed')
-    assert.ok(await someoneWaits(w.central.url), 'the other instance is forwarding it, blocked on the central row')
+    await until(async () => await w.copy(w.tenant) === 'from the tenant', { what: 'the tenant change committed' })
+    await someoneWaits(w.central.url, 'the other instance is forwarding it, blocked on the central row')
     await killed(child)
     await release()
     const since = Date.now()
-    assert.ok(await until(async () => (await sql(w.central.url, 'select name from tenancy.users'))[0]?.name === 'from the tenant' && await w.copy(w.other) === 'from the tenant', 5_000),
-      'the central row and the other copy have it within 5 s')
+    await until(async () => (await sql(w.central.url, 'select name from tenancy.users'))[0]?.name === 'from the tenant' && await w.copy(w.other) === 'from the tenant', { timeoutMs: 5_000, what: 'the central row and the other copy have it within 5 s' })
     t.diagnostic(`forwarded ${Date.now() - since} ms after the crash`)
   })
 }
@@ -106,11 +106,11 @@ test('[queued] a worker killed mid-delivery: a worker of another running instanc
   const user = await em.findOneOrFail(CentralUserEntity, { globalId: w.gid })
   user.name = 'after'
   await em.flush()
-  assert.ok(await someoneWaits(db), 'the victim took the change and blocks on the copy')
+  await someoneWaits(db, 'the victim took the change and blocks on the copy')
   await buildApp(t, { sync: { mode: 'queued', jobExpireSeconds: 2, resources: [USERS] } }, () => {}, w.central)
   await killed(victim)
   await release()
   const since = Date.now()
-  assert.ok(await until(async () => await w.copy(w.tenant) === 'after' && await w.copy(w.other) === 'after', 5_000), 'every copy has it within 5 s')
+  await until(async () => await w.copy(w.tenant) === 'after' && await w.copy(w.other) === 'after', { timeoutMs: 5_000, what: 'every copy has it within 5 s' })
   t.diagnostic(`delivered ${Date.now() - since} ms after the crash`)
 })

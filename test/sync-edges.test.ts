@@ -4,7 +4,8 @@ import pg from 'pg'
 import { sql } from './helpers/database.js'
 import { TenantResourceEntity } from '../server/index.js'
 import { CentralCompanyEntity, CompanyEntity, TenantCompanyEntity, companiesResource } from '../server/demo/companies.js'
-import { MODES, USERS, centralCompany, changeCentral, companies, companyWorld, until, type MappingName } from './helpers/companies.js'
+import { MODES, USERS, centralCompany, changeCentral, companies, companyWorld, type MappingName } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 
 for (const mode of MODES) {
   test(`[${mode}] a company attached while shouldSync said no gets its copy on its next save, and by resync`, async (t) => {
@@ -139,7 +140,7 @@ test('[inline] a copy the tenant deleted stays deleted when a delivery reaches i
       scope.em.remove(await scope.em.findOneOrFail(CompanyEntity, { globalId: gid }))
       await scope.em.flush()
     })
-    assert.ok(await until(async () => (await companies(w.db(w.a))).length === 0), 'the tenant deleted its copy')
+    await until(async () => (await companies(w.db(w.a))).length === 0, { what: 'the tenant deleted its copy' })
     assert.deepEqual((await w.mappingRows()).map((m) => m.tenant), ['a', 'b'], 'its mapping row is still there centrally')
     // A delivery to every mapped tenant (inline: done when resync returns) finds tenant a mapped and without a copy.
     await w.app.tenancy.sync!.resync('companies', gid)

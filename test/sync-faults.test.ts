@@ -11,7 +11,8 @@ import { CentralUserEntity } from '../server/index.js'
 import { TenantUserCopyEntity } from './helpers/tenant-schema.js'
 import { CompanyEntity, companiesResource, demoCentralEntities } from '../server/demo/companies.js'
 import { demoTenantEntities } from '../server/demo/tenant-schema.js'
-import { QUICK, centralCompany, changeCentral, companyTables, until } from './helpers/companies.js'
+import { QUICK, centralCompany, changeCentral, companyTables } from './helpers/companies.js'
+import { until, within } from './helpers/poll.js'
 import { prepareShared, tenantView } from './helpers/shared.js'
 
 const USERS = [{ name: 'users', central: CentralUserEntity, tenant: TenantUserCopyEntity, attributes: ['name', 'email', 'password'] }]
@@ -21,6 +22,24 @@ async function rename (app: import('fastify').FastifyInstance, globalId: string,
   const user = await em.findOneOrFail(CentralUserEntity, { globalId })
   user.name = name
   await em.flush()
+}
+
+/**
+ * Starts a stopped server again. It may still be letting go of its port and
+ * lock file, so the start is tried until it succeeds; `log` adds the server's
+ * last lines to a failure.
+ */
+async function startAgain (start: () => Promise<EmbeddedServer>, log = (): string => ''): Promise<EmbeddedServer> {
+  let started: EmbeddedServer | undefined
+  await until(async () => {
+    try {
+      started = await start()
+      return true
+    } catch (error) {
+      return `${String(error)} ${log()}`
+    }
+  }, { is: (tried) => tried === true, everyMs: 500, timeoutMs: 15_000, what: 'the stopped server starts again' })
+  return started as EmbeddedServer
 }
 
 const dataDir = join('.tmp', `faults-pg-${process.pid}`)
@@ -48,24 +67,14 @@ test('a tenant database that is down catches up when it is back; the others are 
   await second.stop()
   await rename(app, gid, 'v2')
   // The central row and the reachable tenant have it at once; the change for the other waits in the queue.
-  const deadline = Date.now() + 10_000
-  while ((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name !== 'v2' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
-  assert.equal((await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name, 'v2')
+  await until(async () => (await sql(urlFor(app.tenancy.tenants.databaseName(up)), 'select name from users'))[0]?.name, { is: (name) => name === 'v2', timeoutMs: 10_000, what: 'the reachable tenant has the change' })
   assert.equal((await sql(central.url, 'select name from tenancy.users'))[0]?.name, 'v2')
   const waiting = await sql(central.url, "select state, retry_count from fastify_tenancy_queue.job where name = 'fastify-tenancy-sync' and state <> 'completed'")
   assert.ok(waiting.length >= 1, 'the change for the unreachable tenant is still queued')
 
-  // The stopped server may still be letting go of its port and lock file: try again a few times.
+  // The stopped server may still be letting go of its port and lock file: try again until it starts.
   const logs: string[] = []
-  for (let attempt = 1; ; attempt++) {
-    try {
-      second = await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, onLog: (line) => { logs.push(line) } })
-      break
-    } catch (error) {
-      if (attempt === 10) throw new Error(`the second server did not start again: ${String(error)} ${logs.slice(-5).join(' ')}`)
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-  }
+  second = await startAgain(async () => await startEmbeddedPostgres({ dataDir, port, persistent: true, durable: false, onLog: (line) => { logs.push(line) } }), () => logs.slice(-5).join(' '))
   await app.tenancy.sync!.settle(60_000)
   for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), downUrl()]) {
     assert.equal((await sql(url, `select name from ${url === central.url ? 'tenancy.' : ''}users`))[0]?.name, 'v2', url)
@@ -108,13 +117,8 @@ for (const strategy of ['database', 'shared'] as const) {
     await lock.query('begin')
     await lock.query(`select * from ${users} for update`)
     await rename(app, gid, 'after')
-    // Wait until the child's update is blocked on the lock.
-    const deadline = Date.now() + 20_000
-    while (Date.now() < deadline) {
-      const waiting = await sql(admin, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
-      if (waiting.length > 0) break
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    await until(async () => (await sql(admin, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).length > 0,
+      { timeoutMs: 20_000, what: 'the child\'s update is blocked on the lock' })
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
     await lock.query('rollback')
@@ -163,25 +167,13 @@ for (const mode of ['inline', 'queued'] as const) {
       await scope.em.flush()
     })
     for (const url of [central.url, urlFor(app.tenancy.tenants.databaseName(up)), urlFor(app.tenancy.tenants.databaseName(other))]) {
-      assert.ok(await until(async () => await name(url) === 'v3 from up'), `${url} is updated while the other database is down`)
+      await until(async () => await name(url) === 'v3 from up', { what: `${url} is updated while the other database is down` })
     }
     // Recovering on demand while a tenant is still down tries its changes once and returns: it never spins on them.
-    const recovered = await Promise.race([
-      app.tenancy.sync!.recover().then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 30_000).unref())
-    ])
-    assert.equal(recovered, true, 'recover() returned while a tenant database was down')
+    await within(app.tenancy.sync!.recover(), { timeoutMs: 30_000, what: 'recover() returns while a tenant database is down' })
 
-    // The stopped server may still be letting go of its port and lock file: try again a few times.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        server = await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false })
-        break
-      } catch (error) {
-        if (attempt === 10) throw error
-        await new Promise((resolve) => setTimeout(resolve, 500))
-      }
-    }
-    assert.ok(await until(async () => await name(downUrl()) === 'v3 from up', 60_000), 'the stopped database catches up by itself')
+    // The stopped server may still be letting go of its port and lock file: try again until it starts.
+    server = await startAgain(async () => await startEmbeddedPostgres({ dataDir: dir, port, persistent: true, durable: false }))
+    await until(async () => await name(downUrl()) === 'v3 from up', { timeoutMs: 60_000, what: 'the stopped database catches up by itself' })
   })
 }

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
+import { until } from './helpers/poll.js'
 import { ormProvider, TenantEntity, type TenantProvider } from '../server/index.js'
 import type { FastifyInstance } from 'fastify'
 
@@ -18,19 +19,13 @@ function countingDriver (counts: { queries: number }): Record<string, (config: R
 
 const whoami = (app: FastifyInstance): void => { app.get('/whoami', async (request) => ({ identifier: request.tenant?.identifier ?? null })) }
 
-async function eventually (deadlineMs: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now()
-  while (Date.now() - started < deadlineMs) {
-    if (await check()) return Date.now() - started
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  assert.fail(`not within ${deadlineMs} ms`)
-}
-
-test('a second resolution makes no query, concurrent misses make one, and unknown names are remembered briefly', async (t) => {
+test('a second resolution makes no query, concurrent misses make one, and unknown names are remembered for missTtlMs by the clock option', async (t) => {
   const counts = { queries: 0 }
+  // The cache's entries expire by the clock option: the test moves it instead of sleeping past missTtlMs.
+  let now = Date.now()
   const { app } = await buildApp(t, {
     identification: ['header'],
+    clock: () => now,
     providerDrivers: countingDriver(counts),
     provider: { driver: 'counting' },
     // This test counts queries on one instance: NOTIFYs from create's own writes would empty the cache at random moments.
@@ -47,9 +42,14 @@ test('a second resolution makes no query, concurrent misses make one, and unknow
   assert.equal((await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })).statusCode, 404)
   assert.equal((await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })).statusCode, 404)
   assert.equal(counts.queries, 2, 'the second unknown lookup came from the cache')
-  await new Promise((resolve) => setTimeout(resolve, 350))
+  now += 299
+  await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })
+  assert.equal(counts.queries, 2, 'within missTtlMs the unknown name still comes from the cache')
+  now += 1
   await app.inject({ url: '/whoami', headers: { 'x-tenant': 'nobody' } })
   assert.equal(counts.queries, 3, 'after missTtlMs the unknown name is looked up again')
+  await app.inject({ url: '/whoami', headers: { 'x-tenant': 'acme' } })
+  assert.equal(counts.queries, 3, 'a found tenant is kept for ttlMs, longer than a miss')
 })
 
 test('renaming an identifier and adding or removing a domain take effect on the next request, here and on a second instance', async (t) => {
@@ -73,13 +73,14 @@ test('renaming an identifier and adding or removing a domain take effect on the 
   await em.flush()
   assert.equal(await ask(one.app, 'acme-corp.example.com'), 'acme-corp')
   assert.equal(await ask(one.app, 'acme.example.com'), null)
-  await eventually(1000, async () => await ask(two.app, 'acme-corp.example.com') === 'acme-corp' && await ask(two.app, 'acme.example.com') === null)
+  await until(async () => await ask(two.app, 'acme-corp.example.com') === 'acme-corp' && await ask(two.app, 'acme.example.com') === null,
+    { timeoutMs: 1000, what: 'instance two serves the rename made through the ORM on one' })
 
   // Plain SQL from outside (an operator): both instances follow through LISTEN/NOTIFY within a second.
   await sql(one.central.url, 'insert into tenancy.domains (domain, tenant_key) values ($1, $2)', ['shop.test', acme.key])
-  for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'shop.test') === 'acme-corp')
+  for (const app of [one.app, two.app]) await until(async () => await ask(app, 'shop.test'), { is: (id) => id === 'acme-corp', timeoutMs: 1000, what: 'an added domain serves its tenant' })
   await sql(one.central.url, 'delete from tenancy.domains where domain = $1', ['acme.test'])
-  for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'acme.test') === null)
+  for (const app of [one.app, two.app]) await until(async () => await ask(app, 'acme.test'), { is: (id) => id === null, timeoutMs: 1000, what: 'a removed domain serves no tenant' })
   await sql(one.central.url, 'update tenancy.tenants set identifier = $1 where key = $2', ['acme-inc', acme.key])
-  for (const app of [one.app, two.app]) await eventually(1000, async () => await ask(app, 'acme-inc.example.com') === 'acme-inc')
+  for (const app of [one.app, two.app]) await until(async () => await ask(app, 'acme-inc.example.com'), { is: (id) => id === 'acme-inc', timeoutMs: 1000, what: 'an identifier renamed in SQL serves its tenant' })
 })

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { sql } from './helpers/database.js'
+import { until } from './helpers/poll.js'
 import { ormProvider, type TenantProvider } from '../server/index.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
@@ -24,16 +25,6 @@ const ask = async (app: FastifyInstance, host: string): Promise<string | null> =
   return res.statusCode === 200 ? res.json().identifier : null
 }
 
-/** Polls `check` until it holds; fails after `deadlineMs`. Returns how long it took. */
-async function eventually (deadlineMs: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now()
-  while (Date.now() - started < deadlineMs) {
-    if (await check()) return Date.now() - started
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  assert.fail(`not within ${deadlineMs} ms`)
-}
-
 test('a stalled change listener is noticed by its heartbeat, and a rename made meanwhile is served correctly within 5 s', async (t) => {
   const { app, central } = await buildApp(t, { centralDomains: ['localhost'], identification: ['subdomain'], cache: { heartbeatMs: 300 } }, whoami)
   await app.tenancy.create({ identifier: 'acme' })
@@ -46,15 +37,16 @@ test('a stalled change listener is noticed by its heartbeat, and a rename made m
   process.kill(pid, 'SIGSTOP')
   try {
     await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['acme-corp', 'acme'])
-    const took = await eventually(5000, async () => await ask(app, 'acme.localhost') === null && await ask(app, 'acme-corp.localhost') === 'acme-corp')
-    t.diagnostic(`rename served after ${took} ms`)
-    await eventually(5000, async () => { const now = tenancyRuntime(app.tenancy).listenerPid(); return now !== null && now !== pid })
+    const renamed = performance.now()
+    await until(async () => await ask(app, 'acme.localhost') === null && await ask(app, 'acme-corp.localhost') === 'acme-corp', { timeoutMs: 5000, what: 'the rename is served while the listener is stalled' })
+    t.diagnostic(`rename served after ${Math.round(performance.now() - renamed)} ms`)
+    await until(() => tenancyRuntime(app.tenancy).listenerPid(), { is: (now) => now !== null && now !== pid, timeoutMs: 5000, what: 'a new change listener replaces the stalled one' })
   } finally {
     process.kill(pid, 'SIGCONT')
   }
   // The new connection hears changes again.
   await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['acme-inc', 'acme-corp'])
-  await eventually(2000, async () => await ask(app, 'acme-inc.localhost') === 'acme-inc')
+  await until(async () => await ask(app, 'acme-inc.localhost'), { is: (id) => id === 'acme-inc', timeoutMs: 2000, what: 'the new listener hears a rename' })
 })
 
 test('a change to one tenant forgets only that tenant\'s cache entries, and the cached misses of its new names', async (t) => {
@@ -87,9 +79,9 @@ test('a change to one tenant forgets only that tenant\'s cache entries, and the 
 
   // Plain SQL, as an operator would: the row triggers say which tenant and which names changed.
   await sql(central.url, 'update tenancy.tenants set identifier = $1 where identifier = $2', ['renamed', 'shop-0'])
-  await eventually(2000, async () => await ask(app, 'renamed.localhost') === 'renamed' && await ask(app, 'shop-0.localhost') === null)
+  await until(async () => await ask(app, 'renamed.localhost') === 'renamed' && await ask(app, 'shop-0.localhost') === null, { timeoutMs: 2000, what: 'a rename in SQL is served under the new name only' })
   await sql(central.url, 'insert into tenancy.domains (domain, tenant_key) select $1, key from tenancy.tenants where identifier = $2', ['renamed.example', 'renamed'])
-  await eventually(2000, async () => await ask(app, 'renamed.example') === 'renamed')
+  await until(async () => await ask(app, 'renamed.example'), { is: (id) => id === 'renamed', timeoutMs: 2000, what: 'a domain added in SQL serves its tenant' })
   // The tenant's other entries went too (its domain now answers with the new identifier).
   assert.equal(await ask(app, 'shop-0.test'), 'renamed')
 

@@ -1,13 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from './helpers/app.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
-import { seededRandom } from './helpers/random.js'
-
-/** Seeded: requests interleave the same way on every run. */
-const jitter = seededRandom()
+import { randomFor } from './helpers/random.js'
 
 const TENANTS = 50
 const REQUESTS = 5000
@@ -16,14 +12,15 @@ const STRATEGIES = ['database', 'shared'] as const
 
 for (const strategy of STRATEGIES) {
   test(`[${strategy}] 5,000 interleaved requests over 50 tenants each see only their own tenant and rows`, { timeout: 180_000 }, async (t) => {
+    // Seeded: requests interleave the same way on every run.
+    const random = randomFor(t)
     // 60 pools of 2 as before the connection budget existed: this test is about isolation, not waiting for a connection
     // (250 requests in flight on a loaded 2-core machine can wait longer than the default 5 s bound; connection-faults.test.ts tests that bound).
     const { app } = await buildApp(t, { strategy, identification: ['header'], database: { poolCap: 60, poolSize: 2, maxConnections: 120, acquireTimeoutMs: 60_000 } }, (a) => {
       a.get('/rows', async (request) => {
         const before = await request.tenantEm.find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
-        // Other requests run here; the context must survive the wait.
-        await sleep(Math.floor(jitter() * 4))
-        await new Promise((resolve) => setImmediate(resolve))
+        // Other requests run here, for 1 to 4 turns of the event loop; the context must survive the wait.
+        for (let turns = 1 + Math.floor(random() * 4); turns > 0; turns--) await new Promise((resolve) => setImmediate(resolve))
         const after = await request.tenantEm.fork().find(ProjectEntity, {}, { orderBy: { id: 'asc' } })
         return {
           tenant: request.tenant?.identifier,
@@ -62,9 +59,17 @@ for (const strategy of STRATEGIES) {
     const seen: Array<string | null> = []
     let fired!: () => void
     const done = new Promise<void>((resolve) => { fired = resolve })
+    let globexServed = false
     const { app } = await buildApp(t, { strategy, identification: ['header'] }, (a) => {
       a.get('/later', async () => {
-        setTimeout(() => { seen.push(a.tenancy.current()?.identifier ?? null); fired() }, 30)
+        // The timer is the subject. It sets itself again until globex's request has run,
+        // so the tenant is read after another tenant's request, whatever the timing.
+        const fire = (): void => {
+          if (!globexServed) { setTimeout(fire, 5); return }
+          seen.push(a.tenancy.current()?.identifier ?? null)
+          fired()
+        }
+        setTimeout(fire, 5)
         return { ok: true }
       })
     })
@@ -73,6 +78,7 @@ for (const strategy of STRATEGIES) {
     assert.equal((await app.inject({ url: '/later', headers: { 'x-tenant': 'acme' } })).statusCode, 200)
     // globex's request runs while acme's timer is still waiting.
     assert.equal((await app.inject({ url: '/rows', headers: { 'x-tenant': 'globex' } })).statusCode, 404)
+    globexServed = true
     await done
     assert.deepEqual(seen, ['acme'])
     assert.equal(app.tenancy.current(), null)

@@ -297,7 +297,7 @@ export const TenancyOptionsSchema = Type.Object({
     /** The URL a target server uses to reach each host for logical replication, by host name (default: `database.hosts`; set it when the app reaches hosts through a pooler). */
     replicationUrls: Default(Type.Record(Type.String({ pattern: '^[a-z0-9_-]{1,63}$' }), PostgresUrl(), { problem: 'must map host names to postgres:// URLs' }), {})
   }, { additionalProperties: false, problem: 'must be an object such as { keepSourceMs, drainMs }' }), {}),
-  /** The clock (ms since the epoch) by which renames, maintenance and impersonation tokens expire; tests move it instead of sleeping. Default `Date.now`. */
+  /** The clock (ms since the epoch) by which renames, maintenance, impersonation tokens and the tenant cache's entries expire; tests move it instead of sleeping. Default `Date.now`. */
   clock: Default(Fn<() => number>('must be a function returning milliseconds since the epoch'), Date.now),
   /** Serve impersonation links on tenant hosts (`/_tenancy/impersonate`, default true). */
   impersonation: Default(Bool(), true),

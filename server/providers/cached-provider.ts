@@ -38,13 +38,15 @@ export class CachedTenantProvider implements TenantProvider {
   /** While true (the change listener is down), nothing is cached: a change could not be heard. */
   private bypass = false
 
-  constructor (inner: TenantProvider, options: TenantCacheOptions) {
+  /** `now`: the clock entries expire by (the plugin's `clock` option; default performance.now). */
+  constructor (inner: TenantProvider, options: TenantCacheOptions, now?: () => number) {
     this.inner = inner
     this.name = inner.name
     this.options = options
     this.lru = new Lru<string, Entry>({
       max: options.max,
       ttl: options.ttlMs,
+      now,
       dispose: (entry, id) => { if (entry !== MISS) this.unindex(entry.key, id) }
     })
     if (inner.byDomain !== undefined) this.byDomain = async (domain) => await this.get('byDomain', domain)

@@ -4,6 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { until } from './poll.js'
 
 export interface Bouncer {
   /** `url` rewritten to go through PgBouncer. */
@@ -67,19 +68,18 @@ logfile = ${join(dir, 'pgbouncer.log')}
   // Ready when a client gets through.
   const probe = users[0] as { role: string, password: string }
   const probeUrl = through(serverUrl).replace(/\/\/[^@]*@/, `//${probe.role}:${probe.password}@`)
-  for (let i = 0; ; i++) {
+  await until(async () => {
     if (exited) throw new Error('PgBouncer exited at start; see its log in ' + dir)
     const client = new pg.Client({ connectionString: probeUrl })
     try {
       await client.connect()
-      await client.end()
-      break
+      return true
     } catch (error) {
+      return String(error)
+    } finally {
       await client.end().catch(() => {})
-      if (i > 100) throw error
-      await new Promise((resolve) => setTimeout(resolve, 50))
     }
-  }
+  }, { is: (answer) => answer === true, everyMs: 50, timeoutMs: 10_000, what: `a client gets through PgBouncer on port ${port}` })
   return {
     through,
     stop: async () => {

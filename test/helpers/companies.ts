@@ -101,13 +101,3 @@ export async function changeCentral (app: FastifyInstance, globalId: string, cha
 export async function companies (url: string): Promise<Array<Record<string, unknown>>> {
   return await sql(url, 'select global_id, name, plan, notes, deleted_at is not null as deleted from companies order by global_id')
 }
-
-/** Polls `check` until it is true or `ms` pass; no sleep stands in for the condition. */
-export async function until (check: () => Promise<boolean>, ms = 20_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return await check()
-}

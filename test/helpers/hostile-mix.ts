@@ -8,6 +8,7 @@ import { mapLimit } from '../../server/lifecycle/each-tenant.js'
 import { freshCentral, sql } from './database.js'
 import { asRole } from './shared.js'
 import { startPgBouncer } from './pgbouncer.js'
+import { seededRandom, testSeed } from './random.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA, tenantMigrations } from './tenant-schema.js'
 import { TenantMigrator } from '../../server/database/tenant-migrator.js'
 import { appMigrationSet, librarySet } from '../../server/database/migration-sets.js'
@@ -75,18 +76,6 @@ export interface MixCounts {
   /** A tenant the hostile route pointed at was deleted: finished (true) or stuck. */
   victimDeleted: boolean
   hostile: Record<HostileItem, ItemCounts>
-}
-
-/** A seeded generator (mulberry32): the same mix every run. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const literal = (v: string): string => `'${v.replaceAll("'", "''")}'`
@@ -219,7 +208,8 @@ const ROUTES = [['orm', 25], ['raw', 20], ['write', 15], ['knex', 10], ['export'
 export async function runHostileMix (options: MixOptions): Promise<MixCounts> {
   const log = options.log ?? (() => {})
   const tenantCount = options.tenants ?? 200
-  const rng = random(options.seed ?? 24)
+  // Seeded: the same mix every run (TEST_SEED, or options.seed, picks another).
+  const rng = seededRandom(options.seed ?? testSeed(24))
   const items = options.items ?? HOSTILE_ITEMS
   const central = await freshCentral(null, options.serverUrl)
   const role = `ft_soak_${randomBytes(4).toString('hex')}`

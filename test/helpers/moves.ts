@@ -108,8 +108,11 @@ export interface WriterResult {
   failures: string[]
 }
 
-/** Inserts a project and renames a user `perSecond` times a second, alternately, through the app, until stopped. */
-export function startWriter (app: FastifyInstance, tenant: Tenant, perSecond: number, users: number, tag = 'w'): { stop: () => Promise<WriterResult> } {
+/**
+ * Inserts a project and renames a user `perSecond` times a second, alternately, through the app, until stopped.
+ * `answered()` counts the requests answered so far (any status).
+ */
+export function startWriter (app: FastifyInstance, tenant: Tenant, perSecond: number, users: number, tag = 'w'): { answered: () => number, stop: () => Promise<WriterResult> } {
   const result: WriterResult = { inserted: new Map(), names: new Map(), statuses: new Map(), longestMs: 0, failures: [] }
   let running = true
   let n = 0
@@ -144,6 +147,7 @@ export function startWriter (app: FastifyInstance, tenant: Tenant, perSecond: nu
     }
   })()
   return {
+    answered: () => [...result.statuses.values()].reduce((a, b) => a + b, 0),
     stop: async () => {
       running = false
       await loop

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import pg from 'pg'
 import { freePort } from '../../server/demo/embedded-postgres.js'
+import { until, within } from './poll.js'
 
 export const PGBOUNCER = process.env.PGBOUNCER_PATH ?? '/usr/sbin/pgbouncer'
 
@@ -82,22 +83,23 @@ export async function startPgBouncer (server: string, options: PgBouncerOptions 
     return u.toString()
   }
   // Ready when it answers a query; polled, with the process's exit as the other way out.
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`PgBouncer exited with ${child.exitCode}: ${said.join('')}`)
-    try {
+  try {
+    await until(async () => {
+      if (child.exitCode !== null) throw new Error(`PgBouncer exited with ${child.exitCode}: ${said.join('')}`)
       const c = new pg.Client({ connectionString: url(server), connectionTimeoutMillis: 1000 })
-      await c.connect()
-      await c.query('select 1')
-      await c.end()
-      break
-    } catch (error) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL')
-        throw new Error(`PgBouncer did not answer on port ${port}: ${(error as Error).message} ${said.join('')}`)
+      try {
+        await c.connect()
+        await c.query('select 1')
+        return true
+      } catch (error) {
+        return (error as Error).message
+      } finally {
+        await c.end().catch(() => {})
       }
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    }, { is: (answer) => answer === true, everyMs: 100, timeoutMs: 15_000, what: `PgBouncer answers on port ${port}` })
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw new Error(`${(error as Error).message} ${said.join('')}`)
   }
   return {
     url,
@@ -117,9 +119,9 @@ export async function startPgBouncer (server: string, options: PgBouncerOptions 
     async stop () {
       if (child.exitCode === null) {
         child.kill('SIGINT')
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
+        // A PgBouncer that does not stop within 5 s is killed.
+        await within(exited, { timeoutMs: 5000, what: 'PgBouncer stops on SIGINT' }).catch(() => { child.kill('SIGKILL') })
         await exited
-        clearTimeout(killer)
       }
       await rm(dir, { recursive: true, force: true })
     }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
+import { repeat } from './poll.js'
 import { mapLimit } from '../../server/lifecycle/each-tenant.js'
 import type { Tenant } from '../../server/index.js'
 
@@ -27,25 +28,23 @@ export async function connectionSampler (
   let peak = 0
   let background = 0
   let samples = 0
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      const { rows } = await client.query<{ n: number, others: number }>(`select count(*) filter (where backend_type = 'client backend')::int as n, count(*) filter (where backend_type <> 'client backend')::int as others
-        from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
-      peak = Math.max(peak, rows[0]?.n ?? 0)
-      background = Math.max(background, rows[0]?.others ?? 0)
-      samples++
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  })()
+  const sampling = repeat(async () => {
+    const { rows } = await client.query<{ n: number, others: number }>(`select count(*) filter (where backend_type = 'client backend')::int as n, count(*) filter (where backend_type <> 'client backend')::int as others
+      from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
+    peak = Math.max(peak, rows[0]?.n ?? 0)
+    background = Math.max(background, rows[0]?.others ?? 0)
+    samples++
+  }, { everyMs: 10 })
   return {
     peak: () => peak,
     background: () => background,
     samples: () => samples,
     stop: async () => {
-      running = false
-      await loop
-      await client.end()
+      try {
+        await sampling.stop()
+      } finally {
+        await client.end()
+      }
       return peak
     }
   }
