@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import { logicalServers, moveInChild, moveWorld, seedRows, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
 import { sql } from './helpers/database.js'
-import { until } from './helpers/companies.js'
+import { until } from './helpers/poll.js'
 
 // Schema tenants moved between hosts: each host is a database (one per server) holding every tenant's schema.
 let servers: Awaited<ReturnType<typeof logicalServers>>
@@ -47,7 +47,8 @@ test('a schema tenant moves to another host under 50 writes a second: nothing lo
   const steps: string[] = []
   const moved = await app.tenancy.move(tenant, { host: 'b', onStep: (step) => { steps.push(step) } })
   const more = startWriter(app, tenant, 50, 4000, 'after')
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // Writes after the switch, on the new host, before the writers stop.
+  await until(() => more.answered() >= 20, { what: 'twenty writes answered after the move' })
   const written = [await writer.stop(), await more.stop()]
   const beside = await besideWriter.stop()
 
@@ -89,7 +90,7 @@ test('a schema tenant moves to another host under 50 writes a second: nothing lo
   assert.equal(await app.tenancy.moves.sweep(), 1)
   assert.deepEqual(await sql(world.hosts.a as string, 'select nspname from pg_namespace where nspname = $1', [schemaOf(world)]), [])
   assert.equal((await counts(app, 'beside')).status, 200)
-  assert.ok(await until(async () => (await counts(app)).body.projects === totals?.projects as number + 2, 2000))
+  await until(async () => (await counts(app)).body.projects === (totals?.projects as number) + 2, { what: 'the tenant, served from its new host, counts its two new projects', timeoutMs: 2000 })
 })
 
 test('a schema tenant\'s move killed after each step is finished by moving again: the rows are what the writer wrote', async (t) => {
