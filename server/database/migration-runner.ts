@@ -87,22 +87,24 @@ export class MigrationRunner {
     const ran: string[] = []
     // Transactional migrations run together in one transaction (allOrNothing) or each in its own; one that
     // says it is not transactional (CREATE INDEX CONCURRENTLY) runs between them, outside any.
-    let group: TenantMigrationEntry[] = []
+    let group: Array<{ entry: TenantMigrationEntry, migration: Migration }> = []
     const flush = async (): Promise<void> => {
       if (group.length === 0) return
       const batch = group
       group = []
-      await conn.transactional(async (trx) => { for (const m of batch) await this.runOne(m, method, set, trx) })
-      ran.push(...batch.map((m) => m.name))
+      await conn.transactional(async (trx) => { for (const m of batch) await this.runOne(m.entry, m.migration, method, set, trx) })
+      ran.push(...batch.map((m) => m.entry.name))
     }
     for (const m of migrations) {
-      if (set.transactional && this.instance(m).isTransactional()) {
-        group.push(m)
+      // One instance per migration: it says whether it is transactional, then runs.
+      const migration = this.instance(m)
+      if (set.transactional && migration.isTransactional()) {
+        group.push({ entry: m, migration })
         if (!set.allOrNothing) await flush()
         continue
       }
       await flush()
-      await this.runOne(m, method, set)
+      await this.runOne(m, migration, method, set)
       ran.push(m.name)
     }
     await flush()
@@ -114,8 +116,7 @@ export class MigrationRunner {
     return new MigrationClass(this.target.orm.em.getDriver(), this.target.orm.config)
   }
 
-  private async runOne (entry: TenantMigrationEntry, method: 'up' | 'down', set: MigrationSet, trx?: Transaction): Promise<void> {
-    const migration = this.instance(entry)
+  private async runOne (entry: TenantMigrationEntry, migration: Migration, method: 'up' | 'down', set: MigrationSet, trx?: Transaction): Promise<void> {
     migration.reset()
     if (trx !== undefined) migration.setTransactionContext(trx)
     await migration[method]()
