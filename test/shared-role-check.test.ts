@@ -5,6 +5,7 @@ import pg from 'pg'
 import { buildApp } from './helpers/app.js'
 import { freshCentral, serverUrl, sql, type CentralDatabase } from './helpers/database.js'
 import { asRole, prepareShared } from './helpers/shared.js'
+import { until, within } from './helpers/poll.js'
 import { applyRls, createAppRole } from '../server/database/shared/rls-policies.js'
 
 /**
@@ -85,6 +86,31 @@ test('the plugin accepts the role createAppRole makes (no TEMP, not even through
   const w = await world(t)
   assert.deepEqual(await sql(w.central.url, "select has_database_privilege($1, current_database(), 'TEMP') as temp", [w.role]), [{ temp: false }])
   await assert.rejects(sql(w.url, 'create temp table projects (title text)'), { code: '42501' })
+  await register(t, w)
+})
+
+test('two central databases sharing one app role install at once: the later waits for the earlier\'s role setting, and both finish', async (t) => {
+  const w = await world(t)
+  const other = await freshCentral(t)
+  await sql(other.url, 'create schema tenant_shared')
+  const centralRole = decodeURIComponent(new URL(other.url).username)
+  // The setting is one row for the whole server. An installer in the first database writes it and has not committed yet.
+  await sql(serverUrl(), `alter role "${w.role}" reset track_activities`)
+  const earlier = new pg.Client({ connectionString: w.central.url })
+  // Ended by the database's drop when the test fails before its end.
+  earlier.on('error', () => {})
+  await earlier.connect()
+  await earlier.query('begin')
+  await earlier.query(`alter role "${w.role}" set track_activities = off`)
+  const later = applyRls({ url: other.url, schema: 'tenant_shared', centralRole, appRole: w.role })
+  later.catch(() => {})
+  await until(async () => (await sql(serverUrl(), "select count(*)::int as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'", [other.name]))[0]?.n === 1,
+    { what: 'the later installer waits for the earlier one\'s row' })
+  await earlier.query('commit')
+  await within(later, { what: 'the later installer finishes', timeoutMs: 20_000 })
+  assert.deepEqual(await sql(other.url, 'select setconfig from pg_db_role_setting where setrole = (select oid from pg_roles where rolname = $1) and setdatabase = 0', [w.role]),
+    [{ setconfig: ['track_activities=off'] }])
+  await earlier.end()
   await register(t, w)
 })
 

@@ -22,7 +22,8 @@ export const PG = {
   CRASH_SHUTDOWN: '57P02',
   CANNOT_CONNECT_NOW: '57P03',
   TOO_MANY_CONNECTIONS: '53300',
-  OUT_OF_MEMORY: '53400'
+  OUT_OF_MEMORY: '53400',
+  INTERNAL_ERROR: 'XX000'
 } as const
 
 export type PgErrorCode = typeof PG[keyof typeof PG]

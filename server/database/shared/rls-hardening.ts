@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { quoteIdent } from '../names.js'
-import { isInsufficientPrivilege } from '../pg-errors.js'
+import { PG, isInsufficientPrivilege, isUniqueViolation, pgCode } from '../pg-errors.js'
 
 /**
  * What no grant takes from the app role, and only a superuser can: every
@@ -20,21 +20,57 @@ export function hardeningSql (appRole: string): string[] {
 }
 
 /**
- * Runs hardeningSql inside the caller's transaction, each statement in a
- * savepoint: an installer that may not (no superuser) leaves it to the
- * operator, and `tenants:rls --check` reports what is left.
+ * Runs what hardeningSql still has to change inside the caller's
+ * transaction, each statement in a savepoint: an installer that may not (no
+ * superuser) leaves it to the operator, and `tenants:rls --check` reports
+ * what is left. The role setting is one row for the whole server, and the
+ * caller's advisory lock holds in one database only: two central databases
+ * sharing the app role (two apps, or staging beside production) may write it
+ * at once. PostgreSQL makes the later writer wait for the earlier and then
+ * fails it ("tuple concurrently updated", or a unique violation for a first
+ * setting), so the statement is checked again and is then already done.
  */
 export async function harden (client: pg.Client, appRole: string): Promise<void> {
-  for (const statement of hardeningSql(appRole)) {
-    await client.query('savepoint fastify_tenancy_harden')
-    try {
-      await client.query(statement)
-      await client.query('release savepoint fastify_tenancy_harden')
-    } catch (error) {
-      if (!isInsufficientPrivilege(error)) throw error
-      await client.query('rollback to savepoint fastify_tenancy_harden')
+  const [revoke, setting] = hardeningSql(appRole) as [string, string]
+  const steps: Array<{ statement: string, needed: () => Promise<boolean> }> = [
+    { statement: revoke, needed: async () => await publicMayCancel(client) },
+    { statement: setting, needed: async () => !(await roleSettings(client, appRole)).includes('track_activities=off') }
+  ]
+  for (const step of steps) {
+    for (let attempt = 1; await step.needed(); attempt++) {
+      await client.query('savepoint fastify_tenancy_harden')
+      try {
+        await client.query(step.statement)
+        await client.query('release savepoint fastify_tenancy_harden')
+        break
+      } catch (error) {
+        await client.query('rollback to savepoint fastify_tenancy_harden')
+        if (isInsufficientPrivilege(error)) break
+        if (!isConcurrentCatalogWrite(error) || attempt === 3) throw error
+      }
     }
   }
+}
+
+/** Another transaction changed the same catalog row first (it has committed by the time this is raised). */
+function isConcurrentCatalogWrite (error: unknown): boolean {
+  return isUniqueViolation(error) || (pgCode(error) === PG.INTERNAL_ERROR && /tuple concurrently (updated|deleted)/.test(String((error as Error).message)))
+}
+
+async function publicMayCancel (client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ may: boolean }>(`
+    select has_function_privilege('public', 'pg_catalog.pg_cancel_backend(integer)', 'EXECUTE')
+      or has_function_privilege('public', 'pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE') as may`)
+  return rows[0]?.may === true
+}
+
+/** The app role's session defaults that hold in this database (`name=value`), read afresh by each statement. */
+async function roleSettings (client: pg.Client, appRole: string): Promise<string[]> {
+  const { rows } = await client.query<{ settings: string[] }>(`
+    select coalesce((select array_agg(c order by c) from pg_db_role_setting s join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c
+                     where r.rolname = $1 and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))), '{}') as settings`,
+  [appRole])
+  return rows[0]?.settings ?? []
 }
 
 /**
@@ -45,22 +81,21 @@ export async function harden (client: pg.Client, appRole: string): Promise<void>
  * connection.
  */
 export async function hardeningGaps (client: pg.Client, appRole: string): Promise<string[]> {
-  const [row] = (await client.query<{ cancel: boolean, terminate: boolean, settings: string[], db: string }>(`
+  const [row] = (await client.query<{ cancel: boolean, terminate: boolean, db: string }>(`
     select has_function_privilege($1, 'pg_catalog.pg_cancel_backend(integer)', 'EXECUTE') as cancel,
       has_function_privilege($1, 'pg_catalog.pg_terminate_backend(integer, bigint)', 'EXECUTE') as terminate,
-      coalesce((select array_agg(c order by c) from pg_db_role_setting s join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c
-                where r.rolname = $1 and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))), '{}') as settings,
       current_database() as db`, [appRole])).rows
+  const settings = await roleSettings(client, appRole)
   if (row === undefined) return []
   const role = `"${appRole.replaceAll('"', '""')}"`
   const gaps: string[] = []
   if (row.cancel || row.terminate) {
     gaps.push(`the role ${role} may cancel and terminate other tenants' statements (pg_cancel_backend, pg_terminate_backend): as a superuser, in database "${row.db}", run \`REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer), pg_catalog.pg_terminate_backend(integer, bigint) FROM PUBLIC\``)
   }
-  if (!row.settings.includes('track_activities=off')) {
+  if (!settings.includes('track_activities=off')) {
     gaps.push(`other tenants' statement text is visible to the role ${role} in pg_stat_activity: as a superuser run \`ALTER ROLE ${role} SET track_activities = off\``)
   }
-  const others = row.settings.filter((s) => s !== 'track_activities=off').map((s) => s.slice(0, s.indexOf('=')))
+  const others = settings.filter((s) => s !== 'track_activities=off').map((s) => s.slice(0, s.indexOf('=')))
   if (others.length > 0) {
     gaps.push(`the role ${role} has session defaults (${others.join(', ')}) that every new connection starts with; the role may set them itself, so a tenant's SQL may have: check them, and run ${others.map((name) => `\`ALTER ROLE ${role} RESET ${name}\``).join(' and ')}`)
   }
