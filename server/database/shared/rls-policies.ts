@@ -3,7 +3,7 @@ import { withServer } from '../tenant-database.js'
 import { misuse } from '../../misuse.js'
 import {
   CENTRAL_POLICY, NOT_TENANT_TABLES, RLS_SCHEMA, TENANT_COLUMN, TENANT_POLICY,
-  grantSql, installSql, policySql, tenantColumnSql
+  grantSql, installSql, lockInstall, policySql, tenantColumnSql
 } from './rls-sql.js'
 import { makeKeysPerTenant } from './tenant-keys.js'
 import { harden } from './rls-hardening.js'
@@ -72,8 +72,8 @@ export async function applyRls (options: ApplyRlsOptions): Promise<AppliedRls> {
   return await withServer(options.url, async (client) => {
     await client.query('begin')
     try {
-      // One installer at a time (two instances starting together).
-      await client.query('select pg_advisory_xact_lock(hashtext($1))', [`fastify-tenancy:rls:${options.schema}`])
+      // One installer per database at a time (two instances starting together, two shared schemas).
+      await lockInstall(client)
       for (const statement of installSql()) await client.query(statement)
       const changed = new Set<string>()
       const tables = await inspectTables(client, options.schema)

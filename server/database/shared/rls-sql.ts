@@ -29,6 +29,15 @@ export const TENANT_COLUMN = 'tenant_key'
 export const TENANT_SETTING = 'fastify_tenancy.tenant'
 /** Schema of the secret, of `enter()` and of `current_tenant()`. */
 export const RLS_SCHEMA = 'fastify_tenancy_rls'
+
+/**
+ * Taken (pg_advisory_xact_lock(hashtext(...))) by whoever installs row-level
+ * security or a shared schema: one installer per database at a time, since
+ * installSql grants on the one RLS schema every shared schema uses.
+ */
+export async function lockInstall (client: { query: (text: string) => Promise<unknown> }): Promise<void> {
+  await client.query("select pg_advisory_xact_lock(hashtext('fastify-tenancy:rls'))")
+}
 /** Name of the policy that keeps a tenant to its rows. */
 export const TENANT_POLICY = 'fastify_tenancy_tenant'
 /** Name of the policy that lets the central role cross tenants. */

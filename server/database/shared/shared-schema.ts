@@ -4,7 +4,7 @@ import { quoteIdent } from '../names.js'
 import { withServer } from '../tenant-database.js'
 import type { MigrationDirection, MigrationStatus, TenantMigrator } from '../tenant-migrator.js'
 import { applyRls, inspectTables } from './rls-policies.js'
-import { installSql, TENANT_COLUMN } from './rls-sql.js'
+import { installSql, lockInstall, TENANT_COLUMN } from './rls-sql.js'
 import { deletionOrder } from './tenant-keys.js'
 import type { ResolvedSharedOptions } from './shared-options.js'
 
@@ -28,7 +28,7 @@ export async function migrateShared (o: Where & { appRole?: string }, migrator: 
     await c.query('begin')
     try {
       // One installer at a time (two instances starting together), as applyRls does.
-      await c.query('select pg_advisory_xact_lock(hashtext($1))', [`fastify-tenancy:rls:${o.schema}`])
+      await lockInstall(c)
       await c.query(`create schema if not exists ${quoteIdent(o.schema)}`)
       for (const statement of installSql()) await c.query(statement)
       await c.query('commit')
