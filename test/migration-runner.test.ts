@@ -2,7 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Migration } from '@mikro-orm/migrations'
 import { buildApp } from './helpers/app.js'
-import { sql } from './helpers/database.js'
+import { freshCentral, sql } from './helpers/database.js'
+import { prepareShared } from './helpers/shared.js'
 import { tenantMigrations } from './helpers/tenant-schema.js'
 import { mapLimit } from '../server/lifecycle/each-tenant.js'
 
@@ -98,4 +99,27 @@ test('a listed migration named with a .ts ending is recorded and compared as Mik
   assert.deepEqual(again?.migrations, [])
   const rows = await sql<{ name: string }>(next.tenancy.tenants.target(tenant).url, "select name from fastify_tenancy_migrations where name like '%migrated_by%'")
   assert.deepEqual(rows.map((r) => r.name), ['Migration20261207000001_migrated_by'])
+})
+
+test('in strategies schema and shared, a migration that is not transactional runs in each tenant\'s schema, and the one after it too', { timeout: 240_000 }, async (t) => {
+  const list = [
+    ...tenantMigrations.migrationsList,
+    { name: 'Migration20261207000002_concurrently', class: Migration20261207000002Concurrently },
+    { name: 'Migration20261207000003_after', class: Migration20261207000003After }
+  ]
+  const { app, central } = await buildApp(t, { strategy: 'schema' })
+  const tenants = await Promise.all(['one', 'two', 'three'].map(async (identifier) => await app.tenancy.create({ identifier })))
+  const { app: next } = await buildApp(t, { strategy: 'schema', tenantMigrations: { migrationsList: list } }, () => {}, central)
+  const results = await next.tenancy.migrate()
+  assert.deepEqual(results.map((r) => [r.ok, r.migrations]), tenants.map(() => [true, ['Migration20261207000002_concurrently', 'Migration20261207000003_after']]))
+  const schemas = tenants.map((tenant) => next.tenancy.tenants.target(tenant).schema as string).sort()
+  const where = async (table: string, catalog: string, column: string): Promise<string[]> =>
+    (await sql<{ s: string }>(central.url, `select schemaname as s from ${catalog} where ${column} = $1 order by 1`, [table])).map((r) => r.s)
+  assert.deepEqual(await where('projects_title_idx', 'pg_indexes', 'indexname'), schemas)
+  assert.deepEqual(await where('after_concurrently', 'pg_tables', 'tablename'), schemas)
+
+  const shared = await freshCentral(t)
+  await prepareShared(shared, 'tenant_shared', { migrations: { migrationsList: list } })
+  assert.deepEqual(await sql(shared.url, "select schemaname from pg_indexes where indexname = 'projects_title_idx'"), [{ schemaname: 'tenant_shared' }])
+  assert.deepEqual(await sql(shared.url, "select schemaname from pg_tables where tablename = 'after_concurrently'"), [{ schemaname: 'tenant_shared' }])
 })

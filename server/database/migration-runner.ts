@@ -21,6 +21,13 @@ export interface RunTarget {
   schema: string | null
   /** What the missing-target error names: the database or schema. */
   name: string
+  /**
+   * Runs a migration that is not transactional (CREATE INDEX CONCURRENTLY)
+   * where its statements find the tenant's tables. A schema host gives each
+   * statement its schema in a transaction of its own, which such a statement
+   * refuses; without this, the ORM's connection as it is.
+   */
+  outsideTransaction?: <T>(fn: () => Promise<T>) => Promise<T>
 }
 
 /**
@@ -104,7 +111,8 @@ export class MigrationRunner {
         continue
       }
       await flush()
-      await this.runOne(m, migration, method, set)
+      const outside = this.target.outsideTransaction ?? (async <T>(fn: () => Promise<T>): Promise<T> => await fn())
+      await outside(async () => { await this.runOne(m, migration, method, set) })
       ran.push(m.name)
     }
     await flush()

@@ -1,5 +1,6 @@
 import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import type { Configuration } from '@mikro-orm/core'
+import { quoteIdent } from './names.js'
 import { tenantDialect } from './tenant-dialect.js'
 import { statementClient, type StatementSetup } from './statement-client.js'
 import { schemaSetup, type TenantTarget } from './tenant-target.js'
@@ -74,7 +75,8 @@ export class MigratorSlots {
       }
       if (shared === undefined) MigratorSlots.shared.delete(slot.orm.config)
       else MigratorSlots.shared.set(slot.orm.config, shared)
-      const result = await fn(new MigrationRunner({ orm: slot.orm, schema: target.schema, name: target.name }))
+      const outside = target.schema === null ? {} : { outsideTransaction: sessionScope(slot, target.schema) }
+      const result = await fn(new MigrationRunner({ orm: slot.orm, schema: target.schema, name: target.name, ...outside }))
       // Only a hint: the migrations have run whatever this says.
       if (target.schema === null && !this.versions.has(key)) this.versions.set(key, await serverVersion(slot.orm).catch(() => ''))
       healthy = true
@@ -115,6 +117,26 @@ async function closeSlot (slot: Slot): Promise<void> {
   if (!slot.connected) return
   slot.connected = false
   await slot.orm.close(true).catch(() => {})
+}
+
+/**
+ * For a schema host's statement that cannot run in a transaction block: the
+ * per-statement setup would put it in one (it is pipelined before the same
+ * Sync), so the session's search_path is set instead. Leaving the tenant's
+ * setup resets the session first (DISCARD ALL), and coming back to it resets
+ * it again, so the session setting never outlives the migration.
+ */
+function sessionScope (slot: Slot, schema: string) {
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    const setup = slot.setup
+    slot.setup = null
+    try {
+      await slot.orm.em.getConnection().execute(`set search_path to ${quoteIdent(schema)}, pg_temp`)
+      return await fn()
+    } finally {
+      slot.setup = setup
+    }
+  }
 }
 
 /** A new MikroORM on the target's host (no entities: migrations are SQL); it connects on first use. */
