@@ -47,6 +47,8 @@ export class MigratorSlots {
   private readonly idle = new Map<string, Slot[]>()
   /** Set by close(): a slot that comes back after it is closed, not kept. */
   private closed = false
+  /** Slots closed after IDLE_MS unused, still closing: close() waits for them. */
+  private readonly closing = new Set<Promise<void>>()
   /** Each database host's PostgreSQL version, told to knex so a tenant database's new connection skips its `select version()`. */
   private readonly versions = new Map<string, string>()
 
@@ -92,7 +94,7 @@ export class MigratorSlots {
     this.closed = true
     const slots = [...this.idle.values()].flat()
     this.idle.clear()
-    await Promise.all(slots.map(async (slot) => { clearTimeout(slot.idle); await closeSlot(slot) }))
+    await Promise.all([...slots.map(async (slot) => { clearTimeout(slot.idle); await closeSlot(slot) }), ...this.closing])
   }
 
   /**
@@ -107,7 +109,15 @@ export class MigratorSlots {
     idle.push(slot)
     this.idle.set(key, idle)
     if (slot.connected) {
-      slot.idle = setTimeout(() => { closeSlot(slot).catch(() => {}) }, IDLE_MS)
+      // Unused for IDLE_MS: out of the idle slots first, so no run takes it up while its ORM closes.
+      slot.idle = setTimeout(() => {
+        const left = this.idle.get(key)
+        const at = left?.indexOf(slot) ?? -1
+        if (at === -1) return
+        left?.splice(at, 1)
+        const closed = closeSlot(slot).finally(() => this.closing.delete(closed))
+        this.closing.add(closed)
+      }, IDLE_MS)
       slot.idle.unref()
     }
   }
