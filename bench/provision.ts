@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { tenancyPlugin, type TenancyOptions } from '../server/index.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
-import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../server/support/map-limit.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 import { TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CentralUserEntity, tenancyPlugin, type Tenant } from '../server/index.js'
 import { TenantUserCopyEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
-import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../server/support/map-limit.js'
 import { benchCentral } from './central.js'
 import { median, round, type BenchContext, type Figure } from './figures.js'
 

@@ -12,7 +12,7 @@ import { makeTenants } from './helpers/tenants.js'
 import { run, tenantLines } from './helpers/cli.js'
 import { addInvoiceMigration, INVOICE_MIGRATIONS, invoiceConfig, invoiceMigrationsFolder, invoiceOptions } from './helpers/invoice-app.js'
 import { InvoiceEntity } from './fixtures/invoice-app/invoice.entity.js'
-import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../server/support/map-limit.js'
 
 // An app with its own tenant schema, as a user of fastify-tenancy has one:
 // an Invoice entity and its migrations in a folder (test/helpers/invoice-app.ts),

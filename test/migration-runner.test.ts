@@ -5,7 +5,7 @@ import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { prepareShared } from './helpers/shared.js'
 import { tenantMigrations } from './helpers/tenant-schema.js'
-import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../server/support/map-limit.js'
 
 /** Records, in the tenant, which PostgreSQL backend ran its migration. */
 class Migration20261207000001MigratedBy extends Migration {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './helpers/app.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
 import { makeTenants } from './helpers/tenants.js'
-import { mapLimit } from '../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../server/support/map-limit.js'
 import { type Tenant } from '../server/index.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
 

@@ -1,6 +1,6 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { FastifyBaseLogger } from 'fastify'
-import { mapLimit } from '../lifecycle/each-tenant.js'
+import { mapLimit } from '../support/map-limit.js'
 import type { SyncChange } from './change.js'
 import type { SyncQueue } from './queue.js'
 

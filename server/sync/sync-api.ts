@@ -1,6 +1,6 @@
 import type { Tenant } from '../tenant.js'
 import { SyncTimeoutError, SyncUnknownGlobalIdError, SyncUnknownResourceError } from '../errors.js'
-import { mapLimit } from '../lifecycle/each-tenant.js'
+import { mapLimit } from '../support/map-limit.js'
 import { lockCentralRow, updateDeliveries } from './central-rows.js'
 import type { CentralWriter } from './central-writer.js'
 import type { Run } from './run.js'

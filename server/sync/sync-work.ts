@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { mapLimit } from '../lifecycle/each-tenant.js'
+import { mapLimit } from '../support/map-limit.js'
 import { backoffMs, type RetryOptions } from './backoff.js'
 import type { SyncChange } from './change.js'
 import { FORWARD_QUEUE, SYNC_QUEUE, type DeliveryData, type ForwardData, type SyncJob, type SyncQueue } from './queue.js'

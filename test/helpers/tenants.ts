@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { repeat } from './poll.js'
-import { mapLimit } from '../../server/lifecycle/each-tenant.js'
+import { mapLimit } from '../../server/support/map-limit.js'
 import type { Tenant } from '../../server/index.js'
 
 /**

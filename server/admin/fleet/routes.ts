@@ -4,7 +4,7 @@ import { redirectWith, renderPage } from '../ui/render.js'
 import { LIST_PAGE_SIZE, paging, readListParams } from '../ui/list-view.js'
 import type { TenantListing } from '../../lifecycle/tenant-listings.js'
 import type { MigrationState } from '../../lifecycle/migration-states.js'
-import { mapLimit } from '../../lifecycle/each-tenant.js'
+import { mapLimit } from '../../support/map-limit.js'
 import { rolloutsSection } from './rollouts-section.js'
 
 const ADMIN = { admin: 'manage_tenants' as const }

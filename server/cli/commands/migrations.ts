@@ -10,7 +10,7 @@ import { collectList, concurrency, names } from '../arguments.js'
 import { EXIT } from '../errors.js'
 import { CliConfigError, TenantMigrationsOutdatedError } from '../../errors.js'
 import { printJson, printTable } from '../output.js'
-import { mapLimit } from '../../lifecycle/each-tenant.js'
+import { mapLimit } from '../../support/map-limit.js'
 import { DEFAULT_CONCURRENCY } from './fan-out.js'
 
 /**
