@@ -2,7 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Migration } from '@mikro-orm/migrations'
 import { buildApp } from './helpers/app.js'
-import { freshCentral, sql } from './helpers/database.js'
+import { freshCentral, serverUrl, sql, urlFor } from './helpers/database.js'
+import { TenantMigrator } from '../server/database/tenant-migrator.js'
+import { appMigrationSet } from '../server/database/migration-sets.js'
 import { prepareShared } from './helpers/shared.js'
 import { tenantMigrations } from './helpers/tenant-schema.js'
 import { mapLimit } from '../server/support/map-limit.js'
@@ -122,4 +124,17 @@ test('in strategies schema and shared, a migration that is not transactional run
   await prepareShared(shared, 'tenant_shared', { migrations: { migrationsList: list } })
   assert.deepEqual(await sql(shared.url, "select schemaname from pg_indexes where indexname = 'projects_title_idx'"), [{ schemaname: 'tenant_shared' }])
   assert.deepEqual(await sql(shared.url, "select schemaname from pg_tables where tablename = 'after_concurrently'"), [{ schemaname: 'tenant_shared' }])
+})
+
+test('migrating up to a migration the app does not have is refused with FST_TENANCY_SCHEMA_TOO_NEW, and runs nothing', { timeout: 120_000 }, async (t) => {
+  const central = await freshCentral(t)
+  const name = `${central.prefix}up_to`
+  await sql(serverUrl(), `create database "${name}"`)
+  const migrator = new TenantMigrator([appMigrationSet(tenantMigrations)])
+  t.after(async () => { await migrator.close() })
+  const target = { url: urlFor(name), schema: null, name, server: serverUrl() }
+  await assert.rejects(migrator.up(target, undefined, 'Migration20991231000000_from_a_newer_app'), { code: 'FST_TENANCY_SCHEMA_TOO_NEW' })
+  assert.deepEqual(await sql(urlFor(name), "select tablename from pg_tables where schemaname = 'public'"), [])
+  const first = tenantMigrations.migrationsList[0]?.name as string
+  assert.deepEqual(await migrator.up(target, undefined, first), [first])
 })

@@ -1,7 +1,7 @@
 import type { Transaction } from '@mikro-orm/core'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Migration } from '@mikro-orm/migrations'
-import { TenantDatabaseMissingError } from '../errors.js'
+import { SchemaTooNewError, TenantDatabaseMissingError } from '../errors.js'
 import { quoteIdent } from './names.js'
 import { PG, isUndefinedDatabase, pgCode } from './pg-errors.js'
 import type { MigrationSet, TenantMigrationEntry } from './migration-sets.js'
@@ -62,6 +62,8 @@ export class MigrationRunner {
 
   /** Runs every pending migration of the sets, in order (up to and including `to`, when it is one of them); returns the names it ran. */
   async up (lists: readonly SetList[], to?: string): Promise<string[]> {
+    // A target this app does not know would otherwise run every migration (a move's source at a newer version).
+    if (to !== undefined && !lists.some((l) => l.migrations.some((m) => m.name === to))) throw new SchemaTooNewError(to)
     const executed = await this.executed()
     const done = new Set(executed ?? [])
     const ran: string[] = []
