@@ -16,6 +16,8 @@ export interface AdminContext {
   hosts: readonly string[]
   /** The host a tenant without one of its own lives on (`database.defaultHost`). */
   defaultHost: string
+  /** Strategy `shared`: one set of tables for every tenant, migrated once (no rollout). */
+  sharedTables: boolean
   sessions: AdminSessions
   /** The audit log: every admin action is recorded here (`ctx.audit.recordFor(request, 'tenant.suspend', { tenant })`). */
   audit: AuditLog

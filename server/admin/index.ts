@@ -85,7 +85,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
 
   const secureCookies = options.secureCookies ?? true
   // The settings of the core the admin needs, read once here.
-  const { centralDomains, clock, renames, database } = tenancyRuntime(app.tenancy).options
+  const { centralDomains, clock, renames, database, strategy } = tenancyRuntime(app.tenancy).options
   const ctx: AdminContext = {
     tenancy: app.tenancy,
     centralDomains,
@@ -93,6 +93,7 @@ async function admin (app: FastifyInstance, options: AdminOptions): Promise<void
     renamesKeepMs: renames.keepMs,
     hosts: Object.keys(database.hosts),
     defaultHost: database.defaultHost,
+    sharedTables: strategy === 'shared',
     sessions: new AdminSessions(app.tenancy.orm, sessionHours * 3600_000, idleMinutes * 60_000),
     audit: new AuditLog(app.tenancy.orm),
     oneTime: new OneTimeNotice(options.cookieSecret, { name: secureCookies ? '__Host-ft_once' : 'ft_once', path: secureCookies ? '/' : prefix, secure: secureCookies }),

@@ -95,12 +95,12 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const { rollouts: recent } = await rollouts.list({ page: 1, perPage: 20 })
     const going = recent.find((r) => r.status === 'running' || r.status === 'waiting')
     if (going !== undefined) return await redirectWith(ctx, request, reply, `${base}/${going.id}`, { type: 'info', text: `Rollout ${going.id} is going on already: halt it or let it finish before migrating all tenants again.` })
+    // Strategy shared: its one set of tables is migrated once, not tenant by tenant.
+    if (ctx.sharedTables) return await migrateShared(request, reply)
     let rollout: Rollout
     try {
       rollout = await rollouts.start({ operation: 'migrate', startedBy: request.admin?.email ?? 'admin' })
     } catch (error) {
-      // With no options, the only refusal is strategy shared's: its one set of tables is migrated once, here.
-      if ((error as { code?: string }).code === 'FST_TENANCY_INVALID_ROLLOUT') return await migrateShared(request, reply)
       const text = refusal(error)
       if (text === null) throw error
       return await redirectWith(ctx, request, reply, fleet, { type: 'error', text })
