@@ -63,6 +63,9 @@ test('10 planted failures with maxFailures 5 halt the rollout at the 5th, the re
   assert.equal(halted.failed.length, 5)
   for (const f of halted.failed) assert.match(f.error, /rollout_marker.*already exists/)
   assert.deepEqual(await markerRuns(next, sorted), sorted.map((_, i) => i % 2 === 1 && i < 9 ? 1 : 0))
+  // The Fleet page and tenants:status show each failed tenant behind, with the reason.
+  const states = await next.tenancy.migrationStates(halted.failed.map((f) => f.key))
+  for (const f of halted.failed) assert.match(String(states.get(f.key)?.error), /already exists/, f.identifier)
 
   await assert.rejects(next.tenancy.rollouts.start({ maxFailures: '0%' }), { code: 'FST_TENANCY_INVALID_ROLLOUT' })
   await assert.rejects(next.tenancy.rollouts.start({ maxFailures: 'lots' }), { code: 'FST_TENANCY_INVALID_ROLLOUT' })
