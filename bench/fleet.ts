@@ -16,6 +16,9 @@ import { median, round, type BenchContext, type Figure } from './figures.js'
 export const fleetFigures = ['fleet.noop1000.s', 'fleet.migrate1000.ratio', 'fleet.schema10000.ratio'] as const
 
 const ROUNDS = 3
+/** Smaller fleets for a quick look (FLEET_DATABASES=200 FLEET_SCHEMAS=2000); the figures are named for the defaults and the notes say the size run. */
+const DATABASES = Number(process.env.FLEET_DATABASES ?? 1000)
+const SCHEMAS = Number(process.env.FLEET_SCHEMAS ?? 10_000)
 const CONCURRENCY = 8
 const DDL = 'create table rollout_marker (id integer primary key)'
 
@@ -62,7 +65,7 @@ async function ours (app: FastifyInstance, expected: number): Promise<number> {
 
 /** The 1,000-database figures. */
 async function databases (ctx: BenchContext): Promise<Figure[]> {
-  const MANY = 1000
+  const MANY = DATABASES
   const central = await benchCentral(ctx.serverUrl)
   try {
     const before = await appOn(central, {})
@@ -119,7 +122,7 @@ async function databases (ctx: BenchContext): Promise<Figure[]> {
 
 /** The 10,000-schema figure. */
 async function schemas (ctx: BenchContext): Promise<Figure[]> {
-  const MANY = 10_000
+  const MANY = SCHEMAS
   const central = await benchCentral(ctx.serverUrl)
   try {
     const before = await appOn(central, { strategy: 'schema' })
@@ -163,7 +166,7 @@ async function schemas (ctx: BenchContext): Promise<Figure[]> {
 }
 
 export async function fleet (ctx: BenchContext): Promise<Figure[]> {
-  return [...await databases(ctx), ...await schemas(ctx)]
+  return [...DATABASES > 0 ? await databases(ctx) : [], ...SCHEMAS > 0 ? await schemas(ctx) : []]
 }
 
 /** ROUNDS alternating runs of the bare script and of ours, each undone after; the per-round ratios (bare ÷ ours). */

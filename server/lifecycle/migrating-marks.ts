@@ -66,6 +66,33 @@ export class MigratingMarks {
     return await withAdvisoryLock(this.options.lockSource, migratingLock(id), async () => await this.markedDuring(id, fn, settle))
   }
 
+  /**
+   * `during` for many ids at once, announced in one statement each way; the
+   * caller holds every id's mark lock (migratingLock) already.
+   */
+  async duringMany<T> (ids: readonly string[], fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
+    for (const id of ids) this.mark(id)
+    await this.announceMany('migrating', ids)
+    let ok = false
+    try {
+      const result = await fn()
+      ok = true
+      return result
+    } finally {
+      try {
+        await settle(ok)
+      } finally {
+        for (const id of ids) this.unmark(id)
+        await this.announceMany('migrated', ids).catch(() => {})
+      }
+    }
+  }
+
+  private async announceMany (what: 'migrating' | 'migrated', ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return
+    await this.options.execute(`select pg_notify('${MIGRATING_CHANNEL}', ? || x) from jsonb_array_elements_text(?::jsonb) as x`, [`${what}:`, JSON.stringify(ids)])
+  }
+
   /** `fn` with `id` marked and announced; the caller holds the mark's lock. */
   private async markedDuring<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
     this.mark(id)
