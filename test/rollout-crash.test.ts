@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -13,12 +13,12 @@ import { sql, type CentralDatabase } from './helpers/database.js'
 import { until } from './helpers/poll.js'
 
 /** A config file for the new deploy: the test app's tables and the marker migration. */
-async function nextDeployConfig (central: CentralDatabase): Promise<string> {
+async function nextDeployConfig (central: CentralDatabase, strategy: 'database' | 'schema'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ft-rollout-'))
   const file = join(dir, 'tenancy.config.mjs')
   const schema = pathToFileURL(join(ROOT, 'test', 'helpers', 'tenant-schema.ts')).href
   const rollouts = pathToFileURL(join(ROOT, 'test', 'helpers', 'rollouts.ts')).href
-  await writeFile(file, `import { TEST_TENANT_SCHEMA } from ${JSON.stringify(schema)}\nimport { withMarker } from ${JSON.stringify(rollouts)}\nexport default { ...TEST_TENANT_SCHEMA, tenantMigrations: withMarker, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 } }\n`)
+  await writeFile(file, `import { TEST_TENANT_SCHEMA } from ${JSON.stringify(schema)}\nimport { withMarker } from ${JSON.stringify(rollouts)}\nexport default { ...TEST_TENANT_SCHEMA, tenantMigrations: withMarker, database: { url: ${JSON.stringify(central.url)}, prefix: ${JSON.stringify(central.prefix)} }, provisioning: { spares: 0 }, strategy: ${JSON.stringify(strategy)} }\n`)
   return file
 }
 
@@ -49,10 +49,17 @@ async function migrateKilledAfter (config: string, after: number): Promise<{ lin
   })
 }
 
-test('a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a second process: every tenant migrated exactly once', { timeout: 900_000 }, async (t) => {
-  const { app, central } = await buildApp(t, { provisioning: { spares: 0 } })
+for (const strategy of ['database', 'schema'] as const) {
+  // Strategy schema migrates its tenants in batches of 25 (schema-batch.ts): the kill lands inside one.
+  test(`strategy ${strategy}: a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a second process: every tenant migrated exactly once`, { timeout: 900_000 }, async (t) => {
+    await killedAndResumed(t, strategy)
+  })
+}
+
+async function killedAndResumed (t: TestContext, strategy: 'database' | 'schema'): Promise<void> {
+  const { app, central } = await buildApp(t, { provisioning: { spares: 0 }, strategy })
   const tenants = await makeTenants(app, 200, 'k')
-  const config = await nextDeployConfig(central)
+  const config = await nextDeployConfig(central, strategy)
 
   const killed = await migrateKilledAfter(config, 60)
   assert.equal(killed.signal, 'SIGKILL')
@@ -84,4 +91,4 @@ test('a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a sec
   // And the central record knows: no tenant is behind.
   const behind = await sql(central.url, "select count(*)::int as n from tenancy.tenant_migration_states where not ('Migration20261206000002_marker' = any(executed))")
   assert.equal(behind[0]?.n, 0)
-})
+}

@@ -25,7 +25,10 @@ export const withMarker = {
 /** How many times each tenant's migrations table records the new migration (0 or 1 unless something ran twice). */
 export async function markerRuns (app: FastifyInstance, tenants: readonly Tenant[]): Promise<number[]> {
   return await Promise.all(tenants.map(async (t) => {
-    const rows = await sql<{ n: number }>(app.tenancy.tenants.target(t).url, 'select count(*)::int as n from fastify_tenancy_migrations where name = $1', [MARKER])
+    const target = app.tenancy.tenants.target(t)
+    // A tenant database's table, or (strategy schema) the tenant schema's.
+    const table = target.schema === null ? 'fastify_tenancy_migrations' : `"${target.schema}".fastify_tenancy_migrations`
+    const rows = await sql<{ n: number }>(target.url, `select count(*)::int as n from ${table} where name = $1`, [MARKER])
     return rows[0]?.n ?? 0
   }))
 }
