@@ -16,8 +16,7 @@ import { tenantDirectory } from './providers/tenant-directory.js'
 import { invalidatingSubscriber } from './providers/invalidating-subscriber.js'
 import { followTenantChanges, type TenantChange } from './providers/invalidation.js'
 import { CentralListener } from './database/central-listener.js'
-import { LockPools, tenantLock, tenantLocker, withLocksIfFree } from './database/advisory-locks.js'
-import type { BatchResult } from './database/schema-batch.js'
+import { LockPools, tenantLocker } from './database/advisory-locks.js'
 import { buildResolvers } from './identification/resolvers.js'
 import { TenantIdentification } from './identification/tenant-identification.js'
 import type { TenantConnections } from './database/tenant-connections.js'
@@ -39,7 +38,7 @@ import { TenantMigrations, type FanOutOptions, type TenantResult } from './lifec
 import { MigrationStates, type MigrationState } from './lifecycle/migration-states.js'
 import { Rollouts } from './rollouts/rollouts.js'
 import { RolloutLedger } from './rollouts/rollout-ledger.js'
-import { MigratingMarks, migratingLock } from './lifecycle/migrating-marks.js'
+import { MigratingMarks } from './lifecycle/migrating-marks.js'
 import { MigrationGate } from './lifecycle/migration-gate.js'
 import { SchemaVerifier } from './database/schema-drift.js'
 import { QueueService } from './jobs/queue-service.js'
@@ -254,28 +253,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     } else await migrationStatus(tenant).catch(() => {})
     gate.forget(tenant.key)
   }
-  // Strategy schema: a rollout migrates a host's tenants in batches (one lock statement, one round trip to the host, one record).
-  const batches = strategy.kind !== 'schema'
-    ? null
-    : {
-        lockMany: async <T>(keys: readonly string[], fn: (taken: Set<string>) => Promise<T>): Promise<T> =>
-          await withLocksIfFree(lockPools.pool(db.url), keys.map((key) => ({ id: key, keys: [tenantLock(key), migratingLock(key)] })), fn),
-        settleMany: async (tenants: readonly Tenant[], results: ReadonlyMap<string, BatchResult>): Promise<void> => {
-          const since = Date.now()
-          const names = await migrator.names()
-          const before = await migrationStates.of(tenants.map((t) => t.key)).catch(() => null)
-          const done = new Map<string, string[]>()
-          for (const tenant of tenants) {
-            const r = results.get(targetOf(tenant).schema as string)
-            // Migrations another deploy ran stay recorded as unknown.
-            if (r?.ok === true) done.set(tenant.key, [...names, ...before?.get(tenant.key)?.unknown ?? []])
-          }
-          // A failure is recorded with its reason by the rollout (migrateMany below), the last known list kept.
-          await migrationStates.recordMany(done, since).catch(() => {})
-          for (const tenant of tenants) gate.forget(tenant.key)
-        }
-      }
-  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared, marks, settle, batches })
+  const migrations = new TenantMigrations({ lifecycle, targetOf, runAsTenant, migrator, seeder: options.provisioning.seeder, shared, marks, settle })
   events.on('tenant.migrated', async ({ tenant }) => {
     await migrationStates.record(tenant.key, { executed: await migrator.names() }).catch((error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not record a tenant\'s migration state') })
   })
@@ -322,15 +300,6 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       await migrationStates.recordResult(operation, result, recheck, since)
       return result
     },
-    migrateMany: batches === null
-      ? null
-      : async (tenants) => {
-        const since = Date.now()
-        const results = await migrations.migrateMany(tenants)
-        // Successes were recorded with the batch; a failure keeps the last known list with its reason.
-        for (const r of results) if (!r.ok) await migrationStates.recordResult('migrate', r, recheck, since)
-        return results
-      },
     hosts: Object.keys(db.hosts),
     defaultHost: db.defaultHost,
     shared: shared !== null,

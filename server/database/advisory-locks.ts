@@ -120,44 +120,6 @@ export class LockPools {
   }
 }
 
-/**
- * Runs `fn` holding, of each group of locks, every lock or none that stays
- * of use: one transaction on one connection of `source` tries them all in
- * one statement and never waits (so two batches over the same tenants, in
- * any order, cannot deadlock). `fn` gets the ids of the groups whose every
- * lock it holds; a group only partly taken keeps what it got until the
- * transaction ends, so its id must not be locked again inside `fn`.
- */
-export async function withLocksIfFree<T> (
-  source: pg.Pool, groups: ReadonlyArray<{ id: string, keys: readonly LockKey[] }>, fn: (taken: Set<string>) => Promise<T>
-): Promise<T> {
-  const client = await source.connect()
-  const ignore = (): void => {}
-  client.on('error', ignore)
-  let broken: Error | undefined
-  try {
-    const tries = groups.map((g, i) => `(${i}, ${g.keys.map((k) => `pg_try_advisory_xact_lock(${int32(k[0])}, ${int32(k[1])})`).join(' and ')})`)
-    // A group's AND may leave its other locks untried once one is refused: the group is not taken either way.
-    const [, got] = await client.query(`begin; select i, ok from (values ${tries.join(', ')}) as t(i, ok)`) as unknown as [unknown, pg.QueryResult<{ i: number, ok: boolean }>]
-    const taken = new Set(got.rows.filter((r) => r.ok).map((r) => (groups[r.i] as { id: string }).id))
-    let result: T
-    try {
-      result = await fn(taken)
-    } catch (error) {
-      await client.query('rollback').catch((e: Error) => { broken = e })
-      throw error
-    }
-    await client.query('commit').catch((e: Error) => { broken = e })
-    return result
-  } catch (error) {
-    broken ??= error as Error
-    throw error
-  } finally {
-    client.off('error', ignore)
-    client.release(broken)
-  }
-}
-
 /** A lock key part as SQL text: always an integer literal (`| 0` keeps a 32-bit int as it is). */
 function int32 (n: number): string {
   return String(n | 0)

@@ -1,12 +1,10 @@
-import pg from 'pg'
 import { MikroORM, PostgreSqlDriver } from '@mikro-orm/postgresql'
 import type { Configuration } from '@mikro-orm/core'
 import { quoteIdent } from './names.js'
 import { tenantDialect } from './tenant-dialect.js'
 import { statementClient, type StatementSetup } from './statement-client.js'
 import { schemaSetup, type TenantTarget } from './tenant-target.js'
-import { MigrationRunner, type SetList } from './migration-runner.js'
-import { runSchemaBatch, type BatchResult } from './schema-batch.js'
+import { MigrationRunner } from './migration-runner.js'
 
 type MigrationTarget = Pick<TenantTarget, 'url' | 'schema' | 'name'>
 
@@ -28,14 +26,7 @@ interface Slot {
   setup: StatementSetup | null
   connected: boolean
   idle?: NodeJS.Timeout
-  /** While a batch asks migrations for their SQL: any statement the ORM would send is refused. */
-  collecting: boolean
-  /** A schema host's plain connection that batches are sent on (schema-batch.ts), made on first use. */
-  client?: pg.Client
 }
-
-/** What a statement gets while a batch asks a migration for its SQL: the migration runs SQL itself, so it goes on its own. */
-const RUNS_SQL_ITSELF = new Error('fastify-tenancy: a migration ran SQL while it was asked for its SQL')
 
 let made = 0
 
@@ -98,51 +89,6 @@ export class MigratorSlots {
     }
   }
 
-  /**
-   * Runs the pending migrations of many schema tenants of one host on one
-   * slot: as one text where schema-batch.ts can, the others tenant by
-   * tenant with the runner. Every target must be of the same host.
-   */
-  async upSchemas (targets: readonly MigrationTarget[], lists: readonly SetList[]): Promise<Map<string, BatchResult>> {
-    this.closed = false
-    const first = targets[0]
-    if (first === undefined) return new Map()
-    const key = hostKey(first)
-    const slot = this.idle.get(key)?.pop() ?? newSlot(first)
-    clearTimeout(slot.idle)
-    let healthy = false
-    try {
-      if (slot.client === undefined) {
-        const client = new pg.Client({ connectionString: first.url, application_name: 'fastify-tenancy:migrate' })
-        // A lost connection is reported by the next query on it.
-        client.on('error', () => {})
-        slot.client = client
-        await client.connect()
-      }
-      const parts = { orm: slot.orm, client: slot.client, collecting: (on: boolean) => { slot.collecting = on } }
-      const results = await runSchemaBatch(parts, targets.map((t) => t.schema as string), lists)
-      for (const target of targets) {
-        const schema = target.schema as string
-        if (results.has(schema)) continue
-        slot.setup = schemaSetup(schema)
-        slot.orm.config.set('schema', schema)
-        try {
-          if (!slot.connected) { await slot.orm.reconnect(); slot.connected = true }
-          const runner = new MigrationRunner({ orm: slot.orm, schema, name: target.name, outsideTransaction: sessionScope(slot, schema) })
-          results.set(schema, { ok: true, migrations: await runner.up(lists) })
-        } catch (error) {
-          results.set(schema, { ok: false, migrations: [], error: error as Error })
-          // Its connection's state is unknown after a failure: the next tenant gets a new one.
-          await closeSlot(slot)
-        }
-      }
-      healthy = true
-      return results
-    } finally {
-      await this.release(key, slot, healthy)
-    }
-  }
-
   /** Closes every kept slot. */
   async close (): Promise<void> {
     this.closed = true
@@ -162,7 +108,7 @@ export class MigratorSlots {
     if (this.closed || idle.length >= KEPT_PER_HOST) { await closeSlot(slot); return }
     idle.push(slot)
     this.idle.set(key, idle)
-    if (slot.connected || slot.client !== undefined) {
+    if (slot.connected) {
       // Unused for IDLE_MS: out of the idle slots first, so no run takes it up while its ORM closes.
       slot.idle = setTimeout(() => {
         const left = this.idle.get(key)
@@ -178,9 +124,6 @@ export class MigratorSlots {
 }
 
 async function closeSlot (slot: Slot): Promise<void> {
-  const client = slot.client
-  slot.client = undefined
-  if (client !== undefined) await client.end().catch(() => {})
   if (!slot.connected) return
   slot.connected = false
   await slot.orm.close(true).catch(() => {})
@@ -208,7 +151,7 @@ function sessionScope (slot: Slot, schema: string) {
 
 /** A new MikroORM on the target's host (no entities: migrations are SQL); it connects on first use. */
 function newSlot (target: MigrationTarget): Slot {
-  const slot: Slot = { orm: undefined as unknown as MikroORM, setup: null, connected: false, collecting: false }
+  const slot: Slot = { orm: undefined as unknown as MikroORM, setup: null, connected: false }
   slot.orm = MikroORM.initSync({
     driver: PostgreSqlDriver,
     clientUrl: target.url,
@@ -231,7 +174,7 @@ function schemaHostDialect (slot: Slot): ReturnType<typeof tenantDialect> {
   return tenantDialect({
     host: 'migrations',
     // reset: a connection that served another tenant is reset first (DISCARD ALL), so a migration's session state (a temp table, a SET) never meets the next tenant's.
-    Client: statementClient({ setup: () => slot.setup as StatementSetup, reset: true, fault: keep, refuse: () => slot.collecting ? RUNS_SQL_ITSELF : null }),
+    Client: statementClient({ setup: () => slot.setup as StatementSetup, reset: true, fault: keep }),
     acquireTimeoutMs: 60_000,
     waitOf: () => null,
     fault: keep,

@@ -4,7 +4,6 @@ import type { TenantTarget } from './tenant-target.js'
 import { appMigrationSet, librarySet, type MigrationSet, type TenantMigrationEntry, type TenantMigrationsOptions } from './migration-sets.js'
 import { TENANT_MIGRATIONS_TABLE, migrationName, type MigrationRunner } from './migration-runner.js'
 import { MigratorSlots } from './migrator-slots.js'
-import type { BatchResult } from './schema-batch.js'
 
 export { TENANT_MIGRATIONS_TABLE }
 
@@ -75,11 +74,6 @@ export class TenantMigrator {
   async up (target: MigrationTarget, shared?: SharedMigrationContext, to?: string): Promise<string[]> {
     const lists = await this.lists()
     return await this.slots.with(target, shared, async (runner) => await runner.up(lists, to))
-  }
-
-  /** Runs every pending migration of many schema tenants of one host (strategy `schema`), mostly in one round trip; each tenant's outcome by schema. */
-  async upSchemas (targets: readonly MigrationTarget[]): Promise<Map<string, BatchResult>> {
-    return await this.slots.upSchemas(targets, await this.lists())
   }
 
   /** Rolls the app's newest migration on the target back (ours stay: the library needs its tables); returns its name, or nothing. */

@@ -70,7 +70,7 @@ export class MigratingMarks {
    * `during` for many ids at once, announced in one statement each way; the
    * caller holds every id's mark lock (migratingLock) already.
    */
-  async duringMany<T> (ids: readonly string[], fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
+  private async duringMany<T> (ids: readonly string[], fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
     for (const id of ids) this.mark(id)
     await this.announceMany('migrating', ids)
     let ok = false

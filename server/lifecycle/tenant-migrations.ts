@@ -11,7 +11,6 @@ import type { TenantLifecycle } from './tenants.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 import type { MigratingMarks } from './migrating-marks.js'
 import type { HeldLock } from '../database/advisory-locks.js'
-import type { BatchResult } from '../database/schema-batch.js'
 
 export interface FanOutOptions {
   /** Identifiers or keys of the tenants to work on (default: every tenant with a database). */
@@ -41,7 +40,7 @@ type Operation = 'migrate' | 'rollback' | 'seed'
 
 /** What the fan-out works with. */
 export interface TenantMigrationsParts {
-  lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'findMany' | 'locked'>
+  lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>
   targetOf: TargetOf
   runAsTenant: RunAsTenant
   /** The tenant migrations (fastify-tenancy's own, then the app's). */
@@ -54,31 +53,21 @@ export interface TenantMigrationsParts {
    * migrate or rollback runs, on every instance, so its requests wait;
    * `settle` records the outcome before the mark is cleared.
    */
-  marks: Pick<MigratingMarks, 'during' | 'duringMany'>
+  marks: Pick<MigratingMarks, 'during'>
   /** Records what a tenant (null: the shared tables) has run after a migrate or rollback of it. */
   settle: (tenant: Tenant | null, operation: 'migrate' | 'rollback', ok: boolean) => Promise<void>
-  /**
-   * Strategy `schema`: runs `fn` holding the lifecycle and migrating locks
-   * of those of `keys` that are free now (their keys given to `fn`), and
-   * records the outcome of a batch; null in the other strategies.
-   */
-  batches: {
-    lockMany: <T>(keys: readonly string[], fn: (taken: Set<string>) => Promise<T>) => Promise<T>
-    settleMany: (tenants: readonly Tenant[], results: ReadonlyMap<string, BatchResult>) => Promise<void>
-  } | null
 }
 
 /** Runs migrate, rollback or seed over many tenants with bounded concurrency; one tenant's failure does not stop the others. */
 export class TenantMigrations {
-  private readonly lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'findMany' | 'locked'>
+  private readonly lifecycle: Pick<TenantLifecycle, 'select' | 'find' | 'locked'>
   private readonly targetOf: TargetOf
   private readonly runAsTenant: RunAsTenant
   private readonly migrator: TenantMigrator
   private readonly seeder: ((scope: TenantScope) => Promise<void>) | null
   private readonly shared: ResolvedSharedOptions | null
-  private readonly marks: Pick<MigratingMarks, 'during' | 'duringMany'>
+  private readonly marks: Pick<MigratingMarks, 'during'>
   private readonly settle: TenantMigrationsParts['settle']
-  private readonly batches: TenantMigrationsParts['batches']
 
   constructor (parts: TenantMigrationsParts) {
     this.lifecycle = parts.lifecycle
@@ -89,7 +78,6 @@ export class TenantMigrations {
     this.shared = parts.shared
     this.marks = parts.marks
     this.settle = parts.settle
-    this.batches = parts.batches
   }
 
   /** Which tenant migrations a tenant has run, and which not (in strategy `shared`: the shared tables'). */
@@ -157,58 +145,6 @@ export class TenantMigrations {
   }
 
   /**
-   * Migrates many tenants of one schema host at once (a rollout's batch),
-   * with what `one` gives each: its lifecycle lock, its migrating mark, its
-   * recorded state, its own result. The tenants whose lock is free go
-   * together, mostly in one round trip to the host (schema-batch.ts); the
-   * others (being created, moved or migrated elsewhere) go one by one after,
-   * waiting for their locks as `one` does.
-   */
-  async migrateMany (tenants: ReadonlyArray<Pick<Tenant, 'key' | 'identifier'>>): Promise<TenantResult[]> {
-    const batches = this.batches
-    const results = new Map<string, TenantResult>()
-    const later: Array<Pick<Tenant, 'key' | 'identifier'>> = []
-    if (batches === null) later.push(...tenants)
-    else {
-      const started = performance.now()
-      await batches.lockMany(tenants.map((t) => t.key), async (taken) => {
-        later.push(...tenants.filter((t) => !taken.has(t.key)))
-        const held = tenants.filter((t) => taken.has(t.key))
-        // Read again under the locks: a tenant may have been deleted while the rollout ran.
-        const found = new Map((await this.lifecycle.findMany(held.map((t) => t.key))).map((t) => [t.key, t]))
-        const live: Tenant[] = []
-        for (const t of held) {
-          const current = found.get(t.key)
-          if (current !== undefined && current.status !== 'deleting') { live.push(current); continue }
-          const gone = new TenantNotFoundError(t.identifier)
-          results.set(t.key, { key: t.key, identifier: t.identifier, ok: false, migrations: [], error: gone.message, code: gone.code, ms: 0 })
-        }
-        if (live.length === 0) return
-        let outcome: ReadonlyMap<string, BatchResult> = new Map()
-        let failure: Error | undefined
-        try {
-          await this.marks.duringMany(live.map((t) => t.key), async () => { outcome = await this.migrator.upSchemas(live.map((t) => this.targetOf(t))) },
-            async () => { await batches.settleMany(live, outcome) })
-        } catch (error) {
-          failure = error as Error
-        }
-        const ms = performance.now() - started
-        for (const t of live) {
-          const r = outcome.get(this.targetOf(t).schema as string)
-          // Without an outcome and without a failure of the whole batch: it goes on its own after the batch.
-          if (r === undefined && failure === undefined) { later.push(t); continue }
-          const error = r === undefined ? failure : r.error
-          results.set(t.key, r?.ok === true
-            ? { key: t.key, identifier: t.identifier, ok: true, migrations: r.migrations, ms }
-            : { key: t.key, identifier: t.identifier, ok: false, migrations: [], error: error?.message ?? 'failed', ...codeOf(error), ms })
-        }
-      })
-    }
-    for (const t of later) results.set(t.key, await this.one('migrate', t))
-    return tenants.map((t) => results.get(t.key) as TenantResult)
-  }
-
-  /**
    * Strategy `shared`: one migration of the shared tables serves every tenant,
    * so it runs once (as the central role) and each tenant's result is that one.
    */
@@ -232,11 +168,6 @@ export class TenantMigrations {
       return result
     })
   }
-}
-
-function codeOf (error: unknown): { code?: string } {
-  const code = (error as { code?: unknown } | undefined)?.code
-  return typeof code === 'string' && code.startsWith('FST_TENANCY_') ? { code } : {}
 }
 
 function appRoleOf (url: string): string {

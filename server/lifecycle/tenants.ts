@@ -277,13 +277,6 @@ export class TenantLifecycle {
     return await em.findOne(TenantEntity, where) as Tenant | null
   }
 
-  /** The tenants of these keys that exist, in one query. */
-  async findMany (keys: readonly string[]): Promise<Tenant[]> {
-    if (keys.length === 0) return []
-    const em = this.orm.em.fork({ clear: true, useContext: false })
-    return await em.find(TenantEntity, { key: { $in: [...keys] } }) as Tenant[]
-  }
-
   /** Tenants by identifiers or keys (all when none given), minus the skipped ones; an unknown name throws FST_TENANCY_TENANT_NOT_FOUND. */
   async select (names?: readonly string[], skip: readonly string[] = []): Promise<Tenant[]> {
     const em = this.orm.em.fork({ clear: true, useContext: false })

@@ -179,43 +179,11 @@ export class RolloutLedger {
     return r === undefined ? null : { key: String(r.key), identifier: String(r.identifier), wave: Number(r.wave), host: String(r.host) }
   }
 
-  /**
-   * Claims up to `n` pending tenants of a wave on a host at once (claim's
-   * rules), in the rollout's order, from after position `after`: a runner
-   * that knows every tenant up to there is claimed passes it, so the index
-   * scan starts there instead of walking the entries of the tenants claimed
-   * already (they stay in the index until vacuum), which made each claim
-   * cost more the further a rollout of 10,000 tenants got.
-   */
-  async claimMany (id: string, owner: string, wave: number, host: string, n: number, after = -1): Promise<Array<ClaimedTenant & { position: number }>> {
-    // The pick is a CTE, run once: as an IN sub-select with a LIMIT it could be run again for each row the update looks at.
-    const rows = await this.execute(`with picked as (
-        select p.tenant_key from ${this.t.tenant_rollout_tenants} p
-        where p.rollout_id = ? and p.wave = ? and p.host = ? and p.status = 'pending' and p.position > ?
-          and exists (select 1 from ${this.t.tenant_rollouts} r where r.id = ? and r.status = 'running' and r.owner = ? and r.lease_until > now())
-        order by p.position limit ? for update skip locked)
-      update ${this.t.tenant_rollout_tenants} x set status = 'running', claimed_by = ?, started_at = now()
-      from picked where x.rollout_id = ? and x.tenant_key = picked.tenant_key and x.status = 'pending'
-      returning x.tenant_key::text as key, x.identifier, x.wave, x.host, x.position`, [id, wave, host, after, id, owner, n, owner, id])
-    return rows.sort((a, b) => Number(a.position) - Number(b.position))
-      .map((r) => ({ key: String(r.key), identifier: String(r.identifier), wave: Number(r.wave), host: String(r.host), position: Number(r.position) }))
-  }
-
   /** Records a claimed tenant's success; false when the claim is no longer `owner`'s. */
   async succeed (id: string, owner: string, key: string, migrations: readonly string[], skipped = false): Promise<boolean> {
     const rows = await this.execute(`update ${this.t.tenant_rollout_tenants} set status = ?, migrations = ?::text[], error = null, finished_at = now()
       where rollout_id = ? and tenant_key = ? and status = 'running' and claimed_by = ? returning tenant_key`, [skipped ? 'skipped' : 'done', textArray(migrations), id, key, owner])
     return rows.length > 0
-  }
-
-  /** Records the success of claimed tenants, each with the migrations it ran, in one statement; the keys whose claim is still `owner`'s. */
-  async succeedMany (id: string, owner: string, done: ReadonlyArray<{ key: string, migrations: readonly string[] }>): Promise<string[]> {
-    if (done.length === 0) return []
-    const rows = await this.execute(`update ${this.t.tenant_rollout_tenants} x set status = 'done', migrations = array(select jsonb_array_elements_text(j.value)), error = null, finished_at = now()
-      from jsonb_each(?::jsonb) as j(key, value)
-      where x.rollout_id = ? and x.tenant_key = j.key::uuid and x.status = 'running' and x.claimed_by = ? returning x.tenant_key::text as key`,
-    [JSON.stringify(Object.fromEntries(done.map((d) => [d.key, d.migrations]))), id, owner])
-    return rows.map((r) => String(r.key))
   }
 
   /**

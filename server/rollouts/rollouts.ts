@@ -5,7 +5,7 @@ import type { TenantResult } from '../lifecycle/tenant-migrations.js'
 import type { MigrationState } from '../lifecycle/migration-states.js'
 import { RolloutBusyError, RolloutFinishedError, RolloutNotFoundError, InvalidRolloutError, TenantNotFoundError } from '../errors.js'
 import { misuse } from '../misuse.js'
-import type { ClaimedTenant, RolloutLedger, LedgerTenant } from './rollout-ledger.js'
+import type { RolloutLedger, LedgerTenant } from './rollout-ledger.js'
 import { checkInput, type CheckedInput } from './rollout-input.js'
 import type { Rollout, RolloutInput, RolloutOperation, RolloutsApi, RunOptions } from './rollout-types.js'
 
@@ -20,8 +20,6 @@ export interface RolloutsParts {
   migrations: () => Promise<string[]>
   /** One tenant's migrate, rollback or seed: the plugin's own per-tenant path (its lock, its state record). */
   step: (operation: RolloutOperation, tenant: Pick<Tenant, 'key' | 'identifier'>) => Promise<TenantResult>
-  /** Strategy `schema`: a migrate of many tenants of one host at once, each with what `step` gives it; null where tenants go one by one. */
-  migrateMany: ((tenants: ReadonlyArray<Pick<Tenant, 'key' | 'identifier'>>) => Promise<TenantResult[]>) | null
   /** The names of database.hosts, and the one a tenant without a host is on. */
   hosts: readonly string[]
   defaultHost: string
@@ -30,9 +28,6 @@ export interface RolloutsParts {
   /** Whether provisioning.seeder is set. */
   canSeed: boolean
 }
-
-/** Tenants a worker of a schema host claims and migrates together (one round trip to the host for all of them). */
-const BATCH = 25
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -207,40 +202,8 @@ export class Rollouts implements RolloutsApi {
   ): Promise<void> {
     const ledger = this.parts.ledger
     const hosts = await ledger.hostsOf(id, wave)
-    const record = async (claimed: ClaimedTenant, result: TenantResult): Promise<void> => {
-      if (result.ok) {
-        await ledger.succeed(id, owner, claimed.key, result.migrations)
-      } else if (isGone(result)) {
-        // Deleted while the rollout ran: nothing left to migrate.
-        await ledger.succeed(id, owner, claimed.key, [], true)
-      } else {
-        await ledger.fail(id, owner, claimed.key, result.error ?? 'failed')
-      }
-      options.onResult?.({ ...result, wave })
-    }
-    const migrateMany = operation === 'migrate' ? this.parts.migrateMany : null
-    // Per host, the highest position claimed: only this runner claims while it holds the lease, and a claim
-    // takes every pending tenant it passes over (skip locked passes over only what another worker takes),
-    // so no tenant before it is still pending.
-    const claimedTo = new Map<string, number>()
     const worker = async (host: string): Promise<void> => {
       while (!lost()) {
-        if (migrateMany !== null) {
-          const batch = await ledger.claimMany(id, owner, wave, host, BATCH, claimedTo.get(host) ?? -1)
-          if (batch.length === 0) return
-          claimedTo.set(host, Math.max(claimedTo.get(host) ?? -1, (batch.at(-1) as { position: number }).position))
-          let results: TenantResult[]
-          try {
-            results = await migrateMany(batch)
-          } catch (error) {
-            results = batch.map((c) => ({ key: c.key, identifier: c.identifier, ok: false, migrations: [], error: (error as Error).message, ms: 0 }))
-          }
-          const done = results.filter((r) => r.ok)
-          await ledger.succeedMany(id, owner, done.map((r) => ({ key: r.key, migrations: r.migrations })))
-          for (const r of done) options.onResult?.({ ...r, wave })
-          for (const [i, r] of results.entries()) if (!r.ok) await record(batch[i] as ClaimedTenant, r)
-          continue
-        }
         const claimed = await ledger.claim(id, owner, wave, host)
         if (claimed === null) return
         let result: TenantResult
@@ -249,7 +212,15 @@ export class Rollouts implements RolloutsApi {
         } catch (error) {
           result = { key: claimed.key, identifier: claimed.identifier, ok: false, migrations: [], error: (error as Error).message, ms: 0 }
         }
-        await record(claimed, result)
+        if (result.ok) {
+          await ledger.succeed(id, owner, claimed.key, result.migrations)
+        } else if (isGone(result)) {
+          // Deleted while the rollout ran: nothing left to migrate.
+          await ledger.succeed(id, owner, claimed.key, [], true)
+        } else {
+          await ledger.fail(id, owner, claimed.key, result.error ?? 'failed')
+        }
+        options.onResult?.({ ...result, wave })
       }
     }
     await Promise.all(hosts.flatMap((host) => Array.from({ length: concurrency }, async () => { await worker(host) })))
