@@ -50,7 +50,7 @@ async function migrateKilledAfter (config: string, after: number): Promise<{ lin
 }
 
 for (const strategy of ['database', 'schema'] as const) {
-  // Strategy schema migrates its tenants in batches of 25 (schema-batch.ts): the kill lands inside one.
+  // Strategy schema: the schema host's migrator keeps its connections from tenant to tenant (migrator-slots.ts).
   test(`strategy ${strategy}: a rollout over 200 tenants killed with SIGKILL mid-way is resumed by a second process: every tenant migrated exactly once`, { timeout: 900_000 }, async (t) => {
     await killedAndResumed(t, strategy)
   })
@@ -82,7 +82,8 @@ async function killedAndResumed (t: TestContext, strategy: 'database' | 'schema'
   const after = tenantLines(resumed.stdout)
   const doneBefore = new Set(before.filter((l) => l.status === 'done').map((l) => l.key))
   assert.deepEqual(after.filter((l) => doneBefore.has(l.key)).map((l) => l.identifier), [], 'no tenant the first process finished ran again')
-  assert.equal(doneBefore.size + after.length >= 200, true)
+  // A tenant the first process recorded done but was killed before printing is in neither list: the ledger below is the count.
+  assert.ok(doneBefore.size + after.length <= 200, 'no tenant printed as done by both processes')
   assert.deepEqual(await ledger(), { done: 200 })
   assert.equal((await sql(central.url, 'select status from tenancy.tenant_rollouts where id = $1', [id]))[0]?.status, 'done')
   // The proof: each tenant's own migrations table lists the new migration exactly once.
