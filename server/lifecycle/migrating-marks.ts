@@ -61,18 +61,15 @@ export class MigratingMarks {
   async during<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>, held?: HeldLock): Promise<T> {
     if (held !== undefined) {
       await held.also(migratingLock(id))
-      return await this.duringMany([id], fn, settle)
+      return await this.markedDuring(id, fn, settle)
     }
-    return await withAdvisoryLock(this.options.lockSource, migratingLock(id), async () => await this.duringMany([id], fn, settle))
+    return await withAdvisoryLock(this.options.lockSource, migratingLock(id), async () => await this.markedDuring(id, fn, settle))
   }
 
-  /**
-   * `during` for many ids at once, announced in one statement each way; the
-   * caller holds every id's mark lock (migratingLock) already.
-   */
-  private async duringMany<T> (ids: readonly string[], fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
-    for (const id of ids) this.mark(id)
-    await this.announceMany('migrating', ids)
+  /** `fn` with `id` marked and announced; the caller holds the mark's lock. */
+  private async markedDuring<T> (id: string, fn: () => Promise<T>, settle: (ok: boolean) => Promise<void>): Promise<T> {
+    this.mark(id)
+    await this.announce('migrating', id)
     let ok = false
     try {
       const result = await fn()
@@ -82,16 +79,11 @@ export class MigratingMarks {
       try {
         await settle(ok)
       } finally {
-        for (const id of ids) this.unmark(id)
+        this.unmark(id)
         // Not heard elsewhere (the listener down): their waiting requests find the lock free once this commits.
-        await this.announceMany('migrated', ids).catch(() => {})
+        await this.announce('migrated', id).catch(() => {})
       }
     }
-  }
-
-  private async announceMany (what: 'migrating' | 'migrated', ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return
-    await this.options.execute(`select pg_notify('${MIGRATING_CHANNEL}', ? || x) from jsonb_array_elements_text(?::jsonb) as x`, [`${what}:`, JSON.stringify(ids)])
   }
 
   /**
@@ -130,6 +122,10 @@ export class MigratingMarks {
     const waiters = this.marked.get(id)
     this.marked.delete(id)
     if (waiters !== undefined) for (const wake of [...waiters]) wake()
+  }
+
+  private async announce (what: 'migrating' | 'migrated', id: string): Promise<void> {
+    await this.options.execute(`select pg_notify('${MIGRATING_CHANNEL}', ?)`, [`${what}:${id}`])
   }
 
   /** Whether some session holds `id`'s migrating lock on the central database now. */

@@ -54,17 +54,6 @@ export class MigrationStates {
       select pg_notify('${MIGRATION_STATES_CHANNEL}', tenant_key::text) from written`, [key, `{${seen.executed.map((n) => `"${n.replace(/["\\]/g, '\\$&')}"`).join(',')}}`, at, key])
   }
 
-  /** Records what many tenants have run (record's rules for each), in one statement. */
-  async recordMany (executed: ReadonlyMap<string, readonly string[]>, since: number = this.now()): Promise<void> {
-    if (executed.size === 0) return
-    await this.execute(`with seen as (select j.key::uuid as key, array(select jsonb_array_elements_text(j.value)) as executed from jsonb_each(?::jsonb) as j(key, value)),
-      written as (insert into ${this.t.tenant_migration_states} as s (tenant_key, executed, error, checked_at)
-      select seen.key, seen.executed, null, ? from seen where exists (select 1 from ${this.t.tenants} t where t.key = seen.key)
-      on conflict (tenant_key) do update set executed = excluded.executed, error = null, checked_at = excluded.checked_at
-      where s.checked_at <= excluded.checked_at returning tenant_key)
-      select pg_notify('${MIGRATION_STATES_CHANNEL}', tenant_key::text) from written`, [JSON.stringify(Object.fromEntries(executed)), new Date(since)])
-  }
-
   /** The recorded states of these tenants; a tenant never seen yet is left out. */
   async of (keys: readonly string[]): Promise<Map<string, MigrationState>> {
     const out = new Map<string, MigrationState>()

@@ -38,6 +38,7 @@ export const RLS_SCHEMA = 'fastify_tenancy_rls'
 export async function lockInstall (client: { query: (text: string) => Promise<unknown> }): Promise<void> {
   await client.query("select pg_advisory_xact_lock(hashtext('fastify-tenancy:rls'))")
 }
+
 /** Name of the policy that keeps a tenant to its rows. */
 export const TENANT_POLICY = 'fastify_tenancy_tenant'
 /** Name of the policy that lets the central role cross tenants. */
