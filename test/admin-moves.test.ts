@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import pg from 'pg'
 import { adminPlugin } from '../server/admin/index.js'
 import { AdminClient, COOKIE_SECRET, buildAdminApp, makeAdmin } from './helpers/admin.js'
 import { buildApp } from './helpers/app.js'
@@ -36,6 +37,22 @@ test('an admin moves a tenant to another host from its page: the move runs in th
   const first = await client.get(`${page}/move/status`)
   assert.match(first.body, /id="move-progress"/)
   assert.match(first.body, /Moving to host b|Moving acme to host b/)
+  // The audit log held: the move is recorded done, but its outcome is not in the log yet, so the page still follows it.
+  const holder = new pg.Client({ connectionString: central.url })
+  holder.on('error', () => {})
+  await holder.connect()
+  let finishing: string
+  try {
+    await holder.query('begin')
+    await holder.query('lock table tenancy.admin_audit_log in exclusive mode')
+    await until(async () => (await app.tenancy.moves.status(acme))?.state, { is: (state) => state === 'done', timeoutMs: 120_000, what: 'the move is recorded done' })
+    finishing = (await client.get(`${page}/move/status`)).body
+  } finally {
+    await holder.query('commit')
+    await holder.end()
+  }
+  assert.doesNotMatch(finishing, /id="move-outcome"/, 'no outcome shown before the audit log has it')
+  assert.match(finishing, /http-equiv="refresh"/)
   let done = ''
   await until(async () => {
     done = (await client.get(`${page}/move/status`)).body

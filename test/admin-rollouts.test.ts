@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Migration } from '@mikro-orm/migrations'
+import pg from 'pg'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { adminPlugin } from '../server/admin/index.js'
@@ -160,7 +161,22 @@ test('Halt stops a running rollout after its tenants in flight, the rest pending
   assert.match(page, /data-confirm>Resume</)
   assert.doesNotMatch(page, /data-confirm>Halt</)
 
-  await client.post(`/admin/fleet/rollouts/${id}/resume`, {}, { from: `/admin/fleet/rollouts/${id}` })
+  // The runner the resume starts cannot take the lease while another transaction holds the row: the page it lands on still reads "halted".
+  const holder = new pg.Client({ connectionString: centralUrl })
+  holder.on('error', () => {})
+  await holder.connect()
+  await holder.query('begin')
+  await holder.query('select 1 from tenancy.tenant_rollouts where id = $1 for update', [id])
+  let landed: string
+  try {
+    await client.post(`/admin/fleet/rollouts/${id}/resume`, {}, { from: `/admin/fleet/rollouts/${id}` })
+    landed = (await client.get(`/admin/fleet/rollouts/${id}`)).body
+  } finally {
+    await holder.query('commit')
+    await holder.end()
+  }
+  assert.match(landed, /data-status="halted"/)
+  assert.match(landed, /http-equiv="refresh" content="2"/, 'the page a resume lands on looks again, though the runner has not taken the rollout yet')
   await until(async () => (await next.tenancy.rollouts.get(id)).status, { is: (status) => status === 'done', timeoutMs: 30_000, what: 'the resumed rollout finishes' })
   assert.deepEqual(await markerRuns(next, tenants), [1, 1, 1, 1, 1, 1])
   const actions = (await sql<{ action: string }>(centralUrl, "select action from tenancy.admin_audit_log where action like 'fleet.rollout.%' order by id")).map((r) => r.action)

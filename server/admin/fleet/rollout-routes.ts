@@ -118,7 +118,8 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
       rollout: view,
       crumbs: crumbs(`Rollout ${rollout.id}`),
       // While it runs, the page looks again every 2 s (admin.js redraws it in place; without JavaScript, a meta refresh).
-      refresh: rollout.status === 'running' ? 2 : false,
+      // A run this process has just begun counts too: a resumed rollout reads "halted" until its runner takes the lease.
+      refresh: rollout.status === 'running' || runs.isRunning(rollout.id) ? 2 : false,
       refreshMain: true
     })
   })

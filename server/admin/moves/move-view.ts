@@ -38,15 +38,17 @@ const when = (date: Date | null): string | null => date === null ? null : date.t
 export function moveStatusView (move: MoveRecord, activeHere: boolean): MoveStatusView {
   const order = move.mode === 'offline' ? OFFLINE_ORDER : MOVE_STEPS
   const reached = order.indexOf(move.step)
-  const finished = move.state === 'done'
+  // A move this process still drives is under way until its outcome is in the audit log, so the page never shows an ending the log does not have yet.
+  const state = activeHere && move.state !== 'running' ? 'running' : move.state
+  const finished = state === 'done'
   return {
     fromHost: move.fromHost,
     toHost: move.toHost,
     mode: move.mode,
-    state: move.state,
+    state,
     active: activeHere,
     error: move.error,
-    steps: order.map((step, i) => ({ label: STEP_WORDS[step], done: finished || i <= reached, current: move.state === 'running' && i === reached + 1 })),
+    steps: order.map((step, i) => ({ label: STEP_WORDS[step], done: finished || i <= reached, current: state === 'running' && i === reached + 1 })),
     doneCount: finished ? order.length : reached + 1,
     started: when(move.startedAt) as string,
     switched: when(move.switchedAt),
