@@ -12,7 +12,7 @@ export { domainResolver, subdomainResolver, headerResolver, cookieResolver, path
 export type { TenantProvider, ProviderDriver, ProviderDriverContext, SqlExecutor } from './providers/provider.js'
 export { ormProvider } from './providers/orm-provider.js'
 export { databaseProvider } from './providers/database-provider.js'
-export type { Bootstrapper } from './bootstrappers/bootstrapper.js'
+export type { Bootstrapper } from './context/bootstrapper.js'
 export { TenantStorage } from './bootstrappers/storage.js'
 export { createCentralOrm, migrateCentral } from './database/central.js'
 export { centralTables, type CentralTables } from './database/central-schema.js'

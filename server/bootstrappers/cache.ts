@@ -1,4 +1,4 @@
-import type { Bootstrapper } from './bootstrapper.js'
+import type { Bootstrapper } from '../context/bootstrapper.js'
 
 /** Gives the scope a cache key prefix made from the tenant's immutable key, so a rename keeps its cache apart. */
 export function cacheBootstrapper (prefix: string): Bootstrapper {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Bootstrapper } from './bootstrapper.js'
+import type { Bootstrapper } from '../context/bootstrapper.js'
 
 /** pino's in-place variant of `child()`; a custom logger may lack it. */
 type WithSetBindings = FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void }

@@ -1,6 +1,6 @@
 import { misuse } from '../misuse.js'
 import { UUID_PATTERN } from '../tenant.js'
-import type { Bootstrapper } from './bootstrapper.js'
+import type { Bootstrapper } from '../context/bootstrapper.js'
 import { TenantStorage } from '../context/tenant-storage.js'
 
 export { TenantStorage }

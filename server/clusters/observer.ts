@@ -1,8 +1,8 @@
 import type { EntityManager, EventArgs, EventSubscriber } from '@mikro-orm/core'
 import { TenantClusterEntity } from '../entities/central/tenant-cluster.entity.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
-import { afterJoining, afterLeaving, checkParent, lockClusters, type Run } from './rules.js'
-import { centralRun } from '../database/central-transaction.js'
+import { afterJoining, afterLeaving, checkParent, lockClusters } from './rules.js'
+import { centralRun, type Run } from '../database/central-transaction.js'
 import { centralTables } from '../database/central-schema.js'
 
 function runner (em: EntityManager): Run {

@@ -1,9 +1,5 @@
 import { ClusterNotFoundError, ClusterRuleError, ConcurrentChangeError, TenantNotFoundError } from '../errors.js'
-import type { CentralTables } from '../database/central-schema.js'
-import { PG, isDeadlockOrSerialization } from '../database/pg-errors.js'
-
-/** Runs one statement in the caller's transaction; `tables` names the central tables in SQL. */
-export type Run = ((sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>) & { readonly tables: CentralTables }
+import type { Run } from '../database/central-transaction.js'
 
 export interface LockedCluster {
   id: string
@@ -82,20 +78,4 @@ export async function moveTenant (run: Run, tenantKey: string, clusterId: string
   await run(`update ${run.tables.tenants} set tenant_cluster_id = ?, updated_at = now() where key = ?`, [clusterId, tenantKey])
   if (from !== null) await afterLeaving(run, locked.get(from) as LockedCluster, tenantKey)
   if (clusterId !== null) await afterJoining(run, locked.get(clusterId) as LockedCluster, tenantKey)
-}
-
-/** Transient conflicts between concurrent transactions (deadlock, serialization, a tenant moved meanwhile): safe to run again. */
-export const RETRYABLE = new Set<string>([PG.DEADLOCK_DETECTED, PG.SERIALIZATION_FAILURE, 'FST_TENANCY_CONCURRENT_CHANGE'])
-
-/**
- * Turns the database's own refusal (the deferred trigger) into the same clear
- * error, and a conflict that retrying did not get past into a registered one.
- */
-export function asClusterRuleError (error: unknown): unknown {
-  const e = error as { code?: string, message?: string }
-  if (isDeadlockOrSerialization(e)) return new ConcurrentChangeError('the same tenants or clusters')
-  if (e.code === PG.CHECK_VIOLATION && String(e.message).includes('fastify_tenancy_cluster_rule')) {
-    return new ClusterRuleError('Another change to this cluster happened at the same time and this one would break its rule (a cluster with tenants needs a Parent Tenant from among them). Reload and try again.')
-  }
-  return error
 }

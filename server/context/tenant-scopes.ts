@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Tenant } from '../tenant.js'
-import type { Bootstrapper } from '../bootstrappers/bootstrapper.js'
+import type { Bootstrapper } from './bootstrapper.js'
 import { TenantScope } from './tenant-scope.js'
 import type { TenantContext } from './tenant-context.js'
 

@@ -1,7 +1,28 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Connection, Transaction } from '@mikro-orm/core'
-import { asClusterRuleError, RETRYABLE, type Run } from '../clusters/rules.js'
+import { ClusterRuleError, ConcurrentChangeError } from '../errors.js'
 import { centralTables, type CentralTables } from './central-schema.js'
+import { PG, isDeadlockOrSerialization } from './pg-errors.js'
+
+/** Runs one statement in the caller's transaction; `tables` names the central tables in SQL. */
+export type Run = ((sql: string, params?: unknown[]) => Promise<Array<Record<string, any>>>) & { readonly tables: CentralTables }
+
+/** Transient conflicts between concurrent transactions (deadlock, serialization, a tenant moved meanwhile): safe to run again. */
+export const RETRYABLE = new Set<string>([PG.DEADLOCK_DETECTED, PG.SERIALIZATION_FAILURE, 'FST_TENANCY_CONCURRENT_CHANGE'])
+
+/**
+ * Turns the central schema's own refusal (the deferred cluster-rule trigger of
+ * its migrations) into the same clear error, and a conflict that retrying did
+ * not get past into a registered one.
+ */
+export function asClusterRuleError (error: unknown): unknown {
+  const e = error as { code?: string, message?: string }
+  if (isDeadlockOrSerialization(e)) return new ConcurrentChangeError('the same tenants or clusters')
+  if (e.code === PG.CHECK_VIOLATION && String(e.message).includes('fastify_tenancy_cluster_rule')) {
+    return new ClusterRuleError('Another change to this cluster happened at the same time and this one would break its rule (a cluster with tenants needs a Parent Tenant from among them). Reload and try again.')
+  }
+  return error
+}
 
 /** A `Run` of statements on the central connection `conn` (inside `trx` when given), naming the central tables through `tables`. */
 export function centralRun (conn: Pick<Connection, 'execute'>, tables: CentralTables, trx?: Transaction): Run {

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { tenantChange, type TenantChange } from '../providers/invalidation.js'
-import type { Run } from '../clusters/rules.js'
+import type { Run } from '../database/central-transaction.js'
 import type { Tenant } from '../tenant.js'
 import { DomainNotFoundError, DomainTakenError, InvalidDomainError, InvalidTenantChangeError } from '../errors.js'
 import { centralTransaction } from '../database/central-transaction.js'

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Run } from '../clusters/rules.js'
+import type { Run } from '../database/central-transaction.js'
 import { UUID_PATTERN, type Tenant } from '../tenant.js'
 import { TenantNotFoundError } from '../errors.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
 import { tenantChange, type TenantChange } from '../providers/invalidation.js'
-import type { Run } from '../clusters/rules.js'
+import type { Run } from '../database/central-transaction.js'
 import type { Tenant } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { ClusterNotFoundError, IdentifierTakenError, InvalidTenantChangeError } from '../errors.js'

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { EntitySchema } from '@mikro-orm/core'
 import type { MikroORM } from '@mikro-orm/postgresql'
-import type { Bootstrapper } from '../bootstrappers/bootstrapper.js'
+import type { Bootstrapper } from '../context/bootstrapper.js'
 import type { IdentityResolver } from '../identification/resolver.js'
 import type { ProviderDriver } from '../providers/provider.js'
 import type { TenantScope } from '../context/tenant-scope.js'

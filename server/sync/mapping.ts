@@ -1,4 +1,6 @@
 import { misuse } from '../misuse.js'
+import { CentralUserEntity } from '../entities/central/user.entity.js'
+import { TENANT_USERS_PIVOT } from '../entities/central/tenant-user.entity.js'
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -39,6 +41,9 @@ export function defaultMapping (entity: object, mapping: SyncMapping): void {
 export function defaultMappingOf (entity: object): SyncMapping | undefined {
   return entityMappings.get(entity)
 }
+
+// The shipped users entity syncs through its own pivot.
+defaultMapping(CentralUserEntity, TENANT_USERS_PIVOT)
 
 /** A checked mapping with its SQL pieces. */
 export class ResolvedMapping {

@@ -1,6 +1,4 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
-import { defaultMapping } from '../../sync/mapping.js'
-import { CentralUserEntity } from './user.entity.js'
 import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
 
 /** The pivot saying that a synced user exists in a tenant's database. */
@@ -18,5 +16,5 @@ export const TenantUserEntity = defineEntity({
 })
 export type TenantUserRecord = InferEntity<typeof TenantUserEntity>
 
-// A users resource declared without a mapping uses this pivot.
-defaultMapping(CentralUserEntity, { table: 'tenant_users', tenantColumn: 'tenant_key', globalIdColumn: 'global_user_id' })
+/** The pivot's columns as a sync mapping: a users resource declared without a mapping uses it (sync/mapping.ts). */
+export const TENANT_USERS_PIVOT = { table: 'tenant_users', tenantColumn: 'tenant_key', globalIdColumn: 'global_user_id' } as const

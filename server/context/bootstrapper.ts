@@ -1,4 +1,5 @@
-import type { TenantScope } from '../context/tenant-scope.js'
+// The contract lives beside the scopes that run it; bootstrappers/ holds the built-in ones.
+import type { TenantScope } from './tenant-scope.js'
 
 /**
  * Prepares one concern for a tenant when its context starts, and undoes it
