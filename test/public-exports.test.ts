@@ -29,7 +29,7 @@ function exportsOf (file: string): string[] {
  */
 const UNDOCUMENTED_BEFORE: Record<string, string[]> = {
   'server/index.ts': [
-    'AdminEntity', 'Bootstrapper', 'CentralTables', 'ClusterInput', 'ClusterRow', 'ConnectionStats', 'CopyTransaction', 'CreateTenantInput',
+    'AdminEntity', 'CentralTables', 'ClusterInput', 'ClusterRow', 'ConnectionStats', 'CopyTransaction', 'CreateTenantInput',
     'DefineJobOptions', 'DomainEntity', 'FanOutOptions', 'FormerName', 'FormerNameKind', 'IDENTIFIER_PATTERN', 'IMPERSONATION_COOKIE',
     'Identity', 'IdentityResolver', 'ImpersonationSession', 'ImpersonationUse', 'JobContext', 'JobHandler',
     'MaintenanceSettings', 'MaintenanceStarted', 'MaintenanceState', 'MigrationState', 'MigrationStatus', 'ProviderConfig', 'ProviderDriver',

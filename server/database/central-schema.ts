@@ -1,8 +1,10 @@
 import type { MikroORM } from '@mikro-orm/core'
 import { quoteIdent } from './names.js'
 
-/** The PostgreSQL schema of the central (landlord) tables when `database.schema` is not given. */
-export const DEFAULT_CENTRAL_SCHEMA = 'tenancy'
+import { DEFAULT_CENTRAL_SCHEMA } from '../entities/central/schema.js'
+
+// The entities declare it; the rest of the library finds it here with the other central names.
+export { DEFAULT_CENTRAL_SCHEMA }
 
 /** The central tables of ours, all in the central schema (an app's own tables stay where the app keeps them). */
 export const CENTRAL_TABLE_NAMES = [

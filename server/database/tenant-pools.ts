@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { EntitySchema } from '@mikro-orm/core'
-import type { ResolvedOptions } from '../options/index.js'
 import type { Tenant } from '../tenant.js'
 import { PoolerResetError } from '../errors.js'
 import { TenantConnections } from './tenant-connections.js'
@@ -14,8 +13,26 @@ import type { StatementSetup } from './statement-client.js'
 /** Connections this library keeps to the central database's server besides the central pool: the job queue (4), lifecycle locks (8), listeners (2). */
 const OWN_HELPERS = 14
 
+/** What the pools read of the plugin's options (its resolved options fit this shape). */
+export interface PoolOptions {
+  strategy: 'database' | 'schema' | 'shared'
+  database: {
+    url: string
+    hosts: Record<string, string>
+    instances: number
+    poolCap?: number
+    poolSize: number
+    maxConnections?: number
+    acquireTimeoutMs: number
+    idleTimeoutMs: number
+    pooler: string
+    debug: boolean
+  }
+  shared: { url: string, schema: string, poolSize: number } | null
+}
+
 export interface TenantPoolsParts {
-  options: ResolvedOptions
+  options: PoolOptions
   /** The tenant entities as the strategy maps them. */
   entities: EntitySchema<any, any>[]
   /** The tenant of the running context, and its scope (the request whose waits add up). */

@@ -3,7 +3,7 @@ import type { Tenant } from '../tenant.js'
 import type { Identity, IdentityResolver, ResolverContext } from './resolver.js'
 import type { TenantProvider } from '../providers/provider.js'
 import type { CachedTenantProvider } from '../providers/cached-provider.js'
-import { unknownTenant } from '../renames/unknown-tenant.js'
+import { unknownTenant } from './unknown-tenant.js'
 
 type Lookup = 'byIdentifier' | 'byDomain'
 type Lookups = Pick<TenantProvider, 'byIdentifier' | 'byDomain'>

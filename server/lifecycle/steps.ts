@@ -3,7 +3,7 @@ import type { TenantTarget } from '../database/tenant-target.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TenantScope } from '../context/tenant-scope.js'
 import { DatabaseExistsError } from '../errors.js'
-import type { TenancyEvents } from './events.js'
+import type { TenancyEvents } from '../events/tenancy-events.js'
 
 /** What the provisioning steps share while they make one tenant. */
 export interface ProvisioningContext {

@@ -8,7 +8,7 @@ import { DomainEntity } from '../entities/central/domain.entity.js'
 import { checkDomain } from './tenant-input.js'
 import { freshTenant, lockTenant } from './tenant-rows.js'
 import { isUniqueViolation } from '../database/pg-errors.js'
-import type { TenancyEvents } from './events.js'
+import type { TenancyEvents } from '../events/tenancy-events.js'
 
 /** One domain of a tenant. */
 export interface TenantDomain {

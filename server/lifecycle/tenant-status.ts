@@ -4,7 +4,7 @@ import type { Tenant, TenantStatus } from '../tenant.js'
 import { TenantStatusError } from '../errors.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { freshTenant, lockTenant } from './tenant-rows.js'
-import type { TenancyEventName, TenancyEvents } from './events.js'
+import type { TenancyEventName, TenancyEvents } from '../events/tenancy-events.js'
 
 interface Transition {
   from: TenantStatus

@@ -10,7 +10,7 @@ import { centralTransaction } from '../database/central-transaction.js'
 import { checkIdentifier } from './tenant-input.js'
 import { freshTenant, lockTenant } from './tenant-rows.js'
 import { isUniqueViolation } from '../database/pg-errors.js'
-import type { TenancyEvents, TenantChanges } from './events.js'
+import type { TenancyEvents, TenantChanges } from '../events/tenancy-events.js'
 
 const FIELDS = new Set(['identifier', 'name', 'data', 'clusterId'])
 

@@ -1,7 +1,7 @@
 import type { SyncChange } from './change.js'
 import type { CopyStore, CopyUpdate } from './copy-store.js'
 import type { Run } from './run.js'
-import type { SyncEmit, SyncEventName } from './events.js'
+import type { SyncEmit, SyncEventName } from '../events/sync-events.js'
 import { ident, rowProperties, shouldSync, type ResourceSide, type SourceRow, type SyncedResource } from './resource.js'
 import { centralRowFor } from './versions.js'
 import { SyncUnknownResourceError } from '../errors.js'

@@ -1,6 +1,6 @@
 import type { SyncChange } from './change.js'
 import type { Run } from './run.js'
-import type { SyncEvent } from './events.js'
+import type { SyncEvent } from '../events/sync-events.js'
 import { copyRow, fromSide } from './applier.js'
 import { lockCentralRow, updateDeliveries } from './central-rows.js'
 import { receivedFirst } from './inbox.js'

@@ -7,7 +7,6 @@ import type { TenantScope } from '../context/tenant-scope.js'
 import type { TenantConnections } from '../database/tenant-connections.js'
 import type { TargetOf } from '../database/tenant-targets.js'
 import type { QueueService } from '../jobs/queue-service.js'
-import type { ResolvedSyncOptions } from '../options/schema.js'
 import { NoTenantContextError, TenantDeletingError } from '../errors.js'
 import { misuse } from '../misuse.js'
 import { shareTenant } from '../lifecycle/tenant-rows.js'
@@ -16,15 +15,15 @@ import { centralCapture, mappingEntities } from './central-capture.js'
 import { CentralWriter } from './central-writer.js'
 import { databaseCopyStore, type AsTenant, type CopyStore } from './copy-store.js'
 import type { Run } from './run.js'
-import { chooseDeliveries } from './deliveries.js'
-import type { SyncEvent } from './events.js'
+import { chooseDeliveries, type DeliverySettings } from './deliveries.js'
+import type { SyncEvent } from '../events/sync-events.js'
 import { InFlight } from './in-flight.js'
 import { pruneInbox } from './inbox.js'
 import { SyncQueue } from './queue.js'
-import { resolveResource, type SyncedResource } from './resource.js'
+import { resolveResource, type SyncedResource, type SyncedResourceDefinition } from './resource.js'
 import { SyncService } from './sync-api.js'
 import { SyncLoop } from './sync-loop.js'
-import { SyncWork } from './sync-work.js'
+import { SyncWork, type SyncWorkSettings } from './sync-work.js'
 import { tenantCapture } from './tenant-capture.js'
 import { TenantForwarding } from './tenant-forwarding.js'
 import { centralSql } from '../database/central-sql.js'
@@ -64,7 +63,7 @@ export interface Syncing {
   forgetTenant: (tenantKey: string) => Promise<void>
 }
 
-function resolveResources (parts: SyncParts, options: ResolvedSyncOptions): Map<string, SyncedResource> {
+function resolveResources (parts: SyncParts, options: SyncSettings): Map<string, SyncedResource> {
   const resources = new Map<string, SyncedResource>()
   const tenantMeta = parts.connections.discover()
   const centralMeta = parts.orm.getMetadata()
@@ -79,8 +78,18 @@ function resolveResources (parts: SyncParts, options: ResolvedSyncOptions): Map<
   return resources
 }
 
+/** What syncing reads of its options: the plugin's resolved `sync` options (defaults from the options schema only). */
+export type SyncSettings = DeliverySettings & SyncWorkSettings & {
+  resources: readonly SyncedResourceDefinition[]
+  worker: boolean
+  jobExpireSeconds: number
+  takeoverMs: number
+  pollIntervalMs: number
+  recoverOnStart: boolean
+}
+
 /** Builds resource syncing from its parts; nothing is registered or started until `install` and `start`. */
-export function createSyncing (parts: SyncParts, options: ResolvedSyncOptions): Syncing {
+export function createSyncing (parts: SyncParts, options: SyncSettings): Syncing {
   const resources = resolveResources(parts, options)
   const list = [...resources.values()]
   const asTenant: AsTenant = parts.asTenant ?? (async (_key, fn) => await fn())

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { FastifyInstance } from 'fastify'
 import type { Tenant } from '../../tenant.js'
-import type { TenantChanges } from '../../lifecycle/events.js'
+import type { TenantChanges } from '../../events/tenancy-events.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { CliUsageError } from '../../errors.js'
 import { printJson } from '../output.js'

@@ -1,5 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
-import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
+import { DEFAULT_CENTRAL_SCHEMA } from './schema.js'
 
 /** The permissions an admin role can hold. */
 export const PERMISSIONS = ['manage_tenants', 'manage_tenant_groups', 'manage_users', 'manage_admins', 'impersonate_users', 'move_tenants'] as const

@@ -6,7 +6,7 @@ import { TenantUserEntity } from './tenant-user.entity.js'
 import { TenantResourceEntity } from './tenant-resource.entity.js'
 import { TenantEntity } from './tenant.entity.js'
 import { CentralUserEntity } from './user.entity.js'
-import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
+import { DEFAULT_CENTRAL_SCHEMA } from './schema.js'
 
 export { AdminEntity, RoleEntity, DomainEntity, TenantClusterEntity, TenantUserEntity, TenantResourceEntity, TenantEntity, CentralUserEntity }
 export { PERMISSIONS, type Permission } from './admin.entity.js'

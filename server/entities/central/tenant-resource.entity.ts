@@ -1,5 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
-import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
+import { DEFAULT_CENTRAL_SCHEMA } from './schema.js'
 
 /**
  * The shared mapping of synced resources to tenants (one row per tenant,

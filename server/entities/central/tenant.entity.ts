@@ -1,6 +1,6 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
 import type { TenantStatus } from '../../tenant.js'
-import { DEFAULT_CENTRAL_SCHEMA } from '../../database/central-schema.js'
+import { DEFAULT_CENTRAL_SCHEMA } from './schema.js'
 
 // A tenant, its domains and its cluster refer to each other both ways, so
 // they are defined in one module: split, they would import each other.

@@ -1,9 +1,9 @@
 import type { Tenant } from '../tenant.js'
-import type { TenantProvider } from './provider.js'
+import type { TenantProvider } from '../providers/provider.js'
 import type { TenantTarget } from '../database/tenant-target.js'
 import type { TenantTargets } from '../database/tenant-targets.js'
-import type { TenantLifecycle } from '../lifecycle/tenants.js'
-import type { TenantListing, TenantListings, TenantListQuery } from '../lifecycle/tenant-listings.js'
+import type { TenantLifecycle } from './tenants.js'
+import type { TenantListing, TenantListings, TenantListQuery } from './tenant-listings.js'
 
 /**
  * `app.tenancy.tenants`: the provider's lookups (cached, for requests) and

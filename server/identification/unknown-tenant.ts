@@ -1,5 +1,5 @@
 import { UnknownTenantError } from '../errors.js'
-import type { Identity } from '../identification/resolver.js'
+import type { Identity } from './resolver.js'
 
 const kIdentity = Symbol('fastify-tenancy.identity')
 

@@ -1,5 +1,5 @@
 import type { Tenant } from '../tenant.js'
-import type { SyncEvent, SyncEventName } from '../sync/events.js'
+import type { SyncEvent, SyncEventName } from './sync-events.js'
 
 /**
  * Lifecycle events, in pairs: every `-ing` has its `-ed`; `tenant.failed`
