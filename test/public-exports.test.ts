@@ -28,22 +28,9 @@ function exportsOf (file: string): string[] {
  * It only shrinks; a new export must be documented from the start.
  */
 const UNDOCUMENTED_BEFORE: Record<string, string[]> = {
-  'server/index.ts': [
-    'AdminEntity', 'CentralTables', 'ClusterInput', 'ClusterRow', 'ConnectionStats', 'CopyTransaction', 'CreateTenantInput',
-    'DefineJobOptions', 'DomainEntity', 'FanOutOptions', 'FormerName', 'FormerNameKind', 'IDENTIFIER_PATTERN', 'IMPERSONATION_COOKIE',
-    'Identity', 'IdentityResolver', 'ImpersonationSession', 'ImpersonationUse', 'JobContext', 'JobHandler',
-    'MaintenanceSettings', 'MaintenanceStarted', 'MaintenanceState', 'MigrationState', 'MigrationStatus', 'ProviderConfig', 'ProviderDriver',
-    'ProviderDriverContext', 'ProvisioningContext', 'ProvisioningStep', 'ResolverContext', 'ResolverName', 'RoleEntity', 'RouteMode',
-    'SYNC_EVENT_NAMES', 'SourceRow', 'SpanProcessorLike', 'SqlExecutor', 'SyncApi', 'SyncChange', 'SyncEvent', 'SyncEventName', 'SyncMapping',
-    'SyncOptions', 'TENANT_IDENTIFIER_ATTRIBUTE', 'TENANT_ID_ATTRIBUTE', 'TenancyApi', 'TenancyDatabaseOptions', 'TenancyEvent', 'TenancyEventName',
-    'TenancyEvents', 'TenancyListener', 'TenantAttributes', 'TenantChanges', 'TenantClusterEntity', 'TenantContext', 'TenantDirectory', 'TenantDomain',
-    'TenantDomains', 'TenantJobs', 'TenantListQuery', 'TenantListing', 'TenantMigrationsOptions', 'TenantProvider',
-    'TenantRequestStats', 'TenantResourceEntity', 'TenantResult', 'TenantScope', 'TenantStatus', 'TenantStorage', 'TenantTarget', 'TenantUserEntity',
-    'centralEntitiesIn', 'centralTables', 'cookieResolver', 'createCentralOrm', 'databaseProvider', 'defaultMapping', 'domainResolver', 'errorCodes',
-    'headerResolver', 'isValidIdentifier', 'ormProvider', 'pathResolver', 'subdomainResolver', 'tenantDatabaseName'
-  ],
-  'server/admin/index.ts': ['AdminContext'],
-  'server/testing/index.ts': ['IsolationLeak', 'IsolationOptions', 'SeedContext', 'TestTenantOptions']
+  'server/index.ts': [],
+  'server/admin/index.ts': [],
+  'server/testing/index.ts': []
 }
 
 /** An error class is documented by its code in docs/errors.md (its class name is how an app catches it). */
@@ -57,7 +44,7 @@ test('the export lister finds every kind of export, and the internals are gone',
   for (const name of ['tenancyPlugin', 'TenancyOptions', 'TenantScope', 'IdentifierTakenError']) assert.ok(names.includes(name), name)
   assert.ok(exportsOf('server/admin/index.ts').includes('adminPlugin'))
   assert.ok(exportsOf('server/testing/index.ts').includes('createTestTenant'))
-  for (const internal of ['TenantConnections', 'TenantLease', 'CachedTenantProvider', 'TenantClusters', 'SyncManager']) assert.ok(!names.includes(internal), internal)
+  for (const internal of ['TenantConnections', 'TenantLease', 'CachedTenantProvider', 'TenantClusters', 'SyncManager', 'TenantContext']) assert.ok(!names.includes(internal), internal)
 })
 
 for (const entry of ['server/index.ts', 'server/admin/index.ts', 'server/testing/index.ts']) {
