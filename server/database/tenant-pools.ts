@@ -25,7 +25,7 @@ export interface PoolOptions {
     maxConnections?: number
     acquireTimeoutMs: number
     idleTimeoutMs: number
-    pooler: string
+    pooler: 'none' | 'session' | 'transaction'
     debug: boolean
   }
   shared: { url: string, schema: string, poolSize: number } | null

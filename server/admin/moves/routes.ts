@@ -62,25 +62,35 @@ export function moveRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const admin = request.admin
     const actor = admin === null ? null : { id: admin.id, email: admin.email }
     const who = { key: tenant.key, identifier: tenant.identifier }
-    // The outcome is recorded after the start, even when the move is quicker than the start's own write.
-    let startRecorded = (): void => {}
-    const started = new Promise<void>((resolve) => { startRecorded = resolve })
+    // A move this process already drives: its page, and nothing logged twice.
+    if (runs.isRunning(tenant.key)) return reply.redirect(statusUrl(tenant), 303)
+    // The outcome is logged after the start, even when the move is quicker than the start's own write;
+    // a move refused or failed before it began logs nothing. Settled on every way out of this handler.
+    let settle = (_began: boolean): void => {}
+    const startLogged = new Promise<boolean>((resolve) => { settle = resolve })
+    let began = false
     try {
-      await runs.start(tenant, host, async (outcome) => {
-        await started
-        const failed = outcome instanceof Error
-        await ctx.audit.record({ actor, action: failed ? 'tenant.move.failed' : 'tenant.move.done', tenant: who, change: failed ? { host, error: outcome.message.slice(0, 500) } : { from: outcome.fromHost, host } })
-      })
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? ''
-      if (REFUSALS.has(code)) { startRecorded(); return await form(request, reply, tenant, (error as Error).message, 409) }
-      // A first step that failed is recorded on the move: its status page says why and offers to continue or abort.
-      if ((await tenancy.moves.status(tenant))?.state !== 'running') { startRecorded(); throw error }
-      await ctx.audit.recordFor(request, 'tenant.move.start', { tenant: who, change: { from: hostOf(tenant), host } }).finally(startRecorded)
-      return await redirectWith(ctx, request, reply, statusUrl(tenant), { type: 'error', text: `The move of ${tenant.identifier} stopped: ${(error as Error).message}` })
+      try {
+        await runs.start(tenant, host, async (outcome) => {
+          if (!await startLogged) return
+          const failed = outcome instanceof Error
+          await ctx.audit.record({ actor, action: failed ? 'tenant.move.failed' : 'tenant.move.done', tenant: who, change: failed ? { host, error: outcome.message.slice(0, 500) } : { from: outcome.fromHost, host } })
+        })
+        began = true
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? ''
+        if (REFUSALS.has(code)) return await form(request, reply, tenant, (error as Error).message, 409)
+        // A first step that failed is recorded on the move: its status page says why and offers to continue or abort.
+        if ((await tenancy.moves.status(tenant))?.state !== 'running') throw error
+        began = true
+        await ctx.audit.recordFor(request, 'tenant.move.start', { tenant: who, change: { from: hostOf(tenant), host } })
+        return await redirectWith(ctx, request, reply, statusUrl(tenant), { type: 'error', text: `The move of ${tenant.identifier} stopped: ${(error as Error).message}` })
+      }
+      await ctx.audit.recordFor(request, 'tenant.move.start', { tenant: who, change: { from: hostOf(tenant), host } })
+      return await redirectWith(ctx, request, reply, statusUrl(tenant), { type: 'success', text: `Moving ${tenant.identifier} to host ${host}: its requests keep being served; they wait a moment at the switch.` })
+    } finally {
+      settle(began)
     }
-    await ctx.audit.recordFor(request, 'tenant.move.start', { tenant: who, change: { from: hostOf(tenant), host } }).finally(startRecorded)
-    return await redirectWith(ctx, request, reply, statusUrl(tenant), { type: 'success', text: `Moving ${tenant.identifier} to host ${host}: its requests keep being served; they wait a moment at the switch.` })
   })
 
   app.get('/tenants/:key/move/status', { config: MOVE }, async (request, reply) => {
