@@ -88,12 +88,13 @@ async function holdingApp (t: Parameters<typeof buildApp>[0], database: Record<s
 }
 
 test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TENANCY_BUSY with Retry-After; an idle pool then gives its connection back', { timeout: 120_000 }, async (t) => {
-  const { app, hold, release } = await holdingApp(t, { maxConnections: 1, poolSize: 1, acquireTimeoutMs: 300 })
+  // 2 s to wait: once a is done, closing its idle connection and opening b's must fit in it on a loaded machine too.
+  const { app, hold, release } = await holdingApp(t, { maxConnections: 1, poolSize: 1, acquireTimeoutMs: 2000 })
   const [a, b] = await makeTenants(app, 2, 'busy') as [Tenant, Tenant]
   const { holding } = await hold(a.identifier)
   const refused = await answered(app, b.identifier)
   assertBusy(refused)
-  assert.equal(refused.headers['retry-after'], '1')
+  assert.equal(refused.headers['retry-after'], '2')
   assert.equal(app.tenancy.stats().hosts.default?.connections, 1)
   release()
   assert.equal((await holding).statusCode, 200)
@@ -105,7 +106,7 @@ test('a request that finds no connection within acquireTimeoutMs gets 503 FST_TE
 
 test('a request that waits for its own tenant\'s full pool longer than acquireTimeoutMs gets 503 FST_TENANCY_BUSY, and the pool serves again once its connection is back', { timeout: 120_000 }, async (t) => {
   // Room on the host (10) but one connection per pool: the wait is the pool's, not the budget's.
-  const { app, hold, release } = await holdingApp(t, { maxConnections: 10, poolSize: 1, acquireTimeoutMs: 300 })
+  const { app, hold, release } = await holdingApp(t, { maxConnections: 10, poolSize: 1, acquireTimeoutMs: 2000 })
   const [a] = await makeTenants(app, 1, 'pool-busy') as [Tenant]
   const { holding } = await hold(a.identifier)
   const refused = await answered(app, a.identifier)
