@@ -6,7 +6,7 @@ import { AdminClient, COOKIE_SECRET, buildAdminApp, makeAdmin } from './helpers/
 import { buildApp } from './helpers/app.js'
 import { freshCentral, sql } from './helpers/database.js'
 import { logicalServers } from './helpers/moves.js'
-import { until } from './helpers/poll.js'
+import { until, within } from './helpers/poll.js'
 
 let servers: Awaited<ReturnType<typeof logicalServers>>
 before(async () => { servers = await logicalServers() })
@@ -42,16 +42,22 @@ test('an admin moves a tenant to another host from its page: the move runs in th
   holder.on('error', () => {})
   await holder.connect()
   let finishing: string
+  let second: Awaited<ReturnType<typeof client.post>>
   try {
     await holder.query('begin')
     await holder.query('lock table tenancy.admin_audit_log in exclusive mode')
     await until(async () => (await app.tenancy.moves.status(acme))?.state, { is: (state) => state === 'done', timeoutMs: 120_000, what: 'the move is recorded done' })
     finishing = (await client.get(`${page}/move/status`)).body
+    // A second POST while this process still drives the move: its page, and no second start in the log
+    // (a write to the log would wait for the lock, and the answer would not come).
+    second = await within(client.post(`${page}/move`, { host: 'b' }, { from: `${page}/move` }), { what: 'a second POST while the move runs is answered without writing the audit log', timeoutMs: 10_000 })
   } finally {
     await holder.query('commit')
     await holder.end()
   }
   assert.doesNotMatch(finishing, /id="move-outcome"/, 'no outcome shown before the audit log has it')
+  assert.equal(second.statusCode, 303)
+  assert.equal(second.headers.location, `${page}/move/status`)
   assert.match(finishing, /http-equiv="refresh"/)
   let done = ''
   await until(async () => {
