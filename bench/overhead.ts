@@ -20,8 +20,10 @@ async function load (port: number, host: string, seconds: number): Promise<numbe
 
 /**
  * A bare Fastify route against the same route behind tenant resolution (cache
- * warm, subdomain resolver), alternating A B A B so the noise of a shared
- * machine falls on both sides alike.
+ * warm, subdomain resolver), alternating so the noise of a shared machine
+ * falls on every side alike. A third side runs the bare route inside an
+ * AsyncLocalStorage and nothing else: the share of the overhead that is
+ * Node's own price for a context that follows a request's awaits.
  */
 export async function overhead (ctx: BenchContext): Promise<Figure[]> {
   const central = await benchCentral(ctx.serverUrl)
@@ -35,27 +37,36 @@ export async function overhead (ctx: BenchContext): Promise<Figure[]> {
 
     pin(process.pid, 1)
     const bare = await startServer(SERVER, ['bare'])
+    const context = await startServer(SERVER, ['context'])
     const tenant = await startServer(SERVER, ['tenant', central.url, central.prefix])
-    servers.push(bare.child, tenant.child)
-    // Warm both up (JIT) before measuring.
+    servers.push(bare.child, context.child, tenant.child)
+    // Warm them up (JIT) before measuring.
     await load(bare.port, 'acme.localhost', 2)
+    await load(context.port, 'acme.localhost', 2)
     await load(tenant.port, 'acme.localhost', 2)
     const bareRps: number[] = []
     const tenantRps: number[] = []
     const ratios: number[] = []
+    const contextRatios: number[] = []
+    const ofContext: number[] = []
     for (let i = 0; i < ROUNDS; i++) {
       const a = await load(bare.port, 'acme.localhost', SECONDS)
+      const c = await load(context.port, 'acme.localhost', SECONDS)
       const b = await load(tenant.port, 'acme.localhost', SECONDS)
       bareRps.push(a)
       tenantRps.push(b)
       ratios.push(b / a)
-      ctx.log(`overhead round ${i + 1}: bare ${Math.round(a)} req/s, tenant ${Math.round(b)} req/s, ratio ${round(b / a)}`)
+      contextRatios.push(c / a)
+      ofContext.push(b / c)
+      ctx.log(`overhead round ${i + 1}: bare ${Math.round(a)} req/s, bare in an AsyncLocalStorage ${Math.round(c)} req/s, tenant ${Math.round(b)} req/s, ratio ${round(b / a)}`)
     }
     return [
       { name: 'overhead.bare.rps', value: Math.round(median(bareRps)), unit: 'req/s', note: `median of ${ROUNDS} rounds of ${SECONDS}s` },
       { name: 'overhead.tenant.rps', value: Math.round(median(tenantRps)), unit: 'req/s', note: 'subdomain resolution, cache warm' },
       { name: 'overhead.ratio', value: round(median(ratios)), unit: 'ratio', note: 'tenant ÷ bare, median per round; target ≥ 0.90' },
-      { name: 'overhead.ratio.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' }
+      { name: 'overhead.ratio.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
+      { name: 'overhead.context.ratio', value: round(median(contextRatios)), unit: 'ratio', note: 'the bare route run inside an AsyncLocalStorage (one run() per request, as the plugin does) ÷ bare, same rounds: what keeping a context across awaits costs on this Node by itself' },
+      { name: 'overhead.ofContext', value: round(median(ofContext)), unit: 'ratio', note: 'tenant ÷ the bare route inside an AsyncLocalStorage, same rounds: what resolution costs beyond the context itself' }
     ]
   } finally {
     for (const child of servers) await stopServer(child)

@@ -21,7 +21,7 @@ import { fleet, fleetFigures } from './fleet.js'
  * `--list` needs to run nothing, and a prefix picks the benchmarks to run.
  */
 const BENCHMARKS: Array<{ figures: readonly string[], run: (ctx: BenchContext) => Promise<Figure[]> }> = [
-  { figures: ['overhead.bare.rps', 'overhead.tenant.rps', 'overhead.ratio', 'overhead.ratio.spread'], run: overhead },
+  { figures: ['overhead.bare.rps', 'overhead.tenant.rps', 'overhead.ratio', 'overhead.ratio.spread', 'overhead.context.ratio', 'overhead.ofContext'], run: overhead },
   { figures: realisticFigures, run: overheadRealistic },
   { figures: ['provision.template.ms', 'provision.clone.ms', 'provision.migrate.ms', 'provision.speedup'], run: provision },
   { figures: ['migrate200.c1.s', 'migrate200.c8.s'], run: migrate200 },
