@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { dropDatabases, serverUrl, sql, urlFor } from './helpers/database.js'
+import { ADMIN_PEERS } from '../server/admin/admin-plugins.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 
@@ -107,6 +108,15 @@ test('every package the library imports is a runtime dependency (or an optional 
   assert.deepEqual(missing, [], 'an app that installs fastify-tenancy would not have these')
 })
 
+test('the admin\'s install line in the README and docs/admin.md names every package the admin loads, and nothing else', () => {
+  for (const page of ['README.md', 'docs/admin.md']) {
+    const text = readFileSync(join(root, page), 'utf8').replace(/\s+/g, ' ')
+    const line = text.match(/npm install (@fastify\/cookie[^`\n]*?)(?:`|$)/)?.[1]
+    assert.ok(line !== undefined, `${page} has the admin's npm install line`)
+    assert.deepEqual(line.trim().split(' ').sort(), [...ADMIN_PEERS].sort(), `${page}: the admin's npm install line`)
+  }
+})
+
 // Built and packed once for this file's tests, as `npm publish` would; removed when they are done.
 let packedDir: string | undefined
 after(async () => { if (packedDir !== undefined) await rm(packedDir, { recursive: true, force: true }) })
@@ -127,7 +137,6 @@ const devVersions = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')
 const PEERS = ['fastify', '@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']
 const newest = PEERS.map((name) => `${name}@${(devVersions[name] as string).replace(/^[\^~]/, '')}`)
 // The admin's packages are optional peers: an app that mounts the admin (as these do) installs them.
-const ADMIN_PEERS = ['@fastify/cookie', '@fastify/csrf-protection', '@fastify/formbody', '@fastify/helmet', '@fastify/multipart', '@fastify/rate-limit', '@fastify/view', 'eta']
 const adminPeers = ADMIN_PEERS.map((name) => `${name}@${devVersions[name] as string}`)
 const lowest = ['fastify@5.0.0', '@mikro-orm/core@6.5.9', '@mikro-orm/postgresql@6.5.9', '@mikro-orm/migrations@6.5.9']
 
