@@ -72,7 +72,6 @@ export async function consumerInstall (ctx: BenchContext): Promise<Figure[]> {
   const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-install-'))
   try {
     ctx.log('packing the library…')
-    await run('npm', ['run', 'build'], '.')
     const packed = (await run('npm', ['pack', '--pack-destination', work, '--silent'], '.')).trim().split('\n').pop() as string
     const tarball = join(work, packed)
     const app = await consumerManifest(tarball)

@@ -17,6 +17,9 @@ async function registerTsx () {
     const [{ register: registerCommonJs }, { register: registerEsm }] = await Promise.all([import('tsx/cjs/api'), import('tsx/esm/api')])
     registerCommonJs()
     registerEsm()
+    // Registered through its API, tsx leaves no trace in execArgv: the library
+    // reads this mark to take tenantMigrations.pathTs, as the app does under tsx.
+    globalThis[Symbol.for('fastify-tenancy.loadsTypeScript')] = true
     return true
   } catch (error) {
     if (error?.code === 'ERR_MODULE_NOT_FOUND') return false

