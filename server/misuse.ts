@@ -39,7 +39,9 @@ export const misuse = {
   /** A tenant's row names a database host that database.hosts no longer has. */
   tenantOnUnknownHost: (tenantKey: string, host: string) => misconfigured(`Tenant ${tenantKey} lives on database host "${host}", which is not in the database.hosts option.`),
   /** Strategy shared: the row-level security policies were not installed. */
-  rlsNotInstalled: () => misconfigured('Row-level security is not installed in the shared database: run `fastify-tenancy tenants:rls` (or app.tenancy.migrate()) first.'),
+  rlsNotInstalled: () => misconfigured('Row-level security is not installed in the shared database yet: run `fastify-tenancy tenants:migrate` once before the first start; it runs your tenant migrations into the shared schema and installs row-level security there.'),
+  /** Strategy shared: tenants:rls on a database whose shared schema no migration has made yet. */
+  sharedSchemaMissing: (schema: string) => misconfigured(`The shared schema "${schema}" does not exist yet: run \`fastify-tenancy tenants:migrate\` first; it makes the schema with your tenant tables and installs row-level security on them.`),
   /** Strategy shared: a schema drift check per tenant was asked for. */
   driftCheckInShared: () => misconfigured('Strategy shared keeps one set of tables for every tenant: there is no schema per tenant to verify (check the shared schema itself).'),
   /** A central listener channel name that LISTEN cannot take. */

@@ -21,7 +21,8 @@ function assertFailureLine (stderr: string, code: string): string {
   assert.ok(match !== null, `one line with the code: ${JSON.stringify(stderr)}`)
   assert.equal(match[1], code)
   const message = match[2] as string
-  assert.match(message, /^[A-Z"-].{20,}[.?]$/, `whole sentences: ${message}`)
+  // A capital, or a command's name as the user types it (tenants:rls).
+  assert.match(message, /^(?:[A-Z"-]|[a-z]+:[a-z-]+ ).{20,}[.?]$/, `whole sentences: ${message}`)
   assert.doesNotMatch(message, /\bselect\b|\n\s+at /i)
   return message
 }
@@ -69,6 +70,10 @@ test('usage and configuration mistakes carry their code: as text on stderr, as a
   const badFlag = await run(['tenants:migrate', '--concurrency=0'], { env: { DATABASE_URL: serverUrl() } })
   assert.equal(badFlag.code, 2)
   assert.match(assertFailureLine(badFlag.stderr, 'FST_TENANCY_CLI_USAGE'), /--concurrency must be a whole number of at least 1/)
+  // A sentence that starts with a command's name keeps it as the user types it.
+  const notShared = await run(['tenants:rls'], { env: { DATABASE_URL: serverUrl() } })
+  assert.equal(notShared.code, 2)
+  assert.match(assertFailureLine(notShared.stderr, 'FST_TENANCY_CLI_USAGE'), /^tenants:rls is for strategy "shared"/)
 })
 
 test('--version prints the package version and exits 0', async () => {

@@ -1,13 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
-import { freshCentral, sql } from './helpers/database.js'
-import { prepareShared } from './helpers/shared.js'
+import { randomBytes } from 'node:crypto'
+import { freshCentral, serverUrl, sql } from './helpers/database.js'
+import { asRole, prepareShared } from './helpers/shared.js'
 import { configFor, run, type Run } from './helpers/cli.js'
 import { CentralUserEntity, type Tenant } from '../server/index.js'
 import { ProjectEntity, TenantUserCopyEntity } from './helpers/tenant-schema.js'
 import { signProof } from '../server/database/shared/tenant-proof.js'
-import { readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
+import { createAppRole, readSecret, unprotectedTables } from '../server/database/shared/rls-policies.js'
 import { tenancyRuntime } from '../server/tenancy.js'
 
 /**
@@ -171,6 +172,31 @@ test('tenants:migrate is one migration for every tenant', async (t) => {
   assert.deepEqual(results.map((r) => [r.identifier, r.ok, r.migrations]), [['acme', true, []], ['globex', true, []]])
   const acme = await app.tenancy.tenants.find('acme') as Tenant
   assert.deepEqual((await app.tenancy.migrationStatus(acme)).pending, [])
+})
+
+test('on a database no migration has reached: the plugin and tenants:rls say to run tenants:migrate, which makes the shared tables and says so with no tenant yet; then the plugin registers', async (t) => {
+  const central = await freshCentral(t)
+  const role = `ft_fresh_${randomBytes(4).toString('hex')}`
+  await createAppRole(central.url, role, 'pw')
+  // After the central database is dropped (hooks run in order), so no privilege keeps the role.
+  t.after(async () => { await sql(serverUrl(), `drop role if exists "${role}"`).catch(() => {}) })
+  const url = asRole(central.url, role, 'pw')
+  const refused = await buildApp(t, { strategy: 'shared', shared: { url } }, () => {}, central).then(() => null, (error: Error & { code?: string }) => error)
+  assert.equal(refused?.code, 'FST_TENANCY_MISCONFIGURED')
+  assert.match(refused?.message ?? '', /not installed in the shared database yet: run `fastify-tenancy tenants:migrate` once before the first start/)
+
+  const config = await configFor(central, `, strategy: 'shared', shared: { url: ${JSON.stringify(url)} }`)
+  const cli = async (...args: string[]): Promise<Run> => await run(['--config', config, ...args])
+  const rls = await cli('tenants:rls')
+  assert.equal(rls.code, 2, rls.stderr)
+  assert.match(rls.stderr, /^FST_TENANCY_MISCONFIGURED: The shared schema "tenant_shared" does not exist yet: run `fastify-tenancy tenants:migrate` first/)
+  const migrated = await cli('tenants:migrate')
+  assert.equal(migrated.code, 0, migrated.stderr)
+  assert.match(migrated.stdout, /^The shared tables in schema tenant_shared: ran .+; row-level security is in place\.\nNo tenants to work on\.\n$/)
+  const again = await cli('tenants:migrate')
+  assert.match(again.stdout, /^The shared tables in schema tenant_shared: no migration to run; row-level security is in place\./)
+  const { app } = await buildApp(t, { strategy: 'shared', shared: { url } }, () => {}, central)
+  assert.equal(tenancyRuntime(app.tenancy).options.strategy, 'shared')
 })
 
 test('fastify-tenancy tenants:rls --check reports a table without a policy (exit 1); tenants:rls creates it; then the plugin registers', async (t) => {

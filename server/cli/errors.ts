@@ -34,7 +34,8 @@ interface ErrorLike {
 export function sentence (text: string): string {
   const t = text.trim().replace(/\s+/g, ' ')
   if (t.length === 0) return 'Something went wrong, without a message; run again with --verbose to see where.'
-  const s = (t[0] as string).toUpperCase() + t.slice(1)
+  // A command's name (tenants:rls) keeps its case: it is what the user types.
+  const s = /^[a-z]+:[a-z-]+\b/.test(t) ? t : (t[0] as string).toUpperCase() + t.slice(1)
   return /[.!?]$/.test(s) ? s : `${s}.`
 }
 

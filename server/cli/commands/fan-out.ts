@@ -97,7 +97,7 @@ async function runInEach (app: FastifyInstance, tenants: Tenant[], options: FanO
  * its row-level security: a first migrate is what makes them). Returns the
  * migrations run, or null in the other strategies.
  */
-async function sharedTablesFirst (global: GlobalOptions, direction: 'up' | 'down'): Promise<{ ran: string[], ms: number } | null> {
+async function sharedTablesFirst (global: GlobalOptions, direction: 'up' | 'down'): Promise<{ ran: string[], ms: number, schema: string } | null> {
   const options = await resolvedOptions(global)
   if (options.shared === null) return null
   const [{ migrateShared }, { tenantMigratorFor }] = await Promise.all([import('../../database/shared/shared-schema.js'), import('../../database/tenant-migrator.js')])
@@ -106,7 +106,7 @@ async function sharedTablesFirst (global: GlobalOptions, direction: 'up' | 'down
   const migrator = tenantMigratorFor(options)
   try {
     const ran = await migrateShared({ ...options.shared, appRole }, migrator, direction)
-    return { ran, ms: performance.now() - started }
+    return { ran, ms: performance.now() - started, schema: options.shared.schema }
   } finally {
     await migrator.close()
   }
@@ -198,7 +198,7 @@ async function rollout (global: GlobalOptions, operation: RolloutOperation, labe
 }
 
 /** Strategy `shared`: the shared tables, migrated once; each tenant's result is that one (JSON lines with --json). */
-async function sharedFanOut (global: GlobalOptions, s: Selection, label: string, shared: { ran: string[], ms: number }): Promise<number> {
+async function sharedFanOut (global: GlobalOptions, s: Selection, label: string, shared: { ran: string[], ms: number, schema: string }): Promise<number> {
   return await withApp(global, async (app) => {
     const tenants = await chosenTenants(app, s)
     const progress = progressReporter(tenants.length, label, s.json)
@@ -208,6 +208,9 @@ async function sharedFanOut (global: GlobalOptions, s: Selection, label: string,
       for (const r of results) printJson({ type: 'tenant', ...r, status: r.ok ? 'done' : 'failed', ms: Math.round(r.ms) })
       return results.every((r) => r.ok) ? 0 : 1
     }
+    // The shared tables were migrated whether or not any tenant exists yet: say so first.
+    const ran = shared.ran.length === 0 ? 'no migration to run' : `ran ${shared.ran.join(', ')}`
+    process.stdout.write(`The shared tables in schema ${shared.schema}: ${ran}; row-level security is in place.\n`)
     return summarize(results, false, label)
   })
 }

@@ -47,7 +47,7 @@ export function registerRlsCommands (program: Command, global: () => GlobalOptio
         if (flags.json === true) {
           printJson(check)
         } else {
-          if (check.missing.length > 0) out(`Tables in schema ${shared.schema} without a row-level security policy: ${check.missing.join(', ')}.`)
+          if (check.missing.length > 0) out(`Tenant tables in schema ${shared.schema} not made yet (run fastify-tenancy tenants:migrate) or without a row-level security policy: ${check.missing.join(', ')}.`)
           if (check.globalKeys.length > 0) out(`Keys in schema ${shared.schema} that hold across tenants (tenants:rls makes them per tenant): ${check.globalKeys.join('; ')}.`)
           if (check.unvalidated.length > 0) out(`Foreign keys left NOT VALID because rows made before point at another tenant's rows (fix those rows, then run tenants:rls again): ${check.unvalidated.join(', ')}.`)
           if (check.unsafeRole.length > 0) out(`The app role could reach past row-level security: ${check.unsafeRole.join('; ')}.`)

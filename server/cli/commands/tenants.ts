@@ -91,8 +91,10 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
         const created = await app.tenancy.create({ identifier, name: flags.name, domains, databaseHost: flags.host })
         const [tenant] = await listTenants(app, [created.key])
         if (tenant === undefined) throw new TenantNotFoundError(identifier)
-        if (flags.json === true) printJson(tenant)
-        else process.stdout.write(`Created tenant ${tenant.identifier} (${tenant.key}), ${tenant.status}, database ${tenant.database} on host ${tenant.host ?? ''}${tenant.domains.length > 0 ? `, domains ${tenant.domains.join(', ')}` : ''}.\n`)
+        if (flags.json === true) { printJson(tenant); return }
+        // In strategies schema and shared its tables are in a schema, not a database of its own.
+        const holder = app.tenancy.tenants.target(created).schema === null ? 'database' : 'schema'
+        process.stdout.write(`Created tenant ${tenant.identifier} (${tenant.key}), ${tenant.status}, ${holder} ${tenant.database} on host ${tenant.host ?? ''}${tenant.domains.length > 0 ? `, domains ${tenant.domains.join(', ')}` : ''}.\n`)
       })
     })
 

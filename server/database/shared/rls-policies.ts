@@ -74,6 +74,7 @@ export async function applyRls (options: ApplyRlsOptions): Promise<AppliedRls> {
     try {
       // One installer per database at a time (two instances starting together, two shared schemas).
       await lockInstall(client)
+      if ((await client.query('select 1 from pg_namespace where nspname = $1', [options.schema])).rowCount === 0) throw misuse.sharedSchemaMissing(options.schema)
       for (const statement of installSql()) await client.query(statement)
       const changed = new Set<string>()
       const tables = await inspectTables(client, options.schema)
@@ -107,7 +108,14 @@ export async function unprotectedTables (url: string, schema: string): Promise<s
 /** The secret that signs the tenant setting, read by the owner. */
 export async function readSecret (url: string): Promise<string> {
   return await withServer(url, async (client) => {
-    const rows = await client.query<{ value: string }>(`select value from ${RLS_SCHEMA}.secret`)
+    let rows: pg.QueryResult<{ value: string }>
+    try {
+      rows = await client.query<{ value: string }>(`select value from ${RLS_SCHEMA}.secret`)
+    } catch (error) {
+      // A database no migration has reached yet: the same sentence as an empty secret table.
+      if (pgCode(error) === PG.UNDEFINED_TABLE || pgCode(error) === PG.INVALID_SCHEMA_NAME) throw misuse.rlsNotInstalled()
+      throw error
+    }
     const value = rows.rows[0]?.value
     if (value === undefined) throw misuse.rlsNotInstalled()
     return value
