@@ -164,16 +164,27 @@ for (const strategy of STRATEGIES) {
     const source = await readFile(join(folder, files[2] as string), 'utf8')
     assert.match(source, /add column "paid" boolean not null default false/)
     if (strategy === 'shared') {
-      // The new table is made a tenant table by the migration itself.
+      // The new table is made a tenant table by the migration itself, and the new key holds per tenant.
       assert.match(source, /extends TenantMigration/)
       assert.match(source, /this\.tenantTable\('payments'\);/)
+      assert.match(source, /this\.perTenant\(`alter table "invoices" add constraint "invoices_number_unique" unique \("number"\);`\);/)
+    } else {
+      assert.match(source, /this\.addSql\(`alter table "invoices" add constraint "invoices_number_unique" unique \("number"\);`\);/)
+    }
+    // Both tenants have an invoice INV-1: unique per tenant, not across them.
+    for (const tenant of tenants) {
+      await app.tenancy.run(tenant, async (scope) => { scope.em.create(InvoiceEntity, { number: 'INV-1', total: 1 } as never); await scope.em.flush() })
     }
 
     // The migration written applies to the tenants, and then entities and migrations agree.
     const migrated = await run(['--config', config, 'tenants:migrate', '--json'])
-    assert.equal(migrated.code, 0, migrated.stderr)
+    assert.equal(migrated.code, 0, migrated.stderr + migrated.stdout)
     assert.deepEqual(tenantLines(migrated.stdout).map((r) => r.migrations), tenants.map(() => [(files[2] as string).replace(/\.ts$/, '')]))
     assert.equal(await withColumn(app, central, strategy, tenants, 'paid'), 2)
+    if (strategy === 'shared') {
+      const [key] = await sql(central.url, `select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'invoices_number_unique' and conrelid = '${SHARED_SCHEMA}.invoices'::regclass`)
+      assert.equal(key?.def, 'UNIQUE (tenant_key, number)')
+    }
     const passing = await run(['--config', config, 'migration:check'])
     assert.equal(passing.code, 0, passing.stderr)
     assert.match(passing.stdout, /agree/)

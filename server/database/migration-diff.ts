@@ -8,6 +8,7 @@ import type { EntitySchema, IMigrationGenerator, MigrationDiff } from '@mikro-or
 import { libraryTenantTables } from '../../migrations/tenant/index.js'
 import { InvalidOptionError } from '../errors.js'
 import { assertSafeName } from './names.js'
+import { addsKey } from './tenant-migration.js'
 import { createDatabase, dropDatabase } from './tenant-database.js'
 import { ensureTemplate } from './template.js'
 import { TENANT_MIGRATIONS_TABLE, TenantMigrator } from './tenant-migrator.js'
@@ -118,13 +119,19 @@ export async function createTenantMigration (o: MigrationDiffOptions, name?: str
 function librarySpecifier (folder: string | null): string {
   const entry = fileURLToPath(new URL('../index.js', import.meta.url))
   if (folder === null) return 'fastify-tenancy'
+  // Run from the sources (a clone): the sources, never a dist/ that the package name would reach from inside the clone and that may be older.
+  if (import.meta.url.endsWith('.ts')) return relativeSpecifier(folder, entry)
   try {
     createRequire(join(folder, 'noop.js')).resolve('fastify-tenancy')
     return 'fastify-tenancy'
   } catch {
-    const path = relative(folder, entry).split(sep).join('/')
-    return path.startsWith('.') ? path : `./${path}`
+    return relativeSpecifier(folder, entry)
   }
+}
+
+function relativeSpecifier (folder: string, entry: string): string {
+  const path = relative(folder, entry).split(sep).join('/')
+  return path.startsWith('.') ? path : `./${path}`
 }
 
 /**
@@ -139,7 +146,9 @@ function tenantMigrationGenerator (emit: 'ts' | 'js' | 'cjs', folder: string | n
     override generateMigrationFile (className: string, diff: MigrationDiff): string {
       const up = diff.up.flatMap((sql) => {
         const table = /^create table "([^"]+)"/i.exec(sql)?.[1]
-        return table === undefined ? [sql] : [sql, `\u0000tenantTable:${table}`]
+        if (table !== undefined) return [sql, `\u0000tenantTable:${table}`]
+        // A key added to a table: per tenant from the start (TenantMigration.perTenant).
+        return addsKey(sql) ? [`\u0000perTenant:${sql}`] : [sql]
       })
       return super.generateMigrationFile(className, { ...diff, up })
         .replace("import { Migration } from '@mikro-orm/migrations';", `import { TenantMigration } from '${specifier}';`)
@@ -149,6 +158,7 @@ function tenantMigrationGenerator (emit: 'ts' | 'js' | 'cjs', folder: string | n
 
     override createStatement (sql: string, padLeft: number): string {
       if (sql.startsWith('\u0000tenantTable:')) return `${' '.repeat(padLeft)}this.tenantTable('${sql.slice(13)}');\n`
+      if (sql.startsWith('\u0000perTenant:')) return super.createStatement(sql.slice(11), padLeft).replace('this.addSql(', 'this.perTenant(')
       return super.createStatement(sql, padLeft)
     }
   }

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
-import { tenantTableSql } from './shared/rls-sql.js'
+import { TENANT_COLUMN, tenantTableSql } from './shared/rls-sql.js'
 import { sharedMigrationContext } from './tenant-migrator.js'
 
 /**
@@ -19,4 +19,35 @@ export abstract class TenantMigration extends Migration {
     if (shared === undefined) return
     for (const statement of tenantTableSql(shared.schema, table, shared.centralRole)) this.addSql(statement)
   }
+
+  /**
+   * A key added to an existing tenant table (`alter table … add constraint …
+   * unique (…)` or `primary key (…)`, `create unique index … (…)`): in
+   * strategy `shared` its columns start with the tenant key, so it holds per
+   * tenant from the start (a key over every tenant's rows would refuse a
+   * value another tenant has, and fail outright on one two tenants share);
+   * elsewhere the statement as it is. `migration:create` writes such keys
+   * this way in strategy `shared`.
+   */
+  protected perTenant (sql: string): void {
+    const shared = sharedMigrationContext(this.config)
+    this.addSql(shared === undefined ? sql : keyPerTenant(sql))
+  }
+}
+
+/** A statement that adds a key: matches up to its column list's opening parenthesis. */
+const KEY_STATEMENT = /^(\s*(?:alter\s+table\s+.+?\s+add\s+(?:constraint\s+(?:"[^"]+"|\S+)\s+)?(?:unique|primary\s+key)(?:\s+nulls\s+(?:not\s+)?distinct)?|create\s+unique\s+index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?(?:"[^"]+"|\S+)\s+on\s+(?:only\s+)?.+?(?:\s+using\s+\w+)?)\s*\()/is
+
+/** Whether a statement adds a key to a table (what `perTenant` rewrites). */
+export function addsKey (sql: string): boolean {
+  return KEY_STATEMENT.test(sql)
+}
+
+/** The statement with the tenant key first among the key's columns; any other statement unchanged. */
+export function keyPerTenant (sql: string): string {
+  const m = KEY_STATEMENT.exec(sql)
+  if (m === null) return sql
+  const rest = sql.slice(m[0].length)
+  if (new RegExp(`^\\s*"?${TENANT_COLUMN}"?\\s*[,)]`).test(rest)) return sql
+  return `${m[0]}"${TENANT_COLUMN}", ${rest}`
 }
