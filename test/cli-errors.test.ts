@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { freePort } from '../server/demo/embedded-postgres.js'
 import { serverUrl } from './helpers/database.js'
 import { run } from './helpers/cli.js'
+import { describeError } from '../server/cli/errors.js'
 
 /** The server's URL with one part changed. */
 function changed (change: (url: URL) => void): string {
@@ -74,6 +75,13 @@ test('usage and configuration mistakes carry their code: as text on stderr, as a
   const notShared = await run(['tenants:rls'], { env: { DATABASE_URL: serverUrl() } })
   assert.equal(notShared.code, 2)
   assert.match(assertFailureLine(notShared.stderr, 'FST_TENANCY_CLI_USAGE'), /^tenants:rls is for strategy "shared"/)
+})
+
+test('a database error keeps PostgreSQL\'s message, then its detail, without the SQL in front', () => {
+  const failure = describeError(Object.assign(new Error('alter table "invoices" add constraint "u" unique ("total") - could not create unique index "u"'), {
+    code: '23505', severity: 'ERROR', detail: 'Key (total)=(100) is duplicated.'
+  }))
+  assert.deepEqual(failure, { code: 'FST_TENANCY_CLI_FAILED', message: 'Could not create unique index "u". Key (total)=(100) is duplicated.', exitCode: 1 })
 })
 
 test('--version prints the package version and exits 0', async () => {

@@ -25,6 +25,7 @@ export interface CommandFailure {
 
 interface ErrorLike {
   message?: unknown
+  detail?: unknown
   code?: unknown
   severity?: unknown
   errors?: unknown[]
@@ -63,7 +64,11 @@ export function describeError (error: unknown): CommandFailure {
   const code = typeof e.code === 'string' ? e.code : ''
   const message = typeof e.message === 'string' ? e.message : ''
   if (code.startsWith('FST_TENANCY_')) return { code, message: sentence(message), exitCode: USAGE_CODES.has(code) ? EXIT.usage : UNAVAILABLE_CODES.has(code) ? EXIT.unavailable : EXIT.failed }
-  const said = isPostgresError(e, code) ? postgresSaid(message) : message
+  const postgres = isPostgresError(e, code)
+  let said = postgres ? postgresSaid(message) : message
+  // PostgreSQL's detail says which row or value (a duplicated key): after the message, never instead of it.
+  const detail = postgres && typeof e.detail === 'string' ? postgresSaid(e.detail) : ''
+  if (detail !== '' && !said.includes(detail)) said = `${sentence(said)} ${detail}`
   if (code === PG.UNDEFINED_TABLE) {
     return { code: 'FST_TENANCY_CLI_FAILED', message: `${sentence(said)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
   }
