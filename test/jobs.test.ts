@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import Fastify from 'fastify'
+import { tenancyPlugin } from '../server/index.js'
 import { buildApp } from './helpers/app.js'
-import { sql } from './helpers/database.js'
+import { freshCentral, sql } from './helpers/database.js'
+import { TEST_TENANT_SCHEMA } from './helpers/tenant-schema.js'
 import { until } from './helpers/poll.js'
 import { ProjectEntity } from './helpers/tenant-schema.js'
 
@@ -73,3 +76,29 @@ for (const strategy of STRATEGIES) {
     assert.equal(ended?.retry_count, 0, 'not retried')
   })
 }
+
+test('a job whose handler throws is logged as a warning with its queue, tenant and reason, on each attempt', async (t) => {
+  const central = await freshCentral(t)
+  const lines: Array<Record<string, any>> = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } } })
+  t.after(async () => { await app.close() })
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA, database: { url: central.url, prefix: central.prefix }, cache: { listen: false }, provisioning: { spares: 0 }
+  })
+  await app.ready()
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  let attempts = 0
+  await app.tenancy.jobs.define('boom', async () => { attempts++; throw new Error('handler exploded') }, { retryLimit: 1, retryDelay: 1, retryBackoff: false })
+  const id = await app.tenancy.run(acme, async () => await app.tenancy.jobs.send('boom', {}))
+  const failed = async (): Promise<string | undefined> => (await sql(central.url, 'select state from fastify_tenancy_queue.job where id = $1', [id]))[0]?.state
+  await until(failed, { is: (state) => state === 'failed', what: 'the job fails after its retry', timeoutMs: 30_000 })
+  const warnings = lines.filter((l) => l.queue === 'boom')
+  assert.equal(warnings.length, attempts)
+  assert.equal(attempts, 2)
+  for (const w of warnings) {
+    assert.equal(w.level, 40)
+    assert.equal(w.tenant, acme.key)
+    assert.equal(w.job, id)
+    assert.match(w.msg, /job .+ of queue boom failed in tenant .+: handler exploded/)
+  }
+})

@@ -109,6 +109,8 @@ export class TenantJobs {
       }
       await this.parts.runAsTenant(tenant, async (scope) => { await handler(data, { job, scope }) })
     } catch (error) {
+      // pg-boss keeps the failure in the job's output only: the log says it once per attempt, or nobody sees it.
+      this.parts.log.warn({ err: error, job: job.id, queue: name, tenant: tenantKey }, `fastify-tenancy: job ${job.id} of queue ${name} failed${tenantKey === null ? '' : ` in tenant ${tenantKey}`}: ${(error as Error).message}; pg-boss retries it until its retryLimit`)
       await boss.fail(name, job.id, { message: (error as Error).message })
     }
   }
