@@ -102,6 +102,10 @@ test('a swap cut short after the hold leaves both tenants unchanged and held (50
   app.tenancy.invalidate()
   const served = await app.inject({ url: '/counts', headers: { 'x-tenant': 'acme' } })
   assert.deepEqual([served.statusCode, served.json().projects], [200, 10])
+  // The list tells the kept former data from a live tenant.
+  const listed = JSON.parse((await run(['tenants:list', '--json', '-c', config])).stdout) as Array<{ identifier: string, status: string, held: boolean }>
+  assert.deepEqual(listed.map((r) => [r.identifier, r.status, r.held]).sort(), [['acme', 'active', false], ['acme-restored', 'active', true]])
+  assert.match((await run(['tenants:list', '-c', config])).stdout, /\nacme-restored\s+\S.*\s+active, held\s/)
   const refused = await run(['tenants:swap', 'acme', 'acme', '-c', config])
   assert.notEqual(refused.code, 0)
   assert.match(refused.stderr, /FST_TENANCY_INVALID_SWAP|cannot be swapped/)

@@ -13,6 +13,8 @@ interface Listed {
   identifier: string
   name: string
   status: string
+  /** Its requests are held: a move's switch under way, or the former data a swap kept (it serves no one until deleted). */
+  held: boolean
   host: string | null
   domains: string[]
   database: string
@@ -30,6 +32,7 @@ async function listTenants (app: FastifyInstance, only?: readonly string[]): Pro
     identifier: t.identifier,
     name: t.name,
     status: t.status,
+    held: t.heldAt != null,
     host: t.databaseHost ?? app.tenancy.tenants.target(t).host,
     domains: t.domains,
     database: app.tenancy.tenants.target(t).name,
@@ -69,7 +72,7 @@ export function registerTenantCommands (program: Command, global: () => GlobalOp
           printTable(tenants.map((t) => ({
             identifier: t.identifier,
             name: t.name,
-            status: t.status,
+            status: t.held ? `${t.status}, held` : t.status,
             host: t.host ?? '',
             domains: t.domains.join(', '),
             created: t.created === null ? '' : t.created.slice(0, 16).replace('T', ' ')
