@@ -168,6 +168,8 @@ for (const strategy of STRATEGIES) {
       assert.match(source, /extends TenantMigration/)
       assert.match(source, /this\.tenantTable\('payments'\);/)
       assert.match(source, /this\.perTenant\(`alter table "invoices" add constraint "invoices_number_unique" unique \("number"\);`\);/)
+      // The new table's foreign key to a table that has rows goes per tenant too.
+      assert.match(source, /this\.perTenant\(`alter table "payments" add constraint "payments_invoice_id_foreign" foreign key \("invoice_id"\) references "invoices" \("id"\)[^`]*on delete set null;`\);/)
     } else {
       assert.match(source, /this\.addSql\(`alter table "invoices" add constraint "invoices_number_unique" unique \("number"\);`\);/)
     }
@@ -184,6 +186,19 @@ for (const strategy of STRATEGIES) {
     if (strategy === 'shared') {
       const [key] = await sql(central.url, `select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'invoices_number_unique' and conrelid = '${SHARED_SCHEMA}.invoices'::regclass`)
       assert.equal(key?.def, 'UNIQUE (tenant_key, number)')
+      const [fk] = await sql(central.url, `select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'payments_invoice_id_foreign' and conrelid = '${SHARED_SCHEMA}.payments'::regclass`)
+      assert.match(String(fk?.def), /^FOREIGN KEY \(tenant_key, invoice_id\) REFERENCES tenant_shared\.invoices\(tenant_key, id\) ON UPDATE CASCADE ON DELETE SET NULL \(invoice_id\)$/)
+      // A payment may point at its own tenant's invoice only; deleting that invoice empties the reference and keeps the row its tenant's.
+      const [first, second] = tenants as [Tenant, Tenant]
+      const invoiceOf = async (tenant: Tenant): Promise<number> => await app.tenancy.run(tenant, async (scope) => Number((await scope.em.getConnection().execute('select id from invoices where number = ?', ['INV-1']))[0]?.id))
+      const foreign = await invoiceOf(second)
+      const own = await invoiceOf(first)
+      await assert.rejects(app.tenancy.run(first, async (scope) => await scope.em.getConnection().execute('insert into payments (invoice_id, amount) values (?, 1)', [foreign])), /payments_invoice_id_foreign/)
+      await app.tenancy.run(first, async (scope) => {
+        await scope.em.getConnection().execute('insert into payments (invoice_id, amount) values (?, 2)', [own])
+        await scope.em.getConnection().execute('delete from invoices where id = ?', [own])
+        assert.deepEqual(await scope.em.getConnection().execute('select invoice_id, amount from payments'), [{ invoice_id: null, amount: 2 }])
+      })
     }
     const passing = await run(['--config', config, 'migration:check'])
     assert.equal(passing.code, 0, passing.stderr)

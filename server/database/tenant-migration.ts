@@ -21,11 +21,13 @@ export abstract class TenantMigration extends Migration {
   }
 
   /**
-   * A key added to an existing tenant table (`alter table … add constraint …
-   * unique (…)` or `primary key (…)`, `create unique index … (…)`): in
-   * strategy `shared` its columns start with the tenant key, so it holds per
-   * tenant from the start (a key over every tenant's rows would refuse a
-   * value another tenant has, and fail outright on one two tenants share);
+   * A key added to a tenant table (`alter table … add constraint … unique
+   * (…)`, `primary key (…)` or `foreign key (…) references …`, `create unique
+   * index … (…)`): in strategy `shared` the tenant key comes first among its
+   * columns, so it holds per tenant from the start (a unique over every
+   * tenant's rows would refuse a value another tenant has; a foreign key to
+   * `id` alone finds no key to reference, since tenant tables' keys start
+   * with the tenant key, and would let a row point at another tenant's row);
    * elsewhere the statement as it is. `migration:create` writes such keys
    * this way in strategy `shared`.
    */
@@ -35,16 +37,32 @@ export abstract class TenantMigration extends Migration {
   }
 }
 
-/** A statement that adds a key: matches up to its column list's opening parenthesis. */
+/** A statement that adds a unique key: matches up to its column list's opening parenthesis. */
 const KEY_STATEMENT = /^(\s*(?:alter\s+table\s+.+?\s+add\s+(?:constraint\s+(?:"[^"]+"|\S+)\s+)?(?:unique|primary\s+key)(?:\s+nulls\s+(?:not\s+)?distinct)?|create\s+unique\s+index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?(?:"[^"]+"|\S+)\s+on\s+(?:only\s+)?.+?(?:\s+using\s+\w+)?)\s*\()/is
 
-/** Whether a statement adds a key to a table (what `perTenant` rewrites). */
+/** A statement that adds a foreign key: its columns, the table it references, that table's columns, and what follows. */
+const FOREIGN_KEY_STATEMENT = /^(\s*alter\s+table\s+.+?\s+add\s+(?:constraint\s+(?:"[^"]+"|\S+)\s+)?foreign\s+key\s*\()([^)]*)(\)\s*references\s+(?:(?:"[^"]+"|[^\s("]+)\.)?(?:"[^"]+"|[^\s("]+)\s*\()([^)]*)\)(.*)$/is
+
+const HAS_TENANT = new RegExp(`(^|,)\\s*"?${TENANT_COLUMN}"?\\s*(,|$)`)
+
+/** Whether a statement adds a key or a foreign key to a table (what `perTenant` rewrites). */
 export function addsKey (sql: string): boolean {
-  return KEY_STATEMENT.test(sql)
+  return KEY_STATEMENT.test(sql) || FOREIGN_KEY_STATEMENT.test(sql)
 }
 
-/** The statement with the tenant key first among the key's columns; any other statement unchanged. */
+/** The statement with the tenant key first among the key's columns (on both sides of a foreign key); any other statement unchanged. */
 export function keyPerTenant (sql: string): string {
+  const fk = FOREIGN_KEY_STATEMENT.exec(sql)
+  if (fk !== null) {
+    const [, head, columns, references, referenced, rest] = fk as unknown as [string, string, string, string, string, string]
+    if (HAS_TENANT.test(columns)) return sql
+    // SET NULL / SET DEFAULT on delete touch the key's own columns only (tenant_key is never null); MATCH FULL would
+    // refuse a row whose own columns are null, tenant_key never being so.
+    const actions = rest
+      .replace(/\bon\s+delete\s+set\s+(null|default)\b(?!\s*\()/i, (_m, what: string) => `on delete set ${what} (${columns.trim()})`)
+      .replace(/\s+match\s+full\b/i, '')
+    return `${head}"${TENANT_COLUMN}", ${columns.trim()}${references}"${TENANT_COLUMN}", ${referenced.trim()})${actions}`
+  }
   const m = KEY_STATEMENT.exec(sql)
   if (m === null) return sql
   const rest = sql.slice(m[0].length)
