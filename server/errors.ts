@@ -383,7 +383,7 @@ export const CliFailedError = createError(
 /** A route no tenancy hook can reach (outside the instance the plugin is registered on); `ready()` rejects with it. */
 export const UnguardedRouteError = createError(
   'FST_TENANCY_ROUTE_UNGUARDED',
-  'These routes cannot get the tenancy decision: %s. They are outside the Fastify instance fastify-tenancy is registered on (it was registered inside an encapsulated plugin), where no hook of its reaches. Register fastify-tenancy on the app itself (app.register(tenancyPlugin, options)), before or after the routes; give routes without a tenant config: { tenancy: \'central\' }.',
+  'These routes cannot get the tenancy decision: %s. %s',
   500
 )
 

@@ -3,11 +3,11 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import type { EntityManager } from '@mikro-orm/postgresql'
 import './types.js'
-import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
+import { resolveOptions, ROUTE_MODES, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { ensureCentralDatabase } from './database/central-database.js'
-import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
+import { CentralRouteError, InvalidOptionError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { misuse } from './misuse.js'
 import { assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
@@ -18,14 +18,12 @@ import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
-import { assertEveryRouteGuarded, guardMarker, hasRoutes, remember } from './route-guard.js'
+import { assertEveryRouteGuarded, assertHooksKept, guardMarker, guardRoute, hasRoutes, remember, type GuardedRouteEntry } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
 import { FaultLog } from './telemetry/fault-log.js'
 import { requiredMigrations, withMigrations, type TenantMigrationSet } from './lifecycle/migration-gate.js'
 
 type Done = (error?: Error) => void
-/** Marks the onRequest hooks this plugin adds, so each registration's hook goes after the earlier ones'. */
-const kTenancyHook = Symbol.for('fastify-tenancy.hook')
 /** Where one registration keeps its scope and tenant on a request, and whether it decided (each registration has its own symbols). */
 interface Slots { scope: symbol, tenant: symbol, decided: symbol }
 /** What a route's config says to fastify-tenancy: its mode, or its mode and the tenant migrations it requires. */
@@ -116,6 +114,8 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   const seen = new Set<string>()
   /** The configs of routes with their own hook, whose required migrations are checked at ready. */
   const requiring: RouteConfig[] = []
+  /** Routes with their own hook: at ready each must still have it, and a valid config.tenancy. */
+  const guarded: GuardedRouteEntry[] = []
 
   // The fast path: each route registered from now on (here and in every
   // plugin registered later) gets its own onRequest hook that knows the
@@ -134,13 +134,11 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
       required ??= requiresOf(config)
       flow.resolve(request, reply, modeOf(config), required, done)
     }
-    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-    // First, but after the hooks of registrations made before this one: a
-    // later tenancy (teams) resolves inside an earlier one's (tenants) context.
-    let after = 0
-    existing.forEach((h, i) => { if ((h as { [kTenancyHook]?: true })[kTenancyHook] === true) after = i + 1 })
-    Object.assign(hook, { [kTenancyHook]: true })
-    route.onRequest = [...existing.slice(0, after), hook, ...existing.slice(after)]
+    // First, but after the hooks of registrations made before this one (a
+    // later tenancy, teams, resolves inside an earlier one's, tenants, context),
+    // and kept there when a later onRoute hook of the app assigns route.onRequest.
+    guardRoute(route, hook)
+    guarded.push({ method: route.method, url: route.url, route, hook })
     // A database the route could not reach: 503 answered here (no stack logged per request); any other error goes on as before.
     if (isDefault) route.errorHandler = unavailableHandler(route.errorHandler)
   })
@@ -188,7 +186,12 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
     })
   }
   // At ready, a route with neither its own hook nor the fallback fails ready() (see route-guard.ts).
-  app.addHook('onReady', async function fastifyTenancyRouteCheck () { assertEveryRouteGuarded(app, { registration: name, seen, fallback: earlier }) })
+  app.addHook('onReady', async function fastifyTenancyRouteCheck () {
+    assertEveryRouteGuarded(app, { registration: name, seen, fallback: earlier })
+    assertHooksKept(guarded)
+    // A mode that is not one (a typo, 'tenants') would serve the route without a tenant: ready() fails instead.
+    for (const { method, url, route } of guarded) assertRouteTenancy(tenancyOf((route as RouteOptions).config as RouteConfig), `${String(method)} ${url}`, isDefault ? 'config.tenancy' : `config.tenancies.${name}`)
+  })
   // A required migration that does not exist (a typo) would refuse every request: ready() fails instead.
   app.addHook('onReady', async function fastifyTenancyRequiredMigrations () {
     const known = new Set(await runtime.knownMigrations())
@@ -268,7 +271,8 @@ function requestFlow (
   const spanPrefix = isDefault ? 'tenant' : options.name
   const enter = (request: WithSlots, reply: FastifyReply, tenant: Tenant | null, mode: RouteMode, required: readonly string[], done: Done): void => {
     if (tenant === null) {
-      done(mode === 'tenant' ? new TenantNotIdentifiedError() : undefined)
+      // Only a universal route goes on without a tenant (a mode that is none, on a route ready() could not check, fails closed).
+      done(mode === 'universal' ? undefined : new TenantNotIdentifiedError())
       return
     }
     // A move holds the tenant's requests at its switch: this one waits (bounded), then goes on with the tenant as it is then.
@@ -363,6 +367,24 @@ function unavailableHandler (own: RouteOptions['errorHandler']): NonNullable<Rou
     if (own !== undefined) return own.call(this, error, request, reply)
     throw error
   }
+}
+
+/** A route's `config.tenancy`: a mode, or `{ mode, requires }` with migration names; anything else is FST_TENANCY_INVALID_OPTION naming the route. */
+function assertRouteTenancy (value: unknown, route: string, option: string): void {
+  if (value === undefined) return
+  const modes = ROUTE_MODES.map((m) => `"${m}"`).join(', ')
+  const refuse = (what: string): never => { throw new InvalidOptionError(`${option} of route ${route}`, what) }
+  const mode = (v: unknown, name: string): void => {
+    if (v !== undefined && !(ROUTE_MODES as readonly unknown[]).includes(v)) refuse(`${name === '' ? '' : `${name} `}must be one of ${modes} (got ${JSON.stringify(v) ?? String(v)})`)
+  }
+  if (typeof value === 'string') { mode(value, ''); return }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse(`must be one of ${modes}, or { mode, requires } (got ${JSON.stringify(value) ?? String(value)})`)
+  const { mode: m, requires, ...rest } = value as { mode?: unknown, requires?: unknown }
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) refuse(`has an unknown property "${unknown[0] as string}" (known: mode, requires)`)
+  mode(m, '.mode')
+  const names = typeof requires === 'string' ? [requires] : requires
+  if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string' && n !== ''))) refuse('.requires must be a migration name or an array of them')
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

@@ -39,6 +39,72 @@ export function remember (seen: Set<string>, method: string | string[], url: str
   }
 }
 
+/** Why routes outside the plugin's instance get no decision, and what to do. */
+const OUTSIDE = 'They are outside the Fastify instance fastify-tenancy is registered on (it was registered inside an encapsulated plugin), where no hook of its reaches. Register fastify-tenancy on the app itself (app.register(tenancyPlugin, options)), before or after the routes; give routes without a tenant config: { tenancy: \'central\' }.'
+
+/** Why routes whose onRequest hooks lost the plugin's hook get no decision, and what to do. */
+const REMOVED = 'Their tenancy onRequest hook was removed after fastify-tenancy added it (an onRoute hook took it out of route.onRequest, or deleted the property). Add your own hooks to the array, or assign route.onRequest (fastify-tenancy keeps its hook first), instead of removing entries; give routes without a tenant config: { tenancy: \'central\' }.'
+
+/**
+ * A route's `onRequest` that always holds the tenancy hooks: assigning it (an
+ * onRoute hook of the app's that sets an auth hook) keeps them, first (after
+ * any hook placed before them), in a copy (an array the app shares between
+ * routes must not get one route's hook).
+ */
+const kGuards = Symbol.for('fastify-tenancy.guards')
+type GuardHook = (...args: any[]) => unknown
+interface GuardedRoute { onRequest?: GuardHook | GuardHook[], [kGuards]?: GuardHook[] }
+
+function withGuards (value: GuardHook | GuardHook[] | undefined, guards: readonly GuardHook[]): GuardHook[] {
+  const hooks = value === undefined ? [] : Array.isArray(value) ? [...value] : [value]
+  let at = 0
+  for (const guard of guards) {
+    const i = hooks.indexOf(guard)
+    if (i >= 0) { at = i + 1; continue }
+    hooks.splice(at++, 0, guard)
+  }
+  return hooks
+}
+
+/** Adds `hook` to the route's onRequest hooks (after other registrations' tenancy hooks) for good: see kGuards. */
+export function guardRoute (route: object, hook: GuardHook): void {
+  const r = route as GuardedRoute
+  let guards = r[kGuards]
+  if (guards === undefined) {
+    const list: GuardHook[] = []
+    guards = list
+    Object.defineProperty(r, kGuards, { value: list, enumerable: false })
+    let hooks = withGuards(r.onRequest, list)
+    Object.defineProperty(r, 'onRequest', {
+      configurable: true,
+      enumerable: true,
+      get: () => hooks,
+      set: (value: GuardHook | GuardHook[] | undefined) => { hooks = withGuards(value, list) }
+    })
+  }
+  guards.push(hook)
+  r.onRequest = r.onRequest as GuardHook[]
+}
+
+/** A route the plugin's onRoute hook guarded, as Fastify will run it. */
+export interface GuardedRouteEntry { method: string | string[], url: string, route: object, hook: GuardHook }
+
+/** Routes whose final onRequest hooks no longer hold the plugin's hook (something removed it after the onRoute hook): ready() fails naming them. */
+export function assertHooksKept (entries: readonly GuardedRouteEntry[]): void {
+  const lost = entries.filter((e) => {
+    const hooks = (e.route as GuardedRoute).onRequest
+    return !(Array.isArray(hooks) ? hooks.includes(e.hook) : hooks === e.hook)
+  })
+  if (lost.length === 0) return
+  const byUrl = new Map<string, Set<string>>()
+  for (const e of lost) {
+    const methods = byUrl.get(e.url) ?? new Set()
+    for (const m of Array.isArray(e.method) ? e.method : [e.method]) methods.add(m.toUpperCase())
+    byUrl.set(e.url, methods)
+  }
+  throw new UnguardedRouteError(namedRoutes(byUrl), REMOVED)
+}
+
 export interface GuardCheck {
   registration: string
   /** Routes that got the registration's own hook (see `remember`). */
@@ -67,10 +133,14 @@ export function assertEveryRouteGuarded (app: FastifyInstance, check: GuardCheck
     unguarded.set(route.path, named)
   }
   if (unguarded.size === 0) return
-  // Fastify's own HEAD beside a GET is not worth naming.
-  const named = [...unguarded].sort(([a], [b]) => a < b ? -1 : 1)
+  throw new UnguardedRouteError(namedRoutes(unguarded), OUTSIDE)
+}
+
+/** `POST, PUT /a; GET /b`, by path; Fastify's own HEAD beside a GET is not worth naming. */
+function namedRoutes (byPath: ReadonlyMap<string, ReadonlySet<string>>): string {
+  return [...byPath].sort(([a], [b]) => a < b ? -1 : 1)
     .map(([path, methods]) => `${[...methods].filter((m) => m !== 'HEAD' || !methods.has('GET')).join(', ')} ${path}`)
-  throw new UnguardedRouteError(named.join('; '))
+    .join('; ')
 }
 
 const TREE = /^[│├└─\s]*/

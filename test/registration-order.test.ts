@@ -73,6 +73,20 @@ test('every registration style gets the tenancy decision: an unknown host gets 4
     'a route inside a plugin nested in one registered before it, declared with fastify-plugin': [(app, central) => {
       app.register(fp(async (outer) => { await outer.register(fp(async (inner) => { inner.get('/x', who) })) }))
       app.register(tenancyPlugin, options(central))
+    }, '/x'],
+    'an onRoute hook added after it that assigns route.onRequest (an auth hook)': [(app, central) => {
+      app.register(tenancyPlugin, options(central)).after(() => {
+        app.addHook('onRoute', (route) => { if ((route.config as { auth?: boolean } | undefined)?.auth === true) route.onRequest = async function auth () {} })
+        app.get('/x', { config: { auth: true } as never }, who)
+      })
+    }, '/x'],
+    'an onRoute hook added after it that assigns an array, shared by its routes': [(app, central) => {
+      const shared = [async function audit () {}]
+      app.register(tenancyPlugin, options(central)).after(() => {
+        app.addHook('onRoute', (route) => { route.onRequest = shared })
+        app.get('/x', who)
+        app.get('/y', who)
+      })
     }, '/x']
   }
   for (const [style, [declare, url]] of Object.entries(styles)) {
@@ -97,6 +111,47 @@ test('route modes hold on the fallback path: a central route declared before the
   assert.deepEqual(posted.json(), { tenant: 'acme', body: { a: 1 } })
   assert.equal((await app.inject({ method: 'POST', url: '/body', payload: { a: 1 }, headers: { host: 'evil.com' } })).statusCode, 404)
   assert.match((await app.inject({ url: '/nothing-here', headers: { host: 'evil.com' } })).json().message, /^Route GET:\/nothing-here not found$/, 'an unknown path stays Fastify\'s 404')
+})
+
+test('an onRoute hook that takes the tenancy hook out of route.onRequest, or a route config.tenancy that is no mode, fails ready() naming the route', async (t) => {
+  const central = await freshCentral(t)
+  const removed = Fastify()
+  t.after(async () => { await removed.close() })
+  await removed.register(tenancyPlugin, options(central))
+  removed.addHook('onRoute', (route) => { if (route.url === '/cut' && Array.isArray(route.onRequest)) route.onRequest.length = 0 })
+  removed.get('/cut', who)
+  removed.get('/kept', who)
+  await assert.rejects(async () => { await removed.ready() }, (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'FST_TENANCY_ROUTE_UNGUARDED')
+    assert.match(error.message, /^These routes cannot get the tenancy decision: GET \/cut\. Their tenancy onRequest hook was removed/)
+    return true
+  })
+
+  for (const [config, message] of [
+    [{ tenancy: 'tenants' }, /^Option "config\.tenancy of route GET \/billing" must be one of "tenant", "central", "universal" \(got "tenants"\)\.$/],
+    [{ tenancy: { mode: 'Tenant' } }, /^Option "config\.tenancy of route GET \/billing" \.mode must be one of .* \(got "Tenant"\)\.$/],
+    [{ tenancy: { requires: 5 } }, /\.requires must be a migration name or an array of them/],
+    [{ tenancy: { mdoe: 'central' } }, /has an unknown property "mdoe"/]
+  ] as const) {
+    const app = Fastify()
+    t.after(async () => { await app.close() })
+    await app.register(tenancyPlugin, options(central))
+    app.get('/billing', { config: config as never }, who)
+    await assert.rejects(async () => { await app.ready() }, (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'FST_TENANCY_INVALID_OPTION', JSON.stringify(config))
+      assert.match(error.message, message)
+      return true
+    })
+  }
+
+  // Declared before the plugin (its fallback decides; ready() cannot read its config): a mode that is none fails closed.
+  const early = Fastify()
+  t.after(async () => { await early.close() })
+  early.get('/x', { config: { tenancy: 'optional' } }, who)
+  early.register(tenancyPlugin, options(central))
+  await early.ready()
+  await early.tenancy.create({ identifier: 'acme' })
+  assert.deepEqual(await answers(early, '/x'), GUARDED)
 })
 
 test('a route outside the instance the plugin is registered on cannot be guarded: ready() fails with FST_TENANCY_ROUTE_UNGUARDED naming it', async (t) => {
