@@ -14,8 +14,8 @@ const ATTEMPTS = 20
  * Hostile SQL a tenant's route runs on its connection, each leaving session
  * state behind: a temporary table named like the tenant table (with a row of
  * its own), a WITH HOLD cursor over its rows, a prepared statement, and the
- * tenant setting and search_path set for the session. Statements the role may
- * not run (no TEMP right) are skipped.
+ * tenant setting and search_path set for the session, then a transaction
+ * begun and left open. Statements the role may not run (no TEMP right) are skipped.
  */
 const HOSTILE = [
   'create temp table if not exists projects (id int, title text, tenant_key uuid, created_at timestamptz)',
@@ -23,7 +23,9 @@ const HOSTILE = [
   'declare leak cursor with hold for select title from projects',
   'prepare leak_plan as select title from projects',
   "select set_config('fastify_tenancy.tenant', current_setting('fastify_tenancy.tenant', true), false)",
-  "select set_config('search_path', 'pg_temp, ' || current_setting('search_path'), false)"
+  "select set_config('search_path', 'pg_temp, ' || current_setting('search_path'), false)",
+  // Last, and never committed: a transaction left open on the connection (behind a transaction-mode pooler its server connection stays with it).
+  'begin'
 ]
 
 /**

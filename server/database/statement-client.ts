@@ -156,7 +156,7 @@ export function statementClient (options: StatementClientOptions): typeof pg.Cli
     override query (config: any, values?: any, callback?: any): any {
       // A Submittable (a cursor, a stream) goes as it is, after a reset if one is due.
       if (config == null || typeof config.submit === 'function') {
-        if (this.changeOwner(options.setup()?.owner ?? null)) this.send(RESET)
+        if (this.changeOwner(options.setup()?.owner ?? null) === 'reset') this.send(RESET)
         return super.query(config, values, callback)
       }
       const { config: normalized, callback: cb } = normalize(config, values, callback)
@@ -166,11 +166,12 @@ export function statementClient (options: StatementClientOptions): typeof pg.Cli
         return Promise.reject(refused)
       }
       const setup = options.setup()
-      const reset = this.changeOwner(setup?.owner ?? null)
-      const before: Step[] = reset ? [RESET] : []
+      const change = this.changeOwner(setup?.owner ?? null)
+      const before: Step[] = change === 'reset' ? [RESET] : []
       let after: Step[] = []
-      // After a reset the connection is out of any transaction (one left open is rolled back first).
-      const status = reset ? 'I' : this.getTransactionStatus()
+      // After a change of tenant, or the end of a lease, the connection is out of any transaction (one left open is rolled back first).
+      const status = change !== 'same' || this.rolledBack ? 'I' : this.getTransactionStatus()
+      this.rolledBack = false
       if (status !== 'T' && status !== 'E') this.setUp = false
       if (setup !== null && status !== 'E' && !this.setUp) {
         const text = normalized.text
@@ -199,15 +200,42 @@ export function statementClient (options: StatementClientOptions): typeof pg.Cli
       })
     }
 
-    /** Records `owner` as the session's; true when the session served another tenant and must be reset first. */
-    private changeOwner (owner: string | null): boolean {
+    /**
+     * Ends a transaction left open on the connection (a route's raw `BEGIN`
+     * with no COMMIT) as it goes back to its pool: the next lease, of this
+     * tenant or another, starts outside it. Behind a transaction-mode pooler
+     * this matters most: the pooler keeps the server connection, session and
+     * transaction with this client while the transaction is open.
+     */
+    endLease (): void {
+      if (this.endOpenTransaction()) this.rolledBack = true
+    }
+
+    /** Set once a ROLLBACK is queued, until the next statement (the status the server reports lags until it ran). */
+    private rolledBack = false
+
+    /**
+     * Records `owner` as the session's. When the session served another
+     * tenant, a transaction left open is rolled back whatever the pooling
+     * (its statements ran with the other tenant's setup), and 'reset' says a
+     * DISCARD ALL must go first (not behind a transaction-mode pooler, whose
+     * own reset runs after every transaction).
+     */
+    private changeOwner (owner: string | null): 'same' | 'changed' | 'reset' {
       const previous = this.owner
       this.owner = owner
-      if (!options.reset || previous === undefined || previous === owner) return false
+      if (previous === undefined || previous === owner) return 'same'
+      // A transaction another tenant left open ends first (DISCARD ALL cannot run inside one either).
+      this.endOpenTransaction()
+      return options.reset ? 'reset' : 'changed'
+    }
+
+    /** Queues a ROLLBACK when the connection is inside a transaction (or a failed one); true when it did. */
+    private endOpenTransaction (): boolean {
       this.setUp = false
-      // A transaction another tenant left open ends first: DISCARD ALL cannot run inside one.
       const status = this.getTransactionStatus()
-      if (status === 'T' || status === 'E') this.send({ text: 'ROLLBACK', values: [] })
+      if (status !== 'T' && status !== 'E') return false
+      this.send({ text: 'ROLLBACK', values: [] })
       return true
     }
 
