@@ -20,6 +20,7 @@ import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 import { assertEveryRouteGuarded, assertHooksKept, guardMarker, guardRoute, hasRoutes, remember, type GuardedRouteEntry } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
+import { PG, pgCode } from './database/pg-errors.js'
 import { FaultLog } from './telemetry/fault-log.js'
 import { requiredMigrations, withMigrations, type TenantMigrationSet } from './lifecycle/migration-gate.js'
 
@@ -176,11 +177,27 @@ async function tenancy (app: FastifyInstance, rawOptions: TenancyOptions): Promi
   // handler and only for errors, so it costs nothing on other requests.
   if (isDefault) {
     app.addHook('onError', function fastifyTenancyDatabaseFaults (request, reply, error, done) {
+      const tenant = (request as WithSlots)[slots.tenant] as Tenant | null
+      const place = tenant === null ? 'the database' : `tenant database host "${tenant.databaseHost ?? options.database.defaultHost}"`
       const fault = unavailableFault(error)
       if (fault !== null) {
-        const host = (request as WithSlots)[slots.tenant] as Tenant | null
-        faults.report(host === null ? 'the database' : `tenant database host "${host.databaseHost ?? options.database.defaultHost}"`, fault)
+        faults.report(place, fault)
         asUnavailable(error)
+        done()
+        return
+      }
+      // A table that is not there may be a schema tenant's schema that is gone (dropped by hand): like a missing database, 503.
+      const code = pgCode(error)
+      const scope = (request as WithSlots)[slots.scope] as TenantScope | null
+      if ((code === PG.UNDEFINED_TABLE || code === PG.INVALID_SCHEMA_NAME) && tenant !== null && scope != null) {
+        runtime.schemaGone(tenant, scope.em).then((gone) => {
+          if (gone) {
+            faults.report(place, { kind: 'database-missing', code: code as string, address: null, detail: `the schema of tenant "${tenant.identifier}" does not exist: ${error.message}` })
+            asUnavailable(error)
+          }
+          done()
+        }, () => { done() })
+        return
       }
       done()
     })

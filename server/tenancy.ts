@@ -4,6 +4,8 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { ResolvedOptions } from './options/index.js'
 import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
+import type { EntityManager } from '@mikro-orm/postgresql'
+import { quoteIdent } from './database/names.js'
 import { CentralNotMigratedError, NoTenantContextError } from './errors.js'
 import { misuse } from './misuse.js'
 import { centralTables } from './database/central-schema.js'
@@ -100,6 +102,8 @@ export interface TenancyRuntime {
   migrationGate: MigrationGate
   /** The names of the tenant migrations (fastify-tenancy's own, then the app's). */
   knownMigrations: () => Promise<string[]>
+  /** Strategy `schema`: true when the tenant's schema is gone (asked on `em`'s connection, already open); false elsewhere. */
+  schemaGone: (tenant: Tenant, em: EntityManager) => Promise<boolean>
 }
 
 const runtimes = new WeakMap<TenancyApi, TenancyRuntime>()
@@ -505,6 +509,12 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     hold,
     migrationGate: gate,
     knownMigrations: async () => await migrator.names(),
+    schemaGone: async (tenant, em) => {
+      const schema = strategy.kind === 'schema' ? targetOf(tenant).schema : null
+      if (schema === null) return false
+      const [row] = await em.getConnection().execute<Array<{ gone: boolean }>>('select to_regnamespace(?) is null as gone', [quoteIdent(schema)])
+      return row?.gone === true
+    },
     async start () {
       // An unmigrated central database is reported at its root (tenants is
       // missing: run central:migrate), before any other part reads its tables.

@@ -186,3 +186,39 @@ test('a tenant whose database is missing answers 503 with the code, without its 
   assert.equal(res.headers['retry-after'], '5')
   assert.doesNotMatch(res.body, new RegExp(`${database}|${central.prefix}|3D000`))
 })
+
+test('a schema tenant whose schema is gone answers 503 with the code, without the schema name or SQL, logged once; a route of a live tenant that names a missing table still gets its own 500', async (t) => {
+  const log = keptLog()
+  const central = await freshCentral(t)
+  const app = Fastify({ logger: { level: 'warn', stream: log.stream } })
+  t.after(async () => { await app.close() })
+  await app.register(tenancyPlugin, {
+    ...TEST_TENANT_SCHEMA,
+    strategy: 'schema',
+    database: { url: central.url, prefix: central.prefix },
+    identification: ['subdomain'],
+    centralDomains: ['example.com'],
+    provisioning: { spares: 0 },
+    cache: { listen: false }
+  })
+  app.get('/projects', async (request) => ({ count: (await request.tenantEm.find(ProjectEntity, {})).length }))
+  app.get('/typo', async (request) => await request.tenantEm.getConnection().execute('select * from no_such_table'))
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  await app.tenancy.create({ identifier: 'globex' })
+  const schema = app.tenancy.tenants.databaseName(acme)
+  assert.equal((await app.inject({ url: '/projects', headers: { host: 'acme.example.com' } })).statusCode, 200)
+  await sql(central.url, `drop schema "${schema}" cascade`)
+  for (let i = 0; i < 3; i++) {
+    const res = await app.inject({ url: '/projects', headers: { host: 'acme.example.com' } })
+    assert.equal(res.statusCode, 503)
+    assert.deepEqual(res.json(), UNAVAILABLE)
+    assert.equal(res.headers['retry-after'], '5')
+    assert.doesNotMatch(res.body, new RegExp(`${schema}|${central.prefix}|42P01|select`, 'i'))
+  }
+  const warnings = log.lines.filter((l) => l.level === 40 && /database/i.test(String(l.msg)))
+  assert.equal(warnings.length, 1, JSON.stringify(log.lines.map((l) => l.msg)))
+  // An app's own mistake in a tenant whose schema is there stays the app's error.
+  const typo = await app.inject({ url: '/typo', headers: { host: 'globex.example.com' } })
+  assert.equal(typo.statusCode, 500)
+  assert.notEqual(typo.json().code, 'FST_TENANCY_DATABASE_UNAVAILABLE')
+})
