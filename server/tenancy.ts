@@ -6,6 +6,7 @@ import type { TenancyApi } from './tenancy-api.js'
 import type { Tenant } from './tenant.js'
 import type { EntityManager } from '@mikro-orm/postgresql'
 import { quoteIdent } from './database/names.js'
+import { databaseFault } from './database/database-faults.js'
 import { CentralNotMigratedError, NoTenantContextError } from './errors.js'
 import { misuse } from './misuse.js'
 import { centralTables } from './database/central-schema.js'
@@ -206,7 +207,14 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     ? new CentralListener({
       url: db.directUrl ?? db.url,
       heartbeatMs: options.cache === false ? DEFAULT_HEARTBEAT_MS : options.cache.heartbeatMs,
-      onError: (error) => { log.warn({ err: error }, 'fastify-tenancy: lost the central change listener; reconnecting') }
+      // One warning per outage, with the fault (no stack: it is the driver's, not a bug); the retries at debug.
+      onError: (error, first) => {
+        const fault = databaseFault(error)
+        const detail = fault === null ? { error: error.message } : { fault: { kind: fault.kind, code: fault.code, address: fault.address, detail: fault.detail } }
+        if (first) log.warn(detail, 'fastify-tenancy: lost the central change listener; reconnecting (tenant changes made by other instances are seen once it is back)')
+        else log.debug(detail, 'fastify-tenancy: the central change listener could not reconnect yet; trying again')
+      },
+      onResumed: () => { log.info('fastify-tenancy: the central change listener is listening again') }
     })
     : null
   // 4. Lifecycle, fan-out, jobs, clusters and syncing, each from its parts.

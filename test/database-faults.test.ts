@@ -121,6 +121,10 @@ test('PostgreSQL stopped and started again under 32 requests in flight over 50 t
   assert.ok(warnings.every((w) => typeof w.fault?.detail === 'string' && w.fault.detail.length > 0), 'with the detail')
   const errors = log.lines.filter((l) => l.level >= 50)
   assert.deepEqual(errors.map((l) => String(l.msg)).slice(0, 5), [], 'no error line (and so no stack) per failed request')
+  // The change listener's loss: a warning for the outage with its fault, not one (with a stack) per reconnect attempt.
+  const listener = log.lines.filter((l) => l.level >= 40 && /central change listener/.test(String(l.msg)))
+  assert.ok(listener.length >= 1 && listener.length <= 2, `one listener warning for the outage, not one per attempt: ${listener.length}`)
+  assert.ok(listener.every((l) => l.err === undefined && typeof l.fault?.kind === 'string'), JSON.stringify(listener[0]))
   await app.close()
   closed = true
 })

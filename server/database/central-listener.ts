@@ -29,8 +29,10 @@ export interface CentralListenerOptions {
    * silently).
    */
   heartbeatMs: number
-  /** A lost connection or a failed attempt (the listener goes on by itself). */
-  onError: (error: Error) => void
+  /** A lost connection or a failed attempt (the listener goes on by itself); `first` for the first of an outage. */
+  onError: (error: Error, first: boolean) => void
+  /** Listening again after a loss. */
+  onResumed?: () => void
 }
 
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/
@@ -129,12 +131,17 @@ export class CentralListener {
       this.up?.()
       this.up = null
       this.heartbeat(c)
-      if (resumed) this.tell(true)
+      if (resumed) {
+        this.options.onResumed?.()
+        this.tell(true)
+      }
     } catch (error) {
       abandon(c)
       if (this.isStopped()) return
+      // The first failed start is news; a failed retry after a loss already reported is not.
+      const first = this.current === 'connecting' && attempt === 0
       this.error = error as Error
-      this.options.onError(error as Error)
+      this.options.onError(error as Error, first)
       this.schedule(attempt + 1)
     }
   }
@@ -168,7 +175,7 @@ export class CentralListener {
     if (this.isStopped()) return
     this.current = 'reconnecting'
     this.error = error
-    this.options.onError(error)
+    this.options.onError(error, true)
     this.tell(false)
     this.schedule(0)
   }
