@@ -176,7 +176,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     formerNames,
     tenants: lookups,
     domainsOf: async (key) => await domainsOf(orm, key),
-    centralDomains: options.centralDomains
+    centralDomains: options.centralDomains,
+    pathParameter: options.pathParameter
   })
   const invalidate = (): void => { cache?.invalidate(); formerNames.invalidate() }
   // A moving tenant's requests wait at the switch; they look the tenant up again, uncached, when it changes.

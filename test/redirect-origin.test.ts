@@ -104,3 +104,53 @@ test('behind a trusted proxy the admin\'s tenant links (the bypass link here) ca
   const link = /bypass link \(shown once\): (\S+?)(?:<|\s)/.exec(shown)?.[1]
   assert.equal(link?.replace(/tenancy-bypass=[\w-]+/, 'tenancy-bypass=T'), 'https://acme-two.test/?tenancy-bypass=T')
 })
+
+test('a former path prefix redirects on a host the app owns, or as a path on the host the client used (a Host or forwarded host it chose is never named); the prefix is found where the route has it, also percent-encoded', async (t) => {
+  const central = await freshCentral(t)
+  const app = Fastify({ trustProxy: true })
+  t.after(async () => { await app.close() })
+  await app.register(tenancyPlugin, {
+    database: { url: central.url, prefix: central.prefix },
+    identification: ['path'],
+    centralDomains: ['example.com'],
+    provisioning: { spares: 0 }
+  })
+  app.register(async (scoped) => { scoped.get('/p/:id', async (request) => ({ tenant: request.tenant?.identifier ?? null })) }, { prefix: '/:tenant' })
+  await app.ready()
+  const oldco = await app.tenancy.create({ identifier: 'oldco' })
+  await app.tenancy.update(oldco, { identifier: 'newco' })
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ['/oldco/p/1?x=oldco', { host: 'example.com' }, 'http://example.com/newco/p/1?x=oldco'],
+    ['/oldco/p/1', { host: 'evil.com' }, '/newco/p/1'],
+    ['/oldco/p/1', { host: 'app-upstream:3000', 'x-forwarded-host': 'attacker.example', 'x-forwarded-proto': 'https' }, '/newco/p/1'],
+    // Encoded, and with the old name again further on: only the prefix changes, and the redirect does not loop.
+    ['/%6fldco/p/1', { host: 'example.com' }, 'http://example.com/newco/p/1'],
+    ['/%6fldco/p/oldco', { host: 'evil.com' }, '/newco/p/oldco']
+  ]
+  for (const [url, headers, location] of cases) {
+    const got = await locationOf(app, url, headers)
+    assert.deepEqual(got, { status: 301, location }, `${url} ${JSON.stringify(headers)}`)
+    assert.doesNotMatch(location, /^\/\/|^\/\\|evil|attacker/)
+  }
+  const landed = await app.inject({ url: '/newco/p/1', headers: { host: 'evil.com' } })
+  assert.equal(landed.json().tenant, 'newco')
+})
+
+test('a removed domain under a central domain redirects to the tenant under that central domain; an absolute-form request target redirects too', async (t) => {
+  const central = await freshCentral(t)
+  const app = Fastify()
+  t.after(async () => { await app.close() })
+  await app.register(tenancyPlugin, {
+    database: { url: central.url, prefix: central.prefix },
+    identification: ['subdomain', 'domain'],
+    centralDomains: ['localhost', 'site.test'],
+    provisioning: { spares: 0 }
+  })
+  app.get('/t', async (request) => ({ tenant: request.tenant?.identifier ?? null }))
+  await app.ready()
+  const globex = await app.tenancy.create({ identifier: 'globex', domains: ['shop.site.test'] })
+  await app.tenancy.domains.remove(globex, 'shop.site.test')
+  assert.deepEqual(await locationOf(app, '/t?a=1', { host: 'shop.site.test' }), { status: 301, location: 'http://globex.site.test/t?a=1' })
+  await app.tenancy.update(globex, { identifier: 'initech' })
+  assert.deepEqual(await locationOf(app, 'http://globex.site.test/t?a=1', { host: 'globex.site.test' }), { status: 301, location: 'http://initech.site.test/t?a=1' })
+})
