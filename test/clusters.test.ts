@@ -173,3 +173,33 @@ for (const strategy of STRATEGIES) {
     assert.deepEqual(await brokenClusters(first.central.url), [])
   })
 }
+
+test('the clusters API refuses bad input with coded errors, never SQL: a malformed id, an empty or over-long name, an unknown tenant; tenants may be named by identifier', async (t) => {
+  const { app } = await buildApp(t)
+  const [alpha, bravo] = await tenants(app, 'alpha', 'bravo')
+  const clusters = app.tenancy.clusters
+  const refused = async (work: () => Promise<unknown>, code: string, message: RegExp): Promise<void> => {
+    await assert.rejects(work, (error: Error & { code?: string, statusCode?: number }) => {
+      assert.equal(error.code, code, error.message)
+      assert.ok((error.statusCode ?? 500) < 500, error.message)
+      assert.match(error.message, message)
+      assert.doesNotMatch(error.message, /select|insert|update|tenancy\./i)
+      return true
+    })
+  }
+  for (const work of [() => clusters.tenantsOf('not-a-uuid'), () => clusters.attach('not-a-uuid', [alpha!.key]), () => clusters.update('x', { name: 'n' }), () => clusters.delete('1'), () => clusters.setParent('nope', alpha!.key)]) {
+    await refused(work, 'FST_TENANCY_INVALID_CHANGE', /is not a cluster id/)
+  }
+  for (const name of ['', '   ', 'x'.repeat(256)]) await refused(async () => await clusters.create({ name }), 'FST_TENANCY_INVALID_CHANGE', /a cluster name is 1 to 255 characters/)
+  const one = await clusters.create({ name: '  Europe  ' })
+  assert.equal(one.name, 'Europe')
+  await refused(async () => await clusters.update(one.id, { name: '' }), 'FST_TENANCY_INVALID_CHANGE', /1 to 255/)
+  await refused(async () => await clusters.attach(one.id, ['nobody']), 'FST_TENANCY_TENANT_NOT_FOUND', /nobody/)
+  // By identifier, as the not-found message invites.
+  await clusters.attach(one.id, ['alpha', bravo!.key])
+  assert.deepEqual((await clusters.tenantsOf(one.id)).map((x) => x.identifier), ['alpha', 'bravo'])
+  await clusters.setParent(one.id, 'bravo')
+  assert.equal(await clusters.isClusterManager(bravo!), true)
+  await clusters.detach(one.id, 'alpha')
+  assert.deepEqual((await clusters.tenantsOf(one.id)).map((x) => x.identifier), ['bravo'])
+})

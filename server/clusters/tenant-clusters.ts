@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import type { MikroORM } from '@mikro-orm/postgresql'
 import type { Tenant } from '../tenant.js'
 import type { TenancyEvents } from '../events/tenancy-events.js'
-import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, TenantNotFoundError } from '../errors.js'
+import { ClusterNameTakenError, ClusterNotFoundError, ClusterRuleError, InvalidTenantChangeError, TenantNotFoundError } from '../errors.js'
 import { UUID_PATTERN } from '../tenant.js'
 import { checkParent, lockClusters, moveTenant } from './rules.js'
 import { asClusterRuleError, centralRun, isConflict, retryingConflicts, type Run } from '../database/central-transaction.js'
@@ -46,7 +46,7 @@ function toRow (r: Record<string, any>): ClusterRow {
 export interface ClusterParts {
   orm: MikroORM
   events: Pick<TenancyEvents, 'on'>
-  /** A tenant by key, from the central database. */
+  /** A tenant by identifier or key, from the central database. */
   find: (key: string) => Promise<Tenant | null>
   invalidate: () => void
 }
@@ -87,6 +87,7 @@ export class TenantClusters {
 
   /** The tenants of a cluster (the seed's `ofTenantCluster`), by identifier. */
   async tenantsOf (id: string): Promise<Tenant[]> {
+    checkedId(id)
     const rows = await this.run(`select key from ${this.tables.tenants} where tenant_cluster_id = ? order by identifier`, [id])
     const tenants = await Promise.all(rows.map(async (r) => await this.parts.find(String(r.key))))
     return tenants.filter((t): t is Tenant => t !== null)
@@ -100,6 +101,7 @@ export class TenantClusters {
 
   /** Creates a cluster; a name in use (case aside) is refused with FST_TENANCY_CLUSTER_NAME_TAKEN, also between simultaneous creates. */
   async create (input: ClusterInput): Promise<ClusterRow> {
+    input = checkedInput(input)
     const id = uuidv7()
     await this.transaction(async (run) => {
       await this.nameFree(run, input.name, null)
@@ -110,6 +112,8 @@ export class TenantClusters {
   }
 
   async update (id: string, input: ClusterInput): Promise<ClusterRow> {
+    checkedId(id)
+    input = checkedInput(input)
     await this.transaction(async (run) => {
       const cluster = (await lockClusters(run, [id])).get(id)
       await this.nameFree(run, input.name, id)
@@ -122,6 +126,7 @@ export class TenantClusters {
 
   /** Deletes a cluster; its tenants are released (they belong to no cluster afterwards). */
   async delete (id: string): Promise<void> {
+    checkedId(id)
     await this.transaction(async (run) => {
       await lockClusters(run, [id])
       await run(`update ${this.tables.tenant_clusters} set parent_tenant_id = null where id = ?`, [id])
@@ -133,11 +138,15 @@ export class TenantClusters {
 
   /** Adds tenants to a cluster (moving them from another one by the same rules); the first becomes the Parent Tenant. */
   async attach (id: string, tenantKeys: string[]): Promise<void> {
+    checkedId(id)
+    if (!Array.isArray(tenantKeys)) throw new InvalidTenantChangeError('attach takes a list of tenant keys or identifiers')
     for (const key of tenantKeys) await this.move(key, id)
   }
 
   /** Takes a tenant out of a cluster; refused for the Parent Tenant while others remain. */
   async detach (id: string, tenantKey: string): Promise<void> {
+    checkedId(id)
+    tenantKey = await this.keyOf(tenantKey)
     await this.transaction(async (run) => {
       const rows = await run(`select tenant_cluster_id from ${this.tables.tenants} where key = ?`, [tenantKey])
       if (rows[0] === undefined) throw new TenantNotFoundError(tenantKey)
@@ -148,17 +157,28 @@ export class TenantClusters {
 
   /** Puts a tenant in a cluster, or in none (null), keeping the rule on both sides. */
   async move (tenantKey: string, clusterId: string | null): Promise<void> {
+    if (clusterId !== null) checkedId(clusterId)
+    tenantKey = await this.keyOf(tenantKey)
     await this.transaction(async (run) => { await this.moveIn(run, tenantKey, clusterId) })
   }
 
   /** Makes a tenant of the cluster its Parent Tenant. */
   async setParent (id: string, tenantKey: string): Promise<void> {
+    checkedId(id)
+    tenantKey = await this.keyOf(tenantKey)
     await this.transaction(async (run) => {
       const cluster = (await lockClusters(run, [id])).get(id)
       if (cluster === undefined) throw new ClusterNotFoundError(id)
       await checkParent(run, cluster, tenantKey)
       await run(`update ${this.tables.tenant_clusters} set parent_tenant_id = ?, updated_at = now() where id = ?`, [tenantKey, id])
     })
+  }
+
+  /** The key of a tenant named by key or identifier; FST_TENANCY_TENANT_NOT_FOUND when none has it. */
+  private async keyOf (name: string): Promise<string> {
+    const tenant = typeof name === 'string' && name !== '' ? await this.parts.find(name) : null
+    if (tenant === null) throw new TenantNotFoundError(String(name).slice(0, 100))
+    return tenant.key
   }
 
   private async moveIn (run: Run, tenantKey: string, clusterId: string | null): Promise<void> {
@@ -209,4 +229,19 @@ export class TenantClusters {
       throw asClusterRuleError(error)
     }
   }
+}
+
+/** A cluster id is a UUID; anything else is FST_TENANCY_INVALID_CHANGE (never SQL's own error). */
+function checkedId (id: unknown): void {
+  if (typeof id !== 'string' || !UUID_PATTERN.test(id)) throw new InvalidTenantChangeError(`${JSON.stringify(String(id).slice(0, 40))} is not a cluster id (a UUID)`)
+}
+
+/** A cluster's name is 1 to 255 characters (spaces around it trimmed), its description at most 2,000 (the admin's limits). */
+function checkedInput (input: ClusterInput): ClusterInput {
+  if (typeof input !== 'object' || input === null) throw new InvalidTenantChangeError('give a cluster as { name, description }')
+  const name = typeof input.name === 'string' ? input.name.trim() : ''
+  if (name.length === 0 || name.length > 255) throw new InvalidTenantChangeError('a cluster name is 1 to 255 characters')
+  const description = input.description ?? null
+  if (description !== null && (typeof description !== 'string' || description.length > 2000)) throw new InvalidTenantChangeError('a cluster description is text of at most 2,000 characters')
+  return { name, description }
 }
