@@ -84,6 +84,13 @@ test('a database error keeps PostgreSQL\'s message, then its detail, without the
   assert.deepEqual(failure, { code: 'FST_TENANCY_CLI_FAILED', message: 'Could not create unique index "u". Key (total)=(100) is duplicated.', exitCode: 1 })
 })
 
+test('a missing table sends the reader to central:migrate only when it is one of the central tables', () => {
+  const central = describeError(Object.assign(new Error('select "t0".* from "tenancy"."tenants" as "t0" - relation "tenancy.tenants" does not exist'), { code: '42P01', severity: 'ERROR' }))
+  assert.deepEqual(central, { code: 'FST_TENANCY_CLI_FAILED', message: 'Relation "tenancy.tenants" does not exist. Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?', exitCode: 1 })
+  const tenantTable = describeError(Object.assign(new Error('relation "public.nopk" does not exist'), { code: '42P01', severity: 'ERROR' }))
+  assert.deepEqual(tenantTable, { code: 'FST_TENANCY_CLI_FAILED', message: 'Relation "public.nopk" does not exist.', exitCode: 1 })
+})
+
 test('--version prints the package version and exits 0', async () => {
   const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
   for (const flag of ['--version', '-V']) {

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander'
 import { databaseFault, type DatabaseFault } from '../database/database-faults.js'
 import { PG } from '../database/pg-errors.js'
+import { CENTRAL_TABLE_NAMES } from '../database/central-schema.js'
 
 /** Exit codes of the command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const
@@ -69,11 +70,15 @@ export function describeError (error: unknown): CommandFailure {
   // PostgreSQL's detail says which row or value (a duplicated key): after the message, never instead of it.
   const detail = postgres && typeof e.detail === 'string' ? postgresSaid(e.detail) : ''
   if (detail !== '' && !said.includes(detail)) said = `${sentence(said)} ${detail}`
-  if (code === PG.UNDEFINED_TABLE) {
+  // Only a central table missing says the central database is the wrong one (a tenant's table missing is the tenant's).
+  if (code === PG.UNDEFINED_TABLE && CENTRAL_RELATION.test(message)) {
     return { code: 'FST_TENANCY_CLI_FAILED', message: `${sentence(said)} Is this the central database, and has it been migrated (fastify-tenancy central:migrate)?`, exitCode: EXIT.failed }
   }
   return { code: 'FST_TENANCY_CLI_FAILED', message: sentence(said), exitCode: EXIT.failed }
 }
+
+/** `relation "tenancy.tenants" does not exist`: one of our central tables, in whatever schema. */
+const CENTRAL_RELATION = new RegExp(`relation "(?:[^".]+\\.)?(?:${CENTRAL_TABLE_NAMES.join('|')})" does not exist`)
 
 /** What to tell someone whose database cannot be used, by kind; the address is theirs to see (it is their URL). */
 function faultSentence (fault: DatabaseFault): string {
