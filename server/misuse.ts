@@ -21,6 +21,8 @@ function misconfigured (message: string): Misconfiguration {
 export const misuse = {
   // Registration and the plugin's own setup.
 
+  /** A rebalance asked of strategy shared, whose tenants share one set of tables. */
+  nothingToRebalance: () => misconfigured('Tenants of strategy shared share one set of tables and do not move between hosts: there is nothing to rebalance (strategies database and schema rebalance).'),
   /** Two registrations of the plugin share a `name`. */
   registeredTwice: (name: string) => misconfigured(`fastify-tenancy is registered twice under the name "${name}"; give each registration its own \`name\` option.`),
   /** An object passed where an app.tenancy is needed is not one. */

@@ -3,7 +3,7 @@ import type { TenantTarget } from '../database/tenant-target.js'
 import type { MoveOptions } from './tenant-mover.js'
 import type { MoveRecord } from './move-store.js'
 import { withServer } from '../database/tenant-database.js'
-import { InvalidMoveError } from '../errors.js'
+import { misuse } from '../misuse.js'
 
 /** What evens hosts out: database size in bytes, or requests served (this instance's `app.tenancy.stats()`). */
 export type RebalanceBy = 'size' | 'load'
@@ -20,7 +20,8 @@ export interface PlannedMove {
 export interface RebalancePlan {
   by: RebalanceBy
   /** Each host's weight now and after the planned moves. */
-  hosts: Array<{ host: string, tenants: number, before: number, after: number }>
+  /** Per host: its tenants now and after the plan, and its weight (bytes or requests) now and after. */
+  hosts: Array<{ host: string, tenants: number, tenantsAfter: number, before: number, after: number }>
   moves: PlannedMove[]
 }
 
@@ -72,7 +73,7 @@ export function planMoves (placed: Placed[], hosts: string[], by: RebalanceBy): 
   }
   return {
     by,
-    hosts: hosts.map((h) => ({ host: h, tenants: [...where.values()].filter((x) => x === h).length, before: before.get(h) ?? 0, after: total.get(h) ?? 0 })),
+    hosts: hosts.map((h) => ({ host: h, tenants: placed.filter((p) => p.host === h).length, tenantsAfter: [...where.values()].filter((x) => x === h).length, before: before.get(h) ?? 0, after: total.get(h) ?? 0 })),
     moves
   }
 }
@@ -83,7 +84,7 @@ export class Rebalancer {
 
   async plan (by: RebalanceBy = 'size'): Promise<RebalancePlan> {
     const { strategy, hosts, defaultHost } = this.parts
-    if (strategy !== 'database') throw new InvalidMoveError('(rebalance)', `strategy ${strategy} tenants do not move between hosts; rebalancing moves tenants of strategy database`)
+    if (strategy === 'shared') throw misuse.nothingToRebalance()
     const names = Object.keys(hosts).sort()
     const load = by === 'load' ? this.parts.load() : {}
     const tenants = (await this.parts.select()).filter((t) => t.status === 'active' || t.status === 'suspended')
@@ -108,12 +109,16 @@ export class Rebalancer {
     return done
   }
 
-  /** Each tenant's database size on its host (pg_database_size), in one query per host. */
+  /** Each tenant's size on its host (its database's, or its schema's tables with their indexes and TOAST), in one query per host. */
   private async sizes (tenants: Tenant[]): Promise<Map<string, number>> {
     const targets = tenants.map((t) => ({ key: t.key, target: this.parts.targetOf(t) }))
-    const server = targets[0]?.target.server as string
-    const rows = await withServer(server, async (c) => (await c.query<{ name: string, size: string }>(
-      'select datname as name, pg_database_size(datname)::text as size from pg_database where datname = any($1::text[])', [targets.map((t) => t.target.name)])).rows)
+    const first = targets[0]?.target
+    if (first === undefined) return new Map()
+    const names = targets.map((t) => t.target.name)
+    const rows = await withServer(first.schema === null ? first.server : first.url, async (c) => (await c.query<{ name: string, size: string }>(first.schema === null
+      ? 'select datname as name, pg_database_size(datname)::text as size from pg_database where datname = any($1::text[])'
+      : `select n.nspname as name, coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as size from pg_namespace n
+           left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'm') where n.nspname = any($1::text[]) group by n.nspname`, [names])).rows)
     const byName = new Map(rows.map((r) => [r.name, Number(r.size)]))
     return new Map(targets.map((t) => [t.key, byName.get(t.target.name) ?? 0]))
   }

@@ -98,7 +98,7 @@ export class TenantMover {
     if (move === null) throw new InvalidMoveError(identifier, 'no move of it is under way')
     if (move.step === 'switched') {
       if (quiet) return move
-      throw new InvalidMoveError(identifier, `its move has switched to host "${move.toHost}" already; run the move again to finish it, or move it back`)
+      throw new InvalidMoveError(identifier, `its move has switched to host "${move.toHost}" already and cannot be undone; finish it with tenants:move ${identifier} --to ${move.toHost} (its data is there now), then move it back if you want`)
     }
     const { source, target, name } = this.sides(key, move)
     if (move.mode === 'online') {

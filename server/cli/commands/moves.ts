@@ -6,7 +6,11 @@ import { CliUsageError } from '../../errors.js'
 import { printJson, printTable } from '../output.js'
 
 function described (move: MoveRecord): string {
-  const when = move.state === 'done' && move.keepUntil !== null ? `; the source on ${move.fromHost} is kept until ${move.keepUntil.toISOString()}` : ''
+  const when = move.state !== 'done'
+    ? ''
+    : move.sourceDroppedAt != null
+      ? `; the source on ${move.fromHost} was dropped at ${move.sourceDroppedAt.toISOString()}`
+      : move.keepUntil !== null ? `; the source on ${move.fromHost} is kept until ${move.keepUntil.toISOString()}` : ''
   return `${move.mode} move ${move.fromHost} -> ${move.toHost}: ${move.state}, last step ${move.step}${move.error === null ? '' : ` (failed: ${move.error})`}${when}`
 }
 
@@ -43,7 +47,7 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
     })
 
   program.command('tenants:rebalance')
-    .description('propose moves that even out the database hosts by database size (--plan), or run them one at a time (--apply)')
+    .description('propose moves that even out the database hosts by the size of their tenants (--plan), or run them one at a time (--apply)')
     .option('--plan', 'print the proposed moves and change nothing')
     .option('--apply', 'run the proposed moves, one at a time, each an online move')
     .option('--json', 'print the plan (and the moves made) as JSON')
@@ -53,7 +57,7 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
         // By size: a command's process serves no requests, so it has no load to go by (app.tenancy.rebalance.plan('load') in a serving instance has).
         const plan = await app.tenancy.rebalance.plan('size')
         if (flags.json !== true) {
-          printTable(plan.hosts.map((h) => ({ host: h.host, tenants: String(h.tenants), 'bytes now': String(h.before), 'bytes after': String(h.after) })), ['host', 'tenants', 'bytes now', 'bytes after'])
+          printTable(plan.hosts.map((h) => ({ host: h.host, 'tenants now': String(h.tenants), 'tenants after': String(h.tenantsAfter), 'bytes now': String(h.before), 'bytes after': String(h.after) })), ['host', 'tenants now', 'tenants after', 'bytes now', 'bytes after'])
           process.stdout.write('\n')
           if (plan.moves.length === 0) process.stdout.write('The hosts are as even as moving tenants can make them: no move proposed.\n')
           else printTable(plan.moves.map((m) => ({ tenant: m.identifier, from: m.from, to: m.to, bytes: String(m.weight) })), ['tenant', 'from', 'to', 'bytes'])
