@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { buildApp } from './helpers/app.js'
 import { makeTenants } from './helpers/tenants.js'
 import { markerRuns, plantFailure, withMarker } from './helpers/rollouts.js'
+import { until } from './helpers/poll.js'
 import type { RolloutTenantResult } from '../server/index.js'
 
 // Tenants are made at the test app's one migration; a second app on the same
@@ -91,4 +92,32 @@ test('two instances resuming the same rollout at once never both run a tenant', 
   assert.equal(new Set(keys).size, 12)
   assert.deepEqual(await markerRuns(one, tenants), tenants.map(() => 1))
   assert.equal((await two.tenancy.rollouts.get(rollout.id)).status, 'done')
+})
+
+test('a canary counts only tenants that will run (up-to-date ones would leave it empty and the fleet ungated); a go given while another process waits out --canary-wait reaches it', async (t) => {
+  const { app, central } = await buildApp(t)
+  const tenants = await makeTenants(app, 8, 'k')
+  const { app: next } = await buildApp(t, { tenantMigrations: withMarker }, () => {}, central)
+  const first = await next.tenancy.rollouts.start({ tenants: ['k0', 'k1', 'k2'] })
+  assert.equal((await next.tenancy.rollouts.run(first.id)).status, 'done')
+
+  // The three up to date are skipped; the canary is the next three.
+  const canaried = await next.tenancy.rollouts.start({ canary: 3 })
+  assert.deepEqual(canaried.waves.map((w) => [w.name, w.counts.pending, w.counts.skipped]), [['canary', 3, 0], ['rollout', 2, 3]])
+  assert.equal((await next.tenancy.rollouts.run(canaried.id)).status, 'waiting')
+  assert.deepEqual(await markerRuns(next, tenants), [1, 1, 1, 1, 1, 1, 0, 0])
+  await assert.rejects(next.tenancy.rollouts.start({ canary: ['k0', 'k1'] }), { code: 'FST_TENANCY_INVALID_ROLLOUT', message: /every canary tenant named is up to date already/ })
+  await next.tenancy.rollouts.halt(canaried.id)
+
+  // One process runs a rollout that waits out a long canary wait; another gives the go, and the first goes on.
+  const { app: other } = await buildApp(t, { tenantMigrations: withMarker }, () => {}, central)
+  const fresh = await makeTenants(app, 3, 'w')
+  const waiting = await next.tenancy.rollouts.start({ tenants: fresh.map((x) => x.identifier), canary: 1, canaryWaitMs: 600_000 })
+  const running = next.tenancy.rollouts.run(waiting.id)
+  await until(async () => (await other.tenancy.rollouts.get(waiting.id)).status, { is: (s) => s === 'waiting', what: 'the rollout waits after its canary' })
+  const given = await other.tenancy.rollouts.resume(waiting.id)
+  assert.ok(given.status === 'waiting' || given.status === 'running' || given.status === 'done', given.status)
+  const done = await running
+  assert.equal(done.status, 'done')
+  assert.deepEqual(await markerRuns(next, fresh), [1, 1, 1])
 })

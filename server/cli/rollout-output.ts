@@ -51,7 +51,7 @@ export function rolloutReporter (label: string, json: boolean): RolloutReporter 
       started = true
       const total = rollout.waves.reduce((n, w) => n + Object.values(w.counts).reduce((a, b) => a + b, 0), 0)
       if (json) printJson({ type: 'rollout', event: 'start', id: rollout.id, operation: rollout.operation, status: rollout.status, counts: rollout.counts })
-      else if (total > 0) process.stdout.write(`Rollout ${rollout.id}: ${total} tenant${total === 1 ? '' : 's'}${rollout.waves.length > 1 ? `, ${rollout.waves[0]?.counts.pending ?? 0} in the canary wave` : ''}${rollout.counts.skipped > 0 ? `, ${rollout.counts.skipped} already up to date` : ''}.\n`)
+      else if (total > 0) process.stdout.write(`Rollout ${rollout.id}: ${total} tenant${total === 1 ? '' : 's'}${rollout.waves.length > 1 ? `, ${Object.values(rollout.waves[0]?.counts ?? {}).reduce((a, b) => a + b, 0)} in the canary wave` : ''}${rollout.counts.skipped > 0 ? `, ${rollout.counts.skipped} already up to date` : ''}.\n`)
       if (!json && process.stdout.isTTY === true && total > 0) {
         bars = new cliProgress.MultiBar({
           format: '{label} [{bar}] {value}/{total} tenants | {failed} failed | {tenant}',
@@ -87,7 +87,9 @@ export function rolloutReporter (label: string, json: boolean): RolloutReporter 
       } else if (total === 0) {
         process.stdout.write('No tenants to work on.\n')
       } else {
-        if (rollout.status === 'waiting') {
+        if (rollout.status === 'waiting' && rollout.goAt !== null && rollout.goAt.getTime() <= Date.now() + 1000) {
+          process.stdout.write(`Rollout ${rollout.id} has its go; ${rollout.owner === null || rollout.owner === '' ? 'its runner' : rollout.owner} goes on with the rest.\n`)
+        } else if (rollout.status === 'waiting') {
           process.stdout.write(`Rollout ${rollout.id} waits for a go after its canary wave${rollout.goAt === null ? '' : ` (it goes on by itself at ${rollout.goAt.toISOString()})`}: ${resumeCommand(rollout.id, rollout.operation)}.\n`)
         } else if (rollout.status === 'halted') {
           process.stdout.write(`Rollout ${rollout.id} halted (${rollout.haltReason ?? 'halted'}) with ${c.pending} tenant${c.pending === 1 ? '' : 's'} pending: ${resumeCommand(rollout.id, rollout.operation)} continues it.\n`)

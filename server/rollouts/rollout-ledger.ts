@@ -141,6 +141,12 @@ export class RolloutLedger {
       where id = ? and owner = ?`, [status, extra.released ?? null, extra.goAt !== undefined, extra.goAt ?? null, extra.haltReason !== undefined, extra.haltReason ?? null, id, owner])
   }
 
+  /** Gives a waiting rollout its go now, whoever runs it (its runner sees the go due); false when it is not waiting. */
+  async go (id: string): Promise<boolean> {
+    const rows = await this.execute(`update ${this.t.tenant_rollouts} set go_at = now(), updated_at = now() where id = ? and status = 'waiting' returning id`, [id])
+    return rows.length > 0
+  }
+
   /** Halts a running or waiting rollout, whoever runs it; false when it is not running or waiting. */
   async halt (id: string, reason: string): Promise<boolean> {
     const rows = await this.execute(`update ${this.t.tenant_rollouts} set status = 'halted', halt_reason = ?, go_at = null, updated_at = now()

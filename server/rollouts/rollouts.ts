@@ -47,7 +47,6 @@ export class Rollouts implements RolloutsApi {
     const keys = await this.parts.ledger.order(tenants.map((t) => t.key), c.order)
     const byKey = new Map(tenants.map((t) => [t.key, t]))
     const ordered = keys.map((k) => byKey.get(k) as Tenant)
-    const canary = this.canaryOf(c, ordered)
     const migrations = await this.parts.migrations()
     // Up to date as last recorded centrally: skipped without connecting to their databases.
     const upToDate = new Set<string>()
@@ -56,6 +55,8 @@ export class Rollouts implements RolloutsApi {
         if (state.error === null && state.pending.length === 0 && migrations.every((m) => state.executed.includes(m))) upToDate.add(key)
       }
     }
+    // A canary is tenants that will run: up-to-date ones would leave the wave empty and the fleet ungated.
+    const canary = this.canaryOf(c, ordered, upToDate)
     const rows: LedgerTenant[] = ordered.map((t) => ({
       key: t.key,
       identifier: t.identifier,
@@ -132,14 +133,18 @@ export class Rollouts implements RolloutsApi {
       (statuses === null || statuses.includes(t.status)) && (c.hosts === undefined || c.hosts.includes(t.databaseHost ?? this.parts.defaultHost)))
   }
 
-  private canaryOf (c: CheckedInput, ordered: Tenant[]): Set<string> {
+  /** The canary wave: the first `canary` tenants that will run (in the rollout's order), or the named ones, of which at least one must run. */
+  private canaryOf (c: CheckedInput, ordered: Tenant[], upToDate: ReadonlySet<string>): Set<string> {
     if (c.canary === null) return new Set()
-    if (typeof c.canary === 'number') return new Set(ordered.slice(0, c.canary).map((t) => t.key))
+    if (typeof c.canary === 'number') return new Set(ordered.filter((t) => !upToDate.has(t.key)).slice(0, c.canary).map((t) => t.key))
     const keys = new Set<string>()
     for (const name of c.canary) {
       const t = ordered.find((x) => x.identifier === name || x.key === name)
       if (t === undefined) throw new InvalidRolloutError(`--canary names "${name.slice(0, 60)}", which is not among the tenants this rollout works on.`)
       keys.add(t.key)
+    }
+    if (ordered.some((t) => !upToDate.has(t.key)) && [...keys].every((k) => upToDate.has(k))) {
+      throw new InvalidRolloutError('every canary tenant named is up to date already, so the canary wave would run nothing and the rest would go ungated: name tenants that have migrations to run, or give a number.')
     }
     return keys
   }
@@ -153,6 +158,8 @@ export class Rollouts implements RolloutsApi {
       const row = await ledger.row(checked)
       if (row === null) throw new RolloutNotFoundError(checked)
       if (row.status === 'done' || row.status === 'failed') throw new RolloutFinishedError(checked, String(row.status))
+      // Waiting after its canary wave in another process (--canary-wait): the go is the ledger's, and its runner goes on.
+      if (resume && row.status === 'waiting' && await ledger.go(checked)) return await this.get(checked)
       throw new RolloutBusyError(checked, String(row.owner), new Date(row.lease_until as string).toISOString())
     }
     const first = await ledger.row(checked) as Record<string, unknown>

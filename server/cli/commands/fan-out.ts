@@ -189,10 +189,15 @@ async function rollout (global: GlobalOptions, operation: RolloutOperation, labe
     } else {
       current = await rollouts.start(input as RolloutInput, { onResult: reporter.onResult })
     }
-    reporter.begin(current)
+    // The header once the rollout runs here (a resume refused, busy or finished, prints only its error).
+    let begun = false
+    const begin = (): void => { if (!begun) { begun = true; reporter.begin(current) } }
+    const onResult = (result: Parameters<typeof reporter.onResult>[0]): void => { begin(); reporter.onResult(result) }
+    if (flags.resume === undefined) begin()
     const final = flags.resume !== undefined
-      ? await rollouts.resume(current.id, { onResult: reporter.onResult })
-      : await rollouts.run(current.id, { onResult: reporter.onResult })
+      ? await rollouts.resume(current.id, { onResult })
+      : await rollouts.run(current.id, { onResult })
+    begin()
     return reporter.end(final)
   })
 }
