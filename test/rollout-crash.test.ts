@@ -76,7 +76,7 @@ async function killedAndResumed (t: TestContext, strategy: 'database' | 'schema'
   const resume = async (): Promise<Awaited<ReturnType<typeof run>>> => await run(['--config', config, 'tenants:migrate', '--resume', id, '--json'])
   let resumed = await resume()
   if (resumed.code !== 0) {
-    assert.match(resumed.stderr, /^FST_TENANCY_ROLLOUT_BUSY: /)
+    assert.match(resumed.stderr + resumed.stdout, /FST_TENANCY_ROLLOUT_BUSY/, JSON.stringify(resumed))
     resumed = await until(resume, { is: (r) => r.code === 0, everyMs: 250, timeoutMs: 60_000, what: 'a resume takes the rollout over once the dead runner\'s lease has expired' })
   }
   const after = tenantLines(resumed.stdout)
