@@ -205,7 +205,8 @@ export class RolloutLedger {
       update ${this.t.tenant_rollouts} r set failures = r.failures + 1,
         status = case when r.status = 'running' and r.max_failures is not null and r.failures + 1 >= r.max_failures then 'halted' else r.status end,
         halt_reason = case when r.status = 'running' and r.max_failures is not null and r.failures + 1 >= r.max_failures
-          then 'the error budget is spent: ' || (r.failures + 1) || ' tenants failed (--max-failures ' || r.max_failures || ')' else r.halt_reason end,
+          then 'the error budget is spent: ' || (r.failures + 1) || ' of at most ' || r.max_failures || ' failures allowed'
+            || coalesce(' (maxFailures ' || (r.options::jsonb ->> 'maxFailures') || ')', '') else r.halt_reason end,
         updated_at = now()
       where r.id = ? and exists (select 1 from f)
       returning r.status`, [error.slice(0, 2000), id, key, owner, id])

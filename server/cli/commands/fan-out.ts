@@ -23,12 +23,12 @@ interface FanOutFlags { tenants?: string[], skipTenants?: string[], concurrency?
 
 interface Selection { tenants?: string[], skipTenants?: string[], concurrency: number, json: boolean }
 
-function withFanOutOptions (command: Command): Command {
+function withFanOutOptions (command: Command, json = 'print the per-tenant results as a JSON array'): Command {
   return command
     .option('--tenants <names>', 'only these tenants: identifiers or keys, comma-separated', collectList)
     .option('--skip-tenants <names>', 'leave these tenants out', collectList)
     .option('--concurrency <n>', `how many tenants at once (default ${DEFAULT_CONCURRENCY})`)
-    .option('--json', 'print the per-tenant results as a JSON array')
+    .option('--json', json)
 }
 
 function selection (flags: FanOutFlags): Selection {
@@ -134,7 +134,7 @@ interface RolloutFlags extends FanOutFlags {
 }
 
 function withRolloutOptions (command: Command): Command {
-  return withFanOutOptions(command)
+  return withFanOutOptions(command, 'print JSON lines: the rollout\'s start, one line per tenant, its end (a failure: one object with code and message)')
     .option('--resume <id>', 'continue rollout <id>: after a crash, after its canary wave (the go), or after a halt')
     .option('--halt <id>', 'halt rollout <id>: its runner finishes the tenants in flight and starts no more')
     .option('--canary <n|names>', 'a first wave (the first n tenants, or these identifiers), then wait for a go (--resume)')
@@ -256,12 +256,15 @@ export function registerFanOutCommands (program: Command, global: () => GlobalOp
           id: r.id,
           operation: r.operation,
           status: r.status,
-          done: String(r.counts.done + r.counts.skipped),
+          // The ledger's own words, as the detail view and --json have them.
+          done: String(r.counts.done),
+          skipped: String(r.counts.skipped),
           failed: String(r.counts.failed),
-          pending: String(r.counts.pending + r.counts.running),
+          running: String(r.counts.running),
+          pending: String(r.counts.pending),
           'started by': r.startedBy,
           created: r.createdAt.toISOString().slice(0, 16).replace('T', ' ')
-        })), ['id', 'operation', 'status', 'done', 'failed', 'pending', 'started by', 'created'])
+        })), ['id', 'operation', 'status', 'done', 'skipped', 'failed', 'running', 'pending', 'started by', 'created'])
         if (total > page * 20) process.stdout.write(`Page ${page} of ${Math.ceil(total / 20)}: --page ${page + 1} for more.\n`)
       })
     })
