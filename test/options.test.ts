@@ -22,6 +22,8 @@ test('a wrong option makes ready() reject with FST_TENANCY_INVALID_OPTION, and t
     ['database.url', { database: { url: 42 } }],
     ['database.url', { database: { url: 'not a url' } }],
     ['database.url', { database: { url: 'mysql://localhost/central' } }],
+    ['database.url', { database: { url: 'postgres://user:pw@localhost:5432/' } }],
+    ['database.url', { database: { url: 'postgres://localhost' } }],
     ['database.poolCap', { database: { ...db, poolCap: 0 } }],
     ['database.poolCap', { database: { ...db, poolCap: -5 } }],
     ['database.poolCap', { database: { ...db, poolCap: '10' } }],

@@ -26,6 +26,8 @@ const TOKEN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 const PositiveInt = (problem = 'must be a whole number of at least 1') => Type.Integer({ minimum: 1, problem })
 const Bool = () => Type.Boolean({ problem: 'must be true or false' })
 const PostgresUrl = () => Type.String({ format: 'postgres-url', problem: 'must be a postgres:// URL' })
+/** A URL of one database: the path names it (postgres://…/app). */
+const DatabaseUrl = () => Type.String({ format: 'postgres-database-url', problem: 'must be a postgres:// URL that names its database (postgres://user:password@host:5432/name)' })
 const Fn = <T>(problem = 'must be a function') => Shape<T>('function', problem)
 const EntitySchemaShape = Shape<EntitySchema<any, any>>('entitySchema', 'must be a MikroORM entity schema (defineEntity or new EntitySchema)')
 
@@ -46,7 +48,7 @@ const oneOf = <T extends string>(values: readonly T[], problem: string) => Type.
 
 export const DatabaseOptionsSchema = Type.Object({
   /** URL of the central (landlord) database. */
-  url: PostgresUrl(),
+  url: DatabaseUrl(),
   /** The PostgreSQL schema of the central tables in the central database (default `tenancy`), apart from the app's own tables. */
   schema: Default(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', problem: 'must be a lowercase schema name (letters, digits, underscores)' }), 'tenancy'),
   /** Servers that hold tenant databases, by name: `{ main: 'postgres://…' }`. Default: the central database's server, named `default`. */
@@ -82,7 +84,7 @@ export const DatabaseOptionsSchema = Type.Object({
   /** The connection pooler in front of these servers: `none` (default), `session` or `transaction` (PgBouncer's pool_mode). */
   pooler: Default(oneOf(POOLER_MODES, `must be one of ${POOLER_MODES.join(', ')} (PgBouncer's pool_mode; statement mode cannot run transactions)`), 'none'),
   /** The central database's URL past the pooler, for the one LISTEN connection (needed with pooler `transaction` while changes are followed). */
-  directUrl: Default(PostgresUrl(), null),
+  directUrl: Default(DatabaseUrl(), null),
   /** Log every SQL statement (MikroORM's `debug`). */
   debug: Default(Bool(), false)
 }, { additionalProperties: false, problem: 'must be an object with at least { url } of the central database' })
@@ -126,13 +128,13 @@ export const SharedOptionsSchema = Type.Object({
    * shared tables, as a role that owns no tenant table and has neither
    * BYPASSRLS nor superuser (the plugin refuses to register otherwise).
    */
-  url: PostgresUrl(),
+  url: DatabaseUrl(),
   /**
    * URL of the role that may cross tenants (central and admin work:
    * migrations, policies, deleting a tenant's rows). Default: the central
    * database's URL pointed at the shared tables' database.
    */
-  centralUrl: Type.Optional(PostgresUrl()),
+  centralUrl: Type.Optional(DatabaseUrl()),
   /** Schema of the shared tenant tables (default `tenant_shared`; the central tables stay apart). */
   schema: Default(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', problem: 'must be a lowercase schema name' }), 'tenant_shared'),
   /** Most connections of the one shared pool (default 10). */

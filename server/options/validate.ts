@@ -13,6 +13,13 @@ function postgresUrl (value: string): boolean {
   }
 }
 
+/** A postgres:// URL that names its database (the path): the central database, the shared tables' database. */
+function postgresDatabaseUrl (value: string): boolean {
+  if (!postgresUrl(value)) return false
+  const name = new URL(value).pathname.replace(/^\//, '')
+  return name !== '' && !name.includes('/')
+}
+
 /** A central domain is a host as requests name it (the same rules as request hosts), already in its normal form, without a port. */
 function centralDomain (value: string): boolean {
   try {
@@ -37,6 +44,7 @@ function createAjv (): Ajv {
     validate: (shape: ShapeName, value: unknown) => shapeChecks[shape](value)
   })
   ajv.addFormat('postgres-url', postgresUrl)
+  ajv.addFormat('postgres-database-url', postgresDatabaseUrl)
   ajv.addFormat('central-domain', centralDomain)
   return ajv
 }
@@ -75,7 +83,7 @@ function childSchema (node: TSchema, segment: Segment): TSchema | undefined {
 /** A short, safe rendering of a wrong value (never a URL: it may hold a password). */
 function show (value: unknown, schema: TSchema | undefined): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value)
-  if (typeof value === 'string') return schema?.format === 'postgres-url' || value.length > 80 ? 'a string' : JSON.stringify(value)
+  if (typeof value === 'string') return schema?.format === 'postgres-url' || schema?.format === 'postgres-database-url' || value.length > 80 ? 'a string' : JSON.stringify(value)
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'an array'
   if (typeof value === 'function') return 'a function'
   if (typeof value === 'object') return Object.keys(value).length === 0 ? 'an empty object' : 'an object'
