@@ -32,7 +32,7 @@ type RouteTenancy = RouteMode | { mode?: RouteMode, requires?: string | readonly
 interface RouteConfig { tenancy?: RouteTenancy, tenancies?: Record<string, RouteTenancy | undefined> }
 type WithSlots = FastifyRequest & Record<symbol, unknown>
 /** What a tenant request's response carries to its 'close' listener (one symbol per registration). */
-interface Ended { request: WithSlots, tenant: Tenant, started: number }
+interface Ended { request: WithSlots, tenant: Tenant, started: number, entered: boolean }
 type ClosingResponse = ServerResponse & Record<symbol, Ended | undefined>
 
 /**
@@ -292,6 +292,19 @@ function requestFlow (
       done(mode === 'universal' ? undefined : new TenantNotIdentifiedError())
       return
     }
+    // The tenant's request stats count every answer it gets from here on, a
+    // 503 of a hold, maintenance or a migration included, not only those of
+    // requests that reached its scope. One shared listener (no per-request
+    // closure, no once() wrapper) finds its request through the response.
+    const res = reply.raw as ClosingResponse
+    const end = res[kEnded]
+    if (end === undefined) {
+      // Timed from here: Fastify keeps no start time when it has no logger and no onResponse hook.
+      res[kEnded] = { request, tenant, started: performance.now(), entered: false }
+      res.on('close', ended)
+    } else {
+      end.tenant = tenant
+    }
     // A move holds the tenant's requests at its switch: this one waits (bounded), then goes on with the tenant as it is then.
     if (tenant.heldAt != null) {
       runtime.hold.wait(tenant).then((fresh) => { enter(request, reply, fresh, mode, required, done) }, (error) => { done(error) })
@@ -330,16 +343,11 @@ function requestFlow (
       if (isDefault) request.tenant = tenant
       request.log = scope.log
       tagSpan?.(tenant, spanPrefix, request)
-      // The response's 'close' comes after it finished or was aborted: the one
-      // moment the connection is surely no longer needed. One listener does
-      // both jobs of a request's end: the tenant's request stats (for
-      // app.tenancy.stats()), and reverting the scope.
-      // Timed from here: Fastify keeps no start time when it has no logger and no onResponse hook.
-      // A response closes once, so one shared listener (no per-request closure, no once() wrapper)
-      // finds its request through the response.
-      const res = reply.raw as ClosingResponse
-      res[kEnded] = { request, tenant, started: performance.now() }
-      res.on('close', ended)
+      // The response's 'close' (listened to since enter) comes after it
+      // finished or was aborted: the one moment the connection is surely no
+      // longer needed. It then also reverts the scope.
+      const end = (reply.raw as ClosingResponse)[kEnded]
+      if (end !== undefined) { end.tenant = tenant; end.entered = true }
       runtime.hold.entered(tenant.key)
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
@@ -354,7 +362,7 @@ function requestFlow (
     const end = this[kEnded]
     if (end === undefined) return
     this[kEnded] = undefined
-    runtime.hold.left(end.tenant.key)
+    if (end.entered) runtime.hold.left(end.tenant.key)
     runtime.requestStats.record(end.tenant, performance.now() - end.started, this.statusCode)
     leave(end.request)
   }

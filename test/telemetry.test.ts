@@ -205,13 +205,16 @@ test('app.tenancy.stats() counts each tenant\'s requests, 5xx answers and latenc
   await app.inject({ url: '/boom', headers: { host: 'acme.example.com' } })
   for (let i = 0; i < 3; i++) await app.inject({ url: '/ok', headers: { host: 'bob.example.com' } })
   await app.inject({ url: '/ok', headers: { host: 'nobody.example.com' } })
+  // Answered before the tenant's scope opens (maintenance's 503): counted too.
+  await app.tenancy.maintenance(bob, {})
+  assert.equal((await app.inject({ url: '/ok', headers: { host: 'bob.example.com' } })).statusCode, 503)
   const { tenants } = app.tenancy.stats()
   assert.deepEqual(Object.keys(tenants).sort(), [acme.key, bob.key].sort(), 'unknown tenants are not counted')
   assert.equal(tenants[acme.key]?.identifier, 'acme')
   assert.equal(tenants[acme.key]?.requests, 8)
   assert.equal(tenants[acme.key]?.errors, 1)
-  assert.equal(tenants[bob.key]?.requests, 3)
-  assert.equal(tenants[bob.key]?.errors, 0)
+  assert.equal(tenants[bob.key]?.requests, 4)
+  assert.equal(tenants[bob.key]?.errors, 1)
   const latency = tenants[acme.key]?.latency
   assert.ok(latency !== undefined && latency.meanMs > 0 && latency.maxMs >= latency.meanMs &&
     latency.p50Ms <= latency.p95Ms && latency.p95Ms <= latency.p99Ms && latency.p99Ms <= latency.maxMs, JSON.stringify(latency))
