@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
-import { logicalServers, moveInChild, moveWorld, startWriter, type MoveWorld, type WriterResult } from './helpers/moves.js'
+import { logicalServers, moveInChild, moveWorld, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
+import { freePort } from '../server/demo/embedded-postgres.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { repeat, until } from './helpers/poll.js'
 import { run } from './helpers/cli.js'
@@ -135,6 +136,18 @@ test('a move is refused with a code and a sentence: an unknown host, the tenant\
   assert.equal(res.json().id, 300 + written.inserted.size + 1, 'the sequence went on')
   await assert.rejects(app.tenancy.move(tenant, { host: 'b' }), { code: 'FST_TENANCY_MOVE_UNAVAILABLE', message: /wal_level is "replica" on host "plain"/ })
   assert.equal((await app.tenancy.moves.status(tenant))?.toHost, 'plain', 'the refused move left no record')
+})
+
+test('a move whose target server cannot reach the source (moves.replicationUrls) is refused before anything is made', async (t) => {
+  const closed = new URL(servers.a.url)
+  closed.port = String(await freePort())
+  const world = await moveWorld(t, servers, 100, { moves: { drainMs: 1000, replicationUrls: { a: closed.toString() } } })
+  const { app, tenant } = world
+  await assert.rejects(app.tenancy.move(tenant, { host: 'b' }), { code: 'FST_TENANCY_MOVE_UNAVAILABLE', message: /host "b" cannot reach host "a" as the subscription would/ })
+  assert.equal(await app.tenancy.moves.status(tenant), null, 'no move record')
+  assert.deepEqual(await sql(servers.b.url, 'select datname from pg_database where datname = $1', [app.tenancy.tenants.databaseName(tenant)]), [], 'no target database')
+  assert.deepEqual(await sql(tenantUrl(app, tenant, world.hosts, 'a'), "select pubname from pg_publication where pubname like 'fastify_tenancy%'"), [], 'no publication')
+  assert.deepEqual(await sql(servers.b.url, "select subname from pg_subscription where subname like 'fastify_tenancy%'"), [], 'no subscription, not even the probe')
 })
 
 test('a request held longer than database.acquireTimeoutMs gets 503 FST_TENANCY_MOVING with Retry-After; an abort lets it through', async (t) => {

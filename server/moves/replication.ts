@@ -84,6 +84,29 @@ export async function replicationProblems (source: ReplicaSide, target: ReplicaS
   return problems
 }
 
+/**
+ * Whether the target server can reach the source as a subscription will
+ * (`sourceConnection`, from `moves.replicationUrls`): a subscription made
+ * without a slot, never enabled, inside a transaction that is rolled back,
+ * connects to the publisher all the same. Null when it can, else why not.
+ */
+export async function reachProblem (target: ReplicaSide, sourceConnection: string, sourceHost: string, targetHost: string): Promise<string | null> {
+  return await withServer(target.url, async (c) => {
+    await c.query('begin')
+    try {
+      await c.query(`create subscription fastify_tenancy_reach_probe connection ${literal(sourceConnection)} publication fastify_tenancy_reach_probe with (create_slot = false, enabled = false, slot_name = none)`)
+      return null
+    } catch (error) {
+      const message = String((error as Error).message ?? error).replace(/\s+/g, ' ').slice(0, 300)
+      // A publication the probe names does not exist: only a server that was reached can say so.
+      if (/publication .* does not exist/.test(message)) return null
+      return `host "${targetHost}" cannot reach host "${sourceHost}" as the subscription would (moves.replicationUrls["${sourceHost}"] or database.hosts["${sourceHost}"]): ${message}`
+    } finally {
+      await c.query('rollback').catch(() => {})
+    }
+  })
+}
+
 /** Publishes the tenant's tables on the source (once). */
 export async function publish (source: ReplicaSide, name: string): Promise<void> {
   await withServer(source.url, async (c) => {

@@ -10,7 +10,7 @@ import { withServer } from '../database/tenant-database.js'
 import { InvalidMoveError, MoveInProgressError, MoveUnavailableError, TenantNotFoundError } from '../errors.js'
 import type { MoveRecord, MoveStep, MoveStore } from './move-store.js'
 import type { RequestHold } from './request-hold.js'
-import { caughtUp, dropSlot, publish, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, type ReplicaSide } from './replication.js'
+import { caughtUp, dropSlot, publish, reachProblem, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, type ReplicaSide } from './replication.js'
 import { flushedPosition, lowerFence, prepareFence } from './source-fence.js'
 import { openSwitchLinks, type SwitchLinks } from './switch-links.js'
 import { lowerSchemaFence, prepareSchemaFence } from './schema-fence.js'
@@ -159,6 +159,11 @@ export class TenantMover {
       // A schema tenant's subscription lives in the target host's database; a database tenant's in its own, not made yet.
       const subscriber = sides.target.schema === null ? databaseUrl(hosts[options.host] as string, 'postgres') : sides.target.url
       const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host)
+      // Only when the rest holds: the probe needs a role that may subscribe.
+      if (problems.length === 0) {
+        const reach = await reachProblem({ url: subscriber, schema: null }, this.sourceConnection(from, sides.source), from, options.host)
+        if (reach !== null) problems.push(reach)
+      }
       if (problems.length > 0) throw new MoveUnavailableError(tenant.identifier, problems.join('; '))
     }
     return await this.parts.store.begin({ tenantKey: tenant.key, mode, fromHost: from, toHost: options.host, databaseName: sides.source.name })
@@ -211,8 +216,7 @@ export class TenantMover {
       }
       case 'published': await publish(this.replica(source), name); return
       case 'subscribed': {
-        const from = this.parts.replicationUrls[move.fromHost] ?? this.parts.hosts[move.fromHost] as string
-        await subscribe(this.replica(target), name, source.schema === null ? databaseUrl(from, source.name) : from)
+        await subscribe(this.replica(target), name, this.sourceConnection(move.fromHost, source))
         return
       }
       case 'copied': {
@@ -273,6 +277,12 @@ export class TenantMover {
       return this.parts.strategy.target(key, host, url)
     }
     return { source: at(move.fromHost), target: at(move.toHost), name: replicationName(key) }
+  }
+
+  /** How the target server reaches the source's database: `moves.replicationUrls[host]`, else the host's URL. */
+  private sourceConnection (fromHost: string, source: TenantTarget): string {
+    const from = this.parts.replicationUrls[fromHost] ?? this.parts.hosts[fromHost] as string
+    return source.schema === null ? databaseUrl(from, source.name) : from
   }
 
   private replica (target: TenantTarget): ReplicaSide {
