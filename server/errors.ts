@@ -417,7 +417,7 @@ export const TenantMovingError = createError(
  */
 export const TenantMigratingError = createError(
   'FST_TENANCY_MIGRATING',
-  'Tenant "%s" is being migrated (it does not have %s yet); try again in a moment.',
+  'Tenant "%s" does not have %s yet, which this route needs (its migration is running, has not run yet, or failed); try again later.',
   503
 )
 
