@@ -103,6 +103,16 @@ test('path resolver reads the route prefix and hides the parameter from handlers
   assert.equal((await app.inject({ url: '/whoami' })).json().code, 'FST_TENANCY_NOT_IDENTIFIED')
 })
 
+test('the path parameter is hidden from handlers also when an earlier resolver (the domain) decided', async (t) => {
+  const { app } = await buildApp(t, { identification: ['domain', 'path'] }, routes)
+  await withTenants(app)
+  for (let i = 0; i < 2; i++) {
+    // Twice: a lookup, then the cache.
+    const res = await app.inject({ url: '/t/acme/items/42', headers: { host: 'globex.test' } })
+    assert.deepEqual(res.json(), { identifier: 'globex', params: { id: '42' } })
+  }
+})
+
 test('a resolver of your own joins the chain in the order given', async (t) => {
   const queryResolver = {
     name: 'query',

@@ -15,6 +15,11 @@ export function pathResolver (parameter = 'tenant'): IdentityResolver {
       const value = params[parameter]
       delete params[parameter]
       return { by: 'identifier', value: checkedIdentifier(value, 'path'), resolver: 'path' }
+    },
+    // Another resolver decided (the host named the tenant): the parameter goes all the same, as the handler expects.
+    strip (request) {
+      const params = request.params as Record<string, unknown> | undefined
+      if (params != null && Object.hasOwn(params, parameter)) delete params[parameter]
     }
   }
 }

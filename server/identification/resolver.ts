@@ -20,4 +20,6 @@ export interface ResolverContext {
 export interface IdentityResolver {
   readonly name: string
   resolve: (request: FastifyRequest, context: ResolverContext) => Identity | null
+  /** Removes what the resolver reads from the request when an earlier resolver decided (the path resolver's parameter). */
+  strip?: (request: FastifyRequest) => void
 }

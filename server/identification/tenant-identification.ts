@@ -17,12 +17,15 @@ type Lookups = Pick<TenantProvider, 'byIdentifier' | 'byDomain'>
  */
 export class TenantIdentification {
   private readonly resolvers: readonly IdentityResolver[]
+  /** The resolvers that remove what they read, with their places (most apps have none). */
+  private readonly strippers: ReadonlyArray<readonly [number, IdentityResolver]>
   private readonly context: ResolverContext
   private readonly tenants: Lookups
   private readonly cache: Pick<CachedTenantProvider, 'peek'> | null
 
   constructor (resolvers: readonly IdentityResolver[], context: ResolverContext, tenants: Lookups, cache: Pick<CachedTenantProvider, 'peek'> | null) {
     this.resolvers = resolvers
+    this.strippers = resolvers.map((r, i) => [i, r] as const).filter(([, r]) => r.strip !== undefined)
     this.context = context
     this.tenants = tenants
     this.cache = cache
@@ -37,7 +40,7 @@ export class TenantIdentification {
       const lookup: Lookup = identity.by === 'domain' ? 'byDomain' : 'byIdentifier'
       const cached = this.cache?.peek(lookup, identity.value)
       if (cached === undefined) return this.identifyFrom(request, i, identity, first)
-      if (cached !== null) return cached
+      if (cached !== null) { this.stripAfter(request, i); return cached }
     }
     if (first !== null) throw unknownTenant(first)
     return null
@@ -51,8 +54,13 @@ export class TenantIdentification {
       const tenant = current.by === 'domain'
         ? await (this.tenants.byDomain as (d: string) => Promise<Tenant | null>)(current.value)
         : await this.tenants.byIdentifier(current.value)
-      if (tenant !== null) return tenant
+      if (tenant !== null) { this.stripAfter(request, i); return tenant }
     }
     throw unknownTenant(first)
+  }
+
+  /** What the resolvers after the deciding one would have read goes from the request too. */
+  private stripAfter (request: FastifyRequest, decided: number): void {
+    for (const [i, resolver] of this.strippers) if (i > decided) resolver.strip?.(request)
   }
 }
