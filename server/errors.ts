@@ -52,7 +52,7 @@ export const InvalidIdentifierError = createError(
 /** The Host header is not a hostname we accept. */
 export const InvalidHostError = createError(
   'FST_TENANCY_INVALID_HOST',
-  'The Host header is not a valid hostname: use ASCII letters, digits, dashes and dots (no punycode), at most 253 characters.',
+  'The request\'s host (its Host header, or X-Forwarded-Host from a trusted proxy) is not a valid hostname: use ASCII letters, digits, dashes and dots (no punycode), at most 253 characters, and a port of 1 to 65535.',
   400
 )
 
