@@ -59,7 +59,7 @@ export const InvalidHostError = createError(
 /** The request carries more than one Host header. */
 export const DuplicateHostError = createError(
   'FST_TENANCY_DUPLICATE_HOST',
-  'The request has more than one Host header; send exactly one.',
+  'The request names more than one host (two Host headers, or a request line whose host is not the Host header\'s); send exactly one.',
   400
 )
 

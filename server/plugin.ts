@@ -9,7 +9,7 @@ import { centralOrmFor, migrateCentral } from './database/central.js'
 import { ensureCentralDatabase } from './database/central-database.js'
 import { CentralRouteError, InvalidOptionError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { misuse } from './misuse.js'
-import { assertSingleHost, requestHost } from './identification/host.js'
+import { assertOneAuthority, assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
 import type { Tenant } from './tenant.js'
 import type { TenantScope } from './context/tenant-scope.js'
@@ -247,6 +247,7 @@ function requestFlow (
     let found: Tenant | null | Promise<Tenant | null>
     try {
       assertSingleHost(request.raw.rawHeaders)
+      assertOneAuthority(request.raw.url, request.raw.headers.host)
       if (mode === 'central') {
         if (!centralDomains.has(requestHost(request).name)) throw new CentralRouteError()
         done()

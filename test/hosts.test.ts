@@ -64,7 +64,7 @@ async function rawRequest (port: number, head: string): Promise<{ status: number
   })
 }
 
-test('a request with two Host headers gets 400 FST_TENANCY_DUPLICATE_HOST on every kind of route', async (t) => {
+test('a request with two Host headers, or a request line naming another host, gets 400 FST_TENANCY_DUPLICATE_HOST on every kind of route', async (t) => {
   const { app } = await buildApp(t, { centralDomains: ['localhost'], identification: ['subdomain', 'header'] }, routes)
   await app.tenancy.create({ identifier: 'acme' })
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -76,6 +76,11 @@ test('a request with two Host headers gets 400 FST_TENANCY_DUPLICATE_HOST on eve
     assert.equal(res.status, 400, `${url} ${hosts.join(', ')}`)
     assert.equal(JSON.parse(res.body).code, 'FST_TENANCY_DUPLICATE_HOST')
   }
+  // An absolute-form request line names a host too: another one than Host's is refused, the same one (any case, default port) is served.
+  const other = await rawRequest(port, 'GET http://globex.localhost/whoami HTTP/1.1\r\nHost: acme.localhost\r\n')
+  assert.deepEqual({ status: other.status, code: JSON.parse(other.body).code }, { status: 400, code: 'FST_TENANCY_DUPLICATE_HOST' })
+  const same = await rawRequest(port, 'GET http://ACME.localhost:80/whoami HTTP/1.1\r\nHost: acme.localhost\r\n')
+  assert.deepEqual({ status: same.status, body: JSON.parse(same.body) }, { status: 200, body: { tenant: 'acme' } })
 })
 
 test('over HTTP/2 the tenant comes from :authority, as Fastify reads the host', async (t) => {

@@ -46,6 +46,27 @@ export function normalizeHost (value: string | undefined): string | undefined {
  * Host header: Node keeps the first and drops the others, so a proxy that
  * read the last one would route the request to another tenant than ours.
  */
+/**
+ * An absolute-form request line (`GET http://globex.example.com/t`, which
+ * HTTP says takes precedence over Host) must name the Host header's host: a
+ * proxy may route by one and the app would serve the other. Origin-form
+ * (`/t`), the usual case, costs one character test.
+ */
+export function assertOneAuthority (url: string | undefined, host: string | string[] | undefined): void {
+  if (url === undefined || url.charCodeAt(0) === 47 || url === '*') return
+  let named: string
+  let sent: string
+  try {
+    const line = new URL(url)
+    named = line.host
+    // Read the same way (lowercase, the scheme's default port left out).
+    sent = typeof host === 'string' ? new URL(`${line.protocol}//${host}`).host : ''
+  } catch {
+    return
+  }
+  if (normalizeHost(named) !== normalizeHost(sent)) throw new DuplicateHostError()
+}
+
 export function assertSingleHost (rawHeaders: readonly string[]): void {
   let seen = false
   for (let i = 0; i < rawHeaders.length; i += 2) {
