@@ -68,10 +68,10 @@ test('a rollout started from the Fleet page with a canary of 1 waits after it; R
 
   // Bad input: the form again with FST_TENANCY_INVALID_ROLLOUT's sentence, never a 500, and nothing recorded.
   for (const [values, sentence] of [
-    [{ canary: '0' }, /--canary must be at least 1 tenant/],
+    [{ canary: '0' }, /canary \(--canary\) must be at least 1 tenant/],
     [{ canary: '1.5' }, /--canary names &quot;1\.5&quot;, which is not among the tenants/],
-    [{ concurrency: 'lots' }, /concurrency must be a whole number of at least 1, not &quot;lots&quot;/],
-    [{ maxFailures: 'many' }, /--max-failures must be a whole number of at least 1 or a percentage/]
+    [{ concurrency: 'lots' }, /concurrency \(--concurrency\) must be a whole number of at least 1, not &quot;lots&quot;/],
+    [{ maxFailures: 'many' }, /maxFailures \(--max-failures\) must be a whole number of at least 1 or a percentage/]
   ] as const) {
     const bad = await client.post('/admin/fleet/rollouts/new', values, { from: '/admin/fleet/rollouts/new' })
     assert.equal(bad.statusCode, 422, JSON.stringify(values))
