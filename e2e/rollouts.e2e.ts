@@ -61,7 +61,7 @@ for (const mode of MODES) {
       // Bad input: the ledger's sentence on the form, in the dialog.
       await dialog(page).getByLabel(/Tenants at once/).fill('lots')
       await dialog(page).getByRole('button', { name: 'Start rollout' }).click()
-      await expect(dialog(page).locator('#rollout-error')).toContainText('concurrency must be a whole number of at least 1, not "lots"')
+      await expect(dialog(page).locator('#rollout-error')).toContainText('concurrency (--concurrency) must be a whole number of at least 1, not "lots"')
       await expectAccessible(page)
       await shot(page, 'start-refused')
       await dialog(page).getByLabel(/Tenants at once/).fill('2')
