@@ -262,4 +262,15 @@ test('tenants:move moves a tenant from the command line, prints each step, and -
   assert.deepEqual((({ fromHost, toHost, state }) => ({ fromHost, toHost, state }))(JSON.parse(status.stdout)), { fromHost: 'a', toHost: 'b', state: 'done' })
   // The running server follows: its next request reads the new host.
   assert.equal((await countsVia(world.other)).body.port, String(servers.b.port))
+
+  // A move that fails after it began says how to go on: here a table made by hand, outside the migrations, that the target lacks.
+  await sql(tenantUrl(world.app, world.tenant, world.hosts, 'b'), 'create table by_hand (id int primary key)')
+  const failed = await run(['tenants:move', 'acme', '--to', 'a', '--offline', '-c', config])
+  assert.equal(failed.code, 1, failed.stdout)
+  assert.match(failed.stderr, /by_hand/)
+  assert.doesNotMatch(failed.stderr, /central:migrate/)
+  assert.match(failed.stderr, /The move stopped after step "\w+": run tenants:move acme --to a --offline again to finish it, or tenants:move acme --abort to undo it\.\n$/)
+  const undone = await run(['tenants:move', 'acme', '--abort', '-c', config])
+  assert.equal(undone.code, 0, undone.stderr)
+  assert.deepEqual([(await countsVia(world.other)).status, (await countsVia(world.other)).body.port], [200, String(servers.b.port)], 'served from its source again')
 })

@@ -35,11 +35,23 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
         } else if (flags.abort === true) {
           move = await app.tenancy.moves.abort(tenant)
         } else {
-          move = await app.tenancy.move(tenant, {
-            host: flags.to as string,
-            offline: flags.offline === true,
-            onStep: (step) => { if (flags.json !== true) process.stdout.write(`  ${step}\n`) }
-          })
+          try {
+            move = await app.tenancy.move(tenant, {
+              host: flags.to as string,
+              offline: flags.offline === true,
+              onStep: (step) => { if (flags.json !== true) process.stdout.write(`  ${step}\n`) }
+            })
+          } catch (error) {
+            // Cut short after it began (the tenant may be held meanwhile): say how to go on, whatever failed.
+            const cut = await app.tenancy.moves.status(tenant).catch(() => null)
+            if (cut?.state === 'running' && error instanceof Error) {
+              const next = cut.step === 'switched'
+                ? `run tenants:move ${tenant.identifier} --to ${cut.toHost} again to finish it`
+                : `run tenants:move ${tenant.identifier} --to ${cut.toHost}${cut.mode === 'offline' ? ' --offline' : ''} again to finish it, or tenants:move ${tenant.identifier} --abort to undo it`
+              error.message = `${error.message.replace(/\s*$/, '')}${/[.!?]$/.test(error.message.trim()) ? '' : '.'} The move stopped after step "${cut.step}": ${next}.`
+            }
+            throw error
+          }
         }
         if (flags.json === true) printJson(move)
         else process.stdout.write(move === null ? `Tenant ${tenant.identifier} has never moved.\n` : `Tenant ${tenant.identifier}: ${described(move)}.\n`)
