@@ -211,7 +211,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
       // One warning per outage, with the fault (no stack: it is the driver's, not a bug); the retries at debug.
       onError: (error, first) => {
         const fault = databaseFault(error)
-        const detail = fault === null ? { error: error.message } : { fault: { kind: fault.kind, code: fault.code, address: fault.address, detail: fault.detail } }
+        const detail = fault === null
+          ? { error: error.message }
+          : { fault: { kind: fault.kind, code: fault.code, address: fault.address, detail: fault.detail } }
         if (first) log.warn(detail, 'fastify-tenancy: lost the central change listener; reconnecting (tenant changes made by other instances are seen once it is back)')
         else log.debug(detail, 'fastify-tenancy: the central change listener could not reconnect yet; trying again')
       },

@@ -73,7 +73,13 @@ export function planMoves (placed: Placed[], hosts: string[], by: RebalanceBy): 
   }
   return {
     by,
-    hosts: hosts.map((h) => ({ host: h, tenants: placed.filter((p) => p.host === h).length, tenantsAfter: [...where.values()].filter((x) => x === h).length, before: before.get(h) ?? 0, after: total.get(h) ?? 0 })),
+    hosts: hosts.map((h) => ({
+      host: h,
+      tenants: placed.filter((p) => p.host === h).length,
+      tenantsAfter: [...where.values()].filter((x) => x === h).length,
+      before: before.get(h) ?? 0,
+      after: total.get(h) ?? 0
+    })),
     moves
   }
 }
@@ -115,10 +121,12 @@ export class Rebalancer {
     const first = targets[0]?.target
     if (first === undefined) return new Map()
     const names = targets.map((t) => t.target.name)
-    const rows = await withServer(first.schema === null ? first.server : first.url, async (c) => (await c.query<{ name: string, size: string }>(first.schema === null
+    const sql = first.schema === null
       ? 'select datname as name, pg_database_size(datname)::text as size from pg_database where datname = any($1::text[])'
       : `select n.nspname as name, coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as size from pg_namespace n
-           left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'm') where n.nspname = any($1::text[]) group by n.nspname`, [names])).rows)
+           left join pg_class c on c.relnamespace = n.oid and c.relkind in ('r', 'm') where n.nspname = any($1::text[]) group by n.nspname`
+    const at = first.schema === null ? first.server : first.url
+    const rows = await withServer(at, async (c) => (await c.query<{ name: string, size: string }>(sql, [names])).rows)
     const byName = new Map(rows.map((r) => [r.name, Number(r.size)]))
     return new Map(targets.map((t) => [t.key, byName.get(t.target.name) ?? 0]))
   }
