@@ -291,3 +291,25 @@ test('creates whose names share lock buckets in crossing order all succeed: a de
     assert.deepEqual(results.map((r) => r.status === 'rejected' ? String((r.reason as Error).message) : 'ok'), ['ok', 'ok'])
   }
 })
+
+test('a domain one label under a central domain cannot belong to one tenant while another has that label as its identifier, either way round', async (t) => {
+  const { app } = await buildApp(t, { identification: ['subdomain', 'domain'], centralDomains: ['localhost', 'example.com'] }, (app) => {
+    app.get('/who', async (request) => ({ tenant: request.tenant?.identifier ?? null }))
+  })
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const html = await app.tenancy.create({ identifier: 'html', domains: ['html.test'] })
+  // Another tenant's subdomain: refused, added or at create.
+  await rejectsWith(app.tenancy.domains.add(html, 'acme.localhost'), 'FST_TENANCY_INVALID_DOMAIN', /tenant "acme"'s subdomain under a central domain/)
+  await rejectsWith(app.tenancy.create({ identifier: 'subc', domains: ['acme.example.com'] }), 'FST_TENANCY_INVALID_DOMAIN', /tenant "acme"'s subdomain/)
+  assert.equal(await app.tenancy.tenants.find('subc'), null, 'nothing made')
+  // Its own subdomain, or a label no tenant has, or two labels deep: allowed (the domain resolver serves it).
+  await app.tenancy.domains.add(acme, 'acme.example.com')
+  await app.tenancy.domains.add(html, 'shop.localhost')
+  await app.tenancy.domains.add(html, 'a.b.localhost')
+  assert.deepEqual((await app.inject({ url: '/who', headers: { host: 'shop.localhost' } })).json(), { tenant: 'html' })
+  // A tenant named like another's domain's label: refused at create and at rename.
+  await rejectsWith(app.tenancy.create({ identifier: 'shop' }), 'FST_TENANCY_IDENTIFIER_TAKEN')
+  await rejectsWith(app.tenancy.update(acme, { identifier: 'shop' }), 'FST_TENANCY_IDENTIFIER_TAKEN')
+  assert.deepEqual((await app.inject({ url: '/who', headers: { host: 'shop.localhost' } })).json(), { tenant: 'html' })
+  assert.deepEqual((await app.inject({ url: '/who', headers: { host: 'acme.localhost' } })).json(), { tenant: 'acme' })
+})

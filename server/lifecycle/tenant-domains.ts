@@ -3,6 +3,7 @@ import { tenantChange, type TenantChange } from '../providers/invalidation.js'
 import type { Run } from '../database/central-transaction.js'
 import type { Tenant } from '../tenant.js'
 import { DomainNotFoundError, DomainTakenError, InvalidDomainError, InvalidTenantChangeError } from '../errors.js'
+import { refuseSubdomainDomains } from './subdomain-clash.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { DomainEntity } from '../entities/central/domain.entity.js'
 import { checkDomain } from './tenant-input.js'
@@ -58,6 +59,7 @@ export class TenantDomains {
     // Refused before `domain.adding` when it is known to be taken; checked again under the lock and by the unique index.
     const holder = await this.orm.em.fork({ clear: true, useContext: false }).findOne(DomainEntity, { domain: name })
     if (holder !== null) throw this.refusal(name, owner, holder.tenant.key)
+    await refuseSubdomainDomains(this.orm, [name], this.centralDomains, owner)
     await this.events.emit({ name: 'domain.adding', tenant: owner, domain: name })
     let added: TenantDomain
     try {

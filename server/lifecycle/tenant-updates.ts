@@ -3,6 +3,7 @@ import { tenantChange, type TenantChange } from '../providers/invalidation.js'
 import type { Run } from '../database/central-transaction.js'
 import type { Tenant } from '../tenant.js'
 import { UUID_PATTERN } from '../tenant.js'
+import { refuseIdentifierOfDomain } from './subdomain-clash.js'
 import { ClusterNotFoundError, IdentifierTakenError, InvalidTenantChangeError } from '../errors.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { TenantClusterEntity } from '../entities/central/tenant-cluster.entity.js'
@@ -97,6 +98,7 @@ export class TenantUpdates {
     if (checked.identifier !== undefined && checked.identifier !== tenant.identifier) {
       const holder = await em.findOne(TenantEntity, { identifier: checked.identifier }, { fields: ['key'] })
       if (holder !== null && holder.key !== tenant.key) throw new IdentifierTakenError(checked.identifier)
+      await refuseIdentifierOfDomain(this.orm, checked.identifier, this.centralDomains, tenant.key)
     }
     if (typeof checked.clusterId === 'string' && await em.count(TenantClusterEntity, { id: checked.clusterId }) === 0) {
       throw new ClusterNotFoundError(checked.clusterId)

@@ -10,6 +10,7 @@ import { retryingConflicts } from '../database/central-transaction.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
 import type { TenantChange } from '../providers/invalidation.js'
 import { checkTenantInput, type CreateTenantInput } from './tenant-input.js'
+import { refuseIdentifierOfDomain, refuseSubdomainDomains } from './subdomain-clash.js'
 import { TenantEntity } from '../entities/central/tenant.entity.js'
 import { activateStep, createDatabaseStep, migrateStep, seedStep, type ProvisioningContext, type ProvisioningStep } from './steps.js'
 import { fewestTenants } from './placement.js'
@@ -89,6 +90,8 @@ export class TenantLifecycle {
       databaseHost: host,
       data: checked.data
     }
+    await refuseSubdomainDomains(this.orm, checked.domains, opts.centralDomains, { key: null, identifier: checked.identifier })
+    await refuseIdentifierOfDomain(this.orm, checked.identifier, opts.centralDomains, null)
     await this.events.emit({ name: 'tenant.creating', tenant: draft })
     // The lock is taken before the row exists and held until provisioning ends,
     // so no other call (here or on another instance) sees this tenant
