@@ -163,7 +163,7 @@ export function userRoutes (app: FastifyInstance, ctx: AdminContext): void {
       await tenancy.sync?.attach(RESOURCE, user.globalId, tenant)
       await ctx.audit.recordFor(request, 'user.attach', { tenant: { key: tenant.key, identifier: tenant.identifier }, change: { globalId: String(user.globalId), name: user.name } })
     }
-    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is copied into their databases.` })
+    return await redirectWith(ctx, request, reply, `${base}/${String(user.globalId)}`, { type: 'success', text: `Attached to ${tenants.map((t) => t.identifier).join(', ')}: the user is on its way into their databases (a copy a tenant database refuses is tried again, and logged).` })
   })
 
   app.get('/users/:id/detach/:tenant', { config: ADMIN }, async (request, reply) => {
