@@ -82,3 +82,26 @@ test('domains and status changed in the admin go through the core and emit the p
   assert.match((await client.get(page)).body, /That domain is not this tenant&#39;s|That domain is not this tenant's/)
   assert.equal((await app.tenancy.domains.list(other)).length, 1)
 })
+
+test('two sessions editing one tenant: a stale form saves only what it changed, and a field changed on both sides is shown, not overwritten', async (t) => {
+  const { client: a, app, url } = await operator(t)
+  const admin = await makeAdmin(app, ['manage_tenants', 'manage_tenant_groups'])
+  const b = new AdminClient(app)
+  await b.signIn(admin.email, admin.password)
+  const acme = await app.tenancy.create({ identifier: 'acme', name: 'Acme' })
+  const edit = `/admin/tenants/${acme.key}/edit`
+  const opened = (body: string): Record<string, string> => Object.fromEntries([...body.matchAll(/name="(was_\w+)" value="([^"]*)"/g)].map((m) => [m[1] as string, m[2] as string]))
+  const stale = opened((await a.get(edit)).body)
+  assert.deepEqual(stale, { was_identifier: 'acme', was_name: 'Acme', was_cluster: '' })
+  const fresh = opened((await b.get(edit)).body)
+  assert.equal((await b.post(edit, { ...fresh, identifier: 'acme-b', name: 'Acme', cluster: '' }, { from: edit })).statusCode, 303)
+  // A changes only the name, on the form it opened before B's rename: B's rename stays.
+  const saved = await a.post(edit, { ...stale, identifier: 'acme', name: 'Acme Corp', cluster: '' }, { from: edit })
+  assert.equal(saved.statusCode, 303)
+  assert.deepEqual(await sql(url, 'select identifier, name from tenancy.tenants'), [{ identifier: 'acme-b', name: 'Acme Corp' }])
+  // A renames on the stale form too: refused with what it is now.
+  const clash = await a.post(edit, { ...stale, identifier: 'acme-a', name: 'Acme', cluster: '' }, { from: edit })
+  assert.equal(clash.statusCode, 409)
+  assert.match(clash.body, /Changed by someone else since you opened this form \(now &quot;acme-b&quot;\)/)
+  assert.deepEqual(await sql(url, 'select identifier, name from tenancy.tenants'), [{ identifier: 'acme-b', name: 'Acme Corp' }])
+})

@@ -465,7 +465,8 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const tenant = await load(request, reply)
     if (tenant === null) return reply
     const row = await listing(tenant.key)
-    return await formPage(request, reply, { identifier: tenant.identifier, name: tenant.name, domains: '', cluster: canClusters(request) ? row?.cluster?.id ?? '' : '' }, {}, tenant)
+    const cluster = canClusters(request) ? row?.cluster?.id ?? '' : ''
+    return await formPage(request, reply, { identifier: tenant.identifier, name: tenant.name, domains: '', cluster, was: { identifier: tenant.identifier, name: tenant.name, cluster } }, {}, tenant)
   })
 
   app.post('/tenants/:key/edit', { config: ADMIN }, async (request, reply) => {
@@ -473,13 +474,29 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
     if (tenant === null) return reply
     const errors: FieldErrors = {}
     const values = readTenantForm(request.body, centralDomains(), errors, false)
+    // What the form was opened with: only the fields this form changed are saved, so a stale form never undoes another session's save.
+    const was = field(request.body, 'was_identifier') === '' ? null : { identifier: field(request.body, 'was_identifier'), name: field(request.body, 'was_name'), cluster: field(request.body, 'was_cluster') }
+    if (was !== null) values.was = was
     if (hasErrors(errors)) return await formPage(request, reply, values, errors, tenant, 422)
     const before = await listing(tenant.key)
     const fromCluster = before?.cluster?.id ?? null
+    const current = { identifier: tenant.identifier, name: tenant.name, cluster: fromCluster ?? '' }
+    const fields: Array<'identifier' | 'name' | 'cluster'> = canClusters(request) ? ['identifier', 'name', 'cluster'] : ['identifier', 'name']
+    const touched = fields.filter((f) => was === null || values[f] !== was[f])
+    // Changed here and, since the form was opened, elsewhere too: the other save is shown, not overwritten.
+    for (const f of touched) {
+      if (was !== null && current[f] !== was[f] && values[f] !== current[f]) errors[f] = `Changed by someone else since you opened this form${f === 'cluster' ? '' : ` (now "${current[f]}")`}; check it and save again.`
+    }
+    if (hasErrors(errors)) {
+      const refreshed = Object.fromEntries(touched.filter((f) => errors[f] !== undefined).map((f) => [f, current[f]]))
+      return await formPage(request, reply, { ...values, ...refreshed, was: current }, errors, tenant, 409)
+    }
     // All or nothing: a refused change (taken identifier, cluster rule) saves no field and shows the form again with the reason on its field.
-    const changes = canClusters(request)
-      ? { identifier: values.identifier, name: values.name, clusterId: values.cluster === '' ? null : values.cluster }
-      : { identifier: values.identifier, name: values.name }
+    const changes: { identifier?: string, name?: string, clusterId?: string | null } = {}
+    if (touched.includes('identifier')) changes.identifier = values.identifier
+    if (touched.includes('name')) changes.name = values.name
+    if (touched.includes('cluster')) changes.clusterId = values.cluster === '' ? null : values.cluster
+    if (Object.keys(changes).length === 0) return await back(request, reply, tenant, 'success', 'Nothing to save: the form has no change.')
     try {
       await tenancy.update(tenant, changes)
     } catch (error) {
@@ -490,11 +507,12 @@ export function tenantRoutes (app: FastifyInstance, ctx: AdminContext): void {
       return await formPage(request, reply, values, errors, tenant, 422)
     }
     const change: Record<string, unknown> = {}
-    if (values.identifier !== tenant.identifier) change.identifier = { from: tenant.identifier, to: values.identifier }
-    if (values.name !== tenant.name) change.name = { from: tenant.name, to: values.name }
+    const identifier = changes.identifier ?? tenant.identifier
+    if (identifier !== tenant.identifier) change.identifier = { from: tenant.identifier, to: identifier }
+    if (changes.name !== undefined && changes.name !== tenant.name) change.name = { from: tenant.name, to: changes.name }
     if ('clusterId' in changes && changes.clusterId !== fromCluster) change.clusterId = { from: fromCluster, to: changes.clusterId }
-    await ctx.audit.recordFor(request, 'tenant.update', { tenant: { key: tenant.key, identifier: values.identifier }, change })
-    const renamed = values.identifier !== tenant.identifier ? ` Its identifier is now ${values.identifier}: its subdomain and URLs changed.` : ''
+    await ctx.audit.recordFor(request, 'tenant.update', { tenant: { key: tenant.key, identifier }, change })
+    const renamed = identifier !== tenant.identifier ? ` Its identifier is now ${identifier}: its subdomain and URLs changed.` : ''
     return await back(request, reply, tenant, 'success', `Tenant saved.${renamed}`)
   })
 

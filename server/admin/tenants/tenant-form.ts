@@ -7,6 +7,8 @@ export interface TenantFormValues {
   name: string
   domains: string
   cluster: string
+  /** The edit form: the values it was opened with, so a save changes only what this form changed. */
+  was?: { identifier: string, name: string, cluster: string }
 }
 
 /** Reads and checks the tenant form; every problem becomes a message next to its field. */
