@@ -220,3 +220,24 @@ test('with strategy shared a rollout is refused on the form with the ledger\'s s
   assert.match((await client.get('/admin/fleet')).body, /Migrated the shared tables\./)
   assert.equal((await app.tenancy.rollouts.list()).total, 0)
 })
+
+test('Halt on a rollout halted already, and Halt or Resume on a finished one, say so and record nothing', async (t) => {
+  const { next, centralUrl } = await deploy(t, 2)
+  const client = await signedIn(next)
+  const waiting = await next.tenancy.rollouts.start({ canary: 1 })
+  await next.tenancy.rollouts.run(waiting.id)
+  await next.tenancy.rollouts.halt(waiting.id)
+  const page = `/admin/fleet/rollouts/${waiting.id}`
+  const again = await client.post(`${page}/halt`, {}, { from: page })
+  assert.equal(again.statusCode, 303)
+  assert.match((await client.get(page)).body, new RegExp(`Rollout ${waiting.id} is halted already\\.`))
+  const audits = async (): Promise<number> => Number((await sql(centralUrl, "select count(*)::int as n from tenancy.admin_audit_log where action = 'fleet.rollout.halt'"))[0]?.n)
+  assert.equal(await audits(), 0)
+  const done = await next.tenancy.rollouts.resume(waiting.id)
+  assert.equal(done.status, 'done')
+  for (const action of ['halt', 'resume']) {
+    const confirm = await client.get(`/admin/fleet/rollouts/${done.id}/${action}`)
+    assert.equal(confirm.statusCode, 303, action)
+    assert.match((await client.get(String(confirm.headers.location))).body, new RegExp(`Rollout ${done.id} has finished \\(done\\); start a new rollout`))
+  }
+})

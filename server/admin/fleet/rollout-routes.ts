@@ -128,6 +128,12 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     app.get(`/fleet/rollouts/:id/${action}`, { config: ADMIN }, async (request, reply) => {
       const rollout = await load(request, reply)
       if (rollout === null) return reply
+      // Nothing to confirm on a rollout the action cannot apply to: its page says why.
+      const finished = rollout.status === 'done' || rollout.status === 'failed'
+      if (finished || (action === 'halt' && rollout.status === 'halted')) {
+        const text = finished ? `Rollout ${rollout.id} has finished (${rollout.status === 'done' ? 'done' : 'with failures'}); start a new rollout to run its tenants again.` : `Rollout ${rollout.id} is halted already.`
+        return await redirectWith(ctx, request, reply, `${base}/${rollout.id}`, { type: 'info', text })
+      }
       const pending = rollout.counts.pending
       return await confirmPage(ctx, request, reply, action === 'halt'
         ? {
@@ -155,6 +161,8 @@ export function rolloutRoutes (app: FastifyInstance, ctx: AdminContext): void {
     const rollout = await load(request, reply)
     if (rollout === null) return reply
     const url = `${base}/${rollout.id}`
+    // Halted meanwhile (another session): said so, and no second audit entry.
+    if (rollout.status === 'halted') return await redirectWith(ctx, request, reply, url, { type: 'info', text: `Rollout ${rollout.id} is halted already.` })
     try {
       await rollouts.halt(rollout.id, `halted by ${request.admin?.email ?? 'an admin'}`)
     } catch (error) {
