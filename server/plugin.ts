@@ -3,11 +3,11 @@ import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import type { EntityManager } from '@mikro-orm/postgresql'
 import './types.js'
-import { resolveOptions, ROUTE_MODES, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
+import { resolveOptions, type ResolvedOptions, type TenancyOptions, type RouteMode } from './options/index.js'
 import { createTenancy, type TenancyRuntime } from './tenancy.js'
 import { centralOrmFor, migrateCentral } from './database/central.js'
 import { ensureCentralDatabase } from './database/central-database.js'
-import { CentralRouteError, InvalidOptionError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
+import { CentralRouteError, NoTenantContextError, TenantNotIdentifiedError } from './errors.js'
 import { misuse } from './misuse.js'
 import { assertOneAuthority, assertSingleHost, requestHost } from './identification/host.js'
 import { assertServes } from './lifecycle/serving.js'
@@ -18,7 +18,7 @@ import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { addTenantSource } from './telemetry/span-tenants.js'
 import { impersonationRoutes } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
-import { assertEveryRouteGuarded, assertHooksKept, guardMarker, guardRoute, hasRoutes, remember, type GuardedRouteEntry } from './route-guard.js'
+import { assertEveryRouteGuarded, assertHooksKept, assertRouteTenancy, guardMarker, guardRoute, hasRoutes, remember, type GuardedRouteEntry } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
 import { PG, pgCode } from './database/pg-errors.js'
 import { FaultLog } from './telemetry/fault-log.js'
@@ -393,24 +393,6 @@ function unavailableHandler (own: RouteOptions['errorHandler']): NonNullable<Rou
     if (own !== undefined) return own.call(this, error, request, reply)
     throw error
   }
-}
-
-/** A route's `config.tenancy`: a mode, or `{ mode, requires }` with migration names; anything else is FST_TENANCY_INVALID_OPTION naming the route. */
-function assertRouteTenancy (value: unknown, route: string, option: string): void {
-  if (value === undefined) return
-  const modes = ROUTE_MODES.map((m) => `"${m}"`).join(', ')
-  const refuse = (what: string): never => { throw new InvalidOptionError(`${option} of route ${route}`, what) }
-  const mode = (v: unknown, name: string): void => {
-    if (v !== undefined && !(ROUTE_MODES as readonly unknown[]).includes(v)) refuse(`${name === '' ? '' : `${name} `}must be one of ${modes} (got ${JSON.stringify(v) ?? String(v)})`)
-  }
-  if (typeof value === 'string') { mode(value, ''); return }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse(`must be one of ${modes}, or { mode, requires } (got ${JSON.stringify(value) ?? String(value)})`)
-  const { mode: m, requires, ...rest } = value as { mode?: unknown, requires?: unknown }
-  const unknown = Object.keys(rest)
-  if (unknown.length > 0) refuse(`has an unknown property "${unknown[0] as string}" (known: mode, requires)`)
-  mode(m, '.mode')
-  const names = typeof requires === 'string' ? [requires] : requires
-  if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string' && n !== ''))) refuse('.requires must be a migration name or an array of them')
 }
 
 /** The fastify-tenancy plugin: `await app.register(tenancyPlugin, options)`. */

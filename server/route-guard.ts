@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { UnguardedRouteError } from './errors.js'
+import { InvalidOptionError, UnguardedRouteError } from './errors.js'
+import { ROUTE_MODES } from './options/index.js'
 
 /** A route as Fastify prints it: methods, full path, and the names of its hooks by kind. */
 export interface PrintedRoute {
@@ -179,4 +180,22 @@ export function printedRoutes (text: string): PrintedRoute[] {
     if (current !== null) routes.push(current)
   }
   return routes
+}
+
+/** A route's `config.tenancy`: a mode, or `{ mode, requires }` with migration names; anything else is FST_TENANCY_INVALID_OPTION naming the route. */
+export function assertRouteTenancy (value: unknown, route: string, option: string): void {
+  if (value === undefined) return
+  const modes = ROUTE_MODES.map((m) => `"${m}"`).join(', ')
+  const refuse = (what: string): never => { throw new InvalidOptionError(`${option} of route ${route}`, what) }
+  const mode = (v: unknown, name: string): void => {
+    if (v !== undefined && !(ROUTE_MODES as readonly unknown[]).includes(v)) refuse(`${name === '' ? '' : `${name} `}must be one of ${modes} (got ${JSON.stringify(v) ?? String(v)})`)
+  }
+  if (typeof value === 'string') { mode(value, ''); return }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) refuse(`must be one of ${modes}, or { mode, requires } (got ${JSON.stringify(value) ?? String(value)})`)
+  const { mode: m, requires, ...rest } = value as { mode?: unknown, requires?: unknown }
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) refuse(`has an unknown property "${unknown[0] as string}" (known: mode, requires)`)
+  mode(m, '.mode')
+  const names = typeof requires === 'string' ? [requires] : requires
+  if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string' && n !== ''))) refuse('.requires must be a migration name or an array of them')
 }

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import { centralSql } from '../database/central-sql.js'
 import { centralTables } from '../database/central-schema.js'
 import { IdentifierTakenError, InvalidDomainError } from '../errors.js'
+import { underCentralDomain } from '../identification/host.js'
 
 /**
  * A domain one label under a central domain (`shop.example.com` on
@@ -12,14 +13,9 @@ import { IdentifierTakenError, InvalidDomainError } from '../errors.js'
  * write; the names' own unique keys still decide a race between the two).
  */
 
-/** `shop` for `shop.example.com` under central domain `example.com`, else null. */
+/** `shop` for `shop.example.com` under central domain `example.com` (what the subdomain resolver reads), else null. */
 export function subdomainLabel (domain: string, centralDomains: readonly string[]): string | null {
-  for (const central of centralDomains) {
-    if (!domain.endsWith(`.${central}`)) continue
-    const label = domain.slice(0, -central.length - 1)
-    if (label !== '' && !label.includes('.')) return label
-  }
-  return null
+  return underCentralDomain(domain, centralDomains)?.label ?? null
 }
 
 /** Refuses domains of tenant `ownerKey` (null: being made, as `identifier`) that read as another tenant's subdomain. */

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Identity } from '../identification/resolver.js'
-import { isOnOrigin, originFor, requestHost } from '../identification/host.js'
+import { isOnOrigin, originFor, requestHost, underCentralDomain } from '../identification/host.js'
 import type { Tenant } from '../tenant.js'
 import type { TenantProvider } from '../providers/provider.js'
 import type { FormerNames } from './former-names.js'
@@ -43,15 +43,19 @@ export class RenameRedirects {
     if (former === null) return null
     const tenant = await this.options.tenants.byKey(former.tenantKey)
     if (tenant === null) return null
+    let target: { hostname: string, path: string }
     if (resolver === 'path') {
       const path = replaceParameter(request, this.options.pathParameter, identity.value, tenant.identifier)
+      const hostname = requestHost(request).name
       // The path resolver reads no host, so a host that is not a central
       // domain may be anyone's (a Host or X-Forwarded-Host the client chose):
       // the Location is then a path on whatever host the client used, never
       // a URL naming the host it claimed.
-      if (!this.options.centralDomains.includes(requestHost(request).name)) return relativeLocation(path)
+      if (!this.options.centralDomains.includes(hostname)) return relativeLocation(path)
+      target = { hostname, path }
+    } else {
+      target = await this.target(request, identity, resolver, tenant)
     }
-    const target = await this.target(request, identity, resolver, tenant)
     // Only from checked parts (scheme, the new hostname, the port of the
     // trusted host), and only when the result still names that hostname.
     const origin = originFor(request, target.hostname)
@@ -67,8 +71,6 @@ export class RenameRedirects {
         const name = requestHost(request).name
         return { hostname: tenant.identifier + name.slice(identity.value.length), path: pathOf(request.url) }
       }
-      case 'path':
-        return { hostname: requestHost(request).name, path: replaceParameter(request, this.options.pathParameter, identity.value, tenant.identifier) }
       default:
         return { hostname: await this.hostOf(request, tenant), path: pathOf(request.url) }
     }
@@ -83,8 +85,7 @@ export class RenameRedirects {
   private async hostOf (request: FastifyRequest, tenant: Tenant): Promise<string> {
     const domain = (await this.options.domainsOf(tenant.key))[0]?.domain
     if (typeof domain === 'string') return domain
-    const name = requestHost(request).name
-    const under = this.options.centralDomains.filter((d) => name.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0]
+    const under = underCentralDomain(requestHost(request).name, this.options.centralDomains)?.central
     const central = under ?? this.options.centralDomains.find((d) => !/^[\d.]+$/.test(d)) ?? this.options.centralDomains[0]
     return `${tenant.identifier}.${central ?? 'localhost'}`
   }
