@@ -43,6 +43,8 @@ export const misuse = {
   /** Strategy shared: the row-level security policies were not installed. */
   rlsNotInstalled: () => misconfigured('Row-level security is not installed in the shared database yet: run `fastify-tenancy tenants:migrate` once before the first start; it runs your tenant migrations into the shared schema and installs row-level security there.'),
   /** Strategy shared: tenants:rls on a database whose shared schema no migration has made yet. */
+  migrateSharedTenant: () => misconfigured('In strategy shared a tenant\'s tables are the shared tables: they are migrated once for every tenant (tenants:migrate), not one tenant at a time, unless the tenant is isolated into a database of its own.'),
+  isolatedRolesMissing: (roles: string[]) => misconfigured(`The database server of the isolated database has no role ${roles.map((r) => `"${r}"`).join(' or ')}: the isolated database keeps the shared tables' roles (the app role of shared.url and the central role), so make them on that server first.`),
   sharedSchemaMissing: (schema: string) => misconfigured(`The shared schema "${schema}" does not exist yet: run \`fastify-tenancy tenants:migrate\` first; it makes the schema with your tenant tables and installs row-level security on them.`),
   /** Strategy shared: a schema drift check per tenant was asked for. */
   driftCheckInShared: () => misconfigured('Strategy shared keeps one set of tables for every tenant: there is no schema per tenant to verify (check the shared schema itself).'),

@@ -18,7 +18,7 @@ import type { MaintenanceStarted } from './maintenance/maintenance-mode.js'
 import type { FormerName } from './renames/former-names.js'
 import type { Impersonation } from './impersonation/impersonation.js'
 import type { TenantRequestStats } from './telemetry/request-stats.js'
-import type { MoveOptions } from './moves/tenant-mover.js'
+import type { IsolateOptions, MoveOptions } from './moves/tenant-mover.js'
 import type { MoveRecord } from './moves/move-store.js'
 import type { BundleManifest } from './moves/bundle-format.js'
 import type { ImportOptions, ImportResult, TableComparison } from './moves/tenant-bundles.js'
@@ -117,6 +117,15 @@ export interface TenancyApi {
    * `offline: true`. Called again after a crash, it finishes the move.
    */
   move: (tenant: Pick<Tenant, 'key'>, options: MoveOptions) => Promise<MoveRecord>
+  /**
+   * Strategy `shared`: moves a tenant's rows out of the shared tables into a
+   * database of its own (on `host`, default the default host) with the same
+   * steps and hold as `move`; the database keeps the shared tables' shape
+   * and row-level security. `consolidate` moves them back. Both finish when
+   * called again after a crash; `moves.abort` undoes them before the switch.
+   */
+  isolate: (tenant: Pick<Tenant, 'key'>, options?: IsolateOptions) => Promise<MoveRecord>
+  consolidate: (tenant: Pick<Tenant, 'key'>, options?: Omit<IsolateOptions, 'host'>) => Promise<MoveRecord>
   /** Moves: `abort(t)` undoes one not yet switched, `status(t)` the latest, `history(t)` all, `sweep()` drops kept sources due. */
   moves: {
     abort: (tenant: Pick<Tenant, 'key'>) => Promise<MoveRecord>

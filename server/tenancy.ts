@@ -31,7 +31,11 @@ import { tenantMigratorFor, type MigrationStatus } from './database/tenant-migra
 import { sharedStrategy } from './database/shared/shared-strategy.js'
 import { sharedTenantEntities } from './database/shared/tenant-entities.js'
 import { assertRlsReady } from './database/shared/rls-guard.js'
-import { sharedMigrationStatus } from './database/shared/shared-schema.js'
+import { prepareIsolated, sharedMigrationStatus } from './database/shared/shared-schema.js'
+import { readSecret } from './database/shared/rls-policies.js'
+import { ownerUrlOf } from './database/tenant-target.js'
+import { withServer } from './database/tenant-database.js'
+import { executedMigrations } from './moves/target-schema.js'
 import { databaseBootstrapper } from './bootstrappers/database.js'
 import { loggerBootstrapper } from './bootstrappers/logger.js'
 import { storageBootstrapper } from './bootstrappers/storage.js'
@@ -141,7 +145,7 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     onError: (error: Error) => { log.warn({ err: error }, 'fastify-tenancy: could not clone a spare tenant database') }
   }
   const shared = options.shared
-  const strategy = shared !== null ? sharedStrategy(shared) : options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
+  const strategy = shared !== null ? sharedStrategy(shared, { prefix: db.prefix, suffix: db.suffix }) : options.strategy === 'schema' ? schemaStrategy(strategyOptions) : databaseStrategy(strategyOptions)
   const targets = new TenantTargets({ hosts: db.hosts, defaultHost: db.defaultHost, prefix: db.prefix, suffix: db.suffix }, strategy)
   const targetOf = targets.of.bind(targets)
   // Strategy `shared`: every statement proves the tenant of the running context (database/shared/tenant-proof.ts).
@@ -390,10 +394,22 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     forget,
     hold,
     settings: options.moves,
-    log
+    log,
+    isolation: shared === null
+      ? null
+      : {
+          prepare: async (target, executed) => {
+            const secret = await readSecret(shared.centralUrl)
+            const appRole = decodeURIComponent(new URL(shared.url).username)
+            const { schema, centralRole } = shared
+            const where = { serverUrl: target.server, name: target.name, ownerUrl: ownerUrlOf(target) }
+            await prepareIsolated({ ...where, schema, centralRole, appRole, secret, executed }, migrator)
+          },
+          sharedExecuted: async () => await withServer(shared.centralUrl, async (c) => await executedMigrations(c, shared.schema))
+        }
   })
   events.on('tenant.deleting', async (event) => {
-    if (strategy.kind !== 'shared' && await mover.status(event.tenant).then((m) => m?.state === 'running')) await mover.abortLocked(event.tenant.key, true)
+    if (await mover.status(event.tenant).then((m) => m?.state === 'running')) await mover.abortLocked(event.tenant.key, true)
   })
 
   // Central statements in one transaction: a snapshot (read only, repeatable read) or a change made whole.
@@ -486,6 +502,8 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
     formerNames: async (tenant) => await formerNames.of(tenant.key),
     impersonation,
     move: async (tenant, moveOptions) => await mover.move(tenant, moveOptions),
+    isolate: async (tenant, isolateOptions) => await mover.isolate(tenant, isolateOptions),
+    consolidate: async (tenant, consolidateOptions) => await mover.consolidate(tenant, consolidateOptions),
     moves: {
       abort: async (tenant) => await mover.abort(tenant),
       status: async (tenant) => await mover.status(tenant),

@@ -11,6 +11,9 @@ export interface TenantAttributes {}
 /** `deleting`: a delete began and has not finished (not served; calling delete again finishes it). */
 export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended' | 'deleting'
 
+/** Where a tenant of strategy `shared` keeps its rows apart from the shared tables (see `Tenant.isolation`). */
+export type TenantIsolation = 'database'
+
 export const TENANT_STATUSES: readonly TenantStatus[] = ['provisioning', 'active', 'failed', 'suspended', 'deleting']
 
 /**
@@ -28,6 +31,12 @@ export interface Tenant {
   readonly status: TenantStatus
   /** Name of the database host (from the `databaseHosts` option) holding the tenant's database. */
   readonly databaseHost?: string | null
+  /**
+   * Where the tenant's rows are when not where the strategy puts every
+   * tenant: `'database'` for a tenant of strategy `shared` isolated into a
+   * database of its own (`tenants:isolate`); null or absent otherwise.
+   */
+  readonly isolation?: TenantIsolation | null
   /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in docs/operations.md). */
   readonly heldAt?: Date | null
   readonly data?: Partial<TenantAttributes> & Record<string, unknown>
@@ -61,6 +70,7 @@ export class GenericTenant implements Tenant {
   readonly name: string
   readonly status: TenantStatus
   readonly databaseHost: string | null
+  readonly isolation: TenantIsolation | null
   readonly heldAt: Date | null
   readonly data: Record<string, unknown>
 
@@ -71,6 +81,7 @@ export class GenericTenant implements Tenant {
     name?: string | null
     status?: string | null
     database_host?: string | null
+    isolation?: string | null
     held_at?: Date | null
     data?: Record<string, unknown> | null
   }) {
@@ -80,6 +91,7 @@ export class GenericTenant implements Tenant {
     this.name = row.name ?? row.identifier
     this.status = (row.status ?? 'active') as TenantStatus
     this.databaseHost = row.database_host ?? null
+    this.isolation = row.isolation === 'database' ? 'database' : null
     this.heldAt = row.held_at ?? null
     this.data = row.data ?? {}
   }

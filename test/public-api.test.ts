@@ -11,7 +11,7 @@ const DOCUMENTED = [
   'run', 'current', 'scope', 'em', 'tenants', 'create', 'provision', 'update', 'suspend', 'activate', 'delete', 'domains',
   'migrate', 'rollback', 'seed', 'migrationStatus', 'migrationStates', 'verifySchema', 'rollouts', 'events', 'jobs', 'clusters', 'sync',
   'invalidate', 'stats', 'orm', 'maintenance', 'endMaintenance', 'maintenanceOf', 'formerNames', 'impersonation',
-  'move', 'moves', 'bundles', 'swap', 'rebalance'
+  'move', 'isolate', 'consolidate', 'moves', 'bundles', 'swap', 'rebalance'
 ] as const
 type Documented = typeof DOCUMENTED[number]
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false

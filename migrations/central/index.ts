@@ -18,6 +18,7 @@ import { quoteIdent } from '../../server/database/names.js'
 import { Migration20261126020001MigrationStates } from './Migration20261126020001_migration_states.js'
 import { Migration20261206010001Rollouts } from './Migration20261206010001_rollouts.js'
 import { Migration20261206020001MoveTenantsPermission } from './Migration20261206020001_move_tenants_permission.js'
+import { Migration20261207010001TenantIsolation } from './Migration20261207010001_tenant_isolation.js'
 
 /** Central migrations in the order they run, as written (run them through centralMigrationsIn); listed here so no folder scan is needed at run time. */
 export const centralMigrations = [
@@ -39,7 +40,8 @@ export const centralMigrations = [
   { name: 'Migration20261126010001_tenant_moves', class: Migration20261126010001TenantMoves },
   { name: 'Migration20261126020001_migration_states', class: Migration20261126020001MigrationStates },
   { name: 'Migration20261206010001_rollouts', class: Migration20261206010001Rollouts },
-  { name: 'Migration20261206020001_move_tenants_permission', class: Migration20261206020001MoveTenantsPermission }
+  { name: 'Migration20261206020001_move_tenants_permission', class: Migration20261206020001MoveTenantsPermission },
+  { name: 'Migration20261207010001_tenant_isolation', class: Migration20261207010001TenantIsolation }
 ]
 
 type MigrationClass = new (...args: any[]) => Migration

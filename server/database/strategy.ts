@@ -3,6 +3,7 @@ import { createDatabase, databaseExists, dropDatabase, withServer } from './tena
 import { ensureTemplate, forgetTemplate } from './template.js'
 import { SpareDatabases } from './spares.js'
 import type { TenantTarget } from './tenant-target.js'
+import type { TenantIsolation } from '../tenant.js'
 import type { TenantMigrator } from './tenant-migrator.js'
 import { PG, pgCode } from './pg-errors.js'
 
@@ -11,8 +12,8 @@ export type StrategyName = 'database' | 'schema' | 'shared'
 
 export interface DatabaseStrategy {
   readonly kind: StrategyName
-  /** Where a tenant's tables live, on host `host` (named `hostName`). */
-  target: (key: string, hostName: string, host: string) => TenantTarget
+  /** Where a tenant's tables live, on host `host` (named `hostName`); `isolation` is the tenant's own place, if any (strategy `shared`). */
+  target: (key: string, hostName: string, host: string, isolation?: TenantIsolation | null) => TenantTarget
   exists: (target: TenantTarget) => Promise<boolean>
   /** Makes the database or schema; says whether it came from the template (already migrated). */
   create: (target: TenantTarget) => Promise<{ fromTemplate: boolean }>

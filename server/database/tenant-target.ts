@@ -1,5 +1,6 @@
 import { quoteIdent } from './names.js'
 import type { StatementSetup } from './statement-client.js'
+import type { TenantIsolation } from '../tenant.js'
 
 /**
  * Where one tenant's tables live: a database of its own (strategy `database`)
@@ -25,6 +26,19 @@ export interface TenantTarget {
   readonly host: string
   /** The tenant's key. */
   readonly key: string
+  /**
+   * Strategy `shared`: a URL that reaches the tables as their owner (for
+   * migrations, moves and bundles); `url` is the app role's. Absent in the
+   * other strategies, whose `url` is the owner's already.
+   */
+  readonly ownerUrl?: string
+  /** `'database'`: a shared-strategy tenant isolated into a database of its own (same tables, same row-level security). */
+  readonly isolation?: TenantIsolation | null
+}
+
+/** The URL that reaches a target's tables as their owner. */
+export function ownerUrlOf (target: Pick<TenantTarget, 'url' | 'ownerUrl'>): string {
+  return target.ownerUrl ?? target.url
 }
 
 /**

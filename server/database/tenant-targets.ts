@@ -25,13 +25,14 @@ export class TenantTargets {
   }
 
   /** The tenant's database (or schema) on its host; throws FST_TENANCY_MISCONFIGURED for a host not in the options. */
-  of (tenant: Pick<Tenant, 'key' | 'databaseHost'>): TenantTarget {
+  of (tenant: Pick<Tenant, 'key' | 'databaseHost' | 'isolation'>): TenantTarget {
     const hostName = tenant.databaseHost ?? this.settings.defaultHost
+    const isolation = tenant.isolation ?? null
     const known = this.made.get(tenant)
-    if (known !== undefined && known.key === tenant.key && known.host === hostName) return known
+    if (known !== undefined && known.key === tenant.key && known.host === hostName && (known.isolation ?? null) === isolation) return known
     const host = this.settings.hosts[hostName]
     if (host === undefined) throw misuse.tenantOnUnknownHost(tenant.key, hostName)
-    const target = this.strategy.target(tenant.key, hostName, host)
+    const target = this.strategy.target(tenant.key, hostName, host, isolation)
     this.made.set(tenant, target)
     return target
   }
@@ -43,4 +44,4 @@ export class TenantTargets {
 }
 
 /** How services that reach tenant databases find them. */
-export type TargetOf = (tenant: Pick<Tenant, 'key' | 'databaseHost'>) => TenantTarget
+export type TargetOf = (tenant: Pick<Tenant, 'key' | 'databaseHost' | 'isolation'>) => TenantTarget

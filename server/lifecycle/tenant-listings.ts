@@ -86,7 +86,7 @@ export class TenantListings {
     const offset = query.offset === undefined || query.offset <= 0 ? '' : ` offset ${Math.floor(query.offset)}`
     // The page (an index walk when sorted by identifier), with its clusters and domains: only the page's rows are looked up.
     const rows = await this.sql(`with page as (
-        select t.key, t.identifier, t.resource_key, t.name, t.status, t.database_host, t.data, t.failure_reason, t.created_at, t.tenant_cluster_id, t.held_at
+        select t.key, t.identifier, t.resource_key, t.name, t.status, t.database_host, t.data, t.failure_reason, t.created_at, t.tenant_cluster_id, t.held_at, t.isolation
           from ${this.t.tenants} t ${clause} order by ${order('t')}${limit}${offset}
       )
       select p.*, c.name as cluster_name,
@@ -108,6 +108,7 @@ export class TenantListings {
         name: String(r.name),
         status: r.status as TenantStatus,
         databaseHost: r.database_host ?? null,
+        isolation: r.isolation === 'database' ? 'database' as const : null,
         data: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) ?? {},
         failureReason: r.failure_reason ?? null,
         heldAt: r.held_at == null ? null : new Date(r.held_at),

@@ -7,6 +7,7 @@ import { TenantNotFoundError } from '../errors.js'
 import { misuse } from '../misuse.js'
 import { mapLimit } from '../support/map-limit.js'
 import { migrateShared, sharedMigrationStatus } from '../database/shared/shared-schema.js'
+import { ownerUrlOf } from '../database/tenant-target.js'
 import type { TenantLifecycle } from './tenants.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 import type { MigratingMarks } from './migrating-marks.js'
@@ -82,7 +83,7 @@ export class TenantMigrations {
 
   /** Which tenant migrations a tenant has run, and which not (in strategy `shared`: the shared tables'). */
   async status (tenant: Tenant): Promise<MigrationStatus> {
-    if (this.shared !== null) return await sharedMigrationStatus(this.shared, this.migrator)
+    if (this.shared !== null) return await sharedMigrationStatus(this.sharedOf(tenant, this.shared), this.migrator)
     return await this.migrator.status(this.targetOf(tenant))
   }
 
@@ -92,6 +93,14 @@ export class TenantMigrations {
    * Every path that migrates a served tenant goes through here.
    */
   async migrateOne (tenant: Tenant, operation: 'migrate' | 'rollback', held?: HeldLock): Promise<string[]> {
+    const shared = this.shared
+    if (shared !== null) {
+      // Strategy shared: only an isolated tenant has tables of its own to migrate (the shared tables' shape, in its database).
+      if (tenant.isolation !== 'database') throw misuse.migrateSharedTenant()
+      return await this.marks.during(tenant.key, async () =>
+        await migrateShared({ ...this.sharedOf(tenant, shared), appRole: appRoleOf(shared.url) }, this.migrator, operation === 'migrate' ? 'up' : 'down'),
+      async (ok) => { await this.settle(tenant, operation, ok) }, held)
+    }
     const target = this.targetOf(tenant)
     return await this.marks.during(tenant.key, async () =>
       operation === 'migrate' ? await this.migrator.up(target) : await this.migrator.down(target),
@@ -149,6 +158,22 @@ export class TenantMigrations {
    * so it runs once (as the central role) and each tenant's result is that one.
    */
   private async runShared (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {
+    const ofShared = await this.runSharedTables(shared, operation, tenants.filter((t) => t.isolation !== 'database'), options)
+    // Isolated tenants' databases have the shared tables' shape: each is migrated the same way, after the shared tables.
+    const isolated = await mapLimit(tenants.filter((t) => t.isolation === 'database'), options.concurrency ?? 4, async (tenant: Tenant) => {
+      const result = await this.one(operation, tenant)
+      options.onResult?.(result)
+      return result
+    })
+    return [...ofShared, ...isolated]
+  }
+
+  /** Where a shared-strategy tenant's tables are: the shared tables, or its isolated database (as their owner). */
+  private sharedOf (tenant: Tenant, shared: ResolvedSharedOptions): ResolvedSharedOptions {
+    return tenant.isolation === 'database' ? { ...shared, centralUrl: ownerUrlOf(this.targetOf(tenant)) } : shared
+  }
+
+  private async runSharedTables (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {
     const started = performance.now()
     let migrations: string[] = []
     let error: string | undefined

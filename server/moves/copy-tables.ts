@@ -1,17 +1,19 @@
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
-import { tenantTables } from './replication.js'
+import { literal, quoteAny, tenantTables } from './replication.js'
+import { TENANT_COLUMN } from '../database/shared/rls-sql.js'
 
 /**
  * Copies the rows of every tenant table from one database (or schema) to the
  * same tables in another, each through PostgreSQL's COPY (streamed: a table
  * is never held in memory). For moves without logical replication (offline),
  * with the source fenced so nothing changes meanwhile. The target's tables
- * must be empty. Returns the rows copied per table.
+ * must be empty. With `rowsOf` only that tenant's rows of shared tables are
+ * copied. Returns the rows copied per table.
  */
 export async function copyTables (
-  source: pg.ClientBase, sourceSchema: string | null, target: pg.ClientBase, targetSchema: string | null
+  source: pg.ClientBase, sourceSchema: string | null, target: pg.ClientBase, targetSchema: string | null, rowsOf?: string
 ): Promise<Record<string, number>> {
   const tables = await referencedFirst(source, await tenantTables(source, sourceSchema))
   const copied: Record<string, number> = {}
@@ -24,8 +26,13 @@ export async function copyTables (
       async () => await target.query('rollback to savepoint replica'))
     for (const t of tables) {
       const into = targetSchema === null ? t.quoted : `"${targetSchema}".${t.quoted.slice(t.quoted.indexOf('.') + 1)}`
-      const out = source.query(copyTo(`copy ${t.quoted} to stdout`))
-      const sink = target.query(copyFrom(`copy ${into} from stdin`))
+      // Named columns: two copies of a table made by different histories may order them differently.
+      const columns = (await columnsOf(source, t.quoted)).join(', ')
+      const rows = rowsOf === undefined
+        ? `${t.quoted} (${columns})`
+        : `(select ${columns} from ${t.quoted} where ${TENANT_COLUMN} = ${literal(rowsOf)})`
+      const out = source.query(copyTo(`copy ${rows} to stdout`))
+      const sink = target.query(copyFrom(`copy ${into} (${columns}) from stdin`))
       await pipeline(out, sink)
       copied[`${t.schema}.${t.table}`] = sink.rowCount
     }
@@ -35,6 +42,13 @@ export async function copyTables (
     throw error
   }
   return copied
+}
+
+/** A table's stored columns, quoted, in its order. */
+async function columnsOf (client: pg.ClientBase, quoted: string): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(`select a.attname as name from pg_attribute a
+    where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped and a.attgenerated = '' order by a.attnum`, [quoted])
+  return rows.map((r) => quoteAny(r.name))
 }
 
 /** The tables in an order where a table comes after the tables its foreign keys point at (as far as cycles allow). */

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql'
 import type { SqlExecutor } from '../providers/provider.js'
 import { centralTransaction } from '../database/central-transaction.js'
 import { centralTables, type CentralTables } from '../database/central-schema.js'
+import type { TenantIsolation } from '../tenant.js'
 
 /**
  * The steps of a move, in the order an online move passes them; an offline
@@ -20,6 +21,9 @@ export interface MoveRecord {
   mode: MoveMode
   fromHost: string
   toHost: string
+  /** Strategy `shared`: `'database'` where the move leaves or reaches an isolated database, null for the shared tables. */
+  fromIsolation: TenantIsolation | null
+  toIsolation: TenantIsolation | null
   /** The tenant's database (or schema) name: the same on both hosts. */
   databaseName: string
   step: MoveStep
@@ -41,6 +45,8 @@ function record (row: Record<string, unknown>): MoveRecord {
     mode: row.mode as MoveMode,
     fromHost: String(row.from_host),
     toHost: String(row.to_host),
+    fromIsolation: row.from_isolation === 'database' ? 'database' : null,
+    toIsolation: row.to_isolation === 'database' ? 'database' : null,
     databaseName: String(row.database_name),
     step: row.step as MoveStep,
     state: row.state as MoveState,
@@ -76,10 +82,10 @@ export class MoveStore {
     return (await this.execute(`select * from ${this.t.tenant_moves} where tenant_key = ? order by id desc limit ?`, [tenantKey, limit])).map(record)
   }
 
-  async begin (move: Pick<MoveRecord, 'tenantKey' | 'mode' | 'fromHost' | 'toHost' | 'databaseName'>): Promise<MoveRecord> {
+  async begin (move: Pick<MoveRecord, 'tenantKey' | 'mode' | 'fromHost' | 'toHost' | 'fromIsolation' | 'toIsolation' | 'databaseName'>): Promise<MoveRecord> {
     const rows = await this.execute(
-      `insert into ${this.t.tenant_moves} (tenant_key, mode, from_host, to_host, database_name, step) values (?, ?, ?, ?, ?, 'started') returning *`,
-      [move.tenantKey, move.mode, move.fromHost, move.toHost, move.databaseName])
+      `insert into ${this.t.tenant_moves} (tenant_key, mode, from_host, to_host, from_isolation, to_isolation, database_name, step) values (?, ?, ?, ?, ?, ?, ?, 'started') returning *`,
+      [move.tenantKey, move.mode, move.fromHost, move.toHost, move.fromIsolation, move.toIsolation, move.databaseName])
     return record(rows[0] as Record<string, unknown>)
   }
 
@@ -104,7 +110,7 @@ export class MoveStore {
    */
   async switch (move: MoveRecord, keepMs: number): Promise<void> {
     await centralTransaction(this.orm, async (run) => {
-      await run(`update ${this.t.tenants} set database_host = ?, held_at = null, updated_at = now() where key = ?`, [move.toHost, move.tenantKey])
+      await run(`update ${this.t.tenants} set database_host = ?, isolation = ?, held_at = null, updated_at = now() where key = ?`, [move.toHost, move.toIsolation, move.tenantKey])
       await run(`update ${this.t.tenant_moves} set step = 'switched', error = null, switched_at = now(), keep_until = now() + (? * interval '1 millisecond'), updated_at = now() where id = ?`, [keepMs, move.id])
     })
   }
@@ -118,18 +124,25 @@ export class MoveStore {
     return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and keep_until <= now() order by id`, [])).map(record)
   }
 
-  /** Finished moves whose kept source is the database `name` on `host` (a move back there replaces it). */
-  async keptOn (host: string, name: string): Promise<MoveRecord[]> {
-    return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and from_host = ? and database_name = ?`, [host, name])).map(record)
+  /** Finished moves whose kept source is the database `name` on `host` (`isolation`: an isolated one); a move back there replaces it. */
+  async keptOn (host: string, name: string, isolation: TenantIsolation | null = null): Promise<MoveRecord[]> {
+    return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and from_host = ? and database_name = ? and from_isolation is not distinct from ?`,
+      [host, name, isolation])).map(record)
+  }
+
+  /** Strategy `shared`: the tenant's finished isolates whose source (its rows in the shared tables) is still kept (a consolidate replaces them). */
+  async keptInShared (tenantKey: string): Promise<MoveRecord[]> {
+    return (await this.execute(`select * from ${this.t.tenant_moves} where state = 'done' and source_dropped_at is null and tenant_key = ? and from_isolation is null`, [tenantKey])).map(record)
   }
 
   async sourceDropped (id: string): Promise<void> {
     await this.execute(`update ${this.t.tenant_moves} set source_dropped_at = now(), updated_at = now() where id = ?`, [id])
   }
 
-  /** The tenant's database host now (null: the default host), straight from the central database. */
-  async hostOf (tenantKey: string): Promise<string | null | undefined> {
-    const rows = await this.execute(`select database_host from ${this.t.tenants} where key = ?`, [tenantKey])
-    return rows[0] === undefined ? undefined : (rows[0].database_host as string | null)
+  /** The tenant's database host now (null: the default host) and its isolation, straight from the central database; undefined for no tenant. */
+  async placementOf (tenantKey: string): Promise<{ host: string | null, isolation: TenantIsolation | null } | undefined> {
+    const rows = await this.execute(`select database_host, isolation from ${this.t.tenants} where key = ?`, [tenantKey])
+    const row = rows[0]
+    return row === undefined ? undefined : { host: (row.database_host as string | null) ?? null, isolation: row.isolation === 'database' ? 'database' : null }
   }
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { TENANT_COLUMN } from '../database/shared/rls-sql.js'
 import { quoteIdent } from '../database/names.js'
 import { withServer } from '../database/tenant-database.js'
 import { waitUntil } from './wait-until.js'
@@ -60,7 +61,9 @@ export function literal (value: string): string {
  * (or a replica identity), or updates on the source would fail while it is
  * published.
  */
-export async function replicationProblems (source: ReplicaSide, target: ReplicaSide, sourceHost: string, targetHost: string): Promise<string[]> {
+export async function replicationProblems (
+  source: ReplicaSide, target: ReplicaSide, sourceHost: string, targetHost: string, rowSecurity = false
+): Promise<string[]> {
   const problems: string[] = []
   await withServer(source.url, async (c) => {
     const { rows: [s] } = await c.query<{ wal_level: string, can_replicate: boolean, slots: number, senders: number }>(`
@@ -74,11 +77,13 @@ export async function replicationProblems (source: ReplicaSide, target: ReplicaS
     if (keyless.length > 0) problems.push(`table${keyless.length === 1 ? '' : 's'} ${keyless.map((t) => t.table).join(', ')} ha${keyless.length === 1 ? 's' : 've'} no primary key`)
   })
   await withServer(target.url, async (c) => {
-    const { rows: [t] } = await c.query<{ can_subscribe: boolean, workers: number }>(`
+    const { rows: [t] } = await c.query<{ can_subscribe: boolean, workers: number, bypasses: boolean }>(`
       select (r.rolsuper or pg_has_role(current_user, 'pg_create_subscription', 'member')) and has_database_privilege(current_database(), 'CREATE') as can_subscribe,
-             current_setting('max_logical_replication_workers')::int as workers
+             current_setting('max_logical_replication_workers')::int as workers, (r.rolsuper or r.rolbypassrls) as bypasses
         from pg_roles r where r.rolname = current_user`)
     if (t?.can_subscribe !== true) problems.push(`the role on host "${targetHost}" may not create subscriptions (it needs superuser or pg_create_subscription)`)
+    // The shared tables force row-level security: a subscription's rows go in as its owner, who must not be held to a policy.
+    if (rowSecurity && t?.bypasses !== true) problems.push('the central role is held to the shared tables\' row-level security, so a subscription it owns cannot write the rows there (give it BYPASSRLS, or move --offline)')
     if ((t?.workers ?? 0) < 1) problems.push(`host "${targetHost}" allows no logical replication workers`)
   })
   return problems
@@ -107,13 +112,14 @@ export async function reachProblem (target: ReplicaSide, sourceConnection: strin
   })
 }
 
-/** Publishes the tenant's tables on the source (once). */
-export async function publish (source: ReplicaSide, name: string): Promise<void> {
+/** Publishes the tenant's tables on the source (once); with `rowsOf`, only that tenant's rows of shared tables (a row filter). */
+export async function publish (source: ReplicaSide, name: string, rowsOf?: string): Promise<void> {
   await withServer(source.url, async (c) => {
     const exists = (await c.query('select 1 from pg_publication where pubname = $1', [name])).rowCount === 1
     if (exists) return
     const tables = await tenantTables(c, source.schema)
-    await c.query(tables.length === 0 ? `create publication ${quoteIdent(name)}` : `create publication ${quoteIdent(name)} for table ${tables.map((t) => t.quoted).join(', ')}`)
+    const filter = rowsOf === undefined ? '' : ` where (${TENANT_COLUMN} = ${literal(rowsOf)})`
+    await c.query(tables.length === 0 ? `create publication ${quoteIdent(name)}` : `create publication ${quoteIdent(name)} for table ${tables.map((t) => t.quoted + filter).join(', ')}`)
   })
 }
 

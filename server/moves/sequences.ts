@@ -20,12 +20,14 @@ export async function readSequences (client: pg.ClientBase, schema: string | nul
 /**
  * Carries sequence positions over: logical replication copies rows, not
  * sequences, so without this the target would hand out ids the source gave
- * out already. A sequence never used stays as it is.
+ * out already. A sequence never used stays as it is, and none goes back: a
+ * target other tenants use too (the shared tables, on a consolidate) may be
+ * past the source already.
  */
 export async function writeSequences (client: pg.ClientBase, values: readonly SequenceValue[]): Promise<void> {
   const used = values.filter((s) => s.lastValue !== null)
   if (used.length === 0) return
   // One statement for them all: this runs while the tenant's requests are held.
-  await client.query(`select ${used.map((_, i) => `setval($${2 * i + 1}::regclass, $${2 * i + 2}::bigint, true)`).join(', ')}`,
+  await client.query(`select ${used.map((_, i) => `setval($${2 * i + 1}::regclass, greatest($${2 * i + 2}::bigint, coalesce(pg_sequence_last_value($${2 * i + 1}::regclass), 0)), true)`).join(', ')}`,
     used.flatMap((s) => [`${quoteAny(s.schema)}.${quoteAny(s.name)}`, s.lastValue]))
 }

@@ -5,6 +5,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
 import type { Tenant } from '../tenant.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
 import type { TargetOf } from '../database/tenant-targets.js'
+import { ownerUrlOf } from '../database/tenant-target.js'
 import type { ResolvedSharedOptions } from '../database/shared/shared-options.js'
 import type { CreateTenantInput } from '../lifecycle/tenant-input.js'
 import { NOT_TENANT_TABLES, TENANT_COLUMN } from '../database/shared/rls-sql.js'
@@ -269,10 +270,13 @@ export class TenantBundles {
     }
   }
 
-  /** Where a tenant's rows are: its database or schema, or its rows of the shared tables (through the role that may cross tenants). */
-  private placeOf (key: string, tenant: Pick<Tenant, 'key' | 'databaseHost'>): Place {
+  /** Where a tenant's rows are: its database or schema, or its rows of the shared tables or of its isolated database (through the role that may cross tenants). */
+  private placeOf (key: string, tenant: Pick<Tenant, 'key' | 'databaseHost' | 'isolation'>): Place {
     const shared = this.parts.shared
-    if (this.parts.strategy.kind === 'shared' && shared !== null) return { url: shared.centralUrl, schema: shared.schema, key }
+    // An isolated tenant's database has the shared tables' shape: read it the same way, as its owner.
+    if (this.parts.strategy.kind === 'shared' && shared !== null) {
+      return { url: tenant.isolation === 'database' ? ownerUrlOf(this.parts.targetOf(tenant)) : shared.centralUrl, schema: shared.schema, key }
+    }
     const target = this.parts.targetOf(tenant)
     return { url: target.url, schema: target.schema ?? 'public', key: null }
   }

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Tenant } from '../tenant.js'
+import type { Tenant, TenantIsolation } from '../tenant.js'
 import type { TenantLocker } from '../database/advisory-locks.js'
 import type { DatabaseStrategy } from '../database/strategy.js'
-import type { TenantTarget } from '../database/tenant-target.js'
+import { ownerUrlOf, type TenantTarget } from '../database/tenant-target.js'
 import type { TenantConnections } from '../database/tenant-connections.js'
 import type { TenantChange } from '../providers/invalidation.js'
 import { databaseUrl } from '../database/names.js'
@@ -14,9 +14,11 @@ import { caughtUp, dropSlot, publish, reachProblem, replicationName, replication
 import { flushedPosition, lowerFence, prepareFence } from './source-fence.js'
 import { openSwitchLinks, type SwitchLinks } from './switch-links.js'
 import { lowerSchemaFence, prepareSchemaFence } from './schema-fence.js'
+import { lowerRowFence, prepareRowFence } from './row-fence.js'
 import { readSequences, writeSequences } from './sequences.js'
 import { copyTables } from './copy-tables.js'
-import { executedMigrations, makeTargetAt } from './target-schema.js'
+import { checkVersion, executedMigrations, makeTargetAt } from './target-schema.js'
+import { createDatabase } from '../database/tenant-database.js'
 import type { TenantMigrator } from '../database/tenant-migrator.js'
 
 /** The steps of each kind of move after `started`, in order. */
@@ -52,16 +54,37 @@ export interface MoverParts {
   hold: Pick<RequestHold, 'idle'>
   settings: MoveSettings
   log: FastifyBaseLogger
+  /**
+   * Strategy `shared`: readies an isolated database for a tenant's rows at
+   * the shared tables' migrations (`executed`); null in the other strategies.
+   */
+  isolation: Isolation | null
+}
+
+/** What moves in and out of the shared tables need (strategy `shared`). */
+export interface Isolation {
+  prepare: (target: TenantTarget, executed: readonly string[]) => Promise<void>
+  /** The migrations the shared tables have run. */
+  sharedExecuted: () => Promise<string[]>
 }
 
 export interface MoveOptions {
   /** The database host to move to, a name from `database.hosts`. */
   host: string
+  /**
+   * Strategy `shared`: where the tenant's rows go on that host: `'database'`
+   * (a database of its own: an isolate), null (the shared tables: a
+   * consolidate). Left out: where they are now.
+   */
+  isolation?: TenantIsolation | null
   /** Copy under a hold instead of replicating (no logical replication needed; requests wait, then get 503, while the rows are copied). */
   offline?: boolean
   /** Called after each step is recorded (progress; tests end the process at a chosen step). */
   onStep?: (step: MoveStep, move: MoveRecord) => void | Promise<void>
 }
+
+/** Where and how an isolate goes: `host` (default: the default host), and a move's `offline` and `onStep`. */
+export type IsolateOptions = Omit<MoveOptions, 'host' | 'isolation'> & { host?: string }
 
 /**
  * Moves a tenant's database (or schema) to another database host, under the
@@ -78,10 +101,26 @@ export class TenantMover {
     return await this.parts.lock(tenant.key, async () => {
       const current = await this.mustFind(tenant.key)
       let move = await this.parts.store.running(current.key)
-      if (move !== null && move.toHost !== options.host) throw new MoveInProgressError(current.identifier, move.toHost)
+      const toIsolation = options.isolation === undefined ? (move?.toIsolation ?? current.isolation ?? null) : options.isolation
+      if (move !== null && (move.toHost !== options.host || move.toIsolation !== toIsolation)) throw new MoveInProgressError(current.identifier, placeName(move.toHost, move.toIsolation, this.parts.strategy.kind === 'shared'))
       move ??= await this.begin(current, options)
       return await this.drive(current, move, options.onStep)
     })
+  }
+
+  /**
+   * Strategy `shared`: moves the tenant's rows out of the shared tables into a
+   * database of its own on `host` (default: the default host), with the same
+   * steps, hold and guarantees as a move. Called again after a crash, it
+   * finishes; `abort` undoes it before the switch.
+   */
+  async isolate (tenant: Pick<Tenant, 'key'>, options: IsolateOptions = {}): Promise<MoveRecord> {
+    return await this.move(tenant, { ...options, host: options.host ?? this.parts.defaultHost, isolation: 'database' })
+  }
+
+  /** Strategy `shared`: moves an isolated tenant's rows back into the shared tables (its database is kept, then dropped). */
+  async consolidate (tenant: Pick<Tenant, 'key'>, options: Omit<IsolateOptions, 'host'> = {}): Promise<MoveRecord> {
+    return await this.move(tenant, { ...options, host: this.parts.defaultHost, isolation: null })
   }
 
   /** Undoes a move that has not switched yet: the source serves as before, the target is dropped. */
@@ -98,19 +137,21 @@ export class TenantMover {
     if (move === null) throw new InvalidMoveError(identifier, 'no move of it is under way')
     if (move.step === 'switched') {
       if (quiet) return move
-      throw new InvalidMoveError(identifier, `its move has switched to host "${move.toHost}" already and cannot be undone; finish it with tenants:move ${identifier} --to ${move.toHost} (its data is there now), then move it back if you want`)
+      throw new InvalidMoveError(identifier, `its move has switched to ${placeName(move.toHost, move.toIsolation, this.parts.strategy.kind === 'shared')} already and cannot be undone; finish it with ${finishCommand(identifier, move)} (its data is there now), then move it back if you want`)
     }
     const { source, target, name } = this.sides(key, move)
     if (move.mode === 'online') {
       await unsubscribe(this.replica(target), name)
       await dropSlot(source.server, name, this.parts.settings.drainMs + 10_000)
     }
-    if (source.schema === null) await lowerFence(source.server, source.name)
-    else await lowerSchemaFence(source.url, source.schema)
+    await this.lowerFenceOf(source)
     await store.hold(key, false)
     this.changed(key)
     if (move.mode === 'online') await unpublish(this.replica(source), name)
-    if ((await store.hostOf(key) ?? this.parts.defaultHost) !== move.toHost && await this.parts.strategy.exists(target)) await this.parts.strategy.drop(target)
+    const now = await store.placementOf(key)
+    const there = now !== undefined && (now.host ?? this.parts.defaultHost) === move.toHost && now.isolation === move.toIsolation
+    // The target's copy goes, unless the tenant lives there (never before the switch): the shared tables hold only its partial rows.
+    if (!there && (this.inSharedRows(target) || await this.parts.strategy.exists(target))) await this.parts.strategy.drop(target)
     await store.finish(move.id, 'aborted')
     return { ...move, state: 'aborted' }
   }
@@ -130,14 +171,14 @@ export class TenantMover {
     let dropped = 0
     for (const move of await this.parts.store.dueSources()) {
       await this.parts.lock(move.tenantKey, async () => {
-        const host = await this.parts.store.hostOf(move.tenantKey)
-        // A tenant that moved back there lives in that database again: it is not a kept source any more.
-        if (host !== undefined && (host ?? this.parts.defaultHost) === move.fromHost) {
+        const now = await this.parts.store.placementOf(move.tenantKey)
+        // A tenant that moved back there lives in that database (or those shared rows) again: it is not a kept source any more.
+        if (now !== undefined && (now.host ?? this.parts.defaultHost) === move.fromHost && now.isolation === move.fromIsolation) {
           await this.parts.store.sourceDropped(move.id)
           return
         }
         const { source } = this.sides(move.tenantKey, move)
-        await this.parts.strategy.drop(source)
+        await this.dropKept(source)
         await this.parts.store.sourceDropped(move.id)
         dropped++
       })
@@ -148,17 +189,28 @@ export class TenantMover {
   private async begin (tenant: Tenant, options: MoveOptions): Promise<MoveRecord> {
     const { strategy, hosts, defaultHost } = this.parts
     const refuse = (why: string): never => { throw new InvalidMoveError(tenant.identifier, why) }
-    if (strategy.kind === 'shared') refuse('strategy shared keeps every tenant in the same tables, so there is no database of its own to move')
+    const fromIsolation = tenant.isolation ?? null
+    const toIsolation = options.isolation === undefined ? fromIsolation : options.isolation
+    if (toIsolation !== null && toIsolation !== 'database') refuse(`isolation "${String(toIsolation).slice(0, 40)}" is not one a tenant can have; 'database' isolates it, null consolidates it`)
+    if (strategy.kind !== 'shared' && toIsolation !== null) refuse(`only a tenant of strategy shared can be isolated; with strategy ${strategy.kind} it has its own ${strategy.kind} already`)
+    if (strategy.kind === 'shared' && fromIsolation === null && toIsolation === null) {
+      refuse(options.isolation === null
+        ? 'it is in the shared tables already'
+        : 'strategy shared keeps every tenant in the same tables, so there is no database of its own to move; tenants:isolate gives it one')
+    }
     if (typeof options.host !== 'string' || hosts[options.host] === undefined) refuse(`host "${String(options.host).slice(0, 63)}" is not in the database.hosts option`)
     const from = tenant.databaseHost ?? defaultHost
-    if (from === options.host) refuse(`it is on host "${from}" already`)
+    if (from === options.host && fromIsolation === toIsolation) refuse(`it is on host "${from}" already`)
     if (tenant.status !== 'active' && tenant.status !== 'suspended') refuse(`it is ${tenant.status}; only active and suspended tenants move`)
     const mode = options.offline === true ? 'offline' : 'online'
-    const sides = this.sides(tenant.key, { fromHost: from, toHost: options.host })
+    const place = { fromHost: from, toHost: options.host, fromIsolation, toIsolation }
+    const sides = this.sides(tenant.key, place)
     if (mode === 'online') {
-      // A schema tenant's subscription lives in the target host's database; a database tenant's in its own, not made yet.
-      const subscriber = sides.target.schema === null ? databaseUrl(hosts[options.host] as string, 'postgres') : sides.target.url
-      const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host)
+      // A schema tenant's subscription lives in the target host's database, shared rows' in the shared database; a database's in its own, not made yet.
+      const madeLater = sides.target.schema === null || sides.target.isolation === 'database'
+      const subscriber = madeLater ? databaseUrl(hosts[options.host] as string, 'postgres') : ownerUrlOf(sides.target)
+      const intoSharedRows = !madeLater && this.inSharedRows(sides.target)
+      const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host, intoSharedRows)
       // Only when the rest holds: the probe needs a role that may subscribe.
       if (problems.length === 0) {
         const reach = await reachProblem({ url: subscriber, schema: null }, this.sourceConnection(from, sides.source), from, options.host)
@@ -166,7 +218,7 @@ export class TenantMover {
       }
       if (problems.length > 0) throw new MoveUnavailableError(tenant.identifier, problems.join('; '))
     }
-    return await this.parts.store.begin({ tenantKey: tenant.key, mode, fromHost: from, toHost: options.host, databaseName: sides.source.name })
+    return await this.parts.store.begin({ tenantKey: tenant.key, mode, ...place, databaseName: sides.source.name })
   }
 
   /** Runs the move's remaining steps, recording each. */
@@ -179,9 +231,11 @@ export class TenantMover {
     // The held window's connections, opened before the hold (or on a move resumed inside it).
     const linked = async (): Promise<SwitchLinks> => {
       const { source } = sides
-      const fence = async (): ReturnType<typeof prepareFence> =>
-        source.schema === null ? await prepareFence(source.server, source.name) : await prepareSchemaFence(source.url, source.schema)
-      links ??= await openSwitchLinks(fence, sides.target.url)
+      const fence = async (): ReturnType<typeof prepareFence> => {
+        if (this.inSharedRows(source)) return await prepareRowFence(ownerUrlOf(source), source.schema as string, source.key)
+        return source.schema === null || source.isolation === 'database' ? await prepareFence(source.server, source.name) : await prepareSchemaFence(source.url, source.schema)
+      }
+      links ??= await openSwitchLinks(fence, ownerUrlOf(sides.target))
       return links
     }
     try {
@@ -208,13 +262,28 @@ export class TenantMover {
     const { source, target, name } = sides
     switch (step) {
       case 'target': {
-        const executed = await withServer(source.url, async (c) => await executedMigrations(c, source.schema))
+        const executed = await withServer(ownerUrlOf(source), async (c) => await executedMigrations(c, source.schema))
+        const { isolation } = this.parts
+        if (isolation !== null && this.inSharedRows(target)) {
+          // Into the shared tables: at their version, without rows of the tenant an earlier isolate left there.
+          if (!sameList(executed, await isolation.sharedExecuted())) throw new InvalidMoveError(source.key, 'its database and the shared tables are at different migrations; run tenants:migrate first')
+          await this.dropKept(target)
+          for (const kept of await store.keptInShared(move.tenantKey)) await store.sourceDropped(kept.id)
+          return
+        }
         // A kept source of an earlier move away from this host is replaced by the new copy.
-        for (const kept of await store.keptOn(move.toHost, target.name)) await store.sourceDropped(kept.id)
+        for (const kept of await store.keptOn(move.toHost, target.name, move.toIsolation)) await store.sourceDropped(kept.id)
+        if (isolation !== null) {
+          await checkVersion(this.parts.migrator, executed)
+          if (await this.parts.strategy.exists(target)) await this.parts.strategy.drop(target)
+          await createDatabase(target.server, target.name)
+          await isolation.prepare(target, executed)
+          return
+        }
         await makeTargetAt(this.parts.strategy, this.parts.migrator, target, executed)
         return
       }
-      case 'published': await publish(this.replica(source), name); return
+      case 'published': await publish(this.replica(source), name, this.inSharedRows(source) ? source.key : undefined); return
       case 'subscribed': {
         await subscribe(this.replica(target), name, this.sourceConnection(move.fromHost, source))
         return
@@ -227,7 +296,7 @@ export class TenantMover {
           await waitCaughtUp(this.replica(target), name, await flushedPosition(fence.client), settings.catchUpTimeoutMs)
         } else {
           const { fence, target: into } = await linked()
-          await copyTables(fence.client, source.schema, into, target.schema)
+          await copyTables(fence.client, source.schema, into, target.schema, this.inSharedRows(source) ? source.key : undefined)
         }
         return
       }
@@ -260,7 +329,7 @@ export class TenantMover {
           await unsubscribe(this.replica(target), name)
           await dropSlot(source.server, name, settings.drainMs + 10_000)
           // A schema's database stays open to other tenants: its publication goes now (a database's goes with the kept source).
-          if (source.schema !== null) await unpublish(this.replica(source), name)
+          if (source.schema !== null && source.isolation !== 'database') await unpublish(this.replica(source), name)
         }
     }
   }
@@ -270,23 +339,48 @@ export class TenantMover {
     this.parts.forget({ keys: [key], identifiers: [], resourceKeys: [], domains: [] })
   }
 
-  private sides (key: string, move: Pick<MoveRecord, 'fromHost' | 'toHost'>): Sides {
-    const at = (host: string): TenantTarget => {
+  private sides (key: string, move: Pick<MoveRecord, 'fromHost' | 'toHost' | 'fromIsolation' | 'toIsolation'>): Sides {
+    const at = (host: string, isolation: TenantIsolation | null): TenantTarget => {
       const url = this.parts.hosts[host]
       if (url === undefined) throw new InvalidMoveError(key, `host "${host}" is not in the database.hosts option`)
-      return this.parts.strategy.target(key, host, url)
+      return this.parts.strategy.target(key, host, url, isolation)
     }
-    return { source: at(move.fromHost), target: at(move.toHost), name: replicationName(key) }
+    return { source: at(move.fromHost, move.fromIsolation), target: at(move.toHost, move.toIsolation), name: replicationName(key) }
   }
 
-  /** How the target server reaches the source's database: `moves.replicationUrls[host]`, else the host's URL. */
+  /** Strategy `shared`: the target is the tenant's rows in the tables every tenant shares. */
+  private inSharedRows (target: TenantTarget): boolean {
+    return this.parts.strategy.kind === 'shared' && target.isolation !== 'database'
+  }
+
+  /** Drops a kept source; the tenant's rows in the shared tables lose the fence an isolate left on them first. */
+  private async dropKept (source: TenantTarget): Promise<void> {
+    if (this.inSharedRows(source)) await this.lowerFenceOf(source)
+    await this.parts.strategy.drop(source)
+  }
+
+  private async lowerFenceOf (source: TenantTarget): Promise<void> {
+    if (this.inSharedRows(source)) await lowerRowFence(ownerUrlOf(source), source.schema as string, source.key)
+    else if (source.schema === null || source.isolation === 'database') await lowerFence(source.server, source.name)
+    else await lowerSchemaFence(source.url, source.schema)
+  }
+
+  /** How the target server reaches the source's database: `moves.replicationUrls[host]`, else the host's URL (shared rows: as their owner). */
   private sourceConnection (fromHost: string, source: TenantTarget): string {
+    if (this.inSharedRows(source)) return ownerUrlOf(source)
     const from = this.parts.replicationUrls[fromHost] ?? this.parts.hosts[fromHost] as string
-    return source.schema === null ? databaseUrl(from, source.name) : from
+    return source.schema === null || source.isolation === 'database' ? databaseUrl(from, source.name) : from
   }
 
+  /**
+   * How replication reaches a side: an isolated database through its host's
+   * URL (the role that made it, as for a database tenant: its subscription
+   * then writes past the tables' row-level security), shared rows as their
+   * owner, anything else through its URL.
+   */
   private replica (target: TenantTarget): ReplicaSide {
-    return { url: target.url, schema: target.schema }
+    if (target.isolation === 'database') return { url: databaseUrl(target.server, target.name), schema: target.schema }
+    return { url: ownerUrlOf(target), schema: target.schema }
   }
 
   private async mustFind (key: string): Promise<Tenant> {
@@ -297,3 +391,20 @@ export class TenantMover {
 }
 
 interface Sides { source: TenantTarget, target: TenantTarget, name: string }
+
+/** Where a move goes, in words: a host, or (strategy shared) an isolated database on it or the shared tables. */
+export function placeName (host: string, isolation: TenantIsolation | null | undefined, shared = false): string {
+  if (isolation === 'database') return `a database of its own on host "${host}"`
+  return shared ? 'the shared tables' : `host "${host}"`
+}
+
+/** The command that finishes a move after its switch. */
+function finishCommand (identifier: string, move: Pick<MoveRecord, 'toHost' | 'fromIsolation' | 'toIsolation'>): string {
+  if (move.toIsolation === 'database' && move.fromIsolation === null) return `tenants:isolate ${identifier} --to ${move.toHost}`
+  if (move.toIsolation === null && move.fromIsolation === 'database') return `tenants:consolidate ${identifier}`
+  return `tenants:move ${identifier} --to ${move.toHost}`
+}
+
+function sameList (a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i])
+}

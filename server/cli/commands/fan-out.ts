@@ -203,11 +203,14 @@ async function rollout (global: GlobalOptions, operation: RolloutOperation, labe
 }
 
 /** Strategy `shared`: the shared tables, migrated once; each tenant's result is that one (JSON lines with --json). */
-async function sharedFanOut (global: GlobalOptions, s: Selection, label: string, shared: { ran: string[], ms: number, schema: string }): Promise<number> {
+async function sharedFanOut (global: GlobalOptions, s: Selection, label: string, shared: { ran: string[], ms: number, schema: string }, operation: 'migrate' | 'rollback'): Promise<number> {
   return await withApp(global, async (app) => {
     const tenants = await chosenTenants(app, s)
     const progress = progressReporter(tenants.length, label, s.json)
-    const results = sharedResults(tenants, shared, { onResult: progress.onResult })
+    const results = sharedResults(tenants.filter((t) => t.isolation !== 'database'), shared, { onResult: progress.onResult })
+    // Isolated tenants have the shared tables' shape in databases of their own: each is migrated after the shared tables.
+    const isolated = tenants.filter((t) => t.isolation === 'database').map((t) => t.key)
+    if (isolated.length > 0) results.push(...await app.tenancy[operation]({ tenants: isolated, concurrency: s.concurrency, onResult: progress.onResult }))
     progress.stop()
     if (s.json) {
       for (const r of results) printJson({ type: 'tenant', ...r, status: r.ok ? 'done' : 'failed', ms: Math.round(r.ms) })
@@ -231,7 +234,7 @@ export function registerFanOutCommands (program: Command, global: () => GlobalOp
     withRolloutOptions(program.command(op.name).description(op.description)).action(async (flags: RolloutFlags) => {
       const s = selection(flags)
       const shared = op.operation === 'seed' || flags.resume !== undefined || flags.halt !== undefined ? null : await sharedTablesFirst(global(), op.operation === 'migrate' ? 'up' : 'down')
-      process.exitCode = shared === null ? await rollout(global(), op.operation, op.label, flags, s) : await sharedFanOut(global(), s, op.label, shared)
+      process.exitCode = shared === null ? await rollout(global(), op.operation, op.label, flags, s) : await sharedFanOut(global(), s, op.label, shared, op.operation === 'migrate' ? 'migrate' : 'rollback')
     })
   }
 

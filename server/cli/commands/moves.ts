@@ -1,17 +1,48 @@
 import type { Command } from 'commander'
+import type { FastifyInstance } from 'fastify'
 import type { Tenant } from '../../tenant.js'
 import type { MoveRecord } from '../../moves/move-store.js'
 import { withApp, type GlobalOptions } from '../app.js'
 import { CliUsageError } from '../../errors.js'
 import { printJson, printTable } from '../output.js'
 
+/** One end of a move in words: a host, or (strategy shared) the shared tables or a database of the tenant's own. */
+function place (host: string, isolation: MoveRecord['fromIsolation'], other: MoveRecord['fromIsolation']): string {
+  if (isolation === 'database') return other === 'database' ? host : `its own database on ${host}`
+  return other === 'database' ? 'the shared tables' : host
+}
+
 function described (move: MoveRecord): string {
+  const from = place(move.fromHost, move.fromIsolation, move.toIsolation)
+  const to = place(move.toHost, move.toIsolation, move.fromIsolation)
   const when = move.state !== 'done'
     ? ''
     : move.sourceDroppedAt != null
-      ? `; the source on ${move.fromHost} was dropped at ${move.sourceDroppedAt.toISOString()}`
-      : move.keepUntil !== null ? `; the source on ${move.fromHost} is kept until ${move.keepUntil.toISOString()}` : ''
-  return `${move.mode} move ${move.fromHost} -> ${move.toHost}: ${move.state}, last step ${move.step}${move.error === null ? '' : ` (failed: ${move.error})`}${when}`
+      ? `; the source in ${from} was dropped at ${move.sourceDroppedAt.toISOString()}`
+      : move.keepUntil !== null ? `; the source in ${from} is kept until ${move.keepUntil.toISOString()}` : ''
+  return `${move.mode} move ${from} -> ${to}: ${move.state}, last step ${move.step}${move.error === null ? '' : ` (failed: ${move.error})`}${when}`
+}
+
+/**
+ * Runs a move (or an isolate, a consolidate) and prints its steps; one cut
+ * short after it began gets the sentence that says how to finish or undo it.
+ */
+async function runMove (
+  app: FastifyInstance, tenant: Tenant, json: boolean, again: (record: MoveRecord) => string, start: (onStep: (step: string) => void) => Promise<MoveRecord>
+): Promise<MoveRecord> {
+  try {
+    return await start((step) => { if (!json) process.stdout.write(`  ${step}\n`) })
+  } catch (error) {
+    // Cut short after it began (the tenant may be held meanwhile): say how to go on, whatever failed.
+    const cut = await app.tenancy.moves.status(tenant).catch(() => null)
+    if (cut?.state === 'running' && error instanceof Error) {
+      const next = cut.step === 'switched'
+        ? `run ${again(cut)} again to finish it`
+        : `run ${again(cut)}${cut.mode === 'offline' ? ' --offline' : ''} again to finish it, or tenants:move ${tenant.identifier} --abort to undo it`
+      error.message = `${error.message.replace(/\s*$/, '')}${/[.!?]$/.test(error.message.trim()) ? '' : '.'} The move stopped after step "${cut.step}": ${next}.`
+    }
+    throw error
+  }
 }
 
 /** tenants:move (and --abort, --status) and moves:sweep. */
@@ -35,26 +66,42 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
         } else if (flags.abort === true) {
           move = await app.tenancy.moves.abort(tenant)
         } else {
-          try {
-            move = await app.tenancy.move(tenant, {
-              host: flags.to as string,
-              offline: flags.offline === true,
-              onStep: (step) => { if (flags.json !== true) process.stdout.write(`  ${step}\n`) }
-            })
-          } catch (error) {
-            // Cut short after it began (the tenant may be held meanwhile): say how to go on, whatever failed.
-            const cut = await app.tenancy.moves.status(tenant).catch(() => null)
-            if (cut?.state === 'running' && error instanceof Error) {
-              const next = cut.step === 'switched'
-                ? `run tenants:move ${tenant.identifier} --to ${cut.toHost} again to finish it`
-                : `run tenants:move ${tenant.identifier} --to ${cut.toHost}${cut.mode === 'offline' ? ' --offline' : ''} again to finish it, or tenants:move ${tenant.identifier} --abort to undo it`
-              error.message = `${error.message.replace(/\s*$/, '')}${/[.!?]$/.test(error.message.trim()) ? '' : '.'} The move stopped after step "${cut.step}": ${next}.`
-            }
-            throw error
-          }
+          move = await runMove(app, tenant, flags.json === true, (cut) => `tenants:move ${tenant.identifier} --to ${cut.toHost}`,
+            async (onStep) => await app.tenancy.move(tenant, { host: flags.to as string, offline: flags.offline === true, onStep }))
         }
         if (flags.json === true) printJson(move)
         else process.stdout.write(move === null ? `Tenant ${tenant.identifier} has never moved.\n` : `Tenant ${tenant.identifier}: ${described(move)}.\n`)
+      })
+    })
+
+  program.command('tenants:isolate')
+    .description('strategy shared: move a tenant\'s rows out of the shared tables into a database of its own (same tables, same row-level security), online with logical replication or --offline; run it again to finish one cut short, tenants:move <tenant> --abort to undo it')
+    .argument('<tenant>', 'identifier or key')
+    .option('--to <host>', 'the database host of its database, a name from database.hosts (default: the default host)')
+    .option('--offline', 'copy with the tenant\'s requests held (no logical replication needed)')
+    .option('--json', 'print the move as JSON')
+    .action(async (name: string, flags: { to?: string, offline?: boolean, json?: boolean }) => {
+      await withApp(global(), async (app) => {
+        const [tenant] = await app.tenancy.tenants.select([name]) as [Tenant]
+        const move = await runMove(app, tenant, flags.json === true, (cut) => `tenants:isolate ${tenant.identifier} --to ${cut.toHost}`,
+          async (onStep) => await app.tenancy.isolate(tenant, { host: flags.to, offline: flags.offline === true, onStep }))
+        if (flags.json === true) printJson(move)
+        else process.stdout.write(`Tenant ${tenant.identifier}: ${described(move)}.\n`)
+      })
+    })
+
+  program.command('tenants:consolidate')
+    .description('strategy shared: move an isolated tenant\'s rows back into the shared tables, online with logical replication or --offline; its database is kept for moves.keepSourceMs, then dropped')
+    .argument('<tenant>', 'identifier or key')
+    .option('--offline', 'copy with the tenant\'s requests held (no logical replication needed)')
+    .option('--json', 'print the move as JSON')
+    .action(async (name: string, flags: { offline?: boolean, json?: boolean }) => {
+      await withApp(global(), async (app) => {
+        const [tenant] = await app.tenancy.tenants.select([name]) as [Tenant]
+        const move = await runMove(app, tenant, flags.json === true, () => `tenants:consolidate ${tenant.identifier}`,
+          async (onStep) => await app.tenancy.consolidate(tenant, { offline: flags.offline === true, onStep }))
+        if (flags.json === true) printJson(move)
+        else process.stdout.write(`Tenant ${tenant.identifier}: ${described(move)}.\n`)
       })
     })
 

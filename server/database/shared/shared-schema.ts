@@ -4,7 +4,8 @@ import { quoteIdent } from '../names.js'
 import { withServer } from '../tenant-database.js'
 import type { MigrationDirection, MigrationStatus, TenantMigrator } from '../tenant-migrator.js'
 import { applyRls, inspectTables } from './rls-policies.js'
-import { installSql, lockInstall, TENANT_COLUMN } from './rls-sql.js'
+import { installSql, lockInstall, RLS_SCHEMA, TENANT_COLUMN } from './rls-sql.js'
+import { misuse } from '../../misuse.js'
 import { deletionOrder } from './tenant-keys.js'
 import type { ResolvedSharedOptions } from './shared-options.js'
 
@@ -95,5 +96,63 @@ export async function deleteTenantRows (o: Where, key: string, batch: number): P
       }
     }
     return removed
+  })
+}
+
+/** What an isolated database needs to take a shared-strategy tenant's rows. */
+export interface IsolatedDatabase {
+  /** The server's maintenance database (the host's URL), and the isolated database's name there. */
+  serverUrl: string
+  name: string
+  /** The isolated database, reached as its owner. */
+  ownerUrl: string
+  schema: string
+  centralRole: string
+  appRole: string
+  /** The shared tables' secret: the app's proofs must hold in both places. */
+  secret: string
+  /** The migrations the shared tables have run: the isolated tables are made at the same version. */
+  executed: readonly string[]
+}
+
+/**
+ * Readies a new database for one shared-strategy tenant: the shared tables'
+ * shape (schema, row-level security, `tenant_key`, per-tenant keys, the app
+ * role's grants) at the shared tables' migration version, with the shared
+ * secret, so the proofs the app signs hold there too. The tables are left
+ * empty: the rows come after (replication or a copy). Idempotent.
+ */
+export async function prepareIsolated (db: IsolatedDatabase, migrator: Pick<TenantMigrator, 'names' | 'up'>): Promise<void> {
+  await withServer(db.serverUrl, async (c) => {
+    const roles = (await c.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1::text[])', [[db.centralRole, db.appRole]])).rows.map((r) => r.rolname)
+    const missing = [db.centralRole, db.appRole].filter((role) => !roles.includes(role))
+    if (missing.length > 0) throw misuse.isolatedRolesMissing(missing)
+    // The central role owns the shared tables' database; it owns this one too (its schema, tables and policies).
+    await c.query(`alter database ${quoteIdent(db.name)} owner to ${quoteIdent(db.centralRole)}`)
+  })
+  await withServer(db.ownerUrl, async (c) => {
+    await c.query('begin')
+    try {
+      await lockInstall(c)
+      await c.query(`create schema if not exists ${quoteIdent(db.schema)}`)
+      for (const statement of installSql()) await c.query(statement)
+      // The shared secret replaces the one just made; the install again works out its HMAC pads.
+      await c.query(`update ${RLS_SCHEMA}.secret set value = $1, ikey = null, okey = null where value <> $1`, [db.secret])
+      for (const statement of installSql()) await c.query(statement)
+      await c.query('commit')
+    } catch (error) {
+      await c.query('rollback').catch(() => {})
+      throw error
+    }
+  })
+  const names = await migrator.names()
+  const last = names.filter((name) => db.executed.includes(name)).at(-1)
+  const target = { url: db.ownerUrl, schema: db.schema, name: db.schema, server: db.ownerUrl }
+  if (last !== undefined) await migrator.up(target, { schema: db.schema, centralRole: db.centralRole }, last)
+  await applyRls({ url: db.ownerUrl, schema: db.schema, centralRole: db.centralRole, appRole: db.appRole })
+  // Whatever a migration inserted goes: the tenant's rows come from where it was.
+  await withServer(db.ownerUrl, async (c) => {
+    const tables = (await inspectTables(c, db.schema)).map((t) => `${quoteIdent(db.schema)}.${quoteIdent(t.table)}`)
+    if (tables.length > 0) await c.query(`truncate ${tables.join(', ')}`)
   })
 }

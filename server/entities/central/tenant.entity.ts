@@ -1,5 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core'
-import type { TenantStatus } from '../../tenant.js'
+import type { TenantStatus, TenantIsolation } from '../../tenant.js'
 import { DEFAULT_CENTRAL_SCHEMA } from './schema.js'
 
 // A tenant, its domains and its cluster refer to each other both ways, so
@@ -19,6 +19,8 @@ export const TenantEntity = defineEntity({
     data: p.json<Record<string, unknown>>().default('{}'),
     cluster: () => p.manyToOne(TenantClusterEntity).fieldName('tenant_cluster_id').nullable(),
     databaseHost: p.string().length(63).nullable(),
+    /** 'database': a tenant of strategy shared isolated into a database of its own. */
+    isolation: p.string().length(20).$type<TenantIsolation>().nullable(),
     /** Set while a move holds the tenant's requests (see server/moves/). */
     heldAt: p.datetime().nullable(),
     domains: () => p.oneToMany(DomainEntity).mappedBy('tenant'),

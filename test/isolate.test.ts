@@ -1,0 +1,224 @@
+import { test, before, after, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import type { FastifyInstance } from 'fastify'
+import { logicalServers, moveRoutes, seedRows, startWriter, type WriterResult } from './helpers/moves.js'
+import { dropDatabases, freshCentral, sql, urlFor, type CentralDatabase } from './helpers/database.js'
+import { APP_ROLE, asRole, prepareShared, tenantView } from './helpers/shared.js'
+import { buildApp } from './helpers/app.js'
+import { until } from './helpers/poll.js'
+import { TEST_SYNC } from './helpers/tenant-schema.js'
+import { createAppRole } from '../server/database/shared/rls-policies.js'
+import type { Tenant } from '../server/index.js'
+
+// Strategy shared: a tenant's rows moved out of the shared tables into a database of its own (isolate), and back (consolidate).
+let servers: Awaited<ReturnType<typeof logicalServers>>
+before(async () => { servers = await logicalServers() })
+after(async () => { await servers?.stop() })
+
+const ONLINE_STEPS = ['target', 'published', 'subscribed', 'copied', 'held', 'fenced', 'caught-up', 'sequences', 'switched', 'done']
+const OFFLINE_STEPS = ['target', 'held', 'fenced', 'copied', 'sequences', 'switched', 'done']
+const SCHEMA = 'tenant_shared'
+
+interface World {
+  app: FastifyInstance
+  other: FastifyInstance
+  central: CentralDatabase
+  acme: Tenant
+  beside: Tenant
+}
+
+async function world (t: TestContext, rows: number, offline = false): Promise<World> {
+  const central = await freshCentral(null, servers.a.url)
+  const shared = await prepareShared(central)
+  // The isolated database may be on the other server: the app role is made there too.
+  await createAppRole(servers.b.url, APP_ROLE, 'app-role-password').catch((error: { code?: string }) => { if (error.code !== '23505' && error.code !== '42710') throw error })
+  const base = {
+    strategy: 'shared' as const,
+    shared: { url: shared.url },
+    identification: ['header' as const],
+    database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 },
+    moves: { drainMs: 1000, keepSourceMs: 0 },
+    sync: TEST_SYNC
+  }
+  const { app } = await buildApp(t, base, moveRoutes, central)
+  const { app: other } = await buildApp(t, base, moveRoutes, central)
+  t.after(async () => {
+    await other.close()
+    await app.close()
+    await central.drop()
+    for (const server of Object.values(servers.hosts)) await dropDatabases(server, central.name, central.prefix)
+  })
+  const acme = await app.tenancy.create({ identifier: 'acme' })
+  const beside = await app.tenancy.create({ identifier: 'beside' })
+  await seedRows(await tenantView(central, acme.key), rows)
+  await seedRows(await tenantView(central, beside.key), offline ? 100 : 500)
+  return { app, other, central, acme, beside }
+}
+
+/** The tenant's isolated database on `host`, as its owner, with the shared schema first on the search path. */
+function isolatedUrl (app: FastifyInstance, tenant: Tenant, host: 'a' | 'b'): string {
+  const url = new URL(urlFor(app.tenancy.tenants.databaseName(tenant), servers.hosts[host]))
+  url.searchParams.set('options', `-c search_path="${SCHEMA}"`)
+  return url.toString()
+}
+
+/** The tenant's rows of the shared tables, by owner (no row-level security in the way), per table. */
+async function sharedCounts (central: CentralDatabase, tenant: Tenant): Promise<{ users: number, projects: number, outbox: number }> {
+  const [row] = await sql<{ users: number, projects: number, outbox: number }>(central.url, `select
+    (select count(*) from ${SCHEMA}.users where tenant_key = $1)::int as users,
+    (select count(*) from ${SCHEMA}.projects where tenant_key = $1)::int as projects,
+    (select count(*) from ${SCHEMA}.fastify_tenancy_sync_outbox where tenant_key = $1)::int as outbox`, [tenant.key])
+  return row as { users: number, projects: number, outbox: number }
+}
+
+/** A checksum of every row of the tenant in the shared tables: another tenant's move must leave it as it was. */
+async function checksum (central: CentralDatabase, tenant: Tenant): Promise<string> {
+  const [row] = await sql<{ sum: string }>(central.url, `select md5(
+    (select coalesce(string_agg(u::text, ',' order by u.id), '') from ${SCHEMA}.users u where tenant_key = $1) ||
+    (select coalesce(string_agg(p::text, ',' order by p.id), '') from ${SCHEMA}.projects p where tenant_key = $1)) as sum`, [tenant.key])
+  return (row as { sum: string }).sum
+}
+
+/** Every project the writers got 200 for is there once with its id, and each renamed user has its last name; nothing else was written. */
+async function assertWritten (url: string, written: WriterResult[], users = true): Promise<void> {
+  const inserted = new Map<string, number>()
+  const names = new Map<number, string>()
+  for (const w of written) {
+    for (const [title, id] of w.inserted) inserted.set(title, id)
+    for (const [user, name] of w.names) names.set(user, name)
+  }
+  const rows = await sql<{ title: string, id: number }>(url, 'select title, id from projects where title not like \'seed %\'')
+  assert.equal(rows.length, new Set(rows.map((r) => r.title)).size, 'no title twice')
+  assert.deepEqual(rows.map((r) => [r.title, r.id]).sort(), [...inserted.entries()].sort(), 'the projects are exactly the ones the writers got 200 for')
+  if (!users) return
+  const renamed = await sql<{ id: number, name: string }>(url, 'select id, name from users where id = any($1::int[])', [[...names.keys()]])
+  assert.deepEqual(new Map(renamed.map((u) => [u.id, u.name])), names, 'each renamed user has the last name it got')
+}
+
+async function port (app: FastifyInstance, tenant = 'acme'): Promise<string> {
+  const res = await app.inject({ url: '/counts', headers: { 'x-tenant': tenant } })
+  assert.equal(res.statusCode, 200, res.body)
+  return String(res.json().port)
+}
+
+test('isolate a shared-table tenant into a database of its own on another server, and consolidate it back, under 50 writes a second: nothing lost or doubled, the neighbour untouched', async (t) => {
+  const { app, other, central, acme, beside } = await world(t, 20_000)
+  const besideBefore = await checksum(central, beside)
+  const besideWriter = startWriter(other, beside, 20, 100, 'beside')
+
+  // Isolate, online, while acme is written through the first instance.
+  const writer = startWriter(app, acme, 50, 4000)
+  const steps: string[] = []
+  const isolated = await app.tenancy.isolate(acme, { host: 'b', onStep: (step) => { steps.push(step) } })
+  const more = startWriter(app, acme, 50, 4000, 'after')
+  await until(() => more.answered() >= 20, { what: 'twenty writes answered after the isolate' })
+  const written = [await writer.stop(), await more.stop()]
+
+  assert.equal(isolated.state, 'done')
+  assert.deepEqual(steps, ONLINE_STEPS)
+  for (const w of written) assert.deepEqual(w.failures, [], 'every write got 200')
+  assert.ok((written[0] as WriterResult).inserted.size > 10, 'the writer wrote during the isolate')
+  const own = isolatedUrl(app, acme, 'b')
+  await assertWritten(own, written)
+  const [totals] = await sql<{ users: number, projects: number, others: number }>(own, `select (select count(*) from users)::int as users, (select count(*) from projects)::int as projects,
+    (select count(*) from projects where tenant_key <> $1)::int as others`, [acme.key])
+  assert.deepEqual(totals, { users: 4000, projects: 12_000 + written.reduce((n, w) => n + w.inserted.size, 0), others: 0 })
+  // Both instances serve acme from server b, without a restart.
+  assert.equal(await port(app), String(servers.b.port))
+  assert.equal(await port(other), String(servers.b.port))
+  assert.equal((await app.tenancy.tenants.find('acme'))?.isolation, 'database')
+
+  // The isolated database keeps row-level security: the app role without a tenant proof sees none of its rows.
+  const [unproved] = await sql<{ n: number }>(asRole(own, APP_ROLE, 'app-role-password'), 'select count(*)::int as n from projects')
+  assert.equal(unproved?.n, 0)
+
+  // The shared tables keep acme's rows until the sweep (keepSourceMs 0), then have none.
+  assert.ok((await sharedCounts(central, acme)).users > 0)
+  assert.ok(await app.tenancy.moves.sweep() >= 1)
+  assert.deepEqual(await sharedCounts(central, acme), { users: 0, projects: 0, outbox: 0 })
+
+  // Consolidate, online, while acme is written through the second instance.
+  const back = startWriter(other, acme, 50, 4000, 'back')
+  const consolidated = await app.tenancy.consolidate(acme)
+  const later = startWriter(app, acme, 50, 4000, 'later')
+  await until(() => later.answered() >= 20, { what: 'twenty writes answered after the consolidate' })
+  written.push(await back.stop(), await later.stop())
+  const besideWritten = await besideWriter.stop()
+
+  assert.equal(consolidated.state, 'done')
+  assert.equal(consolidated.fromIsolation, 'database')
+  assert.equal(consolidated.toIsolation, null)
+  for (const w of written) assert.deepEqual(w.failures, [], 'every write got 200')
+  await assertWritten(await tenantView(central, acme.key), written)
+  assert.deepEqual(await sharedCounts(central, acme), { users: 4000, projects: 12_000 + written.reduce((n, w) => n + w.inserted.size, 0), outbox: 4000 })
+  assert.equal(await port(other), String(servers.a.port))
+  assert.equal((await app.tenancy.tenants.find('acme'))?.isolation, null)
+
+  // Ids go on past every id acme had, on both instances.
+  const [{ max }] = await sql<{ max: number }>(central.url, `select max(id)::int as max from ${SCHEMA}.projects where tenant_key = $1`, [acme.key]) as [{ max: number }]
+  for (const instance of [app, other]) {
+    const res = await instance.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'acme' }, payload: { title: 'next' } })
+    assert.equal(res.statusCode, 200)
+    assert.ok(res.json().id > max, `id ${String(res.json().id)} comes after ${max}`)
+  }
+
+  // The kept isolated database goes with the sweep.
+  assert.ok(await app.tenancy.moves.sweep() >= 1)
+  const [left] = await sql<{ n: number }>(servers.b.url, 'select count(*)::int as n from pg_database where datname = $1', [app.tenancy.tenants.databaseName(acme)])
+  assert.equal(left?.n, 0)
+
+  // The neighbour never waited for either move, and lost nothing; its rows from before are as they were.
+  // (Its writer's renames name user ids 1 to 100, which are acme's in the shared tables: beside sees none of them, and renames none.)
+  assert.deepEqual(besideWritten.failures, [])
+  await assertWritten(await tenantView(central, beside.key), [besideWritten], false)
+  await sql(central.url, `delete from ${SCHEMA}.projects where tenant_key = $1 and title not like 'seed %'`, [beside.key])
+  assert.equal(await checksum(central, beside), besideBefore)
+})
+
+test('an offline isolate cut short after the hold is undone by moves.abort, then isolated again to the end; a consolidate refuses a tenant in the shared tables', async (t) => {
+  const { app, other, central, acme } = await world(t, 2000, true)
+  const before = await sharedCounts(central, acme)
+  await assert.rejects(app.tenancy.consolidate(acme), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'FST_TENANCY_INVALID_MOVE')
+    assert.match(error.message, /shared tables already/)
+    return true
+  })
+
+  // Cut short right after the hold (as a crash would leave it): requests of acme wait, then get 503; beside is served.
+  await assert.rejects(app.tenancy.isolate(acme, { offline: true, onStep: (step) => { if (step === 'fenced') throw new Error('cut short') } }), /cut short/)
+  const held = await other.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'acme' }, payload: { title: 'held' } })
+  assert.equal(held.statusCode, 503)
+  assert.equal((await other.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'beside' }, payload: { title: 'served' } })).statusCode, 200)
+
+  // Undone: the isolated database is gone, the fence is down, acme writes to the shared tables again.
+  const aborted = await app.tenancy.moves.abort(acme)
+  assert.equal(aborted.state, 'aborted')
+  const name = app.tenancy.tenants.databaseName(acme)
+  const [made] = await sql<{ n: number }>(servers.a.url, 'select count(*)::int as n from pg_database where datname = $1', [name])
+  assert.equal(made?.n, 0)
+  const res = await until(async () => {
+    const r = await other.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'acme' }, payload: { title: 'after abort' } })
+    return r.statusCode === 200 ? r : undefined
+  }, { what: 'acme takes writes again after the abort' })
+  assert.equal(res?.statusCode, 200)
+  assert.deepEqual(await sharedCounts(central, acme), { ...before, projects: before.projects + 1 })
+
+  // Isolated again, offline, on the default host, to the end.
+  const steps: string[] = []
+  const done = await app.tenancy.isolate(acme, { offline: true, onStep: (step) => { steps.push(step) } })
+  assert.equal(done.state, 'done')
+  assert.deepEqual(steps, OFFLINE_STEPS)
+  assert.equal(await port(other), String(servers.a.port))
+  const own = isolatedUrl(app, acme, 'a')
+  const [totals] = await sql<{ projects: number, titled: number }>(own, 'select count(*)::int as projects, count(*) filter (where title = \'after abort\')::int as titled from projects')
+  assert.deepEqual(totals, { projects: before.projects + 1, titled: 1 })
+
+  // Migrating goes through the isolated database as well, and deleting the tenant drops it.
+  const results = await app.tenancy.migrate()
+  assert.ok(results.every((r) => r.ok), JSON.stringify(results))
+  assert.deepEqual(results.map((r) => r.identifier).sort(), ['acme', 'beside'])
+  await app.tenancy.delete(acme)
+  const [gone] = await sql<{ n: number }>(servers.a.url, 'select count(*)::int as n from pg_database where datname = $1', [name])
+  assert.equal(gone?.n, 0)
+  assert.equal((await other.inject({ url: '/counts', headers: { 'x-tenant': 'beside' } })).statusCode, 200)
+})
