@@ -1,7 +1,7 @@
 import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
-import { logicalServers, moveRoutes, seedRows, startWriter, type WriterResult } from './helpers/moves.js'
+import { logicalServers, moveInChild, moveRoutes, seedRows, startWriter, type WriterResult } from './helpers/moves.js'
 import { dropDatabases, freshCentral, sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { APP_ROLE, asRole, prepareShared, tenantView } from './helpers/shared.js'
 import { buildApp } from './helpers/app.js'
@@ -20,6 +20,7 @@ const OFFLINE_STEPS = ['target', 'held', 'fenced', 'copied', 'sequences', 'switc
 const SCHEMA = 'tenant_shared'
 
 interface World {
+  sharedUrl: string
   app: FastifyInstance
   other: FastifyInstance
   central: CentralDatabase
@@ -52,7 +53,7 @@ async function world (t: TestContext, rows: number, offline = false): Promise<Wo
   const beside = await app.tenancy.create({ identifier: 'beside' })
   await seedRows(await tenantView(central, acme.key), rows)
   await seedRows(await tenantView(central, beside.key), offline ? 100 : 500)
-  return { app, other, central, acme, beside }
+  return { sharedUrl: shared.url, app, other, central, acme, beside }
 }
 
 /** The tenant's isolated database on `host`, as its owner, with the shared schema first on the search path. */
@@ -221,4 +222,40 @@ test('an offline isolate cut short after the hold is undone by moves.abort, then
   const [gone] = await sql<{ n: number }>(servers.a.url, 'select count(*)::int as n from pg_database where datname = $1', [name])
   assert.equal(gone?.n, 0)
   assert.equal((await other.inject({ url: '/counts', headers: { 'x-tenant': 'beside' } })).statusCode, 200)
+})
+
+test('killed after each step of an isolate or a consolidate, running it again finishes it: the rows are what the writer wrote, no slot or fence is left', async (t) => {
+  const { sharedUrl, app, central, acme } = await world(t, 2000)
+  const written: WriterResult[] = []
+  let isolated = false
+  for (const step of ONLINE_STEPS) {
+    const operation: 'isolate' | 'consolidate' = isolated ? 'consolidate' : 'isolate'
+    const writer = startWriter(app, acme, 50, 400, `${step}-${operation}`)
+    const child = await moveInChild({ central, tenant: acme, hosts: servers.hosts, strategy: 'shared', sharedUrl }, 'b', step, 'online', operation)
+    assert.equal(child.signal, 'SIGKILL', `killed after ${step}`)
+    assert.equal(child.steps.at(-1), step)
+    const status = await app.tenancy.moves.status(acme)
+    if (step !== 'done') {
+      assert.equal(status?.state, 'running')
+      const finished: { state: string } = isolated ? await app.tenancy.consolidate(acme) : await app.tenancy.isolate(acme, { host: 'b' })
+      assert.equal(finished.state, 'done', `finished after ${step}`)
+    }
+    written.push(await writer.stop())
+    isolated = !isolated
+    assert.equal((await app.tenancy.tenants.find('acme'))?.isolation ?? null, isolated ? 'database' : null)
+    assert.equal(await port(app), String(servers[isolated ? 'b' : 'a'].port))
+    await assertWritten(isolated ? isolatedUrl(app, acme, 'b') : await tenantView(central, acme.key), written)
+    assert.deepEqual(await sql(servers.a.url, 'select slot_name from pg_replication_slots'), [], `no slot left after ${step}`)
+    assert.deepEqual(await sql(servers.b.url, 'select slot_name from pg_replication_slots'), [], `no slot left after ${step}`)
+    await app.tenancy.moves.sweep()
+    // Swept: the rows live in one place only, and the shared tables carry no fence of acme.
+    const elsewhere: number = isolated ? (await sharedCounts(central, acme)).projects : (await sql(servers.b.url, 'select 1 from pg_database where datname = $1', [app.tenancy.tenants.databaseName(acme)])).length
+    assert.equal(elsewhere, 0, `nothing kept after ${step} and the sweep`)
+    if (!isolated) assert.deepEqual(await sql(central.url, 'select tgname from pg_trigger where tgname like \'fst_fence_%\''), [])
+  }
+  for (const w of written) {
+    assert.ok(w.longestMs < 3000 + 2000, `longest ${Math.round(w.longestMs)} ms`)
+    // A request that met the fence a crash left gets 503 with a code, never a 500.
+    assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING' || f === '503 FST_TENANCY_DATABASE_UNAVAILABLE'), w.failures.join(', '))
+  }
 })

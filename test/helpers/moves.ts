@@ -158,8 +158,12 @@ export function startWriter (app: FastifyInstance, tenant: Tenant, perSecond: nu
 }
 
 /** Runs test/fixtures/moving-process.ts: a process that moves the tenant and kills itself after step `killAt` (or finishes). */
-export async function moveInChild (world: Pick<MoveWorld, 'central' | 'tenant' | 'hosts'> & Partial<Pick<MoveWorld, 'strategy'>>, host: string, killAt: string | null, mode: 'online' | 'offline' = 'online'): Promise<{ code: number | null, signal: NodeJS.Signals | null, steps: string[] }> {
-  const child = fork(join('test', 'fixtures', 'moving-process.ts'), [world.central.url, world.central.prefix, JSON.stringify(world.hosts), world.tenant.key, host, mode, world.strategy ?? 'database'], {
+export async function moveInChild (
+  world: Pick<MoveWorld, 'central' | 'tenant' | 'hosts'> & { strategy?: 'database' | 'schema' | 'shared', sharedUrl?: string },
+  host: string, killAt: string | null, mode: 'online' | 'offline' = 'online', operation: 'move' | 'isolate' | 'consolidate' = 'move'
+): Promise<{ code: number | null, signal: NodeJS.Signals | null, steps: string[] }> {
+  const args = [world.central.url, world.central.prefix, JSON.stringify(world.hosts), world.tenant.key, host, mode, world.strategy ?? 'database', operation, world.sharedUrl ?? '']
+  const child = fork(join('test', 'fixtures', 'moving-process.ts'), args, {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...(killAt === null ? {} : { KILL_AT: killAt }) },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']

@@ -15,11 +15,12 @@ function place (host: string, isolation: MoveRecord['fromIsolation'], other: Mov
 function described (move: MoveRecord): string {
   const from = place(move.fromHost, move.fromIsolation, move.toIsolation)
   const to = place(move.toHost, move.toIsolation, move.fromIsolation)
+  const source = `the source ${from === move.fromHost ? 'on' : 'in'} ${from}`
   const when = move.state !== 'done'
     ? ''
     : move.sourceDroppedAt != null
-      ? `; the source in ${from} was dropped at ${move.sourceDroppedAt.toISOString()}`
-      : move.keepUntil !== null ? `; the source in ${from} is kept until ${move.keepUntil.toISOString()}` : ''
+      ? `; ${source} was dropped at ${move.sourceDroppedAt.toISOString()}`
+      : move.keepUntil !== null ? `; ${source} is kept until ${move.keepUntil.toISOString()}` : ''
   return `${move.mode} move ${from} -> ${to}: ${move.state}, last step ${move.step}${move.error === null ? '' : ` (failed: ${move.error})`}${when}`
 }
 
