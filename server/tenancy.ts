@@ -401,9 +401,9 @@ export function createTenancy (options: ResolvedOptions, orm: MikroORM, log: Fas
           prepare: async (target, executed) => {
             const secret = await readSecret(shared.centralUrl)
             const appRole = decodeURIComponent(new URL(shared.url).username)
-            const { schema, centralRole } = shared
-            const where = { serverUrl: target.server, name: target.name, ownerUrl: ownerUrlOf(target) }
-            await prepareIsolated({ ...where, schema, centralRole, appRole, secret, executed }, migrator)
+            const kind = target.isolation === 'schema' ? 'schema' as const : 'database' as const
+            const where = { kind, serverUrl: target.server, name: target.name, ownerUrl: ownerUrlOf(target), schema: target.schema ?? shared.schema }
+            await prepareIsolated({ ...where, centralRole: shared.centralRole, appRole, secret, executed }, migrator)
           },
           sharedExecuted: async () => await withServer(shared.centralUrl, async (c) => await executedMigrations(c, shared.schema))
         }

@@ -12,7 +12,7 @@ export interface TenantAttributes {}
 export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended' | 'deleting'
 
 /** Where a tenant of strategy `shared` keeps its rows apart from the shared tables (see `Tenant.isolation`). */
-export type TenantIsolation = 'database'
+export type TenantIsolation = 'database' | 'schema'
 
 export const TENANT_STATUSES: readonly TenantStatus[] = ['provisioning', 'active', 'failed', 'suspended', 'deleting']
 
@@ -33,8 +33,9 @@ export interface Tenant {
   readonly databaseHost?: string | null
   /**
    * Where the tenant's rows are when not where the strategy puts every
-   * tenant: `'database'` for a tenant of strategy `shared` isolated into a
-   * database of its own (`tenants:isolate`); null or absent otherwise.
+   * tenant: for a tenant of strategy `shared` isolated (`tenants:isolate`),
+   * `'database'` (a database of its own) or `'schema'` (a schema of its own
+   * in the shared tables' database); null or absent otherwise.
    */
   readonly isolation?: TenantIsolation | null
   /** Set while a move holds the tenant's requests: they wait for it to end (see "Moving a tenant" in docs/operations.md). */
@@ -91,7 +92,7 @@ export class GenericTenant implements Tenant {
     this.name = row.name ?? row.identifier
     this.status = (row.status ?? 'active') as TenantStatus
     this.databaseHost = row.database_host ?? null
-    this.isolation = row.isolation === 'database' ? 'database' : null
+    this.isolation = row.isolation === 'database' || row.isolation === 'schema' ? row.isolation : null
     this.heldAt = row.held_at ?? null
     this.data = row.data ?? {}
   }

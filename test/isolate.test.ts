@@ -274,3 +274,55 @@ test('killed after each step of an isolate or a consolidate, running it again fi
     assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING' || f === '503 FST_TENANCY_DATABASE_UNAVAILABLE'), w.failures.join(', '))
   }
 })
+
+test('isolate into a schema of its own in the shared tables\' database, offline under writes, and consolidate it back: nothing lost or doubled; online is refused with a reason', async (t) => {
+  const { app, other, central, acme, beside } = await world(t, 5000, true)
+  await assert.rejects(app.tenancy.isolate(acme, { into: 'schema' }), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'FST_TENANCY_MOVE_UNAVAILABLE')
+    assert.match(error.message, /--offline/)
+    return true
+  })
+  await assert.rejects(app.tenancy.isolate(acme, { into: 'schema', host: 'b', offline: true }), { code: 'FST_TENANCY_INVALID_MOVE', message: /takes no host/ })
+  const besideBefore = await checksum(central, beside)
+
+  const writer = startWriter(app, acme, 50, 1000)
+  const isolated = await app.tenancy.isolate(acme, { into: 'schema', offline: true })
+  const more = startWriter(other, acme, 50, 1000, 'after')
+  await until(() => more.answered() >= 20, { what: 'twenty writes answered after the isolate' })
+  const written = [await writer.stop(), await more.stop()]
+  assert.equal(isolated.state, 'done')
+  assert.equal((await app.tenancy.tenants.find('acme'))?.isolation, 'schema')
+  // Held for the copy, a write waits (then 503 FST_TENANCY_MOVING past acquireTimeoutMs), never fails otherwise.
+  for (const w of written) assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING'), w.failures.join(', '))
+  const schema = app.tenancy.tenants.databaseName(acme)
+  const own = new URL(central.url)
+  own.searchParams.set('options', `-c search_path="${schema}"`)
+  await assertWritten(own.toString(), written)
+  const [counts] = await sql<{ projects: number, users: number }>(own.toString(), 'select (select count(*) from projects)::int as projects, (select count(*) from users)::int as users')
+  assert.deepEqual(counts, { projects: 3000 + written.reduce((n, w) => n + w.inserted.size, 0), users: 1000 })
+  // Served from its schema by both instances; the app role without a proof sees nothing there; beside is untouched.
+  for (const instance of [app, other]) {
+    const res = await instance.inject({ url: '/counts', headers: { 'x-tenant': 'acme' } })
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.json().projects, counts?.projects)
+  }
+  const [unproved] = await sql<{ n: number }>(asRole(central.url, APP_ROLE, 'app-role-password'), `select count(*)::int as n from "${schema}".projects`)
+  assert.equal(unproved?.n, 0)
+  await app.tenancy.moves.sweep()
+  assert.deepEqual(await sharedCounts(central, acme), { users: 0, projects: 0, outbox: 0 })
+  assert.equal(await checksum(central, beside), besideBefore)
+
+  // Back into the shared tables, offline, under writes.
+  const back = startWriter(app, acme, 50, 1000, 'back')
+  const consolidated = await app.tenancy.consolidate(acme, { offline: true })
+  const later = startWriter(other, acme, 50, 1000, 'later')
+  await until(() => later.answered() >= 20, { what: 'twenty writes answered after the consolidate' })
+  written.push(await back.stop(), await later.stop())
+  assert.equal(consolidated.state, 'done')
+  for (const w of written) assert.ok(w.failures.every((f) => f === '503 FST_TENANCY_MOVING'), w.failures.join(', '))
+  await assertWritten(await tenantView(central, acme.key), written)
+  await app.tenancy.moves.sweep()
+  const [left] = await sql<{ n: number }>(central.url, 'select count(*)::int as n from pg_namespace where nspname = $1', [schema])
+  assert.equal(left?.n, 0)
+  assert.equal(await checksum(central, beside), besideBefore)
+})

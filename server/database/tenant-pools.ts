@@ -75,7 +75,12 @@ export function tenantPools (parts: TenantPoolsParts): TenantPools {
   const proofs = shared === null ? null : new TenantProofs({ secret: () => secret, schema: shared.schema, now: () => Date.now() + offsetMs })
   let setup: (() => StatementSetup | null) | undefined
   if (proofs !== null) {
-    setup = () => { const tenant = parts.current(); return tenant === null ? null : proofs.setup(tenant.key) }
+    setup = () => {
+      const tenant = parts.current()
+      if (tenant === null) return null
+      // A tenant isolated into a schema of its own has it first on its statements' search path.
+      return proofs.setup(tenant.key, tenant.isolation === 'schema' ? parts.targetOf(tenant).schema : null)
+    }
   } else if (options.strategy === 'schema') {
     setup = () => {
       const tenant = parts.current()
@@ -101,7 +106,8 @@ export function tenantPools (parts: TenantPoolsParts): TenantPools {
       ? {}
       : {
           // No search_path startup option (PgBouncer refuses it): each statement sets its own.
-          ormOptions: (target: TenantTarget) => ({ clientUrl: target.url, schema: shared.schema }),
+          // An isolated tenant's schema is its own (a schema) or named like the shared one (a database).
+          ormOptions: (target: TenantTarget) => ({ clientUrl: target.url, schema: target.schema ?? shared.schema }),
           pinned: [SHARED_POOL_ID]
         })
   })

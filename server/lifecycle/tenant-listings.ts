@@ -108,7 +108,7 @@ export class TenantListings {
         name: String(r.name),
         status: r.status as TenantStatus,
         databaseHost: r.database_host ?? null,
-        isolation: r.isolation === 'database' ? 'database' as const : null,
+        isolation: r.isolation === 'database' || r.isolation === 'schema' ? r.isolation as 'database' | 'schema' : null,
         data: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) ?? {},
         failureReason: r.failure_reason ?? null,
         heldAt: r.held_at == null ? null : new Date(r.held_at),

@@ -96,7 +96,7 @@ export class TenantMigrations {
     const shared = this.shared
     if (shared !== null) {
       // Strategy shared: only an isolated tenant has tables of its own to migrate (the shared tables' shape, in its database).
-      if (tenant.isolation !== 'database') throw misuse.migrateSharedTenant()
+      if (tenant.isolation == null) throw misuse.migrateSharedTenant()
       return await this.marks.during(tenant.key, async () =>
         await migrateShared({ ...this.sharedOf(tenant, shared), appRole: appRoleOf(shared.url) }, this.migrator, operation === 'migrate' ? 'up' : 'down'),
       async (ok) => { await this.settle(tenant, operation, ok) }, held)
@@ -158,9 +158,9 @@ export class TenantMigrations {
    * so it runs once (as the central role) and each tenant's result is that one.
    */
   private async runShared (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {
-    const ofShared = await this.runSharedTables(shared, operation, tenants.filter((t) => t.isolation !== 'database'), options)
-    // Isolated tenants' databases have the shared tables' shape: each is migrated the same way, after the shared tables.
-    const isolated = await mapLimit(tenants.filter((t) => t.isolation === 'database'), options.concurrency ?? 4, async (tenant: Tenant) => {
+    const ofShared = await this.runSharedTables(shared, operation, tenants.filter((t) => t.isolation == null), options)
+    // Isolated tenants' databases (or schemas) have the shared tables' shape: each is migrated the same way, after the shared tables.
+    const isolated = await mapLimit(tenants.filter((t) => t.isolation != null), options.concurrency ?? 4, async (tenant: Tenant) => {
       const result = await this.one(operation, tenant)
       options.onResult?.(result)
       return result
@@ -168,9 +168,11 @@ export class TenantMigrations {
     return [...ofShared, ...isolated]
   }
 
-  /** Where a shared-strategy tenant's tables are: the shared tables, or its isolated database (as their owner). */
+  /** Where a shared-strategy tenant's tables are: the shared tables, or its isolated database or schema (as their owner). */
   private sharedOf (tenant: Tenant, shared: ResolvedSharedOptions): ResolvedSharedOptions {
-    return tenant.isolation === 'database' ? { ...shared, centralUrl: ownerUrlOf(this.targetOf(tenant)) } : shared
+    if (tenant.isolation !== 'database' && tenant.isolation !== 'schema') return shared
+    const target = this.targetOf(tenant)
+    return { ...shared, centralUrl: ownerUrlOf(target), schema: target.schema ?? shared.schema }
   }
 
   private async runSharedTables (shared: ResolvedSharedOptions, operation: 'migrate' | 'rollback', tenants: Tenant[], options: FanOutOptions): Promise<TenantResult[]> {

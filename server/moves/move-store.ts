@@ -21,7 +21,7 @@ export interface MoveRecord {
   mode: MoveMode
   fromHost: string
   toHost: string
-  /** Strategy `shared`: `'database'` where the move leaves or reaches an isolated database, null for the shared tables. */
+  /** Strategy `shared`: `'database'` or `'schema'` where the move leaves or reaches an isolated database or schema, null for the shared tables. */
   fromIsolation: TenantIsolation | null
   toIsolation: TenantIsolation | null
   /** The tenant's database (or schema) name: the same on both hosts. */
@@ -37,6 +37,10 @@ export interface MoveRecord {
   sourceDroppedAt: Date | null
 }
 
+function isolationOf (value: unknown): TenantIsolation | null {
+  return value === 'database' || value === 'schema' ? value : null
+}
+
 function record (row: Record<string, unknown>): MoveRecord {
   const date = (v: unknown): Date | null => v == null ? null : new Date(v as string)
   return {
@@ -45,8 +49,8 @@ function record (row: Record<string, unknown>): MoveRecord {
     mode: row.mode as MoveMode,
     fromHost: String(row.from_host),
     toHost: String(row.to_host),
-    fromIsolation: row.from_isolation === 'database' ? 'database' : null,
-    toIsolation: row.to_isolation === 'database' ? 'database' : null,
+    fromIsolation: isolationOf(row.from_isolation),
+    toIsolation: isolationOf(row.to_isolation),
     databaseName: String(row.database_name),
     step: row.step as MoveStep,
     state: row.state as MoveState,
@@ -143,6 +147,6 @@ export class MoveStore {
   async placementOf (tenantKey: string): Promise<{ host: string | null, isolation: TenantIsolation | null } | undefined> {
     const rows = await this.execute(`select database_host, isolation from ${this.t.tenants} where key = ?`, [tenantKey])
     const row = rows[0]
-    return row === undefined ? undefined : { host: (row.database_host as string | null) ?? null, isolation: row.isolation === 'database' ? 'database' : null }
+    return row === undefined ? undefined : { host: (row.database_host as string | null) ?? null, isolation: isolationOf(row.isolation) }
   }
 }

@@ -275,7 +275,9 @@ export class TenantBundles {
     const shared = this.parts.shared
     // An isolated tenant's database has the shared tables' shape: read it the same way, as its owner.
     if (this.parts.strategy.kind === 'shared' && shared !== null) {
-      return { url: tenant.isolation === 'database' ? ownerUrlOf(this.parts.targetOf(tenant)) : shared.centralUrl, schema: shared.schema, key }
+      if (tenant.isolation == null) return { url: shared.centralUrl, schema: shared.schema, key }
+      const target = this.parts.targetOf(tenant)
+      return { url: ownerUrlOf(target), schema: target.schema ?? shared.schema, key }
     }
     const target = this.parts.targetOf(tenant)
     return { url: target.url, schema: target.schema ?? 'public', key: null }

@@ -83,8 +83,12 @@ export interface MoveOptions {
   onStep?: (step: MoveStep, move: MoveRecord) => void | Promise<void>
 }
 
-/** Where and how an isolate goes: `host` (default: the default host), and a move's `offline` and `onStep`. */
-export type IsolateOptions = Omit<MoveOptions, 'host' | 'isolation'> & { host?: string }
+/**
+ * Where and how an isolate goes: `into` a database of its own (default) on
+ * `host` (default: the default host), or a schema of its own in the shared
+ * tables' database (offline only); and a move's `offline` and `onStep`.
+ */
+export type IsolateOptions = Omit<MoveOptions, 'host' | 'isolation'> & { host?: string, into?: TenantIsolation }
 
 /**
  * Moves a tenant's database (or schema) to another database host, under the
@@ -115,7 +119,12 @@ export class TenantMover {
    * finishes; `abort` undoes it before the switch.
    */
   async isolate (tenant: Pick<Tenant, 'key'>, options: IsolateOptions = {}): Promise<MoveRecord> {
-    return await this.move(tenant, { ...options, host: options.host ?? this.parts.defaultHost, isolation: 'database' })
+    const { into = 'database', ...rest } = options
+    if (into !== 'database' && into !== 'schema') throw new InvalidMoveError(tenant.key, `it can be isolated into a database or a schema, not "${String(into).slice(0, 40)}"`)
+    if (into === 'schema' && options.host !== undefined && options.host !== this.parts.defaultHost) {
+      throw new InvalidMoveError(tenant.key, 'a schema of its own is made in the shared tables\' database, so it takes no host; isolate it into a database to choose one')
+    }
+    return await this.move(tenant, { ...rest, host: options.host ?? this.parts.defaultHost, isolation: into })
   }
 
   /** Strategy `shared`: moves an isolated tenant's rows back into the shared tables (its database is kept, then dropped). */
@@ -191,8 +200,10 @@ export class TenantMover {
     const refuse = (why: string): never => { throw new InvalidMoveError(tenant.identifier, why) }
     const fromIsolation = tenant.isolation ?? null
     const toIsolation = options.isolation === undefined ? fromIsolation : options.isolation
-    if (toIsolation !== null && toIsolation !== 'database') refuse(`isolation "${String(toIsolation).slice(0, 40)}" is not one a tenant can have; 'database' isolates it, null consolidates it`)
-    if (strategy.kind !== 'shared' && toIsolation !== null) refuse(`only a tenant of strategy shared can be isolated; with strategy ${strategy.kind} it has its own ${strategy.kind} already`)
+    if (toIsolation !== null && toIsolation !== 'database' && toIsolation !== 'schema') {
+      refuse(`isolation "${String(toIsolation).slice(0, 40)}" is not one a tenant can have; 'database' or 'schema' isolates it, null consolidates it`)
+    }
+    if (strategy.kind !== 'shared' && toIsolation !== null) refuse(`only a tenant of strategy shared can be isolated; with strategy ${strategy.kind} it has a ${strategy.kind} of its own already`)
     if (strategy.kind === 'shared' && fromIsolation === null && toIsolation === null) {
       refuse(options.isolation === null
         ? 'it is in the shared tables already'
@@ -205,6 +216,10 @@ export class TenantMover {
     const mode = options.offline === true ? 'offline' : 'online'
     const place = { fromHost: from, toHost: options.host, fromIsolation, toIsolation }
     const sides = this.sides(tenant.key, place)
+    if (mode === 'online' && sides.source.schema !== sides.target.schema) {
+      // Strategy shared, to or from a schema of its own: PostgreSQL replicates a table only into the table of the same schema and name.
+      throw new MoveUnavailableError(tenant.identifier, `its tables are in schema "${sides.source.schema ?? 'public'}" there and go to schema "${sides.target.schema ?? 'public'}", and logical replication copies a table only into one of the same schema and name; move it with --offline (requests wait while its rows are copied)`)
+    }
     if (mode === 'online') {
       // A schema tenant's subscription lives in the target host's database, shared rows' in the shared database; a database's in its own, not made yet.
       const madeLater = sides.target.schema === null || sides.target.isolation === 'database'
@@ -233,7 +248,7 @@ export class TenantMover {
       const { source } = sides
       const fence = async (): ReturnType<typeof prepareFence> => {
         if (this.inSharedRows(source)) return await prepareRowFence(ownerUrlOf(source), source.schema as string, source.key)
-        return source.schema === null || source.isolation === 'database' ? await prepareFence(source.server, source.name) : await prepareSchemaFence(source.url, source.schema)
+        return source.schema === null || source.isolation === 'database' ? await prepareFence(source.server, source.name) : await prepareSchemaFence(ownerUrlOf(source), source.schema)
       }
       links ??= await openSwitchLinks(fence, ownerUrlOf(sides.target))
       return links
@@ -276,7 +291,7 @@ export class TenantMover {
         if (isolation !== null) {
           await checkVersion(this.parts.migrator, executed)
           if (await this.parts.strategy.exists(target)) await this.parts.strategy.drop(target)
-          await createDatabase(target.server, target.name)
+          if (target.isolation === 'database') await createDatabase(target.server, target.name)
           await isolation.prepare(target, executed)
           return
         }
@@ -317,7 +332,10 @@ export class TenantMover {
       }
       case 'sequences': {
         const { fence, target: into } = await linked()
-        await writeSequences(into, await readSequences(fence.client, source.schema))
+        const values = await readSequences(fence.client, source.schema)
+        // Into a schema of another name (strategy shared, to or from a schema of its own): the same sequences there.
+        const renamed = source.schema !== null && target.schema !== null && source.schema !== target.schema
+        await writeSequences(into, renamed ? values.map((v) => ({ ...v, schema: target.schema as string })) : values)
         return
       }
       case 'switched':
@@ -350,7 +368,7 @@ export class TenantMover {
 
   /** Strategy `shared`: the target is the tenant's rows in the tables every tenant shares. */
   private inSharedRows (target: TenantTarget): boolean {
-    return this.parts.strategy.kind === 'shared' && target.isolation !== 'database'
+    return this.parts.strategy.kind === 'shared' && target.isolation == null
   }
 
   /** Drops a kept source; the tenant's rows in the shared tables lose the fence an isolate left on them first. */
@@ -362,12 +380,12 @@ export class TenantMover {
   private async lowerFenceOf (source: TenantTarget): Promise<void> {
     if (this.inSharedRows(source)) await lowerRowFence(ownerUrlOf(source), source.schema as string, source.key)
     else if (source.schema === null || source.isolation === 'database') await lowerFence(source.server, source.name)
-    else await lowerSchemaFence(source.url, source.schema)
+    else await lowerSchemaFence(ownerUrlOf(source), source.schema)
   }
 
   /** How the target server reaches the source's database: `moves.replicationUrls[host]`, else the host's URL (shared rows: as their owner). */
   private sourceConnection (fromHost: string, source: TenantTarget): string {
-    if (this.inSharedRows(source)) return ownerUrlOf(source)
+    if (this.inSharedRows(source) || source.isolation === 'schema') return ownerUrlOf(source)
     const from = this.parts.replicationUrls[fromHost] ?? this.parts.hosts[fromHost] as string
     return source.schema === null || source.isolation === 'database' ? databaseUrl(from, source.name) : from
   }
@@ -395,13 +413,15 @@ interface Sides { source: TenantTarget, target: TenantTarget, name: string }
 /** Where a move goes, in words: a host, or (strategy shared) an isolated database on it or the shared tables. */
 export function placeName (host: string, isolation: TenantIsolation | null | undefined, shared = false): string {
   if (isolation === 'database') return `a database of its own on host "${host}"`
+  if (isolation === 'schema') return 'a schema of its own'
   return shared ? 'the shared tables' : `host "${host}"`
 }
 
 /** The command that finishes a move after its switch. */
 function finishCommand (identifier: string, move: Pick<MoveRecord, 'toHost' | 'fromIsolation' | 'toIsolation'>): string {
   if (move.toIsolation === 'database' && move.fromIsolation === null) return `tenants:isolate ${identifier} --to ${move.toHost}`
-  if (move.toIsolation === null && move.fromIsolation === 'database') return `tenants:consolidate ${identifier}`
+  if (move.toIsolation === 'schema' && move.fromIsolation === null) return `tenants:isolate ${identifier} --into schema`
+  if (move.toIsolation === null && move.fromIsolation !== null) return `tenants:consolidate ${identifier}`
   return `tenants:move ${identifier} --to ${move.toHost}`
 }
 

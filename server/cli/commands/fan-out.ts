@@ -207,9 +207,9 @@ async function sharedFanOut (global: GlobalOptions, s: Selection, label: string,
   return await withApp(global, async (app) => {
     const tenants = await chosenTenants(app, s)
     const progress = progressReporter(tenants.length, label, s.json)
-    const results = sharedResults(tenants.filter((t) => t.isolation !== 'database'), shared, { onResult: progress.onResult })
-    // Isolated tenants have the shared tables' shape in databases of their own: each is migrated after the shared tables.
-    const isolated = tenants.filter((t) => t.isolation === 'database').map((t) => t.key)
+    const results = sharedResults(tenants.filter((t) => t.isolation == null), shared, { onResult: progress.onResult })
+    // Isolated tenants have the shared tables' shape in databases (or schemas) of their own: each is migrated after the shared tables.
+    const isolated = tenants.filter((t) => t.isolation != null).map((t) => t.key)
     if (isolated.length > 0) results.push(...await app.tenancy[operation]({ tenants: isolated, concurrency: s.concurrency, onResult: progress.onResult }))
     progress.stop()
     if (s.json) {

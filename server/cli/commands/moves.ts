@@ -8,8 +8,9 @@ import { printJson, printTable } from '../output.js'
 
 /** One end of a move in words: a host, or (strategy shared) the shared tables or a database of the tenant's own. */
 function place (host: string, isolation: MoveRecord['fromIsolation'], other: MoveRecord['fromIsolation']): string {
+  if (isolation === 'schema') return 'its own schema'
   if (isolation === 'database') return other === 'database' ? host : `its own database on ${host}`
-  return other === 'database' ? 'the shared tables' : host
+  return other != null ? 'the shared tables' : host
 }
 
 function described (move: MoveRecord): string {
@@ -76,16 +77,20 @@ export function registerMoveCommands (program: Command, global: () => GlobalOpti
     })
 
   program.command('tenants:isolate')
-    .description('strategy shared: move a tenant\'s rows out of the shared tables into a database of its own (same tables, same row-level security), online with logical replication or --offline; run it again to finish one cut short, tenants:move <tenant> --abort to undo it')
+    .description('strategy shared: move a tenant\'s rows out of the shared tables into a database (or schema) of its own, with the same tables and row-level security, online with logical replication or --offline; run it again to finish one cut short, tenants:move <tenant> --abort to undo it')
     .argument('<tenant>', 'identifier or key')
+    .option('--into <kind>', 'database (default): a database of its own; schema: a schema of its own in the shared tables\' database (with --offline)')
     .option('--to <host>', 'the database host of its database, a name from database.hosts (default: the default host)')
     .option('--offline', 'copy with the tenant\'s requests held (no logical replication needed)')
     .option('--json', 'print the move as JSON')
-    .action(async (name: string, flags: { to?: string, offline?: boolean, json?: boolean }) => {
+    .action(async (name: string, flags: { into?: string, to?: string, offline?: boolean, json?: boolean }) => {
+      if (flags.into !== undefined && flags.into !== 'database' && flags.into !== 'schema') throw new CliUsageError('--into takes database or schema.')
+      const into = flags.into === 'schema' ? 'schema' as const : 'database' as const
       await withApp(global(), async (app) => {
         const [tenant] = await app.tenancy.tenants.select([name]) as [Tenant]
-        const move = await runMove(app, tenant, flags.json === true, (cut) => `tenants:isolate ${tenant.identifier} --to ${cut.toHost}`,
-          async (onStep) => await app.tenancy.isolate(tenant, { host: flags.to, offline: flags.offline === true, onStep }))
+        const again = (cut: MoveRecord): string => into === 'schema' ? `tenants:isolate ${tenant.identifier} --into schema` : `tenants:isolate ${tenant.identifier} --to ${cut.toHost}`
+        const move = await runMove(app, tenant, flags.json === true, again,
+          async (onStep) => await app.tenancy.isolate(tenant, { into, host: flags.to, offline: flags.offline === true, onStep }))
         if (flags.json === true) printJson(move)
         else process.stdout.write(`Tenant ${tenant.identifier}: ${described(move)}.\n`)
       })

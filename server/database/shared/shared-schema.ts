@@ -101,11 +101,14 @@ export async function deleteTenantRows (o: Where, key: string, batch: number): P
 
 /** What an isolated database needs to take a shared-strategy tenant's rows. */
 export interface IsolatedDatabase {
+  /** A database of its own, or a schema of its own in the shared tables' database. */
+  kind: 'database' | 'schema'
   /** The server's maintenance database (the host's URL), and the isolated database's name there. */
   serverUrl: string
   name: string
   /** The isolated database, reached as its owner. */
   ownerUrl: string
+  /** The schema the tenant's tables go in: one named like the shared one (a database), or its own (a schema). */
   schema: string
   centralRole: string
   appRole: string
@@ -116,29 +119,20 @@ export interface IsolatedDatabase {
 }
 
 /**
- * Readies a new database for one shared-strategy tenant: the shared tables'
+ * Readies a new database (or schema) for one shared-strategy tenant: the shared tables'
  * shape (schema, row-level security, `tenant_key`, per-tenant keys, the app
  * role's grants) at the shared tables' migration version, with the shared
  * secret, so the proofs the app signs hold there too. The tables are left
  * empty: the rows come after (replication or a copy). Idempotent.
  */
 export async function prepareIsolated (db: IsolatedDatabase, migrator: Pick<TenantMigrator, 'names' | 'up'>): Promise<void> {
-  await withServer(db.serverUrl, async (c) => {
-    const roles = (await c.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1::text[])', [[db.centralRole, db.appRole]])).rows.map((r) => r.rolname)
-    const missing = [db.centralRole, db.appRole].filter((role) => !roles.includes(role))
-    if (missing.length > 0) throw misuse.isolatedRolesMissing(missing)
-    // The central role owns the shared tables' database; it owns this one too (its schema, tables and policies).
-    await c.query(`alter database ${quoteIdent(db.name)} owner to ${quoteIdent(db.centralRole)}`)
-  })
+  // A schema of its own in the shared tables' database has their roles, owner and secret already.
+  if (db.kind === 'database') await ownDatabase(db)
   await withServer(db.ownerUrl, async (c) => {
     await c.query('begin')
     try {
       await lockInstall(c)
       await c.query(`create schema if not exists ${quoteIdent(db.schema)}`)
-      for (const statement of installSql()) await c.query(statement)
-      // The shared secret replaces the one just made; the install again works out its HMAC pads.
-      await c.query(`update ${RLS_SCHEMA}.secret set value = $1, ikey = null, okey = null where value <> $1`, [db.secret])
-      for (const statement of installSql()) await c.query(statement)
       await c.query('commit')
     } catch (error) {
       await c.query('rollback').catch(() => {})
@@ -154,5 +148,33 @@ export async function prepareIsolated (db: IsolatedDatabase, migrator: Pick<Tena
   await withServer(db.ownerUrl, async (c) => {
     const tables = (await inspectTables(c, db.schema)).map((t) => `${quoteIdent(db.schema)}.${quoteIdent(t.table)}`)
     if (tables.length > 0) await c.query(`truncate ${tables.join(', ')}`)
+  })
+}
+
+/** An isolated database's roles, owner, row-level security and the shared secret. */
+async function ownDatabase (db: IsolatedDatabase): Promise<void> {
+  await withServer(db.serverUrl, async (c) => {
+    const roles = (await c.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1::text[])', [[db.centralRole, db.appRole]])).rows.map((r) => r.rolname)
+    const missing = [db.centralRole, db.appRole].filter((role) => !roles.includes(role))
+    if (missing.length > 0) throw misuse.isolatedRolesMissing(missing)
+    // The central role owns the shared tables' database; it owns this one too (its schema, tables and policies).
+    await c.query(`alter database ${quoteIdent(db.name)} owner to ${quoteIdent(db.centralRole)}`)
+    // As in the shared tables' database (createAppRole): no temporary table for the app role to shadow a tenant table with.
+    await c.query(`revoke temporary on database ${quoteIdent(db.name)} from public`)
+  })
+  await withServer(db.ownerUrl, async (c) => {
+    await c.query('begin')
+    try {
+      await lockInstall(c)
+      await c.query(`create schema if not exists ${quoteIdent(db.schema)}`)
+      for (const statement of installSql()) await c.query(statement)
+      // The shared secret replaces the one just made; the install again works out its HMAC pads.
+      await c.query(`update ${RLS_SCHEMA}.secret set value = $1, ikey = null, okey = null where value <> $1`, [db.secret])
+      for (const statement of installSql()) await c.query(statement)
+      await c.query('commit')
+    } catch (error) {
+      await c.query('rollback').catch(() => {})
+      throw error
+    }
   })
 }

@@ -41,24 +41,25 @@ export interface TenantProofsOptions {
 export class TenantProofs {
   private readonly options: TenantProofsOptions
   private readonly searchPath: string
-  private readonly made = new Map<string, { setup: StatementSetup, renewAt: number }>()
+  private readonly made = new Map<string, { setup: StatementSetup, renewAt: number, schema: string | null }>()
 
   constructor (options: TenantProofsOptions) {
     this.options = options
     this.searchPath = `${quoteIdent(options.schema)}, pg_temp`
   }
 
-  /** The setup of a statement of tenant `key`. */
-  setup (key: string): StatementSetup {
+  /** The setup of a statement of tenant `key`; `schema`: a schema of its own (an isolated tenant's) instead of the shared one. */
+  setup (key: string, schema: string | null = null): StatementSetup {
     const now = this.options.now()
     const known = this.made.get(key)
-    if (known !== undefined && now < known.renewAt) return known.setup
+    if (known !== undefined && now < known.renewAt && known.schema === schema) return known.setup
     // Only checked UUIDs are signed (current_tenant() casts what it proves without another check).
     if (!UUID_PATTERN.test(key)) throw new NoTenantContextError(`A statement for tenant "${key.slice(0, 40)}"`)
     const expiresAt = Math.floor(now / 1000) + LIFETIME_SECONDS
-    const setup: StatementSetup = { owner: key, text: PROOF_SQL, values: [signProof(this.options.secret(), key, expiresAt), this.searchPath] }
+    const searchPath = schema === null ? this.searchPath : `${quoteIdent(schema)}, pg_temp`
+    const setup: StatementSetup = { owner: key, text: PROOF_SQL, values: [signProof(this.options.secret(), key, expiresAt), searchPath] }
     if (this.made.size >= KEPT) this.made.clear()
-    this.made.set(key, { setup, renewAt: now + LIFETIME_SECONDS * 500 })
+    this.made.set(key, { setup, renewAt: now + LIFETIME_SECONDS * 500, schema })
     return setup
   }
 }
