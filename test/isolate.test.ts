@@ -7,7 +7,7 @@ import { dropDatabases, freshCentral, sql, urlFor, type CentralDatabase } from '
 import { APP_ROLE, asRole, prepareShared, tenantView } from './helpers/shared.js'
 import { buildApp } from './helpers/app.js'
 import { until } from './helpers/poll.js'
-import { TEST_SYNC } from './helpers/tenant-schema.js'
+import { ProjectEntity, TEST_SYNC } from './helpers/tenant-schema.js'
 import { createAppRole } from '../server/database/shared/rls-policies.js'
 import type { Tenant } from '../server/index.js'
 
@@ -29,7 +29,13 @@ interface World {
   beside: Tenant
 }
 
-async function world (t: TestContext, rows: number, offline = false): Promise<World> {
+/** The move routes, and a count through the ORM (its SQL names the schema, where raw SQL goes by the search path). */
+function routes (app: FastifyInstance): void {
+  moveRoutes(app)
+  app.get('/orm-count', async (request) => ({ projects: await request.tenantEm.count(ProjectEntity, {}) }))
+}
+
+async function world (t: TestContext, rows: number, offline = false, database: { poolCap?: number } = {}): Promise<World> {
   const central = await freshCentral(null, servers.a.url)
   const shared = await prepareShared(central)
   // The isolated database may be on the other server: the app role is made there too.
@@ -38,12 +44,12 @@ async function world (t: TestContext, rows: number, offline = false): Promise<Wo
     strategy: 'shared' as const,
     shared: { url: shared.url },
     identification: ['header' as const],
-    database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000 },
+    database: { hosts: servers.hosts, defaultHost: 'a', acquireTimeoutMs: 3000, ...database },
     moves: { drainMs: 1000, keepSourceMs: 0 },
     sync: TEST_SYNC
   }
-  const { app } = await buildApp(t, base, moveRoutes, central)
-  const { app: other } = await buildApp(t, base, moveRoutes, central)
+  const { app } = await buildApp(t, base, routes, central)
+  const { app: other } = await buildApp(t, base, routes, central)
   t.after(async () => {
     await other.close()
     await app.close()
@@ -311,6 +317,9 @@ test('isolate into a schema of its own in the shared tables\' database, offline 
   await app.tenancy.moves.sweep()
   assert.deepEqual(await sharedCounts(central, acme), { users: 0, projects: 0, outbox: 0 })
   assert.equal(await checksum(central, beside), besideBefore)
+  // A schema of its own has no host to move to: refused, and its rows stay.
+  await assert.rejects(app.tenancy.move(acme, { host: 'b', offline: true }), { code: 'FST_TENANCY_INVALID_MOVE', message: /no host changes/ })
+  assert.deepEqual(await sql(own.toString(), 'select count(*)::int as projects from projects'), [{ projects: counts?.projects }])
 
   // Back into the shared tables, offline, under writes.
   const back = startWriter(app, acme, 50, 1000, 'back')
@@ -325,4 +334,24 @@ test('isolate into a schema of its own in the shared tables\' database, offline 
   const [left] = await sql<{ n: number }>(central.url, 'select count(*)::int as n from pg_namespace where nspname = $1', [schema])
   assert.equal(left?.n, 0)
   assert.equal(await checksum(central, beside), besideBefore)
+})
+
+test('pools that close and open again between an isolated schema, an isolated database and the shared tables keep each tenant\'s own schema in the ORM\'s SQL', async (t) => {
+  // One pool kept at a time: each request closes another tenant's pool, and the next reuses its MikroORM instance.
+  const { app, central, acme, beside } = await world(t, 500, true, { poolCap: 1 })
+  const gamma = await app.tenancy.create({ identifier: 'gamma' })
+  await seedRows(await tenantView(central, gamma.key), 50)
+  await app.tenancy.isolate(acme, { into: 'schema', offline: true })
+  await app.tenancy.isolate(beside, { offline: true })
+  const expected = { acme: 300, beside: 60, gamma: 30 }
+  for (let round = 0; round < 4; round++) {
+    for (const [identifier, projects] of Object.entries(expected)) {
+      const res = await app.inject({ url: '/orm-count', headers: { 'x-tenant': identifier } })
+      assert.equal(res.statusCode, 200, `${identifier}, round ${round}: ${res.body}`)
+      assert.deepEqual(res.json(), { projects }, `${identifier}, round ${round}`)
+      // The pool before is closed (its MikroORM instance kept for the next pool) before the next request opens one.
+      await until(async () => Number((await sql(servers.a.url, 'select count(*)::int as n from pg_stat_activity where usename = $1', [APP_ROLE]))[0]?.n) <= 1 ? true : undefined,
+        { what: 'one pool of the app role left open' })
+    }
+  }
 })

@@ -272,9 +272,10 @@ export class TenantConnections {
   }
 
   private fork (entry: PoolEntry, target: TenantTarget): EntityManager {
-    // A pool of schema tenants: the lease's own schema (schema-qualified ORM SQL). With hooks, events of its own
-    // (a MikroORM instance serves many tenants in turn, so nothing of one is registered on it).
-    const schema = entry.shared ? target.schema as string : undefined
+    // The lease's schema (schema-qualified ORM SQL): a pool of schema tenants serves many, and a reused instance
+    // may have been made for another schema (strategy shared: the shared one, or an isolated tenant's own).
+    // With hooks, events of its own (a MikroORM instance serves many tenants in turn, so nothing of one is registered on it).
+    const schema = target.schema ?? undefined
     const hooks = this.openHooks.length > 0
     const em = entry.orm.em.fork({
       clear: true,

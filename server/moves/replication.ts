@@ -62,7 +62,7 @@ export function literal (value: string): string {
  * published.
  */
 export async function replicationProblems (
-  source: ReplicaSide, target: ReplicaSide, sourceHost: string, targetHost: string, rowSecurity = false
+  source: ReplicaSide, target: ReplicaSide, sourceHost: string, targetHost: string, rowSecurityRole?: string
 ): Promise<string[]> {
   const problems: string[] = []
   await withServer(source.url, async (c) => {
@@ -79,12 +79,44 @@ export async function replicationProblems (
   await withServer(target.url, async (c) => {
     const { rows: [t] } = await c.query<{ can_subscribe: boolean, workers: number, bypasses: boolean }>(`
       select (r.rolsuper or pg_has_role(current_user, 'pg_create_subscription', 'member')) and has_database_privilege(current_database(), 'CREATE') as can_subscribe,
-             current_setting('max_logical_replication_workers')::int as workers, (r.rolsuper or r.rolbypassrls) as bypasses
-        from pg_roles r where r.rolname = current_user`)
+             current_setting('max_logical_replication_workers')::int as workers,
+             coalesce((select o.rolsuper or o.rolbypassrls from pg_roles o where o.rolname = $1), true) as bypasses
+        from pg_roles r where r.rolname = current_user`, [rowSecurityRole ?? null])
     if (t?.can_subscribe !== true) problems.push(`the role on host "${targetHost}" may not create subscriptions (it needs superuser or pg_create_subscription)`)
-    // The shared tables force row-level security: a subscription's rows go in as its owner, who must not be held to a policy.
-    if (rowSecurity && t?.bypasses !== true) problems.push('the central role is held to the shared tables\' row-level security, so a subscription it owns cannot write the rows there (give it BYPASSRLS, or move --offline)')
+    // Shared-shape tables force row-level security: a subscription writes its rows as the tables' owner (PostgreSQL 16) or its own, held to no policy.
+    if (rowSecurityRole !== undefined && t?.bypasses !== true) {
+      problems.push(`the role "${rowSecurityRole}" that owns the tables is held to their row-level security, so replication cannot write the rows there (give it BYPASSRLS, or move --offline)`)
+    }
     if ((t?.workers ?? 0) < 1) problems.push(`host "${targetHost}" allows no logical replication workers`)
+  })
+  return problems
+}
+
+/**
+ * Why one tenant's rows of shared-shape tables cannot be published with a
+ * row filter on `tenant_key` (none: they can). The filter needs PostgreSQL 15
+ * on both sides (an older subscriber's first copy ignores it and would take
+ * every tenant's rows), and `tenant_key` in each table's replica identity:
+ * otherwise PostgreSQL refuses every tenant's updates and deletes on that
+ * table while it is published.
+ */
+export async function rowFilterProblems (source: ReplicaSide, subscriberUrl: string, sourceHost: string, targetHost: string): Promise<string[]> {
+  const problems: string[] = []
+  const version = async (c: pg.ClientBase): Promise<number> => Number((await c.query<{ v: string }>('select current_setting(\'server_version_num\') as v')).rows[0]?.v ?? 0)
+  await withServer(source.url, async (c) => {
+    if (await version(c) < 150000) problems.push(`host "${sourceHost}" runs PostgreSQL before 15, which cannot publish one tenant's rows of shared tables`)
+    const { rows } = await c.query<{ table: string }>(`
+      select c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = $1 and c.relkind in ('r', 'p') and not c.relispartition and c.relname <> $2
+         and not (c.relreplident = 'f' or exists (
+           select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+            where i.indrelid = c.oid and a.attname = $3
+              and ((c.relreplident = 'd' and i.indisprimary) or (c.relreplident = 'i' and i.indisreplident))))
+       order by 1`, [source.schema, MIGRATIONS_TABLE, TENANT_COLUMN])
+    if (rows.length > 0) problems.push(`the replica identity of ${rows.map((r) => r.table).join(', ')} leaves out ${TENANT_COLUMN} (a key made per tenant has it first: tenants:rls)`)
+  })
+  await withServer(subscriberUrl, async (c) => {
+    if (await version(c) < 150000) problems.push(`host "${targetHost}" runs PostgreSQL before 15, whose first copy would ignore the row filter`)
   })
   return problems
 }
@@ -112,14 +144,19 @@ export async function reachProblem (target: ReplicaSide, sourceConnection: strin
   })
 }
 
-/** Publishes the tenant's tables on the source (once); with `rowsOf`, only that tenant's rows of shared tables (a row filter). */
+/**
+ * Publishes the tenant's tables on the source (once); with `rowsOf`, only
+ * that tenant's rows of shared tables (a row filter), and no TRUNCATE (it
+ * would empty the table for every tenant on the other side).
+ */
 export async function publish (source: ReplicaSide, name: string, rowsOf?: string): Promise<void> {
   await withServer(source.url, async (c) => {
     const exists = (await c.query('select 1 from pg_publication where pubname = $1', [name])).rowCount === 1
     if (exists) return
     const tables = await tenantTables(c, source.schema)
     const filter = rowsOf === undefined ? '' : ` where (${TENANT_COLUMN} = ${literal(rowsOf)})`
-    await c.query(tables.length === 0 ? `create publication ${quoteIdent(name)}` : `create publication ${quoteIdent(name)} for table ${tables.map((t) => t.quoted + filter).join(', ')}`)
+    const only = rowsOf === undefined ? '' : ' with (publish = \'insert, update, delete\')'
+    await c.query(tables.length === 0 ? `create publication ${quoteIdent(name)}` : `create publication ${quoteIdent(name)} for table ${tables.map((t) => t.quoted + filter).join(', ')}${only}`)
   })
 }
 

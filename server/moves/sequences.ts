@@ -20,14 +20,21 @@ export async function readSequences (client: pg.ClientBase, schema: string | nul
 /**
  * Carries sequence positions over: logical replication copies rows, not
  * sequences, so without this the target would hand out ids the source gave
- * out already. A sequence never used stays as it is, and none goes back: a
- * target other tenants use too (the shared tables, on a consolidate) may be
- * past the source already.
+ * out already. A sequence never used stays as it is, and none goes back (an
+ * ascending one down, a descending one up): a target other tenants use too
+ * (the shared tables, on a consolidate) may be past the source already.
  */
 export async function writeSequences (client: pg.ClientBase, values: readonly SequenceValue[]): Promise<void> {
   const used = values.filter((s) => s.lastValue !== null)
   if (used.length === 0) return
   // One statement for them all: this runs while the tenant's requests are held.
-  await client.query(`select ${used.map((_, i) => `setval($${2 * i + 1}::regclass, greatest($${2 * i + 2}::bigint, coalesce(pg_sequence_last_value($${2 * i + 1}::regclass), 0)), true)`).join(', ')}`,
+  // Forward is up for an ascending sequence, down for a descending one.
+  const one = (i: number): string => {
+    const seq = `$${2 * i + 1}::regclass`
+    const value = `$${2 * i + 2}::bigint`
+    const now = `coalesce(pg_sequence_last_value(${seq}), ${value})`
+    return `setval(${seq}, case when (select seqincrement from pg_sequence where seqrelid = ${seq}) > 0 then greatest(${value}, ${now}) else least(${value}, ${now}) end, true)`
+  }
+  await client.query(`select ${used.map((_, i) => one(i)).join(', ')}`,
     used.flatMap((s) => [`${quoteAny(s.schema)}.${quoteAny(s.name)}`, s.lastValue]))
 }

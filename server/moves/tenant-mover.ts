@@ -10,7 +10,7 @@ import { withServer } from '../database/tenant-database.js'
 import { InvalidMoveError, MoveInProgressError, MoveUnavailableError, TenantNotFoundError } from '../errors.js'
 import type { MoveRecord, MoveStep, MoveStore } from './move-store.js'
 import type { RequestHold } from './request-hold.js'
-import { caughtUp, dropSlot, publish, reachProblem, replicationName, replicationProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, type ReplicaSide } from './replication.js'
+import { caughtUp, dropSlot, publish, reachProblem, replicationName, replicationProblems, rowFilterProblems, subscribe, unpublish, unsubscribe, waitCaughtUp, waitCopied, type ReplicaSide } from './replication.js'
 import { flushedPosition, lowerFence, prepareFence } from './source-fence.js'
 import { openSwitchLinks, type SwitchLinks } from './switch-links.js'
 import { lowerSchemaFence, prepareSchemaFence } from './schema-fence.js'
@@ -160,7 +160,13 @@ export class TenantMover {
     const now = await store.placementOf(key)
     const there = now !== undefined && (now.host ?? this.parts.defaultHost) === move.toHost && now.isolation === move.toIsolation
     // The target's copy goes, unless the tenant lives there (never before the switch): the shared tables hold only its partial rows.
-    if (!there && (this.inSharedRows(target) || await this.parts.strategy.exists(target))) await this.parts.strategy.drop(target)
+    if (!there && this.inSharedRows(target)) {
+      // A consolidate undone: its partial rows go, and with them any rows an earlier isolate kept there (fenced, never served again).
+      await this.dropKept(target)
+      for (const kept of await store.keptInShared(key)) await store.sourceDropped(kept.id)
+    } else if (!there && await this.parts.strategy.exists(target)) {
+      await this.parts.strategy.drop(target)
+    }
     await store.finish(move.id, 'aborted')
     return { ...move, state: 'aborted' }
   }
@@ -216,6 +222,12 @@ export class TenantMover {
     const mode = options.offline === true ? 'offline' : 'online'
     const place = { fromHost: from, toHost: options.host, fromIsolation, toIsolation }
     const sides = this.sides(tenant.key, place)
+    // A schema of its own lives in the shared tables' database whatever the host: a move would rebuild it over itself.
+    if (sides.source.id === sides.target.id) {
+      refuse(toIsolation === 'schema'
+        ? 'its schema of its own is in the shared tables\' database, which no host changes; consolidate it, then isolate it into a database on the host you want'
+        : 'it is there already')
+    }
     if (mode === 'online' && sides.source.schema !== sides.target.schema) {
       // Strategy shared, to or from a schema of its own: PostgreSQL replicates a table only into the table of the same schema and name.
       throw new MoveUnavailableError(tenant.identifier, `its tables are in schema "${sides.source.schema ?? 'public'}" there and go to schema "${sides.target.schema ?? 'public'}", and logical replication copies a table only into one of the same schema and name; move it with --offline (requests wait while its rows are copied)`)
@@ -224,9 +236,11 @@ export class TenantMover {
       // A schema tenant's subscription lives in the target host's database, shared rows' in the shared database; a database's in its own, not made yet.
       const madeLater = sides.target.schema === null || sides.target.isolation === 'database'
       const subscriber = madeLater ? databaseUrl(hosts[options.host] as string, 'postgres') : ownerUrlOf(sides.target)
-      const intoSharedRows = !madeLater && this.inSharedRows(sides.target)
-      const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host, intoSharedRows)
+      // Strategy shared: the tables' owner (the central role) must write past their row-level security.
+      const owner = strategy.kind === 'shared' ? decodeURIComponent(new URL(ownerUrlOf(sides.target)).username) : undefined
+      const problems = await replicationProblems(this.replica(sides.source), { url: subscriber, schema: null }, from, options.host, owner)
       // Only when the rest holds: the probe needs a role that may subscribe.
+      if (strategy.kind === 'shared') problems.push(...await rowFilterProblems(this.replica(sides.source), subscriber, from, options.host))
       if (problems.length === 0) {
         const reach = await reachProblem({ url: subscriber, schema: null }, this.sourceConnection(from, sides.source), from, options.host)
         if (reach !== null) problems.push(reach)
@@ -298,7 +312,8 @@ export class TenantMover {
         await makeTargetAt(this.parts.strategy, this.parts.migrator, target, executed)
         return
       }
-      case 'published': await publish(this.replica(source), name, this.inSharedRows(source) ? source.key : undefined); return
+      // Strategy shared: only the tenant's rows, wherever they are (an isolated database has only them; the filter keeps it so).
+      case 'published': await publish(this.replica(source), name, this.parts.strategy.kind === 'shared' ? source.key : undefined); return
       case 'subscribed': {
         await subscribe(this.replica(target), name, this.sourceConnection(move.fromHost, source))
         return
@@ -311,7 +326,7 @@ export class TenantMover {
           await waitCaughtUp(this.replica(target), name, await flushedPosition(fence.client), settings.catchUpTimeoutMs)
         } else {
           const { fence, target: into } = await linked()
-          await copyTables(fence.client, source.schema, into, target.schema, this.inSharedRows(source) ? source.key : undefined)
+          await copyTables(fence.client, source.schema, into, target.schema, this.parts.strategy.kind === 'shared' ? source.key : undefined)
         }
         return
       }
