@@ -2,7 +2,7 @@ import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { PassThrough, Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { logicalServers, moveInChild, moveRoutes, seedRows, startWriter, type WriterResult } from './helpers/moves.js'
+import { assertWritten, logicalServers, moveInChild, moveRoutes, seedRows, startWriter, type WriterResult } from './helpers/moves.js'
 import { dropDatabases, freshCentral, sql, urlFor, type CentralDatabase } from './helpers/database.js'
 import { APP_ROLE, asRole, prepareShared, tenantView } from './helpers/shared.js'
 import { buildApp } from './helpers/app.js'
@@ -85,22 +85,6 @@ async function checksum (central: CentralDatabase, tenant: Tenant): Promise<stri
     (select coalesce(string_agg(u::text, ',' order by u.id), '') from ${SCHEMA}.users u where tenant_key = $1) ||
     (select coalesce(string_agg(p::text, ',' order by p.id), '') from ${SCHEMA}.projects p where tenant_key = $1)) as sum`, [tenant.key])
   return (row as { sum: string }).sum
-}
-
-/** Every project the writers got 200 for is there once with its id, and each renamed user has its last name; nothing else was written. */
-async function assertWritten (url: string, written: WriterResult[], users = true): Promise<void> {
-  const inserted = new Map<string, number>()
-  const names = new Map<number, string>()
-  for (const w of written) {
-    for (const [title, id] of w.inserted) inserted.set(title, id)
-    for (const [user, name] of w.names) names.set(user, name)
-  }
-  const rows = await sql<{ title: string, id: number }>(url, 'select title, id from projects where title not like \'seed %\'')
-  assert.equal(rows.length, new Set(rows.map((r) => r.title)).size, 'no title twice')
-  assert.deepEqual(rows.map((r) => [r.title, r.id]).sort(), [...inserted.entries()].sort(), 'the projects are exactly the ones the writers got 200 for')
-  if (!users) return
-  const renamed = await sql<{ id: number, name: string }>(url, 'select id, name from users where id = any($1::int[])', [[...names.keys()]])
-  assert.deepEqual(new Map(renamed.map((u) => [u.id, u.name])), names, 'each renamed user has the last name it got')
 }
 
 async function port (app: FastifyInstance, tenant = 'acme'): Promise<string> {

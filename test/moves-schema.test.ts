@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
-import { logicalServers, moveInChild, moveWorld, seedRows, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
+import { assertWritten, logicalServers, moveInChild, moveWorld, seedRows, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
 import { sql } from './helpers/database.js'
 import { until } from './helpers/poll.js'
 
@@ -15,20 +15,6 @@ const ONLINE_STEPS = ['target', 'published', 'subscribed', 'copied', 'held', 'fe
 
 const tablesOn = (world: MoveWorld, host: string): string => tenantUrl(world.app, world.tenant, world.hosts, host)
 const schemaOf = (world: MoveWorld): string => world.app.tenancy.tenants.databaseName(world.tenant)
-
-async function assertWritten (url: string, written: WriterResult[]): Promise<void> {
-  const inserted = new Map<string, number>()
-  const names = new Map<number, string>()
-  for (const w of written) {
-    for (const [title, id] of w.inserted) inserted.set(title, id)
-    for (const [user, name] of w.names) names.set(user, name)
-  }
-  const rows = await sql<{ title: string, id: number }>(url, 'select title, id from projects where title not like \'seed %\'')
-  assert.equal(rows.length, new Set(rows.map((r) => r.title)).size, 'no title twice')
-  assert.deepEqual(rows.map((r) => [r.title, r.id]).sort(), [...inserted.entries()].sort(), 'the projects are exactly the ones the writer got 200 for')
-  const users = await sql<{ id: number, name: string }>(url, 'select id, name from users where id = any($1::int[])', [[...names.keys()]])
-  assert.deepEqual(new Map(users.map((u) => [u.id, u.name])), names, 'each renamed user has the last name it got')
-}
 
 async function counts (app: FastifyInstance, tenant = 'acme'): Promise<{ status: number, body: Record<string, unknown> }> {
   const res = await app.inject({ url: '/counts', headers: { 'x-tenant': tenant } })

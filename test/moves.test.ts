@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
-import { logicalServers, moveInChild, moveWorld, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
+import { assertWritten, logicalServers, moveInChild, moveWorld, startWriter, tenantUrl, type MoveWorld, type WriterResult } from './helpers/moves.js'
 import { freePort } from '../server/demo/embedded-postgres.js'
 import { serverUrl, sql, urlFor } from './helpers/database.js'
 import { repeat, until } from './helpers/poll.js'
@@ -19,23 +19,6 @@ const ACQUIRE_MS = 3000
 
 /** The tenant's database on a host, by URL. */
 const dbOn = (world: MoveWorld, host: string): string => urlFor(world.app.tenancy.tenants.databaseName(world.tenant), world.hosts[host])
-
-/** What the writer's successful requests should have left: every inserted title once, with its id; every renamed user's last name. */
-async function assertWritten (url: string, written: WriterResult[]): Promise<void> {
-  const inserted = new Map<string, number>()
-  const names = new Map<number, string>()
-  for (const w of written) {
-    for (const [title, id] of w.inserted) inserted.set(title, id)
-    for (const [user, name] of w.names) names.set(user, name)
-  }
-  const rows = await sql<{ title: string, id: number }>(url, 'select title, id from projects where title not like \'seed %\'')
-  const found = new Map(rows.map((r) => [r.title, r.id]))
-  assert.equal(rows.length, found.size, 'no title twice')
-  // A request that got no 200 wrote nothing (it waited for a hold that a crash left, or its connection was ended before it committed).
-  assert.deepEqual([...found.entries()].sort(), [...inserted.entries()].sort(), 'the projects are exactly the ones the writer got 200 for')
-  const users = await sql<{ id: number, name: string }>(url, 'select id, name from users where id = any($1::int[])', [[...names.keys()]])
-  assert.deepEqual(new Map(users.map((u) => [u.id, u.name])), names, 'each renamed user has the last name it got')
-}
 
 async function countsVia (app: FastifyInstance): Promise<{ status: number, body: Record<string, unknown> }> {
   const res = await app.inject({ url: '/counts', headers: { 'x-tenant': 'acme' } })

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { fork } from 'node:child_process'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -171,4 +172,26 @@ export async function moveInChild (
   const steps: string[] = []
   child.on('message', (step) => { steps.push(String(step)) })
   return await new Promise((resolve) => { child.on('exit', (code, signal) => { resolve({ code, signal, steps }) }) })
+}
+
+/**
+ * What the writers' successful requests should have left at `url`: every
+ * inserted title once, with its id; every renamed user's last name (unless
+ * `users` is false). A request that got no 200 wrote nothing (it waited for
+ * a hold that a crash left, or its connection was ended before it committed).
+ */
+export async function assertWritten (url: string, written: WriterResult[], users = true): Promise<void> {
+  const inserted = new Map<string, number>()
+  const names = new Map<number, string>()
+  for (const w of written) {
+    for (const [title, id] of w.inserted) inserted.set(title, id)
+    for (const [user, name] of w.names) names.set(user, name)
+  }
+  const rows = await sql<{ title: string, id: number }>(url, 'select title, id from projects where title not like \'seed %\'')
+  const found = new Map(rows.map((r) => [r.title, r.id]))
+  assert.equal(rows.length, found.size, 'no title twice')
+  assert.deepEqual([...found.entries()].sort(), [...inserted.entries()].sort(), 'the projects are exactly the ones the writer got 200 for')
+  if (!users) return
+  const renamed = await sql<{ id: number, name: string }>(url, 'select id, name from users where id = any($1::int[])', [[...names.keys()]])
+  assert.deepEqual(new Map(renamed.map((u) => [u.id, u.name])), names, 'each renamed user has the last name it got')
 }
