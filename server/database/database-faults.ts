@@ -108,6 +108,8 @@ function faultOf (e: ErrorLike): DatabaseFault | null {
   if (kind !== undefined) return { kind, code, address: addressOf(e), detail }
   // 55000 is also raised by bugs (lastval before nextval): only the refused login of a closed database is a fault.
   if (code === '55000' && /is not currently accepting connections/.test(detail)) return { kind: 'closed', code, address: addressOf(e), detail }
+  // A move's fence on a schema or on a tenant's rows of shared tables (moves/schema-fence.ts, moves/row-fence.ts): closed to this tenant, as a fenced database is.
+  if (code === '55000' && /(?:^| - )this tenant is moving\b.*\bfenced$/.test(detail)) return { kind: 'closed', code, address: null, detail }
   for (const [pattern, messageKind, tag] of MESSAGES) {
     if (pattern.test(detail)) return { kind: messageKind, code: tag, address: null, detail }
   }
