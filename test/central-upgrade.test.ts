@@ -109,10 +109,14 @@ test('a database made by the previous version moves to schema tenancy with every
   } finally {
     await orm.close(true)
   }
-  // Later migrations of this version add tables and columns (tenant_moves, tenants.held_at): the rows that were there are compared.
+  // Later migrations of this version add tables and columns (tenant_moves, tenants.held_at, tenants.isolation): the rows that were there are compared.
   const after = await rows(url, 'tenancy')
   for (const table of Object.keys(after)) if (!(table in before)) delete after[table]
-  for (const row of (after.tenants ?? []) as Array<Record<string, unknown>>) delete row.held_at
+  for (const row of (after.tenants ?? []) as Array<Record<string, unknown>>) {
+    assert.equal(row.isolation, null, 'no tenant is isolated by an upgrade')
+    delete row.held_at
+    delete row.isolation
+  }
   // A later migration gives the owner role the new move_tenants permission; nothing else of a role changes.
   const owner = (after.admin_roles as Array<{ name: string, permissions: string[] }>).find((r) => r.name === 'owner')
   assert.ok(owner?.permissions.includes('move_tenants'), 'the owner role may move tenants')

@@ -84,7 +84,8 @@ test('the database provider returns plain GenericTenant objects, not ORM entitie
       status: 'active',
       databaseHost: 'default',
       data: { plan: 'pro' },
-      heldAt: null
+      heldAt: null,
+      isolation: null
     })
   }
   assert.equal(await app.tenancy.tenants.byDomain?.('nobody.test'), null)
