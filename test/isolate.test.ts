@@ -182,6 +182,16 @@ test('an offline isolate cut short after the hold is undone by moves.abort, then
   assert.equal(held.statusCode, 503)
   assert.equal((await other.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'beside' }, payload: { title: 'served' } })).statusCode, 200)
 
+  // An instance that has not heard of the hold (here: the hold cleared by hand) meets the fence: 503 with a code, never a 500.
+  await sql(central.url, 'update tenancy.tenants set held_at = null where key = $1', [acme.key])
+  const fenced = await until(async () => {
+    const r = await other.inject({ method: 'POST', url: '/projects', headers: { 'x-tenant': 'acme' }, payload: { title: 'fenced' } })
+    return r.json().code === 'FST_TENANCY_MOVING' ? undefined : r
+  }, { what: 'a request of acme that is not held' })
+  assert.equal(fenced?.statusCode, 503, fenced?.body)
+  assert.equal(fenced?.json().code, 'FST_TENANCY_DATABASE_UNAVAILABLE')
+  assert.doesNotMatch(String(fenced?.body), /fenced|55000|tenant_shared/)
+
   // Undone: the isolated database is gone, the fence is down, acme writes to the shared tables again.
   const aborted = await app.tenancy.moves.abort(acme)
   assert.equal(aborted.state, 'aborted')
