@@ -16,12 +16,14 @@ export interface LruOptions<K, V> {
   now?: () => number
 }
 
-interface Slot<V> { value: V, expires: number }
+interface Slot<V> { value: V, expires: number, touched: number }
 
 export class Lru<K, V> {
   private readonly map = new Map<K, Slot<V>>()
   private readonly options: LruOptions<K, V>
   private readonly now: () => number
+  /** Counts sets and moves: an entry has at most `seq - slot.touched` entries after it in the map's order. */
+  private seq = 0
 
   constructor (options: LruOptions<K, V>) {
     if (!(options.max >= 1)) throw misuse.cacheTooSmall()
@@ -38,8 +40,13 @@ export class Lru<K, V> {
       this.remove(key, slot)
       return undefined
     }
-    // Most recently used goes last.
+    // Most recently used goes last. An entry already in the newer half stays
+    // where it is (the next evictions cannot reach it), so a hot entry costs
+    // a lookup and no Map delete and insert; caches of up to three are exact.
+    const after = this.seq - slot.touched
+    if (after === 0 || after < this.map.size >> 1) return slot.value
     this.map.delete(key)
+    slot.touched = ++this.seq
     this.map.set(key, slot)
     return slot.value
   }
@@ -48,7 +55,7 @@ export class Lru<K, V> {
     const ttl = options.ttl ?? this.options.ttl ?? 0
     const old = this.map.get(key)
     if (old !== undefined) this.remove(key, old)
-    this.map.set(key, { value, expires: ttl > 0 ? this.now() + ttl : Infinity })
+    this.map.set(key, { value, expires: ttl > 0 ? this.now() + ttl : Infinity, touched: ++this.seq })
     while (this.map.size > this.options.max) {
       const [oldest, slot] = this.map.entries().next().value as [K, Slot<V>]
       this.remove(oldest, slot)

@@ -16,7 +16,7 @@ import type { TenantScope } from './context/tenant-scope.js'
 import { identityOf } from './identification/unknown-tenant.js'
 import { loadSpanTagger, type SpanTagger } from './telemetry/tracing.js'
 import { addTenantSource } from './telemetry/span-tenants.js'
-import { impersonationRoutes } from './impersonation/impersonation-routes.js'
+import { impersonationRoutes, impersonationSecret } from './impersonation/impersonation-routes.js'
 import { declareTenancy, DEFAULT_TENANCY_NAME } from './tenancies.js'
 import { assertEveryRouteGuarded, assertHooksKept, assertRouteTenancy, guardMarker, guardRoute, hasRoutes, remember, type GuardedRouteEntry } from './route-guard.js'
 import { asUnavailable, unavailableFault, UNAVAILABLE_BODY, UNAVAILABLE_HEADERS } from './database/unavailable.js'
@@ -227,6 +227,7 @@ function requestFlow (
   runtime: TenancyRuntime, options: ResolvedOptions, tagSpan: SpanTagger | null, slots: Slots, isDefault: boolean, appLog: FastifyBaseLogger, faults: FaultLog
 ): { resolve: (request: FastifyRequest, reply: FastifyReply, mode: RouteMode, required: readonly string[], done: Done) => void } {
   const centralDomains = new Set(options.centralDomains)
+  const impersonating = isDefault && options.impersonation
 
   /**
    * The central database could not be asked (tenant lookup, a former name):
@@ -352,7 +353,12 @@ function requestFlow (
       runtime.hold.entered(tenant.key)
       // Everything after this hook (other hooks, the handler, what they
       // start) runs inside the tenant's context.
-      runtime.context.run(scope, done)
+      const secret = impersonating ? impersonationSecret(request) : undefined
+      if (secret === undefined) { runtime.context.run(scope, done); return }
+      // A request of an impersonation session (it carries the cookie): request.impersonation before the app's hooks.
+      runtime.context.run(scope, () => {
+        runtime.impersonation.session(secret, tenant).then((session) => { request.impersonation = session; done() }, done)
+      })
     } catch (error) {
       done(error as Error)
     }

@@ -22,8 +22,23 @@ const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
  * odd host ever reaches a lookup.
  */
 export function requestHost (request: FastifyRequest): RequestHost {
-  return parseHost(normalizeHost(request.host))
+  const value = request.host
+  const known = checkedHosts.get(value)
+  if (known !== undefined) return known
+  const host = Object.freeze(parseHost(normalizeHost(value)))
+  // Bounded: a client sending many names (valid ones only get here) empties it, nothing more.
+  if (checkedHosts.size >= CHECKED_HOSTS_MAX) checkedHosts.clear()
+  checkedHosts.set(value, host)
+  return host
 }
+
+/**
+ * Host values already checked, as sent: each resolver of each request reads
+ * the host, and the same few names come again and again, so the regular
+ * expressions run once per name. Only hosts that passed are kept.
+ */
+const checkedHosts = new Map<string | undefined, Readonly<RequestHost>>()
+const CHECKED_HOSTS_MAX = 4096
 
 /**
  * The canonical form of a Host value: ASCII letters lowercased and one

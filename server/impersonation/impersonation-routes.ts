@@ -8,26 +8,18 @@ export const IMPERSONATION_COOKIE = 'tenancy_impersonation'
 export const IMPERSONATION_PATH = '/_tenancy/impersonate'
 
 /** The impersonation secret of a request, if it carries the cookie (other cookies are not parsed for nothing). */
-const secretOf = (request: FastifyRequest): string | undefined => {
+export const impersonationSecret = (request: FastifyRequest): string | undefined => {
   const header = request.headers.cookie
   return header === undefined || !header.includes(IMPERSONATION_COOKIE) ? undefined : parseCookies(header)[IMPERSONATION_COOKIE]
 }
 
 /**
- * The tenant side of impersonation: the link's landing route, the route that
- * ends it, and the hook that fills `request.impersonation` (before the app's
- * own preValidation and preHandler hooks) on every request of the session.
+ * The tenant side of impersonation: the link's landing route and the route
+ * that ends it. `request.impersonation` is filled by the request flow as it
+ * enters the tenant (see plugin.ts), before any hook of the app that runs
+ * inside the tenant, so no hook of its own runs on every request.
  */
 export function impersonationRoutes (app: FastifyInstance, impersonation: Impersonation): void {
-  // Every request passes here, nearly all without the cookie: those go on
-  // at once, with no promise (an async hook would make one per request).
-  app.addHook('preValidation', (request, _reply, done) => {
-    const tenant = request.tenant
-    const secret = tenant === null ? undefined : secretOf(request)
-    if (tenant === null || secret === undefined) { done(); return }
-    impersonation.session(secret, tenant).then((session) => { request.impersonation = session; done() }, done)
-  })
-
   // In a scope of their own: the end button is a plain form post, whose
   // (empty) urlencoded body the app may have no parser for.
   app.register(async (scope) => {
@@ -43,7 +35,7 @@ export function impersonationRoutes (app: FastifyInstance, impersonation: Impers
     })
 
     scope.post(`${IMPERSONATION_PATH}/end`, { config: { tenancy: 'tenant' } }, async (request, reply) => {
-      const secret = secretOf(request)
+      const secret = impersonationSecret(request)
       if (secret !== undefined) await impersonation.end(secret, request.tenant as NonNullable<typeof request.tenant>)
       reply.header('set-cookie', serializeCookie(IMPERSONATION_COOKIE, '', { path: '/', httpOnly: true, sameSite: 'lax', secure: request.protocol === 'https', maxAge: 0 }))
       return await reply.redirect('/', 303)
