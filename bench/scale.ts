@@ -6,6 +6,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { tenancyPlugin } from '../server/index.js'
 import { ProjectEntity, TEST_TENANT_SCHEMA } from '../test/helpers/tenant-schema.js'
 import { mapLimit } from '../server/support/map-limit.js'
+import { LoginSocket } from '../server/database/login-socket.js'
 import { benchCentral } from './central.js'
 import { connectionSampler } from '../test/helpers/tenants.js'
 import { pin, startServer, stopServer } from './server-process.js'
@@ -20,7 +21,8 @@ const FEW = 10
 const REALISTIC_ROUNDS = 6
 const REALISTIC_PROCESSES = 2
 
-export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak', 'connections.tenants1000.ceiling', 'connections.tenants1000.ofCeiling'] as const
+export const connectionsFigures = ['connections.tenants1000.ratio', 'connections.tenants1000.spread', 'connections.tenants1000.peak', 'connections.tenants1000.ceiling', 'connections.tenants1000.ofCeiling',
+  'connections.login.ms', 'connections.login.plain.ms', 'connections.login.ratio'] as const
 export const schemaFigures = ['schema.tenants10000.ratio', 'schema.tenants10000.spread'] as const
 export const realisticFigures = ['overhead.realistic.ratio', 'overhead.realistic.spread'] as const
 
@@ -73,6 +75,40 @@ async function newConnectionRate (serverUrl: string, databases: string[], parall
     }
   }))
   return done / seconds
+}
+
+/**
+ * What the library's login (login-socket.ts: SCRAM answered with the
+ * password's key derived once) is worth: the mean time to open a connection
+ * to a random tenant database, log in and read once, through it and through
+ * node-postgres's own login (PBKDF2 again on each), alternating, one at a time.
+ */
+async function loginTimes (serverUrl: string, databases: string[], rounds: number): Promise<{ ours: number, plain: number }> {
+  const url = new URL(serverUrl)
+  const password = decodeURIComponent(url.password)
+  const permits = { take: async () => {}, give: () => {} }
+  const once = async (ours: boolean): Promise<number> => {
+    const started = performance.now()
+    const c = new pg.Client({
+      host: url.hostname,
+      port: Number(url.port),
+      user: decodeURIComponent(url.username),
+      password,
+      database: databases[Math.floor(Math.random() * databases.length)],
+      ...(ours ? { stream: () => new LoginSocket(permits, password) } : {})
+    })
+    await c.connect()
+    await c.query('select title from projects')
+    await c.end()
+    return performance.now() - started
+  }
+  let ours = 0
+  let plain = 0
+  for (let i = 0; i < rounds; i++) {
+    ours += await once(true)
+    plain += await once(false)
+  }
+  return { ours: ours / rounds, plain: plain / rounds }
 }
 
 /** Alternates FEW and MANY tenants on one server, ROUNDS times; returns the per-round ratios (and the FEW req/s). */
@@ -133,12 +169,16 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     const rates: number[] = []
     for (let i = 0; i < 3; i++) rates.push(await newConnectionRate(ctx.serverUrl, databases, 20, SECONDS))
     const ceiling = median(rates) / median(fewRates)
+    const login = await loginTimes(ctx.serverUrl, databases, 200)
     ctx.log(`connections: bare PostgreSQL, 20 clients each connecting to a random one of ${MANY} databases, one read, disconnect: ${rates.map(Math.round).join(', ')} per s; ÷ ${Math.round(median(fewRates))} req/s over ${FEW} tenants = ${round(ceiling)}`)
     return [
       { name: 'connections.tenants1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 1,000 tenant databases ÷ over 10, ${IN_FLIGHT} in flight, budget 20, median of ${ROUNDS} alternating rounds; target ≥ 0.25` },
       { name: 'connections.tenants1000.spread', value: round(Math.max(...ratios) - Math.min(...ratios)), unit: 'ratio', note: 'max − min of the per-round ratios' },
       { name: 'connections.tenants1000.peak', value: sampled, unit: 'conns', note: 'client connections to tenant databases, pg_stat_activity sampled every 10 ms (autovacuum workers not counted); target ≤ 20' },
       { name: 'connections.tenants1000.ceiling', value: round(ceiling), unit: 'ratio', note: 'bare PostgreSQL new-connection rate (20 clients: connect to a random tenant database, one read, disconnect) ÷ the same 10-tenant req/s: no server can pass this ratio when every request needs a new backend' },
+      { name: 'connections.login.ms', value: round(login.ours, 2), unit: 'ms', note: 'open a connection to a random tenant database, log in (SCRAM, the key derived once per password) and read once, one at a time, mean of 200' },
+      { name: 'connections.login.plain.ms', value: round(login.plain, 2), unit: 'ms', note: 'the same with node-postgres\'s own login (PBKDF2 on every connection), alternating with the above' },
+      { name: 'connections.login.ratio', value: round(login.plain / login.ours), unit: 'ratio', note: 'connections.login.plain.ms ÷ connections.login.ms: what the library\'s login is worth per new connection' },
       { name: 'connections.tenants1000.ofCeiling', value: round(median(ratios) / ceiling), unit: 'ratio', note: 'connections.tenants1000.ratio ÷ connections.tenants1000.ceiling, same run: how much of what PostgreSQL allows the server reaches; target ≥ 0.8' }
     ]
   } finally {

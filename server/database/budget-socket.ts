@@ -15,7 +15,7 @@ export interface SocketPermits {
  * node-postgres as its `stream` option, so the budget counts exactly the
  * connections open, with no hook into the pool that opens them.
  */
-class BudgetedSocket extends Socket {
+export class BudgetedSocket extends Socket {
   private readonly permits: SocketPermits
   private holding = false
 

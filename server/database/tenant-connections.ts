@@ -5,7 +5,7 @@ import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/cor
 import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { ConnectionBudget, type HostConnectionStats } from './connection-budget.js'
 import { TenantEntityManager, type RunningTenant } from './tenant-entity-manager.js'
-import { budgetedStream } from './budget-socket.js'
+import { tenantStream } from './login-socket.js'
 import { statementClient, type StatementSetup } from './statement-client.js'
 import { tenantDialect, type RequestWait, type TenantKnexClient } from './tenant-dialect.js'
 import { TenancyClosedError, TenantMismatchError } from '../errors.js'
@@ -377,7 +377,7 @@ export class TenantConnections {
         ...(options.setup === undefined && options.running !== undefined ? { refuse: refuseOthers(options.running, target.key) } : {})
       }),
       fault,
-      stream: this.permits(() => slot.entry)
+      stream: this.permits(() => slot.entry, decodeURIComponent(new URL(target.url).password))
     }
     slot.entry = entry
     if (spare !== undefined) {
@@ -468,13 +468,17 @@ export class TenantConnections {
     return dialect
   }
 
-  /** Each connection of the pool holds a permit of its host's budget from before it connects until its socket closes. */
-  private permits (entryOf: () => PoolEntry): () => Socket {
+  /**
+   * Each connection of the pool holds a permit of its host's budget from
+   * before it connects until its socket closes, and logs in with the
+   * password's SCRAM key derived once (login-socket.ts).
+   */
+  private permits (entryOf: () => PoolEntry, password: string): () => Socket {
     const { budget } = this
     return () => {
       // The pool this socket is for, fixed when it is made (the shell may serve another later).
       const entry = entryOf()
-      return budgetedStream({
+      return tenantStream({
         take: async (socket) => {
           await budget.acquire(entry.host, {
             cold: entry.connections === 0,
@@ -486,7 +490,7 @@ export class TenantConnections {
           entry.connections--
           budget.release(entry.host)
         }
-      })()
+      }, password)()
     }
   }
 }
