@@ -163,3 +163,54 @@ test('a server that asks for another kind of password (cleartext) gets node-post
     await fake.close()
   }
 })
+
+/** A fake SCRAM server that answers the first message, then runs `then` (the client-final already read). */
+type Script = (socket: Socket, nonce: string, next: () => Promise<Buffer>) => Promise<void>
+
+async function scramThen (then: Script): Promise<{ port: number, close: () => Promise<void>, statements: () => number }> {
+  let statements = 0
+  const fake = await fakeServer(async (socket, next) => {
+    await next() // startup
+    socket.write(authentication(10, Buffer.from('SCRAM-SHA-256\0\0')))
+    const nonce = /r=([^,\0]+)/.exec((await next()).toString('utf8'))?.[1] as string
+    await then(socket, nonce, next)
+    await next()
+    statements++
+  })
+  return { ...fake, statements: () => statements }
+}
+
+test('a server that skips or repeats steps of the SCRAM login, or sends a message of impossible length, is refused at once', { timeout: 30_000 }, async () => {
+  const challenge = (nonce: string): Buffer => authentication(11, Buffer.from(`r=${nonce}server,s=${randomBytes(16).toString('base64')},i=4096`))
+  const cases: Array<[string, Script, RegExp]> = [
+    ['AuthenticationOk with no proof of the password', async (socket) => {
+      socket.write(authentication(0))
+      socket.write(readyForQuery)
+    }, /out of order/],
+    ['a second challenge (another key to derive)', async (socket, nonce, next) => {
+      socket.write(challenge(nonce))
+      await next()
+      socket.write(challenge(nonce))
+    }, /out of order/],
+    ['AuthenticationOk after the answer, before the signature', async (socket, nonce, next) => {
+      socket.write(challenge(nonce))
+      await next()
+      socket.write(authentication(0))
+      socket.write(readyForQuery)
+    }, /out of order/],
+    ['a length of -1', async (socket) => {
+      socket.write(Buffer.from([0x4e, 0xff, 0xff, 0xff, 0xff]))
+    }, /login message of 4294967295 bytes/]
+  ]
+  for (const [what, then, refusal] of cases) {
+    const fake = await scramThen(then)
+    try {
+      const c = client('postgres://x@127.0.0.1', 'anyone', 'secret', fake.port)
+      c.on('error', () => {})
+      await assert.rejects(c.connect(), refusal, what)
+      assert.equal(fake.statements(), 0, what)
+    } finally {
+      await fake.close()
+    }
+  }
+})

@@ -12,6 +12,8 @@ const SASL_FINAL = 12
 /** The one-byte answers to an SSLRequest or GSSENCRequest: TLS or GSS follow, which this class leaves to node-postgres. */
 const SSL_ANSWERS = new Set([0x53, 0x4e, 0x47]) // 'S', 'N', 'G'
 const EMPTY = Buffer.alloc(0)
+/** No login message is anywhere near this long; a longer length is a broken or hostile stream. */
+const MAX_LOGIN_MESSAGE = 64 * 1024
 
 function frontend (type: string, ...parts: Buffer[]): Buffer {
   const body = Buffer.concat(parts)
@@ -45,8 +47,13 @@ export class LoginSocket extends BudgetedSocket {
   private phase: 'login' | 'pass' = 'login'
   private received: Buffer = EMPTY
   private exchange: ScramExchange | null = null
-  /** True while the answer to the server's challenge is being worked out (the key may be derived on the thread pool). */
-  private answering = false
+  /**
+   * Where the SCRAM exchange is: each server message is accepted once and
+   * in order (one challenge, one final signature, then AuthenticationOk), so
+   * a server can neither make the client derive keys again and again nor
+   * skip proving that it knows the password.
+   */
+  private step: 'none' | 'sent-first' | 'answering' | 'sent-final' | 'verified' = 'none'
 
   constructor (permits: SocketPermits, password: string) {
     super(permits)
@@ -54,61 +61,84 @@ export class LoginSocket extends BudgetedSocket {
   }
 
   override push (chunk: any, encoding?: BufferEncoding): boolean {
-    if (this.phase !== 'login' || chunk === null || !Buffer.isBuffer(chunk)) return super.push(chunk, encoding)
+    if (this.phase !== 'login') return super.push(chunk, encoding)
+    if (chunk === null) {
+      // The server closed during the login: what it sent before (its error) reaches node-postgres first.
+      this.handOver()
+      return super.push(null)
+    }
+    if (!Buffer.isBuffer(chunk)) return super.push(chunk, encoding)
     this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk])
-    this.readLogin()
-    return true
+    return this.readLogin()
   }
 
   /** Reads the whole backend messages received so far, while the login is ours. */
-  private readLogin (): void {
-    if (this.exchange === null && SSL_ANSWERS.has(this.received[0] as number)) { this.handOver(); return }
-    while (this.phase === 'login' && !this.answering && this.received.length >= 5) {
-      const length = this.received.readInt32BE(1)
-      if (this.received.length < 1 + length) return
+  private readLogin (): boolean {
+    if (this.step === 'none' && SSL_ANSWERS.has(this.received[0] as number)) return this.handOver()
+    while (this.phase === 'login' && this.received.length >= 5) {
+      const length = this.received.readUInt32BE(1)
+      if (length < 4 || length > MAX_LOGIN_MESSAGE) return this.refuse(`a login message of ${length} bytes`)
+      if (this.received.length < 1 + length) return true
       const type = this.received[0]
+      // A server error (a wrong password, a missing database, too many connections) is node-postgres's to report, even mid-answer.
+      if (type !== AUTHENTICATION && type !== NOTICE && type !== NEGOTIATE_VERSION) return this.handOver()
+      // The answer to the challenge is still being worked out: the next message waits for it.
+      if (this.step === 'answering') return true
       const message = this.received.subarray(0, 1 + length)
-      if (type === NOTICE || type === NEGOTIATE_VERSION) {
+      if (type !== AUTHENTICATION) {
         this.received = this.received.subarray(1 + length)
         super.push(message)
         continue
       }
-      const code = type === AUTHENTICATION && length >= 8 ? this.received.readInt32BE(5) : -1
+      const code = length >= 8 ? this.received.readInt32BE(5) : -1
       const data = message.subarray(9)
-      if (code === SASL && this.exchange === null && mechanisms(data).includes('SCRAM-SHA-256')) {
+      if (this.step === 'none') {
+        // No SCRAM asked for (AuthenticationOk at once, a cleartext or MD5 password, SCRAM with channel binding only): node-postgres's.
+        if (code !== SASL || !mechanisms(data).includes('SCRAM-SHA-256')) return this.handOver()
         this.received = this.received.subarray(1 + length)
         this.exchange = new ScramExchange(this.password)
+        this.step = 'sent-first'
         const first = Buffer.from(this.exchange.first(), 'utf8')
         super.write(frontend('p', Buffer.from('SCRAM-SHA-256\0', 'utf8'), int32(first.length), first))
-      } else if (code === SASL_CONTINUE && this.exchange !== null) {
+      } else if (this.step === 'sent-first' && code === SASL_CONTINUE) {
         this.received = this.received.subarray(1 + length)
-        this.answering = true
-        this.exchange.answer(data.toString('utf8')).then((final) => {
-          this.answering = false
-          if (this.destroyed) return
+        this.step = 'answering'
+        const exchange = this.exchange as ScramExchange
+        exchange.answer(data.toString('utf8')).then((final) => {
+          if (this.phase !== 'login' || this.destroyed) return
+          this.step = 'sent-final'
           super.write(frontend('p', Buffer.from(final, 'utf8')))
           this.readLogin()
         }, (error: Error) => { this.destroy(error) })
-      } else if (code === SASL_FINAL && this.exchange !== null) {
+      } else if (this.step === 'sent-final' && code === SASL_FINAL) {
         this.received = this.received.subarray(1 + length)
         try {
-          this.exchange.verify(data.toString('utf8'))
+          (this.exchange as ScramExchange).verify(data.toString('utf8'))
         } catch (error) {
           this.destroy(error as Error)
-          return
+          return true
         }
+        this.step = 'verified'
+      } else if (this.step === 'verified' && code === 0) {
+        return this.handOver()
       } else {
-        // AuthenticationOk, an error, or a login this class does not make: node-postgres reads it from here on.
-        this.handOver()
+        return this.refuse(`authentication message ${code} out of order`)
       }
     }
+    return true
   }
 
-  private handOver (): void {
+  /** node-postgres reads everything from here on (the messages not read yet included). */
+  private handOver (): boolean {
     this.phase = 'pass'
     const rest = this.received
     this.received = EMPTY
-    if (rest.length > 0) super.push(rest)
+    return rest.length > 0 ? super.push(rest) : true
+  }
+
+  private refuse (what: string): boolean {
+    this.destroy(new Error(`SASL: the server sent ${what} during the SCRAM login; the connection is closed`))
+    return true
   }
 }
 

@@ -1,4 +1,5 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto'
+import { Lru } from '../lru.js'
 
 /**
  * The client side of SCRAM-SHA-256 (RFC 5802, RFC 7677), as PostgreSQL asks
@@ -16,9 +17,14 @@ const MAX_ITERATIONS = 100_000
 /** What SCRAM needs of a password once it is salted: ClientKey, StoredKey and ServerKey. */
 interface ScramKeys { clientKey: Buffer, storedKey: Buffer, serverKey: Buffer }
 
-/** Derived keys by password digest, salt and iteration count (each role has one salt per password). */
-const derived = new Map<string, Promise<ScramKeys>>()
-const DERIVED_MAX = 256
+/**
+ * Derived keys by password digest, salt and iteration count. PostgreSQL keeps
+ * one salt per role and password, so a key serves every later login; a
+ * pooler that sends a new salt on each login (PgBouncer 1.18 with a
+ * plaintext auth_file) gets nothing from it and, the least recently used
+ * going first, does not push out the keys that are used.
+ */
+const derived = new Lru<string, Promise<ScramKeys>>({ max: 256 })
 
 // SASLprep (RFC 4013) as PostgreSQL and libpq apply it to the password: non-ASCII spaces to a space, "mapped to nothing" removed, NFKC.
 const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g
@@ -41,7 +47,6 @@ async function keysOf (password: string, salt: Buffer, iterations: number): Prom
       const clientKey = hmac(salted, 'Client Key')
       return { clientKey, storedKey: createHash('sha256').update(clientKey).digest(), serverKey: hmac(salted, 'Server Key') }
     })
-    if (derived.size >= DERIVED_MAX) derived.clear()
     derived.set(id, keys)
     // A failed derivation is not kept.
     keys.catch(() => { derived.delete(id) })

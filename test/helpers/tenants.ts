@@ -21,7 +21,7 @@ export async function makeTenants (app: FastifyInstance, count: number, tag: str
  * their peak is kept apart (`background`). The benchmark uses it too.
  */
 export async function connectionSampler (
-  serverUrl: string, prefix: string
+  serverUrl: string, prefix: string, options: { ignoreApplication?: string } = {}
 ): Promise<{ peak: () => number, background: () => number, samples: () => number, stop: () => Promise<number> }> {
   const client = new pg.Client({ connectionString: serverUrl })
   await client.connect()
@@ -30,7 +30,7 @@ export async function connectionSampler (
   let samples = 0
   const sampling = repeat(async () => {
     const { rows } = await client.query<{ n: number, others: number }>(`select count(*) filter (where backend_type = 'client backend')::int as n, count(*) filter (where backend_type <> 'client backend')::int as others
-      from pg_stat_activity where starts_with(datname, $1) and datname <> $2`, [prefix, prefix + 'template'])
+      from pg_stat_activity where starts_with(datname, $1) and datname <> $2 and application_name is distinct from $3`, [prefix, prefix + 'template', options.ignoreApplication ?? null])
     peak = Math.max(peak, rows[0]?.n ?? 0)
     background = Math.max(background, rows[0]?.others ?? 0)
     samples++
