@@ -116,7 +116,7 @@ async function loginTimes (serverUrl: string, databases: string[], rounds: numbe
 
 /** Alternates FEW and MANY tenants on one server, ROUNDS times; returns the per-round ratios (and the FEW req/s). */
 async function alternate (
-  ctx: BenchContext, label: string, port: number, many: number, fewRates: number[] = [], manyRates: number[] = [], between?: () => Promise<void>
+  ctx: BenchContext, label: string, port: number, many: number, fewRates: number[] = [], between?: () => Promise<void>
 ): Promise<number[]> {
   await load(port, '/projects', many, 2)
   await load(port, '/projects', FEW, 2)
@@ -125,7 +125,6 @@ async function alternate (
     const few = await load(port, '/projects', FEW, SECONDS)
     const lots = await load(port, '/projects', many, SECONDS)
     fewRates.push(few)
-    manyRates.push(lots)
     ratios.push(lots / few)
     ctx.log(`${label} round ${i + 1}: ${FEW} tenants ${Math.round(few)} req/s, ${many} tenants ${Math.round(lots)} req/s, ratio ${round(lots / few)}`)
     await between?.()
@@ -159,6 +158,12 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     await insertTenants(central.url, keys, 0)
     // Written out now: the checkpoint after a thousand new databases would otherwise land in the rounds.
     await sql(ctx.serverUrl, 'checkpoint')
+    // Each database opened once, as on a server that has run a while: a first open reads its files from disk, for either side.
+    await mapLimit(keys, 8, async (key) => {
+      const url = new URL(ctx.serverUrl)
+      url.pathname = `/${central.prefix}${key.replaceAll('-', '')}`
+      await sql(url.toString(), 'select title from projects')
+    })
     ctx.log(`connections: made in ${round((performance.now() - started) / 1000, 1)} s`)
     pin(process.pid, 1)
     const s = await startServer(SERVER, ['database', central.url, central.prefix, String(MANY)])
@@ -166,7 +171,6 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     const peak = await connectionSampler(ctx.serverUrl, central.prefix, { ignoreApplication: BARE_APPLICATION })
     let ratios: number[] = []
     const fewRates: number[] = []
-    const manyRates: number[] = []
     // The bound this figure lives under, measured in each round right after
     // the server's (the server idle then), so a slow spell of the machine
     // weighs on both sides of a round alike.
@@ -174,7 +178,7 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
     const rates: number[] = []
     let sampled = 0
     try {
-      ratios = await alternate(ctx, 'connections', s.port, MANY, fewRates, manyRates, async () => {
+      ratios = await alternate(ctx, 'connections', s.port, MANY, fewRates, async () => {
         rates.push(await newConnectionRate(ctx.serverUrl, databases, 20, SECONDS))
         ctx.log(`connections: bare PostgreSQL, 20 clients each connecting to a random one of ${MANY} databases, one read, disconnect: ${Math.round(rates.at(-1) as number)} per s`)
       })
@@ -183,7 +187,6 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
       ctx.log(`connections: peak ${sampled} tenant connections (sampled every 10 ms); PostgreSQL's own background workers in those databases at once: up to ${peak.background()}`)
     }
     const ceiling = median(rates.map((rate, i) => rate / (fewRates[i] as number)))
-    const ofCeiling = median(manyRates.map((lots, i) => lots / (rates[i] as number)))
     const login = await loginTimes(ctx.serverUrl, databases, 200)
     return [
       { name: 'connections.tenants1000.ratio', value: round(median(ratios)), unit: 'ratio', note: `req/s over 1,000 tenant databases ÷ over 10, ${IN_FLIGHT} in flight, budget 20, median of ${ROUNDS} alternating rounds; target ≥ 0.25` },
@@ -193,7 +196,7 @@ export async function connections (ctx: BenchContext): Promise<Figure[]> {
       { name: 'connections.login.ms', value: round(login.ours, 2), unit: 'ms', note: 'open a connection to a random tenant database, log in (SCRAM, the key derived once per password) and read once, one at a time, mean of 200' },
       { name: 'connections.login.plain.ms', value: round(login.plain, 2), unit: 'ms', note: 'the same with node-postgres\'s own login (PBKDF2 on every connection), alternating with the above' },
       { name: 'connections.login.ratio', value: round(login.plain / login.ours), unit: 'ratio', note: 'connections.login.plain.ms ÷ connections.login.ms: what the library\'s login is worth per new connection' },
-      { name: 'connections.tenants1000.ofCeiling', value: round(ofCeiling), unit: 'ratio', note: 'req/s over 1,000 tenant databases ÷ the bare new-connection rate of the same round (the two ratios above, round by round), median of the rounds: how much of what PostgreSQL allows the server reaches; target ≥ 0.8' }
+      { name: 'connections.tenants1000.ofCeiling', value: round(median(ratios) / ceiling), unit: 'ratio', note: 'connections.tenants1000.ratio ÷ connections.tenants1000.ceiling, same run: how much of what PostgreSQL allows the server reaches; target ≥ 0.8' }
     ]
   } finally {
     if (server !== null) await stopServer(server)
