@@ -373,6 +373,19 @@ export const DatabaseUnavailableError = createError(
   503
 )
 
+/**
+ * A database server broke the SCRAM-SHA-256 login of a tenant connection: a
+ * step out of order, a challenge that cannot be answered, a signature that
+ * does not prove it knows the password, or a message of impossible length.
+ * The connection is closed before any statement; a request meets it as
+ * FST_TENANCY_DATABASE_UNAVAILABLE, and the log has this detail.
+ */
+export const DatabaseLoginError = createError(
+  'FST_TENANCY_DATABASE_LOGIN_FAILED',
+  'The database server broke the SCRAM login (%s); the connection was closed before any statement. Check that the URL names the right server.',
+  503
+)
+
 /** The command failed for a reason that has no code of its own (an error of the database or of the app's task module). Exit code 1. */
 export const CliFailedError = createError(
   'FST_TENANCY_CLI_FAILED',
@@ -577,7 +590,7 @@ export const errorCodes = [
   ConcurrentChangeError, TenancyClosedError, TenantDatabaseMissingError, SyncTimeoutError,
   CliUsageError, CliConfigError, FileNotFoundError, FileNotLoadableError, AdminExistsError,
   RoleNotFoundError, AdminNotFoundError, NotConfirmedError, ListenerLostError,
-  DatabaseUnavailableError, CliFailedError, UnguardedRouteError,
+  DatabaseUnavailableError, DatabaseLoginError, CliFailedError, UnguardedRouteError,
   TenantMovingError, TenantMigratingError, InvalidMoveError, MoveUnavailableError, MoveInProgressError,
   SchemaTooNewError, InvalidBundleError, InvalidSwapError, MoveStalledError,
   TenantMismatchError, PoolerResetError,

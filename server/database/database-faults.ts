@@ -35,6 +35,8 @@ export interface DatabaseFault {
 }
 
 const NETWORK: Record<string, DatabaseFaultKind> = {
+  // Our own SCRAM login (login-socket.ts) closed a connection whose server broke the exchange.
+  FST_TENANCY_DATABASE_LOGIN_FAILED: 'login-refused',
   ECONNREFUSED: 'unreachable',
   EHOSTUNREACH: 'unreachable',
   ENETUNREACH: 'unreachable',

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import { BudgetedSocket, type SocketPermits } from './budget-socket.js'
 import { ScramExchange } from './scram.js'
+import { DatabaseLoginError } from '../errors.js'
 
 /** Backend message types and authentication codes the login reads (PostgreSQL protocol 3.0). */
 const AUTHENTICATION = 0x52 // 'R'
@@ -137,7 +138,7 @@ export class LoginSocket extends BudgetedSocket {
   }
 
   private refuse (what: string): boolean {
-    this.destroy(new Error(`SASL: the server sent ${what} during the SCRAM login; the connection is closed`))
+    this.destroy(new DatabaseLoginError(`the server sent ${what}`))
     return true
   }
 }

@@ -1,5 +1,6 @@
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto'
 import { Lru } from '../lru.js'
+import { DatabaseLoginError } from '../errors.js'
 
 /**
  * The client side of SCRAM-SHA-256 (RFC 5802, RFC 7677), as PostgreSQL asks
@@ -75,9 +76,9 @@ export class ScramExchange {
     const nonce = fields.get('r')
     const salt = fields.get('s')
     const iterations = Number(fields.get('i'))
-    if (nonce === undefined || !nonce.startsWith(this.nonce) || nonce.length === this.nonce.length) throw new Error('SASL: the server nonce does not extend the client nonce')
-    if (salt === undefined || salt === '') throw new Error('SASL: the server sent no salt')
-    if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) throw new Error(`SASL: iteration count ${String(fields.get('i'))} is not between 1 and ${MAX_ITERATIONS}`)
+    if (nonce === undefined || !nonce.startsWith(this.nonce) || nonce.length === this.nonce.length) throw new DatabaseLoginError('the server nonce does not extend the client nonce')
+    if (salt === undefined || salt === '') throw new DatabaseLoginError('the server sent no salt')
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) throw new DatabaseLoginError(`iteration count ${String(fields.get('i'))} is not between 1 and ${MAX_ITERATIONS}`)
     const keys = await keysOf(this.password, Buffer.from(salt, 'base64'), iterations)
     const withoutProof = `c=biws,r=${nonce}`
     const message = `n=*,r=${this.nonce},${challenge},${withoutProof}`
@@ -93,7 +94,7 @@ export class ScramExchange {
     const signature = attributes(final).get('v')
     const sent = signature === undefined ? Buffer.alloc(0) : Buffer.from(signature, 'base64')
     if (this.expected === null || sent.length !== this.expected.length || !timingSafeEqual(sent, this.expected)) {
-      throw new Error('SASL: the server signature does not match')
+      throw new DatabaseLoginError('the server signature does not match')
     }
   }
 }
