@@ -54,6 +54,13 @@ test('connections log in with SCRAM, the key derived once per password and salt;
     assert.deepEqual(result, [role, role, role])
     assert.equal(derivations, 1, 'three logins, one derivation')
 
+    // Three first logins at once (a cold pool filling up) share the one derivation still running.
+    const fresh = randomBytes(9).toString('base64url')
+    await sql(server, `alter role ${role} password '${fresh}'`)
+    const together = await countingDerivations(async () => await Promise.all([connect(fresh), connect(fresh), connect(fresh)]))
+    assert.deepEqual(together.result, [role, role, role])
+    assert.equal(together.derivations, 1, 'three logins at once, one derivation')
+
     const second = randomBytes(9).toString('base64url')
     await sql(server, `alter role ${role} password '${second}'`)
     assert.equal(await connect(second), role)
@@ -212,5 +219,25 @@ test('a server that skips or repeats steps of the SCRAM login, or sends a messag
     } finally {
       await fake.close()
     }
+  }
+})
+
+test('a server error longer than any login message still reaches node-postgres with its code, mid-login', { timeout: 20_000 }, async () => {
+  const detail = 'x'.repeat(100 * 1024)
+  const fields = Buffer.from(`SFATAL\0VFATAL\0C28000\0Mrole is not permitted to log in\0D${detail}\0\0`, 'utf8')
+  const fake = await scramThen(async (socket) => {
+    socket.write(backend('E', fields))
+    socket.end()
+  })
+  try {
+    const c = client('postgres://x@127.0.0.1', 'anyone', 'secret', fake.port)
+    c.on('error', () => {})
+    await assert.rejects(c.connect(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, '28000')
+      assert.match(error.message, /not permitted to log in/)
+      return true
+    })
+  } finally {
+    await fake.close()
   }
 })

@@ -13,7 +13,7 @@ const SASL_FINAL = 12
 /** The one-byte answers to an SSLRequest or GSSENCRequest: TLS or GSS follow, which this class leaves to node-postgres. */
 const SSL_ANSWERS = new Set([0x53, 0x4e, 0x47]) // 'S', 'N', 'G'
 const EMPTY = Buffer.alloc(0)
-/** No login message is anywhere near this long; a longer length is a broken or hostile stream. */
+/** No authentication, notice or version message is anywhere near this long; a longer length is a broken or hostile stream. */
 const MAX_LOGIN_MESSAGE = 64 * 1024
 
 function frontend (type: string, ...parts: Buffer[]): Buffer {
@@ -77,12 +77,13 @@ export class LoginSocket extends BudgetedSocket {
   private readLogin (): boolean {
     if (this.step === 'none' && SSL_ANSWERS.has(this.received[0] as number)) return this.handOver()
     while (this.phase === 'login' && this.received.length >= 5) {
+      const type = this.received[0]
+      // A server error (a wrong password, a missing database, too many connections) is node-postgres's to report, even
+      // mid-answer and whatever its length: the type is read first, and only the messages read here are bounded.
+      if (type !== AUTHENTICATION && type !== NOTICE && type !== NEGOTIATE_VERSION) return this.handOver()
       const length = this.received.readUInt32BE(1)
       if (length < 4 || length > MAX_LOGIN_MESSAGE) return this.refuse(`a login message of ${length} bytes`)
       if (this.received.length < 1 + length) return true
-      const type = this.received[0]
-      // A server error (a wrong password, a missing database, too many connections) is node-postgres's to report, even mid-answer.
-      if (type !== AUTHENTICATION && type !== NOTICE && type !== NEGOTIATE_VERSION) return this.handOver()
       // The answer to the challenge is still being worked out: the next message waits for it.
       if (this.step === 'answering') return true
       const message = this.received.subarray(0, 1 + length)
