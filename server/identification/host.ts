@@ -35,7 +35,9 @@ export function requestHost (request: FastifyRequest): RequestHost {
 /**
  * Host values already checked, as sent: each resolver of each request reads
  * the host, and the same few names come again and again, so the regular
- * expressions run once per name. Only hosts that passed are kept.
+ * expressions run once per name. Only hosts that passed are kept. A plain
+ * Map cleared when full rather than an Lru: a hit is one lookup with no
+ * bookkeeping, and a client sending many names only makes them checked again.
  */
 const checkedHosts = new Map<string | undefined, Readonly<RequestHost>>()
 const CHECKED_HOSTS_MAX = 4096
