@@ -80,10 +80,10 @@ async function holdingApp (t: Parameters<typeof buildApp>[0], database: Record<s
   const inside = new Promise<void>((resolve) => { entered = resolve })
   const { app } = await buildApp(t, { identification: ['header'], provisioning: { spares: 0 }, database }, routes(gate, entered))
   const hold = async (identifier: string): Promise<{ holding: Promise<LightMyRequestResponse> }> => {
-    // The tenant's connection opened first, by a request of its own: on a loaded machine a first connection may take
-    // longer than the test's acquireTimeoutMs, and the holding request must hold, not be refused.
-    const warm = await answered(app, identifier)
-    assert.equal(warm.statusCode, 200, warm.body)
+    // The tenant's connection opened first, by requests of its own: on a loaded machine a first connection may take
+    // longer than the test's acquireTimeoutMs (that request gets 503, and the connection joins the pool once open),
+    // and the holding request must hold, not be refused.
+    await until(async () => (await answered(app, identifier)).statusCode, { is: (code) => code === 200, everyMs: 50, timeoutMs: 30_000, what: `a request for ${identifier} is served` })
     const holding = answered(app, identifier, '/hold')
     // A holding request answered before it holds fails the test with its answer (it would otherwise wait for the test's timeout).
     const early = await Promise.race([inside.then(() => null), holding])

@@ -54,9 +54,10 @@ test('connections log in with SCRAM, the key derived once per password and salt;
     assert.deepEqual(result, [role, role, role])
     assert.equal(derivations, 1, 'three logins, one derivation')
 
-    // Three first logins at once (a cold pool filling up) share the one derivation still running.
+    // Three first logins at once (a cold pool filling up) share the one derivation still running. The most
+    // iterations a login accepts make that derivation far longer than a connection's start, so the three overlap.
     const fresh = randomBytes(9).toString('base64url')
-    await sql(server, `alter role ${role} password '${fresh}'`)
+    await sql(server, `set scram_iterations = 100000; alter role ${role} password '${fresh}'`)
     const together = await countingDerivations(async () => await Promise.all([connect(fresh), connect(fresh), connect(fresh)]))
     assert.deepEqual(together.result, [role, role, role])
     assert.equal(together.derivations, 1, 'three logins at once, one derivation')
@@ -222,22 +223,33 @@ test('a server that skips or repeats steps of the SCRAM login, or sends a messag
   }
 })
 
-test('a server error longer than any login message still reaches node-postgres with its code, mid-login', { timeout: 20_000 }, async () => {
+test('a server error longer than any login message still reaches node-postgres with its code, mid-login and while the key is derived', { timeout: 20_000 }, async () => {
   const detail = 'x'.repeat(100 * 1024)
   const fields = Buffer.from(`SFATAL\0VFATAL\0C28000\0Mrole is not permitted to log in\0D${detail}\0\0`, 'utf8')
-  const fake = await scramThen(async (socket) => {
-    socket.write(backend('E', fields))
-    socket.end()
-  })
-  try {
-    const c = client('postgres://x@127.0.0.1', 'anyone', 'secret', fake.port)
-    c.on('error', () => {})
-    await assert.rejects(c.connect(), (error: Error & { code?: string }) => {
-      assert.equal(error.code, '28000')
-      assert.match(error.message, /not permitted to log in/)
-      return true
-    })
-  } finally {
-    await fake.close()
+  const scripts: Array<[string, Script]> = [
+    ['after the first message', async (socket) => {
+      socket.write(backend('E', fields))
+      socket.end()
+    }],
+    // A challenge of the most iterations accepted, then the error at once: it comes while the key is being derived.
+    ['while the key is derived', async (socket, nonce) => {
+      socket.write(authentication(11, Buffer.from(`r=${nonce}server,s=${randomBytes(16).toString('base64')},i=100000`)))
+      socket.write(backend('E', fields))
+      socket.end()
+    }]
+  ]
+  for (const [when, script] of scripts) {
+    const fake = await scramThen(script)
+    try {
+      const c = client('postgres://x@127.0.0.1', 'anyone', `secret-${when}`, fake.port)
+      c.on('error', () => {})
+      await assert.rejects(c.connect(), (error: Error & { code?: string }) => {
+        assert.equal(error.code, '28000', when)
+        assert.match(error.message, /not permitted to log in/, when)
+        return true
+      })
+    } finally {
+      await fake.close()
+    }
   }
 })
