@@ -54,15 +54,15 @@ export async function insertTenants (centralUrl: string, keys: string[], from: n
   }
 }
 
+/** The bare clients' application_name: the connection sampler leaves them out of the server's peak. */
+const BARE_APPLICATION = 'bench: bare new connections'
+
 /**
  * The most any server could answer with every request on a database whose
  * connection is not open: `parallel` clients (the budget) each connecting to a
  * random one of `databases`, reading its projects and disconnecting, for
  * `seconds`. No HTTP, no ORM: PostgreSQL's own cost of a new backend.
  */
-/** The bare clients' application_name: the connection sampler leaves them out of the server's peak. */
-const BARE_APPLICATION = 'bench: bare new connections'
-
 async function newConnectionRate (serverUrl: string, databases: string[], parallel: number, seconds: number): Promise<number> {
   let done = 0
   const until = performance.now() + seconds * 1000

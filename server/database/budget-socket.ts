@@ -39,8 +39,3 @@ export class BudgetedSocket extends Socket {
     return this
   }
 }
-
-/** node-postgres's `stream` option for connections counted by `permits`. */
-export function budgetedStream (permits: SocketPermits): () => Socket {
-  return () => new BudgetedSocket(permits)
-}

@@ -149,7 +149,7 @@ function mechanisms (data: Buffer): string[] {
   return data.toString('utf8').split('\0').filter((name) => name !== '')
 }
 
-/** node-postgres's `stream` option for a tenant pool's connections: counted by `permits`, logging in with `password` (when there is one). */
-export function tenantStream (permits: SocketPermits, password: string): () => Socket {
-  return password === '' ? () => new BudgetedSocket(permits) : () => new LoginSocket(permits, password)
+/** The socket of a tenant pool's new connection: counted by `permits`, logging in with `password` (when there is one). */
+export function tenantSocket (permits: SocketPermits, password: string): Socket {
+  return password === '' ? new BudgetedSocket(permits) : new LoginSocket(permits, password)
 }

@@ -5,7 +5,7 @@ import type { EntitySchema, EventManager, MetadataStorage } from '@mikro-orm/cor
 import { targetOrmOptions, type TenantTarget } from './tenant-target.js'
 import { ConnectionBudget, type HostConnectionStats } from './connection-budget.js'
 import { TenantEntityManager, type RunningTenant } from './tenant-entity-manager.js'
-import { tenantStream } from './login-socket.js'
+import { tenantSocket } from './login-socket.js'
 import { statementClient, type StatementSetup } from './statement-client.js'
 import { tenantDialect, type RequestWait, type TenantKnexClient } from './tenant-dialect.js'
 import { TenancyClosedError, TenantMismatchError } from '../errors.js'
@@ -351,6 +351,7 @@ export class TenantConnections {
     this.opened++
     const shared = target.pool !== undefined && target.schema !== null
     const { options } = this
+    const url = new URL(target.url)
     const host = target.host
     const fault = (error: Error): Error => options.fault?.(host, error) ?? error
     // A pool of a tenant's own database reuses a MikroORM instance whose pool closed, when there is one.
@@ -377,11 +378,11 @@ export class TenantConnections {
         ...(options.setup === undefined && options.running !== undefined ? { refuse: refuseOthers(options.running, target.key) } : {})
       }),
       fault,
-      stream: this.permits(() => slot.entry, decodeURIComponent(new URL(target.url).password))
+      stream: this.permits(() => slot.entry, decodeURIComponent(url.password))
     }
     slot.entry = entry
     if (spare !== undefined) {
-      spare.orm.config.set('driverOptions', this.driverOptions(shell, target))
+      spare.orm.config.set('driverOptions', this.driverOptions(shell, target, url))
       spare.orm.em.getConnection().connect()
       return entry
     }
@@ -412,7 +413,7 @@ export class TenantConnections {
           done(null, connection)
         }
       },
-      driverOptions: this.driverOptions(shell, target),
+      driverOptions: this.driverOptions(shell, target, url),
       debug: options.debug ?? false,
       allowGlobalContext: false,
       // A missing database is an error, never silently created (a deleted tenant stays deleted).
@@ -431,9 +432,8 @@ export class TenantConnections {
    * connection's database and credentials (over whatever the shell was first
    * made for) and its budgeted socket.
    */
-  private driverOptions (shell: Shell, target: TenantTarget): Record<string, unknown> {
+  private driverOptions (shell: Shell, target: TenantTarget, url: URL): Record<string, unknown> {
     const slot = shell.slot
-    const url = new URL(target.url)
     const version = this.versions.get(target.server)
     return {
       client: this.dialectOf(shell),
@@ -478,7 +478,7 @@ export class TenantConnections {
     return () => {
       // The pool this socket is for, fixed when it is made (the shell may serve another later).
       const entry = entryOf()
-      return tenantStream({
+      return tenantSocket({
         take: async (socket) => {
           await budget.acquire(entry.host, {
             cold: entry.connections === 0,
@@ -490,7 +490,7 @@ export class TenantConnections {
           entry.connections--
           budget.release(entry.host)
         }
-      }, password)()
+      }, password)
     }
   }
 }
